@@ -1,0 +1,279 @@
+//! What a function container builds once (config, clients, keys) and the wrapper every
+//! invocation goes through: request id, log context, problem+json mapping, headers, the
+//! summary log line and the EMF metrics.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use http::{HeaderValue, header};
+use lambda_http::{Body, Request, Response};
+use tracing::Instrument;
+
+use crate::auth::tokens::{Caller, TokenKeys};
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{MAX_BODY_BYTES, body_bytes, valid_request_id};
+use crate::metrics::{Metrics, Unit};
+use crate::ratelimit::{Decision, RateLimiter};
+
+/// The clients a function uses; each function builds only what it needs, since every client
+/// costs cold-start time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    pub db: bool,
+    pub cache: bool,
+    pub tokens: bool,
+}
+
+impl Needs {
+    pub const NOTHING: Needs = Needs { db: false, cache: false, tokens: false };
+}
+
+/// One endpoint's logic. Implementations live in `handlers`; functions' `main`s only name one.
+pub trait Handler: Sync {
+    const NEEDS: Needs;
+    fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> impl Future<Output = ApiResult<Response<Body>>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("loading the JWT secret: {0}")]
+    Secret(String),
+    #[error("cache: {0}")]
+    Cache(#[from] redis::RedisError),
+}
+
+pub struct App {
+    pub config: Config,
+    db: Option<aws_sdk_dynamodb::Client>,
+    cache: Option<Cache>,
+    tokens: Option<TokenKeys>,
+    pub limiter: RateLimiter,
+    cold: AtomicBool,
+}
+
+impl App {
+    /// Builds what `needs` asks for from the environment. Called once per container.
+    pub async fn from_env(needs: Needs) -> Result<Self, InitError> {
+        let config = Config::from_env()?;
+        let sdk = if needs.db || needs.tokens {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        let db = sdk.as_ref().filter(|_| needs.db).map(aws_sdk_dynamodb::Client::new);
+        let tokens = match (&sdk, needs.tokens) {
+            (Some(sdk), true) => Some(load_token_keys(sdk, &config).await?),
+            _ => None,
+        };
+        let cache = match (&config.redis_url, needs.cache) {
+            (Some(url), true) => Some(Cache::new(url)?),
+            _ => None,
+        };
+        Ok(Self::new(config, db, cache, tokens))
+    }
+
+    pub fn new(config: Config, db: Option<aws_sdk_dynamodb::Client>, cache: Option<Cache>, tokens: Option<TokenKeys>) -> Self {
+        Self {
+            config,
+            db,
+            cache,
+            tokens,
+            limiter: RateLimiter::new(),
+            cold: AtomicBool::new(true),
+        }
+    }
+
+    pub fn db(&self) -> ApiResult<&aws_sdk_dynamodb::Client> {
+        self.db.as_ref().ok_or_else(|| ApiError::internal("function built without a DynamoDB client"))
+    }
+
+    pub fn tokens(&self) -> ApiResult<&TokenKeys> {
+        self.tokens.as_ref().ok_or_else(|| ApiError::internal("function built without token keys"))
+    }
+
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    pub fn table(&self) -> &str {
+        &self.config.table_name
+    }
+
+    /// The caller of an endpoint that requires authentication (401 otherwise).
+    pub fn authenticate(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Caller> {
+        match self.authenticate_optional(ctx, req)? {
+            Some(caller) => Ok(caller),
+            None => Err(ApiError::Unauthorized("This endpoint needs an access token.")),
+        }
+    }
+
+    /// The caller when a token is sent. A bad token is 401, never silently anonymous.
+    pub fn authenticate_optional(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Option<Caller>> {
+        let Some(token) = crate::http::bearer_token(req)? else {
+            return Ok(None);
+        };
+        let caller = self.tokens()?.verify_access(token)?;
+        ctx.set_user(caller.user_id);
+        Ok(Some(caller))
+    }
+}
+
+async fn load_token_keys(sdk: &aws_config::SdkConfig, config: &Config) -> Result<TokenKeys, InitError> {
+    let name = config
+        .jwt_secret_param
+        .as_deref()
+        .ok_or_else(|| InitError::Secret("JWT_SECRET_PARAM is not set".into()))?;
+    let out = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| InitError::Secret(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+    let value = out
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| InitError::Secret("the parameter has no value".into()))?;
+    TokenKeys::new(value.as_bytes()).map_err(InitError::Secret)
+}
+
+/// Per-invocation state handlers may add to.
+pub struct Ctx {
+    pub request_id: String,
+    pub metrics: Metrics,
+    rate_limit: Option<Decision>,
+    user_id: Option<i64>,
+}
+
+impl Ctx {
+    pub fn new(request_id: String) -> Self {
+        Self {
+            request_id,
+            metrics: Metrics::new(),
+            rate_limit: None,
+            user_id: None,
+        }
+    }
+
+    pub fn set_user(&mut self, user_id: i64) {
+        self.user_id = Some(user_id);
+        tracing::Span::current().record("user_id", user_id);
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        self.user_id
+    }
+
+    /// Records the limit this call is under (its RateLimit-* headers go on the response,
+    /// errors included) and fails with 429 when it is exhausted.
+    pub fn limit(&mut self, decision: Decision) -> ApiResult<()> {
+        self.rate_limit = Some(decision);
+        if decision.allowed {
+            Ok(())
+        } else {
+            self.metrics.count("RateLimited");
+            Err(ApiError::RateLimited {
+                retry_after_secs: decision.reset_secs,
+            })
+        }
+    }
+}
+
+impl Ctx {
+    /// Records the limit for the response headers without refusing this call.
+    pub fn report_limit(&mut self, decision: Decision) {
+        self.rate_limit = Some(decision);
+    }
+}
+
+fn new_request_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs one invocation of `handler`. This never fails: every error becomes a problem+json
+/// response here, in one place.
+pub async fn invoke<H: Handler>(app: &App, handler: &H, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
+    let started = Instant::now();
+    let cold_start = app.cold.swap(false, Ordering::Relaxed);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(valid_request_id)
+        .unwrap_or_else(new_request_id);
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = %request_id,
+        function = %app.config.function_name,
+        cold_start,
+        user_id = tracing::field::Empty,
+    );
+    async move {
+        let mut ctx = Ctx::new(request_id);
+        let result = if body_bytes(&req).len() > MAX_BODY_BYTES {
+            Err(ApiError::PayloadTooLarge)
+        } else {
+            handler.handle(app, &mut ctx, req).await
+        };
+        let mut response = match result {
+            Ok(response) => response,
+            Err(err) => {
+                if err.status().is_server_error() {
+                    tracing::error!(error = %err, "request failed");
+                } else {
+                    tracing::info!(error = %err, "request refused");
+                }
+                err.to_response(&ctx.request_id)
+            }
+        };
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+            headers.insert("x-request-id", v);
+        }
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        if let Some(decision) = ctx.rate_limit {
+            decision.apply_headers(&mut response);
+        }
+        let status = response.status().as_u16();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(method, path, status, duration_ms = elapsed_ms, "request finished");
+        ctx.metrics.count("Requests");
+        ctx.metrics.add("Latency", Unit::Milliseconds, elapsed_ms);
+        if cold_start {
+            ctx.metrics.count("ColdStart");
+        }
+        if status >= 500 {
+            ctx.metrics.count("Errors5xx");
+        } else if status >= 400 {
+            ctx.metrics.count("Errors4xx");
+        }
+        ctx.metrics
+            .flush(&app.config.metrics_namespace, &app.config.function_name, &ctx.request_id);
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// A function's whole `main`: logging, the container's clients, then the Lambda runtime loop.
+pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
+    crate::logging::init();
+    let app = App::from_env(H::NEEDS).await.inspect_err(|e| {
+        tracing::error!(error = %e, "function failed to start");
+    })?;
+    let app = &app;
+    let handler = &handler;
+    lambda_http::run(lambda_http::service_fn(move |req| invoke(app, handler, req))).await
+}

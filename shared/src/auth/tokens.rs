@@ -1,0 +1,237 @@
+//! Access tokens (HS256 JWTs, 15 minutes) and opaque refresh tokens.
+//!
+//! A refresh token reads `<family>.<generation>.<secret>`: the family is a random 128-bit id
+//! naming one login session, the generation counts rotations, the secret is 256 random bits.
+//! Only its SHA-256 is stored. Knowing a family id means having held a token of that family,
+//! so presenting an older generation is re-use of a rotated token and revokes the family.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::Role;
+use crate::error::ApiError;
+
+const ISSUER: &str = "rota";
+const AUDIENCE: &str = "rota-api";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    iat: i64,
+    exp: i64,
+    iss: String,
+    aud: String,
+}
+
+/// The caller, as proven by a valid access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: i64,
+    pub role: Role,
+}
+
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Result<Self, String> {
+        if secret.len() < 32 {
+            return Err("the JWT secret must be at least 32 bytes".into());
+        }
+        // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    pub fn issue_access(&self, caller: Caller, now: i64, ttl_secs: i64) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: caller.user_id.to_string(),
+            role: caller.role,
+            iat: now,
+            exp: now + ttl_secs,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            tracing::info!(reason = %e.kind_to_str(), "access token rejected");
+            ApiError::Unauthorized("The access token is invalid or expired.")
+        })?;
+        let user_id = data
+            .claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::Unauthorized("The access token is invalid or expired."))?;
+        Ok(Caller {
+            user_id,
+            role: data.claims.role,
+        })
+    }
+}
+
+trait KindName {
+    fn kind_to_str(&self) -> &'static str;
+}
+
+impl KindName for jsonwebtoken::errors::Error {
+    fn kind_to_str(&self) -> &'static str {
+        use jsonwebtoken::errors::ErrorKind::*;
+        match self.kind() {
+            ExpiredSignature => "expired",
+            InvalidSignature => "bad signature",
+            InvalidAlgorithm | InvalidAlgorithmName => "wrong algorithm",
+            InvalidIssuer | InvalidAudience => "wrong issuer or audience",
+            _ => "malformed",
+        }
+    }
+}
+
+/// A refresh token as presented by a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub family: String,
+    pub generation: u64,
+    raw: String,
+}
+
+impl RefreshToken {
+    /// A new token of `family` at `generation`.
+    pub fn mint(family: &str, generation: u64) -> Self {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let raw = format!("{family}.{generation}.{}", B64.encode(secret));
+        Self {
+            family: family.to_owned(),
+            generation,
+            raw,
+        }
+    }
+
+    pub fn new_family() -> String {
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        B64.encode(id)
+    }
+
+    /// Parses a presented token; anything that is not of our shape is `None`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        if raw.len() > 200 {
+            return None;
+        }
+        let mut parts = raw.split('.');
+        let (family, generation, secret) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let family_ok = B64.decode(family).is_ok_and(|b| b.len() == 16);
+        let secret_ok = B64.decode(secret).is_ok_and(|b| b.len() == 32);
+        let generation = generation.parse().ok()?;
+        (family_ok && secret_ok).then(|| Self {
+            family: family.to_owned(),
+            generation,
+            raw: raw.to_owned(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// What is stored: the SHA-256 of the whole token, hex.
+    pub fn hash(&self) -> String {
+        let digest = Sha256::digest(self.raw.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    const ME: Caller = Caller {
+        user_id: 42,
+        role: Role::Member,
+    };
+
+    #[test]
+    fn access_tokens_round_trip() {
+        let now = chrono::Utc::now().timestamp();
+        let t = keys().issue_access(ME, now, 900).unwrap();
+        assert_eq!(keys().verify_access(&t).unwrap(), ME);
+    }
+
+    #[test]
+    fn expired_tampered_and_foreign_tokens_are_rejected() {
+        let now = chrono::Utc::now().timestamp();
+        let expired = keys().issue_access(ME, now - 3600, 900).unwrap();
+        assert!(keys().verify_access(&expired).is_err());
+
+        let good = keys().issue_access(ME, now, 900).unwrap();
+        let mut tampered = good.clone();
+        tampered.pop();
+        tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+        assert!(keys().verify_access(&tampered).is_err());
+
+        let other = TokenKeys::new(b"another-secret-another-secret-xx").unwrap();
+        assert!(other.verify_access(&good).is_err());
+    }
+
+    #[test]
+    fn unsigned_alg_none_tokens_are_rejected() {
+        let now = chrono::Utc::now().timestamp();
+        let header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims = B64.encode(
+            format!(r#"{{"sub":"42","role":"admin","iat":{now},"exp":{},"iss":"rota","aud":"rota-api"}}"#, now + 900)
+                .as_bytes(),
+        );
+        assert!(keys().verify_access(&format!("{header}.{claims}.")).is_err());
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(TokenKeys::new(b"short").is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_parse_back_and_hash_stably() {
+        let family = RefreshToken::new_family();
+        let t = RefreshToken::mint(&family, 3);
+        let parsed = RefreshToken::parse(t.as_str()).unwrap();
+        assert_eq!(parsed, t);
+        assert_eq!(parsed.generation, 3);
+        assert_eq!(parsed.hash(), t.hash());
+        assert_eq!(t.hash().len(), 64);
+        assert_ne!(RefreshToken::mint(&family, 3).hash(), t.hash());
+    }
+
+    #[test]
+    fn garbage_refresh_tokens_do_not_parse() {
+        for bad in ["", "a.b.c", "x", "....", &"a".repeat(500)] {
+            assert!(RefreshToken::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Configuration from the environment, read once per container.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// `max` requests per `window_secs`, as written in the environment: `"30/60"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window_secs: u32,
+}
+
+impl Limit {
+    pub const fn new(max: u32, window_secs: u32) -> Self {
+        Self { max, window_secs }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        let (max, window) = raw.split_once('/')?;
+        let max = max.trim().parse().ok().filter(|m| *m > 0)?;
+        let window_secs = window.trim().parse().ok().filter(|w| *w > 0)?;
+        Some(Self { max, window_secs })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The Lambda function's name (AWS_LAMBDA_FUNCTION_NAME), used in logs and metrics.
+    pub function_name: String,
+    pub table_name: String,
+    /// `redis://` or `rediss://` URL of the cache cluster.
+    pub redis_url: Option<String>,
+    /// SSM parameter holding the JWT signing secret.
+    pub jwt_secret_param: Option<String>,
+    pub metrics_namespace: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Login attempts per client IP.
+    pub login_ip_limit: Limit,
+    /// Failed logins per account (email), whatever the IP.
+    pub login_account_limit: Limit,
+    /// Registrations per client IP.
+    pub register_ip_limit: Limit,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let limit = |name: &str, default: Limit| -> Result<Limit, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => Limit::parse(&raw)
+                    .ok_or_else(|| ConfigError(format!("{name} must look like 30/60, got {raw:?}"))),
+            }
+        };
+        let secs = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(raw) => raw
+                    .parse()
+                    .map(Duration::from_secs)
+                    .map_err(|_| ConfigError(format!("{name} must be whole seconds, got {raw:?}"))),
+            }
+        };
+        Ok(Self {
+            function_name: get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "local".into()),
+            table_name: get("TABLE_NAME").unwrap_or_else(|| "RotaTable".into()),
+            redis_url: get("REDIS_URL").filter(|s| !s.is_empty()),
+            jwt_secret_param: get("JWT_SECRET_PARAM").filter(|s| !s.is_empty()),
+            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "Rota".into()),
+            access_token_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
+            refresh_token_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            login_ip_limit: limit("LOGIN_IP_LIMIT", Limit::new(30, 60))?,
+            login_account_limit: limit("LOGIN_ACCOUNT_LIMIT", Limit::new(10, 900))?,
+            register_ip_limit: limit("REGISTER_IP_LIMIT", Limit::new(20, 3600))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_read_as_count_per_seconds() {
+        let c = Config::from_lookup(|k| (k == "LOGIN_IP_LIMIT").then(|| "5/10".into())).unwrap();
+        assert_eq!(c.login_ip_limit, Limit::new(5, 10));
+        assert_eq!(c.login_account_limit, Limit::new(10, 900));
+    }
+
+    #[test]
+    fn nonsense_limits_fail_at_start_not_at_request_time() {
+        assert!(Config::from_lookup(|k| (k == "LOGIN_IP_LIMIT").then(|| "five".into())).is_err());
+        assert!(Config::from_lookup(|k| (k == "LOGIN_IP_LIMIT").then(|| "0/60".into())).is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! Validated domain types: input is parsed into these at the edge, so the rest of the code
+//! never sees an unchecked string.
+
+use std::fmt;
+
+use crate::error::FieldError;
+
+fn char_len(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// An email address as registered (case kept), compared through [`Email::key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if raw.is_empty() {
+            return Err("must not be empty");
+        }
+        if char_len(raw) > Self::MAX_LEN {
+            return Err("must be at most 254 characters");
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain spaces or control characters");
+        }
+        if !email_address::EmailAddress::is_valid(raw) {
+            return Err("must be a valid email address");
+        }
+        let domain = raw.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+            return Err("must be a valid email address");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive identity of the address: what uniqueness and login compare.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A password as typed: 8..=128 characters, anything allowed (NIST SP 800-63B).
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        match char_len(raw) {
+            0..8 => Err("must be at least 8 characters"),
+            8..=128 => Ok(Self(raw.to_owned())),
+            _ => Err("must be at most 128 characters"),
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A display name: 1..=50 characters after trimming, no control characters. Stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("must contain a non-space character");
+        }
+        if char_len(trimmed) > 50 {
+            return Err("must be at most 50 characters");
+        }
+        if has_control(trimmed) {
+            return Err("must not contain control characters");
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Hour of the day (0..=23) at which the daily reminder is due, in the user's timezone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReminderHour(u8);
+
+impl ReminderHour {
+    pub fn parse(raw: i64) -> Result<Self, &'static str> {
+        u8::try_from(raw)
+            .ok()
+            .filter(|h| *h < 24)
+            .map(Self)
+            .ok_or("must be an integer from 0 to 23")
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// An IANA timezone name such as `Europe/Istanbul`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZone(String);
+
+impl TimeZone {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        raw.parse::<chrono_tz::Tz>()
+            .map(|tz| Self(tz.name().to_owned()))
+            .map_err(|_| "must be an IANA timezone name such as Europe/Istanbul")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "member" => Some(Role::Member),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the fields of a JSON object body, collecting every problem so that one 422 lists
+/// them all.
+pub struct Fields<'a> {
+    object: &'a serde_json::Map<String, serde_json::Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(object: &'a serde_json::Map<String, serde_json::Value>) -> Self {
+        Self {
+            object,
+            errors: Vec::new(),
+        }
+    }
+
+    fn present(&self, name: &str) -> Option<&'a serde_json::Value> {
+        self.object.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn fail(&mut self, name: &str, message: &str) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// A required string field parsed with `parse`.
+    pub fn required<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        match self.present(name) {
+            None => {
+                self.fail(name, "is required");
+                None
+            }
+            Some(_) => self.optional(name, parse),
+        }
+    }
+
+    /// An optional string field; absent or null means `None`.
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        match self.present(name)? {
+            serde_json::Value::String(s) => match parse(s) {
+                Ok(v) => Some(v),
+                Err(message) => {
+                    self.fail(name, message);
+                    None
+                }
+            },
+            _ => {
+                self.fail(name, "must be a string");
+                None
+            }
+        }
+    }
+
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.present(name)? {
+            serde_json::Value::Bool(b) => Some(*b),
+            _ => {
+                self.fail(name, "must be true or false");
+                None
+            }
+        }
+    }
+
+    pub fn optional_int<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(i64) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        let value = self.present(name)?;
+        match value.as_i64() {
+            Some(n) => match parse(n) {
+                Ok(v) => Some(v),
+                Err(message) => {
+                    self.fail(name, message);
+                    None
+                }
+            },
+            None => {
+                self.fail(name, "must be an integer");
+                None
+            }
+        }
+    }
+
+    /// Ends parsing: `Ok(())` when every field was valid.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_compare_case_insensitively_but_keep_their_case() {
+        let e = Email::parse("Ada.Lovelace@Example.COM").unwrap();
+        assert_eq!(e.as_str(), "Ada.Lovelace@Example.COM");
+        assert_eq!(e.key(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for bad in ["", "plain", "a@b", "a b@c.de", "a@@c.de", "@c.de", "a@.de", "a@c.de."] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn passwords_are_eight_to_128_characters_counted_as_characters() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"ş".repeat(128)).is_ok());
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn password_debug_output_is_redacted() {
+        let p = Password::parse("hunter2hunter2").unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_reject_control_characters() {
+        assert_eq!(DisplayName::parse("  Zeynep  ").unwrap().as_str(), "Zeynep");
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse("a\u{7}b").is_err());
+        assert!(DisplayName::parse(&"é".repeat(50)).is_ok());
+        assert!(DisplayName::parse(&"é".repeat(51)).is_err());
+        let rtl = "مرحبا 👋🏽 e\u{301}";
+        assert_eq!(DisplayName::parse(rtl).unwrap().as_str(), rtl);
+    }
+
+    #[test]
+    fn reminder_hours_and_timezones_are_checked() {
+        assert!(ReminderHour::parse(0).is_ok());
+        assert!(ReminderHour::parse(23).is_ok());
+        assert!(ReminderHour::parse(24).is_err());
+        assert!(ReminderHour::parse(-1).is_err());
+        assert_eq!(TimeZone::parse("Europe/Istanbul").unwrap().as_str(), "Europe/Istanbul");
+        assert!(TimeZone::parse("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn fields_collect_every_problem() {
+        let v = serde_json::json!({"email": 3, "hour": "x"});
+        let mut f = Fields::new(v.as_object().unwrap());
+        assert!(f.required("email", Email::parse).is_none());
+        assert!(f.required("password", Password::parse).is_none());
+        assert!(f.optional_int("hour", ReminderHour::parse).is_none());
+        let errors = f.finish().unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "password", "hour"]);
+    }
+}

@@ -1,0 +1,19 @@
+//! Rota's shared library: everything the Lambda functions have in common. Each function's
+//! `main` names one [`app::Handler`] and hands it to [`app::run`].
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod ids;
+pub mod logging;
+pub mod metrics;
+pub mod ratelimit;
+pub mod store;
+
+pub use app::{App, Ctx, Handler, Needs, invoke, run};
+pub use error::{ApiError, ApiResult};

@@ -1,0 +1,284 @@
+//! Users and their credentials.
+//!
+//! | item | PK | SK | holds |
+//! |---|---|---|---|
+//! | user | `USER#<id>` | `PROFILE` | profile and settings (no secrets) |
+//! | credential | `EMAIL#<lower-cased email>` | `CREDENTIAL` | user_id, password hash |
+//!
+//! The credential item is the owner's email index: keyed by the case-folded email it makes
+//! emails unique (written with the user in one TransactWriteItems, conditional on not
+//! existing) and serves login with one strongly consistent GetItem — a GSI could do neither.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use chrono::{DateTime, Utc};
+
+use super::{Item, db_error, get_bool, get_n, get_s, n, s};
+use crate::domain::{DisplayName, Email, ReminderHour, Role, TimeZone};
+use crate::error::ApiError;
+
+pub const DEFAULT_REMINDER_HOUR: u8 = 9;
+pub const DEFAULT_TIMEZONE: &str = "UTC";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub reminder_enabled: bool,
+    pub reminder_hour: u8,
+    pub timezone: String,
+}
+
+pub struct Credential {
+    pub user_id: i64,
+    pub password_hash: String,
+}
+
+pub fn user_key(id: i64) -> (String, String) {
+    (format!("USER#{id}"), "PROFILE".into())
+}
+
+fn email_key(email_key: &str) -> (String, String) {
+    (format!("EMAIL#{email_key}"), "CREDENTIAL".into())
+}
+
+impl User {
+    pub fn new(id: i64, email: &Email, display_name: &DisplayName, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            email: email.as_str().to_owned(),
+            display_name: display_name.as_str().to_owned(),
+            role: Role::Member,
+            created_at: now,
+            reminder_enabled: true,
+            reminder_hour: DEFAULT_REMINDER_HOUR,
+            timezone: DEFAULT_TIMEZONE.to_owned(),
+        }
+    }
+
+    fn to_item(&self) -> Item {
+        let (pk, sk) = user_key(self.id);
+        Item::from([
+            ("PK".into(), s(pk)),
+            ("SK".into(), s(sk)),
+            ("entity".into(), s("user")),
+            ("id".into(), n(self.id)),
+            ("email".into(), s(&self.email)),
+            ("display_name".into(), s(&self.display_name)),
+            ("role".into(), s(self.role.as_str())),
+            ("created_at".into(), s(self.created_at.to_rfc3339())),
+            ("reminder_enabled".into(), aws_sdk_dynamodb::types::AttributeValue::Bool(self.reminder_enabled)),
+            ("reminder_hour".into(), n(self.reminder_hour)),
+            ("timezone".into(), s(&self.timezone)),
+        ])
+    }
+
+    fn from_item(item: &Item) -> Result<Self, ApiError> {
+        let created_at = get_s(item, "created_at")?;
+        Ok(Self {
+            id: get_n(item, "id")?,
+            email: get_s(item, "email")?,
+            display_name: get_s(item, "display_name")?,
+            role: Role::parse(&get_s(item, "role")?).ok_or_else(|| ApiError::internal("stored role"))?,
+            created_at: DateTime::parse_from_rfc3339(&created_at)
+                .map_err(ApiError::internal)?
+                .with_timezone(&Utc),
+            reminder_enabled: get_bool(item, "reminder_enabled")?,
+            reminder_hour: get_n(item, "reminder_hour")?,
+            timezone: get_s(item, "timezone")?,
+        })
+    }
+}
+
+/// Changes a user may make to their own profile; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    pub display_name: Option<DisplayName>,
+    pub reminder_enabled: Option<bool>,
+    pub reminder_hour: Option<ReminderHour>,
+    pub timezone: Option<TimeZone>,
+}
+
+impl ProfileChanges {
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none()
+            && self.reminder_enabled.is_none()
+            && self.reminder_hour.is_none()
+            && self.timezone.is_none()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    EmailTaken,
+    /// The user id (or another item of the transaction) already existed: retry with new ids.
+    IdCollision,
+    /// DynamoDB cancelled it for a concurrent transaction on the same items: retry.
+    Contended,
+}
+
+pub struct Users<'a> {
+    db: &'a Client,
+    table: &'a str,
+}
+
+impl<'a> Users<'a> {
+    pub fn new(db: &'a Client, table: &'a str) -> Self {
+        Self { db, table }
+    }
+
+    fn put(&self, item: Item) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Writes the credential, the user and `extra` (the first session) in one transaction.
+    pub async fn create(
+        &self,
+        user: &User,
+        email: &Email,
+        password_hash: &str,
+        extra: Item,
+    ) -> Result<CreateOutcome, ApiError> {
+        let (pk, sk) = email_key(&email.key());
+        let credential = Item::from([
+            ("PK".into(), s(pk)),
+            ("SK".into(), s(sk)),
+            ("entity".into(), s("credential")),
+            ("user_id".into(), n(user.id)),
+            ("password_hash".into(), s(password_hash)),
+        ]);
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(self.put(credential)?)
+            .transact_items(self.put(user.to_item())?)
+            .transact_items(self.put(extra)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(err) => match super::cancellation_codes(&err) {
+                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    Ok(CreateOutcome::EmailTaken)
+                }
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => Ok(CreateOutcome::IdCollision),
+                Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => Ok(CreateOutcome::Contended),
+                _ => Err(db_error("TransactWriteItems")(err)),
+            },
+        }
+    }
+
+    pub async fn credential(&self, email: &Email) -> Result<Option<Credential>, ApiError> {
+        let (pk, sk) = email_key(&email.key());
+        let out = self
+            .db
+            .get_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(db_error("GetItem"))?;
+        out.item
+            .map(|item| {
+                Ok(Credential {
+                    user_id: get_n(&item, "user_id")?,
+                    password_hash: get_s(&item, "password_hash")?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Strongly consistent, so a user reads their own writes.
+    pub async fn get(&self, id: i64) -> Result<Option<User>, ApiError> {
+        let (pk, sk) = user_key(id);
+        let out = self
+            .db
+            .get_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(db_error("GetItem"))?;
+        out.item.as_ref().map(User::from_item).transpose()
+    }
+
+    /// Applies `changes` in one conditional UpdateItem and returns the new profile, or `None`
+    /// when the user does not exist.
+    pub async fn update_profile(&self, id: i64, changes: &ProfileChanges) -> Result<Option<User>, ApiError> {
+        if changes.is_empty() {
+            return self.get(id).await;
+        }
+        let (pk, sk) = user_key(id);
+        let mut sets = Vec::new();
+        let mut request = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .condition_expression("attribute_exists(PK)")
+            .return_values(ReturnValue::AllNew);
+        if let Some(v) = &changes.display_name {
+            sets.push("#dn = :dn");
+            request = request.expression_attribute_names("#dn", "display_name").expression_attribute_values(":dn", s(v.as_str()));
+        }
+        if let Some(v) = changes.reminder_enabled {
+            sets.push("#re = :re");
+            request = request.expression_attribute_names("#re", "reminder_enabled").expression_attribute_values(":re", aws_sdk_dynamodb::types::AttributeValue::Bool(v));
+        }
+        if let Some(v) = changes.reminder_hour {
+            sets.push("#rh = :rh");
+            request = request.expression_attribute_names("#rh", "reminder_hour").expression_attribute_values(":rh", n(v.get()));
+        }
+        if let Some(v) = &changes.timezone {
+            sets.push("#tz = :tz");
+            request = request.expression_attribute_names("#tz", "timezone").expression_attribute_values(":tz", s(v.as_str()));
+        }
+        let result = request.update_expression(format!("SET {}", sets.join(", "))).send().await;
+        match result {
+            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose(),
+            Err(err) if super::is_condition_failed(&err) => Ok(None),
+            Err(err) => Err(db_error("UpdateItem")(err)),
+        }
+    }
+
+    /// Sets a user's role (admin tooling).
+    pub async fn set_role(&self, email: &Email, role: Role) -> Result<Option<User>, ApiError> {
+        let Some(credential) = self.credential(email).await? else {
+            return Ok(None);
+        };
+        let (pk, sk) = user_key(credential.user_id);
+        let result = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .condition_expression("attribute_exists(PK)")
+            .update_expression("SET #role = :role")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", s(role.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose(),
+            Err(err) if super::is_condition_failed(&err) => Ok(None),
+            Err(err) => Err(db_error("UpdateItem")(err)),
+        }
+    }
+}
