@@ -1,1 +1,279 @@
-//! Test support.
+//! Test support: clients for the local gateway and in-process handler calls.
+//!
+//! `make test` starts the stack (moto, the real Redis, rota-local) and passes its addresses in
+//! the environment: ROTA_BASE_URL, AWS_ENDPOINT_URL, TABLE_NAME, REDIS_URL, ROTA_LOGS_DIR.
+//! Every test makes its own data (unique emails, its own client IP), so tests run in parallel.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`"))
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:016x}", rand::rng().random::<u64>())
+}
+
+pub fn unique_email() -> String {
+    format!("{}@example.com", unique("user-"))
+}
+
+/// A random loopback address other than 127.0.0.1: on Linux every 127/8 address reaches the
+/// gateway, which sees it as the client's `sourceIp`. Per-IP limits then never collide
+/// between tests.
+pub fn random_ip() -> IpAddr {
+    let mut r = rand::rng();
+    IpAddr::V4(Ipv4Addr::new(127, r.random_range(1..=254), r.random(), r.random_range(1..=254)))
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json error with `status` and returns its body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        for field in ["type", "title", "detail", "request_id"] {
+            assert!(body[field].is_string(), "problem lacks {field}: {body}");
+        }
+        assert_eq!(body["request_id"].as_str(), self.header("x-request-id"));
+        body
+    }
+
+    fn is_gateway_throttle(&self) -> bool {
+        self.status == 429 && self.text.contains("Too Many Requests") && !self.text.contains("request_id")
+    }
+}
+
+/// A client of the API through the local gateway, from its own client IP.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    pub ip: IpAddr,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Api {
+    pub fn new() -> Self {
+        Self::from_ip(random_ip())
+    }
+
+    pub fn from_ip(ip: IpAddr) -> Self {
+        let http = reqwest::Client::builder()
+            .local_address(ip)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Self {
+            http,
+            base: required_env("ROTA_BASE_URL"),
+            ip,
+        }
+    }
+
+    /// Sends a request. API Gateway's own throttling 429 is retried with backoff, as a
+    /// well-behaved client does; the functions' own 429s are returned.
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, content_type: Option<&str>, body: Option<Vec<u8>>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..30 {
+            let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
+            let resp = req.send().await.expect("request reaches the gateway");
+            let reply = Reply {
+                status: resp.status().as_u16(),
+                headers: resp.headers().clone(),
+                text: resp.text().await.expect("body"),
+            };
+            if !reply.is_gateway_throttle() {
+                return reply;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+        panic!("{method} {path} stayed throttled by the gateway");
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send("GET", path, token, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.send("POST", path, token, Some("application/json"), Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.send("PATCH", path, token, Some("application/json"), Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str, display_name: &str) -> Reply {
+        self.post(
+            "/api/auth/register",
+            &json!({"email": email, "password": password, "display_name": display_name}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post("/api/auth/login", &json!({"email": email, "password": password}), None).await
+    }
+
+    /// Registers a fresh account and returns it.
+    pub async fn new_account(&self) -> Account {
+        let email = unique_email();
+        let password = unique("pw-");
+        let reply = self.register(&email, &password, "Test User").await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let body = reply.json();
+        Account {
+            id: body["user"]["id"].as_i64().expect("id"),
+            email,
+            password,
+            access_token: body["access_token"].as_str().expect("access").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// The SDK configuration for the local emulator (from the environment).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    required_env("AWS_ENDPOINT_URL");
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The JWT secret the running stack's functions use (held in the emulator's SSM).
+pub async fn stack_token_keys() -> rota::auth::tokens::TokenKeys {
+    let template = rota_local::template::Template::load(&repo_root().join("template.yaml")).expect("template");
+    let name = template.parameter_default("JwtSecretParameterName").expect("JwtSecretParameterName");
+    let out = aws_sdk_ssm::Client::new(&sdk_config().await)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the stack's JWT secret parameter");
+    let value = out.parameter.and_then(|p| p.value).expect("value");
+    rota::auth::tokens::TokenKeys::new(value.as_bytes()).expect("keys")
+}
+
+/// An in-process App for handler tests: real DynamoDB (emulator) and Redis, a test secret.
+pub async fn app(needs: rota::Needs) -> rota::App {
+    app_with_redis(needs, std::env::var("REDIS_URL").ok()).await
+}
+
+pub async fn app_with_redis(needs: rota::Needs, redis_url: Option<String>) -> rota::App {
+    let mut config = rota::config::Config::from_env().expect("config");
+    config.redis_url = redis_url;
+    let db = if needs.db {
+        Some(aws_sdk_dynamodb::Client::new(&sdk_config().await))
+    } else {
+        None
+    };
+    let cache = match (&config.redis_url, needs.cache) {
+        (Some(url), true) => Some(rota::cache::Cache::new(url).expect("redis url")),
+        _ => None,
+    };
+    let tokens = needs
+        .tokens
+        .then(|| rota::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef").expect("keys"));
+    rota::App::new(config, db, cache, tokens)
+}
+
+/// A sample event from `events/`, as JSON to adjust before use.
+pub fn sample_event(function: &str) -> Value {
+    let path = repo_root().join("events").join(format!("{function}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("event JSON")
+}
+
+/// Parses an API Gateway HTTP API event the way the Lambda runtime does, and runs `handler`.
+pub async fn call<H: rota::Handler>(app: &rota::App, handler: &H, event: &Value) -> Reply {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event");
+    let response = rota::invoke(app, handler, request).await.expect("infallible");
+    let (parts, body) = response.into_parts();
+    let text = match body {
+        lambda_http::Body::Empty => String::new(),
+        lambda_http::Body::Text(t) => t,
+        lambda_http::Body::Binary(b) => String::from_utf8(b).expect("utf-8"),
+        _ => String::new(),
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in parts.headers.iter() {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).expect("name"),
+            reqwest::header::HeaderValue::from_bytes(v.as_bytes()).expect("value"),
+        );
+    }
+    Reply {
+        status: parts.status.as_u16(),
+        headers,
+        text,
+    }
+}
+
+/// Replaces a sample event's JSON body.
+pub fn with_body(mut event: Value, body: &Value) -> Value {
+    event["body"] = Value::String(body.to_string());
+    event
+}
+
+/// Sets the sample event's bearer token.
+pub fn with_token(mut event: Value, token: &str) -> Value {
+    event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+    event
+}
+
+/// Every log line a function wrote under the running stack.
+pub fn function_log(binary: &str) -> String {
+    let dir = PathBuf::from(required_env("ROTA_LOGS_DIR"));
+    std::fs::read_to_string(dir.join(format!("{binary}.log"))).unwrap_or_default()
+}

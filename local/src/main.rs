@@ -1,1 +1,171 @@
-fn main() {}
+//! `rota-local`: run Rota's functions locally behind an API Gateway (HTTP API) stand-in.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use rota_local::server::{self, AwsSource, ServeConfig};
+use rota_local::{stack, template::Template};
+
+#[derive(Parser)]
+#[command(name = "rota-local", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start moto (unless --aws-endpoint), create the resources, and serve the HTTP API.
+    Serve(ServeArgs),
+    /// Create the template's tables, queues and JWT secret at an AWS endpoint, then exit.
+    Resources(ResourcesArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0: any free port; the line on stdout tells which).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// The SAM template.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Directory holding the function binaries.
+    #[arg(long, default_value = "target/debug")]
+    bin_dir: PathBuf,
+    /// Use the AWS stand-in at this URL instead of starting moto.
+    #[arg(long, value_name = "URL")]
+    aws_endpoint: Option<String>,
+    /// Port for the moto server started here (0: any free port).
+    #[arg(long, default_value_t = 5005, conflicts_with = "aws_endpoint")]
+    moto_port: u16,
+    /// Redis the functions use.
+    #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
+    redis_url: String,
+    /// Directory for `<binary>.log` and `moto.log`.
+    #[arg(long, default_value = ".local/logs")]
+    logs: PathBuf,
+    /// Most instances per function; further requests wait.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    max_instances: u16,
+}
+
+#[derive(Args)]
+struct ResourcesArgs {
+    /// The SAM template.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// The AWS stand-in to create the resources in.
+    #[arg(long, value_name = "URL")]
+    aws_endpoint: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rota-local: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Resources(args) => resources(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rota-local: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    // The SDK is chatty at info; keep rota-local's own lines and the access log.
+    let filter = EnvFilter::try_from_env("ROTA_LOCAL_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,aws_sdk_sqs=warn,aws_sdk_ssm=warn,hyper=warn")
+    });
+    // stdout carries only the "serving on" line; every diagnostic goes to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig {
+        host: args.host,
+        port: args.port,
+        template: args.template,
+        bin_dir: args.bin_dir,
+        aws: match args.aws_endpoint {
+            Some(url) => AwsSource::Endpoint(url),
+            None => AwsSource::Moto {
+                port: args.moto_port,
+            },
+        },
+        redis_url: args.redis_url,
+        logs_dir: args.logs,
+        max_instances: usize::from(args.max_instances),
+    };
+    // Signal handlers go in before anything is started, so no child outlives an early signal.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let running = tokio::select! {
+        r = server::start(config) => r?,
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+        _ = sigterm.recv() => return Ok(()),
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "rota-local: serving on {}", running.url())?;
+        out.flush()?;
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm.recv() => {}
+    }
+    tracing::info!("stopping");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn resources(args: ResourcesArgs) -> anyhow::Result<()> {
+    let template = Template::load(&args.template)?;
+    let report = stack::ensure_resources(&template, &args.aws_endpoint).await?;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!(
+        "tables created: {}; already there: {}",
+        list(&report.tables_created),
+        list(&report.tables_existing)
+    );
+    println!(
+        "queues created: {}; already there: {}",
+        list(&report.queues_created),
+        list(&report.queues_existing)
+    );
+    match report.secret_created {
+        Some(name) => println!("secret created: {name}"),
+        None => println!("secret: already there (or none declared)"),
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+# Rota: `make run` serves the whole API on http://127.0.0.1:3000; `make test` runs every test.
+# Both install what they need on first use (a Python venv in .venv for the AWS emulator and
+# cfn-lint; Rust crates through cargo). Nothing is installed outside the repository.
+
+VENV   := .venv
+PYTHON ?= python3
+PORT   ?= 3000
+
+.PHONY: run test build bootstrap lint fmt clippy cfn-lint clean-local
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+bootstrap: $(VENV)/.installed
+
+build:
+	cargo build --workspace --bins
+
+run: bootstrap build
+	scripts/ensure-redis.sh
+	target/debug/rota-local serve --host 127.0.0.1 --port $(PORT) --bin-dir target/debug --logs .local/logs
+
+test: bootstrap
+	scripts/test.sh
+
+cfn-lint: bootstrap
+	$(VENV)/bin/cfn-lint template.yaml
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+lint: fmt clippy cfn-lint
+
+clean-local:
+	rm -rf .local
