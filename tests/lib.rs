@@ -16,7 +16,8 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`"))
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -32,7 +33,12 @@ pub fn unique_email() -> String {
 /// between tests.
 pub fn random_ip() -> IpAddr {
     let mut r = rand::rng();
-    IpAddr::V4(Ipv4Addr::new(127, r.random_range(1..=254), r.random(), r.random_range(1..=254)))
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        r.random_range(1..=254),
+        r.random(),
+        r.random_range(1..=254),
+    ))
 }
 
 /// An HTTP response, read whole.
@@ -55,7 +61,12 @@ impl Reply {
     /// Asserts a problem+json error with `status` and returns its body.
     pub fn problem(&self, status: u16) -> Value {
         assert_eq!(self.status, status, "body: {}", self.text);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
         let body = self.json();
         assert_eq!(body["status"], status);
         for field in ["type", "title", "detail", "request_id"] {
@@ -66,7 +77,9 @@ impl Reply {
     }
 
     fn is_gateway_throttle(&self) -> bool {
-        self.status == 429 && self.text.contains("Too Many Requests") && !self.text.contains("request_id")
+        self.status == 429
+            && self.text.contains("Too Many Requests")
+            && !self.text.contains("request_id")
     }
 }
 
@@ -104,11 +117,20 @@ impl Api {
 
     /// Sends a request. API Gateway's own throttling 429 is retried with backoff, as a
     /// well-behaved client does; the functions' own 429s are returned.
-    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, content_type: Option<&str>, body: Option<Vec<u8>>) -> Reply {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut delay = Duration::from_millis(50);
         for _ in 0..30 {
-            let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base));
             if let Some(t) = token {
                 req = req.bearer_auth(t);
             }
@@ -138,11 +160,25 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
-        self.send("POST", path, token, Some("application/json"), Some(body.to_string().into_bytes())).await
+        self.send(
+            "POST",
+            path,
+            token,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
-        self.send("PATCH", path, token, Some("application/json"), Some(body.to_string().into_bytes())).await
+        self.send(
+            "PATCH",
+            path,
+            token,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     pub async fn register(&self, email: &str, password: &str, display_name: &str) -> Reply {
@@ -155,7 +191,12 @@ impl Api {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.post("/api/auth/login", &json!({"email": email, "password": password}), None).await
+        self.post(
+            "/api/auth/login",
+            &json!({"email": email, "password": password}),
+            None,
+        )
+        .await
     }
 
     /// Registers a fresh account and returns it.
@@ -192,8 +233,11 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// The JWT secret the running stack's functions use (held in the emulator's SSM).
 pub async fn stack_token_keys() -> rota::auth::tokens::TokenKeys {
-    let template = rota_local::template::Template::load(&repo_root().join("template.yaml")).expect("template");
-    let name = template.parameter_default("JwtSecretParameterName").expect("JwtSecretParameterName");
+    let template =
+        rota_local::template::Template::load(&repo_root().join("template.yaml")).expect("template");
+    let name = template
+        .parameter_default("JwtSecretParameterName")
+        .expect("JwtSecretParameterName");
     let out = aws_sdk_ssm::Client::new(&sdk_config().await)
         .get_parameter()
         .name(name)
@@ -222,9 +266,9 @@ pub async fn app_with_redis(needs: rota::Needs, redis_url: Option<String>) -> ro
         (Some(url), true) => Some(rota::cache::Cache::new(url).expect("redis url")),
         _ => None,
     };
-    let tokens = needs
-        .tokens
-        .then(|| rota::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef").expect("keys"));
+    let tokens = needs.tokens.then(|| {
+        rota::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef").expect("keys")
+    });
     rota::App::new(config, db, cache, tokens)
 }
 
@@ -237,8 +281,11 @@ pub fn sample_event(function: &str) -> Value {
 
 /// Parses an API Gateway HTTP API event the way the Lambda runtime does, and runs `handler`.
 pub async fn call<H: rota::Handler>(app: &rota::App, handler: &H, event: &Value) -> Reply {
-    let request = lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event");
-    let response = rota::invoke(app, handler, request).await.expect("infallible");
+    let request =
+        lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event");
+    let response = rota::invoke(app, handler, request)
+        .await
+        .expect("infallible");
     let (parts, body) = response.into_parts();
     let text = match body {
         lambda_http::Body::Empty => String::new(),

@@ -232,7 +232,11 @@ impl LambdaService {
 
     /// Invokes a function synchronously (RequestResponse) with a JSON payload. Runs to completion
     /// even if the caller stops waiting, as Lambda does, so instances are never left half-used.
-    pub async fn invoke(&self, function: &str, payload: Bytes) -> Result<InvokeOutput, InvokeError> {
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: Bytes,
+    ) -> Result<InvokeOutput, InvokeError> {
         let pool = self
             .pools
             .get(function)
@@ -240,7 +244,11 @@ impl LambdaService {
             .clone();
         tokio::spawn(async move { pool.invoke(payload).await })
             .await
-            .unwrap_or_else(|e| Err(InvokeError::Internal(format!("invocation task failed: {e}"))))
+            .unwrap_or_else(|e| {
+                Err(InvokeError::Internal(format!(
+                    "invocation task failed: {e}"
+                )))
+            })
     }
 
     /// Stops every instance: SIGTERM, then SIGKILL after a short grace period. Invocations that
@@ -257,7 +265,10 @@ impl LambdaService {
             i.signal(KillSignal::Term);
         }
         let all_dead = futures_util::future::join_all(instances.iter().map(|i| i.wait_dead()));
-        if tokio::time::timeout(SHUTDOWN_GRACE, all_dead).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, all_dead)
+            .await
+            .is_err()
+        {
             for i in &instances {
                 i.signal(KillSignal::Kill);
             }
@@ -501,7 +512,10 @@ impl Pool {
             ("AWS_LAMBDA_FUNCTION_NAME", cfg.name.clone()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cfg.memory_mb.to_string()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", cfg.name)),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", cfg.name),
+            ),
             ("AWS_LAMBDA_LOG_STREAM_NAME", log_stream.to_string()),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_REGION", LOCAL_REGION.into()),
@@ -638,7 +652,10 @@ impl Instance {
     fn init_failure(&self) -> String {
         match lock(&self.api.init_error).clone() {
             Some(e) => e,
-            None => format!("exited before polling for an event ({})", self.exit_reason()),
+            None => format!(
+                "exited before polling for an event ({})",
+                self.exit_reason()
+            ),
         }
     }
 }
@@ -721,7 +738,9 @@ impl RuntimeApi {
         match (method, rest) {
             (Method::GET, "invocation/next") => self.next().await,
             (Method::POST, "init/error") => {
-                let body = read_body(req.into_body(), 64 * 1024).await.unwrap_or_default();
+                let body = read_body(req.into_body(), 64 * 1024)
+                    .await
+                    .unwrap_or_default();
                 let reason = describe_error(&body);
                 tracing::warn!("{}: init error: {reason}", self.function);
                 *lock(&self.init_error) = Some(reason);

@@ -90,7 +90,10 @@ impl MotoServer {
                     log_path.display()
                 );
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 break;
             }
             if started.elapsed() > MOTO_START_TIMEOUT {
@@ -234,7 +237,10 @@ pub async fn ensure_resources(
                 attrs.insert(k, v.to_string());
             }
         };
-        put(QueueAttributeName::VisibilityTimeout, queue.visibility_timeout);
+        put(
+            QueueAttributeName::VisibilityTimeout,
+            queue.visibility_timeout,
+        );
         put(
             QueueAttributeName::MessageRetentionPeriod,
             queue.message_retention_period,
@@ -300,28 +306,30 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, t: &Table) -> anyhow::R
         Err(e) => bail!(aws_sdk_dynamodb::error::DisplayErrorContext(e)),
     };
     let provisioned = t.billing_mode == "PROVISIONED";
-    let throughput = |pt: Option<(i64, i64)>| -> anyhow::Result<Option<ddb::ProvisionedThroughput>> {
-        if !provisioned {
-            return Ok(None);
-        }
-        let (r, w) = pt.or(t.provisioned_throughput).unwrap_or((5, 5));
-        Ok(Some(
-            ddb::ProvisionedThroughput::builder()
-                .read_capacity_units(r)
-                .write_capacity_units(w)
-                .build()?,
-        ))
-    };
-    let key_schema = |ks: &[crate::template::KeySchemaElement]| -> anyhow::Result<Vec<ddb::KeySchemaElement>> {
-        ks.iter()
-            .map(|k| {
-                Ok(ddb::KeySchemaElement::builder()
-                    .attribute_name(&k.name)
-                    .key_type(ddb::KeyType::from(k.key_type.as_str()))
-                    .build()?)
-            })
-            .collect()
-    };
+    let throughput =
+        |pt: Option<(i64, i64)>| -> anyhow::Result<Option<ddb::ProvisionedThroughput>> {
+            if !provisioned {
+                return Ok(None);
+            }
+            let (r, w) = pt.or(t.provisioned_throughput).unwrap_or((5, 5));
+            Ok(Some(
+                ddb::ProvisionedThroughput::builder()
+                    .read_capacity_units(r)
+                    .write_capacity_units(w)
+                    .build()?,
+            ))
+        };
+    let key_schema =
+        |ks: &[crate::template::KeySchemaElement]| -> anyhow::Result<Vec<ddb::KeySchemaElement>> {
+            ks.iter()
+                .map(|k| {
+                    Ok(ddb::KeySchemaElement::builder()
+                        .attribute_name(&k.name)
+                        .key_type(ddb::KeyType::from(k.key_type.as_str()))
+                        .build()?)
+                })
+                .collect()
+        };
     let projection = |p: &crate::template::Projection| {
         ddb::Projection::builder()
             .projection_type(ddb::ProjectionType::from(p.projection_type.as_str()))
@@ -433,7 +441,9 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, t: &Table) -> anyhow::R
                     )
                     .send()
                     .await
-                    .map_err(|e| anyhow::anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+                    })?;
             }
             false
         }

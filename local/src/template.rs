@@ -129,7 +129,10 @@ impl HttpRoute {
 pub enum EventSource {
     HttpApi(HttpRoute),
     /// Any other event type (`Schedule`, `ScheduleV2`, `SQS`, ...), kept raw for later runners.
-    Other { kind: String, properties: Json },
+    Other {
+        kind: String,
+        properties: Json,
+    },
 }
 
 /// One named entry of a function's `Events`.
@@ -294,7 +297,10 @@ fn queue_arn(name: &str) -> String {
 }
 
 fn queue_url(endpoint: &str, name: &str) -> String {
-    format!("{}/{LOCAL_ACCOUNT_ID}/{name}", endpoint.trim_end_matches('/'))
+    format!(
+        "{}/{LOCAL_ACCOUNT_ID}/{name}",
+        endpoint.trim_end_matches('/')
+    )
 }
 
 fn table_arn(name: &str) -> String {
@@ -481,7 +487,11 @@ impl Template {
     /// The function's environment for local runs: every variable resolved, with those that
     /// point at the cache (or are named `REDIS_URL`) set to the local Redis. Variables that
     /// cannot be resolved locally are logged and left out.
-    pub fn function_env(&self, function: &Function, ctx: &LocalContext) -> BTreeMap<String, String> {
+    pub fn function_env(
+        &self,
+        function: &Function,
+        ctx: &LocalContext,
+    ) -> BTreeMap<String, String> {
         let caches = self.cache_ids();
         let mut env = BTreeMap::new();
         for (name, raw) in &function.environment {
@@ -830,9 +840,9 @@ impl Template {
                 let target = rp
                     .get("deadLetterTargetArn")
                     .ok_or_else(|| invalid("RedrivePolicy has no deadLetterTargetArn"))?;
-                let dead_letter_target_arn = self.resolve(target, None).map_err(|e| {
-                    invalid(&format!("RedrivePolicy.deadLetterTargetArn: {e}"))
-                })?;
+                let dead_letter_target_arn = self
+                    .resolve(target, None)
+                    .map_err(|e| invalid(&format!("RedrivePolicy.deadLetterTargetArn: {e}")))?;
                 let max_receive_count = rp
                     .get("maxReceiveCount")
                     .and_then(|v| self.resolve(v, None).ok())
@@ -1018,10 +1028,9 @@ impl Resolver<'_> {
                     }
                     "Fn::GetAtt" => {
                         let (res, attr) = match arg {
-                            Json::Array(a) if a.len() == 2 => (
-                                self.value(&a[0], depth + 1)?,
-                                self.value(&a[1], depth + 1)?,
-                            ),
+                            Json::Array(a) if a.len() == 2 => {
+                                (self.value(&a[0], depth + 1)?, self.value(&a[1], depth + 1)?)
+                            }
                             Json::String(s) => {
                                 let (r, a) = s.split_once('.').ok_or("bad Fn::GetAtt")?;
                                 (r.to_string(), a.to_string())
@@ -1137,7 +1146,10 @@ impl Resolver<'_> {
             Json::String(s) => (s.as_str(), None),
             Json::Array(a) if a.len() == 2 => (
                 a[0].as_str().ok_or("Fn::Sub template is not a string")?,
-                Some(a[1].as_object().ok_or("Fn::Sub variables are not a mapping")?),
+                Some(
+                    a[1].as_object()
+                        .ok_or("Fn::Sub variables are not a mapping")?,
+                ),
             ),
             _ => return Err("bad Fn::Sub".into()),
         };
@@ -1402,7 +1414,11 @@ Resources:
                 enabled: true
             })
         );
-        let q = t.queues().iter().find(|q| q.logical_id == "JobsQueue").unwrap();
+        let q = t
+            .queues()
+            .iter()
+            .find(|q| q.logical_id == "JobsQueue")
+            .unwrap();
         assert_eq!(q.name, "rota-local-jobs");
         assert_eq!(q.visibility_timeout, Some(60));
         assert_eq!(
@@ -1412,7 +1428,11 @@ Resources:
                 max_receive_count: 5
             })
         );
-        let dlq = t.queues().iter().find(|q| q.logical_id == "JobsDlq").unwrap();
+        let dlq = t
+            .queues()
+            .iter()
+            .find(|q| q.logical_id == "JobsDlq")
+            .unwrap();
         assert_eq!(dlq.name, "JobsDlq");
         assert_eq!(
             dlq.url("http://127.0.0.1:5005/"),
@@ -1446,7 +1466,9 @@ Resources:
         let t = Template::load(&path).unwrap();
         assert!(!t.functions.is_empty());
         let table_names: Vec<_> = t.tables().iter().map(|t| t.name.clone()).collect();
-        let jwt_param = t.parameter_default("JwtSecretParameterName").map(str::to_owned);
+        let jwt_param = t
+            .parameter_default("JwtSecretParameterName")
+            .map(str::to_owned);
         for f in &t.functions {
             assert!(!f.binary.is_empty(), "{} has no binary", f.logical_id);
             assert!(f.timeout_secs > 0 && f.memory_size >= 128);
@@ -1459,7 +1481,10 @@ Resources:
                 f.logical_id
             );
             if let Some(name) = env.get("TABLE_NAME") {
-                assert!(table_names.contains(name), "TABLE_NAME {name} is not a table");
+                assert!(
+                    table_names.contains(name),
+                    "TABLE_NAME {name} is not a table"
+                );
             }
             if let (Some(v), Some(p)) = (env.get("JWT_SECRET_PARAM"), &jwt_param) {
                 assert_eq!(v, p);

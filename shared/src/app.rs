@@ -28,13 +28,22 @@ pub struct Needs {
 }
 
 impl Needs {
-    pub const NOTHING: Needs = Needs { db: false, cache: false, tokens: false };
+    pub const NOTHING: Needs = Needs {
+        db: false,
+        cache: false,
+        tokens: false,
+    };
 }
 
 /// One endpoint's logic. Implementations live in `handlers`; functions' `main`s only name one.
 pub trait Handler: Sync {
     const NEEDS: Needs;
-    fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> impl Future<Output = ApiResult<Response<Body>>> + Send;
+    fn handle(
+        &self,
+        app: &App,
+        ctx: &mut Ctx,
+        req: Request,
+    ) -> impl Future<Output = ApiResult<Response<Body>>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +74,10 @@ impl App {
         } else {
             None
         };
-        let db = sdk.as_ref().filter(|_| needs.db).map(aws_sdk_dynamodb::Client::new);
+        let db = sdk
+            .as_ref()
+            .filter(|_| needs.db)
+            .map(aws_sdk_dynamodb::Client::new);
         let tokens = match (&sdk, needs.tokens) {
             (Some(sdk), true) => Some(load_token_keys(sdk, &config).await?),
             _ => None,
@@ -77,7 +89,12 @@ impl App {
         Ok(Self::new(config, db, cache, tokens))
     }
 
-    pub fn new(config: Config, db: Option<aws_sdk_dynamodb::Client>, cache: Option<Cache>, tokens: Option<TokenKeys>) -> Self {
+    pub fn new(
+        config: Config,
+        db: Option<aws_sdk_dynamodb::Client>,
+        cache: Option<Cache>,
+        tokens: Option<TokenKeys>,
+    ) -> Self {
         Self {
             config,
             db,
@@ -89,11 +106,15 @@ impl App {
     }
 
     pub fn db(&self) -> ApiResult<&aws_sdk_dynamodb::Client> {
-        self.db.as_ref().ok_or_else(|| ApiError::internal("function built without a DynamoDB client"))
+        self.db
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("function built without a DynamoDB client"))
     }
 
     pub fn tokens(&self) -> ApiResult<&TokenKeys> {
-        self.tokens.as_ref().ok_or_else(|| ApiError::internal("function built without token keys"))
+        self.tokens
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("function built without token keys"))
     }
 
     pub fn cache(&self) -> Option<&Cache> {
@@ -108,7 +129,9 @@ impl App {
     pub fn authenticate(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Caller> {
         match self.authenticate_optional(ctx, req)? {
             Some(caller) => Ok(caller),
-            None => Err(ApiError::Unauthorized("This endpoint needs an access token.")),
+            None => Err(ApiError::Unauthorized(
+                "This endpoint needs an access token.",
+            )),
         }
     }
 
@@ -123,7 +146,10 @@ impl App {
     }
 }
 
-async fn load_token_keys(sdk: &aws_config::SdkConfig, config: &Config) -> Result<TokenKeys, InitError> {
+async fn load_token_keys(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<TokenKeys, InitError> {
     let name = config
         .jwt_secret_param
         .as_deref()
@@ -200,7 +226,11 @@ fn new_request_id() -> String {
 
 /// Runs one invocation of `handler`. This never fails: every error becomes a problem+json
 /// response here, in one place.
-pub async fn invoke<H: Handler>(app: &App, handler: &H, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
+pub async fn invoke<H: Handler>(
+    app: &App,
+    handler: &H,
+    req: Request,
+) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
     let cold_start = app.cold.swap(false, Ordering::Relaxed);
     let request_id = req
@@ -239,7 +269,10 @@ pub async fn invoke<H: Handler>(app: &App, handler: &H, req: Request) -> Result<
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             headers.insert("x-request-id", v);
         }
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         headers
             .entry(header::CACHE_CONTROL)
             .or_insert(HeaderValue::from_static("no-store"));
@@ -248,7 +281,13 @@ pub async fn invoke<H: Handler>(app: &App, handler: &H, req: Request) -> Result<
         }
         let status = response.status().as_u16();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(method, path, status, duration_ms = elapsed_ms, "request finished");
+        tracing::info!(
+            method,
+            path,
+            status,
+            duration_ms = elapsed_ms,
+            "request finished"
+        );
         ctx.metrics.count("Requests");
         ctx.metrics.add("Latency", Unit::Milliseconds, elapsed_ms);
         if cold_start {
@@ -259,8 +298,11 @@ pub async fn invoke<H: Handler>(app: &App, handler: &H, req: Request) -> Result<
         } else if status >= 400 {
             ctx.metrics.count("Errors4xx");
         }
-        ctx.metrics
-            .flush(&app.config.metrics_namespace, &app.config.function_name, &ctx.request_id);
+        ctx.metrics.flush(
+            &app.config.metrics_namespace,
+            &app.config.function_name,
+            &ctx.request_id,
+        );
         Ok(response)
     }
     .instrument(span)
@@ -275,5 +317,8 @@ pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     })?;
     let app = &app;
     let handler = &handler;
-    lambda_http::run(lambda_http::service_fn(move |req| invoke(app, handler, req))).await
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        invoke(app, handler, req)
+    }))
+    .await
 }

@@ -55,8 +55,9 @@ impl Config {
         let limit = |name: &str, default: Limit| -> Result<Limit, ConfigError> {
             match get(name) {
                 None => Ok(default),
-                Some(raw) => Limit::parse(&raw)
-                    .ok_or_else(|| ConfigError(format!("{name} must look like 30/60, got {raw:?}"))),
+                Some(raw) => Limit::parse(&raw).ok_or_else(|| {
+                    ConfigError(format!("{name} must look like 30/60, got {raw:?}"))
+                }),
             }
         };
         let secs = |name: &str, default: u64| -> Result<Duration, ConfigError> {

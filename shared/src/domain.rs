@@ -171,8 +171,16 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn present(&self, name: &str) -> Option<&'a serde_json::Value> {
-        self.object.get(name).filter(|v| !v.is_null())
+    /// The member's value: `None` when absent; an explicit `null` is refused (422), since
+    /// it is ambiguous ("clear it"? "leave it"?).
+    fn present(&mut self, name: &str) -> Option<&'a serde_json::Value> {
+        match self.object.get(name) {
+            Some(serde_json::Value::Null) => {
+                self.fail(name, "must not be null");
+                None
+            }
+            other => other,
+        }
     }
 
     pub fn fail(&mut self, name: &str, message: &str) {
@@ -185,8 +193,8 @@ impl<'a> Fields<'a> {
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, &'static str>,
     ) -> Option<T> {
-        match self.present(name) {
-            None => {
+        match self.object.get(name) {
+            None | Some(serde_json::Value::Null) => {
                 self.fail(name, "is required");
                 None
             }
@@ -269,7 +277,9 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_rejected() {
-        for bad in ["", "plain", "a@b", "a b@c.de", "a@@c.de", "@c.de", "a@.de", "a@c.de."] {
+        for bad in [
+            "", "plain", "a@b", "a b@c.de", "a@@c.de", "@c.de", "a@.de", "a@c.de.",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
         let long = format!("{}@example.com", "a".repeat(250));
@@ -307,19 +317,24 @@ mod tests {
         assert!(ReminderHour::parse(23).is_ok());
         assert!(ReminderHour::parse(24).is_err());
         assert!(ReminderHour::parse(-1).is_err());
-        assert_eq!(TimeZone::parse("Europe/Istanbul").unwrap().as_str(), "Europe/Istanbul");
+        assert_eq!(
+            TimeZone::parse("Europe/Istanbul").unwrap().as_str(),
+            "Europe/Istanbul"
+        );
         assert!(TimeZone::parse("Mars/Olympus").is_err());
     }
 
     #[test]
     fn fields_collect_every_problem() {
-        let v = serde_json::json!({"email": 3, "hour": "x"});
+        let v = serde_json::json!({"email": 3, "hour": "x", "flag": null});
         let mut f = Fields::new(v.as_object().unwrap());
         assert!(f.required("email", Email::parse).is_none());
         assert!(f.required("password", Password::parse).is_none());
         assert!(f.optional_int("hour", ReminderHour::parse).is_none());
+        assert!(f.optional_bool("flag").is_none());
+        assert!(f.optional_bool("absent").is_none());
         let errors = f.finish().unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["email", "password", "hour"]);
+        assert_eq!(fields, ["email", "password", "hour", "flag"]);
     }
 }

@@ -136,7 +136,10 @@ impl ApiError {
                 );
             }
             Self::RateLimited { retry_after_secs } => {
-                headers.insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from(*retry_after_secs),
+                );
             }
             _ => {}
         }
@@ -159,7 +162,8 @@ mod tests {
 
     #[test]
     fn internal_errors_never_leak_their_cause() {
-        let r = ApiError::internal("dynamodb: table rota-prod arn:aws:... failed").to_response("r1");
+        let r =
+            ApiError::internal("dynamodb: table rota-prod arn:aws:... failed").to_response("r1");
         assert_eq!(r.status(), 500);
         let text = body_json(&r).to_string();
         assert!(!text.contains("dynamodb"), "{text}");
@@ -171,10 +175,7 @@ mod tests {
         let r = ApiError::Validation(vec![FieldError::new("email", "must be an email address")])
             .to_response("abc");
         assert_eq!(r.status(), 422);
-        assert_eq!(
-            r.headers()["content-type"],
-            "application/problem+json"
-        );
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
         let b = body_json(&r);
         assert_eq!(b["errors"][0]["field"], "email");
         assert_eq!(b["request_id"], "abc");
@@ -183,7 +184,10 @@ mod tests {
 
     #[test]
     fn rate_limited_problems_say_when_to_retry() {
-        let r = ApiError::RateLimited { retry_after_secs: 42 }.to_response("x");
+        let r = ApiError::RateLimited {
+            retry_after_secs: 42,
+        }
+        .to_response("x");
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "42");
     }

@@ -25,8 +25,14 @@ fn is_json_content_type(req: &Request) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// The body as a JSON object: 413 when too large, 415 when not JSON, 400 when malformed,
@@ -74,7 +80,9 @@ pub fn bearer_token(req: &Request) -> ApiResult<Option<&str>> {
         .to_str()
         .map_err(|_| ApiError::Unauthorized("The Authorization header is malformed."))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err(ApiError::Unauthorized(
@@ -103,7 +111,8 @@ pub fn no_content() -> Response<Body> {
 pub fn valid_request_id(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
     let ok = (1..=128).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     ok.then(|| s.to_owned())
 }
 
@@ -125,7 +134,10 @@ mod tests {
             json_object(&request(Some("text/plain"), "{}")),
             Err(ApiError::UnsupportedMediaType)
         ));
-        assert!(matches!(json_object(&request(None, "{}")), Err(ApiError::UnsupportedMediaType)));
+        assert!(matches!(
+            json_object(&request(None, "{}")),
+            Err(ApiError::UnsupportedMediaType)
+        ));
         assert!(json_object(&request(Some("application/json; charset=utf-8"), "{}")).is_ok());
         assert!(json_object(&request(Some("application/merge-patch+json"), "{}")).is_ok());
     }
@@ -153,7 +165,10 @@ mod tests {
 
     #[test]
     fn request_ids_are_echoed_only_when_well_formed() {
-        assert_eq!(valid_request_id(&HeaderValue::from_static("abc-1.2_3")).as_deref(), Some("abc-1.2_3"));
+        assert_eq!(
+            valid_request_id(&HeaderValue::from_static("abc-1.2_3")).as_deref(),
+            Some("abc-1.2_3")
+        );
         assert!(valid_request_id(&HeaderValue::from_static("has space")).is_none());
         assert!(valid_request_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()).is_none());
     }

@@ -47,7 +47,13 @@ impl Metrics {
 
     /// The EMF document: dimensions `service` and `function`; `request_id` rides along as a
     /// property (searchable in Logs Insights, not a dimension, so it costs no extra metric).
-    pub fn to_emf(&self, namespace: &str, function: &str, request_id: &str, timestamp_ms: i64) -> serde_json::Value {
+    pub fn to_emf(
+        &self,
+        namespace: &str,
+        function: &str,
+        request_id: &str,
+        timestamp_ms: i64,
+    ) -> serde_json::Value {
         let definitions: Vec<_> = self
             .values
             .iter()
@@ -77,7 +83,12 @@ impl Metrics {
         if self.values.is_empty() {
             return;
         }
-        let doc = self.to_emf(namespace, function, request_id, chrono::Utc::now().timestamp_millis());
+        let doc = self.to_emf(
+            namespace,
+            function,
+            request_id,
+            chrono::Utc::now().timestamp_millis(),
+        );
         let mut out = std::io::stdout().lock();
         // A failed log write must not fail the request.
         let _ = writeln!(out, "{doc}");
@@ -103,6 +114,9 @@ mod tests {
         assert_eq!(doc["Requests"], 2.0);
         assert_eq!(doc["Latency"], 12.5);
         assert_eq!(doc["function"], "AuthLogin");
-        assert_eq!(defs["Dimensions"][0], serde_json::json!(["service", "function"]));
+        assert_eq!(
+            defs["Dimensions"][0],
+            serde_json::json!(["service", "function"])
+        );
     }
 }

@@ -46,7 +46,11 @@ pub struct Decision {
 impl Decision {
     fn from_count(limit: Limit, count: u64, ttl: u64, counting_this_call: bool) -> Self {
         let max = u64::from(limit.max);
-        let allowed = if counting_this_call { count <= max } else { count < max };
+        let allowed = if counting_this_call {
+            count <= max
+        } else {
+            count < max
+        };
         Self {
             limit: limit.max,
             remaining: max.saturating_sub(count) as u32,
@@ -85,16 +89,35 @@ impl RateLimiter {
     }
 
     /// Counts one call against `key` and says whether it is within `limit`.
-    pub async fn hit(&self, cache: Option<&Cache>, metrics: &mut Metrics, key: &str, limit: Limit) -> Decision {
+    pub async fn hit(
+        &self,
+        cache: Option<&Cache>,
+        metrics: &mut Metrics,
+        key: &str,
+        limit: Limit,
+    ) -> Decision {
         self.run(cache, metrics, key, limit, true).await
     }
 
     /// Reports `key`'s state without counting a call (used to check before counting failures).
-    pub async fn peek(&self, cache: Option<&Cache>, metrics: &mut Metrics, key: &str, limit: Limit) -> Decision {
+    pub async fn peek(
+        &self,
+        cache: Option<&Cache>,
+        metrics: &mut Metrics,
+        key: &str,
+        limit: Limit,
+    ) -> Decision {
         self.run(cache, metrics, key, limit, false).await
     }
 
-    async fn run(&self, cache: Option<&Cache>, metrics: &mut Metrics, key: &str, limit: Limit, count: bool) -> Decision {
+    async fn run(
+        &self,
+        cache: Option<&Cache>,
+        metrics: &mut Metrics,
+        key: &str,
+        limit: Limit,
+        count: bool,
+    ) -> Decision {
         let key = format!("rl:{key}");
         if let Some(cache) = cache {
             match Self::remote(cache, &key, limit, count).await {
@@ -108,7 +131,12 @@ impl RateLimiter {
         self.local(&key, limit, count)
     }
 
-    async fn remote(cache: &Cache, key: &str, limit: Limit, count: bool) -> Result<(u64, u64), redis::RedisError> {
+    async fn remote(
+        cache: &Cache,
+        key: &str,
+        limit: Limit,
+        count: bool,
+    ) -> Result<(u64, u64), redis::RedisError> {
         let mut conn = cache.connection().await?;
         let script = redis::Script::new(if count { HIT } else { PEEK });
         let (n, ttl): (u64, i64) = script
@@ -160,9 +188,24 @@ mod tests {
 
     #[test]
     fn the_tighter_decision_is_reported() {
-        let a = Decision { limit: 30, remaining: 20, reset_secs: 10, allowed: true };
-        let b = Decision { limit: 10, remaining: 3, reset_secs: 900, allowed: true };
-        let c = Decision { limit: 10, remaining: 0, reset_secs: 900, allowed: false };
+        let a = Decision {
+            limit: 30,
+            remaining: 20,
+            reset_secs: 10,
+            allowed: true,
+        };
+        let b = Decision {
+            limit: 10,
+            remaining: 3,
+            reset_secs: 900,
+            allowed: true,
+        };
+        let c = Decision {
+            limit: 10,
+            remaining: 0,
+            reset_secs: 900,
+            allowed: false,
+        };
         assert_eq!(a.tighter(b), b);
         assert_eq!(a.tighter(c), c);
         assert_eq!(c.tighter(a), c);

@@ -28,15 +28,25 @@ fn every_route_in_the_template_is_in_the_openapi_document() {
                 .map(move |method| (method.to_uppercase(), normalise(path)))
         })
         .collect();
-    let template = rota_local::template::Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template =
+        rota_local::template::Template::load(&repo_root().join("template.yaml")).unwrap();
     let routes = template.routes();
-    assert!(routes.len() >= 10, "the template has {} routes", routes.len());
+    assert!(
+        routes.len() >= 10,
+        "the template has {} routes",
+        routes.len()
+    );
     for route in routes {
         if route.path == "$default" {
             continue;
         }
         let wanted = (route.method.to_uppercase(), normalise(&route.path));
-        assert!(documented.contains(&wanted), "{} {} is not in openapi.yaml", route.method, route.path);
+        assert!(
+            documented.contains(&wanted),
+            "{} {} is not in openapi.yaml",
+            route.method,
+            route.path
+        );
     }
 }
 
@@ -50,22 +60,37 @@ fn the_openapi_document_covers_every_call_of_api_md() {
     };
     let paths = doc["paths"].as_object().unwrap();
     for line in api_md.lines() {
-        let Some(rest) = line.strip_prefix("| `") else { continue };
-        let Some((call, _)) = rest.split_once('`') else { continue };
-        let Some((method, path)) = call.split_once(' ') else { continue };
+        let Some(rest) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let Some((call, _)) = rest.split_once('`') else {
+            continue;
+        };
+        let Some((method, path)) = call.split_once(' ') else {
+            continue;
+        };
         let path = path.split('?').next().unwrap();
-        let found = paths.iter().any(|(p, ops)| normalise(p) == normalise(path) && ops.get(method.to_lowercase()).is_some());
-        assert!(found, "{method} {path} from API.md is missing in openapi.yaml");
+        let found = paths.iter().any(|(p, ops)| {
+            normalise(p) == normalise(path) && ops.get(method.to_lowercase()).is_some()
+        });
+        assert!(
+            found,
+            "{method} {path} from API.md is missing in openapi.yaml"
+        );
     }
 }
 
 #[test]
 fn auth_routes_are_throttled_harder_than_the_default() {
-    let template = rota_local::template::Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template =
+        rota_local::template::Template::load(&repo_root().join("template.yaml")).unwrap();
     let default = template.throttle_for("GET /api/users/me");
     for route in ["POST /api/auth/register", "POST /api/auth/login"] {
         let t = template.throttle_for(route);
-        assert!(t.rate < default.rate && t.burst < default.burst, "{route}: {t:?} vs default {default:?}");
+        assert!(
+            t.rate < default.rate && t.burst < default.burst,
+            "{route}: {t:?} vs default {default:?}"
+        );
     }
 }
 
@@ -79,7 +104,12 @@ async fn logs_are_json_with_context_and_never_carry_secrets() {
     let request_id = login.header("x-request-id").unwrap().to_owned();
 
     let logs = [function_log("auth-register"), function_log("auth-login")].concat();
-    for secret in [account.password.as_str(), refresh.as_str(), account.access_token.as_str(), "$argon2id$"] {
+    for secret in [
+        account.password.as_str(),
+        refresh.as_str(),
+        account.access_token.as_str(),
+        "$argon2id$",
+    ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
     let lines: Vec<Value> = function_log("auth-login")
@@ -96,7 +126,10 @@ async fn logs_are_json_with_context_and_never_carry_secrets() {
     assert_eq!(summary["function"], "AuthLoginFunction");
     assert!(summary["cold_start"].is_boolean());
     assert!(summary["duration_ms"].is_number());
-    let emf = lines.iter().find(|l| l.get("_aws").is_some()).expect("an EMF metrics line");
+    let emf = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .expect("an EMF metrics line");
     assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Rota");
     assert_eq!(emf["Logins"], 1.0);
     assert_eq!(emf["Requests"], 1.0);

@@ -28,8 +28,19 @@ async fn registering_returns_tokens_and_the_user_as_registered() {
 async fn emails_are_unique_case_insensitively() {
     let api = Api::new();
     let local = unique("dup-");
-    assert_eq!(api.register(&format!("{local}@example.com"), "password-1", "A").await.status, 201);
-    let again = api.register(&format!("{}@EXAMPLE.com", local.to_uppercase()), "password-2", "B").await;
+    assert_eq!(
+        api.register(&format!("{local}@example.com"), "password-1", "A")
+            .await
+            .status,
+        201
+    );
+    let again = api
+        .register(
+            &format!("{}@EXAMPLE.com", local.to_uppercase()),
+            "password-2",
+            "B",
+        )
+        .await;
     again.problem(409);
 }
 
@@ -38,23 +49,40 @@ async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
     let email = unique_email();
     let attempts = (0..12).map(|i| {
         let email = email.clone();
-        async move { Api::new().register(&email, &format!("password-{i}"), "Racer").await.status }
+        async move {
+            Api::new()
+                .register(&email, &format!("password-{i}"), "Racer")
+                .await
+                .status
+        }
     });
     let statuses = join_all(attempts).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 11, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        11,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
 async fn login_with_any_case_of_the_email_returns_it_as_registered() {
     let api = Api::new();
     let account = api.new_account().await;
-    let reply = api.login(&account.email.to_uppercase(), &account.password).await;
+    let reply = api
+        .login(&account.email.to_uppercase(), &account.password)
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let body = reply.json();
     assert_eq!(body["user"]["email"], account.email);
     assert_eq!(body["user"]["id"], account.id);
-    let me = api.get("/api/users/me", body["access_token"].as_str()).await;
+    let me = api
+        .get("/api/users/me", body["access_token"].as_str())
+        .await;
     assert_eq!(me.status, 200);
 }
 
@@ -74,13 +102,21 @@ async fn unknown_email_and_wrong_password_get_the_same_401() {
 async fn refreshing_rotates_the_refresh_token() {
     let api = Api::new();
     let account = api.new_account().await;
-    let first = api.post("/api/auth/refresh", &json!({"refresh_token": account.refresh_token}), None).await;
+    let first = api
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": account.refresh_token}),
+            None,
+        )
+        .await;
     assert_eq!(first.status, 200, "{}", first.text);
     let body = first.json();
     let next = body["refresh_token"].as_str().unwrap();
     assert_ne!(next, account.refresh_token);
     assert_eq!(body["user"]["id"], account.id);
-    let again = api.post("/api/auth/refresh", &json!({"refresh_token": next}), None).await;
+    let again = api
+        .post("/api/auth/refresh", &json!({"refresh_token": next}), None)
+        .await;
     assert_eq!(again.status, 200, "{}", again.text);
 }
 
@@ -88,18 +124,45 @@ async fn refreshing_rotates_the_refresh_token() {
 async fn reusing_a_rotated_refresh_token_revokes_its_whole_family() {
     let api = Api::new();
     let account = api.new_account().await;
-    let rotated = api.post("/api/auth/refresh", &json!({"refresh_token": account.refresh_token}), None).await;
+    let rotated = api
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": account.refresh_token}),
+            None,
+        )
+        .await;
     let current = rotated.json()["refresh_token"].as_str().unwrap().to_owned();
 
-    let reuse = api.post("/api/auth/refresh", &json!({"refresh_token": account.refresh_token}), None).await;
+    let reuse = api
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": account.refresh_token}),
+            None,
+        )
+        .await;
     reuse.problem(401);
     // The thief's re-use also kills the legitimate holder's newer token.
-    let after = api.post("/api/auth/refresh", &json!({"refresh_token": current}), None).await;
+    let after = api
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": current}),
+            None,
+        )
+        .await;
     after.problem(401);
     // Other sessions of the same user are untouched.
     let other = api.login(&account.email, &account.password).await;
     let other_refresh = other.json()["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(api.post("/api/auth/refresh", &json!({"refresh_token": other_refresh}), None).await.status, 200);
+    assert_eq!(
+        api.post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": other_refresh}),
+            None
+        )
+        .await
+        .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -116,8 +179,17 @@ async fn two_concurrent_uses_of_one_refresh_token_succeed_at_most_once() {
 #[tokio::test]
 async fn garbage_refresh_tokens_are_401_and_missing_ones_422() {
     let api = Api::new();
-    api.post("/api/auth/refresh", &json!({"refresh_token": "garbage"}), None).await.problem(401);
-    let missing = api.post("/api/auth/refresh", &json!({}), None).await.problem(422);
+    api.post(
+        "/api/auth/refresh",
+        &json!({"refresh_token": "garbage"}),
+        None,
+    )
+    .await
+    .problem(401);
+    let missing = api
+        .post("/api/auth/refresh", &json!({}), None)
+        .await
+        .problem(422);
     assert_eq!(missing["errors"][0]["field"], "refresh_token");
 }
 
@@ -129,8 +201,17 @@ async fn logging_out_stops_the_refresh_token_and_is_idempotent() {
     let out = api.post("/api/auth/logout", &body, None).await;
     assert_eq!(out.status, 204, "{}", out.text);
     assert!(out.text.is_empty());
-    api.post("/api/auth/refresh", &body, None).await.problem(401);
+    api.post("/api/auth/refresh", &body, None)
+        .await
+        .problem(401);
     assert_eq!(api.post("/api/auth/logout", &body, None).await.status, 204);
+    api.post(
+        "/api/auth/logout",
+        &json!({"refresh_token": "not-ours"}),
+        None,
+    )
+    .await
+    .problem(401);
 }
 
 #[tokio::test]
@@ -142,7 +223,9 @@ async fn me_needs_a_valid_access_token() {
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     api.get("/api/users/me", Some(&tampered)).await.problem(401);
-    api.get("/api/users/me", Some("not.a.jwt")).await.problem(401);
+    api.get("/api/users/me", Some("not.a.jwt"))
+        .await
+        .problem(401);
     let basic = api.send("GET", "/api/users/me", None, None, None).await;
     basic.problem(401);
 }
@@ -154,11 +237,18 @@ async fn expired_and_unsigned_tokens_are_refused() {
     let api = Api::new();
     let account = api.new_account().await;
     let keys = stack_token_keys().await;
-    let caller = rota::auth::tokens::Caller { user_id: account.id, role: rota::domain::Role::Member };
+    let caller = rota::auth::tokens::Caller {
+        user_id: account.id,
+        role: rota::domain::Role::Member,
+    };
     let now = chrono::Utc::now().timestamp();
 
     let valid = keys.issue_access(caller, now, 900).unwrap();
-    assert_eq!(api.get("/api/users/me", Some(&valid)).await.status, 200, "the stack's key signs valid tokens");
+    assert_eq!(
+        api.get("/api/users/me", Some(&valid)).await.status,
+        200,
+        "the stack's key signs valid tokens"
+    );
     let expired = keys.issue_access(caller, now - 3600, 900).unwrap();
     api.get("/api/users/me", Some(&expired)).await.problem(401);
 
@@ -167,7 +257,9 @@ async fn expired_and_unsigned_tokens_are_refused() {
         json!({"sub": account.id.to_string(), "role": "admin", "iat": now, "exp": now + 900, "iss": "rota", "aud": "rota-api"})
             .to_string(),
     );
-    api.get("/api/users/me", Some(&format!("{header}.{claims}."))).await.problem(401);
+    api.get("/api/users/me", Some(&format!("{header}.{claims}.")))
+        .await
+        .problem(401);
 }
 
 #[tokio::test]
@@ -176,7 +268,11 @@ async fn me_can_be_updated_and_invalid_settings_are_listed() {
     let account = api.new_account().await;
     let token = Some(account.access_token.as_str());
     let reply = api
-        .patch("/api/users/me", &json!({"reminder_enabled": false, "reminder_hour": 7, "timezone": "America/New_York"}), token)
+        .patch(
+            "/api/users/me",
+            &json!({"reminder_enabled": false, "reminder_hour": 7, "timezone": "America/New_York"}),
+            token,
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let me = reply.json();
@@ -189,11 +285,27 @@ async fn me_can_be_updated_and_invalid_settings_are_listed() {
         .patch("/api/users/me", &json!({"reminder_hour": 24, "timezone": "Mars/Base", "display_name": "a\u{1}b", "reminder_enabled": "yes"}), token)
         .await
         .problem(422);
-    let mut fields: Vec<_> = bad["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect();
+    let mut fields: Vec<_> = bad["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
     fields.sort();
-    assert_eq!(fields, ["display_name", "reminder_enabled", "reminder_hour", "timezone"]);
+    assert_eq!(
+        fields,
+        [
+            "display_name",
+            "reminder_enabled",
+            "reminder_hour",
+            "timezone"
+        ]
+    );
     // Nothing of a rejected patch was applied.
-    assert_eq!(api.get("/api/users/me", token).await.json()["reminder_hour"], 7);
+    assert_eq!(
+        api.get("/api/users/me", token).await.json()["reminder_hour"],
+        7
+    );
 }
 
 #[tokio::test]
@@ -205,7 +317,10 @@ async fn unicode_display_names_round_trip_exactly() {
     assert_eq!(reply.status, 201, "{}", reply.text);
     assert_eq!(reply.json()["user"]["display_name"], name);
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(api.get("/api/users/me", Some(&token)).await.json()["display_name"], name);
+    assert_eq!(
+        api.get("/api/users/me", Some(&token)).await.json()["display_name"],
+        name
+    );
     let login = api.login(&email, "password-123").await;
     assert_eq!(login.json()["user"]["display_name"], name);
 }
@@ -214,14 +329,33 @@ async fn unicode_display_names_round_trip_exactly() {
 async fn registration_input_is_validated_field_by_field() {
     let api = Api::new();
     let body = api
-        .post("/api/auth/register", &json!({"email": "not-an-email", "password": "short", "display_name": "   "}), None)
+        .post(
+            "/api/auth/register",
+            &json!({"email": "not-an-email", "password": "short", "display_name": "   "}),
+            None,
+        )
         .await
         .problem(422);
-    let fields: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<_> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["email", "password", "display_name"]);
-    let long = api.register(&unique_email(), &"x".repeat(129), "A").await.problem(422);
+    let long = api
+        .register(&unique_email(), &"x".repeat(129), "A")
+        .await
+        .problem(422);
     assert_eq!(long["errors"][0]["field"], "password");
-    let typed = api.post("/api/auth/register", &json!({"email": 5, "password": true, "display_name": []}), None).await.problem(422);
+    let typed = api
+        .post(
+            "/api/auth/register",
+            &json!({"email": 5, "password": true, "display_name": []}),
+            None,
+        )
+        .await
+        .problem(422);
     assert_eq!(typed["errors"].as_array().unwrap().len(), 3);
 }
 
@@ -229,31 +363,79 @@ async fn registration_input_is_validated_field_by_field() {
 async fn malformed_json_is_400_wrong_content_type_415_and_big_bodies_413() {
     let api = Api::new();
     let path = "/api/auth/login";
-    api.send("POST", path, None, Some("application/json"), Some(b"{\"email\":".to_vec())).await.problem(400);
-    api.send("POST", path, None, Some("text/plain"), Some(b"{}".to_vec())).await.problem(415);
-    api.send("POST", path, None, None, Some(b"{}".to_vec())).await.problem(415);
+    api.send(
+        "POST",
+        path,
+        None,
+        Some("application/json"),
+        Some(b"{\"email\":".to_vec()),
+    )
+    .await
+    .problem(400);
+    api.send("POST", path, None, Some("text/plain"), Some(b"{}".to_vec()))
+        .await
+        .problem(415);
+    api.send("POST", path, None, None, Some(b"{}".to_vec()))
+        .await
+        .problem(415);
     let big = format!("{{\"email\":\"{}\"}}", "a".repeat(70 * 1024));
-    api.send("POST", path, None, Some("application/json"), Some(big.into_bytes())).await.problem(413);
-    api.send("POST", path, None, Some("application/json"), Some(b"[1,2]".to_vec())).await.problem(422);
+    api.send(
+        "POST",
+        path,
+        None,
+        Some("application/json"),
+        Some(big.into_bytes()),
+    )
+    .await
+    .problem(413);
+    api.send(
+        "POST",
+        path,
+        None,
+        Some("application/json"),
+        Some(b"[1,2]".to_vec()),
+    )
+    .await
+    .problem(422);
 }
 
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_get_a_problem_404() {
     let api = Api::new();
     api.get("/api/nope", None).await.problem(404);
-    api.send("DELETE", "/api/auth/login", None, None, None).await.problem(404);
-    api.send("GET", "/api/auth/register", None, None, None).await.problem(404);
+    api.send("DELETE", "/api/auth/login", None, None, None)
+        .await
+        .problem(404);
+    api.send("GET", "/api/auth/register", None, None, None)
+        .await
+        .problem(404);
 }
 
 #[tokio::test]
 async fn request_ids_are_echoed_when_well_formed_and_generated_otherwise() {
     let api = Api::new();
-    let http = reqwest::Client::builder().local_address(api.ip).build().unwrap();
+    let http = reqwest::Client::builder()
+        .local_address(api.ip)
+        .build()
+        .unwrap();
     let base = std::env::var("ROTA_BASE_URL").unwrap();
-    let echoed = http.get(format!("{base}/health/live")).header("x-request-id", "abc-123.x_y").send().await.unwrap();
+    let echoed = http
+        .get(format!("{base}/health/live"))
+        .header("x-request-id", "abc-123.x_y")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "abc-123.x_y");
-    let replaced = http.get(format!("{base}/health/live")).header("x-request-id", "bad id!").send().await.unwrap();
-    let id = replaced.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let replaced = http
+        .get(format!("{base}/health/live"))
+        .header("x-request-id", "bad id!")
+        .send()
+        .await
+        .unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(id, "bad id!");
     assert!(!id.is_empty());
 }
@@ -271,17 +453,36 @@ async fn logins_are_limited_per_client_ip() {
     assert_eq!(last.unwrap().header("ratelimit-remaining"), Some("0"));
     let limited = api.login(&unique_email(), "wrong-password").await;
     limited.problem(429);
-    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        limited
+            .header("retry-after")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     assert_eq!(limited.header("ratelimit-limit"), Some("30"));
     // A different client is not affected.
-    assert_eq!(Api::new().login(&unique_email(), "wrong-password").await.status, 401);
+    assert_eq!(
+        Api::new()
+            .login(&unique_email(), "wrong-password")
+            .await
+            .status,
+        401
+    );
 }
 
 #[tokio::test]
 async fn failed_logins_are_limited_per_account_across_ips() {
     let account = Api::new().new_account().await;
     for _ in 0..10 {
-        assert_eq!(Api::new().login(&account.email, "wrong-password").await.status, 401);
+        assert_eq!(
+            Api::new()
+                .login(&account.email, "wrong-password")
+                .await
+                .status,
+            401
+        );
     }
     // Even the right password now waits: the account is under attack.
     let locked = Api::new().login(&account.email, &account.password).await;
@@ -289,7 +490,10 @@ async fn failed_logins_are_limited_per_account_across_ips() {
     assert!(locked.header("retry-after").is_some());
     // Another account is not affected.
     let other = Api::new().new_account().await;
-    assert_eq!(Api::new().login(&other.email, &other.password).await.status, 200);
+    assert_eq!(
+        Api::new().login(&other.email, &other.password).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -297,12 +501,16 @@ async fn the_gateway_throttles_with_api_gateways_own_429() {
     // The $default route allows a burst of 100 (template.yaml); 400 requests at once exceed it.
     let base = std::env::var("ROTA_BASE_URL").unwrap();
     let http = reqwest::Client::new();
-    let replies = join_all((0..400).map(|_| http.get(format!("{base}/throttle-probe")).send())).await;
+    let replies =
+        join_all((0..400).map(|_| http.get(format!("{base}/throttle-probe")).send())).await;
     let mut throttled = 0;
     for reply in replies {
         let reply = reply.unwrap();
         if reply.status() == 429 {
-            assert_eq!(reply.text().await.unwrap(), r#"{"message":"Too Many Requests"}"#);
+            assert_eq!(
+                reply.text().await.unwrap(),
+                r#"{"message":"Too Many Requests"}"#
+            );
             throttled += 1;
         } else {
             assert_eq!(reply.status(), 404);

@@ -187,7 +187,11 @@ fn header_text(v: &HeaderValue) -> String {
 
 fn host_without_port(host: &str) -> String {
     match host.parse::<http::uri::Authority>() {
-        Ok(a) => a.host().trim_start_matches('[').trim_end_matches(']').to_string(),
+        Ok(a) => a
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         Err(_) => host.to_string(),
     }
 }
@@ -292,8 +296,8 @@ pub fn parse_response(payload: &[u8]) -> Result<HttpResponse, String> {
         }
         let n = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("invalid header name {name:?}"))?;
-        let v = HeaderValue::from_str(value)
-            .map_err(|_| format!("invalid value of header {name}"))?;
+        let v =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value of header {name}"))?;
         headers.push((n, v));
         Ok(())
     };
@@ -530,7 +534,10 @@ mod tests {
     #[test]
     fn lambda_http_reads_binary_event() {
         let mut h = HeaderMap::new();
-        h.insert("content-type", HeaderValue::from_static("application/octet-stream"));
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/octet-stream"),
+        );
         let e = event_for(&h, &[0, 1, 2, 255], &BTreeMap::new(), "/a%20b", "");
         assert_eq!(e["rawPath"], "/a b");
         let lr: LambdaRequest = serde_json::from_value(e).unwrap();
@@ -567,8 +574,8 @@ mod tests {
         let r = parse_response(br#"{"statusCode":204}"#).unwrap();
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert!(r.body.is_empty());
-        let r = parse_response(br#"{"statusCode":200,"body":"AAE=","isBase64Encoded":true}"#)
-            .unwrap();
+        let r =
+            parse_response(br#"{"statusCode":200,"body":"AAE=","isBase64Encoded":true}"#).unwrap();
         assert_eq!(r.body, Bytes::from_static(&[0, 1]));
         // No statusCode: the JSON itself is the body.
         let r = parse_response(br#"{"hello":"world"}"#).unwrap();

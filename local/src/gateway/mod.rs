@@ -58,7 +58,12 @@ impl Gateway {
     }
 
     /// Answers one request. Never panics on bad input: every failure is an HTTP answer.
-    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr, local: SocketAddr) -> Response<Full<Bytes>>
+    pub async fn handle<B>(
+        &self,
+        req: Request<B>,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -317,28 +322,51 @@ Resources:
         let gw = gateway(dir.path());
         // No route and no $default.
         let res = gw
-            .handle(Request::get("/nope").body(Full::new(Bytes::new())).unwrap(), addr(), addr())
+            .handle(
+                Request::get("/nope").body(Full::new(Bytes::new())).unwrap(),
+                addr(),
+                addr(),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert!(res.headers().contains_key("apigw-requestid"));
         // First request passes throttling but the binary is missing: 500.
         let res = gw
-            .handle(Request::get("/limited").body(Full::new(Bytes::new())).unwrap(), addr(), addr())
+            .handle(
+                Request::get("/limited")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+                addr(),
+                addr(),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["content-type"], "application/json");
         assert_eq!(body_json(res).await["message"], "Internal Server Error");
         // Burst of 1, no refill: throttled.
         let res = gw
-            .handle(Request::get("/limited").body(Full::new(Bytes::new())).unwrap(), addr(), addr())
+            .handle(
+                Request::get("/limited")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+                addr(),
+                addr(),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()["content-type"], "application/json");
-        assert_eq!(body_json(res).await, serde_json::json!({"message": "Too Many Requests"}));
+        assert_eq!(
+            body_json(res).await,
+            serde_json::json!({"message": "Too Many Requests"})
+        );
         // Over 10 MB: 413, without a declared length too.
         let big = Bytes::from(vec![b'a'; MAX_REQUEST_BYTES + 1]);
         let res = gw
-            .handle(Request::post("/upload").body(Full::new(big)).unwrap(), addr(), addr())
+            .handle(
+                Request::post("/upload").body(Full::new(big)).unwrap(),
+                addr(),
+                addr(),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(body_json(res).await["message"], "Request Entity Too Large");

@@ -169,11 +169,9 @@ impl Router {
                         router.routes.push(route);
                     }
                 }
-                None => tracing::warn!(
-                    "invalid route path {:?} of {}; ignored",
-                    r.path,
-                    r.function
-                ),
+                None => {
+                    tracing::warn!("invalid route path {:?} of {}; ignored", r.path, r.function)
+                }
             }
         }
         router
@@ -285,7 +283,10 @@ mod tests {
     #[test]
     fn explicit_method_beats_any() {
         let r = router();
-        assert_eq!(pick(&r, "DELETE", "/api/community/posts/7/like").0, "LikeDelete");
+        assert_eq!(
+            pick(&r, "DELETE", "/api/community/posts/7/like").0,
+            "LikeDelete"
+        );
         assert_eq!(pick(&r, "POST", "/api/community/posts/7/like").0, "LikeAny");
     }
 
@@ -337,7 +338,10 @@ mod tests {
         ] {
             assert_eq!(r.route("GET", p).unwrap().route_key, "$default", "{p}");
         }
-        assert_eq!(r.route("POST", "/api/auth/login").unwrap().function, "Login");
+        assert_eq!(
+            r.route("POST", "/api/auth/login").unwrap().function,
+            "Login"
+        );
         // Without $default nothing matches.
         let bare = Router::new(&[info("POST", "/api/auth/login", "Login")]);
         assert!(bare.route("GET", "/api/auth/login").is_none());

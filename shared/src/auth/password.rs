@@ -39,7 +39,9 @@ pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
 /// Checks `password` against a stored PHC string (its own parameters are used).
 pub fn verify_blocking(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

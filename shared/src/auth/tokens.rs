@@ -59,7 +59,12 @@ impl TokenKeys {
         })
     }
 
-    pub fn issue_access(&self, caller: Caller, now: i64, ttl_secs: i64) -> Result<String, ApiError> {
+    pub fn issue_access(
+        &self,
+        caller: Caller,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<String, ApiError> {
         let claims = Claims {
             sub: caller.user_id.to_string(),
             role: caller.role,
@@ -73,10 +78,11 @@ impl TokenKeys {
     }
 
     pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            tracing::info!(reason = %e.kind_to_str(), "access token rejected");
-            ApiError::Unauthorized("The access token is invalid or expired.")
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                tracing::info!(reason = %e.kind_to_str(), "access token rejected");
+                ApiError::Unauthorized("The access token is invalid or expired.")
+            })?;
         let user_id = data
             .claims
             .sub
@@ -208,7 +214,11 @@ mod tests {
             format!(r#"{{"sub":"42","role":"admin","iat":{now},"exp":{},"iss":"rota","aud":"rota-api"}}"#, now + 900)
                 .as_bytes(),
         );
-        assert!(keys().verify_access(&format!("{header}.{claims}.")).is_err());
+        assert!(
+            keys()
+                .verify_access(&format!("{header}.{claims}."))
+                .is_err()
+        );
     }
 
     #[test]

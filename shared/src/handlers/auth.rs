@@ -14,7 +14,11 @@ use crate::http::{json, json_object, no_content, source_ip};
 use crate::store::sessions::{Sessions, new_session_item};
 use crate::store::users::{CreateOutcome, User, Users};
 
-const AUTH: Needs = Needs { db: true, cache: true, tokens: true };
+const AUTH: Needs = Needs {
+    db: true,
+    cache: true,
+    tokens: true,
+};
 
 const BAD_CREDENTIALS: &str = "The email or password is wrong.";
 const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
@@ -24,9 +28,18 @@ fn client_ip(req: &Request) -> String {
 }
 
 /// Issues an access token and answers with the AuthResponse of API.md.
-fn auth_response(app: &App, status: StatusCode, user: &User, refresh: &RefreshToken, now: i64) -> ApiResult<Response<Body>> {
+fn auth_response(
+    app: &App,
+    status: StatusCode,
+    user: &User,
+    refresh: &RefreshToken,
+    now: i64,
+) -> ApiResult<Response<Body>> {
     let ttl = app.config.access_token_ttl.as_secs();
-    let caller = Caller { user_id: user.id, role: user.role };
+    let caller = Caller {
+        user_id: user.id,
+        role: user.role,
+    };
     let access_token = app.tokens()?.issue_access(caller, now, ttl as i64)?;
     json(
         status,
@@ -51,7 +64,15 @@ impl Handler for Register {
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let key = format!("register:ip:{}", client_ip(&req));
-        let decision = app.limiter.hit(app.cache(), &mut ctx.metrics, &key, app.config.register_ip_limit).await;
+        let decision = app
+            .limiter
+            .hit(
+                app.cache(),
+                &mut ctx.metrics,
+                &key,
+                app.config.register_ip_limit,
+            )
+            .await;
         ctx.limit(decision)?;
 
         let body = json_object(&req)?;
@@ -73,7 +94,8 @@ impl Handler for Register {
         for attempt in 0..4u64 {
             let user = User::new(crate::ids::new_id(), &email, &name, now);
             let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
-            let session = new_session_item(&refresh, user.id, now_secs, refresh_expiry(app, now_secs));
+            let session =
+                new_session_item(&refresh, user.id, now_secs, refresh_expiry(app, now_secs));
             match users.create(&user, &email, &hash, session).await? {
                 CreateOutcome::Created => {
                     ctx.set_user(user.id);
@@ -81,7 +103,9 @@ impl Handler for Register {
                     return auth_response(app, StatusCode::CREATED, &user, &refresh, now_secs);
                 }
                 CreateOutcome::EmailTaken => {
-                    return Err(ApiError::Conflict("An account with this email already exists.".into()));
+                    return Err(ApiError::Conflict(
+                        "An account with this email already exists.".into(),
+                    ));
                 }
                 CreateOutcome::IdCollision => continue,
                 CreateOutcome::Contended => {
@@ -100,7 +124,15 @@ impl Handler for Login {
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let ip_key = format!("login:ip:{}", client_ip(&req));
-        let by_ip = app.limiter.hit(app.cache(), &mut ctx.metrics, &ip_key, app.config.login_ip_limit).await;
+        let by_ip = app
+            .limiter
+            .hit(
+                app.cache(),
+                &mut ctx.metrics,
+                &ip_key,
+                app.config.login_ip_limit,
+            )
+            .await;
         ctx.limit(by_ip)?;
 
         let body = json_object(&req)?;
@@ -116,7 +148,10 @@ impl Handler for Login {
         // once they reach the limit, every attempt on that account waits for the window.
         let account_key = format!("login:account:{}", email.key());
         let limit = app.config.login_account_limit;
-        let by_account = app.limiter.peek(app.cache(), &mut ctx.metrics, &account_key, limit).await;
+        let by_account = app
+            .limiter
+            .peek(app.cache(), &mut ctx.metrics, &account_key, limit)
+            .await;
         ctx.limit(by_ip.tighter(by_account))?;
 
         let users = Users::new(app.db()?, app.table());
@@ -124,7 +159,10 @@ impl Handler for Login {
         let user_id = credential.as_ref().map(|c| c.user_id);
         let valid = password::verify(&password, credential.map(|c| c.password_hash)).await?;
         let Some(user_id) = user_id.filter(|_| valid) else {
-            let by_account = app.limiter.hit(app.cache(), &mut ctx.metrics, &account_key, limit).await;
+            let by_account = app
+                .limiter
+                .hit(app.cache(), &mut ctx.metrics, &account_key, limit)
+                .await;
             ctx.report_limit(by_ip.tighter(by_account));
             ctx.metrics.count("LoginFailures");
             return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
@@ -137,28 +175,38 @@ impl Handler for Login {
         let now = Utc::now().timestamp();
         let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
         Sessions::new(app.db()?, app.table())
-            .create(new_session_item(&refresh, user.id, now, refresh_expiry(app, now)))
+            .create(new_session_item(
+                &refresh,
+                user.id,
+                now,
+                refresh_expiry(app, now),
+            ))
             .await?;
         ctx.metrics.count("Logins");
         auth_response(app, StatusCode::OK, &user, &refresh, now)
     }
 }
 
-fn presented_refresh_token(req: &Request) -> ApiResult<Option<RefreshToken>> {
+/// The body's `refresh_token`: 422 when missing, 401 when it is not a token of ours.
+fn presented_refresh_token(req: &Request) -> ApiResult<RefreshToken> {
     let body = json_object(req)?;
     let mut fields = Fields::new(&body);
     let token = fields.required("refresh_token", |s| Ok(RefreshToken::parse(s)));
     fields.finish().map_err(ApiError::Validation)?;
-    Ok(token.flatten())
+    token.flatten().ok_or(ApiError::Unauthorized(BAD_REFRESH))
 }
 
 pub struct Refresh;
 
 impl Handler for Refresh {
-    const NEEDS: Needs = Needs { db: true, cache: false, tokens: true };
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: true,
+    };
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let presented = presented_refresh_token(&req)?.ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
+        let presented = presented_refresh_token(&req)?;
         let now = Utc::now().timestamp();
         let sessions = Sessions::new(app.db()?, app.table());
         let session = sessions
@@ -171,7 +219,10 @@ impl Handler for Refresh {
         if presented.generation < session.generation {
             // A rotated token came back: it was copied. Revoke the whole family.
             sessions.revoke_presented(&presented).await?;
-            tracing::warn!(family_generation = session.generation, "rotated refresh token re-used; family revoked");
+            tracing::warn!(
+                family_generation = session.generation,
+                "rotated refresh token re-used; family revoked"
+            );
             ctx.metrics.count("RefreshTokenReuse");
             return Err(ApiError::Unauthorized(BAD_REFRESH));
         }
@@ -201,13 +252,18 @@ impl Handler for Refresh {
 pub struct Logout;
 
 impl Handler for Logout {
-    const NEEDS: Needs = Needs { db: true, cache: false, tokens: false };
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: false,
+    };
 
-    /// Idempotent: an unknown, expired or already revoked token also gets 204.
+    /// Idempotent: an expired or already revoked token of ours also gets 204.
     async fn handle(&self, app: &App, _ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        if let Some(presented) = presented_refresh_token(&req)? {
-            Sessions::new(app.db()?, app.table()).revoke_presented(&presented).await?;
-        }
+        let presented = presented_refresh_token(&req)?;
+        Sessions::new(app.db()?, app.table())
+            .revoke_presented(&presented)
+            .await?;
         Ok(no_content())
     }
 }

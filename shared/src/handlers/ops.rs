@@ -50,7 +50,9 @@ impl HealthReady {
     }
 
     async fn cache(app: &App) -> bool {
-        let Some(cache) = app.cache() else { return false };
+        let Some(cache) = app.cache() else {
+            return false;
+        };
         match tokio::time::timeout(CHECK_TIMEOUT, cache.ping()).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
@@ -66,7 +68,11 @@ impl HealthReady {
 }
 
 impl Handler for HealthReady {
-    const NEEDS: Needs = Needs { db: true, cache: true, tokens: false };
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: true,
+        tokens: false,
+    };
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, _req: Request) -> ApiResult<Response<Body>> {
         let (db_ok, cache_ok) = tokio::join!(Self::dynamodb(app), Self::cache(app));
@@ -98,7 +104,8 @@ static OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 pub fn openapi_json() -> Result<&'static str, String> {
     static JSON: OnceLock<Result<String, String>> = OnceLock::new();
     JSON.get_or_init(|| {
-        let doc: serde_json::Value = serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| e.to_string())?;
+        let doc: serde_json::Value =
+            serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| e.to_string())?;
         serde_json::to_string(&doc).map_err(|e| e.to_string())
     })
     .as_deref()
@@ -129,6 +136,9 @@ impl Handler for NotFound {
 
     async fn handle(&self, _app: &App, _ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let path: String = req.uri().path().chars().take(200).collect();
-        Err(ApiError::NotFound(format!("No route matches {} {path}.", req.method())))
+        Err(ApiError::NotFound(format!(
+            "No route matches {} {path}.",
+            req.method()
+        )))
     }
 }

@@ -15,7 +15,11 @@ const GONE: &str = "This account no longer exists.";
 pub struct GetMe;
 
 impl Handler for GetMe {
-    const NEEDS: Needs = Needs { db: true, cache: false, tokens: true };
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: true,
+    };
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req)?;
@@ -30,7 +34,11 @@ impl Handler for GetMe {
 pub struct PatchMe;
 
 impl Handler for PatchMe {
-    const NEEDS: Needs = Needs { db: true, cache: false, tokens: true };
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: true,
+    };
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req)?;

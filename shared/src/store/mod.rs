@@ -49,21 +49,29 @@ pub fn get_bool(item: &Item, name: &str) -> Result<bool, ApiError> {
 
 /// Logs the SDK error with its details (never sent to clients) and maps it to a 500, or to
 /// 503 when DynamoDB throttled us or did not answer.
-pub fn db_error<E>(operation: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> ApiError
+pub fn db_error<E>(
+    operation: &'static str,
+) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> ApiError
 where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
 {
     move |err| {
         use aws_sdk_dynamodb::error::SdkError;
-        let code = aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&err).unwrap_or("").to_owned();
+        let code = aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&err)
+            .unwrap_or("")
+            .to_owned();
         tracing::error!(operation, code = %code, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "dynamodb call failed");
         let throttled = matches!(
             code.as_str(),
-            "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded"
+            "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
         );
         match err {
             _ if throttled => ApiError::Unavailable("the database"),
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ApiError::Unavailable("the database"),
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                ApiError::Unavailable("the database")
+            }
             _ => ApiError::Internal(format!("dynamodb {operation} failed: {code}")),
         }
     }
@@ -71,7 +79,9 @@ where
 
 /// Whether a TransactWriteItems was cancelled and why, per item (`None` = not cancelled).
 pub fn cancellation_codes(
-    err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
 ) -> Option<Vec<String>> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     match err.as_service_error()? {
@@ -89,5 +99,6 @@ pub fn cancellation_codes(
 pub fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
     err: &aws_sdk_dynamodb::error::SdkError<E>,
 ) -> bool {
-    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(err) == Some("ConditionalCheckFailedException")
+    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(err)
+        == Some("ConditionalCheckFailedException")
 }

@@ -80,7 +80,9 @@ impl<'a> Sessions<'a> {
             .send()
             .await
             .map_err(db_error("GetItem"))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
         let session = Session {
             family: family.to_owned(),
             user_id: get_n(&item, "user_id")?,
@@ -94,7 +96,12 @@ impl<'a> Sessions<'a> {
 
     /// Moves the session from `current` to `next`; `false` when someone else rotated or
     /// revoked it first.
-    pub async fn rotate(&self, current: &Session, next: &RefreshToken, expires_at: i64) -> Result<bool, ApiError> {
+    pub async fn rotate(
+        &self,
+        current: &Session,
+        next: &RefreshToken,
+        expires_at: i64,
+    ) -> Result<bool, ApiError> {
         let (pk, sk) = key(&current.family);
         let result = self
             .db
@@ -103,7 +110,9 @@ impl<'a> Sessions<'a> {
             .key("PK", s(pk))
             .key("SK", s(sk))
             .update_expression("SET generation = :next, token_hash = :new_hash, expires_at = :exp")
-            .condition_expression("generation = :gen AND token_hash = :old_hash AND revoked = :false")
+            .condition_expression(
+                "generation = :gen AND token_hash = :old_hash AND revoked = :false",
+            )
             .expression_attribute_values(":next", n(next.generation))
             .expression_attribute_values(":new_hash", s(next.hash()))
             .expression_attribute_values(":exp", n(expires_at))
@@ -130,7 +139,9 @@ impl<'a> Sessions<'a> {
             .key("PK", s(pk))
             .key("SK", s(sk))
             .update_expression("SET revoked = :true")
-            .condition_expression("attribute_exists(PK) AND (generation > :gen OR token_hash = :hash)")
+            .condition_expression(
+                "attribute_exists(PK) AND (generation > :gen OR token_hash = :hash)",
+            )
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":gen", n(presented.generation))
             .expression_attribute_values(":hash", s(presented.hash()))

@@ -70,7 +70,10 @@ impl User {
             ("display_name".into(), s(&self.display_name)),
             ("role".into(), s(self.role.as_str())),
             ("created_at".into(), s(self.created_at.to_rfc3339())),
-            ("reminder_enabled".into(), aws_sdk_dynamodb::types::AttributeValue::Bool(self.reminder_enabled)),
+            (
+                "reminder_enabled".into(),
+                aws_sdk_dynamodb::types::AttributeValue::Bool(self.reminder_enabled),
+            ),
             ("reminder_hour".into(), n(self.reminder_hour)),
             ("timezone".into(), s(&self.timezone)),
         ])
@@ -82,7 +85,8 @@ impl User {
             id: get_n(item, "id")?,
             email: get_s(item, "email")?,
             display_name: get_s(item, "display_name")?,
-            role: Role::parse(&get_s(item, "role")?).ok_or_else(|| ApiError::internal("stored role"))?,
+            role: Role::parse(&get_s(item, "role")?)
+                .ok_or_else(|| ApiError::internal("stored role"))?,
             created_at: DateTime::parse_from_rfc3339(&created_at)
                 .map_err(ApiError::internal)?
                 .with_timezone(&Utc),
@@ -171,8 +175,12 @@ impl<'a> Users<'a> {
                 Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
                     Ok(CreateOutcome::EmailTaken)
                 }
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => Ok(CreateOutcome::IdCollision),
-                Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => Ok(CreateOutcome::Contended),
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    Ok(CreateOutcome::IdCollision)
+                }
+                Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                    Ok(CreateOutcome::Contended)
+                }
                 _ => Err(db_error("TransactWriteItems")(err)),
             },
         }
@@ -218,7 +226,11 @@ impl<'a> Users<'a> {
 
     /// Applies `changes` in one conditional UpdateItem and returns the new profile, or `None`
     /// when the user does not exist.
-    pub async fn update_profile(&self, id: i64, changes: &ProfileChanges) -> Result<Option<User>, ApiError> {
+    pub async fn update_profile(
+        &self,
+        id: i64,
+        changes: &ProfileChanges,
+    ) -> Result<Option<User>, ApiError> {
         if changes.is_empty() {
             return self.get(id).await;
         }
@@ -234,21 +246,35 @@ impl<'a> Users<'a> {
             .return_values(ReturnValue::AllNew);
         if let Some(v) = &changes.display_name {
             sets.push("#dn = :dn");
-            request = request.expression_attribute_names("#dn", "display_name").expression_attribute_values(":dn", s(v.as_str()));
+            request = request
+                .expression_attribute_names("#dn", "display_name")
+                .expression_attribute_values(":dn", s(v.as_str()));
         }
         if let Some(v) = changes.reminder_enabled {
             sets.push("#re = :re");
-            request = request.expression_attribute_names("#re", "reminder_enabled").expression_attribute_values(":re", aws_sdk_dynamodb::types::AttributeValue::Bool(v));
+            request = request
+                .expression_attribute_names("#re", "reminder_enabled")
+                .expression_attribute_values(
+                    ":re",
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(v),
+                );
         }
         if let Some(v) = changes.reminder_hour {
             sets.push("#rh = :rh");
-            request = request.expression_attribute_names("#rh", "reminder_hour").expression_attribute_values(":rh", n(v.get()));
+            request = request
+                .expression_attribute_names("#rh", "reminder_hour")
+                .expression_attribute_values(":rh", n(v.get()));
         }
         if let Some(v) = &changes.timezone {
             sets.push("#tz = :tz");
-            request = request.expression_attribute_names("#tz", "timezone").expression_attribute_values(":tz", s(v.as_str()));
+            request = request
+                .expression_attribute_names("#tz", "timezone")
+                .expression_attribute_values(":tz", s(v.as_str()));
         }
-        let result = request.update_expression(format!("SET {}", sets.join(", "))).send().await;
+        let result = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await;
         match result {
             Ok(out) => out.attributes.as_ref().map(User::from_item).transpose(),
             Err(err) if super::is_condition_failed(&err) => Ok(None),
