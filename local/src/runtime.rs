@@ -81,7 +81,11 @@ pub fn functions_from_template(
             executable: bin_dir.join(&f.binary),
             memory_mb: f.memory_size,
             timeout: Duration::from_secs(u64::from(f.timeout_secs)),
-            env: template.function_env(f, ctx),
+            env: {
+                let mut env = template.function_env(f, ctx);
+                env.extend(f.logging.lambda_env());
+                env
+            },
         })
         .collect()
 }
@@ -150,6 +154,13 @@ impl InvokeError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, InvokeError::Timeout { .. })
     }
+}
+
+/// Per-invocation options.
+#[derive(Debug, Clone, Default)]
+pub struct InvokeOptions {
+    /// X-Ray trace root (`1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`) to continue; a new one if `None`.
+    pub trace_root: Option<String>,
 }
 
 /// A successful invocation.
@@ -237,12 +248,23 @@ impl LambdaService {
         function: &str,
         payload: Bytes,
     ) -> Result<InvokeOutput, InvokeError> {
+        self.invoke_with(function, payload, InvokeOptions::default())
+            .await
+    }
+
+    /// [`LambdaService::invoke`] with options.
+    pub async fn invoke_with(
+        &self,
+        function: &str,
+        payload: Bytes,
+        options: InvokeOptions,
+    ) -> Result<InvokeOutput, InvokeError> {
         let pool = self
             .pools
             .get(function)
             .ok_or_else(|| InvokeError::UnknownFunction(function.to_string()))?
             .clone();
-        tokio::spawn(async move { pool.invoke(payload).await })
+        tokio::spawn(async move { pool.invoke(payload, options).await })
             .await
             .unwrap_or_else(|e| {
                 Err(InvokeError::Internal(format!(
@@ -305,7 +327,11 @@ enum Attempt {
 }
 
 impl Pool {
-    async fn invoke(self: Arc<Self>, payload: Bytes) -> Result<InvokeOutput, InvokeError> {
+    async fn invoke(
+        self: Arc<Self>,
+        payload: Bytes,
+        options: InvokeOptions,
+    ) -> Result<InvokeOutput, InvokeError> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(InvokeError::ShuttingDown);
         }
@@ -318,12 +344,16 @@ impl Pool {
             .await
             .map_err(|_| InvokeError::ShuttingDown)?;
         let request_id = uuid::Uuid::new_v4().to_string();
+        let trace_id = trace_header(options.trace_root.as_deref());
         for _ in 0..3 {
             let (instance, cold_start) = match self.take_idle() {
                 Some(i) => (i, false),
                 None => (self.clone().spawn().await?, true),
             };
-            match self.run_on(&instance, &request_id, payload.clone()).await {
+            match self
+                .run_on(&instance, &request_id, &trace_id, payload.clone())
+                .await
+            {
                 Attempt::NotDelivered if !cold_start => continue,
                 Attempt::NotDelivered => {
                     instance.signal(KillSignal::Kill);
@@ -368,7 +398,13 @@ impl Pool {
         None
     }
 
-    async fn run_on(&self, instance: &Instance, request_id: &str, payload: Bytes) -> Attempt {
+    async fn run_on(
+        &self,
+        instance: &Instance,
+        request_id: &str,
+        trace_id: &str,
+        payload: Bytes,
+    ) -> Attempt {
         let function = &self.config.name;
         let (picked_tx, picked_rx) = oneshot::channel();
         let (result_tx, result_rx) = oneshot::channel();
@@ -376,7 +412,7 @@ impl Pool {
             request_id: request_id.to_string(),
             payload,
             timeout: self.config.timeout,
-            trace_id: trace_header(),
+            trace_id: trace_id.to_string(),
             picked: picked_tx,
             result: result_tx,
         };
@@ -479,7 +515,6 @@ impl Pool {
         let server = tokio::spawn(serve_runtime_api(listener, api.clone()));
         let instance = Arc::new(Instance {
             number,
-            pid,
             events: events_tx,
             dead: dead_rx,
             kill: kill_tx,
@@ -619,8 +654,6 @@ enum KillSignal {
 /// A running execution environment.
 struct Instance {
     number: u64,
-    #[allow(dead_code)] // kept for debugging output
-    pid: Option<u32>,
     /// Hands the next invocation to the Runtime API (capacity 1: one invocation at a time).
     events: mpsc::Sender<Invocation>,
     dead: watch::Receiver<bool>,
@@ -887,18 +920,21 @@ fn describe_error(body: &[u8]) -> String {
     format!("{t}: {m}")
 }
 
-/// An X-Ray style trace header for the invocation.
-fn trace_header() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+/// The `Lambda-Runtime-Trace-Id` of an invocation: the caller's trace root (API Gateway's
+/// `x-amzn-trace-id`, so both tell the same trace) or a new one, and a new parent segment.
+fn trace_header(root: Option<&str>) -> String {
     let r: [u8; 20] = rand::random();
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    format!(
-        "Root=1-{secs:08x}-{};Parent={};Sampled=0",
-        hex(&r[..12]),
-        hex(&r[12..])
-    )
+    let root = match root {
+        Some(root) => root.to_string(),
+        None => {
+            let secs = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!("1-{secs:08x}-{}", hex(&r[..12]))
+        }
+    };
+    format!("Root={root};Parent={};Sampled=0", hex(&r[12..]))
 }
 
 /// Appends whole lines to a log file shared by all instances of a binary.
@@ -959,9 +995,11 @@ mod tests {
 
     #[test]
     fn trace_header_shape() {
-        let h = trace_header();
+        let h = trace_header(None);
         assert!(h.starts_with("Root=1-"));
         assert!(h.contains(";Parent=") && h.ends_with(";Sampled=0"));
+        let h = trace_header(Some("1-5e9f0c65-1de4d666d4dd26aced652b6c"));
+        assert!(h.starts_with("Root=1-5e9f0c65-1de4d666d4dd26aced652b6c;Parent="));
     }
 
     #[test]

@@ -164,7 +164,9 @@ async fn start_rest(
         aws_endpoint: aws_endpoint.to_string(),
         redis_url: config.redis_url.clone(),
     };
-    let functions = runtime::functions_from_template(template, &ctx, &config.bin_dir);
+    // Absolute, so that instances do not depend on the working directory.
+    let bin_dir = std::path::absolute(&config.bin_dir).unwrap_or_else(|_| config.bin_dir.clone());
+    let functions = runtime::functions_from_template(template, &ctx, &bin_dir);
     let lambda = LambdaService::new(
         functions,
         RuntimeOptions {

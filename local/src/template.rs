@@ -48,15 +48,16 @@ const MAX_RESOLVE_DEPTH: usize = 16;
 /// Why a template could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("cannot read {path}: {source}")]
+    // The causes are part of the message (not `source`), so that error chains print them once.
+    #[error("cannot read {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path} is not valid YAML: {source}")]
+    #[error("{path} is not valid YAML: {error}")]
     Yaml {
         path: PathBuf,
-        source: serde_yaml_ng::Error,
+        error: serde_yaml_ng::Error,
     },
     #[error("{0}")]
     Invalid(String),
@@ -154,7 +155,41 @@ pub struct Function {
     pub timeout_secs: u32,
     /// `Environment.Variables`, `Globals` merged with the function's (function wins), unresolved.
     pub environment: BTreeMap<String, Json>,
+    /// `LoggingConfig`, function over `Globals` key by key.
+    pub logging: LoggingConfig,
     pub events: Vec<FunctionEvent>,
+}
+
+/// A function's `LoggingConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggingConfig {
+    /// `JSON` or `Text`.
+    pub log_format: Option<String>,
+    pub application_log_level: Option<String>,
+    pub system_log_level: Option<String>,
+}
+
+impl LoggingConfig {
+    /// The variables Lambda sets for this configuration: `AWS_LAMBDA_LOG_FORMAT`, and with the
+    /// JSON format `AWS_LAMBDA_LOG_LEVEL` (which `lambda_runtime`'s subscriber obeys).
+    pub fn lambda_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if let Some(format) = &self.log_format {
+            let json = format.eq_ignore_ascii_case("json");
+            env.push((
+                "AWS_LAMBDA_LOG_FORMAT".to_string(),
+                if json { "JSON" } else { "Text" }.to_string(),
+            ));
+            if json {
+                let level = self.application_log_level.as_deref().unwrap_or("INFO");
+                env.push((
+                    "AWS_LAMBDA_LOG_LEVEL".to_string(),
+                    level.to_ascii_uppercase(),
+                ));
+            }
+        }
+        env
+    }
 }
 
 impl Function {
@@ -335,14 +370,14 @@ impl Template {
     /// Reads and parses a template file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TemplateError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| TemplateError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let mut template = Self::parse(&text).map_err(|e| match e {
-            TemplateError::Yaml { source, .. } => TemplateError::Yaml {
+            TemplateError::Yaml { error, .. } => TemplateError::Yaml {
                 path: path.to_path_buf(),
-                source,
+                error,
             },
             other => other,
         })?;
@@ -353,14 +388,14 @@ impl Template {
     /// Parses template text.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let mut yaml: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(text).map_err(|source| TemplateError::Yaml {
+            serde_yaml_ng::from_str(text).map_err(|error| TemplateError::Yaml {
                 path: PathBuf::new(),
-                source,
+                error,
             })?;
         // YAML merge keys (`<<: *anchor`) are legal in templates; resolve them before reading.
-        yaml.apply_merge().map_err(|source| TemplateError::Yaml {
+        yaml.apply_merge().map_err(|error| TemplateError::Yaml {
             path: PathBuf::new(),
-            source,
+            error,
         })?;
         let root = yaml_to_json(yaml)?;
         let root = root
@@ -627,6 +662,19 @@ impl Template {
             }
         }
 
+        let logging_value = |key: &str| {
+            [props, globals].iter().find_map(|src| {
+                src.get("LoggingConfig")
+                    .and_then(|l| l.get(key))
+                    .and_then(|v| self.resolve(v, None).ok())
+            })
+        };
+        let logging = LoggingConfig {
+            log_format: logging_value("LogFormat"),
+            application_log_level: logging_value("ApplicationLogLevel"),
+            system_log_level: logging_value("SystemLogLevel"),
+        };
+
         let mut events = Vec::new();
         if let Some(evs) = props.get("Events").and_then(Json::as_object) {
             for (name, ev) in evs {
@@ -670,6 +718,7 @@ impl Template {
             memory_size,
             timeout_secs,
             environment,
+            logging,
             events,
         })
     }
@@ -916,8 +965,8 @@ fn parse_parameters(v: Option<&Json>) -> BTreeMap<String, Parameter> {
         .unwrap_or_default()
 }
 
-/// Whether any string inside `v` mentions one of `ids` (as a whole word-ish token, so that
-/// `RotaCacheFoo` does not count as `RotaCache`... unless it starts a `.`-attribute).
+/// Whether any string inside `v` mentions one of `ids` as a whole identifier (`RotaCache` and
+/// `RotaCache.Endpoint` do, `RotaCacheTtl` does not).
 fn mentions_any(v: &Json, ids: &BTreeSet<String>) -> bool {
     match v {
         Json::String(s) => ids.iter().any(|id| mentions(s, id)),
@@ -1197,6 +1246,9 @@ Globals:
   Function:
     MemorySize: 256
     Timeout: 10
+    LoggingConfig:
+      LogFormat: JSON
+      ApplicationLogLevel: WARN
     Environment:
       Variables:
         TABLE_NAME: !Ref RotaTable
@@ -1259,6 +1311,7 @@ Resources:
         Binary: auth-login
     Properties:
       MemorySize: 1024
+      LoggingConfig: { ApplicationLogLevel: DEBUG }
       Environment:
         Variables:
           LOG_LEVEL: debug
@@ -1300,6 +1353,13 @@ Resources:
         let t = Template::parse(FIXTURE).unwrap();
         let login = t.function("LoginFunction").unwrap();
         assert_eq!(login.binary, "auth-login");
+        assert_eq!(
+            login.logging.lambda_env(),
+            vec![
+                ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
+                ("AWS_LAMBDA_LOG_LEVEL".to_string(), "DEBUG".to_string()),
+            ]
+        );
         assert_eq!(login.memory_size, 1024);
         assert_eq!(login.timeout_secs, 10);
         let fallback = t.function("FallbackFunction").unwrap();

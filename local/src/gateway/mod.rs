@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::runtime::{InvokeError, LambdaService, MAX_PAYLOAD_BYTES};
+use crate::runtime::{InvokeError, InvokeOptions, LambdaService, MAX_PAYLOAD_BYTES};
 use crate::template::Template;
 use event::RequestInfo;
 use router::{RouteMatch, Router};
@@ -146,7 +146,16 @@ impl Gateway {
             // Lambda refuses synchronous payloads over 6 MB.
             return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
         }
-        let invocation = self.lambda.invoke(&route.function, payload);
+        let trace_root = event["headers"]["x-amzn-trace-id"]
+            .as_str()
+            .and_then(|t| {
+                t.split(';')
+                    .find_map(|part| part.trim().strip_prefix("Root="))
+            })
+            .map(str::to_string);
+        let invocation =
+            self.lambda
+                .invoke_with(&route.function, payload, InvokeOptions { trace_root });
         let output = match tokio::time::timeout(self.integration_timeout, invocation).await {
             Err(_) => {
                 tracing::warn!(

@@ -1,0 +1,134 @@
+//! Resources in a real moto: created from the template, and a second run changes nothing.
+//! Needs `<repo>/.venv/bin/moto_server` (see docs); skipped with a message when it is missing.
+
+use std::path::Path;
+
+use rota_local::stack::{self, MotoServer};
+use rota_local::template::Template;
+
+const TEMPLATE: &str = r#"
+Parameters:
+  JwtSecretParameterName: { Type: String, Default: /rota-test/jwt-secret }
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - { AttributeName: PK, AttributeType: S }
+        - { AttributeName: SK, AttributeType: S }
+        - { AttributeName: GSI1PK, AttributeType: S }
+      KeySchema:
+        - { AttributeName: PK, KeyType: HASH }
+        - { AttributeName: SK, KeyType: RANGE }
+      GlobalSecondaryIndexes:
+        - IndexName: GSI1
+          KeySchema: [{ AttributeName: GSI1PK, KeyType: HASH }]
+          Projection: { ProjectionType: KEYS_ONLY }
+      TimeToLiveSpecification: { AttributeName: expires_at, Enabled: true }
+  Dlq:
+    Type: AWS::SQS::Queue
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: jobs
+      VisibilityTimeout: 45
+      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 4 }
+"#;
+
+#[tokio::test]
+async fn resources_are_created_once() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let exe = repo.join(".venv/bin/moto_server");
+    if !exe.is_file() {
+        eprintln!("skipped: {} missing", exe.display());
+        return;
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let mut moto = MotoServer::start(&exe, 0, logs.path()).await.unwrap();
+    let template = Template::parse(TEMPLATE).unwrap();
+
+    let first = stack::ensure_resources(&template, &moto.endpoint)
+        .await
+        .unwrap();
+    assert_eq!(first.tables_created, vec!["Table".to_string()]);
+    assert_eq!(first.queues_created.len(), 2);
+    assert_eq!(
+        first.secret_created.as_deref(),
+        Some("/rota-test/jwt-secret")
+    );
+
+    let second = stack::ensure_resources(&template, &moto.endpoint)
+        .await
+        .unwrap();
+    assert!(second.tables_created.is_empty() && second.queues_created.is_empty());
+    assert_eq!(second.tables_existing, vec!["Table".to_string()]);
+    assert_eq!(second.secret_created, None);
+
+    let config = stack::sdk_config(&moto.endpoint).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let table = ddb
+        .describe_table()
+        .table_name("Table")
+        .send()
+        .await
+        .unwrap();
+    let table = table.table().unwrap();
+    assert_eq!(
+        table.global_secondary_indexes()[0].index_name(),
+        Some("GSI1")
+    );
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name("Table")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description().unwrap().attribute_name(),
+        Some("expires_at")
+    );
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs.get_queue_url().queue_name("jobs").send().await.unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url.queue_url().unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let attrs = attrs.attributes().unwrap();
+    assert_eq!(
+        attrs[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout],
+        "45"
+    );
+    let redrive = &attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy];
+    assert!(
+        redrive.contains("arn:aws:sqs:us-east-1:123456789012:Dlq"),
+        "{redrive}"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let p = ssm
+        .get_parameter()
+        .name("/rota-test/jwt-secret")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let p = p.parameter().unwrap();
+    assert_eq!(
+        p.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    );
+    assert_eq!(p.value().unwrap().len(), 64); // 48 bytes in base64
+
+    // The project's own template goes in too.
+    let real = Template::load(repo.join("template.yaml")).unwrap();
+    stack::ensure_resources(&real, &moto.endpoint)
+        .await
+        .unwrap();
+    stack::ensure_resources(&real, &moto.endpoint)
+        .await
+        .unwrap();
+    moto.stop().await;
+}
