@@ -42,7 +42,7 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 export TABLE_NAME=RotaTable
 export REDIS_URL=redis://127.0.0.1:6379
-export ROTA_LOGS_DIR="$run_dir/logs"
+export ROTA_LOGS_DIR="$PWD/$run_dir/logs"
 
 echo "== tests"
 status=0

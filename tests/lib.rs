@@ -234,7 +234,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// The JWT secret the running stack's functions use (held in the emulator's SSM).
 pub async fn stack_token_keys() -> rota::auth::tokens::TokenKeys {
     let template =
-        rota_local::template::Template::load(&repo_root().join("template.yaml")).expect("template");
+        rota_local::template::Template::load(repo_root().join("template.yaml")).expect("template");
     let name = template
         .parameter_default("JwtSecretParameterName")
         .expect("JwtSecretParameterName");
@@ -322,5 +322,10 @@ pub fn with_token(mut event: Value, token: &str) -> Value {
 /// Every log line a function wrote under the running stack.
 pub fn function_log(binary: &str) -> String {
     let dir = PathBuf::from(required_env("ROTA_LOGS_DIR"));
+    assert!(
+        dir.is_dir(),
+        "ROTA_LOGS_DIR {} is not a directory",
+        dir.display()
+    );
     std::fs::read_to_string(dir.join(format!("{binary}.log"))).unwrap_or_default()
 }

@@ -28,8 +28,7 @@ fn every_route_in_the_template_is_in_the_openapi_document() {
                 .map(move |method| (method.to_uppercase(), normalise(path)))
         })
         .collect();
-    let template =
-        rota_local::template::Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     let routes = template.routes();
     assert!(
         routes.len() >= 10,
@@ -82,8 +81,7 @@ fn the_openapi_document_covers_every_call_of_api_md() {
 
 #[test]
 fn auth_routes_are_throttled_harder_than_the_default() {
-    let template =
-        rota_local::template::Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     let default = template.throttle_for("GET /api/users/me");
     for route in ["POST /api/auth/register", "POST /api/auth/login"] {
         let t = template.throttle_for(route);
@@ -103,6 +101,20 @@ async fn logs_are_json_with_context_and_never_carry_secrets() {
     let refresh = login.json()["refresh_token"].as_str().unwrap().to_owned();
     let request_id = login.header("x-request-id").unwrap().to_owned();
 
+    // Function output reaches the log file through the gateway's pipe a moment after the
+    // response: wait for the request's lines (bounded).
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        lines = function_log("auth-login")
+            .lines()
+            .filter(|l| l.contains(&request_id))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        if lines.iter().any(|l| l.get("_aws").is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let logs = [function_log("auth-register"), function_log("auth-login")].concat();
     for secret in [
         account.password.as_str(),
@@ -112,11 +124,6 @@ async fn logs_are_json_with_context_and_never_carry_secrets() {
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
-    let lines: Vec<Value> = function_log("auth-login")
-        .lines()
-        .filter(|l| l.contains(&request_id))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
     let summary = lines
         .iter()
         .find(|l| l["message"] == "request finished")

@@ -39,8 +39,7 @@ fn every_sample_event_parses_as_an_http_api_request_of_its_route() {
 
 #[test]
 fn there_is_a_sample_event_for_every_function_in_the_template() {
-    let template =
-        rota_local::template::Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     for route in template.routes() {
         let path = repo_root()
             .join("events")

@@ -1,0 +1,66 @@
+//! Rota's learning-roadmap catalog and study-plan generator. Pure: no I/O, no clock, no
+//! randomness.
+//!
+//! # Catalog
+//! One JSON file per goal in `catalog/`, embedded with `include_str!` and parsed and checked
+//! once. Each skill has a `stage` (foundations, core, advanced, capstone) and prerequisites
+//! within its goal. Every skill must lead to one of the goal's `capstones` (it is an
+//! ancestor-or-self of a capstone); stages never go backwards along a prerequisite.
+//!
+//! # Plan order
+//! Skills are sorted by (stage, depth, catalog order), where depth is the length of the
+//! longest prerequisite chain below the skill in the full goal graph. Because a prerequisite
+//! is never in a later stage and always has a smaller depth, every prerequisite comes before
+//! its dependants. Known skills are then removed; they count as satisfied.
+//!
+//! # Hours
+//! The catalog holds beginner estimates. A plan scales them by level (beginner ×1,
+//! intermediate ×0.75, advanced ×0.5), rounds to the nearest half hour (halves up) and never
+//! goes below half an hour. All arithmetic is on integer half hours, so totals are exact.
+//!
+//! # Week allocation
+//! Weeks are 1-based, each with a budget of `hours_per_week`. Steps are placed in plan order:
+//! a step starts in the first week that still has capacity (the week where the previous step
+//! ended, or the next one if that week is full) and its hours fill that week's remaining
+//! capacity, then following weeks in order, until used up. So `week_start` is where its first
+//! hour goes, `week_end` where its last one goes; a step longer than a week spans consecutive
+//! weeks, several short steps can share a week, no week exceeds the budget and no week in
+//! `1..=total_weeks` is empty. [`Plan::week_loads`] replays this rule.
+//!
+//! # Milestones
+//! A milestone is a maximal run of consecutive steps with the same stage, titled by the goal's
+//! per-stage title. Because the order is by stage first, there is one milestone per stage
+//! that still has steps, in stage order. `week_start`/`week_end` are those of its first and
+//! last step, so consecutive milestones may share their boundary week.
+
+mod catalog;
+mod hours;
+mod plan;
+
+pub use catalog::{Goal, GoalSummary, Resource, Skill, Stage, StageTitles};
+pub use hours::Hours;
+pub use plan::{
+    GenerateError, HOURS_PER_WEEK, Level, Milestone, Plan, Step, UnknownLevel, generate,
+};
+
+use catalog::CATALOG;
+
+/// The goals for `GET /api/roadmaps/catalog`, in catalog order.
+pub fn catalog() -> &'static [GoalSummary] {
+    &CATALOG.summaries
+}
+
+/// The full definition of a goal, or `None` for an unknown slug.
+pub fn goal(slug: &str) -> Option<&'static Goal> {
+    CATALOG.find(slug).map(|c| &c.goal)
+}
+
+/// The skills of a goal in catalog order, or `None` for an unknown slug.
+pub fn goal_skills(slug: &str) -> Option<&'static [Skill]> {
+    goal(slug).map(|g| g.skills.as_slice())
+}
+
+/// Every goal in catalog order, with its skills.
+pub fn goals() -> impl Iterator<Item = &'static Goal> {
+    CATALOG.goals.iter().map(|c| &c.goal)
+}
