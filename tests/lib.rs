@@ -181,6 +181,23 @@ impl Api {
         .await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send("DELETE", path, token, None, None).await
+    }
+
+    /// Creates a post as `account` and returns its JSON.
+    pub async fn new_post(&self, account: &Account, title: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/community/posts",
+                &json!({"title": title, "content": "Some content."}),
+                Some(&account.access_token),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.json()
+    }
+
     pub async fn register(&self, email: &str, password: &str, display_name: &str) -> Reply {
         self.post(
             "/api/auth/register",
@@ -214,6 +231,15 @@ impl Api {
             refresh_token: body["refresh_token"].as_str().expect("refresh").to_owned(),
         }
     }
+}
+
+/// Runs `rota-admin` (built by `make test`) against the stack's emulator.
+pub fn rota_admin(args: &[&str]) -> std::process::Output {
+    let bin = repo_root().join("target").join("debug").join("rota-admin");
+    std::process::Command::new(&bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()))
 }
 
 #[derive(Debug, Clone)]
@@ -272,11 +298,22 @@ pub async fn app_with_redis(needs: rota::Needs, redis_url: Option<String>) -> ro
     rota::App::new(config, db, cache, tokens)
 }
 
-/// A sample event from `events/`, as JSON to adjust before use.
+/// A sample event from `events/`, as JSON to adjust before use. Its source IP is made unique
+/// so per-IP limits (kept in the shared Redis) never couple tests or runs.
 pub fn sample_event(function: &str) -> Value {
     let path = repo_root().join("events").join(format!("{function}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("event JSON")
+    let mut event: Value = serde_json::from_str(&text).expect("event JSON");
+    let mut r = rand::rng();
+    // 198.18.0.0/15 is reserved for benchmarking: never a real client.
+    let ip = format!(
+        "198.{}.{}.{}",
+        r.random_range(18..=19),
+        r.random::<u8>(),
+        r.random::<u8>()
+    );
+    event["requestContext"]["http"]["sourceIp"] = Value::String(ip);
+    event
 }
 
 /// Parses an API Gateway HTTP API event the way the Lambda runtime does, and runs `handler`.

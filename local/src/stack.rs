@@ -28,11 +28,13 @@ pub struct MotoServer {
     pub port: u16,
 }
 
-/// `<repo>/.venv/bin/moto_server` if it exists, else `moto_server` from `PATH`.
+/// `<repo>/local/moto-server` (moto from the repo's `.venv`, DynamoDB calls serialised as
+/// DynamoDB itself guarantees; see `local/moto_server.py`) when the venv exists, else
+/// `moto_server` from `PATH`.
 pub fn find_moto_server(repo_root: &Path) -> PathBuf {
-    let venv = repo_root.join(".venv/bin/moto_server");
-    if venv.is_file() {
-        venv
+    let launcher = repo_root.join("local/moto-server");
+    if repo_root.join(".venv/bin/python").is_file() && launcher.is_file() {
+        launcher
     } else {
         PathBuf::from("moto_server")
     }

@@ -62,6 +62,11 @@ pub struct App {
     cache: Option<Cache>,
     tokens: Option<TokenKeys>,
     pub limiter: RateLimiter,
+    /// The container's copy of the community stats, used while the cache is down.
+    pub stats_memo: crate::stats::Memo,
+    /// The hour each user's activity was last recorded by this container: skips the
+    /// (conditional, idempotent) write for the rest of that hour.
+    activity_seen: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
     cold: AtomicBool,
 }
 
@@ -101,6 +106,8 @@ impl App {
             cache,
             tokens,
             limiter: RateLimiter::new(),
+            stats_memo: crate::stats::Memo::default(),
+            activity_seen: Default::default(),
             cold: AtomicBool::new(true),
         }
     }
@@ -126,8 +133,8 @@ impl App {
     }
 
     /// The caller of an endpoint that requires authentication (401 otherwise).
-    pub fn authenticate(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Caller> {
-        match self.authenticate_optional(ctx, req)? {
+    pub async fn authenticate(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Caller> {
+        match self.authenticate_optional(ctx, req).await? {
             Some(caller) => Ok(caller),
             None => Err(ApiError::Unauthorized(
                 "This endpoint needs an access token.",
@@ -136,13 +143,49 @@ impl App {
     }
 
     /// The caller when a token is sent. A bad token is 401, never silently anonymous.
-    pub fn authenticate_optional(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Option<Caller>> {
+    pub async fn authenticate_optional(
+        &self,
+        ctx: &mut Ctx,
+        req: &Request,
+    ) -> ApiResult<Option<Caller>> {
         let Some(token) = crate::http::bearer_token(req)? else {
             return Ok(None);
         };
         let caller = self.tokens()?.verify_access(token)?;
         ctx.set_user(caller.user_id);
+        self.record_activity(ctx, caller.user_id).await;
         Ok(Some(caller))
+    }
+
+    /// Marks the caller active (for `active_users_24h` and the DAU/MAU metrics), at most once
+    /// per user per hour. A failure here never fails the request.
+    async fn record_activity(&self, ctx: &mut Ctx, user_id: i64) {
+        let Some(db) = &self.db else { return };
+        let now = chrono::Utc::now().timestamp();
+        let hour = crate::store::activity::hour_of(now);
+        {
+            let mut seen = self.activity_seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.get(&user_id) == Some(&hour) {
+                return;
+            }
+            if seen.len() > 50_000 {
+                seen.clear();
+            }
+            seen.insert(user_id, hour);
+        }
+        match crate::store::activity::Activity::new(db, self.table())
+            .record(user_id, now)
+            .await
+        {
+            Ok(true) => ctx.metrics.count("ActiveUserHours"),
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = %err, "could not record activity"),
+        }
+    }
+
+    /// Cursors are signed with a key derived from the service secret.
+    pub fn cursors(&self) -> ApiResult<&crate::cursor::CursorKey> {
+        Ok(self.tokens()?.cursor_key())
     }
 }
 

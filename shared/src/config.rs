@@ -44,6 +44,16 @@ pub struct Config {
     pub login_account_limit: Limit,
     /// Registrations per client IP.
     pub register_ip_limit: Limit,
+    /// New posts per user (the owner's 5 per 60 s).
+    pub post_limit: Limit,
+    /// New comments per user.
+    pub comment_limit: Limit,
+    /// How many partitions the post feeds are spread over (see docs/data-model.md).
+    pub feed_shards: u32,
+    /// How long community stats are cached (the owner's 300 s).
+    pub stats_ttl_secs: u64,
+    /// The cache key of the community stats.
+    pub stats_cache_key: String,
 }
 
 impl Config {
@@ -80,6 +90,20 @@ impl Config {
             login_ip_limit: limit("LOGIN_IP_LIMIT", Limit::new(30, 60))?,
             login_account_limit: limit("LOGIN_ACCOUNT_LIMIT", Limit::new(10, 900))?,
             register_ip_limit: limit("REGISTER_IP_LIMIT", Limit::new(20, 3600))?,
+            post_limit: limit("POST_CREATE_LIMIT", Limit::new(5, 60))?,
+            comment_limit: limit("COMMENT_CREATE_LIMIT", Limit::new(20, 60))?,
+            feed_shards: match get("FEED_SHARDS") {
+                None => 1,
+                Some(raw) => raw
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=32).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError(format!("FEED_SHARDS must be 1..=32, got {raw:?}"))
+                    })?,
+            },
+            stats_ttl_secs: secs("STATS_TTL_SECS", 300)?.as_secs(),
+            stats_cache_key: get("STATS_CACHE_KEY").unwrap_or_else(|| "stats:v1".into()),
         })
     }
 }

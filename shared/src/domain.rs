@@ -132,6 +132,93 @@ impl TimeZone {
     }
 }
 
+/// Text stored exactly as sent: `min..=max` characters with at least one non-space, and no
+/// control characters other than line breaks and tabs when `multiline`.
+fn exact_text(raw: &str, max: usize, multiline: bool) -> Result<String, &'static str> {
+    if raw.trim().is_empty() {
+        return Err("must contain a non-space character");
+    }
+    if char_len(raw) > max {
+        return Err(match max {
+            200 => "must be at most 200 characters",
+            2000 => "must be at most 2000 characters",
+            _ => "must be at most 10000 characters",
+        });
+    }
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if raw.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(if multiline {
+            "must not contain control characters other than line breaks and tabs"
+        } else {
+            "must not contain control characters"
+        });
+    }
+    Ok(raw.to_owned())
+}
+
+/// A post title: 1..=200 characters, one line, stored exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostTitle(String);
+
+impl PostTitle {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        exact_text(raw, 200, false).map(Self)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A post body: 1..=10000 characters, line breaks allowed, stored exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostContent(String);
+
+impl PostContent {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        exact_text(raw, 10_000, true).map(Self)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A comment: 1..=2000 characters, line breaks allowed, stored exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentContent(String);
+
+impl CommentContent {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        exact_text(raw, 2000, true).map(Self)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The largest id we mint or accept: ids stay exact in JavaScript.
+pub const MAX_ID: i64 = (1 << 53) - 1;
+
+/// An id from a path segment. Anything that is not a positive integer we could have issued
+/// names nothing, so it is a 404 (not a 400 or 500).
+pub fn parse_path_id(raw: &str) -> Option<i64> {
+    if raw.is_empty() || raw.len() > 16 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok().filter(|id| (1..=MAX_ID).contains(id))
+}
+
+/// `?limit=1..=100`, 20 when absent.
+pub fn parse_limit(raw: Option<&str>) -> Result<u32, &'static str> {
+    match raw {
+        None => Ok(20),
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or("must be an integer from 1 to 100"),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -322,6 +409,47 @@ mod tests {
             "Europe/Istanbul"
         );
         assert!(TimeZone::parse("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn titles_and_contents_are_kept_exactly_but_need_a_visible_character() {
+        let title = "  Merhaba 👋🏽 مرحبا e\u{301} ";
+        assert_eq!(PostTitle::parse(title).unwrap().as_str(), title);
+        assert!(PostTitle::parse(" \u{3000} ").is_err());
+        assert!(PostTitle::parse("two\nlines").is_err());
+        assert!(PostTitle::parse(&"ç".repeat(200)).is_ok());
+        assert!(PostTitle::parse(&"ç".repeat(201)).is_err());
+        assert_eq!(PostContent::parse("a\n\tb").unwrap().as_str(), "a\n\tb");
+        assert!(PostContent::parse("bell\u{7}").is_err());
+        assert!(PostContent::parse("'; DROP TABLE posts; --").is_ok());
+        assert!(CommentContent::parse(&"x".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn path_ids_must_be_ids_we_could_have_issued() {
+        assert_eq!(parse_path_id("42"), Some(42));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "1.5",
+            "abc",
+            "9007199254740992",
+            "99999999999999999999",
+            "+1",
+            " 1",
+        ] {
+            assert_eq!(parse_path_id(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_default_to_20_and_stay_within_1_to_100() {
+        assert_eq!(parse_limit(None), Ok(20));
+        assert_eq!(parse_limit(Some("100")), Ok(100));
+        for bad in ["0", "101", "-1", "x", ""] {
+            assert!(parse_limit(Some(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

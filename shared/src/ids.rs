@@ -15,6 +15,12 @@ pub fn new_id() -> i64 {
     new_id_at(now, rand::rng().random_range(0..(1 << RANDOM_BITS)))
 }
 
+/// The smallest id minted at or after `ms` (epoch milliseconds): "posts since t" is
+/// "id >= first_id_at(t)".
+pub fn first_id_at(ms: i64) -> i64 {
+    new_id_at(ms, 0)
+}
+
 fn new_id_at(now_ms: i64, random: i64) -> i64 {
     ((now_ms - EPOCH_MS).max(1) << RANDOM_BITS) | random
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod cursor;
 pub mod domain;
 pub mod error;
 pub mod handlers;
@@ -13,6 +14,7 @@ pub mod ids;
 pub mod logging;
 pub mod metrics;
 pub mod ratelimit;
+pub mod stats;
 pub mod store;
 
 pub use app::{App, Ctx, Handler, Needs, invoke, run};

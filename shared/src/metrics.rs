@@ -41,6 +41,14 @@ impl Metrics {
         self.add(name, Unit::Count, 1.0);
     }
 
+    /// The value recorded so far for `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, v)| *v)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -36,6 +36,7 @@ pub struct Caller {
 }
 
 pub struct TokenKeys {
+    cursor: crate::cursor::CursorKey,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -53,10 +54,15 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = 5;
         Ok(Self {
+            cursor: crate::cursor::CursorKey::derive(secret),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
         })
+    }
+
+    pub fn cursor_key(&self) -> &crate::cursor::CursorKey {
+        &self.cursor
     }
 
     pub fn issue_access(

@@ -22,7 +22,7 @@ impl Handler for GetMe {
     };
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req)?;
+        let caller = app.authenticate(ctx, &req).await?;
         let user = Users::new(app.db()?, app.table())
             .get(caller.user_id)
             .await?
@@ -41,7 +41,7 @@ impl Handler for PatchMe {
     };
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req)?;
+        let caller = app.authenticate(ctx, &req).await?;
         let body = json_object(&req)?;
         let mut fields = Fields::new(&body);
         let changes = ProfileChanges {

@@ -9,6 +9,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::ApiError;
 
+pub mod activity;
+pub mod comments;
+pub mod posts;
 pub mod sessions;
 pub mod users;
 

@@ -10,7 +10,7 @@
 //! existing) and serves login with one strongly consistent GetItem — a GSI could do neither.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::{Item, db_error, get_bool, get_n, get_s, n, s};
@@ -145,7 +145,22 @@ impl<'a> Users<'a> {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Writes the credential, the user and `extra` (the first session) in one transaction.
+    /// `total_users` of the stats, counted in the registration's own transaction.
+    fn count_user(&self) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(self.table)
+            .key("PK", s(super::posts::COUNTERS_PK))
+            .key("SK", s(super::posts::COUNTERS_SK))
+            .update_expression("ADD #users :one")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Writes the credential, the user, `extra` (the first session) and the user count in one
+    /// transaction.
     pub async fn create(
         &self,
         user: &User,
@@ -167,6 +182,7 @@ impl<'a> Users<'a> {
             .transact_items(self.put(credential)?)
             .transact_items(self.put(user.to_item())?)
             .transact_items(self.put(extra)?)
+            .transact_items(self.count_user()?)
             .send()
             .await;
         match result {

@@ -1,0 +1,475 @@
+//! Community: posts, likes, comments and stats.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use super::views::timestamp;
+use crate::app::{App, Ctx, Handler, Needs};
+use crate::auth::tokens::Caller;
+use crate::domain::{
+    CommentContent, Fields, PostContent, PostTitle, Role, parse_limit, parse_path_id,
+};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::http::{json, json_object, no_content};
+use crate::store::comments::{Comment, Comments, CreateOutcome};
+use crate::store::posts::{Change, Feed, Post, Posts};
+use crate::store::users::Users;
+
+const READ: Needs = Needs {
+    db: true,
+    cache: false,
+    tokens: true,
+};
+const WRITE_LIMITED: Needs = Needs {
+    db: true,
+    cache: true,
+    tokens: true,
+};
+
+fn post_not_found() -> ApiError {
+    ApiError::NotFound("No such post.".into())
+}
+
+/// The `{id}` path parameter; anything that is not an id we could have issued is a 404.
+fn path_id(req: &Request, missing: fn() -> ApiError) -> ApiResult<i64> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first("id"))
+        .and_then(parse_path_id)
+        .ok_or_else(missing)
+}
+
+fn query<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+}
+
+fn limit_param(req: &Request) -> ApiResult<u32> {
+    parse_limit(query(req, "limit")).map_err(|m| ApiError::validation("limit", m))
+}
+
+#[derive(Serialize)]
+struct Author<'a> {
+    id: i64,
+    display_name: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct PostView<'a> {
+    id: i64,
+    author: Author<'a>,
+    title: &'a str,
+    content: &'a str,
+    likes_count: i64,
+    comments_count: i64,
+    liked_by_me: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl<'a> PostView<'a> {
+    pub fn new(post: &'a Post, liked_by_me: bool) -> Self {
+        Self {
+            id: post.id,
+            author: Author {
+                id: post.author_id,
+                display_name: &post.author_name,
+            },
+            title: &post.title,
+            content: &post.content,
+            likes_count: post.likes_count,
+            comments_count: post.comments_count,
+            liked_by_me,
+            created_at: timestamp(post.created_at),
+            updated_at: timestamp(post.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CommentView<'a> {
+    id: i64,
+    post_id: i64,
+    author: Author<'a>,
+    content: &'a str,
+    created_at: String,
+}
+
+impl<'a> From<&'a Comment> for CommentView<'a> {
+    fn from(c: &'a Comment) -> Self {
+        Self {
+            id: c.id,
+            post_id: c.post_id,
+            author: Author {
+                id: c.author_id,
+                display_name: &c.author_name,
+            },
+            content: &c.content,
+            created_at: timestamp(c.created_at),
+        }
+    }
+}
+
+/// A page of posts with `liked_by_me` filled in by one BatchGetItem.
+pub async fn post_page_views(
+    app: &App,
+    caller: Option<Caller>,
+    posts: &[Post],
+) -> ApiResult<Vec<serde_json::Value>> {
+    let liked = match caller {
+        Some(c) if !posts.is_empty() => {
+            let ids: Vec<i64> = posts.iter().map(|p| p.id).collect();
+            Posts::new(app.db()?, app.table())
+                .liked_by(c.user_id, &ids)
+                .await?
+        }
+        _ => Default::default(),
+    };
+    posts
+        .iter()
+        .map(|p| {
+            serde_json::to_value(PostView::new(p, liked.contains(&p.id)))
+                .map_err(ApiError::internal)
+        })
+        .collect()
+}
+
+pub struct ListPosts;
+
+impl Handler for ListPosts {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate_optional(ctx, &req).await?;
+        let mut errors = Vec::new();
+        let feed = match query(&req, "sort") {
+            None | Some("new") => Feed::New,
+            Some("top") => Feed::Top,
+            Some(_) => {
+                errors.push(FieldError::new("sort", "must be new or top"));
+                Feed::New
+            }
+        };
+        let limit = parse_limit(query(&req, "limit")).unwrap_or_else(|m| {
+            errors.push(FieldError::new("limit", m));
+            20
+        });
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let after = match query(&req, "cursor") {
+            None => None,
+            Some(c) => Some(
+                app.cursors()?
+                    .decode(feed.list(), c)?
+                    .parse::<i128>()
+                    .map_err(|_| ApiError::BadRequest("The cursor is invalid.".into()))?,
+            ),
+        };
+        let (posts, next) = Posts::new(app.db()?, app.table())
+            .page(feed, app.config.feed_shards, after, limit)
+            .await?;
+        let items = post_page_views(app, caller, &posts).await?;
+        let next_cursor = next
+            .map(|k| app.cursors().map(|c| c.encode(feed.list(), &k.to_string())))
+            .transpose()?;
+        json(
+            StatusCode::OK,
+            &json!({"items": items, "next_cursor": next_cursor}),
+        )
+    }
+}
+
+pub struct CreatePost;
+
+impl Handler for CreatePost {
+    const NEEDS: Needs = WRITE_LIMITED;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let key = format!("post:user:{}", caller.user_id);
+        let decision = app
+            .limiter
+            .hit(app.cache(), &mut ctx.metrics, &key, app.config.post_limit)
+            .await;
+        ctx.limit(decision)?;
+        let body = json_object(&req)?;
+        let mut fields = Fields::new(&body);
+        let title = fields.required("title", PostTitle::parse);
+        let content = fields.required("content", PostContent::parse);
+        fields.finish().map_err(ApiError::Validation)?;
+        let (Some(title), Some(content)) = (title, content) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        let author = Users::new(app.db()?, app.table())
+            .get(caller.user_id)
+            .await?
+            .ok_or(ApiError::Unauthorized("This account no longer exists."))?;
+        let posts = Posts::new(app.db()?, app.table());
+        let now = Utc::now();
+        for _ in 0..4 {
+            let post = Post {
+                id: crate::ids::new_id(),
+                author_id: author.id,
+                author_name: author.display_name.clone(),
+                title: title.as_str().to_owned(),
+                content: content.as_str().to_owned(),
+                likes_count: 0,
+                comments_count: 0,
+                created_at: now,
+                updated_at: now,
+                is_active: true,
+            };
+            if posts.create(&post, app.config.feed_shards).await? {
+                ctx.metrics.count("PostsCreated");
+                return json(StatusCode::CREATED, &PostView::new(&post, false));
+            }
+        }
+        Err(ApiError::Unavailable("the database"))
+    }
+}
+
+pub struct GetPost;
+
+impl Handler for GetPost {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate_optional(ctx, &req).await?;
+        let id = path_id(&req, post_not_found)?;
+        let posts = Posts::new(app.db()?, app.table());
+        let post = posts.get_active(id).await?.ok_or_else(post_not_found)?;
+        let liked = match caller {
+            Some(c) => posts.liked_by(c.user_id, &[id]).await?.contains(&id),
+            None => false,
+        };
+        json(StatusCode::OK, &PostView::new(&post, liked))
+    }
+}
+
+pub struct PatchPost;
+
+impl Handler for PatchPost {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let id = path_id(&req, post_not_found)?;
+        let body = json_object(&req)?;
+        let mut fields = Fields::new(&body);
+        let title = fields.optional("title", PostTitle::parse);
+        let content = fields.optional("content", PostContent::parse);
+        fields.finish().map_err(ApiError::Validation)?;
+        let posts = Posts::new(app.db()?, app.table());
+        let change = posts
+            .edit(
+                id,
+                caller.user_id,
+                title.as_ref().map(PostTitle::as_str),
+                content.as_ref().map(PostContent::as_str),
+                Utc::now(),
+            )
+            .await?;
+        match change {
+            Change::Done(post) => {
+                let liked = posts.liked_by(caller.user_id, &[id]).await?.contains(&id);
+                json(StatusCode::OK, &PostView::new(&post, liked))
+            }
+            Change::NotFound => Err(post_not_found()),
+            Change::Forbidden => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+pub struct DeletePost;
+
+impl Handler for DeletePost {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let id = path_id(&req, post_not_found)?;
+        let admin = caller.role == Role::Admin;
+        match Posts::new(app.db()?, app.table())
+            .soft_delete(id, caller.user_id, admin, Utc::now())
+            .await?
+        {
+            Change::Done(()) => {
+                ctx.metrics.count("PostsDeleted");
+                Ok(no_content())
+            }
+            Change::NotFound => Err(post_not_found()),
+            Change::Forbidden => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+async fn set_like(
+    app: &App,
+    ctx: &mut Ctx,
+    req: Request,
+    liked: bool,
+) -> ApiResult<Response<Body>> {
+    let caller = app.authenticate(ctx, &req).await?;
+    let id = path_id(&req, post_not_found)?;
+    let count = Posts::new(app.db()?, app.table())
+        .set_like(id, caller.user_id, liked, Utc::now())
+        .await?
+        .ok_or_else(post_not_found)?;
+    json(
+        StatusCode::OK,
+        &json!({"liked": liked, "likes_count": count}),
+    )
+}
+
+pub struct LikePost;
+
+impl Handler for LikePost {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        set_like(app, ctx, req, true).await
+    }
+}
+
+pub struct UnlikePost;
+
+impl Handler for UnlikePost {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        set_like(app, ctx, req, false).await
+    }
+}
+
+pub struct ListComments;
+
+impl Handler for ListComments {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        app.authenticate_optional(ctx, &req).await?;
+        let post_id = path_id(&req, post_not_found)?;
+        let limit = limit_param(&req)?;
+        let list = format!("comments:{post_id}");
+        let after = match query(&req, "cursor") {
+            None => None,
+            Some(c) => Some(
+                app.cursors()?
+                    .decode(&list, c)?
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::BadRequest("The cursor is invalid.".into()))?,
+            ),
+        };
+        let posts = Posts::new(app.db()?, app.table());
+        let comments = Comments::new(app.db()?, app.table());
+        // The post check and the page read are independent: one round of calls.
+        let (post, page) = tokio::try_join!(
+            posts.get_active(post_id),
+            comments.page(post_id, after, limit)
+        )?;
+        post.ok_or_else(post_not_found)?;
+        let (items, next) = page;
+        let items: Vec<CommentView> = items.iter().map(CommentView::from).collect();
+        let next_cursor = next
+            .map(|id| app.cursors().map(|c| c.encode(&list, &id.to_string())))
+            .transpose()?;
+        json(
+            StatusCode::OK,
+            &json!({"items": items, "next_cursor": next_cursor}),
+        )
+    }
+}
+
+pub struct CreateComment;
+
+impl Handler for CreateComment {
+    const NEEDS: Needs = WRITE_LIMITED;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let post_id = path_id(&req, post_not_found)?;
+        let key = format!("comment:user:{}", caller.user_id);
+        let decision = app
+            .limiter
+            .hit(
+                app.cache(),
+                &mut ctx.metrics,
+                &key,
+                app.config.comment_limit,
+            )
+            .await;
+        ctx.limit(decision)?;
+        let body = json_object(&req)?;
+        let mut fields = Fields::new(&body);
+        let content = fields.required("content", CommentContent::parse);
+        fields.finish().map_err(ApiError::Validation)?;
+        let Some(content) = content else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        let author = Users::new(app.db()?, app.table())
+            .get(caller.user_id)
+            .await?
+            .ok_or(ApiError::Unauthorized("This account no longer exists."))?;
+        let comments = Comments::new(app.db()?, app.table());
+        for _ in 0..4 {
+            let comment = Comment {
+                id: crate::ids::new_id(),
+                post_id,
+                author_id: author.id,
+                author_name: author.display_name.clone(),
+                content: content.as_str().to_owned(),
+                created_at: Utc::now(),
+            };
+            match comments.create(&comment).await? {
+                CreateOutcome::Created => {
+                    ctx.metrics.count("CommentsCreated");
+                    return json(StatusCode::CREATED, &CommentView::from(&comment));
+                }
+                CreateOutcome::PostNotFound => return Err(post_not_found()),
+                CreateOutcome::IdCollision => continue,
+            }
+        }
+        Err(ApiError::Unavailable("the database"))
+    }
+}
+
+pub struct DeleteComment;
+
+impl Handler for DeleteComment {
+    const NEEDS: Needs = READ;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let not_found = || ApiError::NotFound("No such comment.".into());
+        let id = path_id(&req, not_found)?;
+        let admin = caller.role == Role::Admin;
+        match Comments::new(app.db()?, app.table())
+            .delete(id, caller.user_id, admin)
+            .await?
+        {
+            Change::Done(()) => Ok(no_content()),
+            Change::NotFound => Err(not_found()),
+            Change::Forbidden => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+pub struct GetStats;
+
+impl Handler for GetStats {
+    const NEEDS: Needs = WRITE_LIMITED;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        app.authenticate_optional(ctx, &req).await?;
+        let (stats, _) = crate::stats::get(app, &mut ctx.metrics).await?;
+        let mut response = json(StatusCode::OK, &stats)?;
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("public, max-age=60"),
+        );
+        Ok(response)
+    }
+}

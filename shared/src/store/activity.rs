@@ -1,0 +1,82 @@
+//! Who was active when: one item per user, rewritten at most once per hour.
+//!
+//! | item | PK | SK | holds |
+//! |---|---|---|---|
+//! | activity | `USER#<id>` | `ACTIVITY` | `active` = `ACTIVE`, active_hour (hours since the epoch), expires_at (TTL, 31 days) |
+//!
+//! Index `active-users`: `active` + `active_hour` (keys only). Users active since hour h are
+//! one COUNT Query `active_hour >= h`: exact, each user counted once, and its cost grows with
+//! the number of recently active users, not with all users. The write is conditional
+//! (`active_hour < :now_hour`), so many instances recording the same user in the same hour
+//! write once.
+
+use aws_sdk_dynamodb::Client;
+
+use super::{db_error, is_condition_failed, n, s};
+use crate::error::ApiError;
+
+const TTL_SECS: i64 = 31 * 24 * 3600;
+
+pub fn hour_of(epoch_secs: i64) -> i64 {
+    epoch_secs.div_euclid(3600)
+}
+
+pub struct Activity<'a> {
+    db: &'a Client,
+    table: &'a str,
+}
+
+impl<'a> Activity<'a> {
+    pub fn new(db: &'a Client, table: &'a str) -> Self {
+        Self { db, table }
+    }
+
+    /// Records that `user_id` was active now; `true` when this was the hour's first record.
+    pub async fn record(&self, user_id: i64, now_secs: i64) -> Result<bool, ApiError> {
+        let hour = hour_of(now_secs);
+        let result = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(format!("USER#{user_id}")))
+            .key("SK", s("ACTIVITY"))
+            .update_expression("SET active = :active, active_hour = :hour, expires_at = :exp")
+            .condition_expression("attribute_not_exists(active_hour) OR active_hour < :hour")
+            .expression_attribute_values(":active", s("ACTIVE"))
+            .expression_attribute_values(":hour", n(hour))
+            .expression_attribute_values(":exp", n(now_secs + TTL_SECS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(db_error("UpdateItem")(err)),
+        }
+    }
+
+    /// How many users were active since `since_hour` (inclusive).
+    pub async fn count_since(&self, since_hour: i64) -> Result<u64, ApiError> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(self.table)
+                .index_name("active-users")
+                .key_condition_expression("active = :active AND active_hour >= :since")
+                .expression_attribute_values(":active", s("ACTIVE"))
+                .expression_attribute_values(":since", n(since_hour))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(db_error("Query"))?;
+            total += out.count() as u64;
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(total),
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Community logic in-process against the real emulator and Redis: concurrency, the stats
+//! cache and what happens when the cache is down.
+
+use futures::future::join_all;
+use rota::handlers::community;
+use rota::{Needs, app::Handler, auth::tokens::Caller, domain::Role};
+use rota_tests::*;
+use serde_json::json;
+
+const ALL: Needs = Needs {
+    db: true,
+    cache: true,
+    tokens: true,
+};
+
+fn token(app: &rota::App, user_id: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    app.tokens()
+        .unwrap()
+        .issue_access(
+            Caller {
+                user_id,
+                role: Role::Member,
+            },
+            now,
+            900,
+        )
+        .unwrap()
+}
+
+async fn create_user(app: &rota::App) -> i64 {
+    let event = with_body(
+        sample_event("auth-register"),
+        &json!({"email": unique_email(), "password": "correct horse battery", "display_name": "Liker"}),
+    );
+    let reply = call(app, &rota::handlers::auth::Register, &event).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.json()["user"]["id"].as_i64().unwrap()
+}
+
+async fn create_post(app: &rota::App, author: i64) -> i64 {
+    let event = with_token(sample_event("community-posts-create"), &token(app, author));
+    let reply = call(app, &community::CreatePost, &event).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.json()["id"].as_i64().unwrap()
+}
+
+fn on_post(mut event: serde_json::Value, post_id: i64, user_token: &str) -> serde_json::Value {
+    let path = event["rawPath"]
+        .as_str()
+        .unwrap()
+        .replace("1234567890", &post_id.to_string());
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"]["id"] = json!(post_id.to_string());
+    with_token(event, user_token)
+}
+
+#[tokio::test]
+async fn fifty_likes_and_twenty_unlikes_at_once_leave_the_count_exact() {
+    let app = app(ALL).await;
+    let author = create_user(&app).await;
+    let post = create_post(&app, author).await;
+    // Likers need no accounts of their own: likes are keyed by the token's user id.
+    let base = rota::ids::new_id();
+    let early: Vec<i64> = (0..20).map(|i| base + i).collect();
+    let late: Vec<i64> = (20..70).map(|i| base + i).collect();
+    for user in &early {
+        let r = call(
+            &app,
+            &community::LikePost,
+            &on_post(
+                sample_event("community-posts-like"),
+                post,
+                &token(&app, *user),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let likes = late.iter().map(|u| {
+        let event = on_post(sample_event("community-posts-like"), post, &token(&app, *u));
+        let app = &app;
+        async move { call(app, &community::LikePost, &event).await.status }
+    });
+    let unlikes = early.iter().map(|u| {
+        let event = on_post(
+            sample_event("community-posts-unlike"),
+            post,
+            &token(&app, *u),
+        );
+        let app = &app;
+        async move { call(app, &community::UnlikePost, &event).await.status }
+    });
+    // Repeated likes from the same users must not count twice.
+    let repeats = late[..10].iter().map(|u| {
+        let event = on_post(sample_event("community-posts-like"), post, &token(&app, *u));
+        let app = &app;
+        async move { call(app, &community::LikePost, &event).await.status }
+    });
+    let (a, b, c) = tokio::join!(join_all(likes), join_all(unlikes), join_all(repeats));
+    assert!(
+        a.iter().chain(&b).chain(&c).all(|s| *s == 200),
+        "{a:?} {b:?} {c:?}"
+    );
+
+    let got = call(
+        &app,
+        &community::GetPost,
+        &on_post(
+            sample_event("community-posts-get"),
+            post,
+            &token(&app, author),
+        ),
+    )
+    .await;
+    assert_eq!(got.json()["likes_count"], 50);
+    // And the count is exactly the like items behind it.
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let items = db
+        .query()
+        .table_name(&app.config.table_name)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :like)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("POST#{post}")),
+        )
+        .expression_attribute_values(
+            ":like",
+            aws_sdk_dynamodb::types::AttributeValue::S("LIKE#".into()),
+        )
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.count(), 50);
+}
+
+async fn stats_app(key: &str, redis: Option<String>) -> rota::App {
+    let mut app = app_with_redis(community::GetStats::NEEDS, redis).await;
+    app.config.stats_cache_key = key.to_owned();
+    app
+}
+
+#[tokio::test]
+async fn concurrent_requests_at_expiry_compute_the_stats_once() {
+    let key = unique("stats-test:");
+    // Ten containers, each with a cold cache of its own, ask at the same moment.
+    let apps = join_all((0..10).map(|_| stats_app(&key, std::env::var("REDIS_URL").ok()))).await;
+    let results = join_all(apps.iter().map(|app| async move {
+        let mut metrics = rota::metrics::Metrics::new();
+        rota::stats::get(app, &mut metrics).await.unwrap()
+    }))
+    .await;
+    let computed = results
+        .iter()
+        .filter(|(_, source)| *source == rota::stats::Source::Computed)
+        .count();
+    assert_eq!(
+        computed,
+        1,
+        "{:?}",
+        results.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
+    assert!(
+        results.windows(2).all(|w| w[0].0 == w[1].0),
+        "every caller got the same stats"
+    );
+}
+
+#[tokio::test]
+async fn stats_are_served_from_the_cache_until_they_expire() {
+    let key = unique("stats-test:");
+    let app = stats_app(&key, std::env::var("REDIS_URL").ok()).await;
+    let mut metrics = rota::metrics::Metrics::new();
+    let (first, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota::stats::Source::Computed);
+    let (second, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota::stats::Source::Cache);
+    assert_eq!(first, second);
+    assert_eq!(metrics.get("CacheHits"), Some(1.0));
+    assert_eq!(metrics.get("CacheMisses"), Some(1.0));
+    assert!(
+        metrics.get("ActiveUsers24h").is_some(),
+        "DAU is emitted as a metric"
+    );
+    assert!(
+        metrics.get("ActiveUsers30d").is_some(),
+        "MAU is emitted as a metric"
+    );
+}
+
+#[tokio::test]
+async fn with_the_cache_down_stats_still_answer_and_the_failure_is_counted() {
+    let key = unique("stats-test:");
+    let app = stats_app(&key, Some("redis://127.0.0.1:1".into())).await;
+    let mut metrics = rota::metrics::Metrics::new();
+    let (first, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota::stats::Source::Computed);
+    assert_eq!(metrics.get("CacheErrors"), Some(1.0));
+    // Held briefly in the container rather than recomputed on every call.
+    let (second, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota::stats::Source::Container);
+    assert_eq!(first, second);
+    // And through the handler: a 200, not a 503.
+    let reply = call(&app, &community::GetStats, &sample_event("community-stats")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn stats_count_posts_and_users_from_counters_and_indexes() {
+    let key = unique("stats-test:");
+    let app = stats_app(&key, None).await;
+    let writer = app_with_redis(ALL, std::env::var("REDIS_URL").ok()).await;
+    let mut metrics = rota::metrics::Metrics::new();
+    let before = rota::stats::compute(&app, &mut metrics).await.unwrap();
+    let author = create_user(&writer).await;
+    let post = create_post(&writer, author).await;
+    let after = rota::stats::compute(&app, &mut metrics).await.unwrap();
+    // Other tests run at the same time, so only lower bounds hold.
+    assert!(after.total_users > before.total_users);
+    assert!(after.total_posts >= 1);
+    assert!(after.posts_last_24h >= 1);
+    assert!(
+        after.active_users_24h >= 1,
+        "the author's authenticated call counts as activity"
+    );
+    assert!(after.top_posts.len() <= 5);
+    let _ = post;
+}
+
+#[tokio::test]
+async fn activity_is_recorded_once_per_user_per_hour() {
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = rota::config::Config::from_env().unwrap().table_name;
+    let activity = rota::store::activity::Activity::new(&db, &table);
+    let user = rota::ids::new_id();
+    let now = chrono::Utc::now().timestamp();
+    let hour = rota::store::activity::hour_of(now);
+    let before = activity.count_since(hour).await.unwrap();
+    assert!(activity.record(user, now).await.unwrap());
+    assert!(
+        !activity.record(user, now + 1).await.unwrap(),
+        "second record in the hour"
+    );
+    let after = activity.count_since(hour).await.unwrap();
+    assert!(after > before);
+    // Next hour, it is recorded again (and still counted once).
+    assert!(activity.record(user, now + 3600).await.unwrap());
+}
+
+#[tokio::test]
+async fn post_limits_still_hold_per_container_when_the_cache_is_down() {
+    let app = app_with_redis(ALL, Some("redis://127.0.0.1:1".into())).await;
+    let author = create_user(&app).await;
+    for _ in 0..5 {
+        create_post(&app, author).await;
+    }
+    let event = with_token(sample_event("community-posts-create"), &token(&app, author));
+    let reply = call(&app, &community::CreatePost, &event).await;
+    reply.problem(429);
+    assert_eq!(reply.header("ratelimit-limit"), Some("5"));
+}
