@@ -234,13 +234,14 @@ fn compile(goal: Goal) -> Result<CompiledGoal, Vec<String>> {
         let mut seen = BTreeSet::new();
         for p in &skill.prerequisites {
             if !seen.insert(p.as_str()) {
-                problems.push(format!("{g}/{}: prerequisite {p:?} listed twice", skill.slug));
+                problems.push(format!(
+                    "{g}/{}: prerequisite {p:?} listed twice",
+                    skill.slug
+                ));
             }
             match index.get(p.as_str()) {
                 None => problems.push(format!("{g}/{}: unknown prerequisite {p:?}", skill.slug)),
-                Some(&j) if j == i => {
-                    problems.push(format!("{g}/{}: requires itself", skill.slug))
-                }
+                Some(&j) if j == i => problems.push(format!("{g}/{}: requires itself", skill.slug)),
                 Some(&j) => {
                     prereqs[i].push(j);
                     if goal.skills[j].stage > skill.stage {
@@ -415,7 +416,8 @@ mod tests {
         let extra = goal_json("[]", r#"["x"]"#).replace(r#""slug":"g""#, r#""slug":"g","x":1"#);
         assert!(load_one(&extra).is_err());
         let zero = goal_json(
-            &format!("[{}]", skill("top", "capstone", &[])).replace("\"est_hours\":1", "\"est_hours\":0"),
+            &format!("[{}]", skill("top", "capstone", &[]))
+                .replace("\"est_hours\":1", "\"est_hours\":0"),
             r#"["top"]"#,
         );
         let err = load_one(&zero).err().unwrap();

@@ -43,7 +43,7 @@ impl Hours {
 
     /// True when this is a whole number of hours.
     pub const fn is_whole(self) -> bool {
-        self.0 % 2 == 0
+        self.0.is_multiple_of(2)
     }
 }
 

@@ -3,9 +3,14 @@
 //!
 //! # Catalog
 //! One JSON file per goal in `catalog/`, embedded with `include_str!` and parsed and checked
-//! once. Each skill has a `stage` (foundations, core, advanced, capstone) and prerequisites
-//! within its goal. Every skill must lead to one of the goal's `capstones` (it is an
-//! ancestor-or-self of a capstone); stages never go backwards along a prerequisite.
+//! once. A file is a [`Goal`]: `slug`, `title`, `description`, `milestones` (a title per
+//! stage), `capstones` (final skill slugs) and `skills`, each a [`Skill`]: `slug`, `title`,
+//! `description`, `stage` (foundations, core, advanced, capstone), `est_hours` (beginner, a
+//! multiple of 0.5), `prerequisites` (slugs in the same goal) and `resources` (`{title, url}`).
+//! Unknown fields are rejected. Every skill must lead to one of the goal's `capstones` (it is
+//! an ancestor-or-self of a capstone); stages never go backwards along a prerequisite. New
+//! goal files must also be added to `SOURCES` in `catalog.rs`; `tests/catalog.rs` checks the
+//! content rules (≥ 20 skills, ≥ 2 https resources per skill, …).
 //!
 //! # Plan order
 //! Skills are sorted by (stage, depth, catalog order), where depth is the length of the

@@ -178,9 +178,7 @@ impl fmt::Display for GenerateError {
         f.write_str(match self {
             GenerateError::UnknownGoal => "goal must be a slug from the roadmap catalog",
             GenerateError::HoursPerWeekOutOfRange => "hours_per_week must be between 1 and 80",
-            GenerateError::NothingToLearn => {
-                "known_skills already covers every skill of this goal"
-            }
+            GenerateError::NothingToLearn => "known_skills already covers every skill of this goal",
         })
     }
 }
@@ -316,7 +314,10 @@ mod tests {
         assert_eq!(Level::Intermediate.scale(h(15)), Hours::from_half_hours(23)); // 11.25 -> 11.5
         assert_eq!(Level::Advanced.scale(h(15)), Hours::from_half_hours(15)); // 7.5
         assert_eq!(Level::Intermediate.scale(h(1)), h(1)); // 0.75 -> 1
-        assert_eq!(Level::Advanced.scale(Hours::from_half_hours(1)), Hours::from_half_hours(1));
+        assert_eq!(
+            Level::Advanced.scale(Hours::from_half_hours(1)),
+            Hours::from_half_hours(1)
+        );
         assert_eq!(Level::Intermediate.scale(h(2)), Hours::from_half_hours(3)); // 1.5
     }
 
@@ -333,6 +334,9 @@ mod tests {
     fn level_parses_and_serialises_lowercase() {
         assert_eq!("advanced".parse::<Level>(), Ok(Level::Advanced));
         assert!("Advanced".parse::<Level>().is_err());
-        assert_eq!(serde_json::to_string(&Level::Intermediate).unwrap(), "\"intermediate\"");
+        assert_eq!(
+            serde_json::to_string(&Level::Intermediate).unwrap(),
+            "\"intermediate\""
+        );
     }
 }
