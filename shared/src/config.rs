@@ -48,6 +48,8 @@ pub struct Config {
     pub post_limit: Limit,
     /// New comments per user.
     pub comment_limit: Limit,
+    /// Roadmaps generated per user.
+    pub roadmap_limit: Limit,
     /// How many partitions the post feeds are spread over (see docs/data-model.md).
     pub feed_shards: u32,
     /// How long community stats are cached (the owner's 300 s).
@@ -92,6 +94,7 @@ impl Config {
             register_ip_limit: limit("REGISTER_IP_LIMIT", Limit::new(20, 3600))?,
             post_limit: limit("POST_CREATE_LIMIT", Limit::new(5, 60))?,
             comment_limit: limit("COMMENT_CREATE_LIMIT", Limit::new(20, 60))?,
+            roadmap_limit: limit("ROADMAP_CREATE_LIMIT", Limit::new(10, 3600))?,
             feed_shards: match get("FEED_SHARDS") {
                 None => 1,
                 Some(raw) => raw

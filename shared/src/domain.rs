@@ -341,6 +341,48 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub fn required_bool(&mut self, name: &str) -> Option<bool> {
+        if self.object.get(name).is_none_or(serde_json::Value::is_null) {
+            self.fail(name, "is required");
+            return None;
+        }
+        self.optional_bool(name)
+    }
+
+    pub fn required_int<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(i64) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        if self.object.get(name).is_none_or(serde_json::Value::is_null) {
+            self.fail(name, "is required");
+            return None;
+        }
+        self.optional_int(name, parse)
+    }
+
+    /// An optional array of short strings (at most `max` of them).
+    pub fn optional_string_list(&mut self, name: &str, max: usize) -> Option<Vec<String>> {
+        let value = self.present(name)?;
+        let list: Option<Vec<String>> = value.as_array().and_then(|items| {
+            items
+                .iter()
+                .map(|v| v.as_str().filter(|s| s.len() <= 100).map(str::to_owned))
+                .collect()
+        });
+        match list {
+            Some(list) if list.len() <= max => Some(list),
+            Some(_) => {
+                self.fail(name, "has too many entries");
+                None
+            }
+            None => {
+                self.fail(name, "must be an array of short strings");
+                None
+            }
+        }
+    }
+
     /// Ends parsing: `Ok(())` when every field was valid.
     pub fn finish(self) -> Result<(), Vec<FieldError>> {
         if self.errors.is_empty() {

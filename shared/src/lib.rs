@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod stats;
 pub mod store;
+pub mod streak;
 
 pub use app::{App, Ctx, Handler, Needs, invoke, run};
 pub use error::{ApiError, ApiResult};

@@ -41,6 +41,13 @@ impl Metrics {
         self.add(name, Unit::Count, 1.0);
     }
 
+    /// Adds everything `other` recorded.
+    pub fn merge(&mut self, other: Metrics) {
+        for (name, unit, value) in other.values {
+            self.add(name, unit, value);
+        }
+    }
+
     /// The value recorded so far for `name`.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.values

@@ -261,3 +261,41 @@ async fn post_limits_still_hold_per_container_when_the_cache_is_down() {
     reply.problem(429);
     assert_eq!(reply.header("ratelimit-limit"), Some("5"));
 }
+
+#[tokio::test]
+async fn streaks_survive_timezones_and_dst_and_concurrent_writers() {
+    use chrono::TimeZone;
+    use rota::streak::{after_completion, current, local_date};
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = rota::config::Config::from_env().unwrap().table_name;
+    let store = rota::store::roadmaps::Roadmaps::new(&db, &table);
+    let user = rota::ids::new_id();
+    let tz = "America/New_York";
+    // 23:30 local on 7, 8 and 9 March 2026: the clocks spring forward on the 8th.
+    let instants = [
+        (2026, 3, 8, 4, 30),
+        (2026, 3, 9, 3, 30),
+        (2026, 3, 10, 3, 30),
+    ];
+    for (y, m, d, h, min) in instants {
+        let at = chrono::Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap();
+        let previous = store.streak(user).await.unwrap();
+        let next = after_completion(previous, local_date(at, tz));
+        assert!(store.save_streak(user, previous, next).await.unwrap());
+    }
+    let saved = store.streak(user).await.unwrap().unwrap();
+    assert_eq!(saved.days, 3);
+    let march_10 = chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    assert_eq!(current(Some(saved), march_10), 3);
+    // A writer holding a stale copy loses the race instead of overwriting.
+    let stale = rota::streak::Streak {
+        last_day: saved.last_day,
+        days: 1,
+    };
+    assert!(
+        !store
+            .save_streak(user, Some(stale), after_completion(Some(stale), march_10))
+            .await
+            .unwrap()
+    );
+}

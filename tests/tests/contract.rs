@@ -83,7 +83,11 @@ fn the_openapi_document_covers_every_call_of_api_md() {
 fn auth_routes_are_throttled_harder_than_the_default() {
     let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     let default = template.throttle_for("GET /api/users/me");
-    for route in ["POST /api/auth/register", "POST /api/auth/login", "POST /api/community/posts"] {
+    for route in [
+        "POST /api/auth/register",
+        "POST /api/auth/login",
+        "POST /api/community/posts",
+    ] {
         let t = template.throttle_for(route);
         assert!(
             t.rate < default.rate && t.burst < default.burst,

@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod community;
+pub mod dashboard;
 pub mod ops;
+pub mod roadmaps;
 pub mod users;
 pub mod views;

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 pub mod activity;
 pub mod comments;
 pub mod posts;
+pub mod roadmaps;
 pub mod sessions;
 pub mod users;
 

@@ -1,0 +1,96 @@
+//! The dashboard: one function, one round of concurrent reads.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::community::post_page_views;
+use crate::app::{App, Ctx, Handler, Needs};
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::store::posts::{Feed, Posts};
+use crate::store::roadmaps::Roadmaps;
+use crate::store::users::Users;
+use crate::store::{db_error, get_n, s};
+use crate::streak;
+
+/// Unread notifications, kept as a counter item next to the user (see docs/data-model.md).
+async fn unread_notifications(app: &App, user_id: i64) -> ApiResult<u64> {
+    let out = app
+        .db()?
+        .get_item()
+        .table_name(app.table())
+        .key("PK", s(format!("USER#{user_id}")))
+        .key("SK", s("INBOX"))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(db_error("GetItem"))?;
+    Ok(out
+        .item
+        .and_then(|item| get_n::<i64>(&item, "unread").ok())
+        .unwrap_or(0)
+        .max(0) as u64)
+}
+
+pub struct Dashboard;
+
+impl Handler for Dashboard {
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: true,
+        tokens: true,
+    };
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let db = app.db()?;
+        let users = Users::new(db, app.table());
+        let roadmaps = Roadmaps::new(db, app.table());
+        let posts = Posts::new(db, app.table());
+        let mut stats_metrics = Metrics::new();
+        // Every read is independent: issue them together (one round trip of latency). The
+        // community part comes from the stats cache and may be up to 5 minutes stale.
+        let (user, streak_item, roadmap_list, recent, unread, stats) = tokio::try_join!(
+            users.get(caller.user_id),
+            roadmaps.streak(caller.user_id),
+            roadmaps.list(caller.user_id),
+            posts.page(Feed::New, app.config.feed_shards, None, 5),
+            unread_notifications(app, caller.user_id),
+            crate::stats::get(app, &mut stats_metrics),
+        )?;
+        ctx.metrics.merge(stats_metrics);
+        let user = user.ok_or(ApiError::Unauthorized("This account no longer exists."))?;
+        let today = streak::local_date(Utc::now(), &user.timezone);
+        // liked_by_me needs the page's ids: the one dependent call (a 5-key BatchGetItem).
+        let recent_posts = post_page_views(app, Some(caller), &recent.0).await?;
+        let roadmaps: Vec<_> = roadmap_list
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "title": r.title,
+                    "progress_percent": r.progress_percent(),
+                    "next_step": r.next_step().map(|(id, title)| json!({"id": id, "title": title})),
+                })
+            })
+            .collect();
+        let (stats, _) = stats;
+        crate::http::json(
+            StatusCode::OK,
+            &json!({
+                "user": {"id": user.id, "display_name": user.display_name},
+                "streak_days": streak::current(streak_item, today),
+                "unread_notifications": unread,
+                "roadmaps": roadmaps,
+                "recent_posts": recent_posts,
+                "community": {
+                    "total_users": stats.total_users,
+                    "total_posts": stats.total_posts,
+                    "posts_last_24h": stats.posts_last_24h,
+                },
+            }),
+        )
+    }
+}
