@@ -168,7 +168,7 @@ impl Handler for CreateRoadmap {
         };
         let known = known.unwrap_or_default();
         let plan = roadmap::generate(&goal, level, hours, &known)
-            .map_err(|e| ApiError::Validation(vec![FieldError::new(e.field(), &e.to_string())]))?;
+            .map_err(|e| ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())]))?;
         let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
 
         let store = Roadmaps::new(app.db()?, app.table());
