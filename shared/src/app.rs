@@ -58,6 +58,7 @@ pub enum InitError {
 
 pub struct App {
     pub config: Config,
+    sdk: Option<aws_config::SdkConfig>,
     db: Option<aws_sdk_dynamodb::Client>,
     cache: Option<Cache>,
     tokens: Option<TokenKeys>,
@@ -91,7 +92,16 @@ impl App {
             (Some(url), true) => Some(Cache::new(url)?),
             _ => None,
         };
-        Ok(Self::new(config, db, cache, tokens))
+        let mut app = Self::new(config, db, cache, tokens);
+        app.sdk = sdk;
+        Ok(app)
+    }
+
+    /// The AWS SDK configuration loaded at start (for clients only some functions need).
+    pub fn sdk_config(&self) -> ApiResult<&aws_config::SdkConfig> {
+        self.sdk
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("function built without AWS config"))
     }
 
     pub fn new(
@@ -102,6 +112,7 @@ impl App {
     ) -> Self {
         Self {
             config,
+            sdk: None,
             db,
             cache,
             tokens,
@@ -363,5 +374,68 @@ pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(move |req| {
         invoke(app, handler, req)
     }))
+    .await
+}
+
+/// A function fed by an event source other than the HTTP API (a schedule, a queue).
+pub trait Job: Sync {
+    type Event: serde::de::DeserializeOwned + Send + 'static;
+    type Output: serde::Serialize + Send;
+    const NEEDS: Needs;
+    fn run(
+        &self,
+        app: &App,
+        event: Self::Event,
+        metrics: &mut Metrics,
+    ) -> impl Future<Output = ApiResult<Self::Output>> + Send;
+}
+
+/// The `main` of a function that is not behind the HTTP API (schedules, queues): the same
+/// container set-up, log context, summary line and EMF metrics as [`run`]. A job error fails
+/// the invocation, so the event source retries it.
+pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
+    crate::logging::init();
+    let app = App::from_env(J::NEEDS).await.inspect_err(|e| {
+        tracing::error!(error = %e, "function failed to start");
+    })?;
+    let app = &app;
+    let job = &job;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<J::Event>| async move {
+            let started = Instant::now();
+            let cold_start = app.cold.swap(false, Ordering::Relaxed);
+            let request_id = event.context.request_id.clone();
+            let span = tracing::info_span!(
+                "invocation",
+                request_id = %request_id,
+                function = %app.config.function_name,
+                cold_start,
+            );
+            let mut metrics = Metrics::new();
+            let result = job
+                .run(app, event.payload, &mut metrics)
+                .instrument(span.clone())
+                .await;
+            let _entered = span.enter();
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match &result {
+                Ok(_) => tracing::info!(duration_ms = elapsed_ms, "job finished"),
+                Err(e) => tracing::error!(duration_ms = elapsed_ms, error = %e, "job failed"),
+            }
+            metrics.count("Invocations");
+            if cold_start {
+                metrics.count("ColdStart");
+            }
+            if result.is_err() {
+                metrics.count("JobErrors");
+            }
+            metrics.flush(
+                &app.config.metrics_namespace,
+                &app.config.function_name,
+                &request_id,
+            );
+            result.map_err(|e| lambda_runtime::Error::from(e.to_string()))
+        },
+    ))
     .await
 }

@@ -56,6 +56,8 @@ pub struct Config {
     pub stats_ttl_secs: u64,
     /// The cache key of the community stats.
     pub stats_cache_key: String,
+    /// The SQS queue the reminder scheduler feeds.
+    pub reminders_queue_url: Option<String>,
 }
 
 impl Config {
@@ -107,6 +109,7 @@ impl Config {
             },
             stats_ttl_secs: secs("STATS_TTL_SECS", 300)?.as_secs(),
             stats_cache_key: get("STATS_CACHE_KEY").unwrap_or_else(|| "stats:v1".into()),
+            reminders_queue_url: get("REMINDERS_QUEUE_URL").filter(|s| !s.is_empty()),
         })
     }
 }

@@ -14,9 +14,10 @@ pub mod ids;
 pub mod logging;
 pub mod metrics;
 pub mod ratelimit;
+pub mod reminders;
 pub mod stats;
 pub mod store;
 pub mod streak;
 
-pub use app::{App, Ctx, Handler, Needs, invoke, run};
+pub use app::{App, Ctx, Handler, Job, Needs, invoke, run, run_job};
 pub use error::{ApiError, ApiResult};

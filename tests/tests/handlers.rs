@@ -21,6 +21,10 @@ fn every_sample_event_parses_as_an_http_api_request_of_its_route() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if event.get("routeKey").is_none() {
+            // Scheduled and SQS events: checked by the reminder tests.
+            continue;
+        }
         let req = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(

@@ -9,30 +9,11 @@ use super::community::post_page_views;
 use crate::app::{App, Ctx, Handler, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
+use crate::store::notifications::Notifications;
 use crate::store::posts::{Feed, Posts};
 use crate::store::roadmaps::Roadmaps;
 use crate::store::users::Users;
-use crate::store::{db_error, get_n, s};
 use crate::streak;
-
-/// Unread notifications, kept as a counter item next to the user (see docs/data-model.md).
-async fn unread_notifications(app: &App, user_id: i64) -> ApiResult<u64> {
-    let out = app
-        .db()?
-        .get_item()
-        .table_name(app.table())
-        .key("PK", s(format!("USER#{user_id}")))
-        .key("SK", s("INBOX"))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(db_error("GetItem"))?;
-    Ok(out
-        .item
-        .and_then(|item| get_n::<i64>(&item, "unread").ok())
-        .unwrap_or(0)
-        .max(0) as u64)
-}
 
 pub struct Dashboard;
 
@@ -49,6 +30,7 @@ impl Handler for Dashboard {
         let users = Users::new(db, app.table());
         let roadmaps = Roadmaps::new(db, app.table());
         let posts = Posts::new(db, app.table());
+        let inbox = Notifications::new(db, app.table());
         let mut stats_metrics = Metrics::new();
         // Every read is independent: issue them together (one round trip of latency). The
         // community part comes from the stats cache and may be up to 5 minutes stale.
@@ -57,7 +39,7 @@ impl Handler for Dashboard {
             roadmaps.streak(caller.user_id),
             roadmaps.list(caller.user_id),
             posts.page(Feed::New, app.config.feed_shards, None, 5),
-            unread_notifications(app, caller.user_id),
+            inbox.unread(caller.user_id),
             crate::stats::get(app, &mut stats_metrics),
         )?;
         ctx.metrics.merge(stats_metrics);

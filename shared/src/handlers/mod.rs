@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod community;
 pub mod dashboard;
+pub mod jobs;
+pub mod notifications;
 pub mod ops;
 pub mod roadmaps;
 pub mod users;

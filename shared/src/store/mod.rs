@@ -11,6 +11,7 @@ use crate::error::ApiError;
 
 pub mod activity;
 pub mod comments;
+pub mod notifications;
 pub mod posts;
 pub mod roadmaps;
 pub mod sessions;

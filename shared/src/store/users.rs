@@ -30,6 +30,9 @@ pub struct User {
     pub reminder_enabled: bool,
     pub reminder_hour: u8,
     pub timezone: String,
+    /// The next UTC epoch hour a daily reminder is due (indexed by `reminders-due` while
+    /// reminders are enabled).
+    pub reminder_due_hour: Option<i64>,
 }
 
 pub struct Credential {
@@ -56,12 +59,17 @@ impl User {
             reminder_enabled: true,
             reminder_hour: DEFAULT_REMINDER_HOUR,
             timezone: DEFAULT_TIMEZONE.to_owned(),
+            reminder_due_hour: Some(crate::reminders::next_due_hour(
+                now,
+                DEFAULT_REMINDER_HOUR,
+                DEFAULT_TIMEZONE,
+            )),
         }
     }
 
     fn to_item(&self) -> Item {
         let (pk, sk) = user_key(self.id);
-        Item::from([
+        let mut item = Item::from([
             ("PK".into(), s(pk)),
             ("SK".into(), s(sk)),
             ("entity".into(), s("user")),
@@ -76,7 +84,12 @@ impl User {
             ),
             ("reminder_hour".into(), n(self.reminder_hour)),
             ("timezone".into(), s(&self.timezone)),
-        ])
+        ]);
+        if let (true, Some(due)) = (self.reminder_enabled, self.reminder_due_hour) {
+            item.insert("reminder_bucket".into(), s(REMINDER_BUCKET));
+            item.insert("reminder_due_hour".into(), n(due));
+        }
+        item
     }
 
     fn from_item(item: &Item) -> Result<Self, ApiError> {
@@ -93,9 +106,13 @@ impl User {
             reminder_enabled: get_bool(item, "reminder_enabled")?,
             reminder_hour: get_n(item, "reminder_hour")?,
             timezone: get_s(item, "timezone")?,
+            reminder_due_hour: get_n(item, "reminder_due_hour").ok(),
         })
     }
 }
+
+/// The `reminders-due` index's one partition (sparse: only users with reminders on).
+pub const REMINDER_BUCKET: &str = "DUE";
 
 /// Changes a user may make to their own profile; `None` leaves a field as it is.
 #[derive(Debug, Default)]
@@ -291,10 +308,133 @@ impl<'a> Users<'a> {
             .update_expression(format!("SET {}", sets.join(", ")))
             .send()
             .await;
+        let user = match result {
+            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose()?,
+            Err(err) if super::is_condition_failed(&err) => None,
+            Err(err) => return Err(db_error("UpdateItem")(err)),
+        };
+        let reminder_changed = changes.reminder_enabled.is_some()
+            || changes.reminder_hour.is_some()
+            || changes.timezone.is_some();
+        match user {
+            Some(user) if reminder_changed => {
+                self.reschedule_reminder(user, Utc::now()).await.map(Some)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Recomputes the next reminder from the user's settings (or takes them off the index).
+    async fn reschedule_reminder(
+        &self,
+        mut user: User,
+        now: DateTime<Utc>,
+    ) -> Result<User, ApiError> {
+        let (pk, sk) = user_key(user.id);
+        let request = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk));
+        let request = if user.reminder_enabled {
+            let due = crate::reminders::next_due_hour(now, user.reminder_hour, &user.timezone);
+            user.reminder_due_hour = Some(due);
+            request
+                .update_expression("SET reminder_bucket = :b, reminder_due_hour = :d")
+                .expression_attribute_values(":b", s(REMINDER_BUCKET))
+                .expression_attribute_values(":d", n(due))
+        } else {
+            user.reminder_due_hour = None;
+            request.update_expression("REMOVE reminder_bucket, reminder_due_hour")
+        };
+        request.send().await.map_err(db_error("UpdateItem"))?;
+        Ok(user)
+    }
+
+    fn advance_update(&self, id: i64, from: i64, to: i64) -> Update {
+        let (pk, sk) = user_key(id);
+        Update::builder()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .update_expression("SET reminder_due_hour = :to")
+            .condition_expression("reminder_due_hour = :from")
+            .expression_attribute_values(":to", n(to))
+            .expression_attribute_values(":from", n(from))
+            .build()
+            .expect("table, key and expression are set")
+    }
+
+    /// Moves a user's next reminder from `from` to `to`, only if it still is `from` (as a
+    /// write of a larger transaction).
+    pub fn advance_reminder_write(
+        &self,
+        id: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<TransactWriteItem, ApiError> {
+        Ok(TransactWriteItem::builder()
+            .update(self.advance_update(id, from, to))
+            .build())
+    }
+
+    /// The same on its own; `false` when it was not `from` any more.
+    pub async fn advance_reminder(&self, id: i64, from: i64, to: i64) -> Result<bool, ApiError> {
+        let (pk, sk) = user_key(id);
+        let result = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .update_expression("SET reminder_due_hour = :to")
+            .condition_expression("reminder_due_hour = :from")
+            .expression_attribute_values(":to", n(to))
+            .expression_attribute_values(":from", n(from))
+            .send()
+            .await;
         match result {
-            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose(),
-            Err(err) if super::is_condition_failed(&err) => Ok(None),
+            Ok(_) => Ok(true),
+            Err(err) if super::is_condition_failed(&err) => Ok(false),
             Err(err) => Err(db_error("UpdateItem")(err)),
+        }
+    }
+
+    /// Users whose reminder is due at or before `hour` (index `reminders-due`, keys only).
+    pub async fn due_for_reminders(
+        &self,
+        hour: i64,
+    ) -> Result<Vec<crate::reminders::DueUser>, ApiError> {
+        let mut due = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(self.table)
+                .index_name("reminders-due")
+                .key_condition_expression("reminder_bucket = :b AND reminder_due_hour <= :h")
+                .expression_attribute_values(":b", s(REMINDER_BUCKET))
+                .expression_attribute_values(":h", n(hour))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(db_error("Query"))?;
+            for item in out.items() {
+                let pk = get_s(item, "PK")?;
+                let Some(id) = pk.strip_prefix("USER#").and_then(|i| i.parse().ok()) else {
+                    continue;
+                };
+                due.push(crate::reminders::DueUser {
+                    id,
+                    due_hour: get_n(item, "reminder_due_hour")?,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(due),
+            }
         }
     }
 

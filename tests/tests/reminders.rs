@@ -1,0 +1,268 @@
+//! Daily reminders against the real emulator: exactly one per user per local day, whatever
+//! is redelivered, duplicated, crashed or raced.
+
+use futures::future::join_all;
+use rota::Needs;
+use rota::handlers::{auth, roadmaps, users};
+use rota::reminders::{DueUser, Outcome, remind};
+use rota_tests::*;
+use serde_json::json;
+
+const ALL: Needs = Needs {
+    db: true,
+    cache: true,
+    tokens: true,
+};
+
+struct Learner {
+    id: i64,
+    token: String,
+}
+
+/// A user with an unfinished roadmap and reminders at 20:00 Istanbul time.
+async fn learner(app: &rota::App, with_roadmap: bool) -> Learner {
+    let event = with_body(
+        sample_event("auth-register"),
+        &json!({"email": unique_email(), "password": "correct horse battery", "display_name": "Learner"}),
+    );
+    let body = call(app, &auth::Register, &event).await.json();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let patch = with_body(
+        with_token(sample_event("users-me-patch"), &token),
+        &json!({"reminder_enabled": true, "reminder_hour": 20, "timezone": "Europe/Istanbul"}),
+    );
+    assert_eq!(call(app, &users::PatchMe, &patch).await.status, 200);
+    if with_roadmap {
+        let create = with_token(sample_event("roadmaps-create"), &token);
+        let reply = call(app, &roadmaps::CreateRoadmap, &create).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    Learner {
+        id: body["user"]["id"].as_i64().unwrap(),
+        token,
+    }
+}
+
+async fn due_hour(app: &rota::App, id: i64) -> i64 {
+    rota::store::users::Users::new(app.db().unwrap(), app.table())
+        .get(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reminder_due_hour
+        .expect("reminders are on")
+}
+
+async fn reminders_of(app: &rota::App, learner: &Learner) -> (Vec<serde_json::Value>, u64) {
+    let list = call(
+        app,
+        &rota::handlers::notifications::ListNotifications,
+        &with_token(sample_event("notifications-list"), &learner.token),
+    )
+    .await;
+    let items = list.json()["items"].as_array().unwrap().clone();
+    let unread = rota::store::notifications::Notifications::new(app.db().unwrap(), app.table())
+        .unread(learner.id)
+        .await
+        .unwrap();
+    (items, unread)
+}
+
+#[tokio::test]
+async fn the_due_hour_is_the_users_local_reminder_hour() {
+    let app = app(ALL).await;
+    let me = learner(&app, false).await;
+    let due = due_hour(&app, me.id).await;
+    let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
+    // 20:00 in Istanbul is 17:00 UTC.
+    assert_eq!(chrono::Timelike::hour(&at), 17);
+}
+
+#[tokio::test]
+async fn a_due_user_gets_exactly_one_reminder_however_often_the_batch_arrives() {
+    let app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = DueUser {
+        id: me.id,
+        due_hour: due_hour(&app, me.id).await,
+    };
+    let now = chrono::Utc::now();
+    assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);
+    // SQS redelivery / the same batch sent twice.
+    for _ in 0..3 {
+        assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Stale);
+    }
+    let (items, unread) = reminders_of(&app, &me).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kind"], "daily_reminder");
+    assert!(items[0]["read_at"].is_null());
+    assert_eq!(unread, 1);
+    // The next one is due a day later.
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+}
+
+#[tokio::test]
+async fn two_workers_on_the_same_user_at_once_deliver_once() {
+    let app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = DueUser {
+        id: me.id,
+        due_hour: due_hour(&app, me.id).await,
+    };
+    let now = chrono::Utc::now();
+    let outcomes = join_all((0..6).map(|_| remind(&app, due, now))).await;
+    let delivered = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Outcome::Delivered)))
+        .count();
+    assert_eq!(delivered, 1, "{outcomes:?}");
+    assert_eq!(reminders_of(&app, &me).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_delivery_and_the_next_due_update_cannot_send_twice() {
+    // The idempotency key is already there (as if a worker died after delivering but before
+    // anything else moved on): the retry skips it as a duplicate and moves the user on.
+    let app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = DueUser {
+        id: me.id,
+        due_hour: due_hour(&app, me.id).await,
+    };
+    let day = rota::streak::local_date(
+        chrono::DateTime::from_timestamp(due.due_hour * 3600, 0).unwrap(),
+        "Europe/Istanbul",
+    );
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    db.put_item()
+        .table_name(app.table())
+        .item(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", me.id)),
+        )
+        .item(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("REMINDER#{day}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        remind(&app, due, chrono::Utc::now()).await.unwrap(),
+        Outcome::Duplicate
+    );
+    assert!(reminders_of(&app, &me).await.0.is_empty());
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+}
+
+#[tokio::test]
+async fn users_without_an_unfinished_roadmap_get_no_reminder_but_move_on() {
+    let app = app(ALL).await;
+    let me = learner(&app, false).await;
+    let due = DueUser {
+        id: me.id,
+        due_hour: due_hour(&app, me.id).await,
+    };
+    assert_eq!(
+        remind(&app, due, chrono::Utc::now()).await.unwrap(),
+        Outcome::NothingToRemind
+    );
+    assert!(reminders_of(&app, &me).await.0.is_empty());
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<_> = bodies
+        .iter()
+        .map(|(id, body)| json!({"messageId": id, "receiptHandle": "h", "body": body, "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"}))
+        .collect();
+    serde_json::from_value(json!({"Records": records})).unwrap()
+}
+
+#[tokio::test]
+async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_repeats_nothing() {
+    let app = app(ALL).await;
+    let learners = join_all((0..3).map(|_| learner(&app, true))).await;
+    let mut users = Vec::new();
+    for l in &learners {
+        users.push(DueUser {
+            id: l.id,
+            due_hour: due_hour(&app, l.id).await,
+        });
+    }
+    let good = serde_json::to_string(&rota::reminders::Batch {
+        users: users.clone(),
+    })
+    .unwrap();
+    // First delivery "dies" after the first user (a worker killed mid-batch): simulate by
+    // reminding only that user, leaving the message unacknowledged.
+    remind(&app, users[0], chrono::Utc::now()).await.unwrap();
+    // Redelivery of the whole message, alongside a malformed one.
+    let event = sqs_event(&[("good", good.clone()), ("bad", "{not json".into())]);
+    let mut metrics = rota::metrics::Metrics::new();
+    let response = rota::reminders::work(&app, event, &mut metrics).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["bad"]);
+    assert_eq!(metrics.get("RemindersDelivered"), Some(2.0));
+    // And the same batch once more: nothing new.
+    let again = rota::reminders::work(&app, sqs_event(&[("good", good)]), &mut metrics).await;
+    assert!(again.batch_item_failures.is_empty());
+    for l in &learners {
+        assert_eq!(reminders_of(&app, l).await.0.len(), 1, "one reminder each");
+    }
+}
+
+#[tokio::test]
+async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
+    let mut app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = due_hour(&app, me.id).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("reminders-test-"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    app.config.reminders_queue_url = Some(queue.clone());
+    let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
+    let mut metrics = rota::metrics::Metrics::new();
+    let queued = rota::reminders::schedule(&app, &sqs, at, &mut metrics)
+        .await
+        .unwrap();
+    assert!(queued >= 1);
+    let mut seen = 0;
+    let mut found = false;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let batch: rota::reminders::Batch = serde_json::from_str(m.body().unwrap()).unwrap();
+            assert!(!batch.users.is_empty() && batch.users.len() <= 100);
+            assert!(
+                batch.users.iter().all(|u| u.due_hour <= due),
+                "only users due by then"
+            );
+            found |= batch.users.iter().any(|u| u.id == me.id);
+            seen += batch.users.len();
+        }
+    }
+    assert_eq!(seen, queued);
+    assert!(found, "the due user was queued");
+    assert_eq!(metrics.get("RemindersEnqueued"), Some(queued as f64));
+}
