@@ -3,6 +3,8 @@
 //! ```text
 //! rota-admin grant-admin EMAIL    make the account an admin (takes effect at its next token)
 //! rota-admin revoke-admin EMAIL   make it a member again
+//! rota-admin redrive DLQ_URL QUEUE_URL
+//!                                 move dead-lettered messages back after a fix
 //! ```
 //! Uses the same environment as the functions: TABLE_NAME, AWS credentials and region (and
 //! AWS_ENDPOINT_URL for the local emulator).
@@ -12,11 +14,27 @@ use std::process::ExitCode;
 use rota::domain::{Email, Role};
 use rota::store::users::Users;
 
-const USAGE: &str = "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL";
+const USAGE: &str =
+    "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL | redrive DLQ_URL QUEUE_URL";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [cmd, from, to] = args.as_slice()
+        && cmd == "redrive"
+    {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        return match rota::reminders::redrive(&aws_sdk_sqs::Client::new(&sdk), from, to).await {
+            Ok(moved) => {
+                println!("moved {moved} messages");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("failed: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let (role, email) = match args.as_slice() {
         [cmd, email] if cmd == "grant-admin" => (Role::Admin, email),
         [cmd, email] if cmd == "revoke-admin" => (Role::Member, email),

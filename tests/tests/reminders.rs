@@ -266,3 +266,58 @@ async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
     assert!(found, "the due user was queued");
     assert_eq!(metrics.get("RemindersEnqueued"), Some(queued as f64));
 }
+
+#[tokio::test]
+async fn the_redrive_tool_moves_dead_letters_back_to_the_queue() {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let mk = |name: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        }
+    };
+    let (dlq, queue) = (mk(unique("dlq-")).await, mk(unique("main-")).await);
+    for i in 0..23 {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(format!("m{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = rota_admin(&["redrive", &dlq, &queue]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "moved 23 messages"
+    );
+    let mut bodies = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        bodies.extend(messages.iter().map(|m| m.body().unwrap().to_owned()));
+    }
+    bodies.sort();
+    let mut expected: Vec<String> = (0..23).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+}
