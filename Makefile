@@ -6,7 +6,7 @@ VENV   := .venv
 PYTHON ?= python3
 PORT   ?= 3000
 
-.PHONY: run test build bootstrap lint fmt clippy cfn-lint clean-local
+.PHONY: run test build bootstrap lint fmt clippy cfn-lint clean-local reminders-now
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ build:
 run: bootstrap build
 	scripts/ensure-redis.sh
 	target/debug/rota-local serve --host 127.0.0.1 --port $(PORT) --bin-dir target/debug --logs .local/logs
+
+# Fires the hourly reminder schedule once against the running `make run` stack.
+reminders-now:
+	target/debug/rota-local fire --function RemindersSchedulerFunction \
+	  --aws-endpoint "$$(python3 -c 'import json; print(json.load(open(".local/stack.json"))["aws_endpoint"])')"
 
 test: bootstrap
 	scripts/test.sh

@@ -22,7 +22,7 @@ moto_port=$(free_port)
 gateway_port=$(free_port)
 
 echo "== start the local stack (moto :$moto_port, gateway :$gateway_port)"
-target/debug/rota-local serve --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
+target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
   --bin-dir target/debug --logs "$run_dir/logs" >"$run_dir/stdout" 2>"$run_dir/stderr" &
 stack_pid=$!
 cleanup() { kill "$stack_pid" 2>/dev/null || true; wait "$stack_pid" 2>/dev/null || true; }

@@ -8,10 +8,14 @@
 //! - [`stack`]: start moto and create the template's resources in it.
 //! - [`runtime`]: the Lambda service (Runtime API, lazily spawned instances).
 //! - [`gateway`]: the HTTP API (routing, throttling, events, responses).
+//! - [`schedule`]: EventBridge schedules (cron/rate times, the Scheduled Event, the runner).
+//! - [`sqs_mapping`]: SQS → Lambda event-source mappings.
 //! - [`server`]: all of it together, as `rota-local serve` runs it.
 
 pub mod gateway;
 pub mod runtime;
+pub mod schedule;
 pub mod server;
+pub mod sqs_mapping;
 pub mod stack;
 pub mod template;

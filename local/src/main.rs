@@ -4,9 +4,11 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use rota_local::server::{self, AwsSource, ServeConfig};
-use rota_local::{stack, template::Template};
+use rota_local::template::{LocalContext, Template};
+use rota_local::{schedule, stack};
 
 #[derive(Parser)]
 #[command(name = "rota-local", version, about)]
@@ -21,6 +23,9 @@ enum Command {
     Serve(ServeArgs),
     /// Create the template's tables, queues and JWT secret at an AWS endpoint, then exit.
     Resources(ResourcesArgs),
+    /// Fire a function's schedule once: invoke it with the scheduled event (or the schedule's
+    /// Input), print its response JSON on stdout, and fail if the function fails.
+    Fire(FireArgs),
 }
 
 #[derive(Args)]
@@ -52,6 +57,38 @@ struct ServeArgs {
     /// Most instances per function; further requests wait.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     max_instances: u16,
+    /// Do not fire schedules on their own (fire them with `rota-local fire`).
+    #[arg(long)]
+    no_schedules: bool,
+}
+
+#[derive(Args)]
+struct FireArgs {
+    /// The function: its logical id, or its binary name.
+    #[arg(long, value_name = "LogicalIdOrBinary")]
+    function: String,
+    /// The schedule event's name, when the function has several.
+    #[arg(long, value_name = "EventName")]
+    event: Option<String>,
+    /// The scheduled time the event carries (RFC 3339; default: now).
+    #[arg(long, value_name = "RFC3339")]
+    time: Option<String>,
+    /// The AWS stand-in the function uses (default: the running stack's, from
+    /// `<logs>/../stack.json`).
+    #[arg(long, value_name = "URL")]
+    aws_endpoint: Option<String>,
+    /// The SAM template.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Directory holding the function binaries.
+    #[arg(long, default_value = "target/debug")]
+    bin_dir: PathBuf,
+    /// Redis the function uses.
+    #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
+    redis_url: String,
+    /// Directory for `<binary>.log` (its parent holds the running stack's `stack.json`).
+    #[arg(long, default_value = ".local/logs")]
+    logs: PathBuf,
 }
 
 #[derive(Args)]
@@ -81,6 +118,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Resources(args) => resources(args).await,
+            Command::Fire(args) => fire(args).await,
         }
     });
     match result {
@@ -119,8 +157,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
         },
         redis_url: args.redis_url,
-        logs_dir: args.logs,
+        logs_dir: args.logs.clone(),
         max_instances: usize::from(args.max_instances),
+        schedules: !args.no_schedules,
     };
     // Signal handlers go in before anything is started, so no child outlives an early signal.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -129,6 +168,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => return Ok(()),
         _ = sigterm.recv() => return Ok(()),
     };
+    // Other tools (`rota-local fire`, `make reminders-now`) find the running stack here.
+    let stack_file = server::stack_file(&args.logs);
+    let info = running.info();
+    match server::write_stack_file(&stack_file, &info) {
+        Ok(()) => tracing::info!("stack recorded in {}", stack_file.display()),
+        Err(e) => tracing::warn!("cannot write {}: {e}", stack_file.display()),
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "rota-local: serving on {}", running.url())?;
@@ -139,7 +185,56 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ = sigterm.recv() => {}
     }
     tracing::info!("stopping");
+    server::remove_stack_file(&stack_file, &info);
     running.shutdown().await;
+    Ok(())
+}
+
+async fn fire(args: FireArgs) -> anyhow::Result<()> {
+    let template = Template::load(&args.template)?;
+    let target = schedule::find_target(&template, &args.function, args.event.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let time = match &args.time {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .with_context(|| format!("--time {t} is not an RFC 3339 time"))?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let aws_endpoint = match args.aws_endpoint {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let file = server::stack_file(&args.logs);
+            server::read_stack_file(&file)
+                .context("no --aws-endpoint given and no running stack found")?
+                .aws_endpoint
+        }
+    };
+    stack::wait_until_ready(&aws_endpoint, std::time::Duration::from_secs(5)).await?;
+    let ctx = LocalContext {
+        aws_endpoint,
+        redis_url: args.redis_url,
+    };
+    let lambda = server::lambda_service(
+        &template,
+        &ctx,
+        &args.bin_dir,
+        &args.logs,
+        1,
+        Some(&target.function),
+    )?;
+    tracing::info!(
+        "firing {} ({}) for {}",
+        target.label(),
+        target.source.expression,
+        time.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let result = schedule::fire(&lambda, &target, time).await;
+    lambda.shutdown().await;
+    let output = result.with_context(|| format!("{} failed", target.label()))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&output.payload)?;
+    writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -1,21 +1,20 @@
 //! The whole local stack, as `rota-local serve` runs it: AWS stand-ins, resources, Lambda
-//! service and gateway.
-//!
-//! Later additions (an EventBridge schedule runner, an SQS → Lambda event-source mapping) fit
-//! here as further tasks that call [`LambdaService::invoke`] with their own events, reading their
-//! configuration from [`crate::template::EventSource::Other`].
+//! service, gateway, schedule runner and SQS event-source mappings.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::gateway::{self, Gateway};
 use crate::runtime::{self, LambdaService, RuntimeOptions};
+use crate::schedule::{self, ScheduleRunner};
+use crate::sqs_mapping::{self, SqsPollers};
 use crate::stack::{self, MotoServer};
 use crate::template::{LocalContext, Template};
 
@@ -41,6 +40,9 @@ pub struct ServeConfig {
     pub redis_url: String,
     pub logs_dir: PathBuf,
     pub max_instances: usize,
+    /// Fire the template's schedules at their times (`--no-schedules` turns this off; `fire`
+    /// still fires them on demand).
+    pub schedules: bool,
 }
 
 impl Default for ServeConfig {
@@ -54,6 +56,7 @@ impl Default for ServeConfig {
             redis_url: "redis://127.0.0.1:6379".into(),
             logs_dir: ".local/logs".into(),
             max_instances: 8,
+            schedules: true,
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct Running {
     pub lambda: Arc<LambdaService>,
     stop: Option<oneshot::Sender<()>>,
     gateway_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    schedules: Option<ScheduleRunner>,
+    pollers: Option<SqsPollers>,
     moto: Option<MotoServer>,
 }
 
@@ -76,17 +81,50 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets in-flight ones finish briefly, stops every function
-    /// instance, then moto.
+    /// What `stack.json` records about this stack.
+    pub fn info(&self) -> StackInfo {
+        StackInfo {
+            aws_endpoint: self.aws_endpoint.clone(),
+            gateway: self.url(),
+        }
+    }
+
+    /// Number of schedules with a timer (0 with schedules off).
+    pub fn schedule_count(&self) -> usize {
+        self.schedules.as_ref().map_or(0, ScheduleRunner::len)
+    }
+
+    /// Number of SQS pollers.
+    pub fn poller_count(&self) -> usize {
+        self.pollers.as_ref().map_or(0, SqsPollers::len)
+    }
+
+    /// Stops the schedules and SQS pollers and the gateway (batches and requests in flight
+    /// finish briefly), then every function instance, then moto.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match tokio::time::timeout(Duration::from_secs(10), &mut self.gateway_task).await {
-            Ok(Ok(Err(e))) => tracing::warn!("gateway stopped with an error: {e}"),
-            Ok(_) => {}
-            Err(_) => self.gateway_task.abort(),
-        }
+        let (schedules, pollers) = (self.schedules.take(), self.pollers.take());
+        let schedules = async move {
+            if let Some(s) = schedules {
+                s.stop().await;
+            }
+        };
+        let pollers = async move {
+            if let Some(p) = pollers {
+                p.stop().await;
+            }
+        };
+        let gateway_task = &mut self.gateway_task;
+        let gateway = async {
+            match tokio::time::timeout(Duration::from_secs(10), &mut *gateway_task).await {
+                Ok(Ok(Err(e))) => tracing::warn!("gateway stopped with an error: {e}"),
+                Ok(_) => {}
+                Err(_) => gateway_task.abort(),
+            }
+        };
+        tokio::join!(schedules, pollers, gateway);
         self.lambda.shutdown().await;
         if let Some(moto) = self.moto.as_mut() {
             moto.stop().await;
@@ -135,14 +173,111 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     let gateway_task = tokio::spawn(gateway::serve(listener, gateway, async move {
         let _ = stop_rx.await;
     }));
+
+    let schedules = if config.schedules {
+        let runner = ScheduleRunner::start(
+            lambda.clone(),
+            schedule::scheduled_functions(&template),
+            chrono::Utc::now(),
+        );
+        tracing::info!("{} schedule(s) running", runner.len());
+        Some(runner)
+    } else {
+        tracing::info!("schedules are off (--no-schedules); fire them with `rota-local fire`");
+        None
+    };
+    let mappings = sqs_mapping::mappings_from_template(&template, &aws_endpoint);
+    let pollers = if mappings.is_empty() {
+        None
+    } else {
+        let sdk = stack::sdk_config(&aws_endpoint).await;
+        Some(SqsPollers::start(lambda.clone(), mappings, &sdk, config.max_instances.max(1)).await)
+    };
     Ok(Running {
         addr,
         aws_endpoint,
         lambda,
         stop: Some(stop_tx),
         gateway_task,
+        schedules,
+        pollers,
         moto,
     })
+}
+
+/// The Lambda service for the template's functions (or only the one named `only`), with the
+/// environment `serve` gives them: the template's variables resolved against `ctx`, the logging
+/// configuration, Lambda's own variables, then the `ROTA_FN_*` overrides. `bin_dir` is made
+/// absolute so instances do not depend on the working directory.
+pub fn lambda_service(
+    template: &Template,
+    ctx: &LocalContext,
+    bin_dir: &Path,
+    logs_dir: &Path,
+    max_instances: usize,
+    only: Option<&str>,
+) -> anyhow::Result<LambdaService> {
+    let bin_dir = std::path::absolute(bin_dir).unwrap_or_else(|_| bin_dir.to_path_buf());
+    let functions = runtime::functions_from_template(template, ctx, &bin_dir)
+        .into_iter()
+        .filter(|f| only.is_none_or(|name| f.name == name))
+        .collect();
+    LambdaService::new(
+        functions,
+        RuntimeOptions {
+            max_instances: max_instances.max(1),
+            logs_dir: logs_dir.to_path_buf(),
+            aws_endpoint: ctx.aws_endpoint.clone(),
+            overrides: runtime::overrides_from_env(),
+            init_timeout: runtime::DEFAULT_INIT_TIMEOUT,
+        },
+    )
+    .with_context(|| format!("cannot prepare logs in {}", logs_dir.display()))
+}
+
+/// Where a running stack is, as `serve` records it in `stack.json` for other tools
+/// (`rota-local fire`, `make reminders-now`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackInfo {
+    /// The AWS endpoint (moto) the functions use.
+    pub aws_endpoint: String,
+    /// `http://HOST:PORT` of the gateway.
+    pub gateway: String,
+}
+
+/// `stack.json` next to the logs directory: `<logs>/../stack.json`.
+pub fn stack_file(logs_dir: &Path) -> PathBuf {
+    let logs = std::path::absolute(logs_dir).unwrap_or_else(|_| logs_dir.to_path_buf());
+    match logs.parent() {
+        Some(parent) if logs.file_name().is_some() => parent.join("stack.json"),
+        _ => logs.join("..").join("stack.json"),
+    }
+}
+
+/// Writes `stack.json` (atomically: readers never see half a file).
+pub fn write_stack_file(path: &Path, info: &StackInfo) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let mut text = serde_json::to_string_pretty(info).map_err(std::io::Error::other)?;
+    text.push('\n');
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads `stack.json`.
+pub fn read_stack_file(path: &Path) -> anyhow::Result<StackInfo> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a stack file", path.display()))
+}
+
+/// Removes `stack.json` if it still describes `info` (another stack may have replaced it).
+pub fn remove_stack_file(path: &Path, info: &StackInfo) {
+    if read_stack_file(path).is_ok_and(|current| &current == info) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 async fn start_rest(
@@ -164,20 +299,15 @@ async fn start_rest(
         aws_endpoint: aws_endpoint.to_string(),
         redis_url: config.redis_url.clone(),
     };
-    // Absolute, so that instances do not depend on the working directory.
-    let bin_dir = std::path::absolute(&config.bin_dir).unwrap_or_else(|_| config.bin_dir.clone());
-    let functions = runtime::functions_from_template(template, &ctx, &bin_dir);
-    let lambda = LambdaService::new(
-        functions,
-        RuntimeOptions {
-            max_instances: config.max_instances.max(1),
-            logs_dir: config.logs_dir.clone(),
-            aws_endpoint: aws_endpoint.to_string(),
-            overrides: runtime::overrides_from_env(),
-            init_timeout: runtime::DEFAULT_INIT_TIMEOUT,
-        },
-    )
-    .with_context(|| format!("cannot prepare logs in {}", config.logs_dir.display()))?;
+    // Every function of the template, whatever its events (HTTP, schedules, SQS).
+    let lambda = lambda_service(
+        template,
+        &ctx,
+        &config.bin_dir,
+        &config.logs_dir,
+        config.max_instances,
+        None,
+    )?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;

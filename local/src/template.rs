@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
+use crate::schedule::ScheduleExpression;
+
 /// Account id used for every locally built ARN and queue URL (moto's default account).
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
 /// Region of the local stack.
@@ -129,11 +131,78 @@ impl HttpRoute {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventSource {
     HttpApi(HttpRoute),
-    /// Any other event type (`Schedule`, `ScheduleV2`, `SQS`, ...), kept raw for later runners.
+    /// `Type: Schedule` (EventBridge rule) or `Type: ScheduleV2` (EventBridge Scheduler).
+    Schedule(ScheduleSource),
+    /// `Type: SQS` (an event-source mapping).
+    Sqs(SqsSource),
+    /// Any other event type, kept raw.
     Other {
         kind: String,
         properties: Json,
     },
+}
+
+/// A `Schedule` or `ScheduleV2` event of a function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleSource {
+    /// `Schedule` or `ScheduleV2`.
+    pub kind: String,
+    /// `ScheduleExpression` (or `Schedule`, SAM's name for it in `Type: Schedule`).
+    pub expression: ScheduleExpression,
+    /// `Input`, parsed: when set, the function receives it instead of the scheduled event.
+    pub input: Option<Json>,
+    /// `Enabled` / `State`: disabled schedules never fire on their own (`fire` still works).
+    pub enabled: bool,
+    /// `Name`; else the name SAM gives the rule or schedule (see [`ScheduleSource::arn`]).
+    pub name: String,
+}
+
+impl ScheduleSource {
+    /// Whether this is an EventBridge Scheduler schedule (`ScheduleV2`).
+    pub fn is_v2(&self) -> bool {
+        self.kind == "ScheduleV2"
+    }
+
+    /// The ARN the scheduled event names in `resources`: the rule's
+    /// (`arn:aws:events:…:rule/<name>`), or for `ScheduleV2` the schedule's
+    /// (`arn:aws:scheduler:…:schedule/default/<name>`).
+    pub fn arn(&self) -> String {
+        if self.is_v2() {
+            format!(
+                "arn:aws:scheduler:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:schedule/default/{}",
+                self.name
+            )
+        } else {
+            format!(
+                "arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/{}",
+                self.name
+            )
+        }
+    }
+}
+
+/// Lambda's default `BatchSize` for SQS.
+pub const DEFAULT_SQS_BATCH_SIZE: u32 = 10;
+
+/// An `SQS` event of a function (an event-source mapping).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsSource {
+    /// ARN of the queue (`Queue`).
+    pub queue_arn: String,
+    /// Name of the queue (the ARN's last part).
+    pub queue_name: String,
+    /// The template's queue resource, when `Queue` names one.
+    pub queue_logical_id: Option<String>,
+    /// `BatchSize` (default 10).
+    pub batch_size: u32,
+    /// `MaximumBatchingWindowInSeconds` (default 0).
+    pub maximum_batching_window_secs: u32,
+    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`.
+    pub maximum_concurrency: Option<u32>,
+    /// `Enabled` (default true).
+    pub enabled: bool,
 }
 
 /// One named entry of a function's `Events`.
@@ -197,7 +266,23 @@ impl Function {
     pub fn http_routes(&self) -> impl Iterator<Item = &HttpRoute> {
         self.events.iter().filter_map(|e| match &e.source {
             EventSource::HttpApi(r) => Some(r),
-            EventSource::Other { .. } => None,
+            _ => None,
+        })
+    }
+
+    /// The `Schedule` / `ScheduleV2` events of this function, with their event names.
+    pub fn schedules(&self) -> impl Iterator<Item = (&str, &ScheduleSource)> {
+        self.events.iter().filter_map(|e| match &e.source {
+            EventSource::Schedule(s) => Some((e.name.as_str(), s)),
+            _ => None,
+        })
+    }
+
+    /// The `SQS` events of this function, with their event names.
+    pub fn sqs_sources(&self) -> impl Iterator<Item = (&str, &SqsSource)> {
+        self.events.iter().filter_map(|e| match &e.source {
+            EventSource::Sqs(s) => Some((e.name.as_str(), s)),
+            _ => None,
         })
     }
 }
@@ -699,6 +784,10 @@ impl Template {
                         .unwrap_or_else(|| "ANY".to_string());
                     let method = if method == "*" { "ANY".into() } else { method };
                     EventSource::HttpApi(HttpRoute { method, path })
+                } else if kind == "Schedule" || kind == "ScheduleV2" {
+                    EventSource::Schedule(self.parse_schedule(id, name, kind, &eprops)?)
+                } else if kind == "SQS" {
+                    EventSource::Sqs(self.parse_sqs(id, name, &eprops)?)
                 } else {
                     EventSource::Other {
                         kind: kind.to_string(),
@@ -720,6 +809,182 @@ impl Template {
             environment,
             logging,
             events,
+        })
+    }
+
+    fn parse_schedule(
+        &self,
+        id: &str,
+        event: &str,
+        kind: &str,
+        props: &Json,
+    ) -> Result<ScheduleSource, TemplateError> {
+        let invalid = |what: String| TemplateError::Invalid(format!("{id}.{event}: {what}"));
+        let text = |key: &str| -> Result<Option<String>, TemplateError> {
+            match props.get(key) {
+                None | Some(Json::Null) => Ok(None),
+                Some(v) => self
+                    .resolve(v, None)
+                    .map(Some)
+                    .map_err(|e| invalid(format!("{key}: {e}"))),
+            }
+        };
+        // SAM spells it `Schedule` for `Type: Schedule` and `ScheduleExpression` for ScheduleV2;
+        // either is accepted for both.
+        let expression = match (text("ScheduleExpression")?, text("Schedule")?) {
+            (Some(e), _) | (None, Some(e)) => e,
+            (None, None) => return Err(invalid("no ScheduleExpression".into())),
+        };
+        let expression =
+            ScheduleExpression::parse(&expression).map_err(|e| invalid(e.to_string()))?;
+        if let Some(tz) = text("ScheduleExpressionTimezone")?
+            && !matches!(tz.as_str(), "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT")
+        {
+            tracing::warn!(
+                "{id}.{event}: ScheduleExpressionTimezone {tz} is not emulated; \
+                 rota-local fires {expression} in UTC"
+            );
+        }
+        for key in ["StartDate", "EndDate"] {
+            if props.get(key).is_some() {
+                tracing::warn!("{id}.{event}: {key} is not emulated");
+            }
+        }
+        let input = match text("Input")? {
+            None => None,
+            Some(raw) => Some(
+                serde_json::from_str::<Json>(&raw)
+                    .map_err(|e| invalid(format!("Input is not valid JSON: {e}")))?,
+            ),
+        };
+        let enabled = match (text("Enabled")?, text("State")?) {
+            (Some(e), _) if e.eq_ignore_ascii_case("false") => false,
+            (_, Some(state)) => !state.eq_ignore_ascii_case("DISABLED"),
+            _ => true,
+        };
+        let name = match text("Name")? {
+            Some(n) => n,
+            // SAM names a ScheduleV2 schedule after its logical id; a Schedule's rule gets a
+            // name CloudFormation generates from the stack and the logical id.
+            None if kind == "ScheduleV2" => format!("{id}{event}"),
+            None => format!("{LOCAL_STACK_NAME}-{id}{event}"),
+        };
+        Ok(ScheduleSource {
+            kind: kind.to_string(),
+            expression,
+            input,
+            enabled,
+            name,
+        })
+    }
+
+    fn parse_sqs(&self, id: &str, event: &str, props: &Json) -> Result<SqsSource, TemplateError> {
+        let invalid = |what: String| TemplateError::Invalid(format!("{id}.{event}: {what}"));
+        let number = |key: &str, value: Option<&Json>, default: Option<u32>, range: (u32, u32)| {
+            let n = match value {
+                None | Some(Json::Null) => return Ok(default),
+                Some(v) => self
+                    .resolve(v, None)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok())
+                    .ok_or_else(|| invalid(format!("{key} is not a number")))?,
+            };
+            if n < range.0 || n > range.1 {
+                return Err(invalid(format!(
+                    "{key} {n} is out of range ({}-{})",
+                    range.0, range.1
+                )));
+            }
+            Ok(Some(n))
+        };
+        let queue = props
+            .get("Queue")
+            .ok_or_else(|| invalid("no Queue".into()))?;
+        let queue_arn = self
+            .resolve(queue, None)
+            .map_err(|e| invalid(format!("Queue: {e}")))?;
+        let queue_name = queue_arn
+            .strip_prefix("arn:")
+            .filter(|rest| rest.split(':').nth(1) == Some("sqs"))
+            .and_then(|rest| rest.rsplit(':').next())
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| invalid(format!("Queue {queue_arn} is not an SQS queue ARN")))?
+            .to_string();
+        // `!GetAtt Queue.Arn` names the resource; a literal ARN may still match one by name.
+        let queue_logical_id = match queue.get("Fn::GetAtt").and_then(Json::as_array) {
+            Some(a) if a.first().and_then(Json::as_str).is_some() => {
+                a[0].as_str().map(str::to_string)
+            }
+            _ => self
+                .resources
+                .iter()
+                .filter(|(_, r)| r.get("Type").and_then(Json::as_str) == Some("AWS::SQS::Queue"))
+                .map(|(qid, _)| qid)
+                .find(|qid| self.queue_name(qid, 0).ok().as_deref() == Some(&queue_name))
+                .cloned(),
+        };
+        let fifo = queue_name.ends_with(".fifo");
+        let batch_size = number(
+            "BatchSize",
+            props.get("BatchSize"),
+            Some(DEFAULT_SQS_BATCH_SIZE),
+            (1, if fifo { 10 } else { 10_000 }),
+        )?
+        .unwrap_or(DEFAULT_SQS_BATCH_SIZE);
+        let window = number(
+            "MaximumBatchingWindowInSeconds",
+            props.get("MaximumBatchingWindowInSeconds"),
+            Some(0),
+            (0, 300),
+        )?
+        .unwrap_or(0);
+        if batch_size > 10 && window == 0 {
+            return Err(invalid(
+                "a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1".into(),
+            ));
+        }
+        let mut report_batch_item_failures = false;
+        if let Some(types) = props.get("FunctionResponseTypes") {
+            let types = types
+                .as_array()
+                .ok_or_else(|| invalid("FunctionResponseTypes is not a list".into()))?;
+            for t in types {
+                match self.resolve(t, None).as_deref() {
+                    Ok("ReportBatchItemFailures") => report_batch_item_failures = true,
+                    other => {
+                        return Err(invalid(format!(
+                            "unknown FunctionResponseTypes entry {other:?}"
+                        )));
+                    }
+                }
+            }
+        }
+        let maximum_concurrency = number(
+            "ScalingConfig.MaximumConcurrency",
+            props
+                .get("ScalingConfig")
+                .and_then(|s| s.get("MaximumConcurrency")),
+            None,
+            (2, 1000),
+        )?;
+        let enabled = props
+            .get("Enabled")
+            .and_then(|v| self.resolve(v, None).ok())
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+        if props.get("FilterCriteria").is_some() {
+            tracing::warn!(
+                "{id}.{event}: FilterCriteria is not emulated; every message reaches the function"
+            );
+        }
+        Ok(SqsSource {
+            queue_arn,
+            queue_name,
+            queue_logical_id,
+            batch_size,
+            maximum_batching_window_secs: window,
+            report_batch_item_failures,
+            maximum_concurrency,
+            enabled,
         })
     }
 
@@ -1368,8 +1633,10 @@ Resources:
         assert_eq!(fallback.events.len(), 2);
         assert!(fallback.events.iter().any(|e| matches!(
             &e.source,
-            EventSource::Other { kind, .. } if kind == "ScheduleV2"
+            EventSource::Schedule(s) if s.kind == "ScheduleV2"
         )));
+        // Routes stay what they were: the schedule adds none.
+        assert_eq!(fallback.http_routes().count(), 1);
     }
 
     #[test]
@@ -1498,6 +1765,150 @@ Resources:
             dlq.url("http://127.0.0.1:5005/"),
             "http://127.0.0.1:5005/123456789012/JobsDlq"
         );
+    }
+
+    const EVENTS: &str = r#"
+Resources:
+  Dlq:
+    Type: AWS::SQS::Queue
+    Properties: { QueueName: !Sub "${AWS::StackName}-dlq" }
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: jobs
+      VisibilityTimeout: 60
+      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 3 }
+  Worker:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: worker } }
+    Properties:
+      Environment:
+        Variables:
+          QUEUE_URL: !Ref Jobs
+          QUEUE_ARN: !GetAtt Jobs.Arn
+          QUEUE_NAME: !GetAtt Jobs.QueueName
+          DLQ_URL: !GetAtt Dlq.QueueUrl
+          SUBBED: !Sub "${Jobs}|${Jobs.Arn}|${Dlq.QueueName}"
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            BatchSize: 5
+            MaximumBatchingWindowInSeconds: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: { MaximumConcurrency: 3 }
+        Plain:
+          Type: SQS
+          Properties: { Queue: "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq" }
+        Hourly:
+          Type: Schedule
+          Properties: { Schedule: rate(1 hour) }
+        Nightly:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: cron(0 2 * * ? *)
+            Input: '{"job": "nightly"}'
+            State: DISABLED
+"#;
+
+    #[test]
+    fn schedule_and_sqs_events() {
+        let t = Template::parse(EVENTS).unwrap();
+        let f = t.function("Worker").unwrap();
+        assert_eq!(f.http_routes().count(), 0);
+        assert!(t.routes().is_empty());
+
+        let schedules: BTreeMap<_, _> = f.schedules().collect();
+        let hourly = schedules["Hourly"];
+        assert_eq!(hourly.kind, "Schedule");
+        assert_eq!(hourly.expression.as_str(), "rate(1 hour)");
+        assert!(hourly.enabled && hourly.input.is_none());
+        let nightly = schedules["Nightly"];
+        assert!(nightly.is_v2() && !nightly.enabled);
+        assert_eq!(nightly.input, Some(serde_json::json!({"job": "nightly"})));
+
+        let sqs: BTreeMap<_, _> = f.sqs_sources().collect();
+        assert_eq!(
+            sqs["Jobs"],
+            &SqsSource {
+                queue_arn: "arn:aws:sqs:us-east-1:123456789012:jobs".into(),
+                queue_name: "jobs".into(),
+                queue_logical_id: Some("Jobs".into()),
+                batch_size: 5,
+                maximum_batching_window_secs: 2,
+                report_batch_item_failures: true,
+                maximum_concurrency: Some(3),
+                enabled: true,
+            }
+        );
+        // Defaults, and a literal ARN that names a template queue.
+        assert_eq!(
+            sqs["Plain"],
+            &SqsSource {
+                queue_arn: "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq".into(),
+                queue_name: "rota-local-dlq".into(),
+                queue_logical_id: Some("Dlq".into()),
+                batch_size: DEFAULT_SQS_BATCH_SIZE,
+                maximum_batching_window_secs: 0,
+                report_batch_item_failures: false,
+                maximum_concurrency: None,
+                enabled: true,
+            }
+        );
+    }
+
+    #[test]
+    fn queue_references_in_function_environments() {
+        let t = Template::parse(EVENTS).unwrap();
+        let env = t.function_env(t.function("Worker").unwrap(), &ctx());
+        assert_eq!(env["QUEUE_URL"], "http://127.0.0.1:5005/123456789012/jobs");
+        assert_eq!(env["QUEUE_ARN"], "arn:aws:sqs:us-east-1:123456789012:jobs");
+        assert_eq!(env["QUEUE_NAME"], "jobs");
+        assert_eq!(
+            env["DLQ_URL"],
+            "http://127.0.0.1:5005/123456789012/rota-local-dlq"
+        );
+        assert_eq!(
+            env["SUBBED"],
+            "http://127.0.0.1:5005/123456789012/jobs|arn:aws:sqs:us-east-1:123456789012:jobs|rota-local-dlq"
+        );
+        let jobs = t.queues().iter().find(|q| q.logical_id == "Jobs").unwrap();
+        assert_eq!(
+            jobs.redrive_policy.as_ref().unwrap().dead_letter_target_arn,
+            "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq"
+        );
+    }
+
+    #[test]
+    fn invalid_event_properties_are_rejected() {
+        let with = |event: &str| {
+            format!(
+                "Resources:\n  Q: {{ Type: AWS::SQS::Queue }}\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        E: {event}\n"
+            )
+        };
+        for bad in [
+            "{ Type: Schedule, Properties: {} }",
+            "{ Type: Schedule, Properties: { Schedule: hourly } }",
+            "{ Type: ScheduleV2, Properties: { ScheduleExpression: rate(1 hours) } }",
+            "{ Type: ScheduleV2, Properties: { ScheduleExpression: rate(1 hour), Input: '{bad' } }",
+            "{ Type: SQS, Properties: {} }",
+            "{ Type: SQS, Properties: { Queue: not-an-arn } }",
+            "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 0 } }",
+            "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 11 } }",
+            "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, MaximumBatchingWindowInSeconds: 301 } }",
+            "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, FunctionResponseTypes: [Nope] } }",
+            "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, ScalingConfig: { MaximumConcurrency: 1 } } }",
+        ] {
+            assert!(Template::parse(&with(bad)).is_err(), "{bad}");
+        }
+        for good in [
+            "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 100, MaximumBatchingWindowInSeconds: 1 } }",
+            "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, Enabled: false } }",
+            "{ Type: Schedule, Properties: { Schedule: rate(5 minutes), Enabled: false } }",
+        ] {
+            assert!(Template::parse(&with(good)).is_ok(), "{good}");
+        }
     }
 
     #[test]

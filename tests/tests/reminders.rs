@@ -321,3 +321,105 @@ async fn the_redrive_tool_moves_dead_letters_back_to_the_queue() {
     expected.sort();
     assert_eq!(bodies, expected);
 }
+
+#[tokio::test]
+async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let token = Some(me.access_token.as_str());
+    let hour = (chrono::Timelike::hour(&chrono::Utc::now()) + 2) % 24;
+    let patched = api
+        .patch(
+            "/api/users/me",
+            &json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"}),
+            token,
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let created = api
+        .post(
+            "/api/roadmaps",
+            &json!({"goal": "backend", "level": "beginner", "hours_per_week": 5}),
+            token,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let due = rota::reminders::next_due_hour(chrono::Utc::now(), hour as u8, "UTC");
+    let at = chrono::DateTime::from_timestamp(due * 3600, 0)
+        .unwrap()
+        .to_rfc3339();
+
+    let fire = || {
+        std::process::Command::new(repo_root().join("target/debug/rota-local"))
+            .args([
+                "fire",
+                "--function",
+                "RemindersSchedulerFunction",
+                "--time",
+                &at,
+            ])
+            .args([
+                "--aws-endpoint",
+                &std::env::var("AWS_ENDPOINT_URL").unwrap(),
+            ])
+            .args([
+                "--template",
+                repo_root().join("template.yaml").to_str().unwrap(),
+            ])
+            .args([
+                "--bin-dir",
+                repo_root().join("target/debug").to_str().unwrap(),
+            ])
+            .output()
+            .expect("rota-local fire")
+    };
+    let out = fire();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The stack's SQS mapping hands the batch to the worker: wait for the reminder.
+    let mut reminders = Vec::new();
+    for _ in 0..150 {
+        let page = api
+            .get("/api/notifications?unread_only=true", token)
+            .await
+            .json();
+        reminders = page["items"].as_array().unwrap().clone();
+        if !reminders.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(reminders.len(), 1, "one reminder arrives");
+    assert_eq!(reminders[0]["kind"], "daily_reminder");
+    // Firing the same hour again (a retried schedule) sends nothing more.
+    assert!(fire().status.success());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let all = api.get("/api/notifications", token).await.json();
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get("/api/dashboard", token).await.json()["unread_notifications"],
+        1
+    );
+    // Reading it clears the count.
+    let id = reminders[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        api.send(
+            "POST",
+            &format!("/api/notifications/{id}/read"),
+            token,
+            None,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        api.get("/api/dashboard", token).await.json()["unread_notifications"],
+        0
+    );
+}

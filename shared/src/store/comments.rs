@@ -10,7 +10,7 @@
 //! the post's `comments_count` in the same transaction.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::posts::{Change, post_key, timestamp};
@@ -113,20 +113,11 @@ impl<'a> Comments<'a> {
             ("post_id".into(), n(comment.post_id)),
             ("author_id".into(), n(comment.author_id)),
         ]);
-        let put = |item: Item| -> Result<TransactWriteItem, ApiError> {
-            let put = Put::builder()
-                .table_name(self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(ApiError::internal)?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
         let result = self
             .db
             .transact_write_items()
-            .transact_items(put(item)?)
-            .transact_items(put(pointer)?)
+            .transact_items(super::put_new(self.table, item)?)
+            .transact_items(super::put_new(self.table, pointer)?)
             .transact_items(self.count_update(comment.post_id, 1, true)?)
             .send()
             .await;
@@ -187,17 +178,8 @@ impl<'a> Comments<'a> {
     /// Deletes a comment by its author or an admin, and uncounts it.
     pub async fn delete(&self, id: i64, caller: i64, admin: bool) -> Result<Change<()>, ApiError> {
         let (ppk, psk) = pointer_key(id);
-        let out = self
-            .db
-            .get_item()
-            .table_name(self.table)
-            .key("PK", s(ppk.clone()))
-            .key("SK", s(psk.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_error("GetItem"))?;
-        let Some(pointer) = out.item else {
+        let pointer = super::get_item(self.db, self.table, ppk.clone(), psk.clone(), true).await?;
+        let Some(pointer) = pointer else {
             return Ok(Change::NotFound);
         };
         let post_id: i64 = get_n(&pointer, "post_id")?;

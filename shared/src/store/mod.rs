@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use crate::error::ApiError;
 
@@ -50,6 +51,37 @@ pub fn get_bool(item: &Item, name: &str) -> Result<bool, ApiError> {
         Some(AttributeValue::Bool(v)) => Ok(*v),
         _ => Err(corrupt(name)),
     }
+}
+
+/// One item by key (strongly consistent when `consistent`: a caller reads its own writes).
+pub async fn get_item(
+    db: &Client,
+    table: &str,
+    pk: String,
+    sk: String,
+    consistent: bool,
+) -> Result<Option<Item>, ApiError> {
+    let out = db
+        .get_item()
+        .table_name(table)
+        .key("PK", s(pk))
+        .key("SK", s(sk))
+        .consistent_read(consistent)
+        .send()
+        .await
+        .map_err(db_error("GetItem"))?;
+    Ok(out.item)
+}
+
+/// A transaction write that creates `item` and cancels the transaction if its key exists.
+pub fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(ApiError::internal)?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 /// Logs the SDK error with its details (never sent to clients) and maps it to a 500, or to

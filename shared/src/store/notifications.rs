@@ -10,7 +10,7 @@
 //! count the dashboard shows is exact.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::posts::timestamp;
@@ -99,15 +99,6 @@ impl<'a> Notifications<'a> {
         key_ttl_secs: i64,
         extra: Vec<TransactWriteItem>,
     ) -> Result<Delivery, ApiError> {
-        let put = |item: Item| -> Result<TransactWriteItem, ApiError> {
-            let put = Put::builder()
-                .table_name(self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(ApiError::internal)?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
         let key = Item::from([
             ("PK".into(), s(user_pk(user_id))),
             ("SK".into(), s(idempotency_key)),
@@ -131,8 +122,8 @@ impl<'a> Notifications<'a> {
         let mut request = self
             .db
             .transact_write_items()
-            .transact_items(put(key)?)
-            .transact_items(put(item)?)
+            .transact_items(super::put_new(self.table, key)?)
+            .transact_items(super::put_new(self.table, item)?)
             .transact_items(self.inbox_update(user_id, 1)?);
         for write in extra {
             request = request.transact_items(write);
@@ -234,16 +225,10 @@ impl<'a> Notifications<'a> {
                     .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
             {
                 // Already read (idempotent) or no such notification.
-                let out = self
-                    .db
-                    .get_item()
-                    .table_name(self.table)
-                    .key("PK", s(user_pk(user_id)))
-                    .key("SK", s(notif_sk(id)))
-                    .send()
-                    .await
-                    .map_err(db_error("GetItem"))?;
-                Ok(out.item.map(|_| ()))
+                let item =
+                    super::get_item(self.db, self.table, user_pk(user_id), notif_sk(id), true)
+                        .await?;
+                Ok(item.map(|_| ()))
             }
             Err(err) => Err(db_error("TransactWriteItems")(err)),
         }
@@ -281,18 +266,9 @@ impl<'a> Notifications<'a> {
     }
 
     pub async fn unread(&self, user_id: i64) -> Result<u64, ApiError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(self.table)
-            .key("PK", s(user_pk(user_id)))
-            .key("SK", s("INBOX"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_error("GetItem"))?;
-        Ok(out
-            .item
+        let item =
+            super::get_item(self.db, self.table, user_pk(user_id), "INBOX".into(), true).await?;
+        Ok(item
             .and_then(|item| get_n::<i64>(&item, "unread").ok())
             .unwrap_or(0)
             .max(0) as u64)

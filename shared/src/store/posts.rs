@@ -226,17 +226,8 @@ impl<'a> Posts<'a> {
     /// The post, deleted or not (strongly consistent: authors see their own writes).
     pub async fn get(&self, id: i64) -> Result<Option<Post>, ApiError> {
         let (pk, sk) = post_key(id);
-        let out = self
-            .db
-            .get_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_error("GetItem"))?;
-        out.item.as_ref().map(Post::from_item).transpose()
+        let item = super::get_item(self.db, self.table, pk, sk, true).await?;
+        item.as_ref().map(Post::from_item).transpose()
     }
 
     pub async fn get_active(&self, id: i64) -> Result<Option<Post>, ApiError> {

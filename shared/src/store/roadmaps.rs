@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::posts::timestamp;
@@ -147,20 +147,11 @@ impl<'a> Roadmaps<'a> {
             ("entity".into(), s("roadmap_plan")),
             ("plan".into(), s(plan_json)),
         ]);
-        let put = |item: Item| -> Result<TransactWriteItem, ApiError> {
-            let put = Put::builder()
-                .table_name(self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(ApiError::internal)?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
         let result = self
             .db
             .transact_write_items()
-            .transact_items(put(roadmap.to_item())?)
-            .transact_items(put(plan)?)
+            .transact_items(super::put_new(self.table, roadmap.to_item())?)
+            .transact_items(super::put_new(self.table, plan)?)
             .send()
             .await;
         match result {
@@ -203,17 +194,7 @@ impl<'a> Roadmaps<'a> {
     }
 
     async fn get_item(&self, user_id: i64, sk: String) -> Result<Option<Item>, ApiError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(self.table)
-            .key("PK", s(user_pk(user_id)))
-            .key("SK", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_error("GetItem"))?;
-        Ok(out.item)
+        super::get_item(self.db, self.table, user_pk(user_id), sk, true).await
     }
 
     pub async fn get(&self, user_id: i64, id: i64) -> Result<Option<Roadmap>, ApiError> {

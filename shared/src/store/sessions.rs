@@ -70,17 +70,8 @@ impl<'a> Sessions<'a> {
     /// The live (unexpired) session of `family`, revoked or not.
     pub async fn get(&self, family: &str, now: i64) -> Result<Option<Session>, ApiError> {
         let (pk, sk) = key(family);
-        let out = self
-            .db
-            .get_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_error("GetItem"))?;
-        let Some(item) = out.item else {
+        let item = super::get_item(self.db, self.table, pk, sk, true).await?;
+        let Some(item) = item else {
             return Ok(None);
         };
         let session = Session {

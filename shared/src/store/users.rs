@@ -10,7 +10,7 @@
 //! existing) and serves login with one strongly consistent GetItem — a GSI could do neither.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::{Item, db_error, get_bool, get_n, get_s, n, s};
@@ -152,16 +152,6 @@ impl<'a> Users<'a> {
         Self { db, table }
     }
 
-    fn put(&self, item: Item) -> Result<TransactWriteItem, ApiError> {
-        let put = Put::builder()
-            .table_name(self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(ApiError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// `total_users` of the stats, counted in the registration's own transaction.
     fn count_user(&self) -> Result<TransactWriteItem, ApiError> {
         let update = Update::builder()
@@ -196,9 +186,9 @@ impl<'a> Users<'a> {
         let result = self
             .db
             .transact_write_items()
-            .transact_items(self.put(credential)?)
-            .transact_items(self.put(user.to_item())?)
-            .transact_items(self.put(extra)?)
+            .transact_items(super::put_new(self.table, credential)?)
+            .transact_items(super::put_new(self.table, user.to_item())?)
+            .transact_items(super::put_new(self.table, extra)?)
             .transact_items(self.count_user()?)
             .send()
             .await;
@@ -221,17 +211,8 @@ impl<'a> Users<'a> {
 
     pub async fn credential(&self, email: &Email) -> Result<Option<Credential>, ApiError> {
         let (pk, sk) = email_key(&email.key());
-        let out = self
-            .db
-            .get_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_error("GetItem"))?;
-        out.item
+        super::get_item(self.db, self.table, pk, sk, true)
+            .await?
             .map(|item| {
                 Ok(Credential {
                     user_id: get_n(&item, "user_id")?,
@@ -244,17 +225,11 @@ impl<'a> Users<'a> {
     /// Strongly consistent, so a user reads their own writes.
     pub async fn get(&self, id: i64) -> Result<Option<User>, ApiError> {
         let (pk, sk) = user_key(id);
-        let out = self
-            .db
-            .get_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(db_error("GetItem"))?;
-        out.item.as_ref().map(User::from_item).transpose()
+        super::get_item(self.db, self.table, pk, sk, true)
+            .await?
+            .as_ref()
+            .map(User::from_item)
+            .transpose()
     }
 
     /// Applies `changes` in one conditional UpdateItem and returns the new profile, or `None`
