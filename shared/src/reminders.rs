@@ -271,7 +271,7 @@ pub async fn work(
                     metrics.count("RemindersDelivered");
                     let lag =
                         (now - hour_start(user.due_hour)).num_milliseconds().max(0) as f64 / 1000.0;
-                    metrics.add("ReminderLagSeconds", Unit::Count, lag);
+                    metrics.add("ReminderLagSeconds", Unit::Seconds, lag);
                 }
                 Outcome::Duplicate => metrics.count("ReminderDuplicatesSkipped"),
                 Outcome::Stale | Outcome::NothingToRemind => metrics.count("RemindersSkipped"),
