@@ -198,6 +198,32 @@ impl App {
     pub fn cursors(&self) -> ApiResult<&crate::cursor::CursorKey> {
         Ok(self.tokens()?.cursor_key())
     }
+
+    /// The sort key inside a `?cursor=` of `list` (400 when it is not one of ours).
+    pub fn read_cursor<K: std::str::FromStr>(
+        &self,
+        list: &str,
+        cursor: Option<&str>,
+    ) -> ApiResult<Option<K>> {
+        cursor
+            .map(|c| {
+                self.cursors()?
+                    .decode(list, c)?
+                    .parse::<K>()
+                    .map_err(|_| ApiError::BadRequest("The cursor is invalid.".into()))
+            })
+            .transpose()
+    }
+
+    /// The `next_cursor` of a page of `list` whose last sort key is `next`.
+    pub fn next_cursor(
+        &self,
+        list: &str,
+        next: Option<impl ToString>,
+    ) -> ApiResult<Option<String>> {
+        next.map(|k| self.cursors().map(|c| c.encode(list, &k.to_string())))
+            .transpose()
+    }
 }
 
 async fn load_token_keys(

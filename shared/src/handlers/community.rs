@@ -159,22 +159,12 @@ impl Handler for ListPosts {
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let after = match query(&req, "cursor") {
-            None => None,
-            Some(c) => Some(
-                app.cursors()?
-                    .decode(feed.list(), c)?
-                    .parse::<i128>()
-                    .map_err(|_| ApiError::BadRequest("The cursor is invalid.".into()))?,
-            ),
-        };
+        let after = app.read_cursor::<i128>(feed.list(), query(&req, "cursor"))?;
         let (posts, next) = Posts::new(app.db()?, app.table())
             .page(feed, app.config.feed_shards, after, limit)
             .await?;
         let items = post_page_views(app, caller, &posts).await?;
-        let next_cursor = next
-            .map(|k| app.cursors().map(|c| c.encode(feed.list(), &k.to_string())))
-            .transpose()?;
+        let next_cursor = app.next_cursor(feed.list(), next)?;
         json(
             StatusCode::OK,
             &json!({"items": items, "next_cursor": next_cursor}),
@@ -354,15 +344,7 @@ impl Handler for ListComments {
         let post_id = path_id(&req, post_not_found)?;
         let limit = limit_param(&req)?;
         let list = format!("comments:{post_id}");
-        let after = match query(&req, "cursor") {
-            None => None,
-            Some(c) => Some(
-                app.cursors()?
-                    .decode(&list, c)?
-                    .parse::<i64>()
-                    .map_err(|_| ApiError::BadRequest("The cursor is invalid.".into()))?,
-            ),
-        };
+        let after = app.read_cursor::<i64>(&list, query(&req, "cursor"))?;
         let posts = Posts::new(app.db()?, app.table());
         let comments = Comments::new(app.db()?, app.table());
         // The post check and the page read are independent: one round of calls.
@@ -373,9 +355,7 @@ impl Handler for ListComments {
         post.ok_or_else(post_not_found)?;
         let (items, next) = page;
         let items: Vec<CommentView> = items.iter().map(CommentView::from).collect();
-        let next_cursor = next
-            .map(|id| app.cursors().map(|c| c.encode(&list, &id.to_string())))
-            .transpose()?;
+        let next_cursor = app.next_cursor(&list, next)?;
         json(
             StatusCode::OK,
             &json!({"items": items, "next_cursor": next_cursor}),

@@ -47,15 +47,7 @@ impl Handler for ListNotifications {
         }
         // The list's filter is part of the cursor's identity.
         let list = format!("notifications:{}:{unread_only}", caller.user_id);
-        let before = match query("cursor") {
-            None => None,
-            Some(c) => Some(
-                app.cursors()?
-                    .decode(&list, &c)?
-                    .parse::<i64>()
-                    .map_err(|_| ApiError::BadRequest("The cursor is invalid.".into()))?,
-            ),
-        };
+        let before = app.read_cursor::<i64>(&list, query("cursor").as_deref())?;
         let (items, next) = Notifications::new(app.db()?, app.table())
             .page(caller.user_id, unread_only, before, limit)
             .await?;
@@ -72,9 +64,7 @@ impl Handler for ListNotifications {
                 })
             })
             .collect();
-        let next_cursor = next
-            .map(|id| app.cursors().map(|c| c.encode(&list, &id.to_string())))
-            .transpose()?;
+        let next_cursor = app.next_cursor(&list, next)?;
         json(
             StatusCode::OK,
             &json!({"items": items, "next_cursor": next_cursor}),

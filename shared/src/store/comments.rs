@@ -43,9 +43,7 @@ impl Comment {
             author_id: get_n(item, "author_id")?,
             author_name: get_s(item, "author_name")?,
             content: get_s(item, "content")?,
-            created_at: DateTime::parse_from_rfc3339(&get_s(item, "created_at")?)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(ApiError::internal)?,
+            created_at: super::get_time(item, "created_at")?,
         })
     }
 }

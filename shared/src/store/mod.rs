@@ -46,6 +46,13 @@ pub fn get_n<T: FromStr>(item: &Item, name: &str) -> Result<T, ApiError> {
     }
 }
 
+/// An RFC 3339 time attribute.
+pub fn get_time(item: &Item, name: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(&get_s(item, name)?)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| corrupt(name))
+}
+
 pub fn get_bool(item: &Item, name: &str) -> Result<bool, ApiError> {
     match item.get(name) {
         Some(AttributeValue::Bool(v)) => Ok(*v),

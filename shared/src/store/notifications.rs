@@ -35,12 +35,6 @@ pub struct Notification {
     pub read_at: Option<DateTime<Utc>>,
 }
 
-fn parse_time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(ApiError::internal)
-}
-
 impl Notification {
     fn from_item(item: &Item) -> Result<Self, ApiError> {
         Ok(Self {
@@ -48,9 +42,9 @@ impl Notification {
             kind: get_s(item, "kind")?,
             title: get_s(item, "title")?,
             body: get_s(item, "body")?,
-            created_at: parse_time(&get_s(item, "created_at")?)?,
+            created_at: super::get_time(item, "created_at")?,
             read_at: match item.get("read_at") {
-                Some(AttributeValue::S(t)) => Some(parse_time(t)?),
+                Some(AttributeValue::S(_)) => Some(super::get_time(item, "read_at")?),
                 _ => None,
             },
         })

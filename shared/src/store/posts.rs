@@ -106,12 +106,6 @@ pub struct Post {
     pub is_active: bool,
 }
 
-fn time(item: &Item, name: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(&get_s(item, name)?)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(ApiError::internal)
-}
-
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -154,8 +148,8 @@ impl Post {
             content: get_s(item, "content")?,
             likes_count: get_n(item, "likes_count")?,
             comments_count: get_n(item, "comments_count")?,
-            created_at: time(item, "created_at")?,
-            updated_at: time(item, "updated_at")?,
+            created_at: super::get_time(item, "created_at")?,
+            updated_at: super::get_time(item, "updated_at")?,
             is_active: get_bool(item, "is_active")?,
         })
     }

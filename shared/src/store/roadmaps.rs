@@ -113,7 +113,7 @@ impl Roadmap {
             hours_per_week: get_n(item, "hours_per_week")?,
             total_hours: get_n(item, "total_hours")?,
             total_weeks: get_n(item, "total_weeks")?,
-            created_at: parse_time(&get_s(item, "created_at")?)?,
+            created_at: super::get_time(item, "created_at")?,
             steps: serde_json::from_str(&get_s(item, "steps")?).map_err(ApiError::internal)?,
             done,
         })

@@ -93,16 +93,13 @@ impl User {
     }
 
     fn from_item(item: &Item) -> Result<Self, ApiError> {
-        let created_at = get_s(item, "created_at")?;
         Ok(Self {
             id: get_n(item, "id")?,
             email: get_s(item, "email")?,
             display_name: get_s(item, "display_name")?,
             role: Role::parse(&get_s(item, "role")?)
                 .ok_or_else(|| ApiError::internal("stored role"))?,
-            created_at: DateTime::parse_from_rfc3339(&created_at)
-                .map_err(ApiError::internal)?
-                .with_timezone(&Utc),
+            created_at: super::get_time(item, "created_at")?,
             reminder_enabled: get_bool(item, "reminder_enabled")?,
             reminder_hour: get_n(item, "reminder_hour")?,
             timezone: get_s(item, "timezone")?,
