@@ -254,6 +254,9 @@ async fn the_dashboard_brings_everything_in_one_call() {
     let api = Api::new();
     let me = api.new_account().await;
     let token = Some(me.access_token.as_str());
+    // No reminder may arrive while this test looks at the unread count.
+    api.patch("/api/users/me", &json!({"reminder_enabled": false}), token)
+        .await;
     api.new_post(&me, "dashboard post").await;
     create(
         &api,
