@@ -366,3 +366,52 @@ pub fn function_log(binary: &str) -> String {
     );
     std::fs::read_to_string(dir.join(format!("{binary}.log"))).unwrap_or_default()
 }
+
+/// Every message body in `queue`, received (and left to reappear after its visibility timeout).
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        bodies.extend(messages.iter().filter_map(|m| m.body().map(str::to_owned)));
+    }
+}
+
+/// Fires the reminder schedule once for `at` (RFC 3339) through `rota-local fire`, against the
+/// emulator of the environment.
+pub fn fire_reminder_schedule(at: &str) -> std::process::Output {
+    std::process::Command::new(repo_root().join("target/debug/rota-local"))
+        .args([
+            "fire",
+            "--function",
+            "RemindersSchedulerFunction",
+            "--time",
+            at,
+        ])
+        .args(["--aws-endpoint", &required_env("AWS_ENDPOINT_URL")])
+        .args([
+            "--template",
+            repo_root()
+                .join("template.yaml")
+                .to_str()
+                .expect("utf-8 path"),
+        ])
+        .args([
+            "--bin-dir",
+            repo_root()
+                .join("target/debug")
+                .to_str()
+                .expect("utf-8 path"),
+        ])
+        .output()
+        .expect("rota-local fire")
+}

@@ -113,28 +113,7 @@ async fn main() {
         .unwrap()
         .to_rfc3339();
     let started = Instant::now();
-    let out = std::process::Command::new(repo_root().join("target/debug/rota-local"))
-        .args([
-            "fire",
-            "--function",
-            "RemindersSchedulerFunction",
-            "--time",
-            &at,
-        ])
-        .args([
-            "--aws-endpoint",
-            &std::env::var("AWS_ENDPOINT_URL").unwrap(),
-        ])
-        .args([
-            "--template",
-            repo_root().join("template.yaml").to_str().unwrap(),
-        ])
-        .args([
-            "--bin-dir",
-            repo_root().join("target/debug").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = fire_reminder_schedule(&at);
     assert!(
         out.status.success(),
         "{}",

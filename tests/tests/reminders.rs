@@ -245,28 +245,15 @@ async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
     assert!(queued >= 1);
     let mut seen = 0;
     let mut found = false;
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let batch: rota::reminders::Batch = serde_json::from_str(m.body().unwrap()).unwrap();
-            assert!(!batch.users.is_empty() && batch.users.len() <= 100);
-            assert!(
-                batch.users.iter().all(|u| u.due_hour <= due),
-                "only users due by then"
-            );
-            found |= batch.users.iter().any(|u| u.id == me.id);
-            seen += batch.users.len();
-        }
+    for body in drain_queue(&sqs, &queue).await {
+        let batch: rota::reminders::Batch = serde_json::from_str(&body).unwrap();
+        assert!(!batch.users.is_empty() && batch.users.len() <= 100);
+        assert!(
+            batch.users.iter().all(|u| u.due_hour <= due),
+            "only users due by then"
+        );
+        found |= batch.users.iter().any(|u| u.id == me.id);
+        seen += batch.users.len();
     }
     assert_eq!(seen, queued);
     assert!(found, "the due user was queued");
@@ -307,21 +294,7 @@ async fn the_redrive_tool_moves_dead_letters_back_to_the_queue() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "moved 23 messages"
     );
-    let mut bodies = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        bodies.extend(messages.iter().map(|m| m.body().unwrap().to_owned()));
-    }
+    let mut bodies = drain_queue(&sqs, &queue).await;
     bodies.sort();
     let mut expected: Vec<String> = (0..23).map(|i| format!("m{i}")).collect();
     expected.sort();
@@ -357,30 +330,7 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
         .unwrap()
         .to_rfc3339();
 
-    let fire = || {
-        std::process::Command::new(repo_root().join("target/debug/rota-local"))
-            .args([
-                "fire",
-                "--function",
-                "RemindersSchedulerFunction",
-                "--time",
-                &at,
-            ])
-            .args([
-                "--aws-endpoint",
-                &std::env::var("AWS_ENDPOINT_URL").unwrap(),
-            ])
-            .args([
-                "--template",
-                repo_root().join("template.yaml").to_str().unwrap(),
-            ])
-            .args([
-                "--bin-dir",
-                repo_root().join("target/debug").to_str().unwrap(),
-            ])
-            .output()
-            .expect("rota-local fire")
-    };
+    let fire = || fire_reminder_schedule(&at);
     let out = fire();
     assert!(
         out.status.success(),

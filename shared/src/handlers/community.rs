@@ -194,9 +194,8 @@ impl Handler for CreatePost {
             return Err(ApiError::internal("validated fields missing"));
         };
         let author = Users::new(app.db()?, app.table())
-            .get(caller.user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized("This account no longer exists."))?;
+            .require(caller.user_id)
+            .await?;
         let posts = Posts::new(app.db()?, app.table());
         let now = Utc::now();
         for _ in 0..4 {
@@ -390,9 +389,8 @@ impl Handler for CreateComment {
             return Err(ApiError::internal("validated fields missing"));
         };
         let author = Users::new(app.db()?, app.table())
-            .get(caller.user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized("This account no longer exists."))?;
+            .require(caller.user_id)
+            .await?;
         let comments = Comments::new(app.db()?, app.table());
         for _ in 0..4 {
             let comment = Comment {

@@ -43,7 +43,7 @@ impl Handler for Dashboard {
             crate::stats::get(app, &mut stats_metrics),
         )?;
         ctx.metrics.merge(stats_metrics);
-        let user = user.ok_or(ApiError::Unauthorized("This account no longer exists."))?;
+        let user = user.ok_or(ApiError::Unauthorized(crate::store::users::ACCOUNT_GONE))?;
         let today = streak::local_date(Utc::now(), &user.timezone);
         // liked_by_me needs the page's ids: the one dependent call (a 5-key BatchGetItem).
         let recent_posts = post_page_views(app, Some(caller), &recent.0).await?;

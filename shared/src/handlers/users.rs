@@ -10,8 +10,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{json, json_object};
 use crate::store::users::{ProfileChanges, Users};
 
-const GONE: &str = "This account no longer exists.";
-
 pub struct GetMe;
 
 impl Handler for GetMe {
@@ -24,9 +22,8 @@ impl Handler for GetMe {
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req).await?;
         let user = Users::new(app.db()?, app.table())
-            .get(caller.user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized(GONE))?;
+            .require(caller.user_id)
+            .await?;
         json(StatusCode::OK, &MeView::from(&user))
     }
 }
@@ -54,7 +51,7 @@ impl Handler for PatchMe {
         let user = Users::new(app.db()?, app.table())
             .update_profile(caller.user_id, &changes)
             .await?
-            .ok_or(ApiError::Unauthorized(GONE))?;
+            .ok_or(ApiError::Unauthorized(crate::store::users::ACCOUNT_GONE))?;
         json(StatusCode::OK, &MeView::from(&user))
     }
 }

@@ -18,6 +18,7 @@ use crate::domain::{DisplayName, Email, ReminderHour, Role, TimeZone};
 use crate::error::ApiError;
 
 pub const DEFAULT_REMINDER_HOUR: u8 = 9;
+pub const ACCOUNT_GONE: &str = "This account no longer exists.";
 pub const DEFAULT_TIMEZONE: &str = "UTC";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +218,13 @@ impl<'a> Users<'a> {
                 })
             })
             .transpose()
+    }
+
+    /// The caller's own account: a valid token for an account that no longer exists is 401.
+    pub async fn require(&self, id: i64) -> Result<User, ApiError> {
+        self.get(id)
+            .await?
+            .ok_or(ApiError::Unauthorized(ACCOUNT_GONE))
     }
 
     /// Strongly consistent, so a user reads their own writes.
