@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Monthly AWS bill for Rota from per-endpoint figures (stdlib only).
+
+    python3 scripts/cost_model.py                      # bench/endpoints.json, its profile
+    python3 scripts/cost_model.py --traffic 2          # everything request-driven x2
+    python3 scripts/cost_model.py --duration aws       # AWS-estimated durations, not local ones
+    python3 scripts/cost_model.py --arch arm64         # Lambda arm64 prices (not buildable yet)
+    python3 scripts/cost_model.py --json               # machine-readable result
+
+Input: bench/endpoints.json (format documented in its "_format" key). Every request-driven
+line is (monthly requests x per-request quantity x unit price); the fixed lines (cache minimum,
+VPC endpoint, metrics, alarms) do not move with traffic. At the end: the owner's estimate and
+a sensitivity table (2x traffic, the owner's 1000 requests/s held through the peak hours,
+1000 requests/s around the clock, arm64, AWS-estimated durations).
+
+Prices: us-east-1 list prices, on-demand, without the free tier (the always-free tiers are
+listed apart and subtracted in one line at the end). Each price names its source; they were
+taken from the AWS pricing pages as of 2025 (no network from the build machines to re-check:
+re-verify before quoting).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+HOURS_PER_MONTH = 730.0
+DEFAULT_LOG_BYTES = 700  # per request, when an endpoint has no measured figure
+DAYS_PER_MONTH = 30.42
+
+# --- prices (USD, us-east-1) --------------------------------------------------------------
+PRICES = {
+    # https://aws.amazon.com/lambda/pricing/ (first tier; x86 unchanged since 2020, arm64 -20 %)
+    "lambda_gb_s_x86": (0.0000166667, "Lambda x86_64 per GB-second, first 6 B GB-s/month; aws.amazon.com/lambda/pricing (2025)"),
+    "lambda_gb_s_arm64": (0.0000133334, "Lambda arm64 per GB-second, first 7.5 B GB-s/month; same page"),
+    "lambda_request": (0.20 / 1e6, "Lambda $0.20 per 1 M requests; same page"),
+    # https://aws.amazon.com/api-gateway/pricing/ : HTTP APIs $1.00/M up to 300 M, $0.90/M after;
+    # metered in 512 KB increments (all our requests are far smaller).
+    "apigw_http_first300m": (1.00 / 1e6, "API Gateway HTTP API $1.00 per 1 M (first 300 M/month); aws.amazon.com/api-gateway/pricing (2025)"),
+    "apigw_http_over300m": (0.90 / 1e6, "API Gateway HTTP API $0.90 per 1 M over 300 M"),
+    # https://aws.amazon.com/dynamodb/pricing/on-demand/ : on-demand throughput price cut of
+    # 1 Nov 2024 (-50 %): $1.25 -> $0.625 per M WRU, $0.25 -> $0.125 per M RRU.
+    "ddb_rru": (0.125 / 1e6, "DynamoDB on-demand $0.125 per 1 M read request units (since the 1 Nov 2024 cut; was $0.25)"),
+    "ddb_wru": (0.625 / 1e6, "DynamoDB on-demand $0.625 per 1 M write request units (since 1 Nov 2024; was $1.25)"),
+    "ddb_storage_gb": (0.25, "DynamoDB Standard table storage $0.25 per GB-month (first 25 GB free)"),
+    "ddb_pitr_gb": (0.20, "DynamoDB continuous backups (PITR) $0.20 per GB-month of table size"),
+    "ddb_backup_gb": (0.10, "DynamoDB on-demand backup $0.10 per GB-month (template: none configured)"),
+    # https://aws.amazon.com/sqs/pricing/ : standard queue, per 64 KB chunk of a request.
+    "sqs_request": (0.40 / 1e6, "SQS standard $0.40 per 1 M requests (first 1 M/month free); aws.amazon.com/sqs/pricing"),
+    # https://aws.amazon.com/elasticache/pricing/ : Serverless, Valkey engine.
+    "valkey_gb_hour": (0.0837, "ElastiCache Serverless Valkey $0.0837 per GB-hour stored, billed at least 100 MB; aws.amazon.com/elasticache/pricing (2025)"),
+    "valkey_min_gb": (0.1, "ElastiCache Serverless Valkey minimum metered storage 100 MB (Redis OSS engine: 1 GB at $0.125/GB-h)"),
+    "valkey_ecpu": (0.0023 / 1e6, "ElastiCache Serverless Valkey $0.0023 per 1 M ECPU (1 ECPU ~ 1 KB transferred by a simple command)"),
+    # https://aws.amazon.com/cloudwatch/pricing/
+    "cw_logs_ingest_gb": (0.50, "CloudWatch Logs Standard ingestion $0.50 per GB (Lambda logs tiered: $0.50 for the first 10 TB)"),
+    "cw_logs_store_gb": (0.03, "CloudWatch Logs archival $0.03 per GB-month (compressed)"),
+    "cw_metric": (0.30, "CloudWatch custom metric $0.30 per metric-month (first 10 000; EMF metrics count as custom metrics, pro-rated by the hour)"),
+    "cw_alarm": (0.10, "CloudWatch standard-resolution alarm $0.10 per alarm-month (first 10 free)"),
+    "cw_dashboard": (3.00, "CloudWatch dashboard $3.00 per month (first 3 free)"),
+    # https://aws.amazon.com/xray/pricing/
+    "xray_trace": (5.00 / 1e6, "X-Ray $5.00 per 1 M traces recorded (first 100 000/month free)"),
+    "xray_retrieve": (0.50 / 1e6, "X-Ray $0.50 per 1 M traces retrieved or scanned (first 1 M free)"),
+    # https://aws.amazon.com/privatelink/pricing/ , https://aws.amazon.com/vpc/pricing/
+    "vpce_interface_hour": (0.01, "VPC interface endpoint $0.01 per AZ-hour (~$7.30/month per AZ); privatelink pricing"),
+    "vpce_gb": (0.01, "VPC interface endpoint $0.01 per GB processed"),
+    "nat_hour": (0.045, "NAT gateway $0.045 per hour + $0.045/GB (template has none)"),
+    # https://aws.amazon.com/ec2/pricing/on-demand/ data transfer out to the internet.
+    "dto_gb": (0.09, "Data transfer out to the internet $0.09 per GB (first 100 GB/month free across services)"),
+}
+
+FREE_TIER = {
+    "Lambda": "1 M requests + 400 000 GB-s a month (always free)",
+    "DynamoDB": "25 GB storage (always free); throughput on-demand has no free tier",
+    "SQS": "1 M requests a month",
+    "CloudWatch": "10 custom metrics, 10 alarms, 3 dashboards, 5 GB log ingestion+storage",
+    "X-Ray": "100 000 traces recorded, 1 M retrieved a month",
+    "Data transfer": "100 GB out a month",
+}
+
+
+def price(key):
+    return PRICES[key][0]
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def shape_rps(profile, daily):
+    """Average requests/s per hour of the day: `peak_hours` carry `peak_share` of the day."""
+    ph, share = profile["peak_hours_per_day"], profile["peak_share_of_daily_requests"]
+    peak = daily * share / (ph * 3600)
+    off = daily * (1 - share) / ((24 - ph) * 3600)
+    return [peak] * ph + [off] * (24 - ph)
+
+
+def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=None, hours_override=None):
+    prof = data["profile"]
+    eps = data["endpoints"]
+    daily = daily_override if daily_override is not None else prof["daily_active_users"] * prof["requests_per_active_user_per_day"]
+    daily *= traffic
+    hours = hours_override or shape_rps(prof, daily)
+    monthly = daily * DAYS_PER_MONTH
+    share_sum = sum(e["share"] for e in eps.values())
+
+    lines = []  # (service, item, quantity, unit, usd)
+    per_ep = []
+
+    gb_s_price = price("lambda_gb_s_x86" if arch == "x86_64" else "lambda_gb_s_arm64")
+    lam_req = lam_gbs = rru = wru = ecpu = log_bytes = resp_bytes = 0.0
+    for name, e in eps.items():
+        n = monthly * e["share"] / share_sum
+        d = e["duration_ms_aws"] if duration == "aws" or e.get("duration_ms") is None else e["duration_ms"]
+        if arch == "arm64":
+            d = d * e.get("arm64_duration_factor", 1.0)
+        gbs = n * math.ceil(d) / 1000.0 * e["memory_mb"] / 1024.0
+        r = n * e["rru"]
+        w = n * (e["wru"] + e.get("gsi_wru", 0.0))
+        lam_req += n
+        lam_gbs += gbs
+        rru += r
+        wru += w
+        ecpu += n * e["redis_ecpu"]
+        log_bytes += n * (e["log_bytes"] if e.get("log_bytes") is not None else DEFAULT_LOG_BYTES)
+        resp_bytes += n * e["response_bytes"]
+        per_ep.append((name, n, gbs * gb_s_price + n * price("lambda_request"), r * price("ddb_rru") + w * price("ddb_wru")))
+
+    # Cold starts: init is billed for provided.al2023 (custom runtime) functions.
+    cs = prof["cold_start_share"] * lam_req
+    cs_gbs = cs * prof["cold_start_init_ms"] / 1000.0 * prof["cold_start_memory_mb"] / 1024.0
+    api_requests = lam_req  # every API request is one invocation
+
+    # Background: the hourly scheduler and the reminder workers (BENCHMARKS.md).
+    bg = data["background"]
+    reminders = bg["reminders_per_day"] * DAYS_PER_MONTH
+    sched_inv = 24 * DAYS_PER_MONTH
+    worker_inv = reminders / bg["users_per_worker_invocation"]
+    bg_gbs = (sched_inv * bg["scheduler_duration_ms"] + worker_inv * bg["worker_duration_ms"]) / 1000.0 * bg["memory_mb"] / 1024.0
+    bg_rru = reminders * bg["rru_per_reminder"] + sched_inv * bg["scheduler_rru"]
+    bg_wru = reminders * bg["wru_per_reminder"]
+    sqs_req = reminders / bg["users_per_message"] * 3 + bg["sqs_idle_receives_per_month"]
+    log_bytes += worker_inv * bg["worker_log_bytes"] + sched_inv * bg["scheduler_log_bytes"]
+
+    # Activity marker: one conditional UpdateItem per user per active hour (docs/data-model.md).
+    act_wru = prof["daily_active_users"] * traffic * prof["active_hours_per_active_user"] * DAYS_PER_MONTH
+    lam_inv_total = lam_req + sched_inv + worker_inv
+
+    lines.append(("Lambda", f"requests ({lam_inv_total / 1e6:.2f} M invocations)", lam_inv_total, "requests", lam_inv_total * price("lambda_request")))
+    lines.append(("Lambda", f"compute, warm ({arch}, durations: {duration})", lam_gbs, "GB-s", lam_gbs * gb_s_price))
+    lines.append(("Lambda", f"compute, cold-start init ({prof['cold_start_share'] * 100:.1f} % of calls x {prof['cold_start_init_ms']} ms)", cs_gbs, "GB-s", cs_gbs * gb_s_price))
+    lines.append(("Lambda", "compute, reminder scheduler + workers", bg_gbs, "GB-s", bg_gbs * gb_s_price))
+    over = max(0.0, api_requests - 300e6)
+    lines.append(("API Gateway", "HTTP API requests", api_requests, "requests", (api_requests - over) * price("apigw_http_first300m") + over * price("apigw_http_over300m")))
+    lines.append(("DynamoDB", "read request units (API)", rru, "RRU", rru * price("ddb_rru")))
+    lines.append(("DynamoDB", "write request units (API, incl. GSI writes)", wru, "WRU", wru * price("ddb_wru")))
+    lines.append(("DynamoDB", "activity markers (1 per user per active hour)", act_wru, "WRU", act_wru * price("ddb_wru")))
+    lines.append(("DynamoDB", "reminders (scheduler + workers)", bg_rru + bg_wru, "RU", bg_rru * price("ddb_rru") + bg_wru * price("ddb_wru")))
+    gb = prof["table_gb"]
+    lines.append(("DynamoDB", f"storage {gb} GB (25 GB free not subtracted here)", gb, "GB-month", gb * price("ddb_storage_gb")))
+    lines.append(("DynamoDB", "point-in-time recovery", gb, "GB-month", gb * price("ddb_pitr_gb")))
+    lines.append(("DynamoDB", "on-demand backups (none in template)", 0, "GB-month", 0.0))
+    lines.append(("SQS", "reminder queue: send + receive + delete, idle long polls", sqs_req, "requests", sqs_req * price("sqs_request")))
+    stored = max(prof["cache_gb"], price("valkey_min_gb"))
+    lines.append(("ElastiCache", f"Serverless Valkey storage (billed {stored} GB)", stored * HOURS_PER_MONTH, "GB-hours", stored * HOURS_PER_MONTH * price("valkey_gb_hour")))
+    lines.append(("ElastiCache", "ECPU (rate limits, cached stats)", ecpu, "ECPU", ecpu * price("valkey_ecpu")))
+    access_log = api_requests * prof["access_log_bytes_per_request"]
+    ingest_gb = (log_bytes + access_log) / 1e9
+    lines.append(("CloudWatch", "Logs ingestion (function JSON logs + EMF + API access log)", ingest_gb, "GB", ingest_gb * price("cw_logs_ingest_gb")))
+    stored_gb = ingest_gb * (prof["log_retention_days"] / DAYS_PER_MONTH) * prof["log_compression_ratio"]
+    lines.append(("CloudWatch", f"Logs storage ({prof['log_retention_days']} days retention, compressed)", stored_gb, "GB-month", stored_gb * price("cw_logs_store_gb")))
+    metrics = sum(e.get("emf_metrics", 0) for e in eps.values()) + bg["emf_metrics"]
+    lines.append(("CloudWatch", "custom metrics via EMF (metric x {service,function})", metrics, "metrics", metrics * price("cw_metric")))
+    lines.append(("CloudWatch", "alarms (template: 1)", prof["alarms"], "alarms", prof["alarms"] * price("cw_alarm")))
+    lines.append(("CloudWatch", "dashboards (template: 0)", prof["dashboards"], "dashboards", prof["dashboards"] * price("cw_dashboard")))
+    # X-Ray: Lambda's default sampling is the first request each second plus 5 % of the rest.
+    traces = sum((min(r, 1.0) + 0.05 * max(r - 1.0, 0.0)) * 3600 for r in hours) * DAYS_PER_MONTH
+    lines.append(("X-Ray", "traces recorded (Tracing: Active; 1/s + 5 %)", traces, "traces", traces * price("xray_trace")))
+    retrieved = traces * prof["xray_retrieved_share"]
+    lines.append(("X-Ray", "traces retrieved/scanned", retrieved, "traces", retrieved * price("xray_retrieve")))
+    azs = prof["ssm_endpoint_azs"]
+    lines.append(("VPC", f"SSM interface endpoint, {azs} AZ", azs * HOURS_PER_MONTH, "AZ-hours", azs * HOURS_PER_MONTH * price("vpce_interface_hour")))
+    lines.append(("VPC", "NAT gateway (none: DynamoDB gateway endpoint is free)", 0, "hours", 0.0))
+    dto = resp_bytes / 1e9
+    lines.append(("Data transfer", "API responses to the internet", dto, "GB", dto * price("dto_gb")))
+
+    total = sum(l[4] for l in lines)
+    return {"daily_requests": daily, "monthly_requests": monthly, "hours_rps": hours, "lines": lines,
+            "per_endpoint": per_ep, "total": total}
+
+
+def fmt_qty(q):
+    if q >= 1e9:
+        return f"{q / 1e9:.2f} B"
+    if q >= 1e6:
+        return f"{q / 1e6:.2f} M"
+    if q >= 1e4:
+        return f"{q / 1e3:.1f} k"
+    return f"{q:.2f}" if q < 100 else f"{q:.0f}"
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--endpoints", default=os.path.join(here, "..", "bench", "endpoints.json"))
+    ap.add_argument("--traffic", type=float, default=1.0, help="multiply request-driven volume")
+    ap.add_argument("--duration", choices=["local", "aws"], default="local",
+                    help="local: warm durations measured on the local stack (moto is slower than DynamoDB: an upper bound); aws: estimated in-region")
+    ap.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    data = load(args.endpoints)
+    prof = data["profile"]
+    r = model(data, args.traffic, args.duration, args.arch)
+    if args.json:
+        json.dump({k: v for k, v in r.items()}, sys.stdout, indent=1)
+        return
+
+    peak = max(r["hours_rps"])
+    print(f"Rota monthly AWS bill, us-east-1 list prices, no free tier ({args.endpoints})")
+    print(f"profile: {prof['registered_users']} users, {prof['daily_active_users']} daily active x "
+          f"{prof['requests_per_active_user_per_day']} requests = {r['daily_requests']:,.0f} API requests/day "
+          f"(x{args.traffic:g}), {r['monthly_requests'] / 1e6:.2f} M/month; {prof['peak_hours_per_day']} peak hours carry "
+          f"{prof['peak_share_of_daily_requests'] * 100:.0f} % of them = {peak:.1f} requests/s average in the peak hours; "
+          f"the owner's 500 concurrent users / {prof['peak_burst_rps']} requests/s are bursts inside them "
+          f"(cost follows volume; bursts only need headroom in the limits)")
+    print()
+    print("| service | item | quantity | unit | USD/month |")
+    print("|---|---|---:|---|---:|")
+    for svc, item, q, unit, usd in r["lines"]:
+        print(f"| {svc} | {item} | {fmt_qty(q)} | {unit} | {usd:,.2f} |")
+    print(f"| **total** | | | | **{r['total']:,.2f}** |")
+    print()
+    print("Top endpoints by Lambda + DynamoDB cost:")
+    print("| endpoint | requests/month | Lambda USD | DynamoDB USD |")
+    print("|---|---:|---:|---:|")
+    for name, n, lam, ddb in sorted(r["per_endpoint"], key=lambda x: -(x[2] + x[3]))[:8]:
+        print(f"| {name} | {fmt_qty(n)} | {lam:,.2f} | {ddb:,.2f} |")
+    print()
+    lo, hi = data["owner_estimate_usd_per_month"]
+    print(f"Owner's estimate: ${lo}-{hi}/month. This model: ${r['total']:,.2f}/month "
+          f"({'below' if r['total'] < lo else 'inside' if r['total'] <= hi else 'above'} it).")
+    print("Always-free tiers not subtracted above: " + "; ".join(f"{k}: {v}" for k, v in FREE_TIER.items()) + ".")
+    print()
+    print("Sensitivity:")
+    print("| case | API requests/month | USD/month |")
+    print("|---|---:|---:|")
+    ph = prof["peak_hours_per_day"]
+    base_daily = prof["daily_active_users"] * prof["requests_per_active_user_per_day"]
+    off_daily = base_daily * (1 - prof["peak_share_of_daily_requests"])
+    burst = prof["peak_burst_rps"]
+    cases = [
+        ("this profile", {}),
+        ("2x traffic", {"traffic": 2.0}),
+        ("0.5x traffic", {"traffic": 0.5}),
+        (f"owner's {burst} requests/s held through the {ph} peak hours every day",
+         {"daily_override": burst * 3600 * ph + off_daily,
+          "hours_override": [burst] * ph + [off_daily / ((24 - ph) * 3600)] * (24 - ph)}),
+        (f"{burst} requests/s around the clock (sustained peak)",
+         {"daily_override": burst * 86400.0, "hours_override": [burst] * 24}),
+        ("arm64 instead of x86_64", {"arch": "arm64"}),
+        ("AWS-estimated durations instead of local ones", {"duration": "aws"}),
+    ]
+    for label, kw in cases:
+        kw = dict(kw)
+        kw.setdefault("traffic", args.traffic)
+        kw.setdefault("duration", args.duration)
+        kw.setdefault("arch", args.arch)
+        c = model(data, **kw)
+        print(f"| {label} | {c['monthly_requests'] / 1e6:,.1f} M | {c['total']:,.2f} |")
+    print()
+    print("Prices used:")
+    for k, (v, src) in PRICES.items():
+        print(f"- {k} = {v:g}: {src}")
+
+
+if __name__ == "__main__":
+    main()
