@@ -7,6 +7,8 @@
 #            logs in .local/loadtest/logs, schedules off, Redis db $REDIS_DB (default 5, so
 #            rate-limit windows and the stats cache don't mix with `make run`'s). Binaries from
 #            $BIN_DIR: target/release when every function binary is there, else target/debug.
+#            BIN_DIR=<dir> TEMPLATE=<file> run other binaries/template (e.g. a clean checkout
+#            built elsewhere while the working tree does not compile).
 #            Skipped when BASE_URL is set (then every step runs against BASE_URL).
 #   pool     loadtest/setup_pool.py: $POOL_USERS signed-in accounts (each with a roadmap; the
 #            first $POOL_POSTS with a post) -> loadtest/out/pool.csv (tokens live 15 min).
@@ -67,7 +69,7 @@ local_target() { [[ -z ${BASE_URL:-} ]] || [[ $BASE_URL =~ ^https?://(127\.|loca
 step_stack() {
   [[ -n ${BASE_URL:-} ]] && { log "stack: BASE_URL=$BASE_URL, not starting one"; return; }
   local bin; bin=$(pick_bin_dir)
-  if [[ $bin == target/debug ]]; then
+  if [[ -z ${BIN_DIR:-} && $bin == target/debug ]]; then
     cargo build --workspace --bins >&2
   fi
   echo "$bin" > "$STATE/bin_dir"
@@ -76,7 +78,7 @@ step_stack() {
   log "stack: $bin/rota-local serve --port $PORT (logs $LOGS)"
   rm -f "$LOGS"/*.log
   ROTA_LOCAL_LOG=${ROTA_LOCAL_LOG:-warn} "$bin/rota-local" serve --host 127.0.0.1 --port "$PORT" \
-    --bin-dir "$bin" --logs "$LOGS" --moto-port 0 --no-schedules \
+    --template "${TEMPLATE:-template.yaml}" --bin-dir "$bin" --logs "$LOGS" --moto-port 0 --no-schedules \
     --redis-url "redis://127.0.0.1:6379/$REDIS_DB" ${MAX_INSTANCES:+--max-instances $MAX_INSTANCES} \
     > "$STATE/serve.out" 2> "$STATE/serve.err" &
   echo $! > "$STATE/serve.pid"
