@@ -115,6 +115,7 @@ def main():
     ap.add_argument("--spread-ips", action=argparse.BooleanOptionalAction, default=None,
                     help="bind each account's connections to its own 127.x.y.z (default: on for a loopback target)")
     ap.add_argument("--prefix", default=None, help="email prefix (default: lt<epoch>)")
+    ap.add_argument("--relogin", metavar="CSV", help="log the accounts of this pool in again (new tokens, same rows)")
     args = ap.parse_args()
 
     host = urllib.parse.urlsplit(args.target).hostname or ""
@@ -172,17 +173,37 @@ def main():
                 errors.append(f"post {email}: {st} {post}")
         return row
 
+    old = []
+    if args.relogin:
+        with open(args.relogin, newline="") as f:
+            old = list(csv.DictReader(f))
+        login_pacer = Pacer(min(args.rate * 2, 20))  # POST /api/auth/login: 25/s at the gateway
+
+    def relogin(i):
+        row = dict(old[i])
+        c = Client(args.target, source_ip(i))
+        st, auth = call_retrying(c, login_pacer, "POST", "/api/auth/login",
+                                 {"email": row["email"], "password": row["password"]})
+        if st != 200:
+            errors.append(f"login {row['email']}: {st} {auth}")
+            return None
+        row["access_token"], row["refresh_token"] = auth["access_token"], auth["refresh_token"]
+        return row
+
     t0 = time.monotonic()
     with ThreadPoolExecutor(args.threads) as ex:
-        rows = [r for r in ex.map(one, range(args.users)) if r]
+        if args.relogin:
+            rows = [r for r in ex.map(relogin, range(len(old))) if r]
+        else:
+            rows = [r for r in ex.map(one, range(args.users)) if r]
     took = time.monotonic() - t0
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["email", "password", "access_token", "refresh_token",
+        w = csv.DictWriter(f, lineterminator="\n", fieldnames=["email", "password", "access_token", "refresh_token",
                                           "user_id", "roadmap_id", "step_id", "post_id"])
         w.writeheader()
         w.writerows(rows)
-    print(f"setup_pool: {len(rows)}/{args.users} accounts in {took:.1f} s "
+    print(f"setup_pool: {len(rows)}/{len(old) if args.relogin else args.users} accounts in {took:.1f} s "
           f"({'spread over 127.x source IPs' if spread else 'one source IP'}) -> {args.out}", file=sys.stderr)
     for e in errors[:10]:
         print("  " + e, file=sys.stderr)

@@ -1,6 +1,8 @@
 -- wrk script: a GET-heavy, authenticated mix for Rota (scripts/loadtest.sh, step "wrk").
 --
---   wrk -t2 -c50 -d30s --latency -s loadtest/wrk-mix.lua http://127.0.0.1:3100 -- loadtest/out/pool.csv
+--   wrk -t2 -c50 -d30s --latency -s loadtest/wrk-mix.lua http://127.0.0.1:3100 -- loadtest/out/pool.csv [PATH]
+--
+-- With PATH (e.g. /api/roadmaps/catalog) every request goes to that one path instead of the mix.
 --
 -- Each request picks an endpoint by weight and a random pool account (loadtest/setup_pool.py:
 -- email,password,access_token,refresh_token,user_id,roadmap_id,step_id,post_id) and sends its
@@ -38,6 +40,7 @@ local function load_pool(path)
   local f = assert(io.open(path, "r"), "cannot open pool " .. path)
   local header = true
   for line in f:lines() do
+    line = line:gsub("\r$", "") -- Python's csv writes CRLF
     if header then
       header = false
     else
@@ -61,8 +64,11 @@ function setup(thread)
   threads[#threads + 1] = thread
 end
 
+local fixed_path = nil
+
 function init(args)
   load_pool(args[1] or "loadtest/out/pool.csv")
+  fixed_path = args[2]
   for _, m in ipairs(mix) do total_weight = total_weight + m[1] end
   math.randomseed(os.time() + (id or 0) * 7919)
 end
@@ -79,6 +85,9 @@ end
 function request()
   local a = accounts[math.random(#accounts)]
   local auth = { ["Authorization"] = "Bearer " .. a.token }
+  if fixed_path then
+    return wrk.format("GET", fixed_path, auth)
+  end
   local kind = pick()
   local path
   if kind == "posts_new" then

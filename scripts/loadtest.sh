@@ -12,15 +12,16 @@
 #            Skipped when BASE_URL is set (then every step runs against BASE_URL).
 #   pool     loadtest/setup_pool.py: $POOL_USERS signed-in accounts (each with a roadmap; the
 #            first $POOL_POSTS with a post) -> loadtest/out/pool.csv (tokens live 15 min).
+#   relogin  new access tokens for the same pool (log every account in again).
 #   owner    artillery: the owner's Community Flow, fixed (loadtest/community-flow.yml);
 #            OWNER_ENV=small (default) runs it at a fifth of the owner's rates, OWNER_ENV=full
 #            at the owner's 10 -> 50 arrivals/s.
 #   mixed    artillery: the realistic mix (loadtest/mixed.yml) at $MIXED_RATE arrivals/s
 #            for $MIXED_SECONDS after a 30 s ramp.
 #   wrk      wrk GET mix (loadtest/wrk-mix.lua) at each of $WRK_CONNS connections for
-#            $WRK_DURATION, with CPU per part of the stack (loadtest/cpu_sample.py); then the
-#            same for GET /api/roadmaps/catalog alone (no DynamoDB) and GET /api/community/posts
-#            alone, to separate the gateway/function cost from the emulator's.
+#            $WRK_DURATION, with CPU per part of the stack (loadtest/cpu_sample.py); then
+#            $WRK_SINGLE: one endpoint at a time (catalog: no DynamoDB; users/me: one GetItem;
+#            posts: one GSI Query), to separate the gateway/function cost from the emulator's.
 #   measure  loadtest/measure_logs.py: warm durations and log bytes per request by function
 #            (over this script's runs only) -> written into bench/endpoints.json.
 #   stop     stop the stack this script started.
@@ -40,9 +41,11 @@ POOL_POSTS=${POOL_POSTS:-100}
 OWNER_ENV=${OWNER_ENV:-small}
 MIXED_RATE=${MIXED_RATE:-5}
 MIXED_SECONDS=${MIXED_SECONDS:-120}
-WRK_CONNS=${WRK_CONNS:-10 50 200}
+WRK_CONNS=${WRK_CONNS-10 50 200}
 WRK_DURATION=${WRK_DURATION:-30s}
 WRK_THREADS=${WRK_THREADS:-2}
+# label|connections|path: single-endpoint runs after the mix (no DynamoDB; one GetItem; one GSI Query)
+WRK_SINGLE=${WRK_SINGLE-catalog|50|/api/roadmaps/catalog catalog|200|/api/roadmaps/catalog me|50|/api/users/me feed|50|/api/community/posts?sort=new&limit=20}
 OUT=$ROOT/loadtest/out
 LOGS=$ROOT/.local/loadtest/logs
 STATE=$ROOT/.local/loadtest
@@ -112,6 +115,12 @@ step_pool() {
   python3 loadtest/setup_pool.py --target "$(base_url)" --users "$POOL_USERS" --posts "$POOL_POSTS" --out "$OUT/pool.csv"
 }
 
+# Fresh access tokens for the same pool (they live 15 min): log every account in again.
+step_relogin() {
+  log "relogin: the pool's accounts against $(base_url)"
+  python3 loadtest/setup_pool.py --target "$(base_url)" --relogin "$OUT/pool.csv" --out "$OUT/pool.csv"
+}
+
 artillery_run() { # name yml [extra args]
   local name=$1 yml=$2; shift 2
   ensure_artillery
@@ -148,8 +157,21 @@ step_mixed() {
   SAMPLE_SECONDS=$((MIXED_SECONDS + 25)) artillery_run "mixed-r$MIXED_RATE" mixed.yml --overrides "$ov"
 }
 
+# The gateway keeps running invocations queued before a client gave up (up to its 30 s
+# integration timeout), so a run right after an overloaded one measures the backlog too:
+# wait until a GetItem round trip is fast again.
+drain() {
+  local t
+  for _ in $(seq 1 45); do
+    t=$(curl -s -o /dev/null -w '%{time_total}' "$(base_url)/health/ready" || echo 9)
+    awk -v t="$t" 'BEGIN { exit !(t < 0.1) }' && return 0
+    sleep 1
+  done
+}
+
 wrk_one() { # label conns script-args...
   local label=$1 c=$2; shift 2
+  drain
   command -v wrk >/dev/null || { echo "wrk not installed: apt-get install -y wrk (as root)" >&2; exit 1; }
   log "wrk $label: -t$WRK_THREADS -c$c -d$WRK_DURATION"
   local secs=${WRK_DURATION%s} spid=""
@@ -171,9 +193,11 @@ step_wrk() {
   for c in $WRK_CONNS; do
     wrk_one mix "$c" -s loadtest/wrk-mix.lua "$url" -- "$OUT/pool.csv"
   done
-  local token; token=$(python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); print(r[0]['access_token'])" "$OUT/pool.csv")
-  wrk_one catalog 50 -H "Authorization: Bearer $token" "$url/api/roadmaps/catalog"
-  wrk_one feed 50 -H "Authorization: Bearer $token" "$url/api/community/posts?sort=new&limit=20"
+  local one label conns path
+  for one in $WRK_SINGLE; do
+    IFS='|' read -r label conns path <<< "$one"
+    wrk_one "$label" "$conns" -s loadtest/wrk-mix.lua "$url" -- "$OUT/pool.csv" "$path"
+  done
   python3 - "$OUT" $WRK_CONNS <<'EOF'
 import json, re, sys, glob, os
 out = sys.argv[1]
