@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rota load tests (issue 6). Results and their reading: bench/load.md.
 #
-#   scripts/loadtest.sh [steps...]        default steps: stack pool owner mixed wrk measure stop
+#   scripts/loadtest.sh [steps...]   default: stack pool warm owner mixed relogin wrk measure stop
 #
 #   stack    start a private local stack on $PORT (default 3100; `make run` keeps 3000) with
 #            logs in .local/loadtest/logs, schedules off, Redis db $REDIS_DB (default 5, so
@@ -245,17 +245,27 @@ for d in rows:
 EOF
 }
 
+step_warm() {
+  log "warm: one request at a time through every endpoint (unloaded warm figures)"
+  python3 loadtest/measure_logs.py --logs "$LOGS" --snapshot "$STATE/warm_offsets.json"
+  python3 loadtest/warm_pass.py --target "$(base_url)" --pool "$OUT/pool.csv" --rounds "${WARM_ROUNDS:-15}" \
+    ${UPDATE_ENDPOINTS:+--update bench/endpoints.json} | tee "$OUT/warm.txt"
+  python3 loadtest/measure_logs.py --logs "$LOGS" --since-bytes "$STATE/warm_offsets.json" \
+    --label "(warm pass, one request at a time; $(cat "$STATE/bin_dir" 2>/dev/null || echo ?) binaries; scripts/loadtest.sh warm)" \
+    ${UPDATE_ENDPOINTS:+--update bench/endpoints.json} | tee "$OUT/warm-measure.md"
+}
+
 step_measure() {
   log "measure: durations and log bytes per function (this script's runs only)"
   local since=()
   [[ -f $STATE/log_offsets.json ]] && since=(--since-bytes "$STATE/log_offsets.json")
   python3 loadtest/measure_logs.py --logs "$LOGS" "${since[@]}" \
     --label "($(cat "$STATE/bin_dir" 2>/dev/null || echo ?) binaries; scripts/loadtest.sh)" \
-    ${UPDATE_ENDPOINTS:+--update bench/endpoints.json} | tee "$OUT/measure.md"
+    | tee "$OUT/measure.md"
 }
 
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(stack pool owner mixed wrk measure stop)
+[[ ${#steps[@]} -gt 0 ]] || steps=(stack pool warm owner mixed relogin wrk measure stop)
 for s in "${steps[@]}"; do
   "step_$s"
 done
