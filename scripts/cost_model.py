@@ -243,8 +243,8 @@ def main():
     print("Always-free tiers not subtracted above: " + "; ".join(f"{k}: {v}" for k, v in FREE_TIER.items()) + ".")
     print()
     print("Sensitivity:")
-    print("| case | API requests/month | USD/month |")
-    print("|---|---:|---:|")
+    print("| case | API requests/month | USD/month, local durations | USD/month, AWS-estimated durations |")
+    print("|---|---:|---:|---:|")
     ph = prof["peak_hours_per_day"]
     base_daily = prof["daily_active_users"] * prof["requests_per_active_user_per_day"]
     off_daily = base_daily * (1 - prof["peak_share_of_daily_requests"])
@@ -258,16 +258,15 @@ def main():
           "hours_override": [burst] * ph + [off_daily / ((24 - ph) * 3600)] * (24 - ph)}),
         (f"{burst} requests/s around the clock (sustained peak)",
          {"daily_override": burst * 86400.0, "hours_override": [burst] * 24}),
-        ("arm64 instead of x86_64", {"arch": "arm64"}),
-        ("AWS-estimated durations instead of local ones", {"duration": "aws"}),
+        ("arm64 instead of x86_64 (same durations assumed)", {"arch": "arm64"}),
     ]
     for label, kw in cases:
         kw = dict(kw)
         kw.setdefault("traffic", args.traffic)
-        kw.setdefault("duration", args.duration)
         kw.setdefault("arch", args.arch)
-        c = model(data, **kw)
-        print(f"| {label} | {c['monthly_requests'] / 1e6:,.1f} M | {c['total']:,.2f} |")
+        loc = model(data, duration="local", **kw)
+        aws = model(data, duration="aws", **kw)
+        print(f"| {label} | {loc['monthly_requests'] / 1e6:,.1f} M | {loc['total']:,.2f} | {aws['total']:,.2f} |")
     print()
     print("Prices used:")
     for k, (v, src) in PRICES.items():
