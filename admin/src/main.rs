@@ -5,21 +5,125 @@
 //! rota-admin revoke-admin EMAIL   make it a member again
 //! rota-admin redrive DLQ_URL QUEUE_URL
 //!                                 move dead-lettered messages back after a fix
+//! rota-admin export --table T --out FILE.jsonl [--segments N]
+//!                                 every item of T, one DynamoDB JSON line each (parallel Scan)
+//! rota-admin import --table T --in FILE.jsonl [--concurrency N]
+//!                                 put every item of the file into T (BatchWriteItem)
 //! ```
 //! Uses the same environment as the functions: TABLE_NAME, AWS credentials and region (and
-//! AWS_ENDPOINT_URL for the local emulator).
+//! AWS_ENDPOINT_URL for the local emulator). docs/operations-backup.md has the restore
+//! procedures.
 
+mod backup;
+mod dynamo_json;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rota::domain::{Email, Role};
 use rota::store::users::Users;
 
-const USAGE: &str =
-    "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL | redrive DLQ_URL QUEUE_URL";
+const USAGE: &str = "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL | redrive DLQ_URL QUEUE_URL
+       rota-admin export --table T --out FILE.jsonl [--segments N]
+       rota-admin import --table T --in FILE.jsonl [--concurrency N]";
+
+/// `--name value` options after a subcommand; `None` on anything unexpected.
+fn options<'a>(args: &'a [String], allowed: &[&str]) -> Option<Vec<(&'a str, &'a str)>> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(name) = it.next() {
+        let name = name.strip_prefix("--").filter(|n| allowed.contains(n))?;
+        if out.iter().any(|(n, _)| *n == name) {
+            return None;
+        }
+        out.push((name, it.next()?.as_str()));
+    }
+    Some(out)
+}
+
+fn option<'a>(opts: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    opts.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// The SDK as the functions load it, with more attempts for the SDK's own retries (throttling
+/// during a large export or import is expected, and each retry is cheap).
+async fn admin_sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
+        .load()
+        .await
+}
+
+async fn export_or_import(cmd: &str, rest: &[String]) -> ExitCode {
+    let allowed: &[&str] = if cmd == "export" {
+        &["table", "out", "segments"]
+    } else {
+        &["table", "in", "concurrency"]
+    };
+    let file_opt = if cmd == "export" { "out" } else { "in" };
+    let parsed = options(rest, allowed).and_then(|o| {
+        let table = option(&o, "table")?.to_owned();
+        let file = PathBuf::from(option(&o, file_opt)?);
+        let n = match option(&o, if cmd == "export" { "segments" } else { "concurrency" }) {
+            None => 4,
+            Some(v) => v.parse::<u32>().ok().filter(|n| (1..=1000).contains(n))?,
+        };
+        Some((table, file, n))
+    });
+    let Some((table, file, n)) = parsed else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let db = aws_sdk_dynamodb::Client::new(&admin_sdk().await);
+    let started = std::time::Instant::now();
+    if cmd == "export" {
+        match backup::export(&db, &table, &file, n).await {
+            Ok(r) => {
+                println!(
+                    "exported {} items from {table} to {} ({n} segments: {:?} items, {} pages) in {:.1} s",
+                    r.items,
+                    file.display(),
+                    r.per_segment,
+                    r.pages,
+                    started.elapsed().as_secs_f64()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("export failed: {e}");
+                ExitCode::from(1)
+            }
+        }
+    } else {
+        let backoff = backup::Backoff::default();
+        match backup::import(&db, &table, &file, n as usize, backoff).await {
+            Ok(r) => {
+                println!(
+                    "imported {} items into {table} from {} ({} batches, {} retries of unprocessed items) in {:.1} s",
+                    r.items,
+                    file.display(),
+                    r.batches,
+                    r.retries,
+                    started.elapsed().as_secs_f64()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("import failed: {e}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [cmd, rest @ ..] = args.as_slice()
+        && (cmd == "export" || cmd == "import")
+    {
+        return export_or_import(cmd, rest).await;
+    }
     if let [cmd, from, to] = args.as_slice()
         && cmd == "redrive"
     {
