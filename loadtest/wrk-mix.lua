@@ -2,7 +2,8 @@
 --
 --   wrk -t2 -c50 -d30s --latency -s loadtest/wrk-mix.lua http://127.0.0.1:3100 -- loadtest/out/pool.csv [PATH]
 --
--- With PATH (e.g. /api/roadmaps/catalog) every request goes to that one path instead of the mix.
+-- With PATH (e.g. /api/roadmaps/catalog) every request goes to that one path instead of the mix;
+-- PATH "no-gsi" keeps the mix but drops its GSI-backed reads (feed pages and the dashboard).
 --
 -- Each request picks an endpoint by weight and a random pool account (loadtest/setup_pool.py:
 -- email,password,access_token,refresh_token,user_id,roadmap_id,step_id,post_id) and sends its
@@ -69,6 +70,12 @@ local fixed_path = nil
 function init(args)
   load_pool(args[1] or "loadtest/out/pool.csv")
   fixed_path = args[2]
+  if fixed_path == "no-gsi" then
+    fixed_path = nil
+    for _, m in ipairs(mix) do
+      if m[2] == "posts_new" or m[2] == "posts_top" or m[2] == "dashboard" then m[1] = 0 end
+    end
+  end
   for _, m in ipairs(mix) do total_weight = total_weight + m[1] end
   math.randomseed(os.time() + (id or 0) * 7919)
 end
