@@ -374,7 +374,8 @@ pub async fn import<W: BatchWriter>(
             match rx.recv().await {
                 Some(chunk) => {
                     let n = chunk.len() as u64;
-                    in_flight.push(async move { (n, write_chunk(writer, table, chunk, backoff).await) });
+                    in_flight
+                        .push(async move { (n, write_chunk(writer, table, chunk, backoff).await) });
                 }
                 None => input_done = true,
             }
@@ -563,7 +564,12 @@ mod tests {
     async fn a_partly_written_chunk_reports_what_was_written() {
         let table = Stingy::new(10, 0);
         let chunk: Vec<_> = (0..25)
-            .map(|i| put(HashMap::from([("PK".to_owned(), AttributeValue::S(i.to_string()))])))
+            .map(|i| {
+                put(HashMap::from([(
+                    "PK".to_owned(),
+                    AttributeValue::S(i.to_string()),
+                )]))
+            })
             .collect();
         let backoff = Backoff {
             max_attempts: 2,

@@ -182,12 +182,24 @@ mod tests {
         HashMap::from([
             ("PK".to_owned(), AttributeValue::S("USER#1 é 🌍".into())),
             ("n".to_owned(), AttributeValue::N("-12.500e3".into())),
-            ("big".to_owned(), AttributeValue::N("12345678901234567890123456789012345678".into())),
+            (
+                "big".to_owned(),
+                AttributeValue::N("12345678901234567890123456789012345678".into()),
+            ),
             ("b".to_owned(), AttributeValue::B(b(&[0, 255, 10, 13, 34]))),
             ("empty_b".to_owned(), AttributeValue::B(b(&[]))),
-            ("ss".to_owned(), AttributeValue::Ss(vec!["b".into(), "a".into()])),
-            ("ns".to_owned(), AttributeValue::Ns(vec!["1".into(), "0.25".into()])),
-            ("bs".to_owned(), AttributeValue::Bs(vec![b(b"\x00x"), b(b"y")])),
+            (
+                "ss".to_owned(),
+                AttributeValue::Ss(vec!["b".into(), "a".into()]),
+            ),
+            (
+                "ns".to_owned(),
+                AttributeValue::Ns(vec!["1".into(), "0.25".into()]),
+            ),
+            (
+                "bs".to_owned(),
+                AttributeValue::Bs(vec![b(b"\x00x"), b(b"y")]),
+            ),
             ("t".to_owned(), AttributeValue::Bool(true)),
             ("f".to_owned(), AttributeValue::Bool(false)),
             ("null".to_owned(), AttributeValue::Null(true)),
@@ -204,10 +216,13 @@ mod tests {
             (
                 "m".to_owned(),
                 AttributeValue::M(HashMap::from([
-                    ("inner".to_owned(), AttributeValue::M(HashMap::from([(
-                        "deep".to_owned(),
-                        AttributeValue::Bs(vec![b(b"z")]),
-                    )]))),
+                    (
+                        "inner".to_owned(),
+                        AttributeValue::M(HashMap::from([(
+                            "deep".to_owned(),
+                            AttributeValue::Bs(vec![b(b"z")]),
+                        )])),
+                    ),
                     ("n".to_owned(), AttributeValue::Null(true)),
                 ])),
             ),
@@ -230,7 +245,10 @@ mod tests {
             ("b".to_owned(), AttributeValue::B(Blob::new(b"hi".to_vec()))),
             ("ss".to_owned(), AttributeValue::Ss(vec!["a".into()])),
             ("z".to_owned(), AttributeValue::Null(true)),
-            ("l".to_owned(), AttributeValue::L(vec![AttributeValue::Bool(false)])),
+            (
+                "l".to_owned(),
+                AttributeValue::L(vec![AttributeValue::Bool(false)]),
+            ),
         ]);
         let v: Value = serde_json::from_str(&item_line(&item).unwrap()).unwrap();
         assert_eq!(

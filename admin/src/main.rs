@@ -23,7 +23,8 @@ use std::process::ExitCode;
 use rota::domain::{Email, Role};
 use rota::store::users::Users;
 
-const USAGE: &str = "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL | redrive DLQ_URL QUEUE_URL
+const USAGE: &str =
+    "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL | redrive DLQ_URL QUEUE_URL
        rota-admin export --table T --out FILE.jsonl [--segments N]
        rota-admin import --table T --in FILE.jsonl [--concurrency N]";
 
@@ -64,7 +65,14 @@ async fn export_or_import(cmd: &str, rest: &[String]) -> ExitCode {
     let parsed = options(rest, allowed).and_then(|o| {
         let table = option(&o, "table")?.to_owned();
         let file = PathBuf::from(option(&o, file_opt)?);
-        let n = match option(&o, if cmd == "export" { "segments" } else { "concurrency" }) {
+        let n = match option(
+            &o,
+            if cmd == "export" {
+                "segments"
+            } else {
+                "concurrency"
+            },
+        ) {
             None => 4,
             Some(v) => v.parse::<u32>().ok().filter(|n| (1..=1000).contains(n))?,
         };
