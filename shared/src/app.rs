@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use http::{HeaderValue, header};
-use lambda_http::{Body, Request, Response};
+use http::HeaderValue;
+use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
 
 use crate::auth::tokens::{Caller, TokenKeys};
@@ -313,20 +313,46 @@ pub async fn invoke<H: Handler>(
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
     let cold_start = app.cold.swap(false, Ordering::Relaxed);
+    // The Lambda request id (what Lambda's own START/END/REPORT lines carry) and the X-Ray
+    // trace id go on every log line. The API's request id (`x-request-id`, echoed or else the
+    // Lambda one) is logged as `correlation_id` when a client sent its own.
+    let lambda = req.lambda_context_ref();
+    let lambda_request_id = lambda
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty());
+    let xray_trace_id = lambda
+        .and_then(|c| c.xray_trace_id.clone())
+        .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())
+        .filter(|id| !id.is_empty());
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(valid_request_id)
+        .or_else(|| lambda_request_id.clone())
         .unwrap_or_else(new_request_id);
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
+    let log_request_id = lambda_request_id
+        .clone()
+        .unwrap_or_else(|| request_id.clone());
     let span = tracing::info_span!(
         "invocation",
-        request_id = %request_id,
+        request_id = %log_request_id,
+        correlation_id = tracing::field::Empty,
+        xray_trace_id = tracing::field::Empty,
         function = %app.config.function_name,
         cold_start,
         user_id = tracing::field::Empty,
     );
+    if lambda_request_id
+        .as_deref()
+        .is_some_and(|id| id != request_id)
+    {
+        span.record("correlation_id", request_id.as_str());
+    }
+    if let Some(trace) = &xray_trace_id {
+        span.record("xray_trace_id", trace.as_str());
+    }
     async move {
         let mut ctx = Ctx::new(request_id);
         let result = if body_bytes(&req).len() > MAX_BODY_BYTES {
@@ -349,13 +375,7 @@ pub async fn invoke<H: Handler>(
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             headers.insert("x-request-id", v);
         }
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers
-            .entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
+        crate::http::apply_security_headers(headers);
         if let Some(decision) = ctx.rate_limit {
             decision.apply_headers(&mut response);
         }
@@ -381,7 +401,7 @@ pub async fn invoke<H: Handler>(
         ctx.metrics.flush(
             &app.config.metrics_namespace,
             &app.config.function_name,
-            &ctx.request_id,
+            &log_request_id,
         );
         Ok(response)
     }
@@ -434,9 +454,19 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
             let span = tracing::info_span!(
                 "invocation",
                 request_id = %request_id,
+                xray_trace_id = tracing::field::Empty,
                 function = %app.config.function_name,
                 cold_start,
             );
+            if let Some(trace) = event
+                .context
+                .xray_trace_id
+                .clone()
+                .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())
+                .filter(|id| !id.is_empty())
+            {
+                span.record("xray_trace_id", trace.as_str());
+            }
             let mut metrics = Metrics::new();
             let result = job
                 .run(app, event.payload, &mut metrics)
