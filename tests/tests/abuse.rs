@@ -1,0 +1,252 @@
+//! Abuse of the auth endpoints through the real gateway (brute force, spraying, a targeted
+//! account, registration floods), and account enumeration by timing shown structurally.
+//!
+//! e2e_auth.rs already checks the plain per-IP login limit (30 unknown emails) and that 10
+//! failures from many IPs lock an account; these tests cover the attacks around them.
+//! Limits (config.rs): login 30 / 60 s per IP, 10 failures / 900 s per account, registration
+//! 20 / 3600 s per IP.
+
+use futures::future::join_all;
+use rota::app::Handler;
+use rota::handlers::auth;
+use rota_tests::*;
+use serde_json::json;
+
+fn retry_after(reply: &Reply) -> u64 {
+    reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds")
+}
+
+/// Registers `n` accounts, each from its own client IP (registration is limited per IP).
+async fn accounts(n: usize) -> Vec<Account> {
+    join_all((0..n).map(|_| async { Api::new().new_account().await })).await
+}
+
+#[tokio::test]
+async fn brute_force_from_one_ip_gets_429_at_the_31st_attempt_even_with_the_right_password() {
+    // Four accounts, so no account reaches its own limit (≤ 8 failures each) and only the
+    // per-IP limit is in play.
+    let victims = accounts(4).await;
+    let attacker = Api::new();
+    for i in 0..30 {
+        let victim = &victims[i % victims.len()];
+        let reply = attacker
+            .login(&victim.email, &format!("guess-{i:04}"))
+            .await;
+        reply.problem(401);
+    }
+    let right = attacker
+        .login(&victims[0].email, &victims[0].password)
+        .await;
+    let body = right.problem(429);
+    assert_eq!(body["type"], "urn:rota:problem:rate-limited");
+    let wait = retry_after(&right);
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    assert_eq!(right.header("ratelimit-limit"), Some("30"));
+    assert_eq!(right.header("ratelimit-remaining"), Some("0"));
+    assert_security_headers(&right, "no-store");
+    assert!(
+        !right.text.contains("access_token"),
+        "no tokens while limited"
+    );
+    // The accounts themselves were never locked: their owners log in from elsewhere.
+    for victim in &victims {
+        let reply = Api::new().login(&victim.email, &victim.password).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+}
+
+#[tokio::test]
+async fn one_ip_spraying_many_accounts_is_stopped_by_the_per_ip_limit() {
+    // Password spraying: one common password against many accounts, one try each, so every
+    // account stays far below its own limit of 10; only the IP limit can stop it.
+    let victims = accounts(32).await;
+    let sprayer = Api::new();
+    let mut statuses = Vec::new();
+    for victim in &victims {
+        let reply = sprayer.login(&victim.email, "Summer2026!").await;
+        statuses.push(reply.status);
+        if reply.status == 429 {
+            reply.problem(429);
+            assert!(retry_after(&reply) >= 1);
+            assert_eq!(reply.header("ratelimit-limit"), Some("30"));
+        }
+    }
+    assert_eq!(statuses[..30], [401; 30], "{statuses:?}");
+    assert_eq!(statuses[30..], [429, 429], "{statuses:?}");
+    // Each account is below its own limit: one failure each, the owners are not locked out.
+    let owners = join_all(
+        victims
+            .iter()
+            .map(|v| async { Api::new().login(&v.email, &v.password).await.status }),
+    )
+    .await;
+    assert!(owners.iter().all(|s| *s == 200), "{owners:?}");
+}
+
+#[tokio::test]
+async fn an_account_attacked_from_many_ips_stays_locked_for_its_window_but_its_sessions_work() {
+    let owner = Api::new().new_account().await;
+    for i in 0..10 {
+        Api::new()
+            .login(&owner.email, &format!("wrong-guess-{i}"))
+            .await
+            .problem(401);
+    }
+    // The attacker keeps going from fresh IPs: refused before any password check, and the
+    // refusals do not count as failures (the lock is not extended by the attack itself).
+    let counter = rota::cache::Cache::new(&std::env::var("REDIS_URL").unwrap()).unwrap();
+    let key = format!("login:account:{}", owner.email.to_lowercase());
+    let failures = || async {
+        // A peek with a high ceiling reads the count without changing it.
+        let d = rota::ratelimit::RateLimiter::new()
+            .peek(
+                Some(&counter),
+                &mut rota::metrics::Metrics::new(),
+                &key,
+                rota::config::Limit::new(1000, 900),
+            )
+            .await;
+        1000 - d.remaining
+    };
+    assert_eq!(failures().await, 10);
+    for i in 0..5 {
+        let reply = Api::new()
+            .login(&owner.email, &format!("wrong-more-{i}"))
+            .await;
+        reply.problem(429);
+        assert_eq!(reply.header("ratelimit-limit"), Some("10"));
+        let wait = retry_after(&reply);
+        // The account's 15-minute window, not the IP's minute.
+        assert!(wait > 60 && wait <= 900, "Retry-After {wait}");
+    }
+    // The rightful owner with the right password also waits out the window (documented: "even
+    // the right password now waits"), and that does not count as a failure either.
+    let own = Api::new().login(&owner.email, &owner.password).await;
+    own.problem(429);
+    assert_eq!(failures().await, 10, "refusals never extend the lock");
+    // Sessions the owner already has are untouched: the access token works and the refresh
+    // token rotates, so a signed-in owner is not locked out by an attacker.
+    let api = Api::new();
+    assert_eq!(
+        api.get("/api/users/me", Some(&owner.access_token))
+            .await
+            .status,
+        200
+    );
+    let refreshed = api
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": owner.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+}
+
+#[tokio::test]
+async fn a_registration_flood_from_one_ip_is_stopped_after_20_per_hour() {
+    let flooder = Api::new();
+    let mut created = Vec::new();
+    for _ in 0..20 {
+        let email = unique_email();
+        let reply = flooder.register(&email, "flood-password", "Bot").await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        created.push(email);
+    }
+    let refused_email = unique_email();
+    let refused = flooder
+        .register(&refused_email, "flood-password", "Bot")
+        .await;
+    refused.problem(429);
+    assert_eq!(refused.header("ratelimit-limit"), Some("20"));
+    let wait = retry_after(&refused);
+    assert!(wait > 60 && wait <= 3600, "Retry-After {wait}");
+    assert_security_headers(&refused, "no-store");
+    // The refused registration created nothing; another client still registers.
+    Api::new()
+        .login(&refused_email, "flood-password")
+        .await
+        .problem(401);
+    assert_eq!(
+        Api::new()
+            .register(&unique_email(), "fine-password", "Human")
+            .await
+            .status,
+        201
+    );
+}
+
+/// One login attempt in process from a fresh client IP: the reply, the argon2 verifications
+/// and the DynamoDB calls it made.
+async fn attempt(
+    app: &rota::App,
+    calls: &DynamoCalls,
+    email: &str,
+    password: &str,
+) -> (Reply, u64, Vec<String>) {
+    let event = with_body(
+        sample_event("auth-login"),
+        &json!({"email": email, "password": password}),
+    );
+    calls.take();
+    let before = rota::auth::password::verifications();
+    let reply = call(app, &auth::Login, &event).await;
+    let verified = rota::auth::password::verifications() - before;
+    (reply, verified, calls.take())
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_exactly_what_a_wrong_password_costs() {
+    // Timing is not asserted (wall clock is noise in tests); the work is. Both paths must run
+    // the same argon2 verification count and the same DynamoDB calls, and answer byte for byte
+    // alike apart from the request id. (This is the only in-process login of this test binary,
+    // so the process-wide verification counter sees only it.)
+    let (db, calls) = counting_dynamodb_client().await;
+    let base = app(auth::Login::NEEDS).await;
+    let tokens =
+        rota::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef").expect("keys");
+    let cache = rota::cache::Cache::new(&std::env::var("REDIS_URL").unwrap()).unwrap();
+    let app = rota::App::new(base.config.clone(), Some(db), Some(cache), Some(tokens));
+
+    let email = unique_email();
+    let register = with_body(
+        sample_event("auth-register"),
+        &json!({"email": email, "password": "correct horse battery", "display_name": "Ada"}),
+    );
+    assert_eq!(call(&app, &auth::Register, &register).await.status, 201);
+
+    let (wrong, wrong_verified, wrong_calls) =
+        attempt(&app, &calls, &email, "not-the-password").await;
+    let (unknown, unknown_verified, unknown_calls) =
+        attempt(&app, &calls, &unique_email(), "not-the-password").await;
+
+    assert_eq!((wrong_verified, unknown_verified), (1, 1));
+    assert_eq!(wrong_calls, ["GetItem"]);
+    assert_eq!(unknown_calls, wrong_calls);
+
+    let (mut a, mut b) = (wrong.problem(401), unknown.problem(401));
+    a.as_object_mut().unwrap().remove("request_id");
+    b.as_object_mut().unwrap().remove("request_id");
+    assert_eq!(a, b);
+    let headers = |r: &Reply| {
+        let mut h: Vec<(String, String)> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k.as_str() != "x-request-id")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(headers(&wrong), headers(&unknown));
+
+    // For contrast, the right password: the same first steps, then the profile and a session.
+    let (ok, ok_verified, ok_calls) = attempt(&app, &calls, &email, "correct horse battery").await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok_verified, 1);
+    assert_eq!(ok_calls, ["GetItem", "GetItem", "PutItem"]);
+}
