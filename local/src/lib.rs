@@ -11,7 +11,9 @@
 //! - [`schedule`]: EventBridge schedules (cron/rate times, the Scheduled Event, the runner).
 //! - [`sqs_mapping`]: SQS → Lambda event-source mappings.
 //! - [`server`]: all of it together, as `rota-local serve` runs it.
+//! - [`bench`]: the benchmark harness (`rota-bench`).
 
+pub mod bench;
 pub mod gateway;
 pub mod runtime;
 pub mod schedule;

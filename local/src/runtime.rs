@@ -173,12 +173,54 @@ pub struct InvokeOutput {
     pub cold_start: bool,
     /// Instance number (per function, from 1).
     pub instance: u64,
+    /// What Lambda's REPORT line would say about this invocation.
+    pub report: InvocationReport,
+}
+
+/// The figures of Lambda's `REPORT` log line for one invocation, plus the instance's process id
+/// (benchmarks read its CPU time and peak memory from `/proc`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InvocationReport {
+    /// From the runtime taking the event to its response (Lambda's `Duration`).
+    pub duration: Duration,
+    /// On a cold start, from starting the process to its first poll for an event (Lambda's
+    /// `Init Duration`).
+    pub init_duration: Option<Duration>,
+    pub pid: Option<u32>,
 }
 
 /// The Lambda service stand-in. Cheap to share behind an `Arc`.
 pub struct LambdaService {
     pools: HashMap<String, Arc<Pool>>,
     shutting_down: Arc<AtomicBool>,
+}
+
+impl LambdaService {
+    /// Stops a function's idle instances, as Lambda recycles environments: the next invocation
+    /// starts cold. Benchmarks use it to measure cold starts on demand.
+    pub async fn recycle(&self, function: &str) {
+        let Some(pool) = self.pools.get(function) else {
+            return;
+        };
+        let idle: Vec<_> = lock(&pool.idle).drain(..).collect();
+        for i in &idle {
+            i.signal(KillSignal::Term);
+        }
+        for i in &idle {
+            if tokio::time::timeout(SHUTDOWN_GRACE, i.wait_dead())
+                .await
+                .is_err()
+            {
+                i.signal(KillSignal::Kill);
+                i.wait_dead().await;
+            }
+        }
+    }
+
+    /// The report of a function's most recent completed invocation.
+    pub fn last_report(&self, function: &str) -> Option<InvocationReport> {
+        self.pools.get(function).and_then(|p| *lock(&p.last_report))
+    }
 }
 
 impl LambdaService {
@@ -216,6 +258,7 @@ impl LambdaService {
                 log: sink,
                 options: options.clone(),
                 shutting_down: shutting_down.clone(),
+                last_report: Mutex::new(None),
                 config: f,
             });
             pools.insert(pool.config.name.clone(), pool);
@@ -317,11 +360,13 @@ struct Pool {
     next_instance: AtomicU64,
     log: Arc<LogSink>,
     shutting_down: Arc<AtomicBool>,
+    last_report: Mutex<Option<InvocationReport>>,
 }
 
 /// What happened to one attempt to run an invocation on an instance.
 enum Attempt {
-    Done(Result<Bytes, InvokeError>),
+    /// The outcome and how long the runtime worked on it.
+    Done(Result<Bytes, InvokeError>, Duration),
     /// The instance died before taking the event: safe to retry elsewhere.
     NotDelivered,
 }
@@ -362,7 +407,13 @@ impl Pool {
                         reason: instance.init_failure(),
                     });
                 }
-                Attempt::Done(result) => {
+                Attempt::Done(result, duration) => {
+                    let report = InvocationReport {
+                        duration,
+                        init_duration: cold_start.then(|| instance.init_duration()).flatten(),
+                        pid: instance.pid,
+                    };
+                    *lock(&self.last_report) = Some(report);
                     let keep = match &result {
                         Ok(_) | Err(InvokeError::Function { .. }) => true,
                         Err(_) => false,
@@ -378,6 +429,7 @@ impl Pool {
                         payload,
                         cold_start,
                         instance: instance.number,
+                        report,
                     });
                 }
             }
@@ -434,9 +486,10 @@ impl Pool {
                         "did not poll for an event within {:?}",
                         self.options.init_timeout
                     ),
-                }));
+                }), Duration::ZERO);
             }
         };
+        let picked_at = Instant::now();
         let outcome = tokio::select! {
             // A response posted just before the process exits must still count.
             biased;
@@ -453,7 +506,7 @@ impl Pool {
                 secs: self.config.timeout.as_secs_f64(),
             }),
         };
-        Attempt::Done(outcome)
+        Attempt::Done(outcome, picked_at.elapsed())
     }
 
     /// Starts a new instance: its Runtime API listener first, then the process.
@@ -488,6 +541,7 @@ impl Pool {
             cmd.env(k, v);
         }
         harden_child(&mut cmd);
+        let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| spawn_err(e.to_string()))?;
         let pid = child.id();
 
@@ -510,6 +564,7 @@ impl Pool {
             events: tokio::sync::Mutex::new(events_rx),
             current: Mutex::new(None),
             init_error: Mutex::new(None),
+            first_poll: std::sync::OnceLock::new(),
             dead: dead_rx.clone(),
         });
         let server = tokio::spawn(serve_runtime_api(listener, api.clone()));
@@ -520,6 +575,8 @@ impl Pool {
             kill: kill_tx,
             api,
             exit: Mutex::new(None),
+            pid,
+            started,
         });
         lock(&self.live).insert(number, instance.clone());
         tracing::info!(
@@ -660,6 +717,9 @@ struct Instance {
     kill: mpsc::UnboundedSender<KillSignal>,
     api: Arc<RuntimeApi>,
     exit: Mutex<Option<String>>,
+    pid: Option<u32>,
+    /// When the process was started (for the init duration).
+    started: Instant,
 }
 
 impl Instance {
@@ -674,6 +734,14 @@ impl Instance {
     async fn wait_dead(&self) {
         let mut dead = self.dead.clone();
         let _ = dead.wait_for(|d| *d).await;
+    }
+
+    /// From process start to the first poll for an event.
+    fn init_duration(&self) -> Option<Duration> {
+        self.api
+            .first_poll
+            .get()
+            .map(|t| t.saturating_duration_since(self.started))
     }
 
     fn exit_reason(&self) -> String {
@@ -715,6 +783,8 @@ struct RuntimeApi {
     events: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     current: Mutex<Option<InFlight>>,
     init_error: Mutex<Option<String>>,
+    /// When the runtime first asked for an event: the end of its init phase.
+    first_poll: std::sync::OnceLock<Instant>,
     dead: watch::Receiver<bool>,
 }
 
@@ -769,7 +839,10 @@ impl RuntimeApi {
         };
         let method = req.method().clone();
         match (method, rest) {
-            (Method::GET, "invocation/next") => self.next().await,
+            (Method::GET, "invocation/next") => {
+                let _ = self.first_poll.set(Instant::now());
+                self.next().await
+            }
             (Method::POST, "init/error") => {
                 let body = read_body(req.into_body(), 64 * 1024)
                     .await

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod cursor;
+pub mod diagnostics;
 pub mod domain;
 pub mod error;
 pub mod handlers;

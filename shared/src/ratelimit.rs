@@ -139,11 +139,13 @@ impl RateLimiter {
     ) -> Result<(u64, u64), redis::RedisError> {
         let mut conn = cache.connection().await?;
         let script = redis::Script::new(if count { HIT } else { PEEK });
-        let (n, ttl): (u64, i64) = script
-            .key(key)
-            .arg(limit.window_secs)
-            .invoke_async(&mut conn)
-            .await?;
+        let (n, ttl): (u64, i64) = crate::diagnostics::redis_call(
+            script
+                .key(key)
+                .arg(limit.window_secs)
+                .invoke_async(&mut conn),
+        )
+        .await?;
         Ok((n, ttl.max(0) as u64))
     }
 

@@ -133,7 +133,8 @@ pub async fn compute(app: &App, metrics: &mut Metrics) -> ApiResult<Stats> {
 
 async fn read(cache: &Cache, key: &str) -> Result<Option<Stats>, redis::RedisError> {
     let mut conn = cache.connection().await?;
-    let raw: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+    let raw: Option<String> =
+        crate::diagnostics::redis_call(redis::cmd("GET").arg(key).query_async(&mut conn)).await?;
     Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
 }
 
@@ -145,27 +146,31 @@ async fn write(
 ) -> Result<(), redis::RedisError> {
     let mut conn = cache.connection().await?;
     let value = serde_json::to_string(stats).unwrap_or_default();
-    redis::cmd("SET")
-        .arg(key)
-        .arg(value)
-        .arg("EX")
-        .arg(ttl_secs.max(1))
-        .query_async::<()>(&mut conn)
-        .await
+    crate::diagnostics::redis_call(
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("EX")
+            .arg(ttl_secs.max(1))
+            .query_async::<()>(&mut conn),
+    )
+    .await
 }
 
 /// Takes the computation lock; `Some(token)` when this caller holds it.
 async fn lock(cache: &Cache, key: &str) -> Result<Option<String>, redis::RedisError> {
     let mut conn = cache.connection().await?;
     let token = format!("{:x}", rand::random::<u64>());
-    let ok: Option<String> = redis::cmd("SET")
-        .arg(format!("{key}:lock"))
-        .arg(&token)
-        .arg("NX")
-        .arg("PX")
-        .arg(LOCK_TTL_MS)
-        .query_async(&mut conn)
-        .await?;
+    let ok: Option<String> = crate::diagnostics::redis_call(
+        redis::cmd("SET")
+            .arg(format!("{key}:lock"))
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(LOCK_TTL_MS)
+            .query_async(&mut conn),
+    )
+    .await?;
     Ok(ok.map(|_| token))
 }
 
@@ -173,12 +178,14 @@ async fn unlock(cache: &Cache, key: &str, token: &str) -> Result<(), redis::Redi
     // Delete only our own lock (it may have expired and been taken by another caller).
     const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
     let mut conn = cache.connection().await?;
-    redis::Script::new(UNLOCK)
-        .key(format!("{key}:lock"))
-        .arg(token)
-        .invoke_async::<i64>(&mut conn)
-        .await
-        .map(|_| ())
+    crate::diagnostics::redis_call(
+        redis::Script::new(UNLOCK)
+            .key(format!("{key}:lock"))
+            .arg(token)
+            .invoke_async::<i64>(&mut conn),
+    )
+    .await
+    .map(|_| ())
 }
 
 fn cache_failed(metrics: &mut Metrics, err: &redis::RedisError) {
