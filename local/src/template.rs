@@ -100,6 +100,23 @@ pub struct HttpApi {
     pub default_route_settings: ThrottleSettings,
     /// `RouteSettings`, keyed by normalised route key (`"POST /api/auth/login"`).
     pub route_settings: BTreeMap<String, ThrottleSettings>,
+    /// `CorsConfiguration`, resolved with the parameters' defaults; `None` when the API has
+    /// none (or its `Fn::If` picks `AWS::NoValue`).
+    pub cors: Option<Cors>,
+}
+
+/// An HTTP API's `CorsConfiguration` (what API Gateway answers preflights with and adds to
+/// responses for allowed origins).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// `AllowOrigins`: exact origins, `*`, or `https://*` / `http://*`.
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    /// `MaxAge` in seconds.
+    pub max_age: Option<u64>,
 }
 
 /// One HTTP API route of a function (`Events: X: Type: HttpApi`).
@@ -449,6 +466,25 @@ pub struct Template {
     pub queues: Vec<Queue>,
     /// Raw `Resources` (long-form intrinsics), for resolving references.
     resources: Map<String, Json>,
+    /// Raw `Conditions` (long-form intrinsics), evaluated with the parameters' defaults.
+    conditions: Map<String, Json>,
+}
+
+/// Template text as JSON, with CloudFormation short tags (`!Sub`, `!Ref`, ...) in their long
+/// form and YAML merge keys applied: the shape [`Template::parse`] reads, for checks that need
+/// more of the template than the local stack does (`tests/tests/template_security.rs`).
+pub fn template_json(text: &str) -> Result<Json, TemplateError> {
+    let mut yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|error| TemplateError::Yaml {
+            path: PathBuf::new(),
+            error,
+        })?;
+    // YAML merge keys (`<<: *anchor`) are legal in templates; resolve them before reading.
+    yaml.apply_merge().map_err(|error| TemplateError::Yaml {
+        path: PathBuf::new(),
+        error,
+    })?;
+    yaml_to_json(yaml)
 }
 
 impl Template {
@@ -472,17 +508,7 @@ impl Template {
 
     /// Parses template text.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let mut yaml: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(text).map_err(|error| TemplateError::Yaml {
-                path: PathBuf::new(),
-                error,
-            })?;
-        // YAML merge keys (`<<: *anchor`) are legal in templates; resolve them before reading.
-        yaml.apply_merge().map_err(|error| TemplateError::Yaml {
-            path: PathBuf::new(),
-            error,
-        })?;
-        let root = yaml_to_json(yaml)?;
+        let root = template_json(text)?;
         let root = root
             .as_object()
             .ok_or_else(|| TemplateError::Invalid("template is not a mapping".into()))?;
@@ -502,6 +528,11 @@ impl Template {
             tables: Vec::new(),
             queues: Vec::new(),
             resources,
+            conditions: root
+                .get("Conditions")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default(),
         };
 
         // Names and numbers may themselves be intrinsics (e.g. `!Sub rota-${Stage}`), so they
@@ -517,7 +548,7 @@ impl Template {
             let kind = res.get("Type").and_then(Json::as_str).unwrap_or_default();
             let props = res.get("Properties").cloned().unwrap_or(Json::Null);
             match kind {
-                "AWS::Serverless::HttpApi" => http_apis.push(template.parse_http_api(id, &props)),
+                "AWS::Serverless::HttpApi" => http_apis.push(template.parse_http_api(id, &props)?),
                 "AWS::Serverless::Function" => {
                     let f = template.parse_function(id, res, &props, &globals_fn)?;
                     template.functions.push(f);
@@ -580,6 +611,146 @@ impl Template {
     /// `Default` of a parameter.
     pub fn parameter_default(&self, name: &str) -> Option<&str> {
         self.parameters.get(name)?.default.as_deref()
+    }
+
+    /// Whether a template condition holds, evaluated with the parameters' defaults
+    /// (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`).
+    pub fn condition(&self, name: &str) -> Result<bool, String> {
+        self.condition_at(name, 0)
+    }
+
+    fn condition_at(&self, name: &str, depth: usize) -> Result<bool, String> {
+        let expr = self
+            .conditions
+            .get(name)
+            .ok_or_else(|| format!("no condition {name}"))?;
+        self.condition_expr(expr, depth + 1)
+    }
+
+    fn condition_expr(&self, v: &Json, depth: usize) -> Result<bool, String> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return Err("conditions nest too deeply (circular reference?)".into());
+        }
+        let m = v
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .ok_or("bad condition")?;
+        let (key, arg) = m.iter().next().ok_or("bad condition")?;
+        let list = || arg.as_array().ok_or_else(|| format!("{key} takes a list"));
+        match key.as_str() {
+            "Condition" => self.condition_at(arg.as_str().ok_or("Condition takes a name")?, depth),
+            "Fn::Equals" => match list()?.as_slice() {
+                [a, b] => Ok(self.resolve(a, None)? == self.resolve(b, None)?),
+                _ => Err("Fn::Equals takes two values".into()),
+            },
+            "Fn::Not" => match list()?.as_slice() {
+                [c] => Ok(!self.condition_expr(c, depth + 1)?),
+                _ => Err("Fn::Not takes one condition".into()),
+            },
+            "Fn::And" => list()?
+                .iter()
+                .try_fold(true, |acc, c| Ok(acc & self.condition_expr(c, depth + 1)?)),
+            "Fn::Or" => list()?
+                .iter()
+                .try_fold(false, |acc, c| Ok(acc | self.condition_expr(c, depth + 1)?)),
+            other => Err(format!("{other} is not a condition function")),
+        }
+    }
+
+    /// `v` with `Fn::If` decided (recursively at the top), `None` for `AWS::NoValue`.
+    fn select(&self, v: &Json, depth: usize) -> Result<Option<Json>, String> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return Err("Fn::If nests too deeply".into());
+        }
+        if v.get("Ref").and_then(Json::as_str) == Some("AWS::NoValue") {
+            return Ok(None);
+        }
+        if let Some(Json::Array(args)) = v.get("Fn::If")
+            && v.as_object().is_some_and(|m| m.len() == 1)
+        {
+            let [cond, yes, no] = args.as_slice() else {
+                return Err("Fn::If takes [condition, then, else]".into());
+            };
+            let cond = cond.as_str().ok_or("Fn::If condition is not a name")?;
+            let branch = if self.condition(cond)? { yes } else { no };
+            return self.select(branch, depth + 1);
+        }
+        Ok(Some(v.clone()))
+    }
+
+    /// A list of strings: a YAML list (items may be intrinsics), `Fn::Split`, or a value
+    /// (e.g. a `Ref` to a `CommaDelimitedList`) split on commas.
+    fn string_list(&self, v: &Json) -> Result<Vec<String>, String> {
+        let Some(v) = self.select(v, 0)? else {
+            return Ok(Vec::new());
+        };
+        let items = match &v {
+            Json::Array(items) => items
+                .iter()
+                .map(|i| self.resolve(i, None))
+                .collect::<Result<Vec<_>, _>>()?,
+            Json::Object(m) if m.contains_key("Fn::Split") => {
+                let args = m["Fn::Split"].as_array().ok_or("Fn::Split takes a list")?;
+                let [delim, source] = args.as_slice() else {
+                    return Err("Fn::Split takes [delimiter, string]".into());
+                };
+                let delim = self.resolve(delim, None)?;
+                if delim.is_empty() {
+                    return Err("Fn::Split delimiter is empty".into());
+                }
+                let source = self.resolve(source, None)?;
+                source.split(delim.as_str()).map(str::to_string).collect()
+            }
+            other => self
+                .resolve(other, None)?
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+        };
+        Ok(items
+            .into_iter()
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty())
+            .collect())
+    }
+
+    fn parse_cors(&self, id: &str, v: &Json) -> Result<Option<Cors>, String> {
+        let Some(v) = self.select(v, 0)? else {
+            return Ok(None);
+        };
+        // SAM's shorthand: `CorsConfiguration: true` allows every origin.
+        if let Json::Bool(on) = v {
+            return Ok(on.then(|| Cors {
+                allow_origins: vec!["*".into()],
+                ..Cors::default()
+            }));
+        }
+        if !v.is_object() {
+            return Err(format!(
+                "{id}: CorsConfiguration is neither a mapping nor a boolean"
+            ));
+        }
+        let list = |key: &str| match v.get(key) {
+            Some(x) => self.string_list(x).map_err(|e| format!("{id}: {key}: {e}")),
+            None => Ok(Vec::new()),
+        };
+        let scalar = |key: &str| -> Result<Option<String>, String> {
+            match v.get(key).map(|x| self.select(x, 0)).transpose()?.flatten() {
+                Some(x) => self.resolve(&x, None).map(Some),
+                None => Ok(None),
+            }
+        };
+        Ok(Some(Cors {
+            allow_origins: list("AllowOrigins")?,
+            allow_methods: list("AllowMethods")?,
+            allow_headers: list("AllowHeaders")?,
+            expose_headers: list("ExposeHeaders")?,
+            allow_credentials: scalar("AllowCredentials")?.is_some_and(|s| s == "true"),
+            max_age: scalar("MaxAge")?
+                .map(|s| s.trim().parse::<u64>())
+                .transpose()
+                .map_err(|_| format!("{id}: MaxAge is not a number of seconds"))?,
+        }))
     }
 
     /// Effective throttling of a route key (`"POST /api/auth/login"` or `$default`): the route's
@@ -666,7 +837,7 @@ impl Template {
         self.resources.get(id)?.get("Properties")?.get(prop)
     }
 
-    fn parse_http_api(&self, id: &str, props: &Json) -> HttpApi {
+    fn parse_http_api(&self, id: &str, props: &Json) -> Result<HttpApi, TemplateError> {
         let route_settings = props
             .get("RouteSettings")
             .and_then(Json::as_object)
@@ -676,14 +847,19 @@ impl Template {
                     .collect()
             })
             .unwrap_or_default();
-        HttpApi {
+        let cors = match props.get("CorsConfiguration") {
+            Some(v) => self.parse_cors(id, v).map_err(TemplateError::Invalid)?,
+            None => None,
+        };
+        Ok(HttpApi {
             logical_id: id.to_string(),
             default_route_settings: props
                 .get("DefaultRouteSettings")
                 .map(|v| self.throttle_settings(v))
                 .unwrap_or_default(),
             route_settings,
-        }
+            cors,
+        })
     }
 
     fn throttle_settings(&self, v: &Json) -> ThrottleSettings {
@@ -1912,6 +2088,70 @@ Resources:
     }
 
     #[test]
+    fn cors_configuration_resolves_with_parameter_defaults() {
+        let text = r#"
+Parameters:
+  Origins:
+    Type: CommaDelimitedList
+    Default: "https://a.test, http://localhost:5173"
+  Joined:
+    Type: String
+    Default: "https://b.test,https://c.test"
+Conditions:
+  On: !Not [!Equals [!Ref Joined, ""]]
+  Off: !Equals [!Ref Joined, ""]
+  Both: !And [!Condition On, !Or [!Condition Off, !Condition On]]
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration:
+        AllowOrigins: !Ref Origins
+        AllowMethods: [GET, !Join ["", [PO, ST]]]
+        MaxAge: 60
+        AllowCredentials: true
+"#;
+        // A Ref to a CommaDelimitedList is split on commas; list items may be intrinsics.
+        let t = Template::parse(text).unwrap();
+        let cors = t.http_api.cors.clone().unwrap();
+        assert_eq!(
+            cors.allow_origins,
+            ["https://a.test", "http://localhost:5173"]
+        );
+        assert_eq!(cors.allow_methods, ["GET", "POST"]);
+        assert_eq!(cors.max_age, Some(60));
+        assert!(cors.allow_credentials);
+        assert!(t.condition("On").unwrap());
+        assert!(!t.condition("Off").unwrap());
+        assert!(t.condition("Both").unwrap());
+        assert!(t.condition("Nope").is_err());
+
+        let with_if = |cond: &str| {
+            text.replace(
+                "      CorsConfiguration:\n        AllowOrigins: !Ref Origins\n",
+                &format!(
+                    "      CorsConfiguration: !If\n        - {cond}\n        - AllowOrigins: !Split [\",\", !Ref Joined]\n        - !Ref AWS::NoValue\n      Unused:\n"
+                ),
+            )
+        };
+        let t = Template::parse(&with_if("On")).unwrap();
+        assert_eq!(
+            t.http_api.cors.unwrap().allow_origins,
+            ["https://b.test", "https://c.test"]
+        );
+        assert_eq!(
+            Template::parse(&with_if("Off")).unwrap().http_api.cors,
+            None
+        );
+        // `CorsConfiguration: true` is SAM's allow-everything shorthand.
+        let t = Template::parse(
+            "Resources:\n  Api:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      CorsConfiguration: true\n",
+        )
+        .unwrap();
+        assert_eq!(t.http_api.cors.unwrap().allow_origins, ["*"]);
+    }
+
+    #[test]
     fn sub_forms() {
         let t = Template::parse(FIXTURE).unwrap();
         let v: Json = serde_json::json!({"Fn::Sub": ["${A}-${Stage}-${!Literal}", {"A": "x"}]});
@@ -1964,6 +2204,14 @@ Resources:
                 assert_eq!(v, "redis://127.0.0.1:6379");
             }
         }
+        // The local stack serves the web app's dev server (docs/operations.md).
+        let cors = t.http_api.cors.as_ref().expect("the API declares CORS");
+        assert!(
+            cors.allow_origins
+                .iter()
+                .any(|o| o == "http://localhost:5173")
+        );
+        assert!(cors.allow_origins.iter().all(|o| o != "*"));
         for r in t.routes() {
             if !r.is_default() {
                 assert!(r.path.starts_with('/'), "{}", r.route_key());

@@ -1,6 +1,7 @@
 //! The API Gateway (HTTP API) stand-in: HTTP/1.1 server, route selection, throttling, payload
 //! format 2.0 events, and the error answers API Gateway itself gives.
 
+pub mod cors;
 pub mod event;
 pub mod router;
 pub mod throttle;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 
 use crate::runtime::{InvokeError, InvokeOptions, LambdaService, MAX_PAYLOAD_BYTES};
 use crate::template::Template;
+use cors::CorsPolicy;
 use event::RequestInfo;
 use router::{RouteMatch, Router};
 use throttle::Throttles;
@@ -42,6 +44,8 @@ pub struct Gateway {
     throttles: Throttles,
     lambda: Arc<LambdaService>,
     integration_timeout: Duration,
+    /// The API's `CorsConfiguration`, if any.
+    cors: Option<CorsPolicy>,
 }
 
 impl Gateway {
@@ -54,6 +58,7 @@ impl Gateway {
             throttles,
             lambda,
             integration_timeout: INTEGRATION_TIMEOUT,
+            cors: template.http_api.cors.clone().map(CorsPolicy::new),
         }
     }
 
@@ -72,11 +77,25 @@ impl Gateway {
         let request_id = new_request_id();
         let method = req.method().to_string();
         let path = req.uri().path().to_string();
-        let route = self.router.route(&method, &path);
-        let function = route.as_ref().map(|r| r.function.clone());
-        let mut res = match route {
-            Some(route) => self.dispatch(req, route, peer, local, &request_id).await,
-            None => message(StatusCode::NOT_FOUND, "Not Found"),
+        let origin = cors::origin(req.headers()).map(str::to_string);
+        let (function, mut res) = match &self.cors {
+            // With CORS configured, API Gateway answers preflights itself, before routing
+            // and throttling.
+            Some(cors) if CorsPolicy::is_preflight(req.method(), req.headers()) => {
+                (None, cors.preflight(req.headers()))
+            }
+            _ => {
+                let route = self.router.route(&method, &path);
+                let function = route.as_ref().map(|r| r.function.clone());
+                let mut res = match route {
+                    Some(route) => self.dispatch(req, route, peer, local, &request_id).await,
+                    None => message(StatusCode::NOT_FOUND, "Not Found"),
+                };
+                if let Some(cors) = &self.cors {
+                    cors.apply(origin.as_deref(), &mut res);
+                }
+                (function, res)
+            }
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             res.headers_mut().insert("apigw-requestid", v);
@@ -379,6 +398,111 @@ Resources:
             .await;
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(body_json(res).await["message"], "Request Entity Too Large");
+    }
+
+    const CORS_TEMPLATE: &str = r#"
+Parameters:
+  AllowedOrigins:
+    Type: String
+    Default: "https://app.example.org,http://localhost:5173"
+Conditions:
+  HasAllowedOrigins: !Not [!Equals [!Ref AllowedOrigins, ""]]
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration: !If
+        - HasAllowedOrigins
+        - AllowOrigins: !Split [",", !Ref AllowedOrigins]
+          AllowMethods: [GET, POST]
+          AllowHeaders: [authorization, content-type]
+          ExposeHeaders: [x-request-id]
+          MaxAge: 300
+        - !Ref AWS::NoValue
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: does-not-exist } }
+    Properties:
+      Events:
+        A: { Type: HttpApi, Properties: { Path: /thing, Method: POST } }
+"#;
+
+    #[tokio::test]
+    async fn cors_preflights_and_headers_come_from_the_gateway() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Template::parse(CORS_TEMPLATE).unwrap();
+        let lambda = LambdaService::new(
+            Vec::new(),
+            RuntimeOptions {
+                max_instances: 1,
+                logs_dir: dir.path().join("logs"),
+                aws_endpoint: "http://127.0.0.1:1".into(),
+                overrides: BTreeMap::new(),
+                init_timeout: Duration::from_secs(1),
+            },
+        )
+        .unwrap();
+        let gw = Gateway::new(&t, Arc::new(lambda));
+        let send = |method: &str, path: &str, headers: &[(&str, &str)]| {
+            let mut b = Request::builder().method(method).uri(path);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            gw.handle(b.body(Full::new(Bytes::new())).unwrap(), addr(), addr())
+        };
+        // A preflight for a route with no OPTIONS route never reaches routing or a function.
+        let res = send(
+            "OPTIONS",
+            "/thing",
+            &[
+                ("origin", "http://localhost:5173"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization"),
+            ],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        assert_eq!(res.headers()["access-control-allow-methods"], "GET,POST");
+        assert_eq!(res.headers()["access-control-max-age"], "300");
+        // The gateway's own answers carry the headers for an allowed origin...
+        let res = send("GET", "/nope", &[("origin", "https://app.example.org")]).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            "https://app.example.org"
+        );
+        assert_eq!(
+            res.headers()["access-control-expose-headers"],
+            "x-request-id"
+        );
+        // ...and none for another origin, or without one.
+        for headers in [&[("origin", "https://evil.test")][..], &[][..]] {
+            let res = send("GET", "/nope", headers).await;
+            assert!(!res.headers().contains_key("access-control-allow-origin"));
+        }
+        let res = send(
+            "OPTIONS",
+            "/thing",
+            &[
+                ("origin", "https://evil.test"),
+                ("access-control-request-method", "POST"),
+            ],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert!(!res.headers().contains_key("access-control-allow-origin"));
+
+        // With the condition false there is no CORS: OPTIONS is routed like any request.
+        let off = Template::parse(&CORS_TEMPLATE.replace(
+            r#"Default: "https://app.example.org,http://localhost:5173""#,
+            r#"Default: """#,
+        ))
+        .unwrap();
+        assert_eq!(off.http_api.cors, None);
     }
 
     #[test]
