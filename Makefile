@@ -6,7 +6,7 @@ VENV   := .venv
 PYTHON ?= python3
 PORT   ?= 3000
 
-.PHONY: run test build bootstrap lint fmt clippy cfn-lint clean-local reminders-now
+.PHONY: run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,17 @@ test: bootstrap
 cfn-lint: bootstrap
 	$(VENV)/bin/cfn-lint template.yaml
 
+# The SAM transform and its linter, offline (no AWS credentials needed).
+sam-validate: bootstrap
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+
 fmt:
 	cargo fmt --all -- --check
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-lint: fmt clippy cfn-lint
+lint: fmt clippy cfn-lint sam-validate
 
 clean-local:
 	rm -rf .local

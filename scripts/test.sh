@@ -10,6 +10,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
+# The SAM transform itself (offline: no credentials, no telemetry).
+echo "== sam validate --lint template.yaml"
+SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --template template.yaml --region us-east-1
+
 echo "== build"
 cargo build --workspace --bins
 cargo test --workspace --no-run --quiet
