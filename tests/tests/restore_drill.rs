@@ -151,6 +151,7 @@ impl Drop for Cleanup {
             tokio::runtime::Runtime::new()
                 .unwrap()
                 .block_on(db.delete_table().table_name(table).send())
+                .is_ok()
         })
         .join();
     }
