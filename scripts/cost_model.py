@@ -44,7 +44,7 @@ PRICES = {
     "ddb_wru": (0.625 / 1e6, "DynamoDB on-demand $0.625 per 1 M write request units (since 1 Nov 2024; was $1.25)"),
     "ddb_storage_gb": (0.25, "DynamoDB Standard table storage $0.25 per GB-month (first 25 GB free)"),
     "ddb_pitr_gb": (0.20, "DynamoDB continuous backups (PITR) $0.20 per GB-month of table size"),
-    "ddb_backup_gb": (0.10, "DynamoDB on-demand backup $0.10 per GB-month (template: none configured)"),
+    "ddb_backup_gb": (0.10, "DynamoDB backup (on-demand or AWS Backup warm storage) $0.10 per GB-month; DynamoDB backups are full copies, not incremental"),
     # https://aws.amazon.com/sqs/pricing/ : standard queue, per 64 KB chunk of a request.
     "sqs_request": (0.40 / 1e6, "SQS standard $0.40 per 1 M requests (first 1 M/month free); aws.amazon.com/sqs/pricing"),
     # https://aws.amazon.com/elasticache/pricing/ : Serverless, Valkey engine.
@@ -159,7 +159,8 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     gb = prof["table_gb"]
     lines.append(("DynamoDB", f"storage {gb} GB (25 GB free not subtracted here)", gb, "GB-month", gb * price("ddb_storage_gb")))
     lines.append(("DynamoDB", "point-in-time recovery", gb, "GB-month", gb * price("ddb_pitr_gb")))
-    lines.append(("DynamoDB", "on-demand backups (none in template)", 0, "GB-month", 0.0))
+    copies = prof["backup_copies_retained"]
+    lines.append(("DynamoDB", f"AWS Backup: {copies} full copies retained", copies * gb, "GB-month", copies * gb * price("ddb_backup_gb")))
     lines.append(("SQS", "reminder queue: send + receive + delete, idle long polls", sqs_req, "requests", sqs_req * price("sqs_request")))
     stored = max(prof["cache_gb"], price("valkey_min_gb"))
     lines.append(("ElastiCache", f"Serverless Valkey storage (billed {stored} GB)", stored * HOURS_PER_MONTH, "GB-hours", stored * HOURS_PER_MONTH * price("valkey_gb_hour")))
@@ -171,8 +172,8 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     lines.append(("CloudWatch", f"Logs storage ({prof['log_retention_days']} days retention, compressed)", stored_gb, "GB-month", stored_gb * price("cw_logs_store_gb")))
     metrics = sum(e.get("emf_metrics", 0) for e in eps.values()) + bg["emf_metrics"]
     lines.append(("CloudWatch", "custom metrics via EMF (metric x {service,function})", metrics, "metrics", metrics * price("cw_metric")))
-    lines.append(("CloudWatch", "alarms (template: 1)", prof["alarms"], "alarms", prof["alarms"] * price("cw_alarm")))
-    lines.append(("CloudWatch", "dashboards (template: 0)", prof["dashboards"], "dashboards", prof["dashboards"] * price("cw_dashboard")))
+    lines.append(("CloudWatch", "alarms (template)", prof["alarms"], "alarms", prof["alarms"] * price("cw_alarm")))
+    lines.append(("CloudWatch", "dashboards (template)", prof["dashboards"], "dashboards", prof["dashboards"] * price("cw_dashboard")))
     # X-Ray: Lambda's default sampling is the first request each second plus 5 % of the rest.
     traces = sum((min(r, 1.0) + 0.05 * max(r - 1.0, 0.0)) * 3600 for r in hours) * DAYS_PER_MONTH
     lines.append(("X-Ray", "traces recorded (Tracing: Active; 1/s + 5 %)", traces, "traces", traces * price("xray_trace")))
