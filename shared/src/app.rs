@@ -75,6 +75,7 @@ impl App {
     /// Builds what `needs` asks for from the environment. Called once per container.
     pub async fn from_env(needs: Needs) -> Result<Self, InitError> {
         let config = Config::from_env()?;
+        crate::diagnostics::init_from_env();
         let sdk = if needs.db || needs.tokens {
             Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
         } else {
@@ -83,7 +84,7 @@ impl App {
         let db = sdk
             .as_ref()
             .filter(|_| needs.db)
-            .map(aws_sdk_dynamodb::Client::new);
+            .map(crate::diagnostics::dynamodb_client);
         let tokens = match (&sdk, needs.tokens) {
             (Some(sdk), true) => Some(load_token_keys(sdk, &config).await?),
             _ => None,
@@ -312,6 +313,7 @@ pub async fn invoke<H: Handler>(
     req: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
+    crate::diagnostics::begin();
     let cold_start = app.cold.swap(false, Ordering::Relaxed);
     // The Lambda request id (what Lambda's own START/END/REPORT lines carry) and the X-Ray
     // trace id go on every log line. The API's request id (`x-request-id`, echoed or else the
@@ -388,6 +390,7 @@ pub async fn invoke<H: Handler>(
             duration_ms = elapsed_ms,
             "request finished"
         );
+        diagnostics_report(&mut response);
         ctx.metrics.count("Requests");
         ctx.metrics.add("Latency", Unit::Milliseconds, elapsed_ms);
         if cold_start {
@@ -407,6 +410,19 @@ pub async fn invoke<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// In diagnostic mode, what the request cost: a log line and an `x-rota-diagnostics` header
+/// (read by the benchmark harness; the mode is never on in a deployed stage).
+fn diagnostics_report(response: &mut Response<Body>) {
+    let Some(usage) = crate::diagnostics::usage() else {
+        return;
+    };
+    let json = serde_json::to_string(&usage).unwrap_or_default();
+    tracing::info!(diagnostics = %json, "request cost");
+    if let Ok(v) = HeaderValue::from_str(&json) {
+        response.headers_mut().insert("x-rota-diagnostics", v);
+    }
 }
 
 /// A function's whole `main`: logging, the container's clients, then the Lambda runtime loop.
@@ -449,6 +465,7 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<J::Event>| async move {
             let started = Instant::now();
+            crate::diagnostics::begin();
             let cold_start = app.cold.swap(false, Ordering::Relaxed);
             let request_id = event.context.request_id.clone();
             let span = tracing::info_span!(
@@ -477,6 +494,10 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
             match &result {
                 Ok(_) => tracing::info!(duration_ms = elapsed_ms, "job finished"),
                 Err(e) => tracing::error!(duration_ms = elapsed_ms, error = %e, "job failed"),
+            }
+            if let Some(usage) = crate::diagnostics::usage() {
+                let json = serde_json::to_string(&usage).unwrap_or_default();
+                tracing::info!(diagnostics = %json, "job cost");
             }
             metrics.count("Invocations");
             if cold_start {

@@ -69,7 +69,8 @@ pub fn begin() {
     if !enabled() {
         return;
     }
-    for c in [&ROUND_TRIPS, &DYNAMODB_CALLS, &REDIS_CALLS] {
+    // A call dropped mid-flight in an earlier invocation never reported its end.
+    for c in [&IN_FLIGHT, &ROUND_TRIPS, &DYNAMODB_CALLS, &REDIS_CALLS] {
         c.store(0, Ordering::Relaxed);
     }
     for c in [&RCU_MILLI, &WCU_MILLI, &REPORTED_MILLI] {
@@ -160,6 +161,8 @@ struct CapacityInterceptor;
 #[derive(Debug, Clone)]
 struct CallInfo {
     consistent: bool,
+    /// Keys a BatchGetItem asked for: each is charged, found or not.
+    batch_keys: usize,
 }
 
 impl aws_smithy_types::config_bag::Storable for CallInfo {
@@ -193,6 +196,7 @@ impl Intercept for CapacityInterceptor {
         call_started();
         cfg.interceptor_state().store_put(CallInfo {
             consistent: consistent_read(input),
+            batch_keys: batch_keys(input),
         });
         Ok(())
     }
@@ -208,11 +212,18 @@ impl Intercept for CapacityInterceptor {
         };
         call_finished();
         if let Some(Ok(output)) = context.output_or_error() {
-            add_milli(&RCU_MILLI, read_units(output, call.consistent));
+            add_milli(&RCU_MILLI, read_units(output, &call));
             add_milli(&REPORTED_MILLI, reported_units(output));
         }
         Ok(())
     }
+}
+
+fn batch_keys(input: &Input) -> usize {
+    input
+        .downcast_ref::<aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput>()
+        .and_then(|i| i.request_items.as_ref())
+        .map_or(0, |m| m.values().map(|k| k.keys.len()).sum())
 }
 
 fn consistent_read(input: &Input) -> bool {
@@ -378,7 +389,8 @@ fn write_units(input: &Input) -> f64 {
     0.0
 }
 
-fn read_units(output: &Output, consistent: bool) -> f64 {
+fn read_units(output: &Output, call: &CallInfo) -> f64 {
+    let consistent = call.consistent;
     use aws_sdk_dynamodb::operation as op;
     if let Some(o) = output.downcast_ref::<op::get_item::GetItemOutput>() {
         return read_units_for(o.item.as_ref().map_or(0, item_size), consistent);
@@ -390,13 +402,16 @@ fn read_units(output: &Output, consistent: bool) -> f64 {
         return read_units_for(bytes, consistent);
     }
     if let Some(o) = output.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
-        return o
+        let found: Vec<f64> = o
             .responses
             .iter()
             .flat_map(|m| m.values())
             .flatten()
             .map(|item| read_units_for(item_size(item), consistent))
-            .sum();
+            .collect();
+        // Keys that found nothing still cost the minimum read.
+        let missing = call.batch_keys.saturating_sub(found.len()) as f64;
+        return found.iter().sum::<f64>() + missing * read_units_for(0, consistent);
     }
     if let Some(o) = output.downcast_ref::<op::transact_get_items::TransactGetItemsOutput>() {
         return o

@@ -229,11 +229,15 @@ impl Handler for GetPost {
         let caller = app.authenticate_optional(ctx, &req).await?;
         let id = path_id(&req, post_not_found)?;
         let posts = Posts::new(app.db()?, app.table());
-        let post = posts.get_active(id).await?.ok_or_else(post_not_found)?;
-        let liked = match caller {
-            Some(c) => posts.liked_by(c.user_id, &[id]).await?.contains(&id),
-            None => false,
+        // The like's key is known from the path: both reads go out at once (one round trip).
+        let liked = async {
+            match caller {
+                Some(c) => Ok(posts.liked_by(c.user_id, &[id]).await?.contains(&id)),
+                None => Ok(false),
+            }
         };
+        let (post, liked) = tokio::try_join!(posts.get_active(id), liked)?;
+        let post = post.ok_or_else(post_not_found)?;
         json(StatusCode::OK, &PostView::new(&post, liked))
     }
 }
