@@ -172,6 +172,8 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     lines.append(("CloudWatch", f"Logs storage ({prof['log_retention_days']} days retention, compressed)", stored_gb, "GB-month", stored_gb * price("cw_logs_store_gb")))
     metrics = sum(e.get("emf_metrics", 0) for e in eps.values()) + bg["emf_metrics"]
     lines.append(("CloudWatch", "custom metrics via EMF (metric x {service,function})", metrics, "metrics", metrics * price("cw_metric")))
+    route_metrics = prof.get("api_detailed_route_metrics", 0)
+    lines.append(("CloudWatch", "API Gateway detailed per-route metrics (DetailedMetricsEnabled)", route_metrics, "metrics", route_metrics * price("cw_metric")))
     lines.append(("CloudWatch", "alarms (template)", prof["alarms"], "alarms", prof["alarms"] * price("cw_alarm")))
     lines.append(("CloudWatch", "dashboards (template)", prof["dashboards"], "dashboards", prof["dashboards"] * price("cw_dashboard")))
     # X-Ray: Lambda's default sampling is the first request each second plus 5 % of the rest.
