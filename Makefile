@@ -6,7 +6,7 @@ VENV   := .venv
 PYTHON ?= python3
 PORT   ?= 3000
 
-.PHONY: run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
+.PHONY: bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,10 @@ lint: fmt clippy cfn-lint sam-validate
 
 clean-local:
 	rm -rf .local
+
+# Per-function cold start, CPU per warm invocation, peak RSS, binary size and DynamoDB/Redis cost
+# per request, through the Lambda Runtime API (BENCHMARKS.md). Release build of every function.
+bench: bootstrap
+	scripts/ensure-redis.sh
+	cargo build --release --workspace --bins
+	target/release/rota-bench --bin-dir target/release --warm 30

@@ -131,7 +131,11 @@ impl Client {
                 diagnostics,
             });
         }
-        bail!("{} {}: throttled by the gateway 200 times", req.method, req.path)
+        bail!(
+            "{} {}: throttled by the gateway 200 times",
+            req.method,
+            req.path
+        )
     }
 
     /// Sends a request that must succeed (set-up steps).
@@ -264,9 +268,7 @@ async fn measure(
         warm_duration_ms_p95: percentile(&durations, 95.0),
         warm_cpu_ms_p50: percentile(&cpu, 50.0),
         warm_cpu_ms_mean,
-        peak_rss_mib: pid
-            .and_then(peak_rss_kib)
-            .map(|k| k as f64 / 1024.0),
+        peak_rss_mib: pid.and_then(peak_rss_kib).map(|k| k as f64 / 1024.0),
         statuses,
         diagnostics,
     })
@@ -328,9 +330,7 @@ async fn measure_event(
         } else {
             cpu.iter().sum::<f64>() / cpu.len() as f64
         },
-        peak_rss_mib: pid
-            .and_then(peak_rss_kib)
-            .map(|k| k as f64 / 1024.0),
+        peak_rss_mib: pid.and_then(peak_rss_kib).map(|k| k as f64 / 1024.0),
         statuses,
         diagnostics: None,
     })
@@ -437,20 +437,21 @@ pub async fn run_all(
     let post = new_post(&client, &main, 0).await?;
     for i in 0..5 {
         client
-            .ok(
-                Req::post(
-                    format!("/api/community/posts/{post}/comments"),
-                    json!({"content": format!("Comment {i}: thanks, this helped.")}),
-                )
-                .auth(&other.token),
+            .ok(Req::post(
+                format!("/api/community/posts/{post}/comments"),
+                json!({"content": format!("Comment {i}: thanks, this helped.")}),
             )
+            .auth(&other.token))
             .await?;
     }
     for i in 0..20 {
         let p = new_post(&client, &other, i).await?;
         if i % 2 == 0 {
             client
-                .ok(Req::post(format!("/api/community/posts/{p}/like"), json!({})).auth(&main.token))
+                .ok(
+                    Req::post(format!("/api/community/posts/{p}/like"), json!({}))
+                        .auth(&main.token),
+                )
                 .await?;
         }
     }
@@ -559,11 +560,13 @@ pub async fn run_all(
     case!(
         "UsersMePatchFunction",
         "PATCH /api/users/me (name, reminders)",
-        times(&|i| Req::patch(
+        times(&|i| {
+            Req::patch(
             "/api/users/me",
             json!({"display_name": format!("Bench {i}"), "reminder_enabled": true, "reminder_hour": 20, "timezone": "Europe/Istanbul"})
         )
-        .auth(&main.token))
+        .auth(&main.token)
+        })
     );
     case!(
         "CommunityPostsListFunction",
@@ -602,8 +605,10 @@ pub async fn run_all(
             "like a post (like item + counter, one transaction)",
             posts
                 .iter()
-                .map(|p| Req::post(format!("/api/community/posts/{p}/like"), json!({}))
-                    .auth(&main.token))
+                .map(
+                    |p| Req::post(format!("/api/community/posts/{p}/like"), json!({}))
+                        .auth(&main.token)
+                )
                 .collect()
         );
         case!(
@@ -691,11 +696,13 @@ pub async fn run_all(
     case!(
         "RoadmapsCreateFunction",
         "generate and store a roadmap",
-        times(&|_| Req::post(
+        times(&|_| {
+            Req::post(
             "/api/roadmaps",
             json!({"goal": "backend", "level": "beginner", "hours_per_week": 10, "known_skills": ["git"]})
         )
-        .auth(&other.token))
+        .auth(&other.token)
+        })
     );
     case!(
         "RoadmapsListFunction",

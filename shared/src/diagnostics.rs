@@ -24,8 +24,8 @@ use aws_sdk_dynamodb::config::interceptors::{
     FinalizerInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::client::interceptors::context::{Input, Output};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
+use aws_smithy_runtime_api::client::interceptors::context::{Input, Output};
 use std::collections::HashMap;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -306,7 +306,12 @@ pub fn value_size(v: &AttributeValue) -> usize {
         AttributeValue::Ns(v) => v.iter().map(|n| number_size(n)).sum(),
         AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
         AttributeValue::L(v) => 3 + v.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
-        AttributeValue::M(m) => 3 + m.iter().map(|(k, x)| 1 + k.len() + value_size(x)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, x)| 1 + k.len() + value_size(x))
+                .sum::<usize>()
+        }
         _ => 1,
     }
 }
@@ -427,9 +432,8 @@ fn read_units(output: &Output, call: &CallInfo) -> f64 {
 fn reported_units(output: &Output) -> f64 {
     use aws_sdk_dynamodb::operation as op;
     let sum = |c: Option<&ConsumedCapacity>| c.and_then(|c| c.capacity_units).unwrap_or(0.0);
-    let sum_all = |v: Option<&Vec<ConsumedCapacity>>| {
-        v.map_or(0.0, |v| v.iter().map(|c| sum(Some(c))).sum())
-    };
+    let sum_all =
+        |v: Option<&Vec<ConsumedCapacity>>| v.map_or(0.0, |v| v.iter().map(|c| sum(Some(c))).sum());
     macro_rules! single {
         ($($ty:path),+) => {
             $( if let Some(o) = output.downcast_ref::<$ty>() { return sum(o.consumed_capacity.as_ref()); } )+

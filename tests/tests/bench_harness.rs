@@ -68,10 +68,7 @@ fn the_harness_reports_cold_start_cpu_memory_and_dynamodb_cost_per_function() {
     // A like is one transaction (like item + post counter): at least 2 × 2 WCU.
     let like = function(&figures, "CommunityPostsLikeFunction");
     let ops = like["diagnostics"]["operations"].as_array().unwrap();
-    assert!(
-        ops.iter().any(|o| o == "TransactWriteItems"),
-        "{like}"
-    );
+    assert!(ops.iter().any(|o| o == "TransactWriteItems"), "{like}");
     assert!(num(like, "/diagnostics/wcu_estimated") >= 4.0, "{like}");
     let _ = std::fs::remove_dir_all(&out);
 }
