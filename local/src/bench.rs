@@ -209,7 +209,96 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Runs the benchmark of one function: `requests[0]` cold, the rest warm.
+/// What one function's runs produced: the first invocation cold, the rest warm.
+struct Samples {
+    function: String,
+    statuses: BTreeMap<u16, usize>,
+    durations: Vec<f64>,
+    cpu: Vec<f64>,
+    init_ms: Option<f64>,
+    cold_duration_ms: f64,
+    diagnostics: Option<Value>,
+    pid: Option<u32>,
+}
+
+impl Samples {
+    /// Recycles the function's instances so the first invocation starts cold.
+    async fn start(lambda: &LambdaService, function: &str) -> Self {
+        lambda.recycle(function).await;
+        Self {
+            function: function.to_string(),
+            statuses: BTreeMap::new(),
+            durations: Vec::new(),
+            cpu: Vec::new(),
+            init_ms: None,
+            cold_duration_ms: 0.0,
+            diagnostics: None,
+            pid: None,
+        }
+    }
+
+    /// The instance's CPU time so far (call before an invocation).
+    fn cpu_before(&self) -> Option<Duration> {
+        self.pid.and_then(cpu_time)
+    }
+
+    /// Records one invocation from the function's REPORT.
+    fn record(
+        &mut self,
+        lambda: &LambdaService,
+        status: u16,
+        cpu_before: Option<Duration>,
+        diagnostics: Option<Value>,
+    ) -> anyhow::Result<()> {
+        *self.statuses.entry(status).or_default() += 1;
+        let report = lambda
+            .last_report(&self.function)
+            .with_context(|| format!("{} reported no invocation", self.function))?;
+        self.pid = report.pid;
+        if self.statuses.values().sum::<usize>() == 1 {
+            self.init_ms = report.init_duration.map(ms);
+            self.cold_duration_ms = ms(report.duration);
+            return Ok(());
+        }
+        self.durations.push(ms(report.duration));
+        if let (Some(b), Some(a)) = (cpu_before, self.pid.and_then(cpu_time)) {
+            self.cpu.push(ms(a.saturating_sub(b)));
+        }
+        self.diagnostics = diagnostics.or(self.diagnostics.take());
+        Ok(())
+    }
+
+    fn figures(self, lambda: &LambdaService, case: &str) -> anyhow::Result<Figures> {
+        let config = lambda
+            .function(&self.function)
+            .with_context(|| format!("no function {} in the template", self.function))?;
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        Ok(Figures {
+            binary: config.binary.clone(),
+            binary_bytes: std::fs::metadata(&config.executable).map_or(0, |m| m.len()),
+            function: self.function,
+            case: case.to_string(),
+            init_ms: self.init_ms,
+            cold_duration_ms: self.cold_duration_ms,
+            warm_runs: self.durations.len(),
+            warm_duration_ms_p50: percentile(&self.durations, 50.0),
+            warm_duration_ms_p95: percentile(&self.durations, 95.0),
+            warm_cpu_ms_p50: percentile(&self.cpu, 50.0),
+            warm_cpu_ms_mean: mean(&self.cpu),
+            peak_rss_mib: self.pid.and_then(peak_rss_kib).map(|k| k as f64 / 1024.0),
+            statuses: self.statuses,
+            diagnostics: self.diagnostics,
+        })
+    }
+}
+
+/// Runs the benchmark of one HTTP function: `requests[0]` cold, the rest warm.
 async fn measure(
     lambda: &LambdaService,
     client: &Client,
@@ -217,61 +306,13 @@ async fn measure(
     case: &str,
     requests: Vec<Req>,
 ) -> anyhow::Result<Figures> {
-    let config = lambda
-        .function(function)
-        .with_context(|| format!("no function {function} in the template"))?
-        .clone();
-    let binary_bytes = std::fs::metadata(&config.executable)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    lambda.recycle(function).await;
-    let mut statuses = BTreeMap::new();
-    let mut durations = Vec::new();
-    let mut cpu = Vec::new();
-    let mut init_ms = None;
-    let mut cold_duration_ms = 0.0;
-    let mut diagnostics = None;
-    let mut pid = None;
-    for (i, req) in requests.iter().enumerate() {
-        let before = pid.and_then(cpu_time);
+    let mut samples = Samples::start(lambda, function).await;
+    for req in &requests {
+        let before = samples.cpu_before();
         let reply = client.send(req).await?;
-        *statuses.entry(reply.status).or_default() += 1;
-        let report = lambda
-            .last_report(function)
-            .with_context(|| format!("{function} reported no invocation"))?;
-        pid = report.pid;
-        if i == 0 {
-            init_ms = report.init_duration.map(ms);
-            cold_duration_ms = ms(report.duration);
-            continue;
-        }
-        durations.push(ms(report.duration));
-        if let (Some(b), Some(a)) = (before, pid.and_then(cpu_time)) {
-            cpu.push(ms(a.saturating_sub(b)));
-        }
-        diagnostics = reply.diagnostics.or(diagnostics);
+        samples.record(lambda, reply.status, before, reply.diagnostics)?;
     }
-    let warm_cpu_ms_mean = if cpu.is_empty() {
-        0.0
-    } else {
-        cpu.iter().sum::<f64>() / cpu.len() as f64
-    };
-    Ok(Figures {
-        function: function.to_string(),
-        binary: config.binary.clone(),
-        case: case.to_string(),
-        binary_bytes,
-        init_ms,
-        cold_duration_ms,
-        warm_runs: durations.len(),
-        warm_duration_ms_p50: percentile(&durations, 50.0),
-        warm_duration_ms_p95: percentile(&durations, 95.0),
-        warm_cpu_ms_p50: percentile(&cpu, 50.0),
-        warm_cpu_ms_mean,
-        peak_rss_mib: pid.and_then(peak_rss_kib).map(|k| k as f64 / 1024.0),
-        statuses,
-        diagnostics,
-    })
+    samples.figures(lambda, case)
 }
 
 /// Runs a non-HTTP function (schedule, queue) with a fixed event the same way.
@@ -282,58 +323,17 @@ async fn measure_event(
     event: &Value,
     runs: usize,
 ) -> anyhow::Result<Figures> {
-    let config = lambda
-        .function(function)
-        .with_context(|| format!("no function {function} in the template"))?
-        .clone();
-    lambda.recycle(function).await;
     let payload = bytes::Bytes::from(event.to_string());
-    let mut durations = Vec::new();
-    let mut cpu = Vec::new();
-    let mut statuses = BTreeMap::new();
-    let mut init_ms = None;
-    let mut cold_duration_ms = 0.0;
-    let mut pid = None;
-    for i in 0..=runs {
-        let before = pid.and_then(cpu_time);
-        let out = lambda.invoke(function, payload.clone()).await;
-        *statuses
-            .entry(if out.is_ok() { 200 } else { 500 })
-            .or_default() += 1;
-        let report = lambda
-            .last_report(function)
-            .with_context(|| format!("{function} reported no invocation"))?;
-        pid = report.pid;
-        if i == 0 {
-            init_ms = report.init_duration.map(ms);
-            cold_duration_ms = ms(report.duration);
-            continue;
-        }
-        durations.push(ms(report.duration));
-        if let (Some(b), Some(a)) = (before, pid.and_then(cpu_time)) {
-            cpu.push(ms(a.saturating_sub(b)));
-        }
+    let mut samples = Samples::start(lambda, function).await;
+    for _ in 0..=runs {
+        let before = samples.cpu_before();
+        let status = match lambda.invoke(function, payload.clone()).await {
+            Ok(_) => 200,
+            Err(_) => 500,
+        };
+        samples.record(lambda, status, before, None)?;
     }
-    Ok(Figures {
-        function: function.to_string(),
-        binary: config.binary.clone(),
-        case: case.to_string(),
-        binary_bytes: std::fs::metadata(&config.executable).map_or(0, |m| m.len()),
-        init_ms,
-        cold_duration_ms,
-        warm_runs: durations.len(),
-        warm_duration_ms_p50: percentile(&durations, 50.0),
-        warm_duration_ms_p95: percentile(&durations, 95.0),
-        warm_cpu_ms_p50: percentile(&cpu, 50.0),
-        warm_cpu_ms_mean: if cpu.is_empty() {
-            0.0
-        } else {
-            cpu.iter().sum::<f64>() / cpu.len() as f64
-        },
-        peak_rss_mib: pid.and_then(peak_rss_kib).map(|k| k as f64 / 1024.0),
-        statuses,
-        diagnostics: None,
-    })
+    samples.figures(lambda, case)
 }
 
 /// A registered, logged-in user.
@@ -389,6 +389,21 @@ fn post_body(i: usize) -> Value {
         "title": format!("Week {i}: what I learned about ownership"),
         "content": "Borrowing finally clicked after rewriting the parser without clones. ".repeat(14),
     })
+}
+
+/// `count` fresh refresh tokens of `user` (one login each).
+async fn refresh_tokens(client: &Client, user: &User, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let login = client
+            .ok(Req::post(
+                "/api/auth/login",
+                json!({"email": user.email, "password": PASSWORD}),
+            ))
+            .await?;
+        tokens.push(str_field(&login, "refresh_token")?);
+    }
+    Ok(tokens)
 }
 
 async fn new_post(client: &Client, user: &User, i: usize) -> anyhow::Result<String> {
@@ -513,36 +528,20 @@ pub async fn run_all(
             json!({"email": main.email, "password": PASSWORD})
         ))
     );
-    if plan.wants("AuthRefreshFunction") || plan.wants("AuthLogoutFunction") {
-        // Each refresh/logout needs its own live refresh token: one login per request.
-        let mut refresh = Vec::new();
-        for _ in 0..=n {
-            let login = client
-                .ok(Req::post(
-                    "/api/auth/login",
-                    json!({"email": other.email, "password": PASSWORD}),
-                ))
-                .await?;
-            refresh.push(str_field(&login, "refresh_token")?);
-        }
+    // Each refresh/logout needs its own live refresh token: one login per request.
+    if plan.wants("AuthRefreshFunction") {
+        let tokens = refresh_tokens(&client, &other, n + 1).await?;
         case!(
             "AuthRefreshFunction",
             "rotate a refresh token",
-            refresh
+            tokens
                 .iter()
                 .map(|r| Req::post("/api/auth/refresh", json!({"refresh_token": r})))
                 .collect()
         );
-        let mut tokens = Vec::new();
-        for _ in 0..=n {
-            let login = client
-                .ok(Req::post(
-                    "/api/auth/login",
-                    json!({"email": other.email, "password": PASSWORD}),
-                ))
-                .await?;
-            tokens.push(str_field(&login, "refresh_token")?);
-        }
+    }
+    if plan.wants("AuthLogoutFunction") {
+        let tokens = refresh_tokens(&client, &other, n + 1).await?;
         case!(
             "AuthLogoutFunction",
             "log out (revoke a refresh token family)",
