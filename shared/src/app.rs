@@ -84,7 +84,7 @@ impl App {
         let db = sdk
             .as_ref()
             .filter(|_| needs.db)
-            .map(crate::diagnostics::dynamodb_client);
+            .map(crate::store::dynamodb_client);
         let tokens = match (&sdk, needs.tokens) {
             (Some(sdk), true) => Some(load_token_keys(sdk, &config).await?),
             _ => None,
@@ -96,6 +96,32 @@ impl App {
         let mut app = Self::new(config, db, cache, tokens);
         app.sdk = sdk;
         Ok(app)
+    }
+
+    /// The data layer's time budget for one request: the configured budget, never past the
+    /// invocation's own deadline (`deadline_ms`, epoch milliseconds, from the Lambda context)
+    /// less a margin to answer.
+    pub fn request_budget(&self, deadline_ms: Option<u64>) -> crate::store::retry::Budget {
+        let mut total = self.config.db_retry_budget;
+        if let Some(deadline_ms) = deadline_ms.filter(|d| *d > 0) {
+            let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+            let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+            total = total.min(left.saturating_sub(std::time::Duration::from_millis(500)));
+        }
+        crate::store::retry::Budget::new(total, self.config.db_attempt_timeout)
+    }
+
+    /// A job's budget: the whole invocation, less a margin to report its result.
+    pub fn job_budget(&self, deadline_ms: u64) -> crate::store::retry::Budget {
+        let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+            .saturating_sub(std::time::Duration::from_secs(2));
+        let total = if deadline_ms == 0 {
+            std::time::Duration::from_secs(30)
+        } else {
+            left
+        };
+        crate::store::retry::Budget::new(total, self.config.db_attempt_timeout)
     }
 
     /// The AWS SDK configuration loaded at start (for clients only some functions need).
@@ -319,6 +345,7 @@ pub async fn invoke<H: Handler>(
     // trace id go on every log line. The API's request id (`x-request-id`, echoed or else the
     // Lambda one) is logged as `correlation_id` when a client sent its own.
     let lambda = req.lambda_context_ref();
+    let lambda_deadline = lambda.map(|c| c.deadline);
     let lambda_request_id = lambda
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty());
@@ -357,11 +384,14 @@ pub async fn invoke<H: Handler>(
     }
     async move {
         let mut ctx = Ctx::new(request_id);
+        let budget = app.request_budget(lambda_deadline);
+        crate::store::retry::take_retry_counts();
         let result = if body_bytes(&req).len() > MAX_BODY_BYTES {
             Err(ApiError::PayloadTooLarge)
         } else {
-            handler.handle(app, &mut ctx, req).await
+            crate::store::retry::with_budget(budget, handler.handle(app, &mut ctx, req)).await
         };
+        count_retries(&mut ctx.metrics);
         let mut response = match result {
             Ok(response) => response,
             Err(err) => {
@@ -410,6 +440,20 @@ pub async fn invoke<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// The data layer's retries in this invocation, as metrics (how often AWS pushed back).
+fn count_retries(metrics: &mut Metrics) {
+    let [conflicts, throttles, unavailable] = crate::store::retry::take_retry_counts();
+    for (name, n) in [
+        ("DbConflictRetries", conflicts),
+        ("DbThrottleRetries", throttles),
+        ("DbUnavailableRetries", unavailable),
+    ] {
+        if n > 0 {
+            metrics.add(name, Unit::Count, f64::from(n));
+        }
+    }
 }
 
 /// In diagnostic mode, what the request cost: a log line and an `x-rota-diagnostics` header
@@ -485,10 +529,15 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
                 span.record("xray_trace_id", trace.as_str());
             }
             let mut metrics = Metrics::new();
-            let result = job
-                .run(app, event.payload, &mut metrics)
-                .instrument(span.clone())
-                .await;
+            let budget = app.job_budget(event.context.deadline);
+            crate::store::retry::take_retry_counts();
+            let result = crate::store::retry::with_budget(
+                budget,
+                job.run(app, event.payload, &mut metrics),
+            )
+            .instrument(span.clone())
+            .await;
+            count_retries(&mut metrics);
             let _entered = span.enter();
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             match &result {

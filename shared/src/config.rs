@@ -40,7 +40,7 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// Login attempts per client IP.
     pub login_ip_limit: Limit,
-    /// Failed logins per account (email), whatever the IP.
+    /// Login attempts per account (email) and client IP; a success clears the count.
     pub login_account_limit: Limit,
     /// Registrations per client IP.
     pub register_ip_limit: Limit,
@@ -50,6 +50,10 @@ pub struct Config {
     pub comment_limit: Limit,
     /// Roadmaps generated per user.
     pub roadmap_limit: Limit,
+    /// Likes and unlikes per user (together).
+    pub like_limit: Limit,
+    /// Post edits per user.
+    pub edit_limit: Limit,
     /// How many partitions the post feeds are spread over (see docs/data-model.md).
     pub feed_shards: u32,
     /// How long community stats are cached (the owner's 300 s).
@@ -58,6 +62,11 @@ pub struct Config {
     pub stats_cache_key: String,
     /// The SQS queue the reminder scheduler feeds.
     pub reminders_queue_url: Option<String>,
+    /// How long one request may spend in the data layer, retries included (then 503). Sized to
+    /// the owner's latency targets: a request that needs longer is better answered "retry".
+    pub db_retry_budget: Duration,
+    /// The most one DynamoDB attempt may take before it is abandoned and retried.
+    pub db_attempt_timeout: Duration,
 }
 
 impl Config {
@@ -83,6 +92,19 @@ impl Config {
                     .map_err(|_| ConfigError(format!("{name} must be whole seconds, got {raw:?}"))),
             }
         };
+        let millis = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_millis(default)),
+                Some(raw) => raw
+                    .parse()
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        ConfigError(format!("{name} must be whole milliseconds, got {raw:?}"))
+                    }),
+            }
+        };
         Ok(Self {
             function_name: get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "local".into()),
             table_name: get("TABLE_NAME").unwrap_or_else(|| "RotaTable".into()),
@@ -97,6 +119,8 @@ impl Config {
             post_limit: limit("POST_CREATE_LIMIT", Limit::new(5, 60))?,
             comment_limit: limit("COMMENT_CREATE_LIMIT", Limit::new(20, 60))?,
             roadmap_limit: limit("ROADMAP_CREATE_LIMIT", Limit::new(10, 3600))?,
+            like_limit: limit("LIKE_LIMIT", Limit::new(60, 60))?,
+            edit_limit: limit("EDIT_LIMIT", Limit::new(20, 60))?,
             feed_shards: match get("FEED_SHARDS") {
                 None => 1,
                 Some(raw) => raw
@@ -110,6 +134,8 @@ impl Config {
             stats_ttl_secs: secs("STATS_TTL_SECS", 300)?.as_secs(),
             stats_cache_key: get("STATS_CACHE_KEY").unwrap_or_else(|| "stats:v1".into()),
             reminders_queue_url: get("REMINDERS_QUEUE_URL").filter(|s| !s.is_empty()),
+            db_retry_budget: millis("DB_RETRY_BUDGET_MS", 1000)?,
+            db_attempt_timeout: millis("DB_ATTEMPT_TIMEOUT_MS", 500)?,
         })
     }
 }

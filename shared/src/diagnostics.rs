@@ -56,12 +56,12 @@ pub fn enabled() -> bool {
 }
 
 /// Adds the counting interceptor to a DynamoDB client configuration when diagnostics are on.
-pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-    let mut conf = aws_sdk_dynamodb::config::Builder::from(sdk);
+pub fn instrument(conf: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
     if enabled() {
-        conf = conf.interceptor(CapacityInterceptor);
+        conf.interceptor(CapacityInterceptor)
+    } else {
+        conf
     }
-    aws_sdk_dynamodb::Client::from_conf(conf.build())
 }
 
 /// Clears the counters at the start of an invocation.

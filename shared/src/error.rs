@@ -35,6 +35,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A request with the same Idempotency-Key is still running: 409 + Retry-After.
+    #[error("a request with this idempotency key is in progress")]
+    InProgress { retry_after_secs: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -43,6 +46,7 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// A dependency stayed down, busy or contended past the retry budget: 503 + Retry-After.
     #[error("dependency unavailable: {0}")]
     Unavailable(&'static str),
     /// Anything unexpected. The source is logged; the client sees a generic 500.
@@ -65,7 +69,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::InProgress { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -82,6 +86,7 @@ impl ApiError {
             Self::Forbidden => ("forbidden", "Not allowed"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::Conflict(_) => ("conflict", "Conflict"),
+            Self::InProgress { .. } => ("in-progress", "Request in progress"),
             Self::PayloadTooLarge => ("payload-too-large", "Request body too large"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             Self::Validation(_) => ("validation", "Validation failed"),
@@ -103,6 +108,9 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } => {
                 format!("Rate limit reached; retry in {retry_after_secs} s.")
             }
+            Self::InProgress { retry_after_secs } => format!(
+                "A request with this Idempotency-Key is still being processed; retry in {retry_after_secs} s."
+            ),
             Self::Unavailable(dep) => format!("{dep} is not answering; try again shortly."),
             Self::Internal(_) => "Something went wrong on our side.".into(),
         }
@@ -135,10 +143,16 @@ impl ApiError {
                     HeaderValue::from_static("Bearer"),
                 );
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs } | Self::InProgress { retry_after_secs } => {
                 headers.insert(
                     http::header::RETRY_AFTER,
                     HeaderValue::from(*retry_after_secs),
+                );
+            }
+            Self::Unavailable(_) => {
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
                 );
             }
             _ => {}
@@ -148,6 +162,28 @@ impl ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What a 503 tells clients to wait: conflicts and throttles pass in well under a second, and
+/// a retry a moment later spreads the load.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
+/// The data layer's errors at the HTTP edge: whatever passes with time is 503 (the request's
+/// retry budget is spent; the client may retry), a surprise is 500.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            StoreError::Conflict(_) | StoreError::Throttled(_) | StoreError::Unavailable(..) => {
+                tracing::warn!(error = %err, "the database stayed unavailable");
+                ApiError::Unavailable("the database")
+            }
+            StoreError::ConditionFailed(_) => {
+                ApiError::Conflict("The resource changed meanwhile; try again.".into())
+            }
+            StoreError::Corrupt(_) | StoreError::Internal(_) => ApiError::Internal(err.to_string()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -180,6 +216,23 @@ mod tests {
         assert_eq!(b["errors"][0]["field"], "email");
         assert_eq!(b["request_id"], "abc");
         assert_eq!(b["status"], 422);
+    }
+
+    #[test]
+    fn a_database_that_stays_busy_is_503_with_retry_after_never_500() {
+        use crate::store::StoreError;
+        for err in [
+            StoreError::Conflict("TransactWriteItems"),
+            StoreError::Throttled("GetItem"),
+            StoreError::Unavailable("Query", "InternalServerError".into()),
+        ] {
+            let r = ApiError::from(err).to_response("x");
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers()["retry-after"], "1");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+        }
+        let r = ApiError::from(StoreError::Corrupt("likes_count".into())).to_response("x");
+        assert_eq!(r.status(), 500);
     }
 
     #[test]

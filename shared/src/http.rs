@@ -100,6 +100,15 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> ApiResult<Response<B
         .expect("static response parts are valid"))
 }
 
+/// A JSON response from already serialised text.
+pub fn json_text(status: StatusCode, text: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(text))
+        .expect("static response parts are valid")
+}
+
 pub fn no_content() -> Response<Body> {
     Response::builder()
         .status(StatusCode::NO_CONTENT)

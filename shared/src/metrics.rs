@@ -20,6 +20,15 @@ impl Unit {
     }
 }
 
+/// Metrics also published with the `service` dimension alone (alarmed on in template.yaml).
+pub const SERVICE_WIDE: [&str; 5] = [
+    "CacheErrors",
+    "RateLimitStoreErrors",
+    "DbConflictRetries",
+    "DbThrottleRetries",
+    "DbUnavailableRetries",
+];
+
 /// Metrics of one invocation, flushed as a single EMF line at its end.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -76,14 +85,30 @@ impl Metrics {
             .iter()
             .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit.as_str()}))
             .collect();
+        let mut directives = vec![serde_json::json!({
+            "Namespace": namespace,
+            "Dimensions": [["service", "function"]],
+            "Metrics": definitions,
+        })];
+        // Dependency health is also published for the whole service, so one alarm watches
+        // every function (alarms cannot sum a search over per-function series).
+        let service_wide: Vec<_> = self
+            .values
+            .iter()
+            .filter(|(name, _, _)| SERVICE_WIDE.contains(name))
+            .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit.as_str()}))
+            .collect();
+        if !service_wide.is_empty() {
+            directives.push(serde_json::json!({
+                "Namespace": namespace,
+                "Dimensions": [["service"]],
+                "Metrics": service_wide,
+            }));
+        }
         let mut doc = serde_json::json!({
             "_aws": {
                 "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": namespace,
-                    "Dimensions": [["service", "function"]],
-                    "Metrics": definitions,
-                }]
+                "CloudWatchMetrics": directives,
             },
             "service": "rota",
             "function": function,

@@ -110,6 +110,34 @@ impl RateLimiter {
         self.run(cache, metrics, key, limit, false).await
     }
 
+    /// Forgets `key`'s window (a successful login clears the failures counted on its device).
+    /// Best effort: a cache that is down keeps the count until the window ends.
+    pub async fn reset(&self, cache: Option<&Cache>, key: &str) {
+        let key = format!("rl:{key}");
+        if let Some(cache) = cache {
+            let result: Result<(), redis::RedisError> = cache
+                .call(|mut conn| {
+                    let key = key.clone();
+                    async move {
+                        crate::diagnostics::redis_call(
+                            redis::cmd("DEL").arg(key).query_async::<()>(&mut conn),
+                        )
+                        .await
+                    }
+                })
+                .await;
+            if let Err(err) = result
+                && !crate::cache::is_short_circuit(&err)
+            {
+                tracing::warn!(error = %err, "could not reset a rate-limit window");
+            }
+        }
+        self.fallback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
     async fn run(
         &self,
         cache: Option<&Cache>,
@@ -123,7 +151,9 @@ impl RateLimiter {
             match Self::remote(cache, &key, limit, count).await {
                 Ok((n, ttl)) => return Decision::from_count(limit, n, ttl, count),
                 Err(err) => {
-                    tracing::warn!(error = %err, "rate-limit store unavailable; using the container's own window");
+                    if !crate::cache::is_short_circuit(&err) {
+                        tracing::warn!(error = %err, "rate-limit store unavailable; using the container's own window");
+                    }
                     metrics.count("RateLimitStoreErrors");
                 }
             }
@@ -137,15 +167,18 @@ impl RateLimiter {
         limit: Limit,
         count: bool,
     ) -> Result<(u64, u64), redis::RedisError> {
-        let mut conn = cache.connection().await?;
         let script = redis::Script::new(if count { HIT } else { PEEK });
-        let (n, ttl): (u64, i64) = crate::diagnostics::redis_call(
-            script
-                .key(key)
-                .arg(limit.window_secs)
-                .invoke_async(&mut conn),
-        )
-        .await?;
+        let (n, ttl): (u64, i64) = cache
+            .call(|mut conn| async move {
+                crate::diagnostics::redis_call(
+                    script
+                        .key(key)
+                        .arg(limit.window_secs)
+                        .invoke_async(&mut conn),
+                )
+                .await
+            })
+            .await?;
         Ok((n, ttl.max(0) as u64))
     }
 

@@ -4,10 +4,15 @@
 //!
 //! Due times are stored per user as the next UTC hour at which their local `reminder_hour`
 //! comes round (`reminder_due_hour`, epoch hours), computed in their timezone, so daylight
-//! saving changes are handled where they happen, and a missed run is caught up by the next
-//! one (it asks for everything due up to now). Exactly once: the worker's delivery writes an
+//! saving changes are handled where they happen. Exactly once: the worker's delivery writes an
 //! idempotency item `REMINDER#<local date>` in the same transaction as the notification, so
 //! redeliveries, duplicate batches, crashes mid-batch and concurrent workers all write it once.
+//!
+//! Time is the worker's clock, never the schedule event's: a run fired late (an outage, a
+//! retried event) or for a future hour (a skewed clock, a manual run) queues what is due *now*.
+//! After an outage a user gets the reminder of the latest occurrence of their hour if it is at
+//! most [`CATCH_UP_HOURS`] old, else none that day; either way the next one is computed from
+//! now, so missed days never come as a burst.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use futures_util::StreamExt;
@@ -17,6 +22,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, Unit};
 use crate::store::notifications::{Delivery, Notification, Notifications};
+use crate::store::SendRetried;
 use crate::store::roadmaps::Roadmaps;
 use crate::store::users::Users;
 
@@ -24,8 +30,9 @@ use crate::store::users::Users;
 pub const USERS_PER_MESSAGE: usize = 100;
 /// Users a worker processes at once: bounds its outbound calls (no sleeps).
 pub const WORKER_CONCURRENCY: usize = 16;
-/// How far back a run catches up on missed hours.
-pub const CATCH_UP_HOURS: i64 = 24;
+/// How late a reminder may still come after its hour (after an outage); later than that, the
+/// day's reminder is skipped rather than sent at an hour the user did not choose.
+pub const CATCH_UP_HOURS: i64 = 3;
 
 pub fn epoch_hour(t: DateTime<Utc>) -> i64 {
     t.timestamp().div_euclid(3600)
@@ -48,6 +55,24 @@ pub fn next_due_hour(after: DateTime<Utc>, hour: u8, timezone: &str) -> i64 {
         }
     }
     epoch_hour(after) + 24
+}
+
+/// The latest UTC hour at or before `now`'s hour at which it is `hour`:00 local time (the
+/// occurrence a late run may still deliver).
+pub fn last_due_hour(now: DateTime<Utc>, hour: u8, timezone: &str) -> i64 {
+    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
+    let local_today = now.with_timezone(&tz).date_naive();
+    for offset in 0..3 {
+        let day = local_today - Duration::days(offset);
+        let Some(due) = local_instant(&tz, day, hour) else {
+            continue;
+        };
+        let due_hour = epoch_hour(due);
+        if due_hour <= epoch_hour(now) {
+            return due_hour;
+        }
+    }
+    epoch_hour(now) - 24
 }
 
 fn local_instant(tz: &chrono_tz::Tz, day: NaiveDate, hour: u8) -> Option<DateTime<Utc>> {
@@ -103,21 +128,40 @@ fn hour_start(hour: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default()
 }
 
-/// The scheduler: queues every user due at or before `at`'s hour, 100 per message, 10
-/// messages per SendMessageBatch. Safe to run twice: the workers deliver once.
+/// The SQS client of the reminder functions: like the DynamoDB client, the SDK's own retries
+/// off (`store::retry` is the one policy) and bounded attempts.
+pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .build();
+    let conf = aws_sdk_sqs::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(timeouts);
+    aws_sdk_sqs::Client::from_conf(conf.build())
+}
+
+/// The scheduler: queues every user due by `now` (the worker's clock, whatever the event's
+/// time `at` says: see the module docs), 100 per message, 10 messages per SendMessageBatch.
+/// Safe to run twice: the workers deliver once.
 pub async fn schedule(
     app: &App,
     sqs: &aws_sdk_sqs::Client,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
     metrics: &mut Metrics,
 ) -> Result<usize, ApiError> {
+    let late_secs = (now - at).num_seconds();
+    if late_secs.abs() > 3600 {
+        tracing::warn!(event_time = %at, late_secs, "schedule event far from now; using now");
+    }
     let queue = app
         .config
         .reminders_queue_url
         .as_deref()
         .ok_or_else(|| ApiError::internal("REMINDERS_QUEUE_URL is not set"))?;
     let due = Users::new(app.db()?, app.table())
-        .due_for_reminders(epoch_hour(at))
+        .due_for_reminders(epoch_hour(now))
         .await?;
     metrics.add("RemindersDue", Unit::Count, due.len() as f64);
     let bodies: Vec<String> = due
@@ -150,7 +194,7 @@ pub async fn schedule(
                 .send_message_batch()
                 .queue_url(queue)
                 .set_entries(Some(entries))
-                .send()
+                .send_retried()
                 .await
                 .map_err(|e| {
                     ApiError::Internal(format!(
@@ -182,11 +226,16 @@ pub enum Outcome {
     Duplicate,
     /// Due no more (settings changed, or another worker advanced it).
     Stale,
+    /// Not due yet by the worker's clock (a run fired for a future hour): left as it is.
+    NotYet,
+    /// Its hour passed more than CATCH_UP_HOURS ago (an outage): skipped, moved to the next.
+    Missed,
     /// Reminders are only for users with an unfinished roadmap.
     NothingToRemind,
 }
 
-/// Delivers `user`'s reminder for the local day of its due hour, exactly once.
+/// Delivers `user`'s reminder exactly once per local day, at `now` (see the module docs for
+/// late and early runs).
 pub async fn remind(app: &App, user: DueUser, now: DateTime<Utc>) -> Result<Outcome, ApiError> {
     let db = app.db()?;
     let users = Users::new(db, app.table());
@@ -196,9 +245,19 @@ pub async fn remind(app: &App, user: DueUser, now: DateTime<Utc>) -> Result<Outc
     if !profile.reminder_enabled || profile.reminder_due_hour != Some(user.due_hour) {
         return Ok(Outcome::Stale);
     }
-    let due_at = hour_start(user.due_hour);
-    let day = crate::streak::local_date(due_at, &profile.timezone);
-    let next = next_due_hour(due_at, profile.reminder_hour, &profile.timezone);
+    let now_hour = epoch_hour(now);
+    if user.due_hour > now_hour {
+        return Ok(Outcome::NotYet);
+    }
+    // The occurrence to deliver is the latest one by now (after an outage, not the old due
+    // one); the next is computed from now, so nothing missed comes as a burst.
+    let occurrence = last_due_hour(now, profile.reminder_hour, &profile.timezone).max(user.due_hour);
+    let next = next_due_hour(now, profile.reminder_hour, &profile.timezone);
+    if now_hour - occurrence > CATCH_UP_HOURS {
+        users.advance_reminder(user.id, user.due_hour, next).await?;
+        return Ok(Outcome::Missed);
+    }
+    let day = crate::streak::local_date(hour_start(occurrence), &profile.timezone);
     let roadmaps = Roadmaps::new(db, app.table()).list(user.id).await?;
     let Some((roadmap, step)) = roadmaps
         .iter()
@@ -274,7 +333,10 @@ pub async fn work(
                     metrics.add("ReminderLagSeconds", Unit::Seconds, lag);
                 }
                 Outcome::Duplicate => metrics.count("ReminderDuplicatesSkipped"),
-                Outcome::Stale | Outcome::NothingToRemind => metrics.count("RemindersSkipped"),
+                Outcome::Stale | Outcome::NothingToRemind | Outcome::NotYet => {
+                    metrics.count("RemindersSkipped")
+                }
+                Outcome::Missed => metrics.count("RemindersMissed"),
             }
         }
         if !failed.is_empty() {

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::cache::Cache;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::metrics::{Metrics, Unit};
 use crate::store::activity::{Activity, hour_of};
-use crate::store::posts::{COUNTERS_PK, COUNTERS_SK, Feed, Posts, feed_partition};
-use crate::store::{db_error, get_n, n, s};
+use crate::store::posts::{Feed, Posts, feed_partition};
+use crate::store::{SendRetried, StoreError, counters, db_error, n, s};
 
 /// How long a container keeps its own copy when the cache is down.
 const CONTAINER_TTL: Duration = Duration::from_secs(30);
@@ -61,15 +61,7 @@ pub async fn compute(app: &App, metrics: &mut Metrics) -> ApiResult<Stats> {
     let since_id = crate::ids::first_id_at(now.timestamp_millis() - 24 * 3600 * 1000);
     let shards = app.config.feed_shards;
 
-    let counters = async {
-        db.get_item()
-            .table_name(table)
-            .key("PK", s(COUNTERS_PK))
-            .key("SK", s(COUNTERS_SK))
-            .send()
-            .await
-            .map_err(db_error("GetItem"))
-    };
+    let totals = counters::totals(db, table);
     let recent_posts = futures_util::future::try_join_all((0..shards).map(|shard| async move {
         let mut total = 0u64;
         let mut start = None;
@@ -84,45 +76,38 @@ pub async fn compute(app: &App, metrics: &mut Metrics) -> ApiResult<Stats> {
                 .expression_attribute_values(":since", n(since_id))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .set_exclusive_start_key(start)
-                .send()
+                .send_retried()
                 .await
                 .map_err(db_error("Query"))?;
             total += out.count() as u64;
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok::<_, ApiError>(total),
+                _ => return Ok::<_, StoreError>(total),
             }
         }
     }));
     let activity = Activity::new(db, table);
     let posts = Posts::new(db, table);
-    let (counters, recent_posts, daily, monthly, top) = tokio::try_join!(
-        counters,
+    let (totals, recent_posts, daily, monthly, top) = tokio::try_join!(
+        totals,
         recent_posts,
         activity.count_since(hour - 23),
         activity.count_since(hour - 24 * 30 + 1),
-        posts.page(Feed::Top, shards, None, 5),
+        posts.page(Feed::Top, shards, None, 5, None),
     )?;
-    let counter = |name: &str| -> u64 {
-        counters
-            .item()
-            .and_then(|item| get_n::<i64>(item, name).ok())
-            .unwrap_or(0)
-            .max(0) as u64
-    };
     // The owner's DAU/MAU KPIs, as metrics.
     metrics.add("ActiveUsers24h", Unit::Count, daily as f64);
     metrics.add("ActiveUsers30d", Unit::Count, monthly as f64);
     metrics.count("StatsComputed");
     Ok(Stats {
-        total_users: counter("users"),
-        total_posts: counter("posts_active"),
+        total_users: totals.users,
+        total_posts: totals.active_posts,
         posts_last_24h: recent_posts.iter().sum(),
         active_users_24h: daily,
         top_posts: top
             .0
             .into_iter()
-            .map(|p| TopPost {
+            .map(|(p, _)| TopPost {
                 id: p.id,
                 title: p.title,
                 likes_count: p.likes_count,
@@ -132,9 +117,11 @@ pub async fn compute(app: &App, metrics: &mut Metrics) -> ApiResult<Stats> {
 }
 
 async fn read(cache: &Cache, key: &str) -> Result<Option<Stats>, redis::RedisError> {
-    let mut conn = cache.connection().await?;
-    let raw: Option<String> =
-        crate::diagnostics::redis_call(redis::cmd("GET").arg(key).query_async(&mut conn)).await?;
+    let raw: Option<String> = cache
+        .call(|mut conn| async move {
+            crate::diagnostics::redis_call(redis::cmd("GET").arg(key).query_async(&mut conn)).await
+        })
+        .await?;
     Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
 }
 
@@ -144,52 +131,66 @@ async fn write(
     stats: &Stats,
     ttl_secs: u64,
 ) -> Result<(), redis::RedisError> {
-    let mut conn = cache.connection().await?;
     let value = serde_json::to_string(stats).unwrap_or_default();
-    crate::diagnostics::redis_call(
-        redis::cmd("SET")
-            .arg(key)
-            .arg(value)
-            .arg("EX")
-            .arg(ttl_secs.max(1))
-            .query_async::<()>(&mut conn),
-    )
-    .await
+    cache
+        .call(|mut conn| async move {
+            crate::diagnostics::redis_call(
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(ttl_secs.max(1))
+                    .query_async::<()>(&mut conn),
+            )
+            .await
+        })
+        .await
 }
 
 /// Takes the computation lock; `Some(token)` when this caller holds it.
 async fn lock(cache: &Cache, key: &str) -> Result<Option<String>, redis::RedisError> {
-    let mut conn = cache.connection().await?;
     let token = format!("{:x}", rand::random::<u64>());
-    let ok: Option<String> = crate::diagnostics::redis_call(
-        redis::cmd("SET")
-            .arg(format!("{key}:lock"))
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(LOCK_TTL_MS)
-            .query_async(&mut conn),
-    )
-    .await?;
+    let ok: Option<String> = cache
+        .call(|mut conn| {
+            let token = token.clone();
+            async move {
+                crate::diagnostics::redis_call(
+                    redis::cmd("SET")
+                        .arg(format!("{key}:lock"))
+                        .arg(&token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(LOCK_TTL_MS)
+                        .query_async(&mut conn),
+                )
+                .await
+            }
+        })
+        .await?;
     Ok(ok.map(|_| token))
 }
 
 async fn unlock(cache: &Cache, key: &str, token: &str) -> Result<(), redis::RedisError> {
     // Delete only our own lock (it may have expired and been taken by another caller).
     const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
-    let mut conn = cache.connection().await?;
-    crate::diagnostics::redis_call(
-        redis::Script::new(UNLOCK)
-            .key(format!("{key}:lock"))
-            .arg(token)
-            .invoke_async::<i64>(&mut conn),
-    )
-    .await
-    .map(|_| ())
+    cache
+        .call(|mut conn| async move {
+            crate::diagnostics::redis_call(
+                redis::Script::new(UNLOCK)
+                    .key(format!("{key}:lock"))
+                    .arg(token)
+                    .invoke_async::<i64>(&mut conn),
+            )
+            .await
+        })
+        .await
+        .map(|_| ())
 }
 
 fn cache_failed(metrics: &mut Metrics, err: &redis::RedisError) {
-    tracing::warn!(error = %err, "stats cache unavailable; computing without it");
+    if !crate::cache::is_short_circuit(err) {
+        tracing::warn!(error = %err, "stats cache unavailable; computing without it");
+    }
     metrics.count("CacheErrors");
 }
 

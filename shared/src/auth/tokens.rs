@@ -16,6 +16,8 @@ use crate::domain::Role;
 use crate::error::ApiError;
 
 const ISSUER: &str = "rota";
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 5;
 const AUDIENCE: &str = "rota-api";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,6 +28,8 @@ struct Claims {
     exp: i64,
     iss: String,
     aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
 }
 
 /// The caller, as proven by a valid access token.
@@ -52,7 +56,9 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-        validation.leeway = 5;
+        // A token is not valid before its `nbf` (jsonwebtoken checks it only when asked).
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         Ok(Self {
             cursor: crate::cursor::CursorKey::derive(secret),
             encoding: EncodingKey::from_secret(secret),
@@ -78,6 +84,7 @@ impl TokenKeys {
             exp: now + ttl_secs,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)
@@ -89,6 +96,13 @@ impl TokenKeys {
                 tracing::info!(reason = %e.kind_to_str(), "access token rejected");
                 ApiError::Unauthorized("The access token is invalid or expired.")
             })?;
+        // Issued in the future: not a token we signed (our clock is the one that matters).
+        if data.claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            tracing::info!(reason = "issued in the future", "access token rejected");
+            return Err(ApiError::Unauthorized(
+                "The access token is invalid or expired.",
+            ));
+        }
         let user_id = data
             .claims
             .sub
@@ -110,6 +124,7 @@ impl KindName for jsonwebtoken::errors::Error {
         use jsonwebtoken::errors::ErrorKind::*;
         match self.kind() {
             ExpiredSignature => "expired",
+            ImmatureSignature => "not valid yet (nbf)",
             InvalidSignature => "bad signature",
             InvalidAlgorithm | InvalidAlgorithmName => "wrong algorithm",
             InvalidIssuer | InvalidAudience => "wrong issuer or audience",
@@ -210,6 +225,31 @@ mod tests {
 
         let other = TokenKeys::new(b"another-secret-another-secret-xx").unwrap();
         assert!(other.verify_access(&good).is_err());
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn properly_signed_tokens_not_valid_yet_are_rejected() {
+        let now = chrono::Utc::now().timestamp();
+        let claims = |nbf: i64, iat: i64| {
+            serde_json::json!({"sub": "42", "role": "member", "iat": iat, "exp": now + 900,
+                "iss": "rota", "aud": "rota-api", "nbf": nbf})
+        };
+        // The same signed shape passes when nbf is now: only the time is wrong below.
+        assert_eq!(keys().verify_access(&signed(claims(now, now))).unwrap(), ME);
+        assert!(keys().verify_access(&signed(claims(now + 600, now))).is_err());
+        // Issued in the future, without nbf.
+        let mut future = claims(now, now + 600);
+        future.as_object_mut().unwrap().remove("nbf");
+        assert!(keys().verify_access(&signed(future)).is_err());
     }
 
     #[test]

@@ -89,9 +89,9 @@ impl Handler for Register {
         let users = Users::new(app.db()?, app.table());
         let now = Utc::now();
         let now_secs = now.timestamp();
-        // Ids are minted without coordination; a collision or a conflicting concurrent
-        // transaction is retried with fresh ids.
-        for attempt in 0..4u64 {
+        // Ids are minted without coordination; a collision is retried with fresh ids
+        // (conflicts and throttles are retried inside the data layer).
+        for _ in 0..4 {
             let user = User::new(crate::ids::new_id(), &email, &name, now);
             let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
             let session =
@@ -108,9 +108,6 @@ impl Handler for Register {
                     ));
                 }
                 CreateOutcome::IdCollision => continue,
-                CreateOutcome::Contended => {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
-                }
             }
         }
         Err(ApiError::Unavailable("the database"))
@@ -144,29 +141,35 @@ impl Handler for Login {
             return Err(ApiError::internal("validated fields missing"));
         };
 
-        // Only failed attempts count against an account (successful logins never use it up);
-        // once they reach the limit, every attempt on that account waits for the window.
-        let account_key = format!("login:account:{}", email.key());
-        let limit = app.config.login_account_limit;
-        let by_account = app
+        // Attempts on one account are limited per client IP: an attacker elsewhere cannot
+        // lock the owner out (their own IP keeps its allowance; existing sessions are never
+        // touched). The attempt counts *before* the hash, so concurrent attempts cannot
+        // overshoot the limit; a successful login clears its IP's count.
+        let pair_key = format!(
+            "login:account_ip:{}:{}",
+            email.key(),
+            client_ip(&req)
+        );
+        let by_pair = app
             .limiter
-            .peek(app.cache(), &mut ctx.metrics, &account_key, limit)
+            .hit(
+                app.cache(),
+                &mut ctx.metrics,
+                &pair_key,
+                app.config.login_account_limit,
+            )
             .await;
-        ctx.limit(by_ip.tighter(by_account))?;
+        ctx.limit(by_ip.tighter(by_pair))?;
 
         let users = Users::new(app.db()?, app.table());
         let credential = users.credential(&email).await?;
         let user_id = credential.as_ref().map(|c| c.user_id);
         let valid = password::verify(&password, credential.map(|c| c.password_hash)).await?;
         let Some(user_id) = user_id.filter(|_| valid) else {
-            let by_account = app
-                .limiter
-                .hit(app.cache(), &mut ctx.metrics, &account_key, limit)
-                .await;
-            ctx.report_limit(by_ip.tighter(by_account));
             ctx.metrics.count("LoginFailures");
             return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
         };
+        app.limiter.reset(app.cache(), &pair_key).await;
         ctx.set_user(user_id);
         let user = users
             .get(user_id)

@@ -8,15 +8,14 @@ use serde_json::json;
 
 use super::views::timestamp;
 use crate::app::{App, Ctx, Handler, Needs};
-use crate::auth::tokens::Caller;
 use crate::domain::{
     CommentContent, Fields, PostContent, PostTitle, Role, parse_limit, parse_path_id,
 };
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::config::Limit;
 use crate::http::{json, json_object, no_content};
 use crate::store::comments::{Comment, Comments, CreateOutcome};
 use crate::store::posts::{Change, Feed, Post, Posts};
-use crate::store::users::Users;
 
 const READ: Needs = Needs {
     db: true,
@@ -112,28 +111,29 @@ impl<'a> From<&'a Comment> for CommentView<'a> {
     }
 }
 
-/// A page of posts with `liked_by_me` filled in by one BatchGetItem.
-pub async fn post_page_views(
-    app: &App,
-    caller: Option<Caller>,
-    posts: &[Post],
-) -> ApiResult<Vec<serde_json::Value>> {
-    let liked = match caller {
-        Some(c) if !posts.is_empty() => {
-            let ids: Vec<i64> = posts.iter().map(|p| p.id).collect();
-            Posts::new(app.db()?, app.table())
-                .liked_by(c.user_id, &ids)
-                .await?
-        }
-        _ => Default::default(),
-    };
+/// A page of posts as the API shows them.
+pub fn post_page_views(posts: &[(Post, bool)]) -> Vec<PostView<'_>> {
     posts
         .iter()
-        .map(|p| {
-            serde_json::to_value(PostView::new(p, liked.contains(&p.id)))
-                .map_err(ApiError::internal)
-        })
+        .map(|(post, liked)| PostView::new(post, *liked))
         .collect()
+}
+
+/// Counts one call of `caller` against their per-user `limit` named `name` (RateLimit-*
+/// headers on the response; 429 when spent).
+async fn limit_user(
+    app: &App,
+    ctx: &mut Ctx,
+    name: &str,
+    user_id: i64,
+    limit: Limit,
+) -> ApiResult<()> {
+    let key = format!("{name}:user:{user_id}");
+    let decision = app
+        .limiter
+        .hit(app.cache(), &mut ctx.metrics, &key, limit)
+        .await;
+    ctx.limit(decision)
 }
 
 pub struct ListPosts;
@@ -161,9 +161,15 @@ impl Handler for ListPosts {
         }
         let after = app.read_cursor::<i128>(feed.list(), query(&req, "cursor"))?;
         let (posts, next) = Posts::new(app.db()?, app.table())
-            .page(feed, app.config.feed_shards, after, limit)
+            .page(
+                feed,
+                app.config.feed_shards,
+                after,
+                limit,
+                caller.map(|c| c.user_id),
+            )
             .await?;
-        let items = post_page_views(app, caller, &posts).await?;
+        let items = post_page_views(&posts);
         let next_cursor = app.next_cursor(feed.list(), next)?;
         json(
             StatusCode::OK,
@@ -179,12 +185,6 @@ impl Handler for CreatePost {
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req).await?;
-        let key = format!("post:user:{}", caller.user_id);
-        let decision = app
-            .limiter
-            .hit(app.cache(), &mut ctx.metrics, &key, app.config.post_limit)
-            .await;
-        ctx.limit(decision)?;
         let body = json_object(&req)?;
         let mut fields = Fields::new(&body);
         let title = fields.required("title", PostTitle::parse);
@@ -193,30 +193,38 @@ impl Handler for CreatePost {
         let (Some(title), Some(content)) = (title, content) else {
             return Err(ApiError::internal("validated fields missing"));
         };
-        let author = Users::new(app.db()?, app.table())
-            .require(caller.user_id)
-            .await?;
-        let posts = Posts::new(app.db()?, app.table());
-        let now = Utc::now();
-        for _ in 0..4 {
-            let post = Post {
-                id: crate::ids::new_id(),
-                author_id: author.id,
-                author_name: author.display_name.clone(),
-                title: title.as_str().to_owned(),
-                content: content.as_str().to_owned(),
-                likes_count: 0,
-                comments_count: 0,
-                created_at: now,
-                updated_at: now,
-                is_active: true,
-            };
-            if posts.create(&post, app.config.feed_shards).await? {
-                ctx.metrics.count("PostsCreated");
-                return json(StatusCode::CREATED, &PostView::new(&post, false));
+        let canonical = serde_json::Value::Object(body);
+        super::idempotent::run(app, &req, caller.user_id, "posts.create", &canonical, |guard| async move {
+            // Inside: a replayed request is answered before it counts against the limit.
+            limit_user(app, ctx, "post", caller.user_id, app.config.post_limit).await?;
+            let author = super::caller_account(app, caller.user_id).await?;
+            let posts = Posts::new(app.db()?, app.table());
+            let now = Utc::now();
+            // Ids are minted without coordination: a collision retries with a fresh one.
+            for _ in 0..4 {
+                let post = Post {
+                    id: crate::ids::new_id(),
+                    author_id: author.id,
+                    author_name: author.display_name.clone(),
+                    title: title.as_str().to_owned(),
+                    content: content.as_str().to_owned(),
+                    likes_count: 0,
+                    comments_count: 0,
+                    created_at: now,
+                    updated_at: now,
+                    is_active: true,
+                };
+                let view = serde_json::to_string(&PostView::new(&post, false))
+                    .map_err(ApiError::internal)?;
+                let completion = guard.completion(StatusCode::CREATED, &view)?;
+                if posts.create(&post, app.config.feed_shards, completion).await? {
+                    ctx.metrics.count("PostsCreated");
+                    return Ok(crate::http::json_text(StatusCode::CREATED, view));
+                }
             }
-        }
-        Err(ApiError::Unavailable("the database"))
+            Err(ApiError::Unavailable("the database"))
+        })
+        .await
     }
 }
 
@@ -228,16 +236,11 @@ impl Handler for GetPost {
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate_optional(ctx, &req).await?;
         let id = path_id(&req, post_not_found)?;
-        let posts = Posts::new(app.db()?, app.table());
-        // The like's key is known from the path: both reads go out at once (one round trip).
-        let liked = async {
-            match caller {
-                Some(c) => Ok(posts.liked_by(c.user_id, &[id]).await?.contains(&id)),
-                None => Ok(false),
-            }
-        };
-        let (post, liked) = tokio::try_join!(posts.get_active(id), liked)?;
-        let post = post.ok_or_else(post_not_found)?;
+        // The post, its counts and the caller's like: one BatchGetItem.
+        let (post, liked) = Posts::new(app.db()?, app.table())
+            .get_active(id, caller.map(|c| c.user_id))
+            .await?
+            .ok_or_else(post_not_found)?;
         json(StatusCode::OK, &PostView::new(&post, liked))
     }
 }
@@ -245,11 +248,12 @@ impl Handler for GetPost {
 pub struct PatchPost;
 
 impl Handler for PatchPost {
-    const NEEDS: Needs = READ;
+    const NEEDS: Needs = WRITE_LIMITED;
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req).await?;
         let id = path_id(&req, post_not_found)?;
+        limit_user(app, ctx, "edit", caller.user_id, app.config.edit_limit).await?;
         let body = json_object(&req)?;
         let mut fields = Fields::new(&body);
         let title = fields.optional("title", PostTitle::parse);
@@ -266,8 +270,11 @@ impl Handler for PatchPost {
             )
             .await?;
         match change {
-            Change::Done(post) => {
-                let liked = posts.liked_by(caller.user_id, &[id]).await?.contains(&id);
+            Change::Done(edited) => {
+                // The counts and the caller's like live on other items: one read for both.
+                let fetched = posts.fetch(&[id], Some(caller.user_id), true).await?;
+                let post = fetched.active(id)?.unwrap_or(edited);
+                let liked = fetched.liked.contains(&id);
                 json(StatusCode::OK, &PostView::new(&post, liked))
             }
             Change::NotFound => Err(post_not_found()),
@@ -307,6 +314,7 @@ async fn set_like(
 ) -> ApiResult<Response<Body>> {
     let caller = app.authenticate(ctx, &req).await?;
     let id = path_id(&req, post_not_found)?;
+    limit_user(app, ctx, "like", caller.user_id, app.config.like_limit).await?;
     let count = Posts::new(app.db()?, app.table())
         .set_like(id, caller.user_id, liked, Utc::now())
         .await?
@@ -320,7 +328,7 @@ async fn set_like(
 pub struct LikePost;
 
 impl Handler for LikePost {
-    const NEEDS: Needs = READ;
+    const NEEDS: Needs = WRITE_LIMITED;
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         set_like(app, ctx, req, true).await
@@ -330,7 +338,7 @@ impl Handler for LikePost {
 pub struct UnlikePost;
 
 impl Handler for UnlikePost {
-    const NEEDS: Needs = READ;
+    const NEEDS: Needs = WRITE_LIMITED;
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         set_like(app, ctx, req, false).await
@@ -351,11 +359,13 @@ impl Handler for ListComments {
         let posts = Posts::new(app.db()?, app.table());
         let comments = Comments::new(app.db()?, app.table());
         // The post check and the page read are independent: one round of calls.
-        let (post, page) = tokio::try_join!(
-            posts.get_active(post_id),
+        let (active, page) = tokio::try_join!(
+            posts.is_active(post_id),
             comments.page(post_id, after, limit)
         )?;
-        post.ok_or_else(post_not_found)?;
+        if !active {
+            return Err(post_not_found());
+        }
         let (items, next) = page;
         let items: Vec<CommentView> = items.iter().map(CommentView::from).collect();
         let next_cursor = app.next_cursor(&list, next)?;
@@ -374,17 +384,6 @@ impl Handler for CreateComment {
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req).await?;
         let post_id = path_id(&req, post_not_found)?;
-        let key = format!("comment:user:{}", caller.user_id);
-        let decision = app
-            .limiter
-            .hit(
-                app.cache(),
-                &mut ctx.metrics,
-                &key,
-                app.config.comment_limit,
-            )
-            .await;
-        ctx.limit(decision)?;
         let body = json_object(&req)?;
         let mut fields = Fields::new(&body);
         let content = fields.required("content", CommentContent::parse);
@@ -392,29 +391,35 @@ impl Handler for CreateComment {
         let Some(content) = content else {
             return Err(ApiError::internal("validated fields missing"));
         };
-        let author = Users::new(app.db()?, app.table())
-            .require(caller.user_id)
-            .await?;
-        let comments = Comments::new(app.db()?, app.table());
-        for _ in 0..4 {
-            let comment = Comment {
-                id: crate::ids::new_id(),
-                post_id,
-                author_id: author.id,
-                author_name: author.display_name.clone(),
-                content: content.as_str().to_owned(),
-                created_at: Utc::now(),
-            };
-            match comments.create(&comment).await? {
-                CreateOutcome::Created => {
-                    ctx.metrics.count("CommentsCreated");
-                    return json(StatusCode::CREATED, &CommentView::from(&comment));
+        let canonical = serde_json::Value::Object(body);
+        super::idempotent::run(app, &req, caller.user_id, "comments.create", &canonical, |guard| async move {
+            limit_user(app, ctx, "comment", caller.user_id, app.config.comment_limit).await?;
+            let author = super::caller_account(app, caller.user_id).await?;
+            let comments = Comments::new(app.db()?, app.table());
+            for _ in 0..4 {
+                let comment = Comment {
+                    id: crate::ids::new_id(),
+                    post_id,
+                    author_id: author.id,
+                    author_name: author.display_name.clone(),
+                    content: content.as_str().to_owned(),
+                    created_at: Utc::now(),
+                };
+                let view = serde_json::to_string(&CommentView::from(&comment))
+                    .map_err(ApiError::internal)?;
+                let completion = guard.completion(StatusCode::CREATED, &view)?;
+                match comments.create(&comment, completion).await? {
+                    CreateOutcome::Created => {
+                        ctx.metrics.count("CommentsCreated");
+                        return Ok(crate::http::json_text(StatusCode::CREATED, view));
+                    }
+                    CreateOutcome::PostNotFound => return Err(post_not_found()),
+                    CreateOutcome::IdCollision => continue,
                 }
-                CreateOutcome::PostNotFound => return Err(post_not_found()),
-                CreateOutcome::IdCollision => continue,
             }
-        }
-        Err(ApiError::Unavailable("the database"))
+            Err(ApiError::Unavailable("the database"))
+        })
+        .await
     }
 }
 

@@ -34,19 +34,28 @@ impl Handler for Dashboard {
         let mut stats_metrics = Metrics::new();
         // Every read is independent: issue them together (one round trip of latency). The
         // community part comes from the stats cache and may be up to 5 minutes stale.
-        let (user, streak_item, roadmap_list, recent, unread, stats) = tokio::try_join!(
-            users.get(caller.user_id),
-            roadmaps.streak(caller.user_id),
-            roadmaps.list(caller.user_id),
-            posts.page(Feed::New, app.config.feed_shards, None, 5),
-            inbox.unread(caller.user_id),
-            crate::stats::get(app, &mut stats_metrics),
-        )?;
+        let store = async {
+            Ok::<_, crate::store::StoreError>(tokio::try_join!(
+                users.get(caller.user_id),
+                roadmaps.streak(caller.user_id),
+                roadmaps.list(caller.user_id),
+                posts.page(
+                    Feed::New,
+                    app.config.feed_shards,
+                    None,
+                    5,
+                    Some(caller.user_id)
+                ),
+                inbox.unread(caller.user_id),
+            )?)
+        };
+        let (store, stats) = tokio::join!(store, crate::stats::get(app, &mut stats_metrics));
+        let (user, streak_item, roadmap_list, recent, unread) = store?;
+        let stats = stats?;
         ctx.metrics.merge(stats_metrics);
-        let user = user.ok_or(ApiError::Unauthorized(crate::store::users::ACCOUNT_GONE))?;
+        let user = user.ok_or(ApiError::Unauthorized(super::ACCOUNT_GONE))?;
         let today = streak::local_date(Utc::now(), &user.timezone);
-        // liked_by_me needs the page's ids: the one dependent call (a 5-key BatchGetItem).
-        let recent_posts = post_page_views(app, Some(caller), &recent.0).await?;
+        let recent_posts = post_page_views(&recent.0);
         let roadmaps: Vec<_> = roadmap_list
             .iter()
             .map(|r| {

@@ -17,8 +17,8 @@ impl Job for RemindersScheduler {
         tokens: false,
     };
 
-    /// EventBridge's Scheduled Event: its `time` is the scheduled time, so a late or retried
-    /// invocation still handles the hour it was meant for.
+    /// EventBridge's Scheduled Event: its `time` is the scheduled time; the run queues what is
+    /// due by the clock (a late or early event changes nothing; see `reminders`).
     async fn run(
         &self,
         app: &App,
@@ -31,8 +31,9 @@ impl Job for RemindersScheduler {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(chrono::Utc::now);
-        let sqs = aws_sdk_sqs::Client::new(app.sdk_config()?);
-        let queued = crate::reminders::schedule(app, &sqs, at, metrics).await?;
+        let sqs = crate::reminders::sqs_client(app.sdk_config()?);
+        let queued =
+            crate::reminders::schedule(app, &sqs, at, chrono::Utc::now(), metrics).await?;
         tracing::info!(queued, "reminders queued");
         Ok(serde_json::json!({"queued": queued}))
     }

@@ -21,9 +21,7 @@ impl Handler for GetMe {
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req).await?;
-        let user = Users::new(app.db()?, app.table())
-            .require(caller.user_id)
-            .await?;
+        let user = super::caller_account(app, caller.user_id).await?;
         json(StatusCode::OK, &MeView::from(&user))
     }
 }
@@ -51,7 +49,7 @@ impl Handler for PatchMe {
         let user = Users::new(app.db()?, app.table())
             .update_profile(caller.user_id, &changes)
             .await?
-            .ok_or(ApiError::Unauthorized(crate::store::users::ACCOUNT_GONE))?;
+            .ok_or(ApiError::Unauthorized(super::ACCOUNT_GONE))?;
         json(StatusCode::OK, &MeView::from(&user))
     }
 }

@@ -13,7 +13,7 @@
 use aws_sdk_dynamodb::Client;
 
 use super::{db_error, is_condition_failed, n, s};
-use crate::error::ApiError;
+use super::{SendRetried, StoreError};
 
 const TTL_SECS: i64 = 31 * 24 * 3600;
 
@@ -32,7 +32,7 @@ impl<'a> Activity<'a> {
     }
 
     /// Records that `user_id` was active now; `true` when this was the hour's first record.
-    pub async fn record(&self, user_id: i64, now_secs: i64) -> Result<bool, ApiError> {
+    pub async fn record(&self, user_id: i64, now_secs: i64) -> Result<bool, StoreError> {
         let hour = hour_of(now_secs);
         let result = self
             .db
@@ -45,7 +45,7 @@ impl<'a> Activity<'a> {
             .expression_attribute_values(":active", s("ACTIVE"))
             .expression_attribute_values(":hour", n(hour))
             .expression_attribute_values(":exp", n(now_secs + TTL_SECS))
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(true),
@@ -55,7 +55,7 @@ impl<'a> Activity<'a> {
     }
 
     /// How many users were active since `since_hour` (inclusive).
-    pub async fn count_since(&self, since_hour: i64) -> Result<u64, ApiError> {
+    pub async fn count_since(&self, since_hour: i64) -> Result<u64, StoreError> {
         let mut total = 0u64;
         let mut start = None;
         loop {
@@ -69,7 +69,7 @@ impl<'a> Activity<'a> {
                 .expression_attribute_values(":since", n(since_hour))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .set_exclusive_start_key(start)
-                .send()
+                .send_retried()
                 .await
                 .map_err(db_error("Query"))?;
             total += out.count() as u64;

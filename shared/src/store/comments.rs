@@ -10,12 +10,12 @@
 //! the post's `comments_count` in the same transaction.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::posts::{Change, post_key, timestamp};
+use super::posts::{Change, counts_key, post_key, timestamp};
 use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
-use crate::error::ApiError;
+use super::{SendRetried, StoreError};
 
 fn comment_sk(id: i64) -> String {
     format!("COMMENT#{id:016}")
@@ -36,7 +36,7 @@ pub struct Comment {
 }
 
 impl Comment {
-    fn from_item(item: &Item) -> Result<Self, ApiError> {
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
         Ok(Self {
             id: get_n(item, "id")?,
             post_id: get_n(item, "post_id")?,
@@ -70,8 +70,8 @@ impl<'a> Comments<'a> {
         post_id: i64,
         delta: i64,
         require_active: bool,
-    ) -> Result<TransactWriteItem, ApiError> {
-        let (pk, sk) = post_key(post_id);
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = counts_key(post_id);
         let mut update = Update::builder()
             .table_name(self.table)
             .key("PK", s(pk))
@@ -79,18 +79,23 @@ impl<'a> Comments<'a> {
             .update_expression("ADD comments_count :d")
             .expression_attribute_values(":d", n(delta));
         update = if require_active {
-            update
-                .condition_expression("is_active = :true")
-                .expression_attribute_values(":true", AttributeValue::Bool(true))
+            // `top_feed` is on the counts item exactly while the post is active.
+            update.condition_expression("attribute_exists(top_feed)")
         } else {
             update.condition_expression("attribute_exists(PK)")
         };
         Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(ApiError::internal)?)
+            .update(update.build().map_err(StoreError::internal)?)
             .build())
     }
 
-    pub async fn create(&self, comment: &Comment) -> Result<CreateOutcome, ApiError> {
+    /// Writes the comment, its pointer and the post's count in one transaction, with `extra`
+    /// writes (an idempotency record).
+    pub async fn create(
+        &self,
+        comment: &Comment,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<CreateOutcome, StoreError> {
         let (post_pk, _) = post_key(comment.post_id);
         let item = Item::from([
             ("PK".into(), s(post_pk)),
@@ -111,22 +116,26 @@ impl<'a> Comments<'a> {
             ("post_id".into(), n(comment.post_id)),
             ("author_id".into(), n(comment.author_id)),
         ]);
-        let result = self
+        let mut request = self
             .db
             .transact_write_items()
             .transact_items(super::put_new(self.table, item)?)
             .transact_items(super::put_new(self.table, pointer)?)
-            .transact_items(self.count_update(comment.post_id, 1, true)?)
-            .send()
-            .await;
-        match result {
+            .transact_items(self.count_update(comment.post_id, 1, true)?);
+        for write in extra {
+            request = request.transact_items(write);
+        }
+        match request.send_retried().await {
             Ok(_) => Ok(CreateOutcome::Created),
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => {
                     Ok(CreateOutcome::PostNotFound)
                 }
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
                     Ok(CreateOutcome::IdCollision)
+                }
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    Err(StoreError::ConditionFailed("TransactWriteItems"))
                 }
                 _ => Err(db_error("TransactWriteItems")(err)),
             },
@@ -139,7 +148,7 @@ impl<'a> Comments<'a> {
         post_id: i64,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<(Vec<Comment>, Option<i64>), ApiError> {
+    ) -> Result<(Vec<Comment>, Option<i64>), StoreError> {
         let (pk, _) = post_key(post_id);
         let query = self
             .db
@@ -157,7 +166,7 @@ impl<'a> Comments<'a> {
                 .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .expression_attribute_values(":prefix", s("COMMENT#")),
         };
-        let out = query.send().await.map_err(db_error("Query"))?;
+        let out = query.send_retried().await.map_err(db_error("Query"))?;
         let mut comments: Vec<Comment> = out
             .items()
             .iter()
@@ -174,7 +183,7 @@ impl<'a> Comments<'a> {
     }
 
     /// Deletes a comment by its author or an admin, and uncounts it.
-    pub async fn delete(&self, id: i64, caller: i64, admin: bool) -> Result<Change<()>, ApiError> {
+    pub async fn delete(&self, id: i64, caller: i64, admin: bool) -> Result<Change<()>, StoreError> {
         let (ppk, psk) = pointer_key(id);
         let pointer = super::get_item(self.db, self.table, ppk.clone(), psk.clone(), true).await?;
         let Some(pointer) = pointer else {
@@ -187,7 +196,7 @@ impl<'a> Comments<'a> {
         }
         let (post_pk, _) = post_key(post_id);
         let delete =
-            |pk: String, sk: String, condition: bool| -> Result<TransactWriteItem, ApiError> {
+            |pk: String, sk: String, condition: bool| -> Result<TransactWriteItem, StoreError> {
                 let mut d = Delete::builder()
                     .table_name(self.table)
                     .key("PK", s(pk))
@@ -196,7 +205,7 @@ impl<'a> Comments<'a> {
                     d = d.condition_expression("attribute_exists(PK)");
                 }
                 Ok(TransactWriteItem::builder()
-                    .delete(d.build().map_err(ApiError::internal)?)
+                    .delete(d.build().map_err(StoreError::internal)?)
                     .build())
             };
         let result = self
@@ -205,7 +214,7 @@ impl<'a> Comments<'a> {
             .transact_items(delete(post_pk, comment_sk(id), true)?)
             .transact_items(delete(ppk, psk, false)?)
             .transact_items(self.count_update(post_id, -1, false)?)
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(Change::Done(())),

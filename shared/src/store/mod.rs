@@ -6,19 +6,79 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-
-use crate::error::ApiError;
 
 pub mod activity;
 pub mod comments;
+pub mod counters;
+pub mod idempotency;
 pub mod notifications;
 pub mod posts;
+pub mod retry;
 pub mod roadmaps;
 pub mod sessions;
 pub mod users;
 
+pub use retry::SendRetried;
+
 pub type Item = HashMap<String, AttributeValue>;
+
+/// What went wrong in the data layer, in its own terms; the HTTP edge maps it to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Concurrent transactions kept conflicting on an item until the retry budget ran out.
+    #[error("{0}: transaction conflicts outlasted the retry budget")]
+    Conflict(&'static str),
+    /// DynamoDB kept throttling until the retry budget ran out.
+    #[error("{0}: throttled until the retry budget ran out")]
+    Throttled(&'static str),
+    /// DynamoDB did not answer (timeouts, connection failures, 5xx) within the budget.
+    #[error("{0}: unavailable ({1})")]
+    Unavailable(&'static str, String),
+    /// A write's condition did not hold where the caller did not expect it to.
+    #[error("{0}: condition failed")]
+    ConditionFailed(&'static str),
+    /// A stored item does not have the shape this code writes.
+    #[error("stored item lacks a valid {0}")]
+    Corrupt(String),
+    /// Anything else: a request we built wrongly, an unexpected answer.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// Whether trying again later may succeed (the HTTP edge answers 503 with Retry-After).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict(_) | Self::Throttled(_) | Self::Unavailable(..)
+        )
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The DynamoDB client every function uses, built once per container: the SDK's own retries
+/// off (the data layer has one policy, in [`retry`]) and timeouts on connecting and on each
+/// attempt, so a stuck call never runs to the function's timeout.
+pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> Client {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(500))
+        .operation_attempt_timeout(std::time::Duration::from_millis(1500))
+        .operation_timeout(std::time::Duration::from_millis(1500))
+        .build();
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts);
+    Client::from_conf(crate::diagnostics::instrument(conf).build())
+}
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -28,18 +88,18 @@ pub fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn corrupt(name: &str) -> ApiError {
-    ApiError::Internal(format!("stored item lacks a valid {name}"))
+fn corrupt(name: &str) -> StoreError {
+    StoreError::Corrupt(name.to_owned())
 }
 
-pub fn get_s(item: &Item, name: &str) -> Result<String, ApiError> {
+pub fn get_s(item: &Item, name: &str) -> StoreResult<String> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
         _ => Err(corrupt(name)),
     }
 }
 
-pub fn get_n<T: FromStr>(item: &Item, name: &str) -> Result<T, ApiError> {
+pub fn get_n<T: FromStr>(item: &Item, name: &str) -> StoreResult<T> {
     match item.get(name) {
         Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt(name)),
         _ => Err(corrupt(name)),
@@ -47,13 +107,13 @@ pub fn get_n<T: FromStr>(item: &Item, name: &str) -> Result<T, ApiError> {
 }
 
 /// An RFC 3339 time attribute.
-pub fn get_time(item: &Item, name: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+pub fn get_time(item: &Item, name: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(&get_s(item, name)?)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|_| corrupt(name))
 }
 
-pub fn get_bool(item: &Item, name: &str) -> Result<bool, ApiError> {
+pub fn get_bool(item: &Item, name: &str) -> StoreResult<bool> {
     match item.get(name) {
         Some(AttributeValue::Bool(v)) => Ok(*v),
         _ => Err(corrupt(name)),
@@ -67,82 +127,71 @@ pub async fn get_item(
     pk: String,
     sk: String,
     consistent: bool,
-) -> Result<Option<Item>, ApiError> {
+) -> StoreResult<Option<Item>> {
     let out = db
         .get_item()
         .table_name(table)
         .key("PK", s(pk))
         .key("SK", s(sk))
         .consistent_read(consistent)
-        .send()
+        .send_retried()
         .await
         .map_err(db_error("GetItem"))?;
     Ok(out.item)
 }
 
 /// A transaction write that creates `item` and cancels the transaction if its key exists.
-pub fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
+pub fn put_new(table: &str, item: Item) -> StoreResult<TransactWriteItem> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
         .condition_expression("attribute_not_exists(PK)")
         .build()
-        .map_err(ApiError::internal)?;
+        .map_err(StoreError::internal)?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Logs the SDK error with its details (never sent to clients) and maps it to a 500, or to
-/// 503 when DynamoDB throttled us or did not answer.
-pub fn db_error<E>(
-    operation: &'static str,
-) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> ApiError
+/// What a call that failed after the retry policy means: transient causes keep their kind
+/// (the edge answers 503 + Retry-After), the rest is internal. The SDK's details are logged
+/// here and never reach a client.
+pub fn db_error<E>(operation: &'static str) -> impl FnOnce(SdkError<E>) -> StoreError
 where
-    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    E: std::error::Error
+        + ProvideErrorMetadata
+        + retry::CancellationReasons
+        + Send
+        + Sync
+        + 'static,
 {
     move |err| {
-        use aws_sdk_dynamodb::error::SdkError;
-        let code = aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&err)
-            .unwrap_or("")
-            .to_owned();
-        tracing::error!(operation, code = %code, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "dynamodb call failed");
-        let throttled = matches!(
-            code.as_str(),
-            "ProvisionedThroughputExceededException"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-        );
-        match err {
-            _ if throttled => ApiError::Unavailable("the database"),
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                ApiError::Unavailable("the database")
+        let code = ProvideErrorMetadata::code(&err).unwrap_or("").to_owned();
+        let transient = retry::classify(&err);
+        let detail = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
+        match transient {
+            Some(_) => tracing::warn!(operation, code = %code, error = %detail, "dynamodb call failed"),
+            None => tracing::error!(operation, code = %code, error = %detail, "dynamodb call failed"),
+        }
+        match transient {
+            Some(retry::Transient::Conflict) => StoreError::Conflict(operation),
+            Some(retry::Transient::Throttled) => StoreError::Throttled(operation),
+            Some(retry::Transient::Unavailable) => StoreError::Unavailable(operation, code),
+            None if code == "ConditionalCheckFailedException" => {
+                StoreError::ConditionFailed(operation)
             }
-            _ => ApiError::Internal(format!("dynamodb {operation} failed: {code}")),
+            None => StoreError::Internal(format!("dynamodb {operation} failed: {code}")),
         }
     }
 }
 
 /// Whether a TransactWriteItems was cancelled and why, per item (`None` = not cancelled).
 pub fn cancellation_codes(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-    >,
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
 ) -> Option<Vec<String>> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => Some(
-            e.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
-        _ => None,
-    }
+    use retry::CancellationReasons;
+    err.as_service_error()?.cancellation_reasons()
 }
 
 /// Whether an UpdateItem/PutItem failed only because its condition did not hold.
-pub fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    err: &aws_sdk_dynamodb::error::SdkError<E>,
-) -> bool {
-    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(err)
-        == Some("ConditionalCheckFailedException")
+pub fn is_condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    ProvideErrorMetadata::code(err) == Some("ConditionalCheckFailedException")
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::posts::timestamp;
 use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
-use crate::error::ApiError;
+use super::{SendRetried, StoreError};
 
 fn user_pk(user_id: i64) -> String {
     format!("USER#{user_id}")
@@ -36,7 +36,7 @@ pub struct Notification {
 }
 
 impl Notification {
-    fn from_item(item: &Item) -> Result<Self, ApiError> {
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
         Ok(Self {
             id: get_n(item, "id")?,
             kind: get_s(item, "kind")?,
@@ -70,7 +70,7 @@ impl<'a> Notifications<'a> {
         Self { db, table }
     }
 
-    fn inbox_update(&self, user_id: i64, delta: i64) -> Result<TransactWriteItem, ApiError> {
+    fn inbox_update(&self, user_id: i64, delta: i64) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(self.table)
             .key("PK", s(user_pk(user_id)))
@@ -78,7 +78,7 @@ impl<'a> Notifications<'a> {
             .update_expression("ADD unread :d")
             .expression_attribute_values(":d", n(delta))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -92,7 +92,7 @@ impl<'a> Notifications<'a> {
         idempotency_key: &str,
         key_ttl_secs: i64,
         extra: Vec<TransactWriteItem>,
-    ) -> Result<Delivery, ApiError> {
+    ) -> Result<Delivery, StoreError> {
         let key = Item::from([
             ("PK".into(), s(user_pk(user_id))),
             ("SK".into(), s(idempotency_key)),
@@ -122,7 +122,7 @@ impl<'a> Notifications<'a> {
         for write in extra {
             request = request.transact_items(write);
         }
-        match request.send().await {
+        match request.send_retried().await {
             Ok(_) => Ok(Delivery::Delivered),
             Err(err) => match cancellation_codes(&err) {
                 Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
@@ -143,7 +143,7 @@ impl<'a> Notifications<'a> {
         unread_only: bool,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<(Vec<Notification>, Option<i64>), ApiError> {
+    ) -> Result<(Vec<Notification>, Option<i64>), StoreError> {
         let mut found = Vec::new();
         let mut start = None;
         // With `unread_only`, DynamoDB applies the filter after `Limit`: keep reading until
@@ -169,7 +169,7 @@ impl<'a> Notifications<'a> {
             if unread_only {
                 query = query.filter_expression("attribute_not_exists(read_at)");
             }
-            let out = query.send().await.map_err(db_error("Query"))?;
+            let out = query.send_retried().await.map_err(db_error("Query"))?;
             for item in out.items() {
                 found.push(Notification::from_item(item)?);
             }
@@ -195,7 +195,7 @@ impl<'a> Notifications<'a> {
         user_id: i64,
         id: i64,
         now: DateTime<Utc>,
-    ) -> Result<Option<()>, ApiError> {
+    ) -> Result<Option<()>, StoreError> {
         let update = Update::builder()
             .table_name(self.table)
             .key("PK", s(user_pk(user_id)))
@@ -204,13 +204,13 @@ impl<'a> Notifications<'a> {
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(read_at)")
             .expression_attribute_values(":now", s(timestamp(now)))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         let result = self
             .db
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(self.inbox_update(user_id, -1)?)
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(Some(())),
@@ -229,7 +229,7 @@ impl<'a> Notifications<'a> {
     }
 
     /// Marks every unread notification read, in transactions of up to 99 plus the counter.
-    pub async fn mark_all_read(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), ApiError> {
+    pub async fn mark_all_read(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         loop {
             let (unread, _) = self.page(user_id, true, None, 99).await?;
             if unread.is_empty() {
@@ -245,21 +245,23 @@ impl<'a> Notifications<'a> {
                     .condition_expression("attribute_exists(PK) AND attribute_not_exists(read_at)")
                     .expression_attribute_values(":now", s(timestamp(now)))
                     .build()
-                    .map_err(ApiError::internal)?;
+                    .map_err(StoreError::internal)?;
                 request =
                     request.transact_items(TransactWriteItem::builder().update(update).build());
             }
             request = request.transact_items(self.inbox_update(user_id, -(unread.len() as i64))?);
-            match request.send().await {
+            match request.send_retried().await {
                 Ok(_) => {}
                 // Some were read concurrently: the loop re-reads and tries again.
-                Err(err) if cancellation_codes(&err).is_some() => {}
+                Err(err)
+                    if cancellation_codes(&err)
+                        .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) => {}
                 Err(err) => return Err(db_error("TransactWriteItems")(err)),
             }
         }
     }
 
-    pub async fn unread(&self, user_id: i64) -> Result<u64, ApiError> {
+    pub async fn unread(&self, user_id: i64) -> Result<u64, StoreError> {
         let item =
             super::get_item(self.db, self.table, user_pk(user_id), "INBOX".into(), true).await?;
         Ok(item

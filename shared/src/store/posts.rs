@@ -2,44 +2,61 @@
 //!
 //! | item | PK | SK | holds |
 //! |---|---|---|---|
-//! | post | `POST#<id>` | `POST` | author, title, content, likes_count, comments_count, times, is_active; while active also `feed` = `FEED#<shard>` |
-//! | like | `POST#<post id>` | `LIKE#<user id>` | post_id, user_id, created_at; `liker` = `LIKES#<user id>` for the user's-likes index |
+//! | post | `POST#<id>` | `POST` | id, author, title, content, times, is_active; while active `feed` = `FEED#<shard>` |
+//! | post counts | `POST#<id>` | `COUNTS` | post_id, likes_count, comments_count, top_score; while active `top_feed` = `FEED#<shard>` |
+//! | like | `POST#<post id>` | `LIKE#<user id>` | post_id, user_id, created_at; `liker` = `LIKES#<user id>` |
 //!
-//! Indexes (both sparse: a post leaves them when `feed` is removed, in the same write that
-//! deletes it):
-//! - `feed-new`: `feed` + `id` (ids sort by creation time) → newest first.
-//! - `feed-top`: `feed` + `top_score` = likes_count × 10^16 + id → most liked first, ties
-//!   newest first. Like and unlike move it with `ADD`, so no read is needed to keep it exact.
+//! The counters live on their own small item, so a like or a comment rewrites ~100 bytes
+//! (1 WCU) whatever the post's size, and never contends with an edit of the post.
+//!
+//! Indexes, both sparse and KEYS_ONLY (an entry is ~100 bytes: a like moves one small entry,
+//! a page's index read is half a read unit whatever the posts' sizes):
+//! - `feed-new`: `feed` + `id` on the post item (ids sort by creation time) → newest first.
+//! - `feed-top`: `top_feed` + `top_score` = likes_count × 10^16 + id on the counts item → most
+//!   liked first, ties newest first. Like and unlike move it with `ADD`: no read needed.
 //! - `likes-by-user`: `liker` + `post_id` → a user's likes (the owner's idx_likes_user_post).
+//!
+//! A page is an index Query per feed shard (concurrently), then one BatchGetItem of exactly the
+//! posts shown, their counts and the caller's likes: two round trips, and reads only what the
+//! page shows. A delete removes both feed keys in the same transaction that uncounts the post.
 //!
 //! Counters change in the same TransactWriteItems as the like or comment item, so they are
 //! always exactly the number of items behind them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
+use super::counters::{self, Counter};
 use super::{
-    Item, cancellation_codes, db_error, get_bool, get_n, get_s, is_condition_failed, n, s,
+    Item, SendRetried, StoreError, StoreResult, cancellation_codes, db_error, get_bool, get_n,
+    get_s, n, s,
 };
-use crate::error::ApiError;
 
 /// Multiplier of likes in `top_score`: above every id (ids stay below 2^53 < 10^16).
 const SCORE_STEP: i128 = 10_000_000_000_000_000;
+/// BatchGetItem's limit of keys per call.
+const BATCH_KEYS: usize = 100;
 
-pub const COUNTERS_PK: &str = "STATS";
-pub const COUNTERS_SK: &str = "COUNTERS";
+pub fn post_pk(id: i64) -> String {
+    format!("POST#{id}")
+}
 
 pub fn post_key(id: i64) -> (String, String) {
-    (format!("POST#{id}"), "POST".into())
+    (post_pk(id), "POST".into())
+}
+
+pub fn counts_key(id: i64) -> (String, String) {
+    (post_pk(id), "COUNTS".into())
 }
 
 fn like_key(post_id: i64, user_id: i64) -> (String, String) {
-    (format!("POST#{post_id}"), format!("LIKE#{user_id}"))
+    (post_pk(post_id), format!("LIKE#{user_id}"))
 }
 
 pub fn feed_partition(shard: u32) -> String {
@@ -50,8 +67,16 @@ pub fn shard_of(id: i64, shards: u32) -> u32 {
     (id.rem_euclid(i64::from(shards.max(1)))) as u32
 }
 
-fn key_item(pk: String, sk: String) -> Item {
+fn key_item((pk, sk): (String, String)) -> Item {
     Item::from([("PK".into(), s(pk)), ("SK".into(), s(sk))])
+}
+
+/// The post id of a `POST#<id>` partition key.
+fn id_of_pk(item: &Item) -> StoreResult<i64> {
+    get_s(item, "PK")?
+        .strip_prefix("POST#")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("PK".into()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +93,13 @@ impl Feed {
         }
     }
 
+    fn partition_attribute(self) -> &'static str {
+        match self {
+            Feed::New => "feed",
+            Feed::Top => "top_feed",
+        }
+    }
+
     fn sort_attribute(self) -> &'static str {
         match self {
             Feed::New => "id",
@@ -80,13 +112,6 @@ impl Feed {
         match self {
             Feed::New => "posts:new",
             Feed::Top => "posts:top",
-        }
-    }
-
-    fn sort_key(self, post: &Post) -> i128 {
-        match self {
-            Feed::New => i128::from(post.id),
-            Feed::Top => post.top_score(),
         }
     }
 }
@@ -115,42 +140,49 @@ impl Post {
         i128::from(self.likes_count) * SCORE_STEP + i128::from(self.id)
     }
 
-    fn to_item(&self, shards: u32) -> Item {
-        let (pk, sk) = post_key(self.id);
-        let mut item = Item::from([
-            ("PK".into(), s(pk)),
-            ("SK".into(), s(sk)),
+    fn to_items(&self, shards: u32) -> (Item, Item) {
+        let feed = feed_partition(shard_of(self.id, shards));
+        let mut post = key_item(post_key(self.id));
+        post.extend([
             ("entity".into(), s("post")),
             ("id".into(), n(self.id)),
             ("author_id".into(), n(self.author_id)),
             ("author_name".into(), s(&self.author_name)),
             ("title".into(), s(&self.title)),
             ("content".into(), s(&self.content)),
-            ("likes_count".into(), n(self.likes_count)),
-            ("comments_count".into(), n(self.comments_count)),
-            ("top_score".into(), n(self.top_score())),
             ("created_at".into(), s(timestamp(self.created_at))),
             ("updated_at".into(), s(timestamp(self.updated_at))),
             ("is_active".into(), AttributeValue::Bool(self.is_active)),
         ]);
+        let mut counts = key_item(counts_key(self.id));
+        counts.extend([
+            ("entity".into(), s("post_counts")),
+            ("post_id".into(), n(self.id)),
+            ("likes_count".into(), n(self.likes_count)),
+            ("comments_count".into(), n(self.comments_count)),
+            ("top_score".into(), n(self.top_score())),
+        ]);
         if self.is_active {
-            item.insert("feed".into(), s(feed_partition(shard_of(self.id, shards))));
+            post.insert("feed".into(), s(feed.clone()));
+            counts.insert("top_feed".into(), s(feed));
         }
-        item
+        (post, counts)
     }
 
-    pub fn from_item(item: &Item) -> Result<Self, ApiError> {
+    /// A post from its item and its counts item (absent counts read as zero).
+    pub fn from_items(post: &Item, counts: Option<&Item>) -> StoreResult<Self> {
+        let count = |name: &str| counts.map_or(Ok(0), |c| get_n(c, name));
         Ok(Self {
-            id: get_n(item, "id")?,
-            author_id: get_n(item, "author_id")?,
-            author_name: get_s(item, "author_name")?,
-            title: get_s(item, "title")?,
-            content: get_s(item, "content")?,
-            likes_count: get_n(item, "likes_count")?,
-            comments_count: get_n(item, "comments_count")?,
-            created_at: super::get_time(item, "created_at")?,
-            updated_at: super::get_time(item, "updated_at")?,
-            is_active: get_bool(item, "is_active")?,
+            id: get_n(post, "id")?,
+            author_id: get_n(post, "author_id")?,
+            author_name: get_s(post, "author_name")?,
+            title: get_s(post, "title")?,
+            content: get_s(post, "content")?,
+            likes_count: count("likes_count")?,
+            comments_count: count("comments_count")?,
+            created_at: super::get_time(post, "created_at")?,
+            updated_at: super::get_time(post, "updated_at")?,
+            is_active: get_bool(post, "is_active")?,
         })
     }
 }
@@ -163,9 +195,23 @@ pub enum Change<T> {
     Forbidden,
 }
 
-/// Retries a transaction DynamoDB cancelled for a conflicting concurrent transaction.
-async fn backoff(attempt: u32) {
-    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(5))).await;
+/// Posts (with their counts) and a viewer's likes, read by key in one round trip.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    posts: HashMap<i64, Item>,
+    counts: HashMap<i64, Item>,
+    pub liked: HashSet<i64>,
+}
+
+impl Fetched {
+    /// The active post `id`, with its current counts.
+    pub fn active(&self, id: i64) -> StoreResult<Option<Post>> {
+        self.posts
+            .get(&id)
+            .map(|p| Post::from_items(p, self.counts.get(&id)))
+            .transpose()
+            .map(|p| p.filter(|p| p.is_active))
+    }
 }
 
 pub struct Posts<'a> {
@@ -178,57 +224,133 @@ impl<'a> Posts<'a> {
         Self { db, table }
     }
 
-    fn counters_update(&self, attribute: &str, delta: i64) -> Result<TransactWriteItem, ApiError> {
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(COUNTERS_PK))
-            .key("SK", s(COUNTERS_SK))
-            .update_expression("ADD #c :d")
-            .expression_attribute_names("#c", attribute)
-            .expression_attribute_values(":d", n(delta))
-            .build()
-            .map_err(ApiError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Writes a new post and counts it; `false` when its id was taken (retry with a new one).
-    pub async fn create(&self, post: &Post, shards: u32) -> Result<bool, ApiError> {
-        let put = Put::builder()
-            .table_name(self.table)
-            .set_item(Some(post.to_item(shards)))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(ApiError::internal)?;
-        let result = self
+    /// Writes a new post, its counts and the active-post count in one transaction, with
+    /// `extra` writes (an idempotency record). `false` when its id was taken (retry with a
+    /// new one).
+    pub async fn create(
+        &self,
+        post: &Post,
+        shards: u32,
+        extra: Vec<TransactWriteItem>,
+    ) -> StoreResult<bool> {
+        let (post_item, counts_item) = post.to_items(shards);
+        let mut request = self
             .db
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(self.counters_update("posts_active", 1)?)
-            .send()
-            .await;
-        match result {
+            .transact_items(super::put_new(self.table, post_item)?)
+            .transact_items(super::put_new(self.table, counts_item)?)
+            .transact_items(counters::add(self.table, Counter::ActivePosts, 1)?);
+        for write in extra {
+            request = request.transact_items(write);
+        }
+        match request.send_retried().await {
             Ok(_) => Ok(true),
             Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
                     Ok(false)
+                }
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    Err(StoreError::ConditionFailed("TransactWriteItems"))
                 }
                 _ => Err(db_error("TransactWriteItems")(err)),
             },
         }
     }
 
-    /// The post, deleted or not (strongly consistent: authors see their own writes).
-    pub async fn get(&self, id: i64) -> Result<Option<Post>, ApiError> {
+    /// Posts, their counts and (for `viewer`) the viewer's likes, by id, in one round trip
+    /// (BatchGetItem; concurrent calls of 100 keys when there are more). `consistent` for a
+    /// caller that must read its own writes.
+    pub async fn fetch(
+        &self,
+        ids: &[i64],
+        viewer: Option<i64>,
+        consistent: bool,
+    ) -> StoreResult<Fetched> {
+        let mut keys = Vec::with_capacity(ids.len() * 3);
+        for &id in ids {
+            keys.push(key_item(post_key(id)));
+            keys.push(key_item(counts_key(id)));
+            if let Some(user) = viewer {
+                keys.push(key_item(like_key(id, user)));
+            }
+        }
+        let calls = keys
+            .chunks(BATCH_KEYS)
+            .map(|chunk| self.batch_get(chunk.to_vec(), consistent));
+        let mut fetched = Fetched::default();
+        for items in futures_util::future::try_join_all(calls).await? {
+            for item in items {
+                let id = id_of_pk(&item)?;
+                match get_s(&item, "SK")?.as_str() {
+                    "POST" => {
+                        fetched.posts.insert(id, item);
+                    }
+                    "COUNTS" => {
+                        fetched.counts.insert(id, item);
+                    }
+                    _ => {
+                        fetched.liked.insert(id);
+                    }
+                }
+            }
+        }
+        Ok(fetched)
+    }
+
+    /// One BatchGetItem, re-asking for whatever DynamoDB leaves unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::new();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(consistent)
+                .build()
+                .map_err(StoreError::internal)?,
+        );
+        let mut attempt = 0;
+        while let Some(keys) = request.take() {
+            let out = self
+                .db
+                .batch_get_item()
+                .request_items(self.table, keys)
+                .send_retried()
+                .await
+                .map_err(db_error("BatchGetItem"))?;
+            if let Some(items) = out.responses().and_then(|r| r.get(self.table)) {
+                found.extend(items.iter().cloned());
+            }
+            request = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(self.table))
+                .filter(|k| !k.keys().is_empty())
+                .cloned();
+            if request.is_some() {
+                tokio::time::sleep(super::retry::backoff(attempt)).await;
+                attempt += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    /// The active post `id` and whether `viewer` likes it: one round trip (strongly
+    /// consistent: authors see their own writes).
+    pub async fn get_active(&self, id: i64, viewer: Option<i64>) -> StoreResult<Option<(Post, bool)>> {
+        let fetched = self.fetch(&[id], viewer, true).await?;
+        Ok(fetched
+            .active(id)?
+            .map(|post| (post, fetched.liked.contains(&id))))
+    }
+
+    /// Whether the post exists and is active (the post item only).
+    pub async fn is_active(&self, id: i64) -> StoreResult<bool> {
         let (pk, sk) = post_key(id);
         let item = super::get_item(self.db, self.table, pk, sk, true).await?;
-        item.as_ref().map(Post::from_item).transpose()
+        Ok(item.is_some_and(|i| get_bool(&i, "is_active").unwrap_or(false)))
     }
 
-    pub async fn get_active(&self, id: i64) -> Result<Option<Post>, ApiError> {
-        Ok(self.get(id).await?.filter(|p| p.is_active))
-    }
-
-    /// Edits title and/or content; only the author may.
+    /// Edits title and/or content; only the author may. One conditional UpdateItem: when the
+    /// condition fails, the old item (returned with the failure) says whether the post is gone
+    /// or someone else's. The returned post carries no counts (the caller reads them).
     pub async fn edit(
         &self,
         id: i64,
@@ -236,13 +358,7 @@ impl<'a> Posts<'a> {
         title: Option<&str>,
         content: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Change<Post>, ApiError> {
-        let Some(post) = self.get_active(id).await? else {
-            return Ok(Change::NotFound);
-        };
-        if post.author_id != caller {
-            return Ok(Change::Forbidden);
-        }
+    ) -> StoreResult<Change<Post>> {
         let (pk, sk) = post_key(id);
         let mut sets = vec!["updated_at = :now"];
         let mut request = self
@@ -255,7 +371,8 @@ impl<'a> Posts<'a> {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":me", n(caller))
             .expression_attribute_values(":now", s(timestamp(now)))
-            .return_values(ReturnValue::AllNew);
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(title) = title {
             sets.push("title = :title");
             request = request.expression_attribute_values(":title", s(title));
@@ -264,39 +381,54 @@ impl<'a> Posts<'a> {
             sets.push("content = :content");
             request = request.expression_attribute_values(":content", s(content));
         }
+        // SET of fixed values: a retry after a lost answer writes the same thing again.
         match request
             .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
+            .send_retried()
             .await
         {
-            Ok(out) => out
-                .attributes
-                .as_ref()
-                .map(Post::from_item)
-                .transpose()?
-                .map_or(Ok(Change::NotFound), |p| Ok(Change::Done(p))),
-            // Deleted between the read and the write.
-            Err(err) if is_condition_failed(&err) => Ok(Change::NotFound),
-            Err(err) => Err(db_error("UpdateItem")(err)),
+            Ok(out) => match out.attributes.as_ref() {
+                Some(item) => Ok(Change::Done(Post::from_items(item, None)?)),
+                None => Ok(Change::NotFound),
+            },
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
+                    err.as_service_error()
+                {
+                    let old = e.item();
+                    let active = old.is_some_and(|i| get_bool(i, "is_active").unwrap_or(false));
+                    return Ok(if active {
+                        Change::Forbidden
+                    } else {
+                        Change::NotFound
+                    });
+                }
+                Err(db_error("UpdateItem")(err))
+            }
         }
     }
 
-    /// Soft delete by the author or an admin: the post leaves both feeds (its `feed` key is
-    /// removed) and the active-post counter in one transaction.
+    /// Soft delete by the author or an admin: in one transaction the post leaves both feeds
+    /// (its `feed` and `top_feed` keys are removed) and the active-post count.
     pub async fn soft_delete(
         &self,
         id: i64,
         caller: i64,
         admin: bool,
         now: DateTime<Utc>,
-    ) -> Result<Change<()>, ApiError> {
-        let Some(post) = self.get_active(id).await? else {
+    ) -> StoreResult<Change<()>> {
+        let (pk, sk) = post_key(id);
+        let Some(post) = super::get_item(self.db, self.table, pk.clone(), sk.clone(), true).await?
+        else {
             return Ok(Change::NotFound);
         };
-        if post.author_id != caller && !admin {
+        if !get_bool(&post, "is_active")? {
+            return Ok(Change::NotFound);
+        }
+        if get_n::<i64>(&post, "author_id")? != caller && !admin {
             return Ok(Change::Forbidden);
         }
-        let (pk, sk) = post_key(id);
         let update = Update::builder()
             .table_name(self.table)
             .key("PK", s(pk))
@@ -308,13 +440,22 @@ impl<'a> Posts<'a> {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", s(timestamp(now)))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
+        let (cpk, csk) = counts_key(id);
+        let off_top = Update::builder()
+            .table_name(self.table)
+            .key("PK", s(cpk))
+            .key("SK", s(csk))
+            .update_expression("REMOVE top_feed")
+            .build()
+            .map_err(StoreError::internal)?;
         let result = self
             .db
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.counters_update("posts_active", -1)?)
-            .send()
+            .transact_items(TransactWriteItem::builder().update(off_top).build())
+            .transact_items(counters::add(self.table, Counter::ActivePosts, -1)?)
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(Change::Done(())),
@@ -328,97 +469,123 @@ impl<'a> Posts<'a> {
         }
     }
 
-    fn score_update(&self, post_id: i64, direction: i64) -> Result<TransactWriteItem, ApiError> {
-        let (pk, sk) = post_key(post_id);
+    fn score_update(&self, post_id: i64, direction: i64) -> StoreResult<TransactWriteItem> {
+        let (pk, sk) = counts_key(post_id);
         let update = Update::builder()
             .table_name(self.table)
             .key("PK", s(pk))
             .key("SK", s(sk))
             .update_expression("ADD likes_count :one, top_score :step")
-            .condition_expression("is_active = :true")
+            // Only active posts are in a feed: `top_feed` is removed by the delete.
+            .condition_expression("attribute_exists(top_feed)")
             .expression_attribute_values(":one", n(direction))
             .expression_attribute_values(":step", n(SCORE_STEP * i128::from(direction)))
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Likes (`liked`) or unlikes a post, idempotently. Returns the post's like count after,
-    /// or `None` when the post does not exist or is deleted.
+    /// or `None` when the post does not exist or is deleted. Either the like and its count are
+    /// written, or an error says they were not: never a count for a write that did not happen.
     pub async fn set_like(
         &self,
         post_id: i64,
         user_id: i64,
         liked: bool,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, ApiError> {
-        let (pk, sk) = like_key(post_id, user_id);
-        for attempt in 0..6 {
-            let like_write = if liked {
-                let mut item = key_item(pk.clone(), sk.clone());
-                item.extend([
-                    ("entity".into(), s("like")),
-                    ("post_id".into(), n(post_id)),
-                    ("user_id".into(), n(user_id)),
-                    ("liker".into(), s(format!("LIKES#{user_id}"))),
-                    ("created_at".into(), s(timestamp(now))),
-                ]);
-                let put = Put::builder()
-                    .table_name(self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-                    .map_err(ApiError::internal)?;
-                TransactWriteItem::builder().put(put).build()
-            } else {
-                let delete = Delete::builder()
-                    .table_name(self.table)
-                    .set_key(Some(key_item(pk.clone(), sk.clone())))
-                    .condition_expression("attribute_exists(PK)")
-                    .build()
-                    .map_err(ApiError::internal)?;
-                TransactWriteItem::builder().delete(delete).build()
-            };
-            let result = self
-                .db
-                .transact_write_items()
-                .transact_items(like_write)
-                .transact_items(self.score_update(post_id, if liked { 1 } else { -1 })?)
-                .send()
-                .await;
-            match result {
-                Ok(_) => break,
-                Err(err) => match cancellation_codes(&err) {
-                    // Already in the wanted state (liked twice, or unliked twice): idempotent.
-                    Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                        break;
-                    }
-                    Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                        return Ok(None);
-                    }
-                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                        backoff(attempt).await
-                    }
-                    _ => return Err(db_error("TransactWriteItems")(err)),
-                },
-            }
+    ) -> StoreResult<Option<i64>> {
+        let like_write = if liked {
+            let mut item = key_item(like_key(post_id, user_id));
+            item.extend([
+                ("entity".into(), s("like")),
+                ("post_id".into(), n(post_id)),
+                ("user_id".into(), n(user_id)),
+                ("liker".into(), s(format!("LIKES#{user_id}"))),
+                ("created_at".into(), s(timestamp(now))),
+            ]);
+            let put = Put::builder()
+                .table_name(self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(StoreError::internal)?;
+            TransactWriteItem::builder().put(put).build()
+        } else {
+            let delete = Delete::builder()
+                .table_name(self.table)
+                .set_key(Some(key_item(like_key(post_id, user_id))))
+                .condition_expression("attribute_exists(PK)")
+                .build()
+                .map_err(StoreError::internal)?;
+            TransactWriteItem::builder().delete(delete).build()
+        };
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(like_write)
+            .transact_items(self.score_update(post_id, if liked { 1 } else { -1 })?)
+            .send_retried()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(err) => match cancellation_codes(&err) {
+                // The post is gone (checked first: a deleted post is 404 either way).
+                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    return Ok(None);
+                }
+                // Already in the wanted state (liked twice, or unliked twice): idempotent.
+                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {}
+                _ => return Err(db_error("TransactWriteItems")(err)),
+            },
         }
-        Ok(self.get_active(post_id).await?.map(|p| p.likes_count))
+        let (pk, sk) = counts_key(post_id);
+        let counts = super::get_item(self.db, self.table, pk, sk, true).await?;
+        match counts {
+            Some(c) if c.contains_key("top_feed") => Ok(Some(get_n(&c, "likes_count")?)),
+            _ => Ok(None),
+        }
     }
 
-    /// One page of a feed, newest or most liked first, after the sort key `after`.
+    /// One page of a feed, newest or most liked first, after the sort key `after`: the posts'
+    /// ids from the feed index, then the posts themselves (see [`Posts::fetch`]).
     ///
-    /// Each shard is queried concurrently for `limit + 1` items after the same key (sort keys
-    /// are unique across shards), and the results merged. A shard cut short by DynamoDB's
-    /// 1 MB page bounds what can be served: nothing below its last key is safe to emit yet.
+    /// Each shard is queried concurrently for `limit + 1` entries after the same key (sort
+    /// keys are unique across shards), and the results merged. A shard cut short by
+    /// DynamoDB's 1 MB page bounds what can be served: nothing below its last key is safe to
+    /// emit yet. The index is eventually consistent: a post deleted a moment ago may still be
+    /// listed there, and is left out of the page (the cursor still moves past it).
     pub async fn page(
         &self,
         feed: Feed,
         shards: u32,
         after: Option<i128>,
         limit: u32,
-    ) -> Result<(Vec<Post>, Option<i128>), ApiError> {
+        viewer: Option<i64>,
+    ) -> StoreResult<(Vec<(Post, bool)>, Option<i128>)> {
+        let (entries, next) = self.index_page(feed, shards, after, limit).await?;
+        let ids: Vec<i64> = entries.iter().map(|(id, _)| *id).collect();
+        if ids.is_empty() {
+            return Ok((Vec::new(), next));
+        }
+        let fetched = self.fetch(&ids, viewer, false).await?;
+        let mut posts = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(post) = fetched.active(id)? {
+                posts.push((post, fetched.liked.contains(&id)));
+            }
+        }
+        Ok((posts, next))
+    }
+
+    /// The ids and sort keys of one page of a feed index.
+    async fn index_page(
+        &self,
+        feed: Feed,
+        shards: u32,
+        after: Option<i128>,
+        limit: u32,
+    ) -> StoreResult<(Vec<(i64, i128)>, Option<i128>)> {
         let queries = (0..shards.max(1)).map(|shard| {
             let mut query = self
                 .db
@@ -427,7 +594,7 @@ impl<'a> Posts<'a> {
                 .index_name(feed.index())
                 .scan_index_forward(false)
                 .limit((limit + 1) as i32)
-                .expression_attribute_names("#feed", "feed")
+                .expression_attribute_names("#feed", feed.partition_attribute())
                 .expression_attribute_values(":feed", s(feed_partition(shard)));
             query = match after {
                 Some(key) => query
@@ -436,87 +603,35 @@ impl<'a> Posts<'a> {
                     .expression_attribute_values(":after", n(key)),
                 None => query.key_condition_expression("#feed = :feed"),
             };
-            query.send()
+            query.send_retried()
         });
-        let mut merged = Vec::new();
+        let mut merged: Vec<(i64, i128)> = Vec::new();
         let mut boundary: Option<i128> = None;
         for result in futures_util::future::join_all(queries).await {
             let out = result.map_err(db_error("Query"))?;
-            let posts: Vec<Post> = out
-                .items()
-                .iter()
-                .map(Post::from_item)
-                .collect::<Result<_, _>>()?;
+            let mut entries = Vec::with_capacity(out.items().len());
+            for item in out.items() {
+                entries.push((id_of_pk(item)?, get_n::<i128>(item, feed.sort_attribute())?));
+            }
             if out.last_evaluated_key().is_some()
-                && posts.len() <= limit as usize
-                && let Some(last) = posts.last()
+                && entries.len() <= limit as usize
+                && let Some(&(_, key)) = entries.last()
             {
-                let key = feed.sort_key(last);
                 boundary = Some(boundary.map_or(key, |b| b.max(key)));
             }
-            merged.extend(posts);
+            merged.extend(entries);
         }
-        merged.sort_by_key(|p| std::cmp::Reverse(feed.sort_key(p)));
+        merged.sort_by_key(|&(_, key)| std::cmp::Reverse(key));
         if let Some(boundary) = boundary {
-            merged.retain(|p| feed.sort_key(p) >= boundary);
+            merged.retain(|&(_, key)| key >= boundary);
         }
         let more = merged.len() > limit as usize || boundary.is_some();
         merged.truncate(limit as usize);
         let next = if more {
-            merged.last().map(|p| feed.sort_key(p))
+            merged.last().map(|&(_, key)| key)
         } else {
             None
         };
         Ok((merged, next))
-    }
-
-    /// Which of `post_ids` `user_id` likes: one BatchGetItem for the whole page (retrying
-    /// whatever DynamoDB leaves unprocessed).
-    pub async fn liked_by(&self, user_id: i64, post_ids: &[i64]) -> Result<HashSet<i64>, ApiError> {
-        let mut liked = HashSet::new();
-        for chunk in post_ids.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|id| {
-                    let (pk, sk) = like_key(*id, user_id);
-                    key_item(pk, sk)
-                })
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .projection_expression("post_id")
-                    .build()
-                    .map_err(ApiError::internal)?,
-            );
-            let mut attempt = 0;
-            while let Some(keys) = request.take() {
-                let out = self
-                    .db
-                    .batch_get_item()
-                    .request_items(self.table, keys)
-                    .send()
-                    .await
-                    .map_err(db_error("BatchGetItem"))?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    liked.insert(get_n(item, "post_id")?);
-                }
-                request = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(self.table))
-                    .filter(|k| !k.keys().is_empty())
-                    .cloned();
-                if request.is_some() {
-                    backoff(attempt).await;
-                    attempt += 1;
-                }
-            }
-        }
-        Ok(liked)
     }
 }

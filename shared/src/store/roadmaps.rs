@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::posts::timestamp;
 use super::{Item, cancellation_codes, db_error, get_n, get_s, is_condition_failed, n, s};
-use crate::error::ApiError;
+use super::{SendRetried, StoreError};
 use crate::streak::Streak;
 
 fn user_pk(user_id: i64) -> String {
@@ -90,11 +90,11 @@ impl Roadmap {
         ])
     }
 
-    fn from_item(item: &Item) -> Result<Self, ApiError> {
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
         let parse_time = |raw: &str| {
             DateTime::parse_from_rfc3339(raw)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(ApiError::internal)
+                .map_err(StoreError::internal)
         };
         let mut done = BTreeMap::new();
         if let Some(AttributeValue::M(map)) = item.get("done") {
@@ -114,7 +114,7 @@ impl Roadmap {
             total_hours: get_n(item, "total_hours")?,
             total_weeks: get_n(item, "total_weeks")?,
             created_at: super::get_time(item, "created_at")?,
-            steps: serde_json::from_str(&get_s(item, "steps")?).map_err(ApiError::internal)?,
+            steps: serde_json::from_str(&get_s(item, "steps")?).map_err(StoreError::internal)?,
             done,
         })
     }
@@ -140,34 +140,44 @@ impl<'a> Roadmaps<'a> {
     }
 
     /// Stores a new roadmap and its plan; `false` when the id was taken.
-    pub async fn create(&self, roadmap: &Roadmap, plan_json: &str) -> Result<bool, ApiError> {
+    /// Writes the roadmap and its plan in one transaction with `extra` writes (an idempotency
+    /// record); `false` when its id was taken (retry with a new one).
+    pub async fn create(
+        &self,
+        roadmap: &Roadmap,
+        plan_json: &str,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
         let plan = Item::from([
             ("PK".into(), s(user_pk(roadmap.user_id))),
             ("SK".into(), s(plan_sk(roadmap.id))),
             ("entity".into(), s("roadmap_plan")),
             ("plan".into(), s(plan_json)),
         ]);
-        let result = self
+        let mut request = self
             .db
             .transact_write_items()
             .transact_items(super::put_new(self.table, roadmap.to_item())?)
-            .transact_items(super::put_new(self.table, plan)?)
-            .send()
-            .await;
-        match result {
+            .transact_items(super::put_new(self.table, plan)?);
+        for write in extra {
+            request = request.transact_items(write);
+        }
+        match request.send_retried().await {
             Ok(_) => Ok(true),
-            Err(err)
-                if cancellation_codes(&err)
-                    .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(db_error("TransactWriteItems")(err)),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
+                    Ok(false)
+                }
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    Err(StoreError::ConditionFailed("TransactWriteItems"))
+                }
+                _ => Err(db_error("TransactWriteItems")(err)),
+            },
         }
     }
 
     /// The user's roadmaps, newest first.
-    pub async fn list(&self, user_id: i64) -> Result<Vec<Roadmap>, ApiError> {
+    pub async fn list(&self, user_id: i64) -> Result<Vec<Roadmap>, StoreError> {
         let mut roadmaps = Vec::new();
         let mut start = None;
         loop {
@@ -180,7 +190,7 @@ impl<'a> Roadmaps<'a> {
                 .expression_attribute_values(":prefix", s("ROADMAP#"))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start)
-                .send()
+                .send_retried()
                 .await
                 .map_err(db_error("Query"))?;
             for item in out.items() {
@@ -193,11 +203,11 @@ impl<'a> Roadmaps<'a> {
         }
     }
 
-    async fn get_item(&self, user_id: i64, sk: String) -> Result<Option<Item>, ApiError> {
+    async fn get_item(&self, user_id: i64, sk: String) -> Result<Option<Item>, StoreError> {
         super::get_item(self.db, self.table, user_pk(user_id), sk, true).await
     }
 
-    pub async fn get(&self, user_id: i64, id: i64) -> Result<Option<Roadmap>, ApiError> {
+    pub async fn get(&self, user_id: i64, id: i64) -> Result<Option<Roadmap>, StoreError> {
         self.get_item(user_id, roadmap_sk(id))
             .await?
             .as_ref()
@@ -206,7 +216,7 @@ impl<'a> Roadmaps<'a> {
     }
 
     /// The stored plan JSON.
-    pub async fn plan(&self, user_id: i64, id: i64) -> Result<Option<String>, ApiError> {
+    pub async fn plan(&self, user_id: i64, id: i64) -> Result<Option<String>, StoreError> {
         self.get_item(user_id, plan_sk(id))
             .await?
             .map(|item| get_s(&item, "plan"))
@@ -221,7 +231,7 @@ impl<'a> Roadmaps<'a> {
         step: u32,
         done: bool,
         now: DateTime<Utc>,
-    ) -> Result<Mark, ApiError> {
+    ) -> Result<Mark, StoreError> {
         let request = self
             .db
             .update_item()
@@ -242,7 +252,7 @@ impl<'a> Roadmaps<'a> {
                 .update_expression("REMOVE #done.#step")
                 .condition_expression("attribute_exists(#done.#step)")
         };
-        match request.send().await {
+        match request.send_retried().await {
             Ok(out) => out
                 .attributes
                 .as_ref()
@@ -258,8 +268,8 @@ impl<'a> Roadmaps<'a> {
     }
 
     /// Deletes a roadmap and its plan; `false` when there was none.
-    pub async fn delete(&self, user_id: i64, id: i64) -> Result<bool, ApiError> {
-        let delete = |sk: String, conditional: bool| -> Result<TransactWriteItem, ApiError> {
+    pub async fn delete(&self, user_id: i64, id: i64) -> Result<bool, StoreError> {
+        let delete = |sk: String, conditional: bool| -> Result<TransactWriteItem, StoreError> {
             let mut d = Delete::builder()
                 .table_name(self.table)
                 .key("PK", s(user_pk(user_id)))
@@ -268,7 +278,7 @@ impl<'a> Roadmaps<'a> {
                 d = d.condition_expression("attribute_exists(PK)");
             }
             Ok(TransactWriteItem::builder()
-                .delete(d.build().map_err(ApiError::internal)?)
+                .delete(d.build().map_err(StoreError::internal)?)
                 .build())
         };
         let result = self
@@ -276,7 +286,7 @@ impl<'a> Roadmaps<'a> {
             .transact_write_items()
             .transact_items(delete(roadmap_sk(id), true)?)
             .transact_items(delete(plan_sk(id), false)?)
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(true),
@@ -290,12 +300,12 @@ impl<'a> Roadmaps<'a> {
         }
     }
 
-    pub async fn streak(&self, user_id: i64) -> Result<Option<Streak>, ApiError> {
+    pub async fn streak(&self, user_id: i64) -> Result<Option<Streak>, StoreError> {
         let Some(item) = self.get_item(user_id, "STREAK".into()).await? else {
             return Ok(None);
         };
         let last_day = NaiveDate::parse_from_str(&get_s(&item, "last_day")?, "%Y-%m-%d")
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::internal)?;
         Ok(Some(Streak {
             last_day,
             days: get_n(&item, "days")?,
@@ -309,7 +319,7 @@ impl<'a> Roadmaps<'a> {
         user_id: i64,
         previous: Option<Streak>,
         next: Streak,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, StoreError> {
         let mut request = self
             .db
             .put_item()
@@ -326,7 +336,7 @@ impl<'a> Roadmaps<'a> {
                 .expression_attribute_values(":days", n(p.days)),
             None => request.condition_expression("attribute_not_exists(PK)"),
         };
-        match request.send().await {
+        match request.send_retried().await {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failed(&err) => Ok(false),
             Err(err) => Err(db_error("PutItem")(err)),

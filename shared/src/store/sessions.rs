@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Item, db_error, get_bool, get_n, get_s, is_condition_failed, n, s};
 use crate::auth::tokens::RefreshToken;
-use crate::error::ApiError;
+use super::{SendRetried, StoreError};
 
 fn key(family: &str) -> (String, String) {
     (format!("SESSION#{family}"), "SESSION".into())
@@ -55,20 +55,26 @@ impl<'a> Sessions<'a> {
         Self { db, table }
     }
 
-    pub async fn create(&self, item: Item) -> Result<(), ApiError> {
-        self.db
+    pub async fn create(&self, item: Item) -> Result<(), StoreError> {
+        let result = self
+            .db
             .put_item()
             .table_name(self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(db_error("PutItem"))?;
-        Ok(())
+            .send_retried()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Family ids are 128 random bits: the item can only be this put's own earlier
+            // attempt, whose answer was lost and which the retry policy sent again.
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            Err(err) => Err(db_error("PutItem")(err)),
+        }
     }
 
     /// The live (unexpired) session of `family`, revoked or not.
-    pub async fn get(&self, family: &str, now: i64) -> Result<Option<Session>, ApiError> {
+    pub async fn get(&self, family: &str, now: i64) -> Result<Option<Session>, StoreError> {
         let (pk, sk) = key(family);
         let item = super::get_item(self.db, self.table, pk, sk, true).await?;
         let Some(item) = item else {
@@ -92,7 +98,7 @@ impl<'a> Sessions<'a> {
         current: &Session,
         next: &RefreshToken,
         expires_at: i64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, StoreError> {
         let (pk, sk) = key(&current.family);
         let result = self
             .db
@@ -110,18 +116,25 @@ impl<'a> Sessions<'a> {
             .expression_attribute_values(":gen", n(current.generation))
             .expression_attribute_values(":old_hash", s(&current.token_hash))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) if is_condition_failed(&err) => {
+                // Lost to another use of the token — or to our own earlier attempt, whose
+                // answer was lost: then the session already holds `next`.
+                let now = chrono::Utc::now().timestamp();
+                Ok(self.get(&current.family, now).await?.is_some_and(|s| {
+                    !s.revoked && s.generation == next.generation && s.token_hash == next.hash()
+                }))
+            }
             Err(err) => Err(db_error("UpdateItem")(err)),
         }
     }
 
     /// Revokes the family when `presented` is, or once was, one of its tokens: the current
     /// one (hash matches) or an older generation. Returns whether it revoked anything.
-    pub async fn revoke_presented(&self, presented: &RefreshToken) -> Result<bool, ApiError> {
+    pub async fn revoke_presented(&self, presented: &RefreshToken) -> Result<bool, StoreError> {
         let (pk, sk) = key(&presented.family);
         let result = self
             .db
@@ -136,7 +149,7 @@ impl<'a> Sessions<'a> {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":gen", n(presented.generation))
             .expression_attribute_values(":hash", s(presented.hash()))
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(true),

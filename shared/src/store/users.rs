@@ -15,10 +15,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Item, db_error, get_bool, get_n, get_s, n, s};
 use crate::domain::{DisplayName, Email, ReminderHour, Role, TimeZone};
-use crate::error::ApiError;
+use super::{SendRetried, StoreError};
 
 pub const DEFAULT_REMINDER_HOUR: u8 = 9;
-pub const ACCOUNT_GONE: &str = "This account no longer exists.";
 pub const DEFAULT_TIMEZONE: &str = "UTC";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,13 +92,13 @@ impl User {
         item
     }
 
-    fn from_item(item: &Item) -> Result<Self, ApiError> {
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
         Ok(Self {
             id: get_n(item, "id")?,
             email: get_s(item, "email")?,
             display_name: get_s(item, "display_name")?,
             role: Role::parse(&get_s(item, "role")?)
-                .ok_or_else(|| ApiError::internal("stored role"))?,
+                .ok_or_else(|| StoreError::internal("stored role"))?,
             created_at: super::get_time(item, "created_at")?,
             reminder_enabled: get_bool(item, "reminder_enabled")?,
             reminder_hour: get_n(item, "reminder_hour")?,
@@ -136,8 +135,6 @@ pub enum CreateOutcome {
     EmailTaken,
     /// The user id (or another item of the transaction) already existed: retry with new ids.
     IdCollision,
-    /// DynamoDB cancelled it for a concurrent transaction on the same items: retry.
-    Contended,
 }
 
 pub struct Users<'a> {
@@ -150,20 +147,6 @@ impl<'a> Users<'a> {
         Self { db, table }
     }
 
-    /// `total_users` of the stats, counted in the registration's own transaction.
-    fn count_user(&self) -> Result<TransactWriteItem, ApiError> {
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(super::posts::COUNTERS_PK))
-            .key("SK", s(super::posts::COUNTERS_SK))
-            .update_expression("ADD #users :one")
-            .expression_attribute_names("#users", "users")
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(ApiError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
     /// Writes the credential, the user, `extra` (the first session) and the user count in one
     /// transaction.
     pub async fn create(
@@ -172,7 +155,7 @@ impl<'a> Users<'a> {
         email: &Email,
         password_hash: &str,
         extra: Item,
-    ) -> Result<CreateOutcome, ApiError> {
+    ) -> Result<CreateOutcome, StoreError> {
         let (pk, sk) = email_key(&email.key());
         let credential = Item::from([
             ("PK".into(), s(pk)),
@@ -187,8 +170,12 @@ impl<'a> Users<'a> {
             .transact_items(super::put_new(self.table, credential)?)
             .transact_items(super::put_new(self.table, user.to_item())?)
             .transact_items(super::put_new(self.table, extra)?)
-            .transact_items(self.count_user()?)
-            .send()
+            .transact_items(super::counters::add(
+                self.table,
+                super::counters::Counter::Users,
+                1,
+            )?)
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(CreateOutcome::Created),
@@ -199,15 +186,12 @@ impl<'a> Users<'a> {
                 Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
                     Ok(CreateOutcome::IdCollision)
                 }
-                Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                    Ok(CreateOutcome::Contended)
-                }
                 _ => Err(db_error("TransactWriteItems")(err)),
             },
         }
     }
 
-    pub async fn credential(&self, email: &Email) -> Result<Option<Credential>, ApiError> {
+    pub async fn credential(&self, email: &Email) -> Result<Option<Credential>, StoreError> {
         let (pk, sk) = email_key(&email.key());
         super::get_item(self.db, self.table, pk, sk, true)
             .await?
@@ -220,15 +204,8 @@ impl<'a> Users<'a> {
             .transpose()
     }
 
-    /// The caller's own account: a valid token for an account that no longer exists is 401.
-    pub async fn require(&self, id: i64) -> Result<User, ApiError> {
-        self.get(id)
-            .await?
-            .ok_or(ApiError::Unauthorized(ACCOUNT_GONE))
-    }
-
     /// Strongly consistent, so a user reads their own writes.
-    pub async fn get(&self, id: i64) -> Result<Option<User>, ApiError> {
+    pub async fn get(&self, id: i64) -> Result<Option<User>, StoreError> {
         let (pk, sk) = user_key(id);
         super::get_item(self.db, self.table, pk, sk, true)
             .await?
@@ -243,7 +220,7 @@ impl<'a> Users<'a> {
         &self,
         id: i64,
         changes: &ProfileChanges,
-    ) -> Result<Option<User>, ApiError> {
+    ) -> Result<Option<User>, StoreError> {
         if changes.is_empty() {
             return self.get(id).await;
         }
@@ -286,7 +263,7 @@ impl<'a> Users<'a> {
         }
         let result = request
             .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
+            .send_retried()
             .await;
         let user = match result {
             Ok(out) => out.attributes.as_ref().map(User::from_item).transpose()?,
@@ -309,7 +286,7 @@ impl<'a> Users<'a> {
         &self,
         mut user: User,
         now: DateTime<Utc>,
-    ) -> Result<User, ApiError> {
+    ) -> Result<User, StoreError> {
         let (pk, sk) = user_key(user.id);
         let request = self
             .db
@@ -328,7 +305,7 @@ impl<'a> Users<'a> {
             user.reminder_due_hour = None;
             request.update_expression("REMOVE reminder_bucket, reminder_due_hour")
         };
-        request.send().await.map_err(db_error("UpdateItem"))?;
+        request.send_retried().await.map_err(db_error("UpdateItem"))?;
         Ok(user)
     }
 
@@ -353,14 +330,14 @@ impl<'a> Users<'a> {
         id: i64,
         from: i64,
         to: i64,
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, StoreError> {
         Ok(TransactWriteItem::builder()
             .update(self.advance_update(id, from, to))
             .build())
     }
 
     /// The same on its own; `false` when it was not `from` any more.
-    pub async fn advance_reminder(&self, id: i64, from: i64, to: i64) -> Result<bool, ApiError> {
+    pub async fn advance_reminder(&self, id: i64, from: i64, to: i64) -> Result<bool, StoreError> {
         let (pk, sk) = user_key(id);
         let result = self
             .db
@@ -372,7 +349,7 @@ impl<'a> Users<'a> {
             .condition_expression("reminder_due_hour = :from")
             .expression_attribute_values(":to", n(to))
             .expression_attribute_values(":from", n(from))
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(_) => Ok(true),
@@ -385,7 +362,7 @@ impl<'a> Users<'a> {
     pub async fn due_for_reminders(
         &self,
         hour: i64,
-    ) -> Result<Vec<crate::reminders::DueUser>, ApiError> {
+    ) -> Result<Vec<crate::reminders::DueUser>, StoreError> {
         let mut due = Vec::new();
         let mut start = None;
         loop {
@@ -398,7 +375,7 @@ impl<'a> Users<'a> {
                 .expression_attribute_values(":b", s(REMINDER_BUCKET))
                 .expression_attribute_values(":h", n(hour))
                 .set_exclusive_start_key(start)
-                .send()
+                .send_retried()
                 .await
                 .map_err(db_error("Query"))?;
             for item in out.items() {
@@ -419,7 +396,7 @@ impl<'a> Users<'a> {
     }
 
     /// Sets a user's role (admin tooling).
-    pub async fn set_role(&self, email: &Email, role: Role) -> Result<Option<User>, ApiError> {
+    pub async fn set_role(&self, email: &Email, role: Role) -> Result<Option<User>, StoreError> {
         let Some(credential) = self.credential(email).await? else {
             return Ok(None);
         };
@@ -435,7 +412,7 @@ impl<'a> Users<'a> {
             .expression_attribute_names("#role", "role")
             .expression_attribute_values(":role", s(role.as_str()))
             .return_values(ReturnValue::AllNew)
-            .send()
+            .send_retried()
             .await;
         match result {
             Ok(out) => out.attributes.as_ref().map(User::from_item).transpose(),

@@ -1,0 +1,127 @@
+//! The community totals (`total_users`, `total_posts`), exact and without a hot item.
+//!
+//! | item | PK | SK | holds |
+//! |---|---|---|---|
+//! | counter shard | `STATS#<0..SHARDS>` | `COUNTERS` | users, posts_active (partial sums) |
+//!
+//! Every registration and every post create/delete adds ±1 to one shard, chosen at random, in
+//! the same transaction as the item it counts, so the sum over the shards is always exactly
+//! the number of items behind it. One item for all of them would be touched by every such
+//! write: under load, concurrent transactions on it cancel each other (TransactionConflict).
+//! Spread over SHARDS items (each its own partition), two writes meet on an item SHARDS times
+//! less often. Reading is one BatchGetItem of the shards, once per stats cache period.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem, Update};
+use rand::Rng;
+
+use super::{Item, SendRetried, StoreError, StoreResult, db_error, get_n, n, s};
+
+/// Figures in docs/data-model.md: ~23 counted writes/s at the owner's peak → ~3/s per shard.
+pub const SHARDS: u32 = 8;
+pub const SK: &str = "COUNTERS";
+
+/// What is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Users,
+    ActivePosts,
+}
+
+impl Counter {
+    fn attribute(self) -> &'static str {
+        match self {
+            Counter::Users => "users",
+            Counter::ActivePosts => "posts_active",
+        }
+    }
+}
+
+pub fn shard_pk(shard: u32) -> String {
+    format!("STATS#{shard}")
+}
+
+/// The transaction write that adds `delta` to `counter` on a random shard.
+pub fn add(table: &str, counter: Counter, delta: i64) -> StoreResult<TransactWriteItem> {
+    let shard = rand::rng().random_range(0..SHARDS);
+    let update = Update::builder()
+        .table_name(table)
+        .key("PK", s(shard_pk(shard)))
+        .key("SK", s(SK))
+        .update_expression("ADD #c :d")
+        .expression_attribute_names("#c", counter.attribute())
+        .expression_attribute_values(":d", n(delta))
+        .build()
+        .map_err(StoreError::internal)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The totals: the sum over every shard (one BatchGetItem).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub users: u64,
+    pub active_posts: u64,
+}
+
+pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
+    let keys: Vec<Item> = (0..SHARDS)
+        .map(|shard| Item::from([("PK".into(), s(shard_pk(shard))), ("SK".into(), s(SK))]))
+        .collect();
+    let mut request = Some(
+        KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .map_err(StoreError::internal)?,
+    );
+    let (mut users, mut posts) = (0i64, 0i64);
+    while let Some(keys) = request.take() {
+        let out = db
+            .batch_get_item()
+            .request_items(table, keys)
+            .send_retried()
+            .await
+            .map_err(db_error("BatchGetItem"))?;
+        for item in out
+            .responses()
+            .and_then(|r| r.get(table))
+            .into_iter()
+            .flatten()
+        {
+            users += get_n::<i64>(item, "users").unwrap_or(0);
+            posts += get_n::<i64>(item, "posts_active").unwrap_or(0);
+        }
+        request = out
+            .unprocessed_keys()
+            .and_then(|u| u.get(table))
+            .filter(|k| !k.keys().is_empty())
+            .cloned();
+        if request.is_some() {
+            tokio::time::sleep(super::retry::backoff(2)).await;
+        }
+    }
+    Ok(Totals {
+        users: users.max(0) as u64,
+        active_posts: posts.max(0) as u64,
+    })
+}
+
+/// Adds `delta` to `counter` outside any transaction (repairs by `rota-admin verify --fix`;
+/// run it on a quiet table, as a recount cannot see writes made while it scans).
+pub async fn adjust(db: &Client, table: &str, counter: Counter, delta: i64) -> StoreResult<()> {
+    let update = Update::builder()
+        .table_name(table)
+        .key("PK", s(shard_pk(0)))
+        .key("SK", s(SK))
+        .update_expression("ADD #c :d")
+        .expression_attribute_names("#c", counter.attribute())
+        .expression_attribute_values(":d", n(delta))
+        .build()
+        .map_err(StoreError::internal)?;
+    // A transaction of one: its ClientRequestToken keeps a retried ADD from counting twice.
+    db.transact_write_items()
+        .transact_items(TransactWriteItem::builder().update(update).build())
+        .send_retried()
+        .await
+        .map_err(db_error("TransactWriteItems"))?;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! The one retry policy of the data layer.
+//!
+//! DynamoDB refuses work in ways that pass: a `TransactionConflict` (another transaction held
+//! an item a moment ago), throttling (a partition over its limits), a 5xx, a timeout or a
+//! dropped connection. Every data-layer call goes through [`SendRetried::send_retried`], which
+//! retries exactly those with full-jitter exponential backoff (AWS Architecture Blog,
+//! "Exponential Backoff And Jitter": sleep a random time in `0..min(cap, base·2^n)`), inside the
+//! request's time budget. What is left when the budget runs out is reported as a
+//! [`StoreError`](super::StoreError) (`Conflict`, `Throttled`, `Unavailable`), which the HTTP
+//! edge turns into a 503 with `Retry-After`. Everything else (a failed condition, a validation
+//! error) is returned at once for the caller to interpret.
+//!
+//! The SDK's own retries are off (see [`super::dynamodb_client`]), so retries never multiply.
+//! Retrying a write whose response was lost must not apply it twice: transactions carry a
+//! `ClientRequestToken` (DynamoDB answers a repeat within 10 minutes with the first result and
+//! applies nothing), and every single-item write is conditional or sets fixed values; each
+//! call site says how it reads a failed condition after a retry.
+//!
+//! Hand-written rather than taken from a backoff crate: the delay formula is two lines; what
+//! matters is the classification (DynamoDB's cancellation reasons) and the budget shared by
+//! every call of one request, which no crate knows about.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use rand::Rng;
+
+/// First backoff step and the largest one.
+const BASE: Duration = Duration::from_millis(10);
+const CAP: Duration = Duration::from_millis(200);
+
+/// Used when no request set a budget (tools, tests calling the store directly).
+const DEFAULT_BUDGET: Duration = Duration::from_secs(2);
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// How long a request may spend on the data layer, retries included.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub deadline: Instant,
+    /// The most one attempt may take before it is abandoned and retried.
+    pub attempt_timeout: Duration,
+}
+
+impl Budget {
+    pub fn new(total: Duration, attempt_timeout: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + total,
+            attempt_timeout,
+        }
+    }
+
+    /// The budget of the running request, or a fresh default one.
+    pub fn current() -> Self {
+        BUDGET
+            .try_with(|b| *b)
+            .unwrap_or_else(|_| Self::new(DEFAULT_BUDGET, DEFAULT_ATTEMPT_TIMEOUT))
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+tokio::task_local! {
+    static BUDGET: Budget;
+}
+
+/// Runs `work` (one request or job) with `budget`: every data-layer call inside shares it.
+pub async fn with_budget<F: Future>(budget: Budget, work: F) -> F::Output {
+    BUDGET.scope(budget, work).await
+}
+
+/// Why a call may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    Conflict,
+    Throttled,
+    Unavailable,
+}
+
+const THROTTLE_CODES: [&str; 3] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
+/// The per-item reasons of a cancelled transaction, for operation errors that can carry them.
+pub trait CancellationReasons {
+    fn cancellation_reasons(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+impl CancellationReasons
+    for aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError
+{
+    fn cancellation_reasons(&self) -> Option<Vec<String>> {
+        match self {
+            Self::TransactionCanceledException(e) => Some(
+                e.cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_owned())
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! no_cancellation_reasons {
+    ($($error:path),* $(,)?) => { $(impl CancellationReasons for $error {})* };
+}
+
+no_cancellation_reasons!(
+    aws_sdk_dynamodb::operation::get_item::GetItemError,
+    aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError,
+    aws_sdk_dynamodb::operation::query::QueryError,
+    aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError,
+    aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
+    aws_sdk_dynamodb::operation::scan::ScanError,
+    aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError,
+);
+
+/// Whether `err` may pass if the call is tried again, and why.
+pub fn classify<E>(err: &SdkError<E>) -> Option<Transient>
+where
+    E: ProvideErrorMetadata + CancellationReasons,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Some(Transient::Unavailable)
+        }
+        SdkError::ServiceError(service) => {
+            if let Some(reasons) = service.err().cancellation_reasons() {
+                // A failed condition decides the outcome: the caller reads it, no retry.
+                if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
+                    return None;
+                }
+                if reasons.iter().any(|r| r == "TransactionConflict") {
+                    return Some(Transient::Conflict);
+                }
+                if reasons.iter().any(|r| r == "ThrottlingError") {
+                    return Some(Transient::Throttled);
+                }
+                return None;
+            }
+            let code = service.err().code().unwrap_or("");
+            if code == "TransactionConflictException" {
+                Some(Transient::Conflict)
+            } else if THROTTLE_CODES.contains(&code) {
+                Some(Transient::Throttled)
+            } else if service.raw().status().is_server_error()
+                || matches!(code, "InternalServerError" | "ServiceUnavailable")
+            {
+                Some(Transient::Unavailable)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The sleep before attempt `attempt + 1` (full jitter).
+pub fn backoff(attempt: u32) -> Duration {
+    let ceiling = BASE.saturating_mul(1 << attempt.min(16)).min(CAP);
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+/// Retries `call` while it fails transiently and the budget lasts. Each attempt is bounded by
+/// the budget's attempt timeout (an abandoned attempt counts as `Unavailable`).
+pub async fn retry<T, E, F, Fut>(operation: &'static str, mut call: F) -> Result<T, SdkError<E>>
+where
+    E: ProvideErrorMetadata + CancellationReasons,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+{
+    let budget = Budget::current();
+    let mut attempt = 0u32;
+    loop {
+        let allowed = budget.attempt_timeout.min(budget.remaining());
+        let result = match tokio::time::timeout(allowed, call()).await {
+            Ok(result) => result,
+            Err(_) => Err(SdkError::timeout_error(format!(
+                "{operation}: no answer within {allowed:?}"
+            ))),
+        };
+        let err = match result {
+            Ok(out) => return Ok(out),
+            Err(err) => err,
+        };
+        let Some(why) = classify(&err) else {
+            return Err(err);
+        };
+        let pause = backoff(attempt);
+        if pause + Duration::from_millis(5) >= budget.remaining() {
+            tracing::warn!(operation, ?why, attempts = attempt + 1, "giving up: retry budget spent");
+            return Err(err);
+        }
+        tracing::info!(operation, ?why, attempt = attempt + 1, pause_ms = pause.as_millis() as u64, "retrying");
+        count(why);
+        tokio::time::sleep(pause).await;
+        attempt += 1;
+    }
+}
+
+static RETRIED: [std::sync::atomic::AtomicU32; 3] = [const { std::sync::atomic::AtomicU32::new(0) }; 3];
+
+fn count(why: Transient) {
+    RETRIED[why as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Retries made since the last call, by cause (conflict, throttled, unavailable). A Lambda
+/// instance runs one invocation at a time, so the invocation wrapper reads them per request
+/// for its metrics.
+pub fn take_retry_counts() -> [u32; 3] {
+    RETRIED
+        .each_ref()
+        .map(|c| c.swap(0, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// `send_retried()` on the SDK's request builders: `send()` under the retry policy.
+pub trait SendRetried {
+    type Output;
+    type Error;
+    fn send_retried(self) -> impl Future<Output = Result<Self::Output, SdkError<Self::Error>>>;
+}
+
+macro_rules! send_retried {
+    ($($builder:ty => $output:ty, $error:ty, $name:literal;)*) => {$(
+        impl SendRetried for $builder {
+            type Output = $output;
+            type Error = $error;
+            fn send_retried(self) -> impl Future<Output = Result<$output, SdkError<$error>>> {
+                retry($name, move || self.clone().send())
+            }
+        }
+    )*};
+}
+
+use aws_sdk_dynamodb::operation as op;
+
+send_retried!(
+    op::get_item::builders::GetItemFluentBuilder => op::get_item::GetItemOutput, op::get_item::GetItemError, "GetItem";
+    op::put_item::builders::PutItemFluentBuilder => op::put_item::PutItemOutput, op::put_item::PutItemError, "PutItem";
+    op::update_item::builders::UpdateItemFluentBuilder => op::update_item::UpdateItemOutput, op::update_item::UpdateItemError, "UpdateItem";
+    op::delete_item::builders::DeleteItemFluentBuilder => op::delete_item::DeleteItemOutput, op::delete_item::DeleteItemError, "DeleteItem";
+    op::query::builders::QueryFluentBuilder => op::query::QueryOutput, op::query::QueryError, "Query";
+    op::batch_get_item::builders::BatchGetItemFluentBuilder => op::batch_get_item::BatchGetItemOutput, op::batch_get_item::BatchGetItemError, "BatchGetItem";
+    op::batch_write_item::builders::BatchWriteItemFluentBuilder => op::batch_write_item::BatchWriteItemOutput, op::batch_write_item::BatchWriteItemError, "BatchWriteItem";
+    aws_sdk_sqs::operation::send_message_batch::builders::SendMessageBatchFluentBuilder => aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput, aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError, "SendMessageBatch";
+);
+
+impl SendRetried for op::transact_write_items::builders::TransactWriteItemsFluentBuilder {
+    type Output = op::transact_write_items::TransactWriteItemsOutput;
+    type Error = op::transact_write_items::TransactWriteItemsError;
+
+    /// Every attempt carries the same `ClientRequestToken`: if an attempt's answer was lost
+    /// (timeout) after DynamoDB applied it, the retry gets its success and applies nothing.
+    fn send_retried(self) -> impl Future<Output = Result<Self::Output, SdkError<Self::Error>>> {
+        let request = if self.get_client_request_token().is_some() {
+            self
+        } else {
+            self.client_request_token(new_token())
+        };
+        retry("TransactWriteItems", move || request.clone().send())
+    }
+}
+
+/// 32 random hex digits (DynamoDB allows 1..36 characters).
+pub fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_growing_ceiling() {
+        for attempt in 0..10 {
+            let ceiling = (BASE * (1 << attempt)).min(CAP);
+            for _ in 0..50 {
+                assert!(backoff(attempt) <= ceiling);
+            }
+        }
+        // Full jitter spreads retries from zero up: not all the same value.
+        let samples: std::collections::HashSet<_> = (0..50).map(|_| backoff(5)).collect();
+        assert!(samples.len() > 5, "{samples:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_budget_is_seen_by_every_call_inside_it() {
+        let budget = Budget::new(Duration::from_millis(300), Duration::from_millis(50));
+        let seen = with_budget(budget, async {
+            let (a, b) = tokio::join!(async { Budget::current() }, async { Budget::current() });
+            (a.deadline, b.deadline)
+        })
+        .await;
+        assert_eq!(seen, (budget.deadline, budget.deadline));
+        // Outside a request: a default budget of its own.
+        assert!(Budget::current().deadline > budget.deadline);
+    }
+}
