@@ -297,7 +297,16 @@ pub async fn work(
     event: aws_lambda_events::event::sqs::SqsEvent,
     metrics: &mut Metrics,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
-    let now = Utc::now();
+    work_at(app, event, Utc::now(), metrics).await
+}
+
+/// [`work`] with the clock given (tests run it at chosen hours).
+pub async fn work_at(
+    app: &App,
+    event: aws_lambda_events::event::sqs::SqsEvent,
+    now: DateTime<Utc>,
+    metrics: &mut Metrics,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
     let mut failures = Vec::new();
     for record in &event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
@@ -468,6 +477,28 @@ mod tests {
             hour_to_utc(next_due_hour(hour_to_utc(first), 1, tz)),
             at(2026, 11, 2, 6, 0)
         );
+    }
+
+    #[test]
+    fn the_last_due_hour_is_the_latest_occurrence_at_or_before_now() {
+        let tz = "Europe/Istanbul";
+        // 09:00 Istanbul = 06:00 UTC.
+        assert_eq!(
+            hour_to_utc(last_due_hour(at(2026, 11, 25, 6, 30), 9, tz)),
+            at(2026, 11, 25, 6, 0)
+        );
+        assert_eq!(
+            hour_to_utc(last_due_hour(at(2026, 11, 25, 5, 59), 9, tz)),
+            at(2026, 11, 24, 6, 0)
+        );
+        // Never after now, and the next one is strictly after.
+        let now = at(2026, 3, 8, 12, 0);
+        for hour in 0..24 {
+            let last = last_due_hour(now, hour, "America/New_York");
+            let next = next_due_hour(now, hour, "America/New_York");
+            assert!(last <= epoch_hour(now) && next > epoch_hour(now), "{hour}");
+            assert!(next - last <= 25, "{hour}: {last} {next}");
+        }
     }
 
     #[tokio::test]

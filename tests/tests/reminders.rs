@@ -49,6 +49,11 @@ async fn learner(app: &rota::App, with_roadmap: bool) -> Learner {
     }
 }
 
+/// A moment just after `due_hour` began: the worker's clock when the hour has come.
+fn just_after(due_hour: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(due_hour * 3600 + 300, 0).unwrap()
+}
+
 async fn due_hour(app: &rota::App, id: i64) -> i64 {
     rota::store::users::Users::new(app.db().unwrap(), app.table())
         .get(id)
@@ -92,7 +97,7 @@ async fn a_due_user_gets_exactly_one_reminder_however_often_the_batch_arrives() 
         id: me.id,
         due_hour: due_hour(&app, me.id).await,
     };
-    let now = chrono::Utc::now();
+    let now = just_after(due.due_hour);
     assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);
     // SQS redelivery / the same batch sent twice.
     for _ in 0..3 {
@@ -115,7 +120,7 @@ async fn two_workers_on_the_same_user_at_once_deliver_once() {
         id: me.id,
         due_hour: due_hour(&app, me.id).await,
     };
-    let now = chrono::Utc::now();
+    let now = just_after(due.due_hour);
     let outcomes = join_all((0..6).map(|_| remind(&app, due, now))).await;
     let delivered = outcomes
         .iter()
@@ -154,7 +159,7 @@ async fn a_crash_between_delivery_and_the_next_due_update_cannot_send_twice() {
         .await
         .unwrap();
     assert_eq!(
-        remind(&app, due, chrono::Utc::now()).await.unwrap(),
+        remind(&app, due, just_after(due.due_hour)).await.unwrap(),
         Outcome::Duplicate
     );
     assert!(reminders_of(&app, &me).await.0.is_empty());
@@ -170,7 +175,7 @@ async fn users_without_an_unfinished_roadmap_get_no_reminder_but_move_on() {
         due_hour: due_hour(&app, me.id).await,
     };
     assert_eq!(
-        remind(&app, due, chrono::Utc::now()).await.unwrap(),
+        remind(&app, due, just_after(due.due_hour)).await.unwrap(),
         Outcome::NothingToRemind
     );
     assert!(reminders_of(&app, &me).await.0.is_empty());
@@ -202,11 +207,12 @@ async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_rep
     .unwrap();
     // First delivery "dies" after the first user (a worker killed mid-batch): simulate by
     // reminding only that user, leaving the message unacknowledged.
-    remind(&app, users[0], chrono::Utc::now()).await.unwrap();
+    let now = just_after(users[0].due_hour);
+    remind(&app, users[0], now).await.unwrap();
     // Redelivery of the whole message, alongside a malformed one.
     let event = sqs_event(&[("good", good.clone()), ("bad", "{not json".into())]);
     let mut metrics = rota::metrics::Metrics::new();
-    let response = rota::reminders::work(&app, event, &mut metrics).await;
+    let response = rota::reminders::work_at(&app, event, now, &mut metrics).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -215,7 +221,8 @@ async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_rep
     assert_eq!(failed, ["bad"]);
     assert_eq!(metrics.get("RemindersDelivered"), Some(2.0));
     // And the same batch once more: nothing new.
-    let again = rota::reminders::work(&app, sqs_event(&[("good", good)]), &mut metrics).await;
+    let again =
+        rota::reminders::work_at(&app, sqs_event(&[("good", good)]), now, &mut metrics).await;
     assert!(again.batch_item_failures.is_empty());
     for l in &learners {
         assert_eq!(reminders_of(&app, l).await.0.len(), 1, "one reminder each");
@@ -239,7 +246,7 @@ async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
     app.config.reminders_queue_url = Some(queue.clone());
     let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
     let mut metrics = rota::metrics::Metrics::new();
-    let queued = rota::reminders::schedule(&app, &sqs, at, &mut metrics)
+    let queued = rota::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
         .await
         .unwrap();
     assert!(queued >= 1);
@@ -306,9 +313,10 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
     let api = Api::new();
     let me = api.new_account().await;
     let token = Some(me.access_token.as_str());
-    // Due at the start of the next hour: the earliest possible, so the fired schedule picks up
-    // as few other tests' users as it can (see learner_hour).
-    let hour = (chrono::Timelike::hour(&chrono::Utc::now()) + 1) % 24;
+    // Reminders at the current UTC hour. Settings always schedule the *next* occurrence
+    // (tomorrow's, as this hour has begun), so the test then moves the due hour to this one,
+    // as if a day had passed: the fired schedule finds the user due now.
+    let hour = chrono::Timelike::hour(&chrono::Utc::now());
     let patched = api
         .patch(
             "/api/users/me",
@@ -325,10 +333,18 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
-    let due = rota::reminders::next_due_hour(chrono::Utc::now(), hour as u8, "UTC");
-    let at = chrono::DateTime::from_timestamp(due * 3600, 0)
-        .unwrap()
-        .to_rfc3339();
+    let now_hour = rota::reminders::epoch_hour(chrono::Utc::now());
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
+        .update_item()
+        .table_name("RotaTable")
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", me.id)))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
+        .update_expression("SET reminder_due_hour = :h")
+        .expression_attribute_values(":h", aws_sdk_dynamodb::types::AttributeValue::N(now_hour.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let at = chrono::Utc::now().to_rfc3339();
 
     let fire = || fire_reminder_schedule(&at);
     let out = fire();
@@ -516,4 +532,131 @@ async fn notifications_page_read_one_and_read_all_keep_the_unread_count_exact() 
             .iter()
             .all(|n| n["read_at"].is_string())
     );
+}
+
+#[tokio::test]
+async fn a_schedule_fired_for_a_future_hour_reminds_nobody_early() {
+    let mut app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = due_hour(&app, me.id).await;
+    // The worker's clock an hour before the user's hour, whatever the event says.
+    let before = just_after(due - 1);
+    assert_eq!(
+        remind(&app, DueUser { id: me.id, due_hour: due }, before)
+            .await
+            .unwrap(),
+        Outcome::NotYet
+    );
+    assert!(reminders_of(&app, &me).await.0.is_empty());
+    assert_eq!(due_hour(&app, me.id).await, due, "left as it was");
+    // A scheduler event stamped at the user's hour, run an hour early, does not queue them.
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("reminders-future-"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    app.config.reminders_queue_url = Some(queue.clone());
+    let at = chrono::DateTime::from_timestamp(due * 3600 + 3 * 3600, 0).unwrap();
+    let mut metrics = rota::metrics::Metrics::new();
+    rota::reminders::schedule(&app, &sqs, at, before, &mut metrics)
+        .await
+        .unwrap();
+    for body in drain_queue(&sqs, &queue).await {
+        let batch: rota::reminders::Batch = serde_json::from_str(&body).unwrap();
+        assert!(batch.users.iter().all(|u| u.id != me.id), "queued early");
+        assert!(batch.users.iter().all(|u| u.due_hour <= due - 1));
+    }
+}
+
+#[tokio::test]
+async fn after_an_outage_a_user_gets_at_most_the_latest_reminder_then_the_normal_rhythm() {
+    let app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = DueUser {
+        id: me.id,
+        due_hour: due_hour(&app, me.id).await,
+    };
+    // The scheduler was down for a day and two hours: the user's hour came round twice.
+    // Today's came 2 hours ago (within the catch-up): that one reminder, and no other.
+    let now = just_after(due.due_hour + 26);
+    assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);
+    let (items, _) = reminders_of(&app, &me).await;
+    assert_eq!(items.len(), 1, "one reminder, not one per missed day");
+    // The next one is tomorrow at the user's hour: nothing else is due now.
+    let next = due_hour(&app, me.id).await;
+    assert_eq!(next, due.due_hour + 48);
+    let redelivered = DueUser {
+        id: me.id,
+        due_hour: next,
+    };
+    assert_eq!(
+        remind(&app, redelivered, just_after(due.due_hour + 27))
+            .await
+            .unwrap(),
+        Outcome::NotYet
+    );
+    assert_eq!(reminders_of(&app, &me).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hour() {
+    let app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = DueUser {
+        id: me.id,
+        due_hour: due_hour(&app, me.id).await,
+    };
+    // The user's hour passed CATCH_UP_HOURS + 2 hours ago: skip today, move to tomorrow.
+    let late = rota::reminders::CATCH_UP_HOURS + 2;
+    let now = just_after(due.due_hour + late);
+    assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Missed);
+    assert!(reminders_of(&app, &me).await.0.is_empty());
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+    // Exactly at the edge of the catch-up it is still sent.
+    let other = learner(&app, true).await;
+    let due = DueUser {
+        id: other.id,
+        due_hour: due_hour(&app, other.id).await,
+    };
+    let edge = just_after(due.due_hour + rota::reminders::CATCH_UP_HOURS);
+    assert_eq!(remind(&app, due, edge).await.unwrap(), Outcome::Delivered);
+}
+
+#[tokio::test]
+async fn a_late_schedule_event_queues_what_is_due_by_the_clock() {
+    let mut app = app(ALL).await;
+    let me = learner(&app, true).await;
+    let due = due_hour(&app, me.id).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("reminders-late-"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    app.config.reminders_queue_url = Some(queue.clone());
+    // An event stamped two days ago (a retried schedule), run when the user is due.
+    let at = chrono::DateTime::from_timestamp(due * 3600 - 48 * 3600, 0).unwrap();
+    let mut metrics = rota::metrics::Metrics::new();
+    rota::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
+        .await
+        .unwrap();
+    let queued: Vec<i64> = drain_queue(&sqs, &queue)
+        .await
+        .iter()
+        .flat_map(|b| {
+            serde_json::from_str::<rota::reminders::Batch>(b)
+                .unwrap()
+                .users
+                .into_iter()
+                .map(|u| u.id)
+        })
+        .collect();
+    assert!(queued.contains(&me.id));
 }
