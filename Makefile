@@ -1,10 +1,24 @@
 # Rota: `make run` serves the whole API on http://127.0.0.1:3000; `make test` runs every test.
 # Both install what they need on first use (a Python venv in .venv for the AWS emulator and
 # cfn-lint; Rust crates through cargo). Nothing is installed outside the repository.
+#
+# A second stack beside the first: `PORT=3100 make run` (its own emulator port, Redis database
+# and logs; see below). Under a fault profile of local/faults.yaml:
+# `ROTA_FAULTS=bad-day make run` (or both: `PORT=3100 ROTA_FAULTS=bad-day make run`).
 
 VENV   := .venv
 PYTHON ?= python3
+# The gateway's port; everything else of the stack follows from it unless set.
 PORT   ?= 3000
+# The emulator's port: PORT + 2005 (5005 for 3000).
+MOTO_PORT ?= $(shell echo $$(( $(PORT) + 2005 )))
+# The Redis database (of the one Redis on 6379): 0 for port 3000, else 1 + PORT mod 15, so a
+# second stack's cache never mixes with the first's. Set it when two other ports collide.
+REDIS_DB ?= $(if $(filter 3000,$(PORT)),0,$(shell echo $$(( 1 + $(PORT) % 15 ))))
+# Logs and stack.json: .local for port 3000, .local/<PORT> otherwise.
+STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
+# Fault profile of local/faults.yaml (none: no faults).
+ROTA_FAULTS ?= none
 
 .PHONY: bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
 
@@ -20,12 +34,15 @@ build:
 
 run: bootstrap build
 	scripts/ensure-redis.sh
-	target/debug/rota-local serve --host 127.0.0.1 --port $(PORT) --bin-dir target/debug --logs .local/logs
+	target/debug/rota-local serve --host 127.0.0.1 --port $(PORT) --moto-port $(MOTO_PORT) \
+	  --redis-url redis://127.0.0.1:6379/$(REDIS_DB) --bin-dir target/debug --logs $(STACK_DIR)/logs \
+	  --faults $(or $(ROTA_FAULTS),none)
 
-# Fires the hourly reminder schedule once against the running `make run` stack.
+# Fires the hourly reminder schedule once against the running `make run` stack (of PORT).
 reminders-now:
 	target/debug/rota-local fire --function RemindersSchedulerFunction \
-	  --aws-endpoint "$$(python3 -c 'import json; print(json.load(open(".local/stack.json"))["aws_endpoint"])')"
+	  --redis-url redis://127.0.0.1:6379/$(REDIS_DB) --logs $(STACK_DIR)/logs \
+	  --aws-endpoint "$$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/stack.json"))["aws_endpoint"])')"
 
 test: bootstrap
 	scripts/test.sh
@@ -45,6 +62,7 @@ clippy:
 
 lint: fmt clippy cfn-lint sam-validate
 
+# Removes the logs and state of every stack (the default one and those of other ports).
 clean-local:
 	rm -rf .local
 

@@ -26,8 +26,9 @@ moto_port=$(free_port)
 gateway_port=$(free_port)
 
 echo "== start the local stack (moto :$moto_port, gateway :$gateway_port)"
+# No fault profile, whatever ROTA_FAULTS says (`ROTA_FAULTS=bad-day make run` must not leak in).
 target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
-  --bin-dir target/debug --logs "$run_dir/logs" >"$run_dir/stdout" 2>"$run_dir/stderr" &
+  --bin-dir target/debug --logs "$run_dir/logs" --faults none >"$run_dir/stdout" 2>"$run_dir/stderr" &
 stack_pid=$!
 cleanup() { kill "$stack_pid" 2>/dev/null || true; wait "$stack_pid" 2>/dev/null || true; }
 trap cleanup EXIT

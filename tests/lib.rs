@@ -125,6 +125,20 @@ impl Api {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Reply {
+        self.send_with(method, path, token, content_type, body, &[])
+            .await
+    }
+
+    /// [`Api::send`] with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut delay = Duration::from_millis(50);
         for _ in 0..30 {
@@ -136,6 +150,9 @@ impl Api {
             }
             if let Some(ct) = content_type {
                 req = req.header("content-type", ct);
+            }
+            for (name, value) in headers {
+                req = req.header(*name, *value);
             }
             if let Some(b) = &body {
                 req = req.body(b.clone());
@@ -166,6 +183,25 @@ impl Api {
             token,
             Some("application/json"),
             Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// A JSON POST with an `Idempotency-Key`.
+    pub async fn post_idempotent(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+        key: &str,
+    ) -> Reply {
+        self.send_with(
+            "POST",
+            path,
+            token,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+            &[("idempotency-key", key)],
         )
         .await
     }
@@ -255,6 +291,39 @@ pub struct Account {
 pub async fn sdk_config() -> aws_config::SdkConfig {
     required_env("AWS_ENDPOINT_URL");
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// An HS256 JWT of `claims` signed with the running stack's own secret (tests that need
+/// claims the API never issues, such as `nbf`).
+pub async fn stack_signed_jwt(claims: &Value) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(stack_jwt_secret().await.as_bytes())
+        .expect("any key length");
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64.encode(mac.finalize().into_bytes()))
+}
+
+async fn stack_jwt_secret() -> String {
+    let template =
+        rota_local::template::Template::load(repo_root().join("template.yaml")).expect("template");
+    let name = template
+        .parameter_default("JwtSecretParameterName")
+        .expect("JwtSecretParameterName");
+    let out = aws_sdk_ssm::Client::new(&sdk_config().await)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the stack's JWT secret parameter");
+    out.parameter.and_then(|p| p.value).expect("value")
 }
 
 /// The JWT secret the running stack's functions use (held in the emulator's SSM).

@@ -9,6 +9,8 @@
 //!                                 every item of T, one DynamoDB JSON line each (parallel Scan)
 //! rota-admin import --table T --in FILE.jsonl [--concurrency N]
 //!                                 put every item of the file into T (BatchWriteItem)
+//! rota-admin verify [--fix]       recount every counter from its items (exit 1 on a mismatch;
+//!                                 --fix sets them to the recount)
 //! ```
 //! Uses the same environment as the functions: TABLE_NAME, AWS credentials and region (and
 //! AWS_ENDPOINT_URL for the local emulator). docs/operations-backup.md has the restore
@@ -16,6 +18,7 @@
 
 mod backup;
 mod dynamo_json;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +29,8 @@ use rota::store::users::Users;
 const USAGE: &str =
     "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL | redrive DLQ_URL QUEUE_URL
        rota-admin export --table T --out FILE.jsonl [--segments N]
-       rota-admin import --table T --in FILE.jsonl [--concurrency N]";
+       rota-admin import --table T --in FILE.jsonl [--concurrency N]
+       rota-admin verify [--fix]";
 
 /// `--name value` options after a subcommand; `None` on anything unexpected.
 fn options<'a>(args: &'a [String], allowed: &[&str]) -> Option<Vec<(&'a str, &'a str)>> {
@@ -53,6 +57,52 @@ async fn admin_sdk() -> aws_config::SdkConfig {
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
         .load()
         .await
+}
+
+async fn verify_counters(rest: &[String]) -> ExitCode {
+    let apply_fix = match rest {
+        [] => false,
+        [flag] if flag == "--fix" => true,
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "RotaTable".into());
+    let db = rota::store::dynamodb_client(
+        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+    );
+    match verify::verify(&db, &table, apply_fix).await {
+        Ok(report) => {
+            for m in &report.mismatches {
+                println!(
+                    "MISMATCH {}: stored {}, recounted {}",
+                    m.what, m.stored, m.recounted
+                );
+            }
+            println!(
+                "verified {} items: {} users, {} posts; {} mismatches{}",
+                report.items,
+                report.users,
+                report.posts,
+                report.mismatches.len(),
+                if apply_fix {
+                    format!(", {} fixed", report.fixed)
+                } else {
+                    String::new()
+                }
+            );
+            if report.mismatches.is_empty() || apply_fix {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("verify failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn export_or_import(cmd: &str, rest: &[String]) -> ExitCode {
@@ -131,6 +181,11 @@ async fn main() -> ExitCode {
         && (cmd == "export" || cmd == "import")
     {
         return export_or_import(cmd, rest).await;
+    }
+    if let [cmd, rest @ ..] = args.as_slice()
+        && cmd == "verify"
+    {
+        return verify_counters(rest).await;
     }
     if let [cmd, from, to] = args.as_slice()
         && cmd == "redrive"

@@ -10,11 +10,15 @@
 //! - [`gateway`]: the HTTP API (routing, throttling, events, responses).
 //! - [`schedule`]: EventBridge schedules (cron/rate times, the Scheduled Event, the runner).
 //! - [`sqs_mapping`]: SQS → Lambda event-source mappings.
+//! - [`faults`]: fault profiles (`local/faults.yaml`), the Lambda faults and the counts.
+//! - [`redis_proxy`]: the proxy in front of Redis that takes it down on a profile's schedule.
 //! - [`server`]: all of it together, as `rota-local serve` runs it.
 //! - [`bench`]: the benchmark harness (`rota-bench`).
 
 pub mod bench;
+pub mod faults;
 pub mod gateway;
+pub mod redis_proxy;
 pub mod runtime;
 pub mod schedule;
 pub mod server;

@@ -60,6 +60,17 @@ struct ServeArgs {
     /// Do not fire schedules on their own (fire them with `rota-local fire`).
     #[arg(long)]
     no_schedules: bool,
+    /// Fault profile to run under (see local/faults.yaml; `none`: no faults).
+    #[arg(
+        long,
+        env = "ROTA_FAULTS",
+        default_value = "none",
+        value_name = "PROFILE"
+    )]
+    faults: String,
+    /// The fault profiles [default: local/faults.yaml in the template's directory].
+    #[arg(long, value_name = "PATH")]
+    faults_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -160,6 +171,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         logs_dir: args.logs.clone(),
         max_instances: usize::from(args.max_instances),
         schedules: !args.no_schedules,
+        faults: args.faults,
+        faults_file: args.faults_file,
     };
     // Signal handlers go in before anything is started, so no child outlives an early signal.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -221,6 +234,7 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
         &args.logs,
         1,
         Some(&target.function),
+        None,
     )?;
     tracing::info!(
         "firing {} ({}) for {}",

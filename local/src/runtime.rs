@@ -13,6 +13,12 @@
 //! a non-Lambda-like `http://` value. A port per instance also tells the server which instance is
 //! polling without trusting anything the client sends.
 //!
+//! **Faults.** With a fault profile's `lambda` section ([`RuntimeOptions::faults`]) each
+//! invocation may meet a fault, drawn from the profile's seed and the function's invocation
+//! number: `crash_idle` kills the idle instance it would have run on (it runs on a new one),
+//! `crash_mid` kills the instance when it posts the outcome ([`InvokeError::Crashed`]), and
+//! `timeout` discards the outcome ([`InvokeError::Timeout`], and the instance is recycled).
+//!
 //! Instance output (stdout and stderr) is appended line by line, unchanged, to
 //! `<logs>/<binary>.log`: those lines are the functions' JSON logs and CloudWatch EMF metrics.
 
@@ -37,6 +43,7 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use crate::faults::{LambdaFault, LambdaFaultPlan};
 use crate::template::{LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalContext, Template};
 
 /// Lambda's limit on a synchronous invocation's request and response payloads.
@@ -103,6 +110,8 @@ pub struct RuntimeOptions {
     pub overrides: BTreeMap<String, String>,
     /// See [`DEFAULT_INIT_TIMEOUT`].
     pub init_timeout: Duration,
+    /// Faults to inject into invocations (a fault profile's `lambda` section).
+    pub faults: Option<Arc<LambdaFaultPlan>>,
 }
 
 /// `ROTA_FN_<NAME>=value` variables of this process, as `<NAME> → value`.
@@ -255,6 +264,7 @@ impl LambdaService {
                 idle: Mutex::new(Vec::new()),
                 live: Mutex::new(HashMap::new()),
                 next_instance: AtomicU64::new(1),
+                invocations: AtomicU64::new(0),
                 log: sink,
                 options: options.clone(),
                 shutting_down: shutting_down.clone(),
@@ -358,6 +368,8 @@ struct Pool {
     /// Every running instance, for shutdown and counting.
     live: Mutex<HashMap<u64, Arc<Instance>>>,
     next_instance: AtomicU64,
+    /// Invocations so far: the number fault decisions are drawn for.
+    invocations: AtomicU64,
     log: Arc<LogSink>,
     shutting_down: Arc<AtomicBool>,
     last_report: Mutex<Option<InvocationReport>>,
@@ -390,13 +402,41 @@ impl Pool {
             .map_err(|_| InvokeError::ShuttingDown)?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let trace_id = trace_header(options.trace_root.as_deref());
+        let n = self.invocations.fetch_add(1, Ordering::SeqCst) + 1;
+        let strikes = |kind| {
+            self.options
+                .faults
+                .as_ref()
+                .is_some_and(|f| f.strikes(kind, &self.config.name, n))
+        };
+        let mut crash_idle = strikes(LambdaFault::CrashIdle);
+        // An instance that crashes never gets to time out: crash_mid goes first.
+        let on_response = if strikes(LambdaFault::CrashMid) {
+            Some(ResponseFault::CrashMid)
+        } else if strikes(LambdaFault::Timeout) {
+            Some(ResponseFault::Timeout)
+        } else {
+            None
+        };
         for _ in 0..3 {
             let (instance, cold_start) = match self.take_idle() {
+                // Only an idle instance can crash while idle; a cold start has none to lose.
+                Some(i) if crash_idle => {
+                    crash_idle = false;
+                    self.crash_idle(&i, &request_id).await;
+                    (self.clone().spawn().await?, true)
+                }
                 Some(i) => (i, false),
                 None => (self.clone().spawn().await?, true),
             };
             match self
-                .run_on(&instance, &request_id, &trace_id, payload.clone())
+                .run_on(
+                    &instance,
+                    &request_id,
+                    &trace_id,
+                    payload.clone(),
+                    on_response,
+                )
                 .await
             {
                 Attempt::NotDelivered if !cold_start => continue,
@@ -440,6 +480,21 @@ impl Pool {
         })
     }
 
+    /// The `crash_idle` fault: kills an idle instance (and waits for it to go, so the
+    /// replacement does not exceed the instance cap).
+    async fn crash_idle(&self, instance: &Instance, request_id: &str) {
+        tracing::warn!(
+            "{}: fault crash_idle: killing idle instance {} before invocation {request_id}",
+            self.config.name,
+            instance.number
+        );
+        if let Some(f) = &self.options.faults {
+            f.record(LambdaFault::CrashIdle, &self.config.name);
+        }
+        instance.signal(KillSignal::Kill);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, instance.wait_dead()).await;
+    }
+
     fn take_idle(&self) -> Option<Arc<Instance>> {
         let mut idle = lock(&self.idle);
         while let Some(i) = idle.pop() {
@@ -456,6 +511,7 @@ impl Pool {
         request_id: &str,
         trace_id: &str,
         payload: Bytes,
+        fault: Option<ResponseFault>,
     ) -> Attempt {
         let function = &self.config.name;
         let (picked_tx, picked_rx) = oneshot::channel();
@@ -465,6 +521,7 @@ impl Pool {
             payload,
             timeout: self.config.timeout,
             trace_id: trace_id.to_string(),
+            fault,
             picked: picked_tx,
             result: result_tx,
         };
@@ -556,6 +613,8 @@ impl Pool {
         let (dead_tx, dead_rx) = watch::channel(false);
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         let api = Arc::new(RuntimeApi {
+            kill: kill_tx.clone(),
+            faults: self.options.faults.clone(),
             function_arn: format!(
                 "arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{}",
                 cfg.name
@@ -766,6 +825,8 @@ struct Invocation {
     payload: Bytes,
     timeout: Duration,
     trace_id: String,
+    /// Injected when the runtime posts the outcome.
+    fault: Option<ResponseFault>,
     /// Told the deadline once the runtime has taken the event.
     picked: oneshot::Sender<Instant>,
     result: oneshot::Sender<Result<Bytes, InvokeError>>,
@@ -773,12 +834,25 @@ struct Invocation {
 
 struct InFlight {
     request_id: String,
+    timeout: Duration,
+    fault: Option<ResponseFault>,
     result: oneshot::Sender<Result<Bytes, InvokeError>>,
+}
+
+/// A fault injected when the runtime posts an invocation's outcome (response or error): the
+/// handler has done its work, the caller does not get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseFault {
+    CrashMid,
+    Timeout,
 }
 
 /// The Runtime API of one instance.
 struct RuntimeApi {
     function: String,
+    /// Kills this instance's process (the `crash_mid` fault).
+    kill: mpsc::UnboundedSender<KillSignal>,
+    faults: Option<Arc<LambdaFaultPlan>>,
     function_arn: String,
     events: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     current: Mutex<Option<InFlight>>,
@@ -929,6 +1003,8 @@ impl RuntimeApi {
             }
             *lock(&self.current) = Some(InFlight {
                 request_id: inv.request_id.clone(),
+                timeout: inv.timeout,
+                fault: inv.fault,
                 result: inv.result,
             });
             let mut res = Response::new(Full::new(inv.payload));
@@ -951,6 +1027,10 @@ impl RuntimeApi {
         let inflight = lock(&self.current).take_if(|c| c.request_id == request_id);
         match inflight {
             Some(c) => {
+                let result = match c.fault {
+                    Some(fault) => self.inject(fault, request_id, c.timeout),
+                    None => result,
+                };
                 let _ = c.result.send(result);
                 api_response(StatusCode::ACCEPTED, serde_json::json!({"status": "OK"}))
             }
@@ -959,6 +1039,50 @@ impl RuntimeApi {
                 "InvalidRequestID",
                 "unknown or already completed request id",
             ),
+        }
+    }
+}
+
+impl RuntimeApi {
+    /// What the invoker gets instead of the outcome the runtime posted.
+    fn inject(
+        &self,
+        fault: ResponseFault,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Result<Bytes, InvokeError> {
+        let function = self.function.clone();
+        match fault {
+            ResponseFault::CrashMid => {
+                tracing::warn!(
+                    "{function}: fault crash_mid: killing the instance before delivering the \
+                     outcome of {request_id}"
+                );
+                if let Some(f) = &self.faults {
+                    f.record(LambdaFault::CrashMid, &function);
+                }
+                // SIGKILL, as a crash: no chance to flush or clean up.
+                let _ = self.kill.send(KillSignal::Kill);
+                Err(InvokeError::Crashed {
+                    function,
+                    reason: "killed by rota-local's crash_mid fault".into(),
+                })
+            }
+            ResponseFault::Timeout => {
+                tracing::warn!(
+                    "{function}: fault timeout: discarding the outcome of {request_id}; the \
+                     instance will be recycled"
+                );
+                if let Some(f) = &self.faults {
+                    f.record(LambdaFault::Timeout, &function);
+                }
+                // Reported at once rather than after the full timeout (see faults.yaml); the
+                // invoker recycles the instance as after any timeout.
+                Err(InvokeError::Timeout {
+                    function,
+                    secs: timeout.as_secs_f64(),
+                })
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The whole local stack, as `rota-local serve` runs it: AWS stand-ins, resources, Lambda
-//! service, gateway, schedule runner and SQS event-source mappings.
+//! service, gateway, schedule runner and SQS event-source mappings, under a fault profile.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::faults::{self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan};
 use crate::gateway::{self, Gateway};
+use crate::redis_proxy::RedisProxy;
 use crate::runtime::{self, LambdaService, RuntimeOptions};
 use crate::schedule::{self, ScheduleRunner};
 use crate::sqs_mapping::{self, SqsPollers};
-use crate::stack::{self, MotoServer};
+use crate::stack::{self, EmulatorFaults, MotoServer};
 use crate::template::{LocalContext, Template};
 
 /// Where the AWS stand-ins come from.
@@ -43,6 +45,11 @@ pub struct ServeConfig {
     /// Fire the template's schedules at their times (`--no-schedules` turns this off; `fire`
     /// still fires them on demand).
     pub schedules: bool,
+    /// Fault profile (`--faults`; [`faults::NO_FAULTS`] for none).
+    pub faults: String,
+    /// The fault profiles (`--faults-file`; default `local/faults.yaml` in the template's
+    /// directory).
+    pub faults_file: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -57,6 +64,8 @@ impl Default for ServeConfig {
             logs_dir: ".local/logs".into(),
             max_instances: 8,
             schedules: true,
+            faults: faults::NO_FAULTS.into(),
+            faults_file: None,
         }
     }
 }
@@ -67,7 +76,15 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The AWS endpoint the functions use.
     pub aws_endpoint: String,
+    /// The Redis URL the functions get (the outage proxy's, under a profile with outages).
+    pub redis_url: String,
     pub lambda: Arc<LambdaService>,
+    /// The fault profile the stack runs under.
+    pub faults: FaultProfile,
+    /// What rota-local injected so far (also in `<logs>/faults.json`).
+    pub fault_counts: Arc<FaultCounts>,
+    redis_proxy: Option<RedisProxy>,
+    reporter: Option<FaultReporter>,
     stop: Option<oneshot::Sender<()>>,
     gateway_task: tokio::task::JoinHandle<std::io::Result<()>>,
     schedules: Option<ScheduleRunner>,
@@ -86,6 +103,7 @@ impl Running {
         StackInfo {
             aws_endpoint: self.aws_endpoint.clone(),
             gateway: self.url(),
+            faults: self.faults.name.clone(),
         }
     }
 
@@ -100,7 +118,8 @@ impl Running {
     }
 
     /// Stops the schedules and SQS pollers and the gateway (batches and requests in flight
-    /// finish briefly), then every function instance, then moto.
+    /// finish briefly), then every function instance, then the Redis proxy and moto; writes
+    /// the final fault counts.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -126,6 +145,10 @@ impl Running {
         };
         tokio::join!(schedules, pollers, gateway);
         self.lambda.shutdown().await;
+        drop(self.redis_proxy.take());
+        if let Some(reporter) = self.reporter.take() {
+            reporter.stop().await;
+        }
         if let Some(moto) = self.moto.as_mut() {
             moto.stop().await;
         }
@@ -142,23 +165,46 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
+    let faults_file = config
+        .faults_file
+        .clone()
+        .unwrap_or_else(|| repo_root.join(faults::DEFAULT_FAULTS_FILE));
+    let profile = FaultProfile::load(&faults_file, &config.faults)?;
+    tracing::info!("{}", profile.describe());
 
     let (moto, aws_endpoint) = match &config.aws {
         AwsSource::Endpoint(url) => {
+            if profile.has_emulator_faults() {
+                tracing::warn!(
+                    "the emulator at {url} was not started here: its DynamoDB and SQS faults \
+                     are whatever it was started with (local/moto-server --faults-file {} \
+                     --faults {})",
+                    faults_file.display(),
+                    profile.name
+                );
+            }
             stack::wait_until_ready(url, Duration::from_secs(30)).await?;
             (None, url.trim_end_matches('/').to_string())
         }
         AwsSource::Moto { port } => {
             let exe = stack::find_moto_server(&repo_root);
-            let moto = MotoServer::start(&exe, *port, &config.logs_dir).await?;
+            let emulator_faults = emulator_faults(&exe, &faults_file, &profile)?;
+            let moto = MotoServer::start_with_faults(
+                &exe,
+                *port,
+                &config.logs_dir,
+                emulator_faults.as_ref(),
+            )
+            .await?;
             let endpoint = moto.endpoint.clone();
             (Some(moto), endpoint)
         }
     };
     // From here on, a failure must not leave moto running.
     let mut moto = moto;
-    let result = start_rest(&config, &template, &aws_endpoint).await;
-    let (lambda, listener) = match result {
+    let counts = Arc::new(FaultCounts::new());
+    let result = start_rest(&config, &template, &aws_endpoint, &profile, &counts).await;
+    let (lambda, listener, redis_proxy, redis_url) = match result {
         Ok(v) => v,
         Err(e) => {
             if let Some(m) = moto.as_mut() {
@@ -168,6 +214,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         }
     };
     let addr = listener.local_addr()?;
+    let reporter = FaultReporter::start(
+        faults::report_file(&config.logs_dir),
+        &profile,
+        format!("{aws_endpoint}{}", faults::EMULATOR_COUNTS_PATH),
+        counts.clone(),
+    );
     let gateway = Arc::new(Gateway::new(&template, lambda.clone()));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let gateway_task = tokio::spawn(gateway::serve(listener, gateway, async move {
@@ -196,7 +248,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         aws_endpoint,
+        redis_url,
         lambda,
+        faults: profile,
+        fault_counts: counts,
+        redis_proxy,
+        reporter: Some(reporter),
         stop: Some(stop_tx),
         gateway_task,
         schedules,
@@ -205,10 +262,38 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     })
 }
 
+/// What the emulator wrapper is started with: the profile, unless it is `none` (so a stack
+/// without faults runs with any moto). A profile with DynamoDB or SQS faults needs the wrapper.
+fn emulator_faults(
+    exe: &Path,
+    faults_file: &Path,
+    profile: &FaultProfile,
+) -> anyhow::Result<Option<EmulatorFaults>> {
+    if profile.name == faults::NO_FAULTS {
+        return Ok(None);
+    }
+    if !stack::is_moto_wrapper(exe) {
+        if profile.has_emulator_faults() {
+            anyhow::bail!(
+                "fault profile {} has DynamoDB/SQS faults, which need the emulator wrapper \
+                 local/moto-server and the repo's .venv (found only {})",
+                profile.name,
+                exe.display()
+            );
+        }
+        return Ok(None);
+    }
+    Ok(Some(EmulatorFaults {
+        file: std::path::absolute(faults_file).unwrap_or_else(|_| faults_file.to_path_buf()),
+        profile: profile.name.clone(),
+    }))
+}
+
 /// The Lambda service for the template's functions (or only the one named `only`), with the
 /// environment `serve` gives them: the template's variables resolved against `ctx`, the logging
 /// configuration, Lambda's own variables, then the `ROTA_FN_*` overrides. `bin_dir` is made
-/// absolute so instances do not depend on the working directory.
+/// absolute so instances do not depend on the working directory. `faults`: the Lambda faults
+/// to inject, if any.
 pub fn lambda_service(
     template: &Template,
     ctx: &LocalContext,
@@ -216,6 +301,7 @@ pub fn lambda_service(
     logs_dir: &Path,
     max_instances: usize,
     only: Option<&str>,
+    faults: Option<Arc<LambdaFaultPlan>>,
 ) -> anyhow::Result<LambdaService> {
     let bin_dir = std::path::absolute(bin_dir).unwrap_or_else(|_| bin_dir.to_path_buf());
     let functions = runtime::functions_from_template(template, ctx, &bin_dir)
@@ -230,6 +316,7 @@ pub fn lambda_service(
             aws_endpoint: ctx.aws_endpoint.clone(),
             overrides: runtime::overrides_from_env(),
             init_timeout: runtime::DEFAULT_INIT_TIMEOUT,
+            faults,
         },
     )
     .with_context(|| format!("cannot prepare logs in {}", logs_dir.display()))
@@ -243,6 +330,13 @@ pub struct StackInfo {
     pub aws_endpoint: String,
     /// `http://HOST:PORT` of the gateway.
     pub gateway: String,
+    /// The fault profile (`none` in files written before profiles existed).
+    #[serde(default = "no_faults")]
+    pub faults: String,
+}
+
+fn no_faults() -> String {
+    faults::NO_FAULTS.into()
 }
 
 /// `stack.json` next to the logs directory: `<logs>/../stack.json`.
@@ -280,11 +374,17 @@ pub fn remove_stack_file(path: &Path, info: &StackInfo) {
     }
 }
 
+/// What [`start_rest`] starts: the Lambda service, the gateway's listener, the Redis proxy (if
+/// the profile has outages) and the Redis URL the functions get.
+type Started = (Arc<LambdaService>, TcpListener, Option<RedisProxy>, String);
+
 async fn start_rest(
     config: &ServeConfig,
     template: &Template,
     aws_endpoint: &str,
-) -> anyhow::Result<(Arc<LambdaService>, TcpListener)> {
+    profile: &FaultProfile,
+    counts: &Arc<FaultCounts>,
+) -> anyhow::Result<Started> {
     let report = stack::ensure_resources(template, aws_endpoint).await?;
     tracing::info!(
         "resources ready: tables created {:?}, existing {:?}; queues created {:?}, existing {:?}",
@@ -294,10 +394,18 @@ async fn start_rest(
         report.queues_existing
     );
     check_redis(&config.redis_url).await;
+    // Outages need the functions to reach Redis through the proxy, so it goes in before them.
+    let redis_proxy = match profile.redis_outage() {
+        Some(outage) => Some(RedisProxy::start(&config.redis_url, outage, counts.clone()).await?),
+        None => None,
+    };
+    let redis_url = redis_proxy
+        .as_ref()
+        .map_or_else(|| config.redis_url.clone(), |p| p.url.clone());
 
     let ctx = LocalContext {
         aws_endpoint: aws_endpoint.to_string(),
-        redis_url: config.redis_url.clone(),
+        redis_url: redis_url.clone(),
     };
     // Every function of the template, whatever its events (HTTP, schedules, SQS).
     let lambda = lambda_service(
@@ -307,11 +415,12 @@ async fn start_rest(
         &config.logs_dir,
         config.max_instances,
         None,
+        LambdaFaultPlan::from_profile(profile, counts.clone()).map(Arc::new),
     )?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
-    Ok((Arc::new(lambda), listener))
+    Ok((Arc::new(lambda), listener, redis_proxy, redis_url))
 }
 
 /// Warns (only) when Redis does not accept connections: the functions report it themselves.

@@ -16,8 +16,15 @@
 //! fails the whole batch ([`batch_result`]). One poller runs per mapping, or
 //! `ScalingConfig.MaximumConcurrency` pollers (each with one batch in flight), capped at the
 //! Lambda service's instances per function. Each batch is logged (function, size, failures).
+//!
+//! SQS failing (a fault profile's `sqs` section, or a real outage) never stops a poller or
+//! loses a message: a failed ReceiveMessage is retried after a short [`Backoff`]; a failure
+//! while filling a batch hands on what was already received; a failed DeleteMessageBatch (or
+//! entry of it) leaves those messages to come back after the visibility timeout, as in AWS; a
+//! call that hangs is given up after a timeout; a poller that panics is restarted.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +49,55 @@ pub const MAX_MESSAGES_PER_RECEIVE: u32 = 10;
 const DEFAULT_VISIBILITY_TIMEOUT: u32 = 30;
 /// How long [`SqsPollers::stop`] lets batches in flight finish (invoke, then delete).
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A ReceiveMessage still unanswered this long after its long poll is given up (the messages
+/// it may have taken come back after the visibility timeout).
+const RECEIVE_SLACK: Duration = Duration::from_secs(10);
+/// A DeleteMessageBatch unanswered this long is given up (its messages come back).
+const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Waits between failed ReceiveMessage calls: short, since SQS errors are mostly transient.
+const BACKOFF_INITIAL: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Waits between failed calls: from `initial`, doubling up to `max`. Each wait is drawn
+/// between half and all of the current step, so the pollers of a failing queue do not retry in
+/// lockstep. A success resets it.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    step: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            step: initial,
+            failures: 0,
+        }
+    }
+
+    /// The wait after one more failure.
+    pub fn next_wait(&mut self) -> Duration {
+        let step = self.step;
+        self.step = (step * 2).min(self.max);
+        self.failures = self.failures.saturating_add(1);
+        step.mul_f64(rand::random_range(0.5..=1.0))
+    }
+
+    /// Failures since the last success.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// After a success: the next failure waits `initial` again.
+    pub fn reset(&mut self) {
+        self.step = self.initial;
+        self.failures = 0;
+    }
+}
 
 /// One SQS event-source mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,7 +390,7 @@ impl SqsPollers {
                 sqs: sqs.clone(),
             });
             for _ in 0..pollers {
-                tasks.push(tokio::spawn(poller.clone().run(stop_rx.clone())));
+                tasks.push(tokio::spawn(poller.clone().supervise(stop_rx.clone())));
             }
         }
         Self { stop, tasks }
@@ -366,36 +422,67 @@ impl SqsPollers {
 }
 
 impl Poller {
+    /// Runs the poller until stopped, restarting it if it panics: a mapping never stops on
+    /// its own. The batch a panicking poller held comes back after the visibility timeout.
+    async fn supervise(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        use futures_util::FutureExt as _;
+        loop {
+            let run = std::panic::AssertUnwindSafe(self.clone().run(stop.clone())).catch_unwind();
+            if run.await.is_ok() {
+                return;
+            }
+            tracing::error!(
+                "SQS mapping {}: the poller panicked; restarting it",
+                self.mapping.label()
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(500);
-        let mut failing = false;
+        let mut backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
         loop {
             if *stop.borrow() {
                 return;
             }
-            let messages = match self.gather(&mut stop).await {
+            let gathered = gather_batch(
+                &self.mapping.label(),
+                self.mapping.batch_size as usize,
+                self.mapping.batching_window,
+                &mut stop,
+                |want, wait| self.receive(want, wait),
+            )
+            .await;
+            let messages = match gathered {
                 Ok(m) => {
-                    if failing {
-                        tracing::info!("SQS mapping {}: receiving again", self.mapping.label());
+                    if backoff.failures() > 0 {
+                        tracing::info!(
+                            "SQS mapping {}: receiving again after {} failed attempt(s)",
+                            self.mapping.label(),
+                            backoff.failures()
+                        );
                     }
-                    failing = false;
-                    backoff = Duration::from_millis(500);
+                    backoff.reset();
                     m
                 }
                 Err(e) => {
-                    if !failing {
+                    let wait = backoff.next_wait();
+                    // One warning per streak of failures; the recovery is logged too.
+                    if backoff.failures() == 1 {
                         tracing::warn!(
-                            "SQS mapping {}: ReceiveMessage on {} failed: {e}; retrying",
+                            "SQS mapping {}: ReceiveMessage on {} failed: {e}; retrying in {} ms",
                             self.mapping.label(),
-                            self.mapping.queue_url
+                            self.mapping.queue_url,
+                            wait.as_millis()
                         );
                     }
-                    failing = true;
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = stop.wait_for(|s| *s) => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                     continue;
                 }
             };
@@ -405,50 +492,9 @@ impl Poller {
         }
     }
 
-    /// Receives one batch: waits (long polls) for a first message, then keeps receiving until
-    /// the batch is full or the batching window is over. Returns empty when stopped first.
-    async fn gather(&self, stop: &mut watch::Receiver<bool>) -> Result<Vec<Message>, String> {
-        let batch_size = self.mapping.batch_size as usize;
-        let first = tokio::select! {
-            r = self.receive(batch_size, MAX_WAIT_SECS) => r?,
-            _ = stop.wait_for(|s| *s) => return Ok(Vec::new()),
-        };
-        if first.is_empty() {
-            return Ok(first);
-        }
-        let mut batch = first;
-        let deadline = Instant::now() + self.mapping.batching_window;
-        // Lambda also stops at its 6 MB payload limit; leave room for the event's own fields.
-        let budget = MAX_PAYLOAD_BYTES / 2;
-        let size = |b: &[Message]| -> usize {
-            b.iter()
-                .map(|m| m.body().map_or(0, str::len) + 512)
-                .sum::<usize>()
-        };
-        while batch.len() < batch_size && size(&batch) < budget && !*stop.borrow() {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                break;
-            }
-            let wait = i32::try_from(remaining.as_secs())
-                .unwrap_or(MAX_WAIT_SECS)
-                .min(MAX_WAIT_SECS);
-            if wait == 0 {
-                // Under a second left: wait it out, then take what is there.
-                tokio::time::sleep(remaining).await;
-            }
-            let more = self.receive(batch_size - batch.len(), wait).await?;
-            batch.extend(more);
-            if wait == 0 {
-                break;
-            }
-        }
-        Ok(batch)
-    }
-
     async fn receive(&self, want: usize, wait_secs: i32) -> Result<Vec<Message>, String> {
         let max = want.clamp(1, MAX_MESSAGES_PER_RECEIVE as usize) as i32;
-        let out = self
+        let call = self
             .sqs
             .receive_message()
             .queue_url(&self.mapping.queue_url)
@@ -456,8 +502,11 @@ impl Poller {
             .wait_time_seconds(wait_secs)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
-            .send()
+            .send();
+        let limit = Duration::from_secs(u64::try_from(wait_secs).unwrap_or(0)) + RECEIVE_SLACK;
+        let out = tokio::time::timeout(limit, call)
             .await
+            .map_err(|_| format!("no answer within {} s", limit.as_secs()))?
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
         Ok(out.messages.unwrap_or_default())
     }
@@ -516,7 +565,10 @@ impl Poller {
         self.delete(&to_delete).await;
     }
 
+    /// Deletes the messages (in batches of 10). What cannot be deleted is only logged: it
+    /// comes back after the visibility timeout and is handled again, as in AWS.
     async fn delete(&self, messages: &[&Message]) {
+        let m = &self.mapping;
         for chunk in messages.chunks(MAX_MESSAGES_PER_RECEIVE as usize) {
             let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
                 .iter()
@@ -529,34 +581,109 @@ impl Poller {
                         .ok()
                 })
                 .collect();
-            let result = self
+            let call = self
                 .sqs
                 .delete_message_batch()
-                .queue_url(&self.mapping.queue_url)
+                .queue_url(&m.queue_url)
                 .set_entries(Some(entries))
-                .send()
-                .await;
-            match result {
-                Ok(out) => {
+                .send();
+            let failure = match tokio::time::timeout(DELETE_TIMEOUT, call).await {
+                Ok(Ok(out)) => {
                     for f in out.failed() {
+                        // Entry ids are indexes into the chunk.
+                        let id = f
+                            .id()
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| chunk.get(i))
+                            .and_then(|msg| msg.message_id())
+                            .unwrap_or("?");
                         tracing::warn!(
-                            "SQS {}: could not delete a message from {}: {} {}",
-                            self.mapping.function,
-                            self.mapping.queue_name,
+                            "SQS {}: could not delete message {id} from {}: {} {}; it comes back \
+                             after the visibility timeout",
+                            m.function,
+                            m.queue_name,
                             f.code(),
                             f.message().unwrap_or_default()
                         );
                     }
+                    continue;
                 }
-                Err(e) => tracing::warn!(
-                    "SQS {}: DeleteMessageBatch on {} failed: {}",
-                    self.mapping.function,
-                    self.mapping.queue_name,
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ),
-            }
+                Ok(Err(e)) => aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+                Err(_) => format!("no answer within {} s", DELETE_TIMEOUT.as_secs()),
+            };
+            tracing::warn!(
+                "SQS {}: DeleteMessageBatch on {} failed: {failure}; its {} message(s) come back \
+                 after the visibility timeout",
+                m.function,
+                m.queue_name,
+                chunk.len()
+            );
         }
     }
+}
+
+/// Gathers one batch with `receive(max messages, wait seconds)`: long-polls for a first
+/// message, then keeps receiving until the batch holds `batch_size` messages or the batching
+/// window is over. Returns empty when stopped first, and an error only when nothing was
+/// received. A failure while filling the batch hands on what was received: those messages are
+/// in flight, and dropping them would only delay them and spend one of their receives
+/// (`maxReceiveCount`) for nothing.
+async fn gather_batch<F, Fut>(
+    label: &str,
+    batch_size: usize,
+    window: Duration,
+    stop: &mut watch::Receiver<bool>,
+    mut receive: F,
+) -> Result<Vec<Message>, String>
+where
+    F: FnMut(usize, i32) -> Fut,
+    Fut: Future<Output = Result<Vec<Message>, String>>,
+{
+    let first = tokio::select! {
+        r = receive(batch_size, MAX_WAIT_SECS) => r?,
+        _ = stop.wait_for(|s| *s) => return Ok(Vec::new()),
+    };
+    if first.is_empty() {
+        return Ok(first);
+    }
+    let mut batch = first;
+    let deadline = Instant::now() + window;
+    // Lambda also stops at its 6 MB payload limit; leave room for the event's own fields.
+    let budget = MAX_PAYLOAD_BYTES / 2;
+    let size = |b: &[Message]| -> usize {
+        b.iter()
+            .map(|m| m.body().map_or(0, str::len) + 512)
+            .sum::<usize>()
+    };
+    while batch.len() < batch_size && size(&batch) < budget && !*stop.borrow() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            break;
+        }
+        let wait = i32::try_from(remaining.as_secs())
+            .unwrap_or(MAX_WAIT_SECS)
+            .min(MAX_WAIT_SECS);
+        if wait == 0 {
+            // Under a second left: wait it out, then take what is there.
+            tokio::time::sleep(remaining).await;
+        }
+        match receive(batch_size - batch.len(), wait).await {
+            Ok(more) => batch.extend(more),
+            Err(e) => {
+                tracing::warn!(
+                    "SQS mapping {label}: ReceiveMessage failed while filling a batch: {e}; \
+                     invoking with the {} message(s) received",
+                    batch.len()
+                );
+                break;
+            }
+        }
+        if wait == 0 {
+            break;
+        }
+    }
+    Ok(batch)
 }
 
 #[cfg(test)]
@@ -709,6 +836,91 @@ mod tests {
             batch_result(&serde_json::to_vec(&typed).unwrap(), true, &ids),
             BatchResult::PartialFailure(vec!["b".into()])
         );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let steps = [200, 400, 800, 1600, 3200, 5000, 5000, 5000];
+        for (i, step) in steps.iter().enumerate() {
+            let wait = b.next_wait();
+            let step = Duration::from_millis(*step);
+            assert!(
+                wait >= step / 2 && wait <= step,
+                "failure {}: {wait:?} not within half of {step:?}",
+                i + 1
+            );
+        }
+        assert_eq!(b.failures(), 8);
+        b.reset();
+        assert_eq!(b.failures(), 0);
+        let wait = b.next_wait();
+        assert!(wait >= Duration::from_millis(100) && wait <= Duration::from_millis(200));
+        // Never stops growing into a panic: saturates.
+        let mut b = Backoff::new(Duration::from_millis(1), Duration::from_millis(8));
+        for _ in 0..10_000 {
+            assert!(b.next_wait() <= Duration::from_millis(8));
+        }
+    }
+
+    type Received = Result<Vec<Message>, String>;
+    /// (want, wait) of each call.
+    type Calls = Arc<std::sync::Mutex<Vec<(usize, i32)>>>;
+
+    /// A fake ReceiveMessage: answers from a script, and records what it was asked.
+    fn scripted(
+        script: Vec<Received>,
+    ) -> (
+        impl FnMut(usize, i32) -> std::future::Ready<Received>,
+        Calls,
+    ) {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let mut script = script.into_iter();
+        let receive = move |want, wait| {
+            seen.lock().unwrap().push((want, wait));
+            std::future::ready(script.next().unwrap_or(Ok(Vec::new())))
+        };
+        (receive, calls)
+    }
+
+    #[tokio::test]
+    async fn a_receive_failure_while_filling_keeps_the_batch() {
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let (receive, calls) = scripted(vec![
+            Ok(vec![message("m1", "a"), message("m2", "b")]),
+            Err("InternalError".into()),
+            Ok(vec![message("m3", "c")]),
+        ]);
+        let batch = gather_batch("F.E", 5, Duration::from_secs(5), &mut stop, receive)
+            .await
+            .unwrap();
+        let ids: Vec<_> = batch.iter().filter_map(|m| m.message_id()).collect();
+        assert_eq!(ids, ["m1", "m2"]);
+        // The first call long-polls; the second asks only for what is missing, within the
+        // window; the third is never made.
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[0], (5, MAX_WAIT_SECS));
+        assert!(calls[1].0 == 3 && calls[1].1 <= 5, "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_first_receive_is_an_error_and_a_full_batch_stops() {
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let (receive, _) = scripted(vec![Err("InternalError".into())]);
+        let r = gather_batch("F.E", 5, Duration::from_secs(2), &mut stop, receive).await;
+        assert_eq!(r.unwrap_err(), "InternalError");
+
+        let (receive, calls) = scripted(vec![
+            Ok(vec![message("m1", "a")]),
+            Ok(vec![message("m2", "b")]),
+        ]);
+        let batch = gather_batch("F.E", 2, Duration::from_secs(2), &mut stop, receive)
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(calls.lock().unwrap().len(), 2);
     }
 
     #[test]

@@ -40,10 +40,36 @@ pub fn find_moto_server(repo_root: &Path) -> PathBuf {
     }
 }
 
+/// Whether `executable` is the repo's emulator wrapper (`local/moto-server`), the one that
+/// understands `--faults-file` and `--faults`.
+pub fn is_moto_wrapper(executable: &Path) -> bool {
+    executable.ends_with("local/moto-server")
+}
+
+/// The fault profile the emulator wrapper applies (its `dynamodb` and `sqs` sections).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorFaults {
+    /// The profiles file.
+    pub file: PathBuf,
+    /// The profile's name.
+    pub profile: String,
+}
+
 impl MotoServer {
     /// Starts `moto_server -H 127.0.0.1 -p <port>` (port 0: a free one), output to
     /// `<logs_dir>/moto.log`, and waits until it answers.
     pub async fn start(executable: &Path, port: u16, logs_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with_faults(executable, port, logs_dir, None).await
+    }
+
+    /// [`MotoServer::start`], with `--faults-file FILE --faults PROFILE` for the wrapper when
+    /// `faults` is given.
+    pub async fn start_with_faults(
+        executable: &Path,
+        port: u16,
+        logs_dir: &Path,
+        faults: Option<&EmulatorFaults>,
+    ) -> anyhow::Result<Self> {
         let port = if port == 0 {
             free_port()?
         } else {
@@ -66,8 +92,13 @@ impl MotoServer {
             .open(&log_path)
             .with_context(|| format!("cannot open {}", log_path.display()))?;
         let mut cmd = Command::new(executable);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some(f) = faults {
+            cmd.arg("--faults-file")
+                .arg(&f.file)
+                .args(["--faults", &f.profile]);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);

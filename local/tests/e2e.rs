@@ -89,6 +89,7 @@ impl Stack {
                     aws_endpoint: ctx.aws_endpoint.clone(),
                     overrides: BTreeMap::from([("EXTRA".to_string(), "override".to_string())]),
                     init_timeout: Duration::from_secs(10),
+                    faults: None,
                 },
             )
             .unwrap(),

@@ -495,6 +495,8 @@ async fn serve_records_the_stack_for_fire() {
             "--logs",
             logs.to_str().unwrap(),
         ])
+        // No fault profile from the caller's environment.
+        .env_remove("ROTA_FAULTS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -523,7 +525,7 @@ async fn serve_records_the_stack_for_fire() {
     let info: Value = serde_json::from_str(&std::fs::read_to_string(&stack_file).unwrap()).unwrap();
     assert_eq!(
         info,
-        serde_json::json!({"aws_endpoint": moto.endpoint, "gateway": gateway})
+        serde_json::json!({"aws_endpoint": moto.endpoint, "gateway": gateway, "faults": "none"})
     );
 
     // `fire` finds the running stack's endpoint through stack.json.
@@ -593,6 +595,7 @@ Resources:
                 aws_endpoint: ctx.aws_endpoint.clone(),
                 overrides: BTreeMap::new(),
                 init_timeout: Duration::from_secs(10),
+                faults: None,
             },
         )
         .unwrap(),

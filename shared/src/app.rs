@@ -531,12 +531,10 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
             let mut metrics = Metrics::new();
             let budget = app.job_budget(event.context.deadline);
             crate::store::retry::take_retry_counts();
-            let result = crate::store::retry::with_budget(
-                budget,
-                job.run(app, event.payload, &mut metrics),
-            )
-            .instrument(span.clone())
-            .await;
+            let result =
+                crate::store::retry::with_budget(budget, job.run(app, event.payload, &mut metrics))
+                    .instrument(span.clone())
+                    .await;
             count_retries(&mut metrics);
             let _entered = span.enter();
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, Unit};
-use crate::store::notifications::{Delivery, Notification, Notifications};
 use crate::store::SendRetried;
+use crate::store::notifications::{Delivery, Notification, Notifications};
 use crate::store::roadmaps::Roadmaps;
 use crate::store::users::Users;
 
@@ -251,7 +251,8 @@ pub async fn remind(app: &App, user: DueUser, now: DateTime<Utc>) -> Result<Outc
     }
     // The occurrence to deliver is the latest one by now (after an outage, not the old due
     // one); the next is computed from now, so nothing missed comes as a burst.
-    let occurrence = last_due_hour(now, profile.reminder_hour, &profile.timezone).max(user.due_hour);
+    let occurrence =
+        last_due_hour(now, profile.reminder_hour, &profile.timezone).max(user.due_hour);
     let next = next_due_hour(now, profile.reminder_hour, &profile.timezone);
     if now_hour - occurrence > CATCH_UP_HOURS {
         users.advance_reminder(user.id, user.due_hour, next).await?;

@@ -231,6 +231,22 @@ async fn me_needs_a_valid_access_token() {
 }
 
 #[tokio::test]
+async fn a_properly_signed_token_not_valid_yet_is_refused() {
+    let api = Api::new();
+    let account = api.new_account().await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |nbf: i64| {
+        json!({"sub": account.id.to_string(), "role": "member", "iat": now, "exp": now + 900,
+            "iss": "rota", "aud": "rota-api", "nbf": nbf})
+    };
+    // Signed with the stack's key: with nbf = now it is accepted, so only nbf decides below.
+    let valid = stack_signed_jwt(&claims(now)).await;
+    assert_eq!(api.get("/api/users/me", Some(&valid)).await.status, 200);
+    let later = stack_signed_jwt(&claims(now + 600)).await;
+    api.get("/api/users/me", Some(&later)).await.problem(401);
+}
+
+#[tokio::test]
 async fn expired_and_unsigned_tokens_are_refused() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -473,25 +489,30 @@ async fn logins_are_limited_per_client_ip() {
 }
 
 #[tokio::test]
-async fn failed_logins_are_limited_per_account_across_ips() {
+async fn login_attempts_are_limited_per_account_and_client_ip_and_a_success_clears_them() {
     let account = Api::new().new_account().await;
-    for _ in 0..10 {
-        assert_eq!(
-            Api::new()
-                .login(&account.email, "wrong-password")
-                .await
-                .status,
-            401
-        );
+    let device = Api::new();
+    for _ in 0..9 {
+        assert_eq!(device.login(&account.email, "wrong-password").await.status, 401);
     }
-    // Even the right password now waits: the account is under attack.
-    let locked = Api::new().login(&account.email, &account.password).await;
+    // The 10th attempt is the right one: it passes and clears this device's count.
+    let ok = device.login(&account.email, &account.password).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    for _ in 0..10 {
+        assert_eq!(device.login(&account.email, "wrong-password").await.status, 401);
+    }
+    // Now this device waits, even with the right password...
+    let locked = device.login(&account.email, &account.password).await;
     locked.problem(429);
     assert!(locked.header("retry-after").is_some());
-    // Another account is not affected.
+    // ...but not the account's owner elsewhere, nor another account.
+    assert_eq!(
+        Api::new().login(&account.email, &account.password).await.status,
+        200
+    );
     let other = Api::new().new_account().await;
     assert_eq!(
-        Api::new().login(&other.email, &other.password).await.status,
+        device.login(&other.email, &other.password).await.status,
         200
     );
 }

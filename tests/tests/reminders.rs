@@ -337,10 +337,19 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
     aws_sdk_dynamodb::Client::new(&sdk_config().await)
         .update_item()
         .table_name("RotaTable")
-        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", me.id)))
-        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", me.id)),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
         .update_expression("SET reminder_due_hour = :h")
-        .expression_attribute_values(":h", aws_sdk_dynamodb::types::AttributeValue::N(now_hour.to_string()))
+        .expression_attribute_values(
+            ":h",
+            aws_sdk_dynamodb::types::AttributeValue::N(now_hour.to_string()),
+        )
         .send()
         .await
         .unwrap();
@@ -542,9 +551,16 @@ async fn a_schedule_fired_for_a_future_hour_reminds_nobody_early() {
     // The worker's clock an hour before the user's hour, whatever the event says.
     let before = just_after(due - 1);
     assert_eq!(
-        remind(&app, DueUser { id: me.id, due_hour: due }, before)
-            .await
-            .unwrap(),
+        remind(
+            &app,
+            DueUser {
+                id: me.id,
+                due_hour: due
+            },
+            before
+        )
+        .await
+        .unwrap(),
         Outcome::NotYet
     );
     assert!(reminders_of(&app, &me).await.0.is_empty());

@@ -77,6 +77,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // One instance per function: every warm request lands on the instance being measured.
         max_instances: 1,
         schedules: false,
+        // Figures are for the functions as they are, never under a fault profile.
+        faults: rota_local::faults::NO_FAULTS.into(),
+        faults_file: None,
     })
     .await?;
     let repo_root = cli

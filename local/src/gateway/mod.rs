@@ -329,6 +329,7 @@ Resources:
                 aws_endpoint: ctx.aws_endpoint.clone(),
                 overrides: BTreeMap::new(),
                 init_timeout: Duration::from_secs(1),
+                faults: None,
             },
         )
         .unwrap();
@@ -439,6 +440,7 @@ Resources:
                 aws_endpoint: "http://127.0.0.1:1".into(),
                 overrides: BTreeMap::new(),
                 init_timeout: Duration::from_secs(1),
+                faults: None,
             },
         )
         .unwrap();

@@ -245,7 +245,11 @@ mod tests {
         };
         // The same signed shape passes when nbf is now: only the time is wrong below.
         assert_eq!(keys().verify_access(&signed(claims(now, now))).unwrap(), ME);
-        assert!(keys().verify_access(&signed(claims(now + 600, now))).is_err());
+        assert!(
+            keys()
+                .verify_access(&signed(claims(now + 600, now)))
+                .is_err()
+        );
         // Issued in the future, without nbf.
         let mut future = claims(now, now + 600);
         future.as_object_mut().unwrap().remove("nbf");

@@ -145,11 +145,7 @@ impl Handler for Login {
         // lock the owner out (their own IP keeps its allowance; existing sessions are never
         // touched). The attempt counts *before* the hash, so concurrent attempts cannot
         // overshoot the limit; a successful login clears its IP's count.
-        let pair_key = format!(
-            "login:account_ip:{}:{}",
-            email.key(),
-            client_ip(&req)
-        );
+        let pair_key = format!("login:account_ip:{}:{}", email.key(), client_ip(&req));
         let by_pair = app
             .limiter
             .hit(

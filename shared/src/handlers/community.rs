@@ -8,11 +8,11 @@ use serde_json::json;
 
 use super::views::timestamp;
 use crate::app::{App, Ctx, Handler, Needs};
+use crate::config::Limit;
 use crate::domain::{
     CommentContent, Fields, PostContent, PostTitle, Role, parse_limit, parse_path_id,
 };
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::config::Limit;
 use crate::http::{json, json_object, no_content};
 use crate::store::comments::{Comment, Comments, CreateOutcome};
 use crate::store::posts::{Change, Feed, Post, Posts};
@@ -194,36 +194,46 @@ impl Handler for CreatePost {
             return Err(ApiError::internal("validated fields missing"));
         };
         let canonical = serde_json::Value::Object(body);
-        super::idempotent::run(app, &req, caller.user_id, "posts.create", &canonical, |guard| async move {
-            // Inside: a replayed request is answered before it counts against the limit.
-            limit_user(app, ctx, "post", caller.user_id, app.config.post_limit).await?;
-            let author = super::caller_account(app, caller.user_id).await?;
-            let posts = Posts::new(app.db()?, app.table());
-            let now = Utc::now();
-            // Ids are minted without coordination: a collision retries with a fresh one.
-            for _ in 0..4 {
-                let post = Post {
-                    id: crate::ids::new_id(),
-                    author_id: author.id,
-                    author_name: author.display_name.clone(),
-                    title: title.as_str().to_owned(),
-                    content: content.as_str().to_owned(),
-                    likes_count: 0,
-                    comments_count: 0,
-                    created_at: now,
-                    updated_at: now,
-                    is_active: true,
-                };
-                let view = serde_json::to_string(&PostView::new(&post, false))
-                    .map_err(ApiError::internal)?;
-                let completion = guard.completion(StatusCode::CREATED, &view)?;
-                if posts.create(&post, app.config.feed_shards, completion).await? {
-                    ctx.metrics.count("PostsCreated");
-                    return Ok(crate::http::json_text(StatusCode::CREATED, view));
+        super::idempotent::run(
+            app,
+            &req,
+            caller.user_id,
+            "posts.create",
+            &canonical,
+            |guard| async move {
+                // Inside: a replayed request is answered before it counts against the limit.
+                limit_user(app, ctx, "post", caller.user_id, app.config.post_limit).await?;
+                let author = super::caller_account(app, caller.user_id).await?;
+                let posts = Posts::new(app.db()?, app.table());
+                let now = Utc::now();
+                // Ids are minted without coordination: a collision retries with a fresh one.
+                for _ in 0..4 {
+                    let post = Post {
+                        id: crate::ids::new_id(),
+                        author_id: author.id,
+                        author_name: author.display_name.clone(),
+                        title: title.as_str().to_owned(),
+                        content: content.as_str().to_owned(),
+                        likes_count: 0,
+                        comments_count: 0,
+                        created_at: now,
+                        updated_at: now,
+                        is_active: true,
+                    };
+                    let view = serde_json::to_string(&PostView::new(&post, false))
+                        .map_err(ApiError::internal)?;
+                    let completion = guard.completion(StatusCode::CREATED, &view)?;
+                    if posts
+                        .create(&post, app.config.feed_shards, completion)
+                        .await?
+                    {
+                        ctx.metrics.count("PostsCreated");
+                        return Ok(crate::http::json_text(StatusCode::CREATED, view));
+                    }
                 }
-            }
-            Err(ApiError::Unavailable("the database"))
-        })
+                Err(ApiError::Unavailable("the database"))
+            },
+        )
         .await
     }
 }
@@ -392,33 +402,47 @@ impl Handler for CreateComment {
             return Err(ApiError::internal("validated fields missing"));
         };
         let canonical = serde_json::Value::Object(body);
-        super::idempotent::run(app, &req, caller.user_id, "comments.create", &canonical, |guard| async move {
-            limit_user(app, ctx, "comment", caller.user_id, app.config.comment_limit).await?;
-            let author = super::caller_account(app, caller.user_id).await?;
-            let comments = Comments::new(app.db()?, app.table());
-            for _ in 0..4 {
-                let comment = Comment {
-                    id: crate::ids::new_id(),
-                    post_id,
-                    author_id: author.id,
-                    author_name: author.display_name.clone(),
-                    content: content.as_str().to_owned(),
-                    created_at: Utc::now(),
-                };
-                let view = serde_json::to_string(&CommentView::from(&comment))
-                    .map_err(ApiError::internal)?;
-                let completion = guard.completion(StatusCode::CREATED, &view)?;
-                match comments.create(&comment, completion).await? {
-                    CreateOutcome::Created => {
-                        ctx.metrics.count("CommentsCreated");
-                        return Ok(crate::http::json_text(StatusCode::CREATED, view));
+        super::idempotent::run(
+            app,
+            &req,
+            caller.user_id,
+            "comments.create",
+            &canonical,
+            |guard| async move {
+                limit_user(
+                    app,
+                    ctx,
+                    "comment",
+                    caller.user_id,
+                    app.config.comment_limit,
+                )
+                .await?;
+                let author = super::caller_account(app, caller.user_id).await?;
+                let comments = Comments::new(app.db()?, app.table());
+                for _ in 0..4 {
+                    let comment = Comment {
+                        id: crate::ids::new_id(),
+                        post_id,
+                        author_id: author.id,
+                        author_name: author.display_name.clone(),
+                        content: content.as_str().to_owned(),
+                        created_at: Utc::now(),
+                    };
+                    let view = serde_json::to_string(&CommentView::from(&comment))
+                        .map_err(ApiError::internal)?;
+                    let completion = guard.completion(StatusCode::CREATED, &view)?;
+                    match comments.create(&comment, completion).await? {
+                        CreateOutcome::Created => {
+                            ctx.metrics.count("CommentsCreated");
+                            return Ok(crate::http::json_text(StatusCode::CREATED, view));
+                        }
+                        CreateOutcome::PostNotFound => return Err(post_not_found()),
+                        CreateOutcome::IdCollision => continue,
                     }
-                    CreateOutcome::PostNotFound => return Err(post_not_found()),
-                    CreateOutcome::IdCollision => continue,
                 }
-            }
-            Err(ApiError::Unavailable("the database"))
-        })
+                Err(ApiError::Unavailable("the database"))
+            },
+        )
         .await
     }
 }

@@ -66,7 +66,11 @@ pub struct Guard {
 impl Guard {
     /// The transaction writes that record `status`/`body` as this request's response (none
     /// when the request sent no key).
-    pub fn completion(&self, status: StatusCode, body: &str) -> StoreResult<Vec<TransactWriteItem>> {
+    pub fn completion(
+        &self,
+        status: StatusCode,
+        body: &str,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
         match &self.record {
             Some(record) => {
                 self.used.store(true, Ordering::Relaxed);
@@ -77,11 +81,12 @@ impl Guard {
     }
 }
 
-fn request_hash(req: &Request, canonical_body: &serde_json::Value) -> String {
+/// What "the same request" means: method, path and the body's canonical JSON, hashed.
+pub fn request_hash(method: &str, path: &str, canonical_body: &serde_json::Value) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(req.method().as_str());
+    hasher.update(method);
     hasher.update(b" ");
-    hasher.update(req.uri().path());
+    hasher.update(path);
     hasher.update(b"\n");
     // serde_json's maps are sorted by key: the same JSON always hashes the same.
     hasher.update(canonical_body.to_string());
@@ -135,7 +140,7 @@ where
             user_id,
             scope,
             &key.0,
-            &request_hash(req, body),
+            &request_hash(req.method().as_str(), req.uri().path(), body),
             now_ms,
             until_ms,
             TTL_SECS,
@@ -168,7 +173,11 @@ where
             if !used.load(Ordering::Relaxed) {
                 // The work wrote nothing it could join: record its response on its own.
                 store
-                    .complete(&record, response.status().as_u16(), &response_body(&response))
+                    .complete(
+                        &record,
+                        response.status().as_u16(),
+                        &response_body(&response),
+                    )
                     .await?;
             }
             Ok(response)

@@ -32,8 +32,7 @@ impl Job for RemindersScheduler {
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(chrono::Utc::now);
         let sqs = crate::reminders::sqs_client(app.sdk_config()?);
-        let queued =
-            crate::reminders::schedule(app, &sqs, at, chrono::Utc::now(), metrics).await?;
+        let queued = crate::reminders::schedule(app, &sqs, at, chrono::Utc::now(), metrics).await?;
         tracing::info!(queued, "reminders queued");
         Ok(serde_json::json!({"queued": queued}))
     }

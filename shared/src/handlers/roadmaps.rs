@@ -156,47 +156,59 @@ impl Handler for CreateRoadmap {
         };
         let known = known.unwrap_or_default();
         let canonical = serde_json::Value::Object(body);
-        super::idempotent::run(app, &req, caller.user_id, "roadmaps.create", &canonical, |guard| async move {
-            // Inside: a replayed request is answered before it counts against the limit.
-            let key = format!("roadmap:user:{}", caller.user_id);
-            let decision = app
-                .limiter
-                .hit(app.cache(), &mut ctx.metrics, &key, app.config.roadmap_limit)
-                .await;
-            ctx.limit(decision)?;
-            let plan = roadmap::generate(&goal, level, hours, &known).map_err(|e| {
-                ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())])
-            })?;
-            let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
-            let store = Roadmaps::new(app.db()?, app.table());
-            for _ in 0..4 {
-                let summary = Roadmap {
-                    id: crate::ids::new_id(),
-                    user_id: caller.user_id,
-                    title: plan.title.clone(),
-                    goal: plan.goal.clone(),
-                    level: level.as_str().to_owned(),
-                    hours_per_week: plan.hours_per_week,
-                    total_hours: plan.total_hours.as_f64(),
-                    total_weeks: plan.total_weeks,
-                    created_at: Utc::now(),
-                    steps: plan
-                        .steps()
-                        .enumerate()
-                        .map(|(i, s)| (i as u32 + 1, s.title.clone()))
-                        .collect(),
-                    done: Default::default(),
-                };
-                let view = serde_json::to_string(&roadmap_view(&summary, &plan))
-                    .map_err(ApiError::internal)?;
-                let completion = guard.completion(StatusCode::CREATED, &view)?;
-                if store.create(&summary, &plan_json, completion).await? {
-                    ctx.metrics.count("RoadmapsCreated");
-                    return Ok(crate::http::json_text(StatusCode::CREATED, view));
+        super::idempotent::run(
+            app,
+            &req,
+            caller.user_id,
+            "roadmaps.create",
+            &canonical,
+            |guard| async move {
+                // Inside: a replayed request is answered before it counts against the limit.
+                let key = format!("roadmap:user:{}", caller.user_id);
+                let decision = app
+                    .limiter
+                    .hit(
+                        app.cache(),
+                        &mut ctx.metrics,
+                        &key,
+                        app.config.roadmap_limit,
+                    )
+                    .await;
+                ctx.limit(decision)?;
+                let plan = roadmap::generate(&goal, level, hours, &known).map_err(|e| {
+                    ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())])
+                })?;
+                let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
+                let store = Roadmaps::new(app.db()?, app.table());
+                for _ in 0..4 {
+                    let summary = Roadmap {
+                        id: crate::ids::new_id(),
+                        user_id: caller.user_id,
+                        title: plan.title.clone(),
+                        goal: plan.goal.clone(),
+                        level: level.as_str().to_owned(),
+                        hours_per_week: plan.hours_per_week,
+                        total_hours: plan.total_hours.as_f64(),
+                        total_weeks: plan.total_weeks,
+                        created_at: Utc::now(),
+                        steps: plan
+                            .steps()
+                            .enumerate()
+                            .map(|(i, s)| (i as u32 + 1, s.title.clone()))
+                            .collect(),
+                        done: Default::default(),
+                    };
+                    let view = serde_json::to_string(&roadmap_view(&summary, &plan))
+                        .map_err(ApiError::internal)?;
+                    let completion = guard.completion(StatusCode::CREATED, &view)?;
+                    if store.create(&summary, &plan_json, completion).await? {
+                        ctx.metrics.count("RoadmapsCreated");
+                        return Ok(crate::http::json_text(StatusCode::CREATED, view));
+                    }
                 }
-            }
-            Err(ApiError::Unavailable("the database"))
-        })
+                Err(ApiError::Unavailable("the database"))
+            },
+        )
         .await
     }
 }

@@ -12,8 +12,8 @@
 
 use aws_sdk_dynamodb::Client;
 
-use super::{db_error, is_condition_failed, n, s};
 use super::{SendRetried, StoreError};
+use super::{db_error, is_condition_failed, n, s};
 
 const TTL_SECS: i64 = 31 * 24 * 3600;
 

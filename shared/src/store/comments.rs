@@ -183,7 +183,12 @@ impl<'a> Comments<'a> {
     }
 
     /// Deletes a comment by its author or an admin, and uncounts it.
-    pub async fn delete(&self, id: i64, caller: i64, admin: bool) -> Result<Change<()>, StoreError> {
+    pub async fn delete(
+        &self,
+        id: i64,
+        caller: i64,
+        admin: bool,
+    ) -> Result<Change<()>, StoreError> {
         let (ppk, psk) = pointer_key(id);
         let pointer = super::get_item(self.db, self.table, ppk.clone(), psk.clone(), true).await?;
         let Some(pointer) = pointer else {

@@ -168,8 +168,12 @@ where
         let transient = retry::classify(&err);
         let detail = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
         match transient {
-            Some(_) => tracing::warn!(operation, code = %code, error = %detail, "dynamodb call failed"),
-            None => tracing::error!(operation, code = %code, error = %detail, "dynamodb call failed"),
+            Some(_) => {
+                tracing::warn!(operation, code = %code, error = %detail, "dynamodb call failed")
+            }
+            None => {
+                tracing::error!(operation, code = %code, error = %detail, "dynamodb call failed")
+            }
         }
         match transient {
             Some(retry::Transient::Conflict) => StoreError::Conflict(operation),

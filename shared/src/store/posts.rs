@@ -334,7 +334,11 @@ impl<'a> Posts<'a> {
 
     /// The active post `id` and whether `viewer` likes it: one round trip (strongly
     /// consistent: authors see their own writes).
-    pub async fn get_active(&self, id: i64, viewer: Option<i64>) -> StoreResult<Option<(Post, bool)>> {
+    pub async fn get_active(
+        &self,
+        id: i64,
+        viewer: Option<i64>,
+    ) -> StoreResult<Option<(Post, bool)>> {
         let fetched = self.fetch(&[id], viewer, true).await?;
         Ok(fetched
             .active(id)?

@@ -198,17 +198,29 @@ where
         };
         let pause = backoff(attempt);
         if pause + Duration::from_millis(5) >= budget.remaining() {
-            tracing::warn!(operation, ?why, attempts = attempt + 1, "giving up: retry budget spent");
+            tracing::warn!(
+                operation,
+                ?why,
+                attempts = attempt + 1,
+                "giving up: retry budget spent"
+            );
             return Err(err);
         }
-        tracing::info!(operation, ?why, attempt = attempt + 1, pause_ms = pause.as_millis() as u64, "retrying");
+        tracing::info!(
+            operation,
+            ?why,
+            attempt = attempt + 1,
+            pause_ms = pause.as_millis() as u64,
+            "retrying"
+        );
         count(why);
         tokio::time::sleep(pause).await;
         attempt += 1;
     }
 }
 
-static RETRIED: [std::sync::atomic::AtomicU32; 3] = [const { std::sync::atomic::AtomicU32::new(0) }; 3];
+static RETRIED: [std::sync::atomic::AtomicU32; 3] =
+    [const { std::sync::atomic::AtomicU32::new(0) }; 3];
 
 fn count(why: Transient) {
     RETRIED[why as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -252,6 +264,7 @@ send_retried!(
     op::query::builders::QueryFluentBuilder => op::query::QueryOutput, op::query::QueryError, "Query";
     op::batch_get_item::builders::BatchGetItemFluentBuilder => op::batch_get_item::BatchGetItemOutput, op::batch_get_item::BatchGetItemError, "BatchGetItem";
     op::batch_write_item::builders::BatchWriteItemFluentBuilder => op::batch_write_item::BatchWriteItemOutput, op::batch_write_item::BatchWriteItemError, "BatchWriteItem";
+    op::scan::builders::ScanFluentBuilder => op::scan::ScanOutput, op::scan::ScanError, "Scan";
     aws_sdk_sqs::operation::send_message_batch::builders::SendMessageBatchFluentBuilder => aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput, aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError, "SendMessageBatch";
 );
 

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Item, db_error, get_bool, get_n, get_s, is_condition_failed, n, s};
-use crate::auth::tokens::RefreshToken;
 use super::{SendRetried, StoreError};
+use crate::auth::tokens::RefreshToken;
 
 fn key(family: &str) -> (String, String) {
     (format!("SESSION#{family}"), "SESSION".into())

@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::{Item, db_error, get_bool, get_n, get_s, n, s};
-use crate::domain::{DisplayName, Email, ReminderHour, Role, TimeZone};
 use super::{SendRetried, StoreError};
+use crate::domain::{DisplayName, Email, ReminderHour, Role, TimeZone};
 
 pub const DEFAULT_REMINDER_HOUR: u8 = 9;
 pub const DEFAULT_TIMEZONE: &str = "UTC";
@@ -305,7 +305,10 @@ impl<'a> Users<'a> {
             user.reminder_due_hour = None;
             request.update_expression("REMOVE reminder_bucket, reminder_due_hour")
         };
-        request.send_retried().await.map_err(db_error("UpdateItem"))?;
+        request
+            .send_retried()
+            .await
+            .map_err(db_error("UpdateItem"))?;
         Ok(user)
     }
 

@@ -1,0 +1,373 @@
+//! `rota-admin verify [--fix]`: recounts every counter from the items behind it.
+//!
+//! The API promises exact counters (API.md: `likes_count` and `comments_count` are always the
+//! number of rows behind them; the stats totals and the unread count likewise). The functions
+//! keep that promise by changing each counter in the same transaction as its item; this tool
+//! checks it from the outside, after an incident, a restore or a fault-injection run: one
+//! consistent Scan of the table (parallel segments), counting
+//! - users (`USER#…`/`PROFILE`) and active posts against the sharded totals (`STATS#…`),
+//! - each post's `LIKE#…` and `COMMENT#…` items against its counts item,
+//! - each user's unread notifications against their inbox.
+//!
+//! A Scan is fine here: an operator tool, never a request path. It reads a moving table, so
+//! run it on a quiet one (or accept that a write racing the scan shows as a mismatch that a
+//! second run does not repeat). `--fix` sets each wrong counter to its recount.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use rota::store::{Item, SendRetried, counters};
+
+#[derive(Debug, Default)]
+struct Recount {
+    users: u64,
+    active_posts: u64,
+    totals: counters::Totals,
+    /// post id → (likes_count, comments_count, top_score) as stored on its counts item.
+    stored: BTreeMap<i64, (i64, i64, i128)>,
+    likes: HashMap<i64, i64>,
+    comments: HashMap<i64, i64>,
+    /// user id → unread as stored on the inbox item.
+    inbox: BTreeMap<i64, i64>,
+    unread: HashMap<i64, i64>,
+    items: u64,
+}
+
+/// One mismatch between a counter and its recount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub what: String,
+    pub stored: i64,
+    pub recounted: i64,
+}
+
+fn string(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn number<T: std::str::FromStr + Default>(item: &Item, name: &str) -> T {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or_default(),
+        _ => T::default(),
+    }
+}
+
+fn id_after(pk: &str, prefix: &str) -> Option<i64> {
+    pk.strip_prefix(prefix)?.parse().ok()
+}
+
+impl Recount {
+    fn add(&mut self, item: &Item) {
+        self.items += 1;
+        let (Some(pk), Some(sk)) = (string(item, "PK"), string(item, "SK")) else {
+            return;
+        };
+        if let Some(user) = id_after(&pk, "USER#") {
+            if sk == "PROFILE" {
+                self.users += 1;
+            } else if sk == "INBOX" {
+                self.inbox.insert(user, number(item, "unread"));
+            } else if sk.starts_with("NOTIF#") && !item.contains_key("read_at") {
+                *self.unread.entry(user).or_default() += 1;
+            }
+        } else if let Some(post) = id_after(&pk, "POST#") {
+            if sk == "POST" {
+                if matches!(item.get("is_active"), Some(AttributeValue::Bool(true))) {
+                    self.active_posts += 1;
+                }
+            } else if sk == "COUNTS" {
+                self.stored.insert(
+                    post,
+                    (
+                        number(item, "likes_count"),
+                        number(item, "comments_count"),
+                        number(item, "top_score"),
+                    ),
+                );
+            } else if sk.starts_with("LIKE#") {
+                *self.likes.entry(post).or_default() += 1;
+            } else if sk.starts_with("COMMENT#") {
+                *self.comments.entry(post).or_default() += 1;
+            }
+        } else if pk.starts_with("STATS#") && sk == counters::SK {
+            self.totals.users += number::<i64>(item, "users").max(0) as u64;
+            self.totals.active_posts += number::<i64>(item, "posts_active").max(0) as u64;
+        }
+    }
+
+    fn mismatches(&self) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        let mut check = |what: String, stored: i64, recounted: i64| {
+            if stored != recounted {
+                out.push(Mismatch {
+                    what,
+                    stored,
+                    recounted,
+                });
+            }
+        };
+        check(
+            "total_users".into(),
+            self.totals.users as i64,
+            self.users as i64,
+        );
+        check(
+            "total_posts".into(),
+            self.totals.active_posts as i64,
+            self.active_posts as i64,
+        );
+        for (&post, &(likes, comments, score)) in &self.stored {
+            let real_likes = self.likes.get(&post).copied().unwrap_or(0);
+            check(format!("post {post} likes_count"), likes, real_likes);
+            check(
+                format!("post {post} comments_count"),
+                comments,
+                self.comments.get(&post).copied().unwrap_or(0),
+            );
+            let expected_score = i128::from(real_likes) * 10_000_000_000_000_000 + i128::from(post);
+            if score != expected_score {
+                check(
+                    format!("post {post} top_score / 10^16"),
+                    (score / 10_000_000_000_000_000) as i64,
+                    real_likes,
+                );
+            }
+        }
+        for post in self.likes.keys().chain(self.comments.keys()) {
+            if !self.stored.contains_key(post) {
+                check(format!("post {post} has no counts item"), 0, 1);
+            }
+        }
+        for (&user, &unread) in &self.inbox {
+            check(
+                format!("user {user} unread"),
+                unread,
+                self.unread.get(&user).copied().unwrap_or(0),
+            );
+        }
+        for (&user, &n) in &self.unread {
+            if !self.inbox.contains_key(&user) {
+                check(format!("user {user} unread"), 0, n);
+            }
+        }
+        out
+    }
+}
+
+async fn scan(db: &Client, table: &str, segments: i32) -> Result<Recount, String> {
+    let scans = (0..segments).map(|segment| async move {
+        let mut recount = Recount::default();
+        let mut start = None;
+        loop {
+            let page = db
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .segment(segment)
+                .total_segments(segments)
+                .set_exclusive_start_key(start)
+                .send_retried()
+                .await
+                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+            for item in page.items() {
+                recount.add(item);
+            }
+            start = page.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok::<_, String>(recount);
+            }
+        }
+    });
+    let mut total = Recount::default();
+    for part in futures_util::future::try_join_all(scans).await? {
+        total.users += part.users;
+        total.active_posts += part.active_posts;
+        total.totals.users += part.totals.users;
+        total.totals.active_posts += part.totals.active_posts;
+        total.items += part.items;
+        total.stored.extend(part.stored);
+        total.inbox.extend(part.inbox);
+        for (k, v) in part.likes {
+            *total.likes.entry(k).or_default() += v;
+        }
+        for (k, v) in part.comments {
+            *total.comments.entry(k).or_default() += v;
+        }
+        for (k, v) in part.unread {
+            *total.unread.entry(k).or_default() += v;
+        }
+    }
+    Ok(total)
+}
+
+/// Sets the wrong counters to their recount.
+async fn fix(db: &Client, table: &str, recount: &Recount) -> Result<usize, String> {
+    let err = |e: rota::store::StoreError| e.to_string();
+    let mut fixed = 0;
+    let users = recount.users as i64 - recount.totals.users as i64;
+    if users != 0 {
+        counters::adjust(db, table, counters::Counter::Users, users)
+            .await
+            .map_err(err)?;
+        fixed += 1;
+    }
+    let posts = recount.active_posts as i64 - recount.totals.active_posts as i64;
+    if posts != 0 {
+        counters::adjust(db, table, counters::Counter::ActivePosts, posts)
+            .await
+            .map_err(err)?;
+        fixed += 1;
+    }
+    let s = |v: String| AttributeValue::S(v);
+    let n = |v: String| AttributeValue::N(v);
+    for (&post, &(likes, comments, score)) in &recount.stored {
+        let real_likes = recount.likes.get(&post).copied().unwrap_or(0);
+        let real_comments = recount.comments.get(&post).copied().unwrap_or(0);
+        let real_score = i128::from(real_likes) * 10_000_000_000_000_000 + i128::from(post);
+        if (likes, comments, score) == (real_likes, real_comments, real_score) {
+            continue;
+        }
+        db.update_item()
+            .table_name(table)
+            .key("PK", s(format!("POST#{post}")))
+            .key("SK", s("COUNTS".into()))
+            .update_expression("SET likes_count = :l, comments_count = :c, top_score = :t")
+            .expression_attribute_values(":l", n(real_likes.to_string()))
+            .expression_attribute_values(":c", n(real_comments.to_string()))
+            .expression_attribute_values(":t", n(real_score.to_string()))
+            .send_retried()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        fixed += 1;
+    }
+    let users: std::collections::BTreeSet<i64> = recount
+        .inbox
+        .keys()
+        .chain(recount.unread.keys())
+        .copied()
+        .collect();
+    for user in users {
+        let stored = recount.inbox.get(&user).copied().unwrap_or(0);
+        let real = recount.unread.get(&user).copied().unwrap_or(0);
+        if stored == real {
+            continue;
+        }
+        db.update_item()
+            .table_name(table)
+            .key("PK", s(format!("USER#{user}")))
+            .key("SK", s("INBOX".into()))
+            .update_expression("SET unread = :u")
+            .expression_attribute_values(":u", n(real.to_string()))
+            .send_retried()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        fixed += 1;
+    }
+    Ok(fixed)
+}
+
+/// What `verify` found.
+#[derive(Debug)]
+pub struct Report {
+    pub items: u64,
+    pub posts: usize,
+    pub users: u64,
+    pub mismatches: Vec<Mismatch>,
+    pub fixed: usize,
+}
+
+pub async fn verify(db: &Client, table: &str, apply_fix: bool) -> Result<Report, String> {
+    let recount = scan(db, table, 4).await?;
+    let mismatches = recount.mismatches();
+    let fixed = if apply_fix && !mismatches.is_empty() {
+        fix(db, table, &recount).await?
+    } else {
+        0
+    };
+    Ok(Report {
+        items: recount.items,
+        posts: recount.stored.len(),
+        users: recount.users,
+        mismatches,
+        fixed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn n(v: i128) -> AttributeValue {
+        AttributeValue::N(v.to_string())
+    }
+
+    #[test]
+    fn a_counter_off_by_one_is_reported_and_exact_ones_are_not() {
+        let mut r = Recount::default();
+        let step = 10_000_000_000_000_000i128;
+        r.add(&item(&[
+            ("PK", s("POST#7")),
+            ("SK", s("COUNTS")),
+            ("likes_count", n(2)),
+            ("comments_count", n(1)),
+            ("top_score", n(2 * step + 7)),
+        ]));
+        r.add(&item(&[("PK", s("POST#7")), ("SK", s("LIKE#1"))]));
+        r.add(&item(&[("PK", s("POST#7")), ("SK", s("LIKE#2"))]));
+        r.add(&item(&[
+            ("PK", s("POST#7")),
+            ("SK", s("COMMENT#0000000000000001")),
+        ]));
+        r.add(&item(&[
+            ("PK", s("POST#7")),
+            ("SK", s("POST")),
+            ("is_active", AttributeValue::Bool(true)),
+        ]));
+        r.add(&item(&[
+            ("PK", s("STATS#3")),
+            ("SK", s("COUNTERS")),
+            ("posts_active", n(1)),
+            ("users", n(1)),
+        ]));
+        r.add(&item(&[("PK", s("USER#1")), ("SK", s("PROFILE"))]));
+        assert_eq!(r.mismatches(), []);
+        // One like too many on the counter, one unread the inbox does not know of.
+        r.add(&item(&[
+            ("PK", s("POST#8")),
+            ("SK", s("COUNTS")),
+            ("likes_count", n(1)),
+            ("comments_count", n(0)),
+            ("top_score", n(step + 8)),
+        ]));
+        r.add(&item(&[
+            ("PK", s("USER#1")),
+            ("SK", s("NOTIF#0000000000000009")),
+        ]));
+        let found = r.mismatches();
+        assert!(found.contains(&Mismatch {
+            what: "post 8 likes_count".into(),
+            stored: 1,
+            recounted: 0
+        }));
+        assert!(found.contains(&Mismatch {
+            what: "user 1 unread".into(),
+            stored: 0,
+            recounted: 1
+        }));
+    }
+}

@@ -1,0 +1,267 @@
+//! The whole stack under a fault profile: `serve --faults` records the profile in
+//! `stack.json`, gives the functions the Redis proxy's URL, injects Lambda faults and counts
+//! them in `faults.json`; and the emulator wrapper is started with the profile.
+//!
+//! Needs the repo's `.venv` (moto) and Redis on 127.0.0.1:6379; fails without them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rota_local::faults;
+use rota_local::server::{self, AwsSource, ServeConfig};
+use rota_local::stack::{self, MotoServer};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_rota-local-sqs-echo"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn require_venv() {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} missing: python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt",
+        python.display()
+    );
+}
+
+async fn require_redis() {
+    let ok = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect("127.0.0.1:6379"),
+    )
+    .await
+    .is_ok_and(|c| c.is_ok());
+    assert!(ok, "no Redis at 127.0.0.1:6379 (scripts/ensure-redis.sh)");
+}
+
+const TEMPLATE: &str = r#"
+Resources:
+  Env:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
+    Properties:
+      Environment:
+        Variables:
+          REDIS_URL: redis://prod-cache:6379
+      Events:
+        Get: { Type: HttpApi, Properties: { Path: /env, Method: GET } }
+"#;
+
+const PROFILES: &str = r#"
+profiles:
+  none: {}
+  outage-test:
+    seed: 5
+    redis:
+      # Not during the test: the proxy is there, idle.
+      outage: {every_s: 3600, down_s: 1, offset_s: 3000, mode: refuse}
+    lambda:
+      crash_idle: 1.0
+      functions: [Env]
+"#;
+
+/// `rota-local serve --faults outage-test` from the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_under_a_profile() {
+    require_venv();
+    require_redis().await;
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(&template, TEMPLATE).unwrap();
+    let profiles = dir.path().join("faults.yaml");
+    std::fs::write(&profiles, PROFILES).unwrap();
+    let logs = dir.path().join("logs");
+    let mut moto = MotoServer::start(&stack::find_moto_server(&repo_root()), 0, &logs)
+        .await
+        .unwrap();
+
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota-local"))
+        .args(["serve", "--no-schedules", "--port", "0"])
+        .arg("--template")
+        .arg(&template)
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .args(["--aws-endpoint", &moto.endpoint])
+        .args(["--redis-url", "redis://127.0.0.1:6379/5"])
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--faults-file")
+        .arg(&profiles)
+        .env("ROTA_FAULTS", "outage-test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr_pipe = serve.stderr.take().unwrap();
+    let stderr_task = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text).await;
+        text
+    });
+    let mut stdout = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
+        .await
+        .expect("serve did not start")
+        .unwrap()
+        .expect("serve exited");
+    let gateway = line
+        .strip_prefix("rota-local: serving on ")
+        .unwrap()
+        .to_string();
+
+    // stack.json names the profile.
+    let stack_file = dir.path().join("stack.json");
+    let info: Value = serde_json::from_str(&std::fs::read_to_string(&stack_file).unwrap()).unwrap();
+    assert_eq!(
+        info,
+        serde_json::json!({"aws_endpoint": moto.endpoint, "gateway": gateway, "faults": "outage-test"})
+    );
+
+    // The function's REDIS_URL is the proxy's, with the database of --redis-url; through it,
+    // the real Redis answers.
+    let get_env = || async {
+        let r = reqwest::get(format!("{gateway}/env")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["env"].clone()
+    };
+    let env = get_env().await;
+    let redis_url = env["REDIS_URL"].as_str().unwrap().to_string();
+    let proxy = redis_url
+        .strip_prefix("redis://")
+        .and_then(|r| r.strip_suffix("/5"))
+        .unwrap_or_else(|| panic!("{redis_url}"));
+    assert_ne!(proxy, "127.0.0.1:6379");
+    let mut c = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    c.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
+    let mut buf = [0u8; 7];
+    c.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+
+    // crash_idle at 1.0: the second request runs on a new instance, and is counted.
+    get_env().await;
+    let report_path = faults::report_file(&logs);
+    let started = std::time::Instant::now();
+    let report = loop {
+        let r = faults::read_report(&report_path).ok();
+        if let Some(r) = r.filter(|r| r.injected.get("lambda.crash_idle.Env") == Some(&1)) {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "faults.json: {:?}",
+            std::fs::read_to_string(&report_path)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(report.profile, "outage-test");
+    assert_eq!(report.seed, 5);
+    assert_eq!(report.emulator, format!("{}/_rota/faults", moto.endpoint));
+    for key in [
+        faults::REDIS_OUTAGES,
+        faults::REDIS_CONNECTIONS_CUT,
+        faults::REDIS_CONNECTIONS_REFUSED,
+    ] {
+        assert_eq!(report.injected.get(key), Some(&0), "{key}");
+    }
+
+    let pid = i32::try_from(serve.id().unwrap()).unwrap();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(30), serve.wait())
+        .await
+        .expect("serve did not stop")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let stderr = stderr_task.await.unwrap();
+    assert!(
+        stderr.contains("fault profile outage-test (seed 5): Redis down 1 s of every 3600 s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("fault crash_idle"), "{stderr}");
+    assert!(!stack_file.exists());
+    // The final counts stay for whoever reads them after the run.
+    let last = faults::read_report(&report_path).unwrap();
+    assert_eq!(last.injected["lambda.crash_idle.Env"], 1);
+    moto.stop().await;
+}
+
+/// The emulator wrapper (`local/moto-server` beside the template) gets `--faults-file` and
+/// `--faults` under a profile, and nothing more without one. A stand-in launcher records its
+/// arguments and starts the real wrapper without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_gets_the_profile() {
+    require_venv();
+    require_redis().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("template.yaml"), TEMPLATE).unwrap();
+    std::fs::create_dir_all(root.join("local")).unwrap();
+    std::fs::create_dir_all(root.join(".venv/bin")).unwrap();
+    std::fs::write(root.join(".venv/bin/python"), "").unwrap();
+    let real = std::path::absolute(repo_root().join("local/moto-server")).unwrap();
+    let launcher = root.join("local/moto-server");
+    std::fs::write(
+        &launcher,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/args\"\nexec '{}' -H \"$2\" -p \"$4\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &launcher,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let repo_profiles = std::path::absolute(repo_root().join("local/faults.yaml")).unwrap();
+
+    for (profile, expected) in [
+        (
+            "bad-day",
+            format!(
+                "-H 127.0.0.1 -p {{port}} --faults-file {} --faults bad-day",
+                repo_profiles.display()
+            ),
+        ),
+        ("none", "-H 127.0.0.1 -p {port}".to_string()),
+    ] {
+        let _ = std::fs::remove_file(root.join("local/args"));
+        let running = server::start(ServeConfig {
+            port: 0,
+            template: root.join("template.yaml"),
+            bin_dir: bin_dir(),
+            aws: AwsSource::Moto { port: 0 },
+            logs_dir: root.join("logs"),
+            schedules: false,
+            faults: profile.into(),
+            faults_file: Some(repo_profiles.clone()),
+            ..ServeConfig::default()
+        })
+        .await
+        .unwrap();
+        let port = running.aws_endpoint.rsplit(':').next().unwrap().to_string();
+        let args = std::fs::read_to_string(root.join("local/args")).unwrap();
+        assert_eq!(args.trim(), expected.replace("{port}", &port), "{profile}");
+        assert_eq!(running.info().faults, profile);
+        assert_eq!(running.faults.name, profile);
+        // bad-day has Redis outages: the functions get the proxy; none: the real Redis.
+        if profile == "none" {
+            assert_eq!(running.redis_url, "redis://127.0.0.1:6379");
+        } else {
+            assert_ne!(running.redis_url, "redis://127.0.0.1:6379");
+        }
+        running.shutdown().await;
+    }
+}
