@@ -146,7 +146,7 @@ async fn concurrent_guesses_cannot_overshoot_the_limit_they_are_counted_before_t
         (0..25).map(|i| {
             let attacker = attacker.clone();
             let email = owner.email.clone();
-            async move { attacker.login(&email, &format!("burst-{i}")).await.status }
+            async move { attacker.login(&email, &format!("burst-guess-{i}")).await.status }
         }),
     )
     .await;
