@@ -47,6 +47,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
+    /// Attempts before this one whose outcome was unknown (see [`careful`]).
+    pub unknown_outcomes: u32,
 }
 
 impl Reply {
@@ -81,6 +83,49 @@ impl Reply {
             && self.text.contains("Too Many Requests")
             && !self.text.contains("request_id")
     }
+
+    /// API Gateway's own 500/503 (the function crashed or timed out: its work may or may not
+    /// have been done), as opposed to a problem+json of ours.
+    pub fn is_gateway_error(&self) -> bool {
+        (self.status == 500 || self.status == 503) && !self.text.contains("request_id")
+    }
+
+    /// A function's own 500 (never allowed).
+    pub fn is_function_500(&self) -> bool {
+        self.status == 500 && self.text.contains("request_id")
+    }
+
+    /// Whether a careful client cannot tell if the request took effect: a crash or a timeout
+    /// at the gateway, or a 503 of ours (the retry budget ran out; the last attempt's answer
+    /// may have been lost).
+    pub fn outcome_unknown(&self) -> bool {
+        self.is_gateway_error() || self.status == 503
+    }
+}
+
+/// Whether the stack under test runs a fault profile (`ROTA_FAULTS`, not `none`): then the
+/// client is *careful*, as a real client of a real AWS deployment must be:
+/// - a request whose outcome is unknown ([`Reply::outcome_unknown`]) is sent again, after the
+///   server's `Retry-After` or a short backoff;
+/// - a creating POST without an `Idempotency-Key` gets one (the same for its retries), so a
+///   retry never creates twice;
+/// - a DELETE whose retry finds the resource gone (404) after an unknown outcome succeeded
+///   the first time: reported as the 204 it was.
+///
+/// Without a profile, every reply is returned as the server sent it.
+pub fn careful() -> bool {
+    std::env::var("ROTA_FAULTS").is_ok_and(|p| !p.is_empty() && p != "none")
+}
+
+/// The creating POSTs that take an `Idempotency-Key`.
+fn creates(method: &reqwest::Method, path: &str) -> bool {
+    if method != reqwest::Method::POST {
+        return false;
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    path == "/api/community/posts"
+        || path == "/api/roadmaps"
+        || (path.starts_with("/api/community/posts/") && path.ends_with("/comments"))
 }
 
 /// A client of the API through the local gateway, from its own client IP.
@@ -140,8 +185,16 @@ impl Api {
         headers: &[(&str, &str)],
     ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let careful = careful();
+        let auto_key = (careful
+            && creates(&method, path)
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("idempotency-key")))
+        .then(|| unique("auto-"));
         let mut delay = Duration::from_millis(50);
-        for _ in 0..30 {
+        let mut unknown_outcomes = 0;
+        for _ in 0..40 {
             let mut req = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base));
@@ -154,22 +207,58 @@ impl Api {
             for (name, value) in headers {
                 req = req.header(*name, *value);
             }
+            if let Some(key) = &auto_key {
+                req = req.header("idempotency-key", key);
+            }
             if let Some(b) = &body {
                 req = req.body(b.clone());
             }
             let resp = req.send().await.expect("request reaches the gateway");
-            let reply = Reply {
+            let mut reply = Reply {
                 status: resp.status().as_u16(),
                 headers: resp.headers().clone(),
                 text: resp.text().await.expect("body"),
+                unknown_outcomes,
             };
-            if !reply.is_gateway_throttle() {
-                return reply;
+            assert!(
+                !reply.is_function_500(),
+                "{method} {path}: a function answered 500: {}",
+                reply.text
+            );
+            if reply.is_gateway_throttle() {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+                continue;
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
+            if careful && reply.outcome_unknown() {
+                unknown_outcomes += 1;
+                let wait = reply
+                    .header("retry-after")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .unwrap_or(delay);
+                eprintln!(
+                    "careful client: {method} {path} answered {} (outcome unknown); retrying",
+                    reply.status
+                );
+                tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            if careful
+                && unknown_outcomes > 0
+                && method == reqwest::Method::DELETE
+                && reply.status == 404
+            {
+                eprintln!(
+                    "careful client: {method} {path} was done by an attempt whose answer was lost"
+                );
+                reply.status = 204;
+                reply.text.clear();
+            }
+            return reply;
         }
-        panic!("{method} {path} stayed throttled by the gateway");
+        panic!("{method} {path} stayed throttled or unavailable");
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -256,7 +345,13 @@ impl Api {
     pub async fn new_account(&self) -> Account {
         let email = unique_email();
         let password = unique("pw-");
-        let reply = self.register(&email, &password, "Test User").await;
+        let mut reply = self.register(&email, &password, "Test User").await;
+        if reply.status == 409 && reply.unknown_outcomes > 0 {
+            // The lost attempt created the account: a careful client signs in.
+            reply = self.login(&email, &password).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply.status = 201;
+        }
         assert_eq!(reply.status, 201, "{}", reply.text);
         let body = reply.json();
         Account {
@@ -307,7 +402,10 @@ pub async fn stack_signed_jwt(claims: &Value) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(stack_jwt_secret().await.as_bytes())
         .expect("any key length");
     mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", b64.encode(mac.finalize().into_bytes()))
+    format!(
+        "{signing_input}.{}",
+        b64.encode(mac.finalize().into_bytes())
+    )
 }
 
 async fn stack_jwt_secret() -> String {
@@ -410,6 +508,7 @@ pub async fn call<H: rota::Handler>(app: &rota::App, handler: &H, event: &Value)
         status: parts.status.as_u16(),
         headers,
         text,
+        unknown_outcomes: 0,
     }
 }
 

@@ -110,7 +110,9 @@ async fn an_account_attacked_from_elsewhere_never_locks_its_owner_out() {
     for i in 0..3 {
         let ip = Api::new();
         for j in 0..10 {
-            ip.login(&owner.email, &format!("spray-{i}-{j}")).await.problem(401);
+            ip.login(&owner.email, &format!("spray-{i}-{j}"))
+                .await
+                .problem(401);
         }
         ip.login(&owner.email, "one-more").await.problem(429);
     }
@@ -142,13 +144,16 @@ async fn concurrent_guesses_cannot_overshoot_the_limit_they_are_counted_before_t
     let attacker = Api::new();
     // 25 guesses at once from one IP: each is counted before its password is checked, so at
     // most 10 ever reach the hash; the rest are refused.
-    let replies = futures::future::join_all(
-        (0..25).map(|i| {
-            let attacker = attacker.clone();
-            let email = owner.email.clone();
-            async move { attacker.login(&email, &format!("burst-guess-{i}")).await.status }
-        }),
-    )
+    let replies = futures::future::join_all((0..25).map(|i| {
+        let attacker = attacker.clone();
+        let email = owner.email.clone();
+        async move {
+            attacker
+                .login(&email, &format!("burst-guess-{i}"))
+                .await
+                .status
+        }
+    }))
     .await;
     let checked = replies.iter().filter(|s| **s == 401).count();
     let refused = replies.iter().filter(|s| **s == 429).count();

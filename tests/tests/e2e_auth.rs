@@ -493,13 +493,19 @@ async fn login_attempts_are_limited_per_account_and_client_ip_and_a_success_clea
     let account = Api::new().new_account().await;
     let device = Api::new();
     for _ in 0..9 {
-        assert_eq!(device.login(&account.email, "wrong-password").await.status, 401);
+        assert_eq!(
+            device.login(&account.email, "wrong-password").await.status,
+            401
+        );
     }
     // The 10th attempt is the right one: it passes and clears this device's count.
     let ok = device.login(&account.email, &account.password).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     for _ in 0..10 {
-        assert_eq!(device.login(&account.email, "wrong-password").await.status, 401);
+        assert_eq!(
+            device.login(&account.email, "wrong-password").await.status,
+            401
+        );
     }
     // Now this device waits, even with the right password...
     let locked = device.login(&account.email, &account.password).await;
@@ -507,7 +513,10 @@ async fn login_attempts_are_limited_per_account_and_client_ip_and_a_success_clea
     assert!(locked.header("retry-after").is_some());
     // ...but not the account's owner elsewhere, nor another account.
     assert_eq!(
-        Api::new().login(&account.email, &account.password).await.status,
+        Api::new()
+            .login(&account.email, &account.password)
+            .await
+            .status,
         200
     );
     let other = Api::new().new_account().await;

@@ -59,7 +59,11 @@ async fn a_retried_post_gets_the_first_response_and_creates_one_post() {
             .await;
         assert_eq!(again.status, 201, "{}", again.text);
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
-        assert_eq!(again.json(), first.json(), "the first response, byte for byte");
+        assert_eq!(
+            again.json(),
+            first.json(),
+            "the first response, byte for byte"
+        );
     }
     let ids = newest_ids(&api).await;
     assert_eq!(ids.iter().filter(|i| **i == id).count(), 1);
@@ -131,7 +135,15 @@ async fn a_key_still_in_flight_is_409_with_retry_after_and_a_crashed_claim_is_ta
     // request takes the key over and is served.
     let orphan = unique("key-");
     Idempotency::new(&db, &table)
-        .claim(me.id, "posts.create", &orphan, &hash, now - 20_000, now - 10_000, 3600)
+        .claim(
+            me.id,
+            "posts.create",
+            &orphan,
+            &hash,
+            now - 20_000,
+            now - 10_000,
+            3600,
+        )
         .await
         .unwrap();
     let reply = api
@@ -172,7 +184,15 @@ async fn keys_belong_to_their_caller_and_endpoint_and_expire() {
     let now = chrono::Utc::now().timestamp_millis();
     let store = Idempotency::new(&db, &table);
     let Claim::Acquired(record) = store
-        .claim(alice.id, "posts.create", &old, &hash, now - 90_000_000, now - 89_990_000, 3600)
+        .claim(
+            alice.id,
+            "posts.create",
+            &old,
+            &hash,
+            now - 90_000_000,
+            now - 89_990_000,
+            3600,
+        )
         .await
         .unwrap()
     else {
@@ -208,7 +228,12 @@ async fn a_replay_does_not_count_against_the_rate_limit_and_bad_keys_are_400() {
     assert_eq!(replay.status, 201, "{}", replay.text);
     assert_eq!(replay.json(), first.json());
     let sixth = api
-        .post_idempotent(POSTS, &post_body("p5"), Some(&me.access_token), &unique("key-"))
+        .post_idempotent(
+            POSTS,
+            &post_body("p5"),
+            Some(&me.access_token),
+            &unique("key-"),
+        )
         .await;
     sixth.problem(429);
     for bad in [String::new(), "x".repeat(256), "tab\tinside".into()] {
@@ -234,6 +259,9 @@ async fn a_retried_roadmap_is_created_once() {
         .await;
     assert_eq!(again.status, 201);
     assert_eq!(again.json(), first.json());
-    let list = api.get("/api/roadmaps", Some(&me.access_token)).await.json();
+    let list = api
+        .get("/api/roadmaps", Some(&me.access_token))
+        .await
+        .json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
