@@ -123,12 +123,18 @@ fn synthetic_items(run: &str) -> Vec<DbItem> {
                 ])),
             ),
         ]),
-        // A post-shaped item in the feed indexes, to check they answer on the restored table.
+        // A post-shaped item and its counts in the feed indexes, to check they answer on the
+        // restored table.
         HashMap::from([
             ("PK".to_owned(), s(&format!("DRILL#{run}"))),
             ("SK".to_owned(), s("POST")),
             ("feed".to_owned(), s(&format!("DRILLFEED#{run}"))),
             ("id".to_owned(), n("42")),
+        ]),
+        HashMap::from([
+            ("PK".to_owned(), s(&format!("DRILL#{run}"))),
+            ("SK".to_owned(), s("COUNTS")),
+            ("top_feed".to_owned(), s(&format!("DRILLFEED#{run}"))),
             ("top_score".to_owned(), n("420000000000000042")),
         ]),
     ]
@@ -342,7 +348,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
         .query()
         .table_name(&drill)
         .index_name("feed-top")
-        .key_condition_expression("feed = :f")
+        .key_condition_expression("top_feed = :f")
         .expression_attribute_values(":f", Av::S(format!("DRILLFEED#{run}")))
         .send()
         .await
