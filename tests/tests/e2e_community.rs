@@ -564,6 +564,54 @@ async fn commenting_is_limited_per_user() {
 }
 
 #[tokio::test]
+async fn likes_and_edits_are_limited_per_user_with_rate_limit_headers() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let post = api.new_post(&me, "popular").await;
+    let like = format!("{POSTS}/{}/like", post["id"]);
+    // Likes and unlikes share one window of 60 a minute.
+    for i in 0..60 {
+        let method = if i % 2 == 0 { "POST" } else { "DELETE" };
+        let r = api
+            .send(method, &like, Some(&me.access_token), None, None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.header("ratelimit-limit"), Some("60"));
+        assert_eq!(
+            r.header("ratelimit-remaining"),
+            Some((59 - i).to_string().as_str())
+        );
+    }
+    let limited = api
+        .send("POST", &like, Some(&me.access_token), None, None)
+        .await;
+    limited.problem(429);
+    assert!(limited.header("retry-after").is_some());
+    // Another user's likes are not affected.
+    let other = api.new_account().await;
+    let r = api
+        .send("POST", &like, Some(&other.access_token), None, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Edits: 20 a minute.
+    let path = format!("{POSTS}/{}", post["id"]);
+    for i in 0..20 {
+        let r = api
+            .patch(
+                &path,
+                &json!({"title": format!("edit {i}")}),
+                Some(&me.access_token),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.header("ratelimit-limit"), Some("20"));
+    }
+    api.patch(&path, &json!({"title": "one more"}), Some(&me.access_token))
+        .await
+        .problem(429);
+}
+
+#[tokio::test]
 async fn stats_answer_with_every_field() {
     let api = Api::new();
     let reply = api.get("/api/community/stats", None).await;

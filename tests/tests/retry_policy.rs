@@ -73,7 +73,8 @@ fn post(id: i64) -> Post {
 
 #[tokio::test]
 async fn conflicts_on_a_hot_item_are_retried_until_every_like_is_counted() {
-    let (server, db, _dir) = emulator("    seed: 1\n    dynamodb:\n      conflict_window_ms: 40\n").await;
+    let (server, db, _dir) =
+        emulator("    seed: 1\n    dynamodb:\n      conflict_window_ms: 40\n").await;
     let posts = Posts::new(&db, "RotaTable");
     let id = rota::ids::new_id();
     assert!(posts.create(&post(id), 1, vec![]).await.unwrap());
@@ -82,7 +83,11 @@ async fn conflicts_on_a_hot_item_are_retried_until_every_like_is_counted() {
         let posts = &posts;
         with_budget(
             Budget::new(Duration::from_secs(20), Duration::from_secs(2)),
-            async move { posts.set_like(id, 1000 + user, true, chrono::Utc::now()).await },
+            async move {
+                posts
+                    .set_like(id, 1000 + user, true, chrono::Utc::now())
+                    .await
+            },
         )
     }))
     .await;
@@ -96,7 +101,10 @@ async fn conflicts_on_a_hot_item_are_retried_until_every_like_is_counted() {
     assert!(conflicts > 0, "the hot item never conflicted: {counts}");
     // Every conflict was retried: one more transaction per conflict than likes.
     assert!(
-        counts["calls"]["dynamodb.TransactWriteItems"].as_u64().unwrap() >= 31 + conflicts,
+        counts["calls"]["dynamodb.TransactWriteItems"]
+            .as_u64()
+            .unwrap()
+            >= 31 + conflicts,
         "{counts}"
     );
 }
@@ -110,10 +118,16 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
         rota::store::get_item(&db, "RotaTable", "USER#1".into(), "PROFILE".into(), true),
     )
     .await;
-    assert!(matches!(result, Err(StoreError::Throttled("GetItem"))), "{result:?}");
+    assert!(
+        matches!(result, Err(StoreError::Throttled("GetItem"))),
+        "{result:?}"
+    );
     let counts = injected(&server).await;
     assert!(
-        counts["injected"]["dynamodb.throttle.GetItem"].as_u64().unwrap() >= 2,
+        counts["injected"]["dynamodb.throttle.GetItem"]
+            .as_u64()
+            .unwrap()
+            >= 2,
         "retried before giving up: {counts}"
     );
     let response = rota::ApiError::from(result.unwrap_err()).to_response("r");
@@ -123,21 +137,30 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
 
 #[tokio::test]
 async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavailable() {
-    let (server, db, _dir) = emulator(
-        "    seed: 3\n    dynamodb:\n      internal_error: {TransactWriteItems: 1.0}\n",
-    )
-    .await;
+    let (server, db, _dir) =
+        emulator("    seed: 3\n    dynamodb:\n      internal_error: {TransactWriteItems: 1.0}\n")
+            .await;
     let posts = Posts::new(&db, "RotaTable");
     let result = with_budget(
         Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
         posts.create(&post(rota::ids::new_id()), 1, vec![]),
     )
     .await;
-    assert!(matches!(result, Err(StoreError::Unavailable(..))), "{result:?}");
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(..))),
+        "{result:?}"
+    );
     let counts = injected(&server).await;
-    assert!(counts["injected"]["dynamodb.internal_error.TransactWriteItems"].as_u64().unwrap() >= 2);
+    assert!(
+        counts["injected"]["dynamodb.internal_error.TransactWriteItems"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
     // Nothing was written: no post and no counter.
-    let totals = rota::store::counters::totals(&db, "RotaTable").await.unwrap();
+    let totals = rota::store::counters::totals(&db, "RotaTable")
+        .await
+        .unwrap();
     assert_eq!(totals.active_posts, 0);
 }
 
@@ -155,7 +178,9 @@ async fn a_few_percent_of_throttles_and_errors_never_reach_the_caller() {
     }
     let counts = injected(&server).await;
     assert!(sum(&counts["injected"], "throttle") + sum(&counts["injected"], "internal_error") > 0);
-    let totals = rota::store::counters::totals(&db, "RotaTable").await.unwrap();
+    let totals = rota::store::counters::totals(&db, "RotaTable")
+        .await
+        .unwrap();
     assert_eq!(totals.active_posts, 40);
 }
 
