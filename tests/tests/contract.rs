@@ -145,3 +145,39 @@ async fn logs_are_json_with_context_and_never_carry_secrets() {
     assert_eq!(emf["Logins"], 1.0);
     assert_eq!(emf["Requests"], 1.0);
 }
+
+#[test]
+fn the_creating_posts_document_idempotency_keys_and_every_503_says_when_to_retry() {
+    let doc = openapi();
+    for (path, what) in [
+        ("/api/community/posts", "post"),
+        ("/api/community/posts/{id}/comments", "comment"),
+        ("/api/roadmaps", "roadmap"),
+    ] {
+        let op = &doc["paths"][path]["post"];
+        let params = op["parameters"].to_string();
+        assert!(params.contains("IdempotencyKey"), "{what}: no Idempotency-Key");
+        assert_eq!(op["responses"]["409"]["$ref"], "#/components/responses/InProgress");
+        assert!(op["responses"]["201"]["headers"]["Idempotent-Replayed"].is_object());
+    }
+    let key = &doc["components"]["parameters"]["IdempotencyKey"];
+    assert_eq!(key["in"], "header");
+    assert_eq!(key["schema"]["maxLength"], 255);
+    for name in ["ServiceUnavailable", "InProgress"] {
+        assert!(
+            doc["components"]["responses"][name]["headers"]["Retry-After"].is_object(),
+            "{name} lacks Retry-After"
+        );
+    }
+    // Every operation that can be throttled by a function's own limit says so.
+    for (path, method) in [
+        ("/api/community/posts/{id}/like", "post"),
+        ("/api/community/posts/{id}/like", "delete"),
+        ("/api/community/posts/{id}", "patch"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["responses"]["429"]["$ref"], "#/components/responses/RateLimited");
+        let ok = &op["responses"]["200"]["headers"];
+        assert!(ok["RateLimit-Remaining"].is_object(), "{method} {path}");
+    }
+}
