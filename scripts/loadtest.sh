@@ -10,6 +10,9 @@
 #            BIN_DIR=<dir> TEMPLATE=<file> run other binaries/template (e.g. a clean checkout
 #            built elsewhere while the working tree does not compile).
 #            Skipped when BASE_URL is set (then every step runs against BASE_URL).
+#            ROTA_FAULTS=<profile> runs it under a fault profile of local/faults.yaml (e.g.
+#            bad-day: BENCHMARKS.md); the emulator's and rota-local's counts of what was
+#            injected are copied to loadtest/out/faults-*.json by `stop`.
 #   pool     loadtest/setup_pool.py: $POOL_USERS signed-in accounts (each with a roadmap; the
 #            first $POOL_POSTS with a post) -> loadtest/out/pool.csv (tokens live 15 min).
 #   relogin  new access tokens for the same pool (log every account in again).
@@ -83,6 +86,7 @@ step_stack() {
   ROTA_LOCAL_LOG=${ROTA_LOCAL_LOG:-warn} "$bin/rota-local" serve --host 127.0.0.1 --port "$PORT" \
     --template "${TEMPLATE:-template.yaml}" --bin-dir "$bin" --logs "$LOGS" --moto-port 0 --no-schedules \
     --redis-url "redis://127.0.0.1:6379/$REDIS_DB" ${MAX_INSTANCES:+--max-instances $MAX_INSTANCES} \
+    --faults "${ROTA_FAULTS:-none}" \
     > "$STATE/serve.out" 2> "$STATE/serve.err" &
   echo $! > "$STATE/serve.pid"
   for _ in $(seq 1 120); do
@@ -96,6 +100,12 @@ step_stack() {
 }
 
 step_stop() {
+  if [[ -f $LOGS/faults.json ]]; then
+    cp "$LOGS/faults.json" "$OUT/faults-local.json"
+    local emulator
+    emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("emulator",""))' "$LOGS/faults.json")
+    [[ -n $emulator ]] && curl -s "$emulator" > "$OUT/faults-emulator.json" || true
+  fi
   if [[ -f $STATE/serve.pid ]]; then
     log "stop: stack pid $(cat "$STATE/serve.pid")"
     kill "$(cat "$STATE/serve.pid")" 2>/dev/null || true
