@@ -9,50 +9,18 @@ use std::time::Duration;
 use rota::store::StoreError;
 use rota::store::posts::{Post, Posts};
 use rota::store::retry::{Budget, with_budget};
-use rota_local::stack::{EmulatorFaults, MotoServer, ensure_resources, find_moto_server};
-use rota_local::template::Template;
 use rota_tests::*;
 
-/// A wrapper of its own under `profile` (YAML of one profile), with the template's table.
-async fn emulator(profile: &str) -> (MotoServer, aws_sdk_dynamodb::Client, tempdir::Dir) {
-    let dir = tempdir::Dir::new();
-    let file = dir.path.join("faults.yaml");
-    std::fs::write(&file, format!("profiles:\n  test:\n{profile}")).unwrap();
-    let server = MotoServer::start_with_faults(
-        &find_moto_server(&repo_root()),
-        0,
-        &dir.path,
-        Some(&EmulatorFaults {
-            file,
-            profile: "test".into(),
-        }),
-    )
-    .await
-    .expect("the emulator wrapper starts (make bootstrap creates .venv)");
-    let template = Template::load(repo_root().join("template.yaml")).unwrap();
-    ensure_resources(&template, &server.endpoint).await.unwrap();
-    let sdk = rota_local::stack::sdk_config(&server.endpoint).await;
-    (server, rota::store::dynamodb_client(&sdk), dir)
+async fn emulator(profile: &str) -> (rota_local::stack::MotoServer, aws_sdk_dynamodb::Client, TempDir) {
+    faulted_emulator(profile).await
 }
 
-/// What the wrapper says it injected and served.
-async fn injected(server: &MotoServer) -> serde_json::Value {
-    reqwest::get(format!("{}/_rota/faults", server.endpoint))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+async fn injected(server: &rota_local::stack::MotoServer) -> serde_json::Value {
+    emulator_counts(server).await
 }
 
 fn sum(counts: &serde_json::Value, needle: &str) -> u64 {
-    counts
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| k.contains(needle))
-        .map(|(_, v)| v.as_u64().unwrap())
-        .sum()
+    count_of(counts, needle)
 }
 
 fn post(id: i64) -> Post {
@@ -182,25 +150,4 @@ async fn a_few_percent_of_throttles_and_errors_never_reach_the_caller() {
         .await
         .unwrap();
     assert_eq!(totals.active_posts, 40);
-}
-
-/// A temporary directory removed on drop (std only: the tests crate needs nothing more).
-mod tempdir {
-    pub struct Dir {
-        pub path: std::path::PathBuf,
-    }
-
-    impl Dir {
-        pub fn new() -> Self {
-            let path = std::env::temp_dir().join(rota_tests::unique("rota-retry-"));
-            std::fs::create_dir_all(&path).unwrap();
-            Self { path }
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }
