@@ -900,7 +900,11 @@ impl Drop for TempDir {
 /// queues and secret; and a DynamoDB client built as the functions build theirs.
 pub async fn faulted_emulator(
     profile: &str,
-) -> (rota_local::stack::MotoServer, aws_sdk_dynamodb::Client, TempDir) {
+) -> (
+    rota_local::stack::MotoServer,
+    aws_sdk_dynamodb::Client,
+    TempDir,
+) {
     use rota_local::stack::{EmulatorFaults, MotoServer, ensure_resources, find_moto_server};
     let dir = TempDir::new("rota-faults-");
     let file = dir.path.join("faults.yaml");

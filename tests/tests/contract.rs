@@ -156,8 +156,14 @@ fn the_creating_posts_document_idempotency_keys_and_every_503_says_when_to_retry
     ] {
         let op = &doc["paths"][path]["post"];
         let params = op["parameters"].to_string();
-        assert!(params.contains("IdempotencyKey"), "{what}: no Idempotency-Key");
-        assert_eq!(op["responses"]["409"]["$ref"], "#/components/responses/InProgress");
+        assert!(
+            params.contains("IdempotencyKey"),
+            "{what}: no Idempotency-Key"
+        );
+        assert_eq!(
+            op["responses"]["409"]["$ref"],
+            "#/components/responses/InProgress"
+        );
         assert!(op["responses"]["201"]["headers"]["Idempotent-Replayed"].is_object());
     }
     let key = &doc["components"]["parameters"]["IdempotencyKey"];
@@ -176,7 +182,10 @@ fn the_creating_posts_document_idempotency_keys_and_every_503_says_when_to_retry
         ("/api/community/posts/{id}", "patch"),
     ] {
         let op = &doc["paths"][path][method];
-        assert_eq!(op["responses"]["429"]["$ref"], "#/components/responses/RateLimited");
+        assert_eq!(
+            op["responses"]["429"]["$ref"],
+            "#/components/responses/RateLimited"
+        );
         let ok = &op["responses"]["200"]["headers"];
         assert!(ok["RateLimit-Remaining"].is_object(), "{method} {path}");
     }

@@ -11,7 +11,13 @@ use rota::store::posts::{Post, Posts};
 use rota::store::retry::{Budget, with_budget};
 use rota_tests::*;
 
-async fn emulator(profile: &str) -> (rota_local::stack::MotoServer, aws_sdk_dynamodb::Client, TempDir) {
+async fn emulator(
+    profile: &str,
+) -> (
+    rota_local::stack::MotoServer,
+    aws_sdk_dynamodb::Client,
+    TempDir,
+) {
     faulted_emulator(profile).await
 }
 
