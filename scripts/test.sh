@@ -20,34 +20,46 @@ cargo test --workspace --no-run --quiet
 
 scripts/ensure-redis.sh
 
-run_dir=".local/test-$(date +%s)-$$"
-mkdir -p "$run_dir/logs"
-moto_port=$(free_port)
-gateway_port=$(free_port)
-
-echo "== start the local stack (moto :$moto_port, gateway :$gateway_port)"
-# No fault profile, whatever ROTA_FAULTS says (`ROTA_FAULTS=bad-day make run` must not leak in).
-target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
-  --bin-dir target/debug --logs "$run_dir/logs" --faults none >"$run_dir/stdout" 2>"$run_dir/stderr" &
-stack_pid=$!
-cleanup() { kill "$stack_pid" 2>/dev/null || true; wait "$stack_pid" 2>/dev/null || true; }
+# start_stack DIR PROFILE REDIS_URL: a local stack on free ports under a fault profile, its
+# logs in DIR; sets stack_pid and exports ROTA_BASE_URL, AWS_ENDPOINT_URL and ROTA_LOGS_DIR.
+start_stack() {
+  local dir=$1 profile=$2 redis=$3 moto_port gateway_port
+  mkdir -p "$dir/logs"
+  moto_port=$(free_port)
+  gateway_port=$(free_port)
+  echo "== start a local stack under the fault profile $profile (moto :$moto_port, gateway :$gateway_port)"
+  target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
+    --redis-url "$redis" --bin-dir target/debug --logs "$dir/logs" --faults "$profile" \
+    >"$dir/stdout" 2>"$dir/stderr" &
+  stack_pid=$!
+  for _ in $(seq 300); do
+    grep -q "serving on" "$dir/stdout" 2>/dev/null && break
+    if ! kill -0 "$stack_pid" 2>/dev/null; then
+      echo "the local stack failed to start:" >&2; cat "$dir/stderr" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+  grep -q "serving on" "$dir/stdout" || { echo "the local stack did not start in time" >&2; cat "$dir/stderr" >&2; exit 1; }
+  export ROTA_BASE_URL="http://127.0.0.1:$gateway_port"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+  export ROTA_LOGS_DIR="$PWD/$dir/logs"
+}
+stack_pid=""
+cleanup() {
+  if [ -n "$stack_pid" ]; then
+    kill "$stack_pid" 2>/dev/null || true
+    wait "$stack_pid" 2>/dev/null || true
+  fi
+}
 trap cleanup EXIT
 
-for _ in $(seq 300); do
-  grep -q "serving on" "$run_dir/stdout" 2>/dev/null && break
-  if ! kill -0 "$stack_pid" 2>/dev/null; then
-    echo "the local stack failed to start:" >&2; cat "$run_dir/stderr" >&2; exit 1
-  fi
-  sleep 0.2
-done
-grep -q "serving on" "$run_dir/stdout" || { echo "the local stack did not start in time" >&2; cat "$run_dir/stderr" >&2; exit 1; }
+run_dir=".local/test-$(date +%s)-$$"
+# No fault profile, whatever ROTA_FAULTS says (`ROTA_FAULTS=bad-day make run` must not leak in).
+start_stack "$run_dir" none redis://127.0.0.1:6379
 
-export ROTA_BASE_URL="http://127.0.0.1:$gateway_port"
-export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 export TABLE_NAME=RotaTable
 export REDIS_URL=redis://127.0.0.1:6379
-export ROTA_LOGS_DIR="$PWD/$run_dir/logs"
 
 echo "== emulator fault injection (Python, against wrappers of its own)"
 .venv/bin/python -m unittest local/test_moto_faults.py
@@ -77,26 +89,8 @@ cleanup
 #     is 409, a retried refresh is reuse and revokes the family), so an injected crash changes
 #     the answer those tests assert.
 faulted_dir="$run_dir/bad-day"
-mkdir -p "$faulted_dir/logs"
-moto_port=$(free_port)
-gateway_port=$(free_port)
-echo "== start a second stack under the bad-day fault profile (moto :$moto_port, gateway :$gateway_port)"
-target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
-  --redis-url redis://127.0.0.1:6379/9 --bin-dir target/debug --logs "$faulted_dir/logs" --faults bad-day \
-  >"$faulted_dir/stdout" 2>"$faulted_dir/stderr" &
-stack_pid=$!
-for _ in $(seq 300); do
-  grep -q "serving on" "$faulted_dir/stdout" 2>/dev/null && break
-  if ! kill -0 "$stack_pid" 2>/dev/null; then
-    echo "the faulted stack failed to start:" >&2; cat "$faulted_dir/stderr" >&2; exit 1
-  fi
-  sleep 0.2
-done
-grep -q "serving on" "$faulted_dir/stdout" || { echo "the faulted stack did not start in time" >&2; exit 1; }
+start_stack "$faulted_dir" bad-day redis://127.0.0.1:6379/9
 export ROTA_FAULTS=bad-day
-export ROTA_BASE_URL="http://127.0.0.1:$gateway_port"
-export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
-export ROTA_LOGS_DIR="$PWD/$faulted_dir/logs"
 faulted=0
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run -p rota-tests --no-fail-fast \

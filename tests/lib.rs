@@ -426,20 +426,7 @@ async fn stack_jwt_secret() -> String {
 
 /// The JWT secret the running stack's functions use (held in the emulator's SSM).
 pub async fn stack_token_keys() -> rota::auth::tokens::TokenKeys {
-    let template =
-        rota_local::template::Template::load(repo_root().join("template.yaml")).expect("template");
-    let name = template
-        .parameter_default("JwtSecretParameterName")
-        .expect("JwtSecretParameterName");
-    let out = aws_sdk_ssm::Client::new(&sdk_config().await)
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .expect("the stack's JWT secret parameter");
-    let value = out.parameter.and_then(|p| p.value).expect("value");
-    rota::auth::tokens::TokenKeys::new(value.as_bytes()).expect("keys")
+    rota::auth::tokens::TokenKeys::new(stack_jwt_secret().await.as_bytes()).expect("keys")
 }
 
 /// An in-process App for handler tests: real DynamoDB (emulator) and Redis, a test secret.
@@ -533,6 +520,17 @@ pub fn function_log(binary: &str) -> String {
         dir.display()
     );
     std::fs::read_to_string(dir.join(format!("{binary}.log"))).unwrap_or_default()
+}
+
+/// A new queue of the emulator, for one test.
+pub async fn test_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    sqs.create_queue()
+        .queue_name(unique(prefix))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue url")
 }
 
 /// Every message body in `queue`, received (and left to reappear after its visibility timeout).

@@ -221,6 +221,21 @@ impl App {
         }
     }
 
+    /// Counts one call against `key`'s `limit` (RateLimit-* headers on the response; 429 when
+    /// the limit is spent).
+    pub async fn enforce_limit(
+        &self,
+        ctx: &mut Ctx,
+        key: &str,
+        limit: crate::config::Limit,
+    ) -> ApiResult<()> {
+        let decision = self
+            .limiter
+            .hit(self.cache(), &mut ctx.metrics, key, limit)
+            .await;
+        ctx.limit(decision)
+    }
+
     /// Cursors are signed with a key derived from the service secret.
     pub fn cursors(&self) -> ApiResult<&crate::cursor::CursorKey> {
         Ok(self.tokens()?.cursor_key())

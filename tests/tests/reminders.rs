@@ -235,14 +235,7 @@ async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
     let me = learner(&app, true).await;
     let due = due_hour(&app, me.id).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("reminders-test-"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = test_queue(&sqs, "reminders-test-").await;
     app.config.reminders_queue_url = Some(queue.clone());
     let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
     let mut metrics = rota::metrics::Metrics::new();
@@ -567,14 +560,7 @@ async fn a_schedule_fired_for_a_future_hour_reminds_nobody_early() {
     assert_eq!(due_hour(&app, me.id).await, due, "left as it was");
     // A scheduler event stamped at the user's hour, run an hour early, does not queue them.
     let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("reminders-future-"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = test_queue(&sqs, "reminders-future-").await;
     app.config.reminders_queue_url = Some(queue.clone());
     let at = chrono::DateTime::from_timestamp(due * 3600 + 3 * 3600, 0).unwrap();
     let mut metrics = rota::metrics::Metrics::new();
@@ -648,14 +634,7 @@ async fn a_late_schedule_event_queues_what_is_due_by_the_clock() {
     let me = learner(&app, true).await;
     let due = due_hour(&app, me.id).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("reminders-late-"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = test_queue(&sqs, "reminders-late-").await;
     app.config.reminders_queue_url = Some(queue.clone());
     // An event stamped two days ago (a retried schedule), run when the user is due.
     let at = chrono::DateTime::from_timestamp(due * 3600 - 48 * 3600, 0).unwrap();

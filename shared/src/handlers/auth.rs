@@ -64,16 +64,8 @@ impl Handler for Register {
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let key = format!("register:ip:{}", client_ip(&req));
-        let decision = app
-            .limiter
-            .hit(
-                app.cache(),
-                &mut ctx.metrics,
-                &key,
-                app.config.register_ip_limit,
-            )
-            .await;
-        ctx.limit(decision)?;
+        app.enforce_limit(ctx, &key, app.config.register_ip_limit)
+            .await?;
 
         let body = json_object(&req)?;
         let mut fields = Fields::new(&body);

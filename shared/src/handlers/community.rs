@@ -119,8 +119,7 @@ pub fn post_page_views(posts: &[(Post, bool)]) -> Vec<PostView<'_>> {
         .collect()
 }
 
-/// Counts one call of `caller` against their per-user `limit` named `name` (RateLimit-*
-/// headers on the response; 429 when spent).
+/// Counts one call of `user_id` against their per-user `limit` named `name`.
 async fn limit_user(
     app: &App,
     ctx: &mut Ctx,
@@ -128,12 +127,8 @@ async fn limit_user(
     user_id: i64,
     limit: Limit,
 ) -> ApiResult<()> {
-    let key = format!("{name}:user:{user_id}");
-    let decision = app
-        .limiter
-        .hit(app.cache(), &mut ctx.metrics, &key, limit)
-        .await;
-    ctx.limit(decision)
+    app.enforce_limit(ctx, &format!("{name}:user:{user_id}"), limit)
+        .await
 }
 
 pub struct ListPosts;

@@ -165,16 +165,8 @@ impl Handler for CreateRoadmap {
             |guard| async move {
                 // Inside: a replayed request is answered before it counts against the limit.
                 let key = format!("roadmap:user:{}", caller.user_id);
-                let decision = app
-                    .limiter
-                    .hit(
-                        app.cache(),
-                        &mut ctx.metrics,
-                        &key,
-                        app.config.roadmap_limit,
-                    )
-                    .await;
-                ctx.limit(decision)?;
+                app.enforce_limit(ctx, &key, app.config.roadmap_limit)
+                    .await?;
                 let plan = roadmap::generate(&goal, level, hours, &known).map_err(|e| {
                     ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())])
                 })?;

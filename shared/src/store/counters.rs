@@ -41,9 +41,8 @@ pub fn shard_pk(shard: u32) -> String {
     format!("STATS#{shard}")
 }
 
-/// The transaction write that adds `delta` to `counter` on a random shard.
-pub fn add(table: &str, counter: Counter, delta: i64) -> StoreResult<TransactWriteItem> {
-    let shard = rand::rng().random_range(0..SHARDS);
+/// The transaction write that adds `delta` to `counter` on `shard`.
+fn add_to(table: &str, shard: u32, counter: Counter, delta: i64) -> StoreResult<TransactWriteItem> {
     let update = Update::builder()
         .table_name(table)
         .key("PK", s(shard_pk(shard)))
@@ -54,6 +53,11 @@ pub fn add(table: &str, counter: Counter, delta: i64) -> StoreResult<TransactWri
         .build()
         .map_err(StoreError::internal)?;
     Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The transaction write that adds `delta` to `counter` on a random shard.
+pub fn add(table: &str, counter: Counter, delta: i64) -> StoreResult<TransactWriteItem> {
+    add_to(table, rand::rng().random_range(0..SHARDS), counter, delta)
 }
 
 /// The totals: the sum over every shard (one BatchGetItem).
@@ -108,18 +112,9 @@ pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
 /// Adds `delta` to `counter` outside any transaction (repairs by `rota-admin verify --fix`;
 /// run it on a quiet table, as a recount cannot see writes made while it scans).
 pub async fn adjust(db: &Client, table: &str, counter: Counter, delta: i64) -> StoreResult<()> {
-    let update = Update::builder()
-        .table_name(table)
-        .key("PK", s(shard_pk(0)))
-        .key("SK", s(SK))
-        .update_expression("ADD #c :d")
-        .expression_attribute_names("#c", counter.attribute())
-        .expression_attribute_values(":d", n(delta))
-        .build()
-        .map_err(StoreError::internal)?;
     // A transaction of one: its ClientRequestToken keeps a retried ADD from counting twice.
     db.transact_write_items()
-        .transact_items(TransactWriteItem::builder().update(update).build())
+        .transact_items(add_to(table, 0, counter, delta)?)
         .send_retried()
         .await
         .map_err(db_error("TransactWriteItems"))?;

@@ -199,3 +199,33 @@ pub fn cancellation_codes(
 pub fn is_condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     ProvideErrorMetadata::code(err) == Some("ConditionalCheckFailedException")
 }
+
+/// How a creating transaction ended whose first `own` items are `attribute_not_exists` puts of
+/// new ids and whose others are extra writes (an idempotency completion): `true` when written,
+/// `false` when an id was taken (retry with a new one), `ConditionFailed` when an extra write's
+/// condition failed (its claim is no longer ours).
+pub fn created(
+    result: Result<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+        SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+    >,
+    own: usize,
+) -> StoreResult<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) => match cancellation_codes(&err) {
+            Some(codes)
+                if codes
+                    .iter()
+                    .take(own)
+                    .any(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(false)
+            }
+            Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                Err(StoreError::ConditionFailed("TransactWriteItems"))
+            }
+            _ => Err(db_error("TransactWriteItems")(err)),
+        },
+    }
+}

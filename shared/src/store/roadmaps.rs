@@ -162,18 +162,7 @@ impl<'a> Roadmaps<'a> {
         for write in extra {
             request = request.transact_items(write);
         }
-        match request.send_retried().await {
-            Ok(_) => Ok(true),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
-                    Ok(false)
-                }
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    Err(StoreError::ConditionFailed("TransactWriteItems"))
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        super::created(request.send_retried().await, 2)
     }
 
     /// The user's roadmaps, newest first.
