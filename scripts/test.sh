@@ -114,6 +114,7 @@ kinds = {
     "TransactionConflict": sum(v for k, v in emulator.items() if "TransactionConflict" in k),
     "throttle": sum(v for k, v in emulator.items() if ".throttle." in k),
     "instance crash": sum(v for k, v in local.items() if k.startswith("lambda.crash")),
+    "Redis outage": local.get("redis.outages", 0),
 }
 print("injected:", kinds)
 missing = [k for k, v in kinds.items() if v == 0]
