@@ -1,10 +1,11 @@
 """moto's server with DynamoDB's atomicity, and transactions that do not copy whole tables.
 
 moto serves requests on threads and its DynamoDB backend takes no locks, so two concurrent
-`ADD likes_count :one` updates (or a condition check and a racing write) can interleave and
+`ADD likes_count :one` updates (or a condition check and a racing write) could interleave and
 lose an update -- something real DynamoDB never does: single-item writes and transactions are
-atomic and serialised per item. This wrapper runs moto exactly as `moto_server` does but
-serialises DynamoDB calls behind one lock. Other services (SQS long polling) stay concurrent.
+atomic and serialised per item. This wrapper runs moto exactly as `moto_server` does, with
+every DynamoDB call holding the locks of the partitions it touches (moto_patches.py: also the
+GSI indexes and the capacity per partition). Other services (SQS long polling) are untouched.
 
 moto's TransactWriteItems also deep-copies the whole table once per item of the transaction to
 be able to roll back, so a transaction's cost grows with the table (hundreds of milliseconds at
@@ -49,6 +50,7 @@ import signal
 import sys
 import threading
 import time
+import types
 import uuid
 import zlib
 from collections import Counter, OrderedDict
@@ -58,6 +60,8 @@ from pathlib import Path
 
 import yaml
 from werkzeug.serving import run_simple
+
+import moto_patches
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -121,39 +125,34 @@ def _restore(snapshots):
             table.items[hash_key] = item
 
 
+def _no_table_copies(obj, memo=None):
+    # moto copies every touched table whole to roll a cancelled transaction back; the snapshot
+    # of the touched items (above) does that instead, so tables are never copied.
+    return obj if isinstance(obj, Table) else _deepcopy(obj, memo)
+
+
 def transact_write_items(self, transact_items):
     snapshots = _touched_items(self, transact_items)
     if snapshots is None:  # an unexpected shape: moto's own (slow, safe) way
         return _transact_write_items(self, transact_items)
-    # Calls are serialised (see RotaMiddleware), so swapping deepcopy here is safe.
-    dynamodb_models.copy.deepcopy = lambda obj, memo=None: obj if isinstance(obj, Table) else _deepcopy(obj, memo)
+    moto_patches.in_transaction(True)
     try:
         return _transact_write_items(self, transact_items)
     except Exception:
         _restore(snapshots)
+        for table, hash_key, range_key, _ in snapshots:
+            moto_patches.reindex(table, hash_key, range_key)
         raise
     finally:
-        dynamodb_models.copy.deepcopy = _deepcopy
+        moto_patches.in_transaction(False)
 
 
 DynamoDBBackend.transact_write_items = transact_write_items
 
-_query = Table.query
-
-
-def query(self, hash_key, *args, **kwargs):
-    index_name = kwargs.get("index_name") if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
-    if index_name is not None or hash_key is None or not self.range_key_attr:
-        return _query(self, hash_key, *args, **kwargs)
-    # Calls are serialised, so shadowing all_items on this instance for one call is safe.
-    self.all_items = lambda: list(self.items.get(hash_key, {}).values())
-    try:
-        return _query(self, hash_key, *args, **kwargs)
-    finally:
-        del self.all_items
-
-
-Table.query = query
+moto_patches.install()
+# Only moto's DynamoDB backend module sees the shim (it uses copy.deepcopy for nothing else
+# than an item before an update and the tables of a transaction).
+dynamodb_models.copy = types.SimpleNamespace(deepcopy=_no_table_copies, copy=copy.copy)
 
 
 # Operations that get faults. Control-plane calls (CreateTable, DescribeTable, CreateQueue,
@@ -287,7 +286,8 @@ def _rate(rates: dict, op: str) -> float:
 
 class Faults:
     """The profile's decisions, what was injected, and the state of the conflict model and of
-    ClientRequestToken. Conflict and token state are used under the DynamoDB lock only."""
+    ClientRequestToken. A check and the write it guards run under the locks of the partitions
+    they touch (so they are atomic for those items); the shared state has its own lock."""
 
     def __init__(self, profile: Profile):
         self.profile = profile
@@ -296,6 +296,7 @@ class Faults:
         self.injected = Counter()
         self.tokens_seen = Counter()  # ClientRequestToken repeats: "replayed", "mismatched"
         self.transaction_throttles = 0
+        self._state = threading.Lock()  # hot and tokens
         self.hot = OrderedDict()  # (table, hash, range) -> monotonic time, oldest first
         self.tokens = OrderedDict()  # token -> (time, digest, status, headers, body), oldest first
 
@@ -336,31 +337,36 @@ class Faults:
                 "client_request_tokens": dict(sorted(self.tokens_seen.items())),
             })
 
-    # Conflict model (under the DynamoDB lock).
+    # Conflict model.
 
-    def hot_items(self, now: float) -> OrderedDict:
-        """Forgets items touched before the window; entries are in time order."""
+    def conflicts(self, items, now: float) -> list:
+        """For each item (or None), whether another transaction touched it within the window;
+        forgets older touches."""
         horizon = now - self.profile.conflict_window_s
-        while self.hot and next(iter(self.hot.values())) < horizon:
-            self.hot.popitem(last=False)
-        return self.hot
+        with self._state:
+            while self.hot and next(iter(self.hot.values())) < horizon:
+                self.hot.popitem(last=False)
+            return [item is not None and item in self.hot for item in items]
 
     def touch(self, items, now: float) -> None:
-        for item in items:
-            if item is not None:
-                self.hot[item] = now
-                self.hot.move_to_end(item)
+        with self._state:
+            for item in items:
+                if item is not None:
+                    self.hot[item] = now
+                    self.hot.move_to_end(item)
 
-    # ClientRequestToken (under the DynamoDB lock).
+    # ClientRequestToken.
 
     def remembered(self, token: str, now: float):
-        while self.tokens and next(iter(self.tokens.values()))[0] < now - TOKEN_WINDOW_S:
-            self.tokens.popitem(last=False)
-        return self.tokens.get(token)
+        with self._state:
+            while self.tokens and next(iter(self.tokens.values()))[0] < now - TOKEN_WINDOW_S:
+                self.tokens.popitem(last=False)
+            return self.tokens.get(token)
 
     def remember(self, token: str, now: float, digest: bytes, status: str, headers, body: bytes) -> None:
-        self.tokens[token] = (now, digest, status, headers, body)
-        self.tokens.move_to_end(token)
+        with self._state:
+            self.tokens[token] = (now, digest, status, headers, body)
+            self.tokens.move_to_end(token)
 
 
 def _respond(start_response, status: int, body: bytes, headers) -> list:
@@ -464,20 +470,44 @@ def _identity(backend, op: dict):
     return None if key is None else (name, *key)
 
 
-_dynamodb = threading.Lock()
+def _partition(identity):
+    """The partition lock of an item identity (table name, hash key, range key)."""
+    return moto_patches.partition_key(identity[0], identity[1])
+
+
+# Requests the middleware reads itself (tokens, keys, ConsistentRead).
+DYNAMODB_PARSED = frozenset({"TransactWriteItems", "GetItem", "Query", "BatchGetItem"})
+
+
+def _consistent_read(op, request) -> bool:
+    if not isinstance(request, dict):
+        return False
+    if op == "BatchGetItem":
+        tables = request.get("RequestItems") or {}
+        return any(isinstance(t, dict) and t.get("ConsistentRead") for t in tables.values())
+    return bool(request.get("ConsistentRead"))
 
 
 class RotaMiddleware:
-    """Serialises DynamoDB calls, injects the profile's faults, serves GET /_rota/faults."""
+    """Injects the profile's faults, makes a transaction's checks atomic with it, and serves
+    GET /_rota/faults and GET/DELETE /_rota/capacity."""
 
     def __init__(self, app, faults: Faults):
         self.app = app
         self.faults = faults
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == "/_rota/faults" and environ.get("REQUEST_METHOD") == "GET":
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/_rota/faults" and method == "GET":
             return _respond(start_response, 200, self.faults.report().encode(),
                             [("Content-Type", "application/json")])
+        if path == "/_rota/capacity" and method in ("GET", "DELETE"):
+            # Read and write units per table and index partition since the start (or the last
+            # DELETE): the hot-key report's input.
+            body = json.dumps({"partitions": moto_patches.CAPACITY.report()}).encode()
+            if method == "DELETE":
+                moto_patches.CAPACITY.reset()
+            return _respond(start_response, 200, body, [("Content-Type", "application/json")])
         service, _, op = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         if service.startswith("DynamoDB_"):
             return self.dynamodb(environ, start_response, op)
@@ -490,36 +520,38 @@ class RotaMiddleware:
         n = faults.call("dynamodb", op)
         faulty = profile.active and op in DYNAMODB_DATA_PLANE
         if faulty:
-            # Before the lock: a slow call must not hold the others back.
+            # Before any lock: a slow call must not hold the others back.
             delay = faults.delay_s(op, n)
             if delay > 0:
                 time.sleep(delay)
                 if delay > LATENCY_TAIL_S:
                     faults.count(f"dynamodb.latency_tail.{op}")
-        request = _json(_read_body(environ)) if faulty or op == "TransactWriteItems" else None
-        with _dynamodb:
-            if faulty:
-                if faults.hit("internal_error", op, n, _rate(profile.internal_error, op)):
-                    faults.count(f"dynamodb.internal_error.{op}")
-                    return _dynamodb_error(start_response, 500, "InternalServerError",
-                                           message="Internal server error")
-                if faults.hit("throttle", op, n, _rate(profile.throttle, op)):
-                    faults.count(f"dynamodb.throttle.{op}")
-                    return self.throttled(start_response, op, n, request)
-            if request is None:
-                return self.moto(environ, start_response)
-            if op == "TransactWriteItems":
-                return self.transact_write_items(environ, start_response, request)
-            if op in DYNAMODB_SINGLE_WRITES and profile.conflict_window_s > 0:
-                item = _identity(_dynamodb_backend(environ), request)
-                if item is not None and item in faults.hot_items(time.monotonic()):
-                    faults.count(f"dynamodb.TransactionConflict.{op}")
-                    return _dynamodb_error(start_response, 400, "TransactionConflictException",
-                                           message=CONFLICT_MESSAGE)
-            return self.moto(environ, start_response)
+        request = _json(_read_body(environ)) if faulty or op in DYNAMODB_PARSED else None
+        moto_patches.set_consistent(_consistent_read(op, request))
+        if faulty:
+            if faults.hit("internal_error", op, n, _rate(profile.internal_error, op)):
+                faults.count(f"dynamodb.internal_error.{op}")
+                return _dynamodb_error(start_response, 500, "InternalServerError",
+                                       message="Internal server error")
+            if faults.hit("throttle", op, n, _rate(profile.throttle, op)):
+                faults.count(f"dynamodb.throttle.{op}")
+                return self.throttled(start_response, op, n, request)
+        if op == "TransactWriteItems" and request is not None:
+            return self.transact_write_items(environ, start_response, request)
+        if op in DYNAMODB_SINGLE_WRITES and profile.conflict_window_s > 0 and request is not None:
+            item = _identity(_dynamodb_backend(environ), request)
+            if item is not None:
+                # The check and the write, atomic for this item's partition.
+                with moto_patches.partitions([_partition(item)]):
+                    if faults.conflicts([item], time.monotonic())[0]:
+                        faults.count(f"dynamodb.TransactionConflict.{op}")
+                        return _dynamodb_error(start_response, 400, "TransactionConflictException",
+                                               message=CONFLICT_MESSAGE)
+                    return self.moto(environ, start_response)
+        return self.moto(environ, start_response)
 
     def moto(self, environ, start_response):
-        # Consume the whole response inside the lock.
+        # The whole response is made here (inside whatever locks the caller holds).
         status, headers, body = _call(self.app, environ)
         start_response(status, headers)
         return [body]
@@ -540,43 +572,45 @@ class RotaMiddleware:
                                message=THROTTLE_MESSAGE)
 
     def transact_write_items(self, environ, start_response, request):
-        faults, now = self.faults, time.monotonic()
-        token = request.get("ClientRequestToken")
-        if isinstance(token, str):
-            params = {k: v for k, v in request.items() if k != "ClientRequestToken"}
-            digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).digest()
-            seen = faults.remembered(token, now)
-            if seen is not None:
-                # Checked before the conflict model: the repeat is the same transaction.
-                _, seen_digest, status, headers, body = seen
-                faults.token_repeated("replayed" if seen_digest == digest else "mismatched")
-                if seen_digest != digest:
-                    return _dynamodb_error(
-                        start_response, 400, "IdempotentParameterMismatchException",
-                        message="DynamoDB rejected the request because you retried a request with a "
-                                "different payload but with an idempotent token that was already used.")
-                start_response(status, headers)
-                return [body]
+        faults = self.faults
         entries = request.get("TransactItems")
-        items = []
-        if faults.profile.conflict_window_s > 0 and isinstance(entries, list):
-            backend = _dynamodb_backend(environ)
-            items = [_identity(backend, next(iter(e.values()), {})) if isinstance(e, dict) and e else None
-                     for e in entries]
-            hot = faults.hot_items(now)
-            conflicts = [item is not None and item in hot for item in items]
-            if any(conflicts):
-                faults.count("dynamodb.TransactionConflict.TransactWriteItems")
-                return _cancelled(start_response, [
-                    {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} if conflict
-                    else {"Code": "None"}
-                    for conflict in conflicts
-                ])
-        status, headers, body = _call(self.app, environ)
-        if status.startswith("200"):
-            faults.touch(items, time.monotonic())
+        backend = _dynamodb_backend(environ)
+        items = [_identity(backend, next(iter(e.values()), {})) if isinstance(e, dict) and e else None
+                 for e in entries] if isinstance(entries, list) else []
+        # The token check, the conflict model and the write are one step for these partitions.
+        with moto_patches.partitions([_partition(i) for i in items if i is not None]):
+            now = time.monotonic()
+            token = request.get("ClientRequestToken")
             if isinstance(token, str):
-                faults.remember(token, now, digest, status, headers, body)
+                params = {k: v for k, v in request.items() if k != "ClientRequestToken"}
+                digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).digest()
+                seen = faults.remembered(token, now)
+                if seen is not None:
+                    # Checked before the conflict model: the repeat is the same transaction.
+                    _, seen_digest, status, headers, body = seen
+                    faults.token_repeated("replayed" if seen_digest == digest else "mismatched")
+                    if seen_digest != digest:
+                        return _dynamodb_error(
+                            start_response, 400, "IdempotentParameterMismatchException",
+                            message="DynamoDB rejected the request because you retried a request with a "
+                                    "different payload but with an idempotent token that was already used.")
+                    start_response(status, headers)
+                    return [body]
+            if faults.profile.conflict_window_s > 0 and items:
+                conflicts = faults.conflicts(items, now)
+                if any(conflicts):
+                    faults.count("dynamodb.TransactionConflict.TransactWriteItems")
+                    return _cancelled(start_response, [
+                        {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} if conflict
+                        else {"Code": "None"}
+                        for conflict in conflicts
+                    ])
+            status, headers, body = _call(self.app, environ)
+            if status.startswith("200"):
+                if faults.profile.conflict_window_s > 0:
+                    faults.touch(items, time.monotonic())
+                if isinstance(token, str):
+                    faults.remember(token, now, digest, status, headers, body)
         start_response(status, headers)
         return [body]
 

@@ -1,0 +1,425 @@
+"""moto's DynamoDB made fast and concurrent enough to load-test through, answering the same.
+
+moto keeps a table as a dict of partitions and answers every Query on a global secondary index
+by reading every item of the table, sorting the matches and deep-copying them; it takes no
+locks, so the wrapper used to serialise every DynamoDB call behind one lock. Three changes,
+each pinned against the unpatched moto by `local/test_moto_patches.py`:
+
+1. **Locks per partition.** Every call that reads or writes items holds the reentrant locks of
+   the partitions (table, partition key) it touches, taken in one global order (no deadlock),
+   under a shared backend lock that only Scan and table administration take exclusively. Two
+   calls on different partitions run side by side; two on one partition (a conditional write
+   and a racing write, the items of one transaction) are serialised as DynamoDB serialises them.
+2. **Global secondary indexes as indexes.** Each GSI keeps, per index partition, a copy of every
+   entry as the index projects it, updated under the item's partition lock by every write.
+   A Query on an index reads its partition's entries only (as DynamoDB does), never the table,
+   and never a live item another call is changing. Entries are kept in sort order, so a Query
+   neither sorts nor walks the whole partition.
+3. **Capacity per partition.** Every read and write is charged, with DynamoDB's rules, to the
+   partition it lands on — the table's (table, partition key) and each index's (index,
+   index partition key) — for the hot-key report (`GET /_rota/capacity`). The emulator's own
+   ConsumedCapacity figures are fixed numbers; these are computed from item sizes:
+   reads round each item (GetItem, BatchGetItem) or the whole Query page up to 4 KB, half when
+   eventually consistent; writes round the larger of the old and new item up to 1 KB, twice
+   inside a transaction; an index entry that changes costs one write per KB, two when its key
+   moves (delete + put).
+"""
+
+import bisect
+import copy
+import math
+import threading
+from collections import defaultdict
+
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
+
+_deepcopy = copy.deepcopy
+_local = threading.local()
+
+
+# --- locks ----------------------------------------------------------------------------------
+
+
+class SharedLock:
+    """Readers share it (reentrantly); a writer holds it alone. Readers never wait for a
+    waiting writer, so a reader may re-enter while holding it (the writers here, Scan and table
+    administration, are rare and can wait)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = None
+        self._depth = 0
+
+    def acquire_shared(self):
+        me = threading.get_ident()
+        with self._cond:
+            while self._writer is not None and self._writer != me:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_shared(self):
+        with self._cond:
+            self._readers -= 1
+            if self._readers == 0:
+                self._cond.notify_all()
+
+    def acquire_exclusive(self):
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._depth += 1
+                return
+            while self._writer is not None or self._readers > 0:
+                self._cond.wait()
+            self._writer, self._depth = me, 1
+
+    def release_exclusive(self):
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._writer = None
+                self._cond.notify_all()
+
+
+BACKEND = SharedLock()
+_partition_locks = {}
+_partition_locks_guard = threading.Lock()
+
+
+def partition_key(table_name, hash_key):
+    """The identity of a partition, ordered the same way by every caller."""
+    return (table_name, hash_key.type, str(hash_key.value))
+
+
+def _lock_of(key):
+    with _partition_locks_guard:
+        lock = _partition_locks.get(key)
+        if lock is None:
+            lock = _partition_locks[key] = threading.RLock()
+        return lock
+
+
+class partitions:
+    """`with partitions(keys):` holds the backend lock shared and the partitions' locks."""
+
+    def __init__(self, keys):
+        self.locks = [_lock_of(k) for k in sorted(set(keys))]
+
+    def __enter__(self):
+        BACKEND.acquire_shared()
+        for lock in self.locks:
+            lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        for lock in reversed(self.locks):
+            lock.release()
+        BACKEND.release_shared()
+        return False
+
+
+class exclusive:
+    """`with exclusive():` holds the whole backend alone (Scan, table administration)."""
+
+    def __enter__(self):
+        BACKEND.acquire_exclusive()
+        return self
+
+    def __exit__(self, *exc):
+        BACKEND.release_exclusive()
+        return False
+
+
+# --- capacity --------------------------------------------------------------------------------
+
+
+class Capacity:
+    """Read and write units per partition, as DynamoDB would charge them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with self._lock:
+            # (table, index or "", partition) -> [rcu, wcu, reads, writes]
+            self.units = defaultdict(lambda: [0.0, 0.0, 0, 0])
+
+    def read(self, table, index, partition, rcu):
+        with self._lock:
+            entry = self.units[(table, index, partition)]
+            entry[0] += rcu
+            entry[2] += 1
+
+    def write(self, table, index, partition, wcu):
+        with self._lock:
+            entry = self.units[(table, index, partition)]
+            entry[1] += wcu
+            entry[3] += 1
+
+    def report(self):
+        with self._lock:
+            return [
+                {"table": t, "index": i or None, "partition": p, "rcu": round(v[0], 3),
+                 "wcu": round(v[1], 3), "reads": v[2], "writes": v[3]}
+                for (t, i, p), v in self.units.items()
+            ]
+
+
+CAPACITY = Capacity()
+
+
+def read_units(size, consistent):
+    units = max(1, math.ceil(size / 4096))
+    return units if consistent else units / 2
+
+
+def write_units(size):
+    return max(1, math.ceil(size / 1024))
+
+
+def _consistent():
+    return getattr(_local, "consistent", False)
+
+
+def set_consistent(consistent):
+    """The current call's ConsistentRead (the middleware reads it from the request)."""
+    _local.consistent = bool(consistent)
+
+
+def _partition_label(value):
+    return str(value.value) if isinstance(value, DynamoType) else str(value)
+
+
+# --- global secondary indexes -----------------------------------------------------------------
+
+
+class _Index:
+    """One GSI: per index partition, its entries sorted by (index range key, table keys)."""
+
+    def __init__(self, gsi, table):
+        self.gsi = gsi
+        self.hash_attrs = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "HASH"]
+        self.range_attrs = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "RANGE"]
+        self.table_attrs = [a for a in (table.hash_key_attr, table.range_key_attr) if a]
+        self.lock = threading.Lock()
+        self.parts = {}  # index hash value -> (sorted sort keys, {sort key: entry})
+        self.where = {}  # item key -> (index hash value, sort key, entry size)
+
+    def sort_key(self, item):
+        return tuple(item.attrs[a] for a in (*self.range_attrs, *self.table_attrs))
+
+    def entry_of(self, item):
+        if item is None or not all(item.attrs.get(a) for a in (*self.hash_attrs, *self.range_attrs)):
+            return None
+        entry = self.gsi.project(_deepcopy(item))
+        return entry
+
+    def update(self, item_key, item):
+        """Moves the item's entry to where `item` puts it; the index-side write units."""
+        entry = self.entry_of(item)
+        new_hash = tuple(entry.attrs[a] for a in self.hash_attrs) if entry is not None else None
+        new_sort = self.sort_key(entry) if entry is not None else None
+        with self.lock:
+            old = self.where.pop(item_key, None)
+            if old is not None:
+                old_hash, old_sort, _ = old
+                keys, entries = self.parts[old_hash]
+                del entries[old_sort]
+                del keys[bisect.bisect_left(keys, old_sort)]
+                if not entries:
+                    del self.parts[old_hash]
+            if entry is not None:
+                keys, entries = self.parts.setdefault(new_hash, ([], {}))
+                bisect.insort(keys, new_sort)
+                entries[new_sort] = entry
+                self.where[item_key] = (new_hash, new_sort, entry.size())
+        writes = []
+        if old is not None and (entry is None or old[0] != new_hash or old[1] != new_sort):
+            writes.append((old[0], write_units(old[2])))
+        if entry is not None:
+            writes.append((new_hash, write_units(entry.size())))
+        return writes
+
+    def entries(self, hash_value):
+        """The entries of one index partition, in index order (a snapshot)."""
+        with self.lock:
+            part = self.parts.get(hash_value)
+            if part is None:
+                return []
+            keys, entries = part
+            return [entries[k] for k in keys]
+
+
+_indexes = {}  # (id(table), index name) -> _Index
+_indexes_guard = threading.Lock()
+
+
+def _index_of(table, gsi):
+    key = (id(table), gsi.name)
+    with _indexes_guard:
+        index = _indexes.get(key)
+        if index is None:
+            index = _indexes[key] = _Index(gsi, table)
+        return index
+
+
+def _item_at(table, hash_key, range_key):
+    if table.range_key_attr:
+        return table.items.get(hash_key, {}).get(range_key)
+    return table.items.get(hash_key)
+
+
+def reindex(table, hash_key, range_key):
+    """Brings every GSI up to date with the item now at (hash, range); charges the index writes.
+    Called under the item's partition lock."""
+    item = _item_at(table, hash_key, range_key)
+    for gsi in table.global_indexes:
+        index = _index_of(table, gsi)
+        for part, wcu in index.update((hash_key, range_key), item):
+            CAPACITY.write(table.name, gsi.name, ",".join(_partition_label(v) for v in part), wcu)
+
+
+# --- the patched backend ---------------------------------------------------------------------
+
+
+_put_item = DynamoDBBackend.put_item
+_get_item = DynamoDBBackend.get_item
+_update_item = DynamoDBBackend.update_item
+_delete_item = DynamoDBBackend.delete_item
+_query = Table.query
+_all_items = Table.all_items
+_scan = DynamoDBBackend.scan
+
+
+def _keys_of(backend, table_name, keys):
+    table = backend.get_table(table_name)
+    return table, *backend.get_keys_value(table, keys)
+
+
+def _written(backend, table, hash_key, range_key, call):
+    """Runs one item's write under its partition lock; charges it (a failed conditional write
+    costs too) and brings the indexes up to date."""
+    with partitions([partition_key(table.name, hash_key)]):
+        before = _item_at(table, hash_key, range_key)
+        before_size = before.size() if before is not None else 0
+        try:
+            return call()
+        finally:
+            after = _item_at(table, hash_key, range_key)
+            size = max(before_size, after.size() if after is not None else 0)
+            units = write_units(size) * (2 if getattr(_local, "transaction", False) else 1)
+            CAPACITY.write(table.name, "", _partition_label(hash_key), units)
+            if after is not before or after is not None:
+                reindex(table, hash_key, range_key)
+
+
+def put_item(self, table_name, item_attrs, *args, **kwargs):
+    table = self.get_table(table_name)
+    hash_key = DynamoType(item_attrs[table.hash_key_attr]) if table.hash_key_attr in item_attrs else None
+    if hash_key is None:
+        return _put_item(self, table_name, item_attrs, *args, **kwargs)
+    range_key = (DynamoType(item_attrs[table.range_key_attr])
+                 if table.range_key_attr and table.range_key_attr in item_attrs else None)
+    return _written(self, table, hash_key, range_key,
+                    lambda: _put_item(self, table_name, item_attrs, *args, **kwargs))
+
+
+def update_item(self, table_name, key, *args, **kwargs):
+    table, hash_key, range_key = _keys_of(self, table_name, key)
+    return _written(self, table, hash_key, range_key,
+                    lambda: _update_item(self, table_name, key, *args, **kwargs))
+
+
+def delete_item(self, table_name, key, *args, **kwargs):
+    table, hash_key, range_key = _keys_of(self, table_name, key)
+    return _written(self, table, hash_key, range_key,
+                    lambda: _delete_item(self, table_name, key, *args, **kwargs))
+
+
+def get_item(self, table_name, keys, *args, **kwargs):
+    table, hash_key, _ = _keys_of(self, table_name, keys)
+    with partitions([partition_key(table_name, hash_key)]):
+        item = _get_item(self, table_name, keys, *args, **kwargs)
+        # A GetItem that finds nothing still costs a read.
+        CAPACITY.read(table_name, "", _partition_label(hash_key),
+                      read_units(item.size() if item is not None else 0, _consistent()))
+        return item
+
+
+def scan(self, *args, **kwargs):
+    with exclusive():
+        return _scan(self, *args, **kwargs)
+
+
+def all_items(self):
+    override = getattr(_local, "all_items", None)
+    return override() if override is not None else _all_items(self)
+
+
+def query(self, hash_key, *args, **kwargs):
+    index_name = kwargs.get("index_name") if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+    if index_name is None:
+        if hash_key is None or not self.range_key_attr:
+            return _query(self, hash_key, *args, **kwargs)
+        # A table Query reads its own partition only, under that partition's lock.
+        with partitions([partition_key(self.name, hash_key)]):
+            _local.all_items = lambda: list(self.items.get(hash_key, {}).values())
+            try:
+                results, scanned, last = _query(self, hash_key, *args, **kwargs)
+            finally:
+                _local.all_items = None
+            CAPACITY.read(self.name, "", _partition_label(hash_key),
+                          read_units(sum(r.size() for r in results), _consistent()))
+            return results, scanned, last
+    gsi = next((g for g in self.global_indexes if g.name == index_name), None)
+    conditions = kwargs.get("hash_key_conditions") or []
+    index = _index_of(self, gsi) if gsi is not None else None
+    if index is None or len(index.hash_attrs) != 1 or (hash_key is None and not conditions):
+        return _query(self, hash_key, *args, **kwargs)
+    value = hash_key if hash_key is not None else conditions[0][1]
+    entries = index.entries((value,))
+    BACKEND.acquire_shared()
+    _local.all_items = lambda: entries
+    try:
+        results, scanned, last = _query(self, hash_key, *args, **kwargs)
+    finally:
+        _local.all_items = None
+        BACKEND.release_shared()
+    CAPACITY.read(self.name, index_name, _partition_label(value),
+                  read_units(sum(r.size() for r in results), False))
+    return results, scanned, last
+
+
+def _sorted_items(self, hash_key_attrs, range_key_attrs, items):
+    # Entries of a patched index come in index order already (a stable sort of a sorted list
+    # is a no-op, but still costs a key per item): skip it for them.
+    if getattr(_local, "all_items", None) is not None and len(hash_key_attrs) > 1:
+        return items
+    return _orig_sorted_items(self, hash_key_attrs, range_key_attrs, items)
+
+
+_orig_sorted_items = Table.sorted_items
+
+
+def install():
+    """Patches moto's DynamoDB backend (idempotent)."""
+    if getattr(DynamoDBBackend, "_rota_patched", False):
+        return
+    DynamoDBBackend.put_item = put_item
+    DynamoDBBackend.update_item = update_item
+    DynamoDBBackend.delete_item = delete_item
+    DynamoDBBackend.get_item = get_item
+    DynamoDBBackend.scan = scan
+    Table.all_items = all_items
+    Table.query = query
+    Table.sorted_items = _sorted_items
+    DynamoDBBackend._rota_patched = True
+
+
+def in_transaction(flag):
+    _local.transaction = flag
