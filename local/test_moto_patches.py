@@ -203,6 +203,30 @@ class PatchedAnswersAsMotoDoes(unittest.TestCase):
             self.assertEqual(self.plain.get_item(TableName="T", Key=key).get("Item"),
                              self.patched.get_item(TableName="T", Key=key).get("Item"))
         self.assertGreater(compared, 40)
+        # Answers with bodies: returned values, batches, consumed capacity.
+        key = {"PK": {"S": "POST#3"}, "SK": {"S": "COUNTS"}}
+        for db in (self.plain, self.patched):
+            db.put_item(TableName="T", Item=dict(key, n={"N": "1"}, tags={"SS": ["a", "b"]}))
+        calls = [
+            ("update_item", dict(TableName="T", Key=key, UpdateExpression="ADD n :one",
+                                 ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="ALL_NEW",
+                                 ReturnConsumedCapacity="INDEXES")),
+            ("put_item", dict(TableName="T", Item=dict(key, n={"N": "7"}), ReturnValues="ALL_OLD")),
+            ("delete_item", dict(TableName="T", Key=key, ReturnValues="ALL_OLD")),
+            ("batch_get_item", dict(RequestItems={"T": {"Keys": [
+                {"PK": {"S": f"POST#{p}"}, "SK": {"S": "POST"}} for p in range(0, 60, 5)]}})),
+            ("query", dict(TableName="T", IndexName="feed-new", ReturnConsumedCapacity="TOTAL",
+                           KeyConditionExpression="feed = :f", ExpressionAttributeValues={":f": {"S": "FEED#1"}})),
+        ]
+        for op, kwargs in calls:
+            answers = []
+            for db in (self.plain, self.patched):
+                out = getattr(db, op)(**kwargs)
+                out.pop("ResponseMetadata")
+                if op == "batch_get_item":
+                    out["Responses"]["T"].sort(key=lambda i: json.dumps(i, sort_keys=True))
+                answers.append(out)
+            self.assertEqual(answers[0], answers[1], op)
 
 
 class PatchedIsConcurrentAndCharges(unittest.TestCase):
