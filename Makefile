@@ -20,7 +20,8 @@ STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
 # Fault profile of local/faults.yaml (none: no faults).
 ROTA_FAULTS ?= none
 
-.PHONY: bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
+# `load` (below) is not in `make test`: it runs for about ten minutes.
+.PHONY: load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,3 +73,13 @@ bench: bootstrap
 	scripts/ensure-redis.sh
 	cargo build --release --workspace --bins
 	target/release/rota-bench --bin-dir target/release --warm 30
+
+# The owner's 500 concurrent users at a human pace on this machine (BENCHMARKS.md, "500 users"):
+# release-optimised binaries (profile `load`), a stack of its own on port 3100, a pool of 500
+# accounts, six minutes of loadtest/users500.yml with CPU per process, the hot-key report and a
+# recount of every counter.
+# Stops by itself. Under a fault profile: `ROTA_FAULTS=bad-day make load`.
+load: bootstrap
+	scripts/ensure-redis.sh
+	cargo build --profile load --workspace --bins
+	BIN_DIR=target/load POOL_USERS=500 POOL_POSTS=100 scripts/loadtest.sh stack pool users500 hotkeys verify stop

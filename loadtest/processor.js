@@ -7,6 +7,8 @@
 // - pickPost:     afterResponse hook: remembers a random post id of a feed page in vars.postId
 //                 (falls back to the pool row's post_id, then to none).
 // - stepBody:     beforeRequest hook: a boolean step PATCH body.
+// - pause:        a human's pause between two clicks: PAUSE_MIN_MS + up to PAUSE_SPREAD_MS
+//                 (default 5 to 11 s), drawn anew each time (users500.yml).
 // - spreadSource: beforeRequest hook. With SPREAD_SOURCE_IPS=1 (set by scripts/loadtest.sh
 //                 for a loopback target) each virtual user binds its connections to its own
 //                 127.x.y.z, which the local gateway uses as the client's sourceIp, as distinct
@@ -54,8 +56,17 @@ function dice(context, events, done) {
   context.vars.doLike = Math.random() < 0.3;
   context.vars.doUnlike = Math.random() < 0.3;
   context.vars.doComment = Math.random() < 0.1;
+  context.vars.doPost = Math.random() < 0.05;
+  context.vars.doStep = Math.random() < 0.5;
   context.vars.stepDone = Math.random() < 0.5;
   return done();
+}
+
+const PAUSE_MIN_MS = Number(process.env.PAUSE_MIN_MS || 5000);
+const PAUSE_SPREAD_MS = Number(process.env.PAUSE_SPREAD_MS || 6000);
+
+function pause(context, events, done) {
+  setTimeout(done, PAUSE_MIN_MS + rnd(PAUSE_SPREAD_MS));
 }
 
 function pickPost(requestParams, response, context, events, next) {
@@ -90,4 +101,4 @@ function spreadSource(requestParams, context, events, next) {
   return next();
 }
 
-module.exports = { newUser, postBody, commentBody, dice, pickPost, stepBody, spreadSource };
+module.exports = { newUser, postBody, commentBody, dice, pause, pickPost, stepBody, spreadSource };

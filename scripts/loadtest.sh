@@ -21,6 +21,14 @@
 #            at the owner's 10 -> 50 arrivals/s.
 #   mixed    artillery: the realistic mix (loadtest/mixed.yml) at $MIXED_RATE arrivals/s
 #            for $MIXED_SECONDS after a 30 s ramp.
+#   users500 artillery: the owner's 500 concurrent users at a human pace (loadtest/users500.yml,
+#            about six minutes), with CPU per part of the stack; needs `pool` with
+#            POOL_USERS >= 500. `make load` runs stack pool users500 hotkeys stop with the
+#            `load` build profile (release optimisation, no LTO).
+#   hotkeys  the emulator's capacity per partition over the last users500/mixed run, projected
+#            to 1000 requests/s and to 10x the users (loadtest/hotkeys.py).
+#   verify   rota-admin verify against the stack's table: every counter equals a recount of
+#            its items (after a run under faults: nothing acknowledged was lost or doubled).
 #   wrk      wrk GET mix (loadtest/wrk-mix.lua) at each of $WRK_CONNS connections for
 #            $WRK_DURATION, with CPU per part of the stack (loadtest/cpu_sample.py); then
 #            $WRK_SINGLE: one endpoint at a time (catalog: no DynamoDB; users/me: one GetItem;
@@ -58,6 +66,8 @@ log() { printf '\n== %s (%s; load %s)\n' "$*" "$(date -u +%H:%M:%SZ)" "$(cut -d'
 
 pick_bin_dir() {
   if [[ -n ${BIN_DIR:-} ]]; then echo "$BIN_DIR"; return; fi
+  # `make load` builds the `load` profile first.
+  if [[ -x target/load/rota-local && -x target/load/dashboard ]]; then echo target/load; return; fi
   local missing=0 b
   for b in $(grep -oE 'Binary: [a-z0-9-]+' template.yaml | awk '{print $2}'); do
     [[ -x target/release/$b ]] || missing=1
@@ -160,11 +170,46 @@ step_owner() {
   fi
 }
 
+step_users500() {
+  # Capacity per partition from here on only (the pool set-up is not the scenario).
+  curl -s -X DELETE "$(aws_endpoint)/_rota/capacity" > /dev/null || true
+  date +%s > "$STATE/run_started"
+  SAMPLE_SECONDS=${USERS500_SECONDS:-380} artillery_run users500 users500.yml
+  date +%s > "$STATE/run_ended"
+  echo users500 > "$STATE/last_run"
+}
+
+aws_endpoint() {
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["aws_endpoint"])' "$LOGS/../stack.json"
+}
+
+step_hotkeys() {
+  local run; run=$(cat "$STATE/last_run" 2>/dev/null || echo users500)
+  local secs=$(( $(cat "$STATE/run_ended") - $(cat "$STATE/run_started") ))
+  local requests users
+  requests=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["aggregate"]["counters"].get("http.responses", 0))' "$OUT/$run.json")
+  users=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["aggregate"]["counters"]; print(c.get("vusers.created", 1))' "$OUT/$run.json")
+  log "hotkeys: $requests requests in $secs s by $users users"
+  python3 loadtest/hotkeys.py --capacity "$(aws_endpoint)/_rota/capacity" --seconds "$secs" \
+    --requests "$requests" --users "$users" --json "$OUT/hotkeys-$run.json" | tee "$OUT/hotkeys-$run.md"
+}
+
+step_verify() {
+  local bin; bin=$(cat "$STATE/bin_dir" 2>/dev/null || echo target/debug)
+  log "verify: counters against a recount of their items"
+  AWS_ENDPOINT_URL=$(aws_endpoint) AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+    AWS_REGION=us-east-1 TABLE_NAME=RotaTable "$bin/rota-admin" verify | tee "$OUT/verify.txt"
+}
+
 step_mixed() {
   local ov
   ov=$(printf '{"config":{"phases":[{"duration":30,"arrivalRate":1,"rampTo":%s},{"duration":%s,"arrivalRate":%s}]}}' \
        "$MIXED_RATE" "$MIXED_SECONDS" "$MIXED_RATE")
+  curl -s -X DELETE "$(aws_endpoint)/_rota/capacity" > /dev/null || true
+  date +%s > "$STATE/run_started"
   SAMPLE_SECONDS=$((MIXED_SECONDS + 25)) artillery_run "mixed-r$MIXED_RATE" mixed.yml --overrides "$ov"
+  date +%s > "$STATE/run_ended"
+  echo "mixed-r$MIXED_RATE" > "$STATE/last_run"
 }
 
 # The gateway keeps running invocations queued before a client gave up (up to its 30 s
