@@ -6,7 +6,8 @@
 //! checks it from the outside, after an incident, a restore or a fault-injection run: one
 //! consistent Scan of the table (parallel segments), counting
 //! - users (`USER#…`/`PROFILE`) and active posts against the sharded totals (`STATS#…`),
-//! - each post's `LIKE#…` and `COMMENT#…` items against its counts item,
+//! - each post's likes (`USER#<liker>`/`LIKE#<post>`) and `COMMENT#…` items against its counts
+//!   item,
 //! - each user's unread notifications against their inbox.
 //!
 //! A Scan is fine here: an operator tool, never a request path. It reads a moving table, so
@@ -67,7 +68,9 @@ impl Recount {
             return;
         };
         if let Some(user) = id_after(&pk, "USER#") {
-            if sk == "PROFILE" {
+            if let Some(post) = id_after(&sk, "LIKE#") {
+                *self.likes.entry(post).or_default() += 1;
+            } else if sk == "PROFILE" {
                 self.users += 1;
             } else if sk == "INBOX" {
                 self.inbox.insert(user, number(item, "unread"));
@@ -88,8 +91,6 @@ impl Recount {
                         number(item, "top_score"),
                     ),
                 );
-            } else if sk.starts_with("LIKE#") {
-                *self.likes.entry(post).or_default() += 1;
             } else if sk.starts_with("COMMENT#") {
                 *self.comments.entry(post).or_default() += 1;
             }
@@ -327,8 +328,8 @@ mod tests {
             ("comments_count", n(1)),
             ("top_score", n(2 * step + 7)),
         ]));
-        r.add(&item(&[("PK", s("POST#7")), ("SK", s("LIKE#1"))]));
-        r.add(&item(&[("PK", s("POST#7")), ("SK", s("LIKE#2"))]));
+        r.add(&item(&[("PK", s("USER#1")), ("SK", s("LIKE#7"))]));
+        r.add(&item(&[("PK", s("USER#2")), ("SK", s("LIKE#7"))]));
         r.add(&item(&[
             ("PK", s("POST#7")),
             ("SK", s("COMMENT#0000000000000001")),

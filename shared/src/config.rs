@@ -67,6 +67,8 @@ pub struct Config {
     pub db_retry_budget: Duration,
     /// The most one DynamoDB attempt may take before it is abandoned and retried.
     pub db_attempt_timeout: Duration,
+    /// How long the first page of a feed is shared through the cache (zero: not at all).
+    pub feed_cache_ttl: Duration,
 }
 
 impl Config {
@@ -136,6 +138,14 @@ impl Config {
             reminders_queue_url: get("REMINDERS_QUEUE_URL").filter(|s| !s.is_empty()),
             db_retry_budget: millis("DB_RETRY_BUDGET_MS", 1000)?,
             db_attempt_timeout: millis("DB_ATTEMPT_TIMEOUT_MS", 500)?,
+            feed_cache_ttl: match get("FEED_CACHE_TTL_MS") {
+                None => Duration::from_millis(1000),
+                Some(raw) => raw.parse().map(Duration::from_millis).map_err(|_| {
+                    ConfigError(format!(
+                        "FEED_CACHE_TTL_MS must be whole milliseconds, got {raw:?}"
+                    ))
+                })?,
+            },
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod diagnostics;
 pub mod domain;
 pub mod error;
+pub mod feeds;
 pub mod handlers;
 pub mod http;
 pub mod ids;

@@ -115,25 +115,28 @@ async fn fifty_likes_and_twenty_unlikes_at_once_leave_the_count_exact() {
     )
     .await;
     assert_eq!(got.json()["likes_count"], 50);
-    // And the count is exactly the like items behind it.
+    // And the count is exactly the like items behind it (each in its liker's partition).
     let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let items = db
-        .query()
-        .table_name(&app.config.table_name)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :like)")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("POST#{post}")),
-        )
-        .expression_attribute_values(
-            ":like",
-            aws_sdk_dynamodb::types::AttributeValue::S("LIKE#".into()),
-        )
-        .select(aws_sdk_dynamodb::types::Select::Count)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(items.count(), 50);
+    let mut items = 0;
+    for user in early.iter().chain(&late) {
+        let found = db
+            .get_item()
+            .table_name(&app.config.table_name)
+            .key(
+                "PK",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user}")),
+            )
+            .key(
+                "SK",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("LIKE#{post}")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        items += usize::from(found.item.is_some());
+    }
+    assert_eq!(items, 50);
 }
 
 async fn stats_app(key: &str, redis: Option<String>) -> rota::App {
@@ -359,4 +362,56 @@ async fn pages_read_across_feed_shards_stay_ordered_without_gaps_or_duplicates()
             assert!(ids.contains(id), "{sort}: post {id} skipped");
         }
     }
+}
+
+#[tokio::test]
+async fn the_first_feed_page_is_shared_and_a_new_post_shows_at_once() {
+    use rota::store::posts::Feed;
+    let app = app(ALL).await;
+    let author = create_user(&app).await;
+    let mut metrics = rota::metrics::Metrics::new();
+    rota::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
+        .await
+        .unwrap();
+    let (second, _) = rota::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
+        .await
+        .unwrap();
+    // The second read within the second came from the cache (another test may have
+    // invalidated it in between: then it is a miss, never a stale page).
+    let hits = metrics.get("FeedCacheHits").unwrap_or(0.0);
+    let misses = metrics.get("FeedCacheMisses").unwrap_or(0.0);
+    assert_eq!(hits + misses, 2.0);
+    // A post created through the handler (which invalidates) is on the next page at once,
+    // and a like by the reader shows as liked_by_me (read from the reader's own partition).
+    let post = create_post(&app, author).await;
+    assert!(!second.iter().any(|(p, _)| p.id == post));
+    let like = on_post(
+        sample_event("community-posts-like"),
+        post,
+        &token(&app, author),
+    );
+    assert_eq!(call(&app, &community::LikePost, &like).await.status, 200);
+    let (third, _) = rota::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
+        .await
+        .unwrap();
+    let mine = third
+        .iter()
+        .find(|(p, _)| p.id == post)
+        .expect("the new post at once");
+    assert!(mine.1, "liked_by_me");
+}
+
+#[tokio::test]
+async fn with_the_cache_down_feed_pages_are_read_from_the_table() {
+    use rota::store::posts::Feed;
+    let up = app(ALL).await;
+    let author = create_user(&up).await;
+    let post = create_post(&up, author).await;
+    let down = app_with_redis(ALL, Some("redis://127.0.0.1:1".into())).await;
+    let mut metrics = rota::metrics::Metrics::new();
+    let (page, _) = rota::feeds::page(&down, &mut metrics, Feed::New, None, 50, None)
+        .await
+        .unwrap();
+    assert!(page.iter().any(|(p, _)| p.id == post));
+    assert!(metrics.get("CacheErrors").unwrap_or(0.0) >= 1.0);
 }

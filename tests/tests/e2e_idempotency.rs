@@ -97,16 +97,29 @@ async fn the_same_key_with_another_body_is_422_and_creates_nothing() {
         .await;
     let problem = other.problem(422);
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
-    let titles: Vec<Value> = api
-        .get(&format!("{POSTS}?sort=new&limit=50"), None)
-        .await
-        .json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["author"]["id"] == me.id)
-        .map(|p| p["title"].clone())
-        .collect();
+    // Every post of the feed from the newest down to the first one (other tests post too).
+    let first_id = first.json()["id"].as_i64().unwrap();
+    let mut titles: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{POSTS}?sort=new&limit=100&cursor={c}"),
+            None => format!("{POSTS}?sort=new&limit=100"),
+        };
+        let page = api.get(&path, None).await.json();
+        let items = page["items"].as_array().unwrap().clone();
+        titles.extend(
+            items
+                .iter()
+                .filter(|p| p["author"]["id"] == me.id)
+                .map(|p| p["title"].clone()),
+        );
+        let past_first = items.iter().any(|p| p["id"].as_i64().unwrap() <= first_id);
+        match page["next_cursor"].as_str() {
+            Some(c) if !past_first => cursor = Some(c.to_owned()),
+            _ => break,
+        }
+    }
     assert_eq!(titles, [json!("First")]);
 }
 

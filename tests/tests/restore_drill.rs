@@ -258,7 +258,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
         "CREDENTIAL"
     ));
     assert!(has(format!("POST#{post_id}"), "POST"));
-    assert!(has(format!("POST#{post_id}"), &format!("LIKE#{}", bob.id)));
+    assert!(has(user(bob.id), &format!("LIKE#{post_id}")));
     assert!(has(user(ada.id), "STREAK"));
     assert!(has(user(ada.id), "INBOX"));
     assert!(has(format!("POST#{post_id}"), "COUNTS"));

@@ -134,7 +134,7 @@ async fn limit_user(
 pub struct ListPosts;
 
 impl Handler for ListPosts {
-    const NEEDS: Needs = READ;
+    const NEEDS: Needs = WRITE_LIMITED;
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate_optional(ctx, &req).await?;
@@ -155,15 +155,15 @@ impl Handler for ListPosts {
             return Err(ApiError::Validation(errors));
         }
         let after = app.read_cursor::<i128>(feed.list(), query(&req, "cursor"))?;
-        let (posts, next) = Posts::new(app.db()?, app.table())
-            .page(
-                feed,
-                app.config.feed_shards,
-                after,
-                limit,
-                caller.map(|c| c.user_id),
-            )
-            .await?;
+        let (posts, next) = crate::feeds::page(
+            app,
+            &mut ctx.metrics,
+            feed,
+            after,
+            limit,
+            caller.map(|c| c.user_id),
+        )
+        .await?;
         let items = post_page_views(&posts);
         let next_cursor = app.next_cursor(feed.list(), next)?;
         json(
@@ -223,6 +223,7 @@ impl Handler for CreatePost {
                         .await?
                     {
                         ctx.metrics.count("PostsCreated");
+                        crate::feeds::invalidate(app, &mut ctx.metrics).await;
                         return Ok(crate::http::json_text(StatusCode::CREATED, view));
                     }
                 }
@@ -276,6 +277,7 @@ impl Handler for PatchPost {
             .await?;
         match change {
             Change::Done(edited) => {
+                crate::feeds::invalidate(app, &mut ctx.metrics).await;
                 // The counts and the caller's like live on other items: one read for both.
                 let fetched = posts.fetch(&[id], Some(caller.user_id), true).await?;
                 let post = fetched.active(id)?.unwrap_or(edited);
@@ -291,7 +293,7 @@ impl Handler for PatchPost {
 pub struct DeletePost;
 
 impl Handler for DeletePost {
-    const NEEDS: Needs = READ;
+    const NEEDS: Needs = WRITE_LIMITED;
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         let caller = app.authenticate(ctx, &req).await?;
@@ -303,6 +305,7 @@ impl Handler for DeletePost {
         {
             Change::Done(()) => {
                 ctx.metrics.count("PostsDeleted");
+                crate::feeds::invalidate(app, &mut ctx.metrics).await;
                 Ok(no_content())
             }
             Change::NotFound => Err(post_not_found()),

@@ -10,7 +10,7 @@ use crate::app::{App, Ctx, Handler, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::store::notifications::Notifications;
-use crate::store::posts::{Feed, Posts};
+use crate::store::posts::Feed;
 use crate::store::roadmaps::Roadmaps;
 use crate::store::users::Users;
 use crate::streak;
@@ -29,28 +29,33 @@ impl Handler for Dashboard {
         let db = app.db()?;
         let users = Users::new(db, app.table());
         let roadmaps = Roadmaps::new(db, app.table());
-        let posts = Posts::new(db, app.table());
         let inbox = Notifications::new(db, app.table());
         let mut stats_metrics = Metrics::new();
         // Every read is independent: issue them together (one round trip of latency). The
         // community part comes from the stats cache and may be up to 5 minutes stale.
+        let mut feed_metrics = Metrics::new();
         let store = async {
             Ok::<_, crate::store::StoreError>(tokio::try_join!(
                 users.get(caller.user_id),
                 roadmaps.streak(caller.user_id),
                 roadmaps.list(caller.user_id),
-                posts.page(
-                    Feed::New,
-                    app.config.feed_shards,
-                    None,
-                    5,
-                    Some(caller.user_id)
-                ),
                 inbox.unread(caller.user_id),
             )?)
         };
-        let (store, stats) = tokio::join!(store, crate::stats::get(app, &mut stats_metrics));
-        let (user, streak_item, roadmap_list, recent, unread) = store?;
+        // The 5 newest posts: the new feed's shared first page (crate::feeds).
+        let recent = crate::feeds::page(
+            app,
+            &mut feed_metrics,
+            Feed::New,
+            None,
+            5,
+            Some(caller.user_id),
+        );
+        let (store, stats, recent) =
+            tokio::join!(store, crate::stats::get(app, &mut stats_metrics), recent);
+        let (user, streak_item, roadmap_list, unread) = store?;
+        let recent = recent?;
+        ctx.metrics.merge(feed_metrics);
         let stats = stats?;
         ctx.metrics.merge(stats_metrics);
         let user = user.ok_or(ApiError::Unauthorized(super::ACCOUNT_GONE))?;

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | post | `POST#<id>` | `POST` | id, author, title, content, times, is_active; while active `feed` = `FEED#<shard>` |
 //! | post counts | `POST#<id>` | `COUNTS` | post_id, likes_count, comments_count, top_score; while active `top_feed` = `FEED#<shard>` |
-//! | like | `POST#<post id>` | `LIKE#<user id>` | post_id, user_id, created_at; `liker` = `LIKES#<user id>` |
+//! | like | `USER#<user id>` | `LIKE#<post id>` | post_id, user_id, created_at |
 //!
 //! The counters live on their own small item, so a like or a comment rewrites ~100 bytes
 //! (1 WCU) whatever the post's size, and never contends with an edit of the post.
@@ -14,7 +14,11 @@
 //! - `feed-new`: `feed` + `id` on the post item (ids sort by creation time) → newest first.
 //! - `feed-top`: `top_feed` + `top_score` = likes_count × 10^16 + id on the counts item → most
 //!   liked first, ties newest first. Like and unlike move it with `ADD`: no read needed.
-//! - `likes-by-user`: `liker` + `post_id` → a user's likes (the owner's idx_likes_user_post).
+//!
+//! A like lives in the liker's partition, not the post's: the 20 newest posts are read by every
+//! feed page, and a viewer's `liked_by_me` for them would otherwise land on those same
+//! partitions (the hot-key report measured it); in the viewer's partition it spreads over users,
+//! and a user's likes are one Query of their own partition (the owner's idx_likes_user_post).
 //!
 //! A page is an index Query per feed shard (concurrently), then one BatchGetItem of exactly the
 //! posts shown, their counts and the caller's likes: two round trips, and reads only what the
@@ -56,7 +60,7 @@ pub fn counts_key(id: i64) -> (String, String) {
 }
 
 fn like_key(post_id: i64, user_id: i64) -> (String, String) {
-    (post_pk(post_id), format!("LIKE#{user_id}"))
+    (format!("USER#{user_id}"), format!("LIKE#{post_id}"))
 }
 
 pub fn feed_partition(shard: u32) -> String {
@@ -116,7 +120,7 @@ impl Feed {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Post {
     pub id: i64,
     pub author_id: i64,
@@ -269,21 +273,46 @@ impl<'a> Posts<'a> {
         let mut fetched = Fetched::default();
         for items in futures_util::future::try_join_all(calls).await? {
             for item in items {
+                let sk = get_s(&item, "SK")?;
+                if let Some(post) = sk.strip_prefix("LIKE#") {
+                    let id = post.parse().map_err(|_| StoreError::Corrupt("SK".into()))?;
+                    fetched.liked.insert(id);
+                    continue;
+                }
                 let id = id_of_pk(&item)?;
-                match get_s(&item, "SK")?.as_str() {
+                match sk.as_str() {
                     "POST" => {
                         fetched.posts.insert(id, item);
                     }
                     "COUNTS" => {
                         fetched.counts.insert(id, item);
                     }
-                    _ => {
-                        fetched.liked.insert(id);
-                    }
+                    _ => {}
                 }
             }
         }
         Ok(fetched)
+    }
+
+    /// Which of `ids` `user_id` likes: one BatchGetItem in the user's own partition.
+    pub async fn likes_of(&self, user_id: i64, ids: &[i64]) -> StoreResult<HashSet<i64>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let keys: Vec<Item> = ids
+            .iter()
+            .map(|id| key_item(like_key(*id, user_id)))
+            .collect();
+        let calls = keys
+            .chunks(BATCH_KEYS)
+            .map(|chunk| self.batch_get(chunk.to_vec(), false));
+        let mut liked = HashSet::new();
+        for items in futures_util::future::try_join_all(calls).await? {
+            for item in items {
+                liked.insert(get_n(&item, "post_id")?);
+            }
+        }
+        Ok(liked)
     }
 
     /// One BatchGetItem, re-asking for whatever DynamoDB leaves unprocessed.
@@ -494,7 +523,6 @@ impl<'a> Posts<'a> {
                 ("entity".into(), s("like")),
                 ("post_id".into(), n(post_id)),
                 ("user_id".into(), n(user_id)),
-                ("liker".into(), s(format!("LIKES#{user_id}"))),
                 ("created_at".into(), s(timestamp(now))),
             ]);
             let put = Put::builder()
