@@ -16,7 +16,10 @@ A partition shared by all users (a feed, a counter shard, a popular post) carrie
 proportion to all requests: it is scaled by (target requests/s) / (run requests/s). A
 partition of one user (`USER#`, `SESSION#`, `EMAIL#`, `IDEMP#`) carries that user's own calls:
 it is scaled by (target requests/s per user) / (run requests/s per user), whatever the number of
-users. Anything above half a limit at 10× is flagged: it must be redesigned.
+users. The `active-users` index is written at most once per user per hour (a conditional write):
+it is scaled by users per hour — (target users / 3600 s) / (run users / run seconds), the run's
+users each writing once — not by requests. Anything above half a limit at 10× is flagged: it must
+be redesigned.
 """
 
 import argparse
@@ -27,6 +30,7 @@ import urllib.request
 WCU_LIMIT, RCU_LIMIT = 1000.0, 3000.0
 OWNER_RPS, OWNER_USERS = 1000.0, 5000.0
 PER_USER = ("USER#", "SESSION#", "EMAIL#", "IDEMP#")
+PER_USER_HOUR_INDEXES = ("active-users",)
 
 
 def load(source):
@@ -62,15 +66,20 @@ def main():
     rows = []
     for p in parts:
         per_user = not p["index"] and p["partition"].startswith(PER_USER)
+        per_hour = p["index"] in PER_USER_HOUR_INDEXES
         r, w = p["rcu"] / args.seconds, p["wcu"] / args.seconds
         if per_user:
             scale1 = scale10 = (OWNER_RPS / OWNER_USERS) / run_per_user
+        elif per_hour:
+            run_users_per_s = args.users / min(args.seconds, 3600.0)
+            scale1 = (OWNER_USERS / 3600.0) / run_users_per_s
+            scale10 = 10 * scale1
         else:
             scale1 = OWNER_RPS / run_rps
             scale10 = 10 * OWNER_RPS / run_rps
         row = {
             "table": p["table"], "index": p["index"], "partition": p["partition"],
-            "kind": "per user" if per_user else "shared",
+            "kind": "per user" if per_user else ("per user-hour" if per_hour else "shared"),
             "rcu_share": p["rcu"] / total_r, "wcu_share": p["wcu"] / total_w,
             "rcu_s": r, "wcu_s": w,
             "rcu_s_1x": r * scale1, "wcu_s_1x": w * scale1,
@@ -85,7 +94,9 @@ def main():
           f"{args.users:.0f} users; {len(parts)} partitions, {total_r:.0f} RCU and {total_w:.0f} WCU in all.")
     print(f"Projection: × {OWNER_RPS / run_rps:.1f} to the owner's 1000 requests/s, "
           f"× {10 * OWNER_RPS / run_rps:.1f} at 10× the users (per-user partitions: "
-          f"× {(OWNER_RPS / OWNER_USERS) / run_per_user:.2f}).\n")
+          f"× {(OWNER_RPS / OWNER_USERS) / run_per_user:.2f}; active-users: × "
+          f"{(OWNER_USERS / 3600.0) / (args.users / min(args.seconds, 3600.0)):.2f} and × "
+          f"{10 * (OWNER_USERS / 3600.0) / (args.users / min(args.seconds, 3600.0)):.2f}).\n")
     print("| partition | kind | share R / W | run RCU/s / WCU/s | 1000 req/s RCU/s / WCU/s | % of limit | at 10× users RCU/s / WCU/s | % of limit |")
     print("|---|---|---|---|---|---:|---|---:|")
     for r in rows[: args.top]:

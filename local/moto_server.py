@@ -716,6 +716,9 @@ def main() -> None:
     # One line per request in moto.log costs as much as a small call: warnings only.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = DomainDispatcherApplication(create_backend_app)
+    # Keep-alive: moto answers HTTP/1.0 and closes every connection, so each call was a new
+    # TCP connection and a new server thread.
+    MotoRequestHandler.protocol_version = "HTTP/1.1"
     run_simple(
         args.host,
         args.port,

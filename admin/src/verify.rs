@@ -282,6 +282,15 @@ pub struct Report {
 }
 
 pub async fn verify(db: &Client, table: &str, apply_fix: bool) -> Result<Report, String> {
+    // An operator's tool: a Scan page of a large table may take seconds, and it may wait.
+    let budget = rota::store::retry::Budget::new(
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(60),
+    );
+    rota::store::retry::with_budget(budget, verify_within_budget(db, table, apply_fix)).await
+}
+
+async fn verify_within_budget(db: &Client, table: &str, apply_fix: bool) -> Result<Report, String> {
     let recount = scan(db, table, 4).await?;
     let mismatches = recount.mismatches();
     let fixed = if apply_fix && !mismatches.is_empty() {
