@@ -949,3 +949,20 @@ pub fn count_of(counts: &Value, needle: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Moves a user's next reminder to `hour` (epoch hours), as if that hour had come: settings
+/// always schedule the next occurrence, never the current one. Through the data layer's
+/// retries, so it holds under a fault profile too.
+pub async fn set_due_hour(db: &aws_sdk_dynamodb::Client, user_id: i64, hour: i64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rota::store::SendRetried;
+    db.update_item()
+        .table_name("RotaTable")
+        .key("PK", AttributeValue::S(format!("USER#{user_id}")))
+        .key("SK", AttributeValue::S("PROFILE".into()))
+        .update_expression("SET reminder_due_hour = :h")
+        .expression_attribute_values(":h", AttributeValue::N(hour.to_string()))
+        .send_retried()
+        .await
+        .expect("UpdateItem");
+}

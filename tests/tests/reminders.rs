@@ -327,25 +327,12 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let now_hour = rota::reminders::epoch_hour(chrono::Utc::now());
-    aws_sdk_dynamodb::Client::new(&sdk_config().await)
-        .update_item()
-        .table_name("RotaTable")
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", me.id)),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
-        )
-        .update_expression("SET reminder_due_hour = :h")
-        .expression_attribute_values(
-            ":h",
-            aws_sdk_dynamodb::types::AttributeValue::N(now_hour.to_string()),
-        )
-        .send()
-        .await
-        .unwrap();
+    set_due_hour(
+        &aws_sdk_dynamodb::Client::new(&sdk_config().await),
+        me.id,
+        now_hour,
+    )
+    .await;
     let at = chrono::Utc::now().to_rfc3339();
 
     let fire = || fire_reminder_schedule(&at);

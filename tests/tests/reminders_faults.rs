@@ -10,7 +10,6 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use rota::handlers::{auth, roadmaps, users};
 use rota::reminders::{Batch, epoch_hour};
-use rota::store::SendRetried;
 use rota::store::notifications::Notifications;
 use rota_tests::*;
 use serde_json::json;
@@ -102,25 +101,7 @@ async fn under_faults_every_due_user_gets_exactly_one_reminder_and_junk_ends_in_
     // The settings scheduled tomorrow's occurrence (this hour has begun): a day has passed.
     let now = chrono::Utc::now();
     for id in &ids {
-        db.update_item()
-            .table_name("RotaTable")
-            .key(
-                "PK",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{id}")),
-            )
-            .key(
-                "SK",
-                aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
-            )
-            .update_expression("SET reminder_due_hour = :h")
-            .expression_attribute_values(
-                ":h",
-                aws_sdk_dynamodb::types::AttributeValue::N(epoch_hour(now).to_string()),
-            )
-            // The test's own writes meet the faults too: the data layer's retries.
-            .send_retried()
-            .await
-            .unwrap();
+        set_due_hour(&db, *id, epoch_hour(now)).await;
     }
 
     // The scheduler, retried as EventBridge retries a failed run.
