@@ -323,7 +323,7 @@ def _written(backend, table, hash_key, range_key, call):
             size = max(before_size, after.size() if after is not None else 0)
             units = write_units(size) * (2 if getattr(_local, "transaction", False) else 1)
             CAPACITY.write(table.name, "", _partition_label(hash_key), units)
-            if after is not before or after is not None:
+            if before is not None or after is not None:
                 reindex(table, hash_key, range_key)
 
 

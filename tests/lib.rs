@@ -266,12 +266,24 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
-        self.send(
+        self.post_with(path, body, token, &[]).await
+    }
+
+    /// A JSON POST with extra request headers.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.send_with(
             "POST",
             path,
             token,
             Some("application/json"),
             Some(body.to_string().into_bytes()),
+            headers,
         )
         .await
     }
@@ -284,15 +296,8 @@ impl Api {
         token: Option<&str>,
         key: &str,
     ) -> Reply {
-        self.send_with(
-            "POST",
-            path,
-            token,
-            Some("application/json"),
-            Some(body.to_string().into_bytes()),
-            &[("idempotency-key", key)],
-        )
-        .await
+        self.post_with(path, body, token, &[("idempotency-key", key)])
+            .await
     }
 
     pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {

@@ -51,14 +51,6 @@ impl StoreError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
-
-    /// Whether trying again later may succeed (the HTTP edge answers 503 with Retry-After).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Conflict(_) | Self::Throttled(_) | Self::Unavailable(..)
-        )
-    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
