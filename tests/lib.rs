@@ -430,17 +430,17 @@ async fn stack_jwt_secret() -> String {
 }
 
 /// The JWT secret the running stack's functions use (held in the emulator's SSM).
-pub async fn stack_token_keys() -> rota::auth::tokens::TokenKeys {
-    rota::auth::tokens::TokenKeys::new(stack_jwt_secret().await.as_bytes()).expect("keys")
+pub async fn stack_token_keys() -> rota_api::auth::tokens::TokenKeys {
+    rota_api::auth::tokens::TokenKeys::new(stack_jwt_secret().await.as_bytes()).expect("keys")
 }
 
 /// An in-process App for handler tests: real DynamoDB (emulator) and Redis, a test secret.
-pub async fn app(needs: rota::Needs) -> rota::App {
+pub async fn app(needs: rota_api::Needs) -> rota_api::App {
     app_with_redis(needs, std::env::var("REDIS_URL").ok()).await
 }
 
-pub async fn app_with_redis(needs: rota::Needs, redis_url: Option<String>) -> rota::App {
-    let mut config = rota::config::Config::from_env().expect("config");
+pub async fn app_with_redis(needs: rota_api::Needs, redis_url: Option<String>) -> rota_api::App {
+    let mut config = rota_api::config::Config::from_env().expect("config");
     config.redis_url = redis_url;
     let db = if needs.db {
         Some(aws_sdk_dynamodb::Client::new(&sdk_config().await))
@@ -448,13 +448,14 @@ pub async fn app_with_redis(needs: rota::Needs, redis_url: Option<String>) -> ro
         None
     };
     let cache = match (&config.redis_url, needs.cache) {
-        (Some(url), true) => Some(rota::cache::Cache::new(url).expect("redis url")),
+        (Some(url), true) => Some(rota_api::cache::Cache::new(url).expect("redis url")),
         _ => None,
     };
     let tokens = needs.tokens.then(|| {
-        rota::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef").expect("keys")
+        rota_api::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef")
+            .expect("keys")
     });
-    rota::App::new(config, db, cache, tokens)
+    rota_api::App::new(config, db, cache, tokens)
 }
 
 /// A sample event from `events/`, as JSON to adjust before use. Its source IP is made unique
@@ -476,10 +477,10 @@ pub fn sample_event(function: &str) -> Value {
 }
 
 /// Parses an API Gateway HTTP API event the way the Lambda runtime does, and runs `handler`.
-pub async fn call<H: rota::Handler>(app: &rota::App, handler: &H, event: &Value) -> Reply {
+pub async fn call<H: rota_api::Handler>(app: &rota_api::App, handler: &H, event: &Value) -> Reply {
     let request =
         lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event");
-    let response = rota::invoke(app, handler, request)
+    let response = rota_api::invoke(app, handler, request)
         .await
         .expect("infallible");
     let (parts, body) = response.into_parts();
@@ -929,7 +930,7 @@ pub async fn faulted_emulator(
         .await
         .expect("resources");
     let sdk = rota_local::stack::sdk_config(&server.endpoint).await;
-    (server, rota::store::dynamodb_client(&sdk), dir)
+    (server, rota_store::dynamodb_client(&sdk), dir)
 }
 
 /// What a wrapper says it injected (`injected`) and served (`calls`).
@@ -960,7 +961,7 @@ pub fn count_of(counts: &Value, needle: &str) -> u64 {
 /// retries, so it holds under a fault profile too.
 pub async fn set_due_hour(db: &aws_sdk_dynamodb::Client, user_id: i64, hour: i64) {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use rota::store::SendRetried;
+    use rota_store::SendRetried;
     db.update_item()
         .table_name("RotaTable")
         .key("PK", AttributeValue::S(format!("USER#{user_id}")))

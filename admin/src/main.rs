@@ -23,8 +23,8 @@ mod verify;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rota::domain::{Email, Role};
-use rota::store::users::Users;
+use rota_domain::input::{Email, Role};
+use rota_store::users::Users;
 
 const USAGE: &str =
     "usage: rota-admin grant-admin EMAIL | revoke-admin EMAIL | redrive DLQ_URL QUEUE_URL
@@ -69,7 +69,7 @@ async fn verify_counters(rest: &[String]) -> ExitCode {
         }
     };
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "RotaTable".into());
-    let db = rota::store::dynamodb_client(
+    let db = rota_store::dynamodb_client(
         &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
     );
     match verify::verify(&db, &table, apply_fix).await {
@@ -191,7 +191,7 @@ async fn main() -> ExitCode {
         && cmd == "redrive"
     {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        return match rota::reminders::redrive(&aws_sdk_sqs::Client::new(&sdk), from, to).await {
+        return match rota_api::reminders::redrive(&aws_sdk_sqs::Client::new(&sdk), from, to).await {
             Ok(moved) => {
                 println!("moved {moved} messages");
                 ExitCode::SUCCESS
@@ -217,7 +217,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match rota::config::Config::from_env() {
+    let config = match rota_api::config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use rota::store::{Item, SendRetried, counters};
+use rota_store::{Item, SendRetried, counters};
 
 #[derive(Debug, Default)]
 struct Recount {
@@ -207,7 +207,7 @@ async fn scan(db: &Client, table: &str, segments: i32) -> Result<Recount, String
 
 /// Sets the wrong counters to their recount.
 async fn fix(db: &Client, table: &str, recount: &Recount) -> Result<usize, String> {
-    let err = |e: rota::store::StoreError| e.to_string();
+    let err = |e: rota_store::StoreError| e.to_string();
     let mut fixed = 0;
     let users = recount.users as i64 - recount.totals.users as i64;
     if users != 0 {
@@ -283,11 +283,11 @@ pub struct Report {
 
 pub async fn verify(db: &Client, table: &str, apply_fix: bool) -> Result<Report, String> {
     // An operator's tool: a Scan page of a large table may take seconds, and it may wait.
-    let budget = rota::store::retry::Budget::new(
+    let budget = rota_store::retry::Budget::new(
         std::time::Duration::from_secs(600),
         std::time::Duration::from_secs(60),
     );
-    rota::store::retry::with_budget(budget, verify_within_budget(db, table, apply_fix)).await
+    rota_store::retry::with_budget(budget, verify_within_budget(db, table, apply_fix)).await
 }
 
 async fn verify_within_budget(db: &Client, table: &str, apply_fix: bool) -> Result<Report, String> {

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use rota::app::Handler;
-use rota::handlers::auth;
+use rota_api::app::Handler;
+use rota_api::handlers::auth;
 use rota_tests::*;
 use serde_json::json;
 
@@ -38,7 +38,7 @@ async fn main() {
     let mut app = app(auth::Login::NEEDS).await;
     // Every attempt comes from a fresh IP; the account limit is lifted so the wrong-password
     // path keeps checking the password instead of answering 429.
-    app.config.login_account_limit = rota::config::Limit::new(1_000_000, 900);
+    app.config.login_account_limit = rota_api::config::Limit::new(1_000_000, 900);
     let email = unique_email();
     let register = with_body(
         sample_event("auth-register"),
@@ -77,17 +77,19 @@ async fn main() {
     summary("login, wrong password", wrong);
     summary("login, unknown email", unknown);
 
-    let password = rota::domain::Password::parse("not-the-password").unwrap();
-    let stored = rota::auth::password::hash(&password).await.unwrap();
+    let password = rota_domain::input::Password::parse("not-the-password").unwrap();
+    let stored = rota_api::auth::password::hash(&password).await.unwrap();
     let (mut real, mut dummy) = (Vec::new(), Vec::new());
     for _ in 0..n {
         let t = Instant::now();
-        rota::auth::password::verify(&password, Some(stored.clone()))
+        rota_api::auth::password::verify(&password, Some(stored.clone()))
             .await
             .unwrap();
         real.push(t.elapsed());
         let t = Instant::now();
-        rota::auth::password::verify(&password, None).await.unwrap();
+        rota_api::auth::password::verify(&password, None)
+            .await
+            .unwrap();
         dummy.push(t.elapsed());
     }
     summary("argon2 verify, real hash", real);

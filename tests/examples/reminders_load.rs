@@ -25,8 +25,8 @@ async fn main() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "RotaTable".into());
     // Due two hours from now, so nothing else in the stack is due at that hour.
-    let due = rota::reminders::epoch_hour(chrono::Utc::now()) + 2;
-    let base = rota::ids::new_id();
+    let due = rota_domain::reminder_hours::epoch_hour(chrono::Utc::now()) + 2;
+    let base = rota_domain::ids::new_id();
 
     let seeding = Instant::now();
     let mut requests = Vec::new();

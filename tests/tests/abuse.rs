@@ -7,8 +7,8 @@
 //! 20 / 3600 s per IP.
 
 use futures::future::join_all;
-use rota::app::Handler;
-use rota::handlers::auth;
+use rota_api::app::Handler;
+use rota_api::handlers::auth;
 use rota_tests::*;
 use serde_json::json;
 
@@ -197,7 +197,7 @@ async fn a_registration_flood_from_one_ip_is_stopped_after_20_per_hour() {
 /// One login attempt in process from a fresh client IP: the reply, the argon2 verifications
 /// and the DynamoDB calls it made.
 async fn attempt(
-    app: &rota::App,
+    app: &rota_api::App,
     calls: &DynamoCalls,
     email: &str,
     password: &str,
@@ -207,9 +207,9 @@ async fn attempt(
         &json!({"email": email, "password": password}),
     );
     calls.take();
-    let before = rota::auth::password::verifications();
+    let before = rota_api::auth::password::verifications();
     let reply = call(app, &auth::Login, &event).await;
-    let verified = rota::auth::password::verifications() - before;
+    let verified = rota_api::auth::password::verifications() - before;
     (reply, verified, calls.take())
 }
 
@@ -221,10 +221,10 @@ async fn an_unknown_email_costs_exactly_what_a_wrong_password_costs() {
     // so the process-wide verification counter sees only it.)
     let (db, calls) = counting_dynamodb_client().await;
     let base = app(auth::Login::NEEDS).await;
-    let tokens =
-        rota::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef").expect("keys");
-    let cache = rota::cache::Cache::new(&std::env::var("REDIS_URL").unwrap()).unwrap();
-    let app = rota::App::new(base.config.clone(), Some(db), Some(cache), Some(tokens));
+    let tokens = rota_api::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef")
+        .expect("keys");
+    let cache = rota_api::cache::Cache::new(&std::env::var("REDIS_URL").unwrap()).unwrap();
+    let app = rota_api::App::new(base.config.clone(), Some(db), Some(cache), Some(tokens));
 
     let email = unique_email();
     let register = with_body(

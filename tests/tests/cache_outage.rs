@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rota::cache::{Cache, is_short_circuit};
+use rota_api::cache::{Cache, is_short_circuit};
 
 /// A TCP listener that accepts connections and never answers; counts them.
 async fn blackhole() -> (String, Arc<AtomicUsize>) {

@@ -2,8 +2,9 @@
 //! cache and what happens when the cache is down.
 
 use futures::future::join_all;
-use rota::handlers::community;
-use rota::{Needs, app::Handler, auth::tokens::Caller, domain::Role};
+use rota_api::handlers::community;
+use rota_api::{Needs, app::Handler, auth::tokens::Caller};
+use rota_domain::input::Role;
 use rota_tests::*;
 use serde_json::json;
 
@@ -13,7 +14,7 @@ const ALL: Needs = Needs {
     tokens: true,
 };
 
-fn token(app: &rota::App, user_id: i64) -> String {
+fn token(app: &rota_api::App, user_id: i64) -> String {
     let now = chrono::Utc::now().timestamp();
     app.tokens()
         .unwrap()
@@ -28,17 +29,17 @@ fn token(app: &rota::App, user_id: i64) -> String {
         .unwrap()
 }
 
-async fn create_user(app: &rota::App) -> i64 {
+async fn create_user(app: &rota_api::App) -> i64 {
     let event = with_body(
         sample_event("auth-register"),
         &json!({"email": unique_email(), "password": "correct horse battery", "display_name": "Liker"}),
     );
-    let reply = call(app, &rota::handlers::auth::Register, &event).await;
+    let reply = call(app, &rota_api::handlers::auth::Register, &event).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     reply.json()["user"]["id"].as_i64().unwrap()
 }
 
-async fn create_post(app: &rota::App, author: i64) -> i64 {
+async fn create_post(app: &rota_api::App, author: i64) -> i64 {
     let event = with_token(sample_event("community-posts-create"), &token(app, author));
     let reply = call(app, &community::CreatePost, &event).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -62,7 +63,7 @@ async fn fifty_likes_and_twenty_unlikes_at_once_leave_the_count_exact() {
     let author = create_user(&app).await;
     let post = create_post(&app, author).await;
     // Likers need no accounts of their own: likes are keyed by the token's user id.
-    let base = rota::ids::new_id();
+    let base = rota_domain::ids::new_id();
     let early: Vec<i64> = (0..20).map(|i| base + i).collect();
     let late: Vec<i64> = (20..70).map(|i| base + i).collect();
     for user in &early {
@@ -139,7 +140,7 @@ async fn fifty_likes_and_twenty_unlikes_at_once_leave_the_count_exact() {
     assert_eq!(items, 50);
 }
 
-async fn stats_app(key: &str, redis: Option<String>) -> rota::App {
+async fn stats_app(key: &str, redis: Option<String>) -> rota_api::App {
     let mut app = app_with_redis(community::GetStats::NEEDS, redis).await;
     app.config.stats_cache_key = key.to_owned();
     app
@@ -151,13 +152,13 @@ async fn concurrent_requests_at_expiry_compute_the_stats_once() {
     // Ten containers, each with a cold cache of its own, ask at the same moment.
     let apps = join_all((0..10).map(|_| stats_app(&key, std::env::var("REDIS_URL").ok()))).await;
     let results = join_all(apps.iter().map(|app| async move {
-        let mut metrics = rota::metrics::Metrics::new();
-        rota::stats::get(app, &mut metrics).await.unwrap()
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        rota_api::stats::get(app, &mut metrics).await.unwrap()
     }))
     .await;
     let computed = results
         .iter()
-        .filter(|(_, source)| *source == rota::stats::Source::Computed)
+        .filter(|(_, source)| *source == rota_api::stats::Source::Computed)
         .count();
     assert_eq!(
         computed,
@@ -175,11 +176,11 @@ async fn concurrent_requests_at_expiry_compute_the_stats_once() {
 async fn stats_are_served_from_the_cache_until_they_expire() {
     let key = unique("stats-test:");
     let app = stats_app(&key, std::env::var("REDIS_URL").ok()).await;
-    let mut metrics = rota::metrics::Metrics::new();
-    let (first, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
-    assert_eq!(source, rota::stats::Source::Computed);
-    let (second, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
-    assert_eq!(source, rota::stats::Source::Cache);
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    let (first, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota_api::stats::Source::Computed);
+    let (second, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota_api::stats::Source::Cache);
     assert_eq!(first, second);
     assert_eq!(metrics.get("CacheHits"), Some(1.0));
     assert_eq!(metrics.get("CacheMisses"), Some(1.0));
@@ -197,13 +198,13 @@ async fn stats_are_served_from_the_cache_until_they_expire() {
 async fn with_the_cache_down_stats_still_answer_and_the_failure_is_counted() {
     let key = unique("stats-test:");
     let app = stats_app(&key, Some("redis://127.0.0.1:1".into())).await;
-    let mut metrics = rota::metrics::Metrics::new();
-    let (first, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
-    assert_eq!(source, rota::stats::Source::Computed);
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    let (first, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota_api::stats::Source::Computed);
     assert_eq!(metrics.get("CacheErrors"), Some(1.0));
     // Held briefly in the container rather than recomputed on every call.
-    let (second, source) = rota::stats::get(&app, &mut metrics).await.unwrap();
-    assert_eq!(source, rota::stats::Source::Container);
+    let (second, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    assert_eq!(source, rota_api::stats::Source::Container);
     assert_eq!(first, second);
     // And through the handler: a 200, not a 503.
     let reply = call(&app, &community::GetStats, &sample_event("community-stats")).await;
@@ -215,11 +216,11 @@ async fn stats_count_posts_and_users_from_counters_and_indexes() {
     let key = unique("stats-test:");
     let app = stats_app(&key, None).await;
     let writer = app_with_redis(ALL, std::env::var("REDIS_URL").ok()).await;
-    let mut metrics = rota::metrics::Metrics::new();
-    let before = rota::stats::compute(&app, &mut metrics).await.unwrap();
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    let before = rota_api::stats::compute(&app, &mut metrics).await.unwrap();
     let author = create_user(&writer).await;
     let post = create_post(&writer, author).await;
-    let after = rota::stats::compute(&app, &mut metrics).await.unwrap();
+    let after = rota_api::stats::compute(&app, &mut metrics).await.unwrap();
     // Other tests run at the same time, so only lower bounds hold.
     assert!(after.total_users > before.total_users);
     assert!(after.total_posts >= 1);
@@ -235,11 +236,11 @@ async fn stats_count_posts_and_users_from_counters_and_indexes() {
 #[tokio::test]
 async fn activity_is_recorded_once_per_user_per_hour() {
     let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let table = rota::config::Config::from_env().unwrap().table_name;
-    let activity = rota::store::activity::Activity::new(&db, &table);
-    let user = rota::ids::new_id();
+    let table = rota_api::config::Config::from_env().unwrap().table_name;
+    let activity = rota_store::activity::Activity::new(&db, &table);
+    let user = rota_domain::ids::new_id();
     let now = chrono::Utc::now().timestamp();
-    let hour = rota::store::activity::hour_of(now);
+    let hour = rota_store::activity::hour_of(now);
     let before = activity.count_since(hour).await.unwrap();
     assert!(activity.record(user, now).await.unwrap());
     assert!(
@@ -268,11 +269,11 @@ async fn post_limits_still_hold_per_container_when_the_cache_is_down() {
 #[tokio::test]
 async fn streaks_survive_timezones_and_dst_and_concurrent_writers() {
     use chrono::TimeZone;
-    use rota::streak::{after_completion, current, local_date};
+    use rota_domain::streak::{after_completion, current, local_date};
     let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let table = rota::config::Config::from_env().unwrap().table_name;
-    let store = rota::store::roadmaps::Roadmaps::new(&db, &table);
-    let user = rota::ids::new_id();
+    let table = rota_api::config::Config::from_env().unwrap().table_name;
+    let store = rota_store::roadmaps::Roadmaps::new(&db, &table);
+    let user = rota_domain::ids::new_id();
     let tz = "America/New_York";
     // 23:30 local on 7, 8 and 9 March 2026: the clocks spring forward on the 8th.
     let instants = [
@@ -291,7 +292,7 @@ async fn streaks_survive_timezones_and_dst_and_concurrent_writers() {
     let march_10 = chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
     assert_eq!(current(Some(saved), march_10), 3);
     // A writer holding a stale copy loses the race instead of overwriting.
-    let stale = rota::streak::Streak {
+    let stale = rota_domain::streak::Streak {
         last_day: saved.last_day,
         days: 1,
     };
@@ -314,7 +315,7 @@ async fn pages_read_across_feed_shards_stay_ordered_without_gaps_or_duplicates()
     while mine.len() < 12
         || !(0..3).all(|s| {
             mine.iter()
-                .any(|id| rota::store::posts::shard_of(*id, 3) == s)
+                .any(|id| rota_store::posts::shard_of(*id, 3) == s)
         })
     {
         assert!(mine.len() < 60, "ids never covered every shard");
@@ -366,14 +367,14 @@ async fn pages_read_across_feed_shards_stay_ordered_without_gaps_or_duplicates()
 
 #[tokio::test]
 async fn the_first_feed_page_is_shared_and_a_new_post_shows_at_once() {
-    use rota::store::posts::Feed;
+    use rota_store::posts::Feed;
     let app = app(ALL).await;
     let author = create_user(&app).await;
-    let mut metrics = rota::metrics::Metrics::new();
-    rota::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    rota_api::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
         .await
         .unwrap();
-    let (second, _) = rota::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
+    let (second, _) = rota_api::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
         .await
         .unwrap();
     // The second read within the second came from the cache (another test may have
@@ -391,7 +392,7 @@ async fn the_first_feed_page_is_shared_and_a_new_post_shows_at_once() {
         &token(&app, author),
     );
     assert_eq!(call(&app, &community::LikePost, &like).await.status, 200);
-    let (third, _) = rota::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
+    let (third, _) = rota_api::feeds::page(&app, &mut metrics, Feed::New, None, 100, Some(author))
         .await
         .unwrap();
     let mine = third
@@ -403,13 +404,13 @@ async fn the_first_feed_page_is_shared_and_a_new_post_shows_at_once() {
 
 #[tokio::test]
 async fn with_the_cache_down_feed_pages_are_read_from_the_table() {
-    use rota::store::posts::Feed;
+    use rota_store::posts::Feed;
     let up = app(ALL).await;
     let author = create_user(&up).await;
     let post = create_post(&up, author).await;
     let down = app_with_redis(ALL, Some("redis://127.0.0.1:1".into())).await;
-    let mut metrics = rota::metrics::Metrics::new();
-    let (page, _) = rota::feeds::page(&down, &mut metrics, Feed::New, None, 50, None)
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    let (page, _) = rota_api::feeds::page(&down, &mut metrics, Feed::New, None, 50, None)
         .await
         .unwrap();
     assert!(page.iter().any(|(p, _)| p.id == post));

@@ -4,7 +4,8 @@ use rota_tests::*;
 use serde_json::Value;
 
 fn openapi() -> Value {
-    serde_json::from_str(rota::handlers::ops::openapi_json().expect("openapi.yaml parses")).unwrap()
+    serde_json::from_str(rota_api::handlers::ops::openapi_json().expect("openapi.yaml parses"))
+        .unwrap()
 }
 
 /// `/api/community/posts/{id}` in the template and in OpenAPI name parameters alike.

@@ -253,9 +253,9 @@ async fn expired_and_unsigned_tokens_are_refused() {
     let api = Api::new();
     let account = api.new_account().await;
     let keys = stack_token_keys().await;
-    let caller = rota::auth::tokens::Caller {
+    let caller = rota_api::auth::tokens::Caller {
         user_id: account.id,
-        role: rota::domain::Role::Member,
+        role: rota_domain::input::Role::Member,
     };
     let now = chrono::Utc::now().timestamp();
 

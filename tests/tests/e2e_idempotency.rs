@@ -2,8 +2,8 @@
 //! response and never a second resource; another body with the same key is 422; a key still
 //! in flight is 409; keys are per caller and endpoint and expire.
 
-use rota::handlers::idempotent::request_hash;
-use rota::store::idempotency::{Claim, Idempotency};
+use rota_api::handlers::idempotent::request_hash;
+use rota_store::idempotency::{Claim, Idempotency};
 use rota_tests::*;
 use serde_json::{Value, json};
 
@@ -27,7 +27,7 @@ async fn newest_ids(api: &Api) -> Vec<i64> {
 
 async fn store() -> (aws_sdk_dynamodb::Client, String) {
     (
-        rota::store::dynamodb_client(&sdk_config().await),
+        rota_store::dynamodb_client(&sdk_config().await),
         std::env::var("TABLE_NAME").unwrap_or_else(|_| "RotaTable".into()),
     )
 }

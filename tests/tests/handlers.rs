@@ -1,8 +1,8 @@
 //! Handler tests without a socket: the sample events in `events/` are parsed by lambda_http
 //! exactly as in Lambda and handed to the handlers, which use the real emulator and Redis.
 
-use rota::handlers::{auth, ops, users};
-use rota::{Needs, app::Handler};
+use rota_api::handlers::{auth, ops, users};
+use rota_api::{Needs, app::Handler};
 use rota_tests::*;
 use serde_json::json;
 
@@ -35,7 +35,10 @@ fn every_sample_event_parses_as_an_http_api_request_of_its_route() {
         );
         assert_eq!(req.uri().path(), event["rawPath"], "{}", path.display());
         assert!(req.request_context_ref().is_some());
-        assert_eq!(rota::http::source_ip(&req).as_deref(), Some("203.0.113.10"));
+        assert_eq!(
+            rota_api::http::source_ip(&req).as_deref(),
+            Some("203.0.113.10")
+        );
         seen += 1;
     }
     assert!(seen >= 10, "only {seen} sample events");
@@ -52,7 +55,7 @@ fn there_is_a_sample_event_for_every_function_in_the_template() {
     }
 }
 
-async fn registered(app: &rota::App) -> (String, serde_json::Value) {
+async fn registered(app: &rota_api::App) -> (String, serde_json::Value) {
     let email = unique_email();
     let event = with_body(
         sample_event("auth-register"),
@@ -183,7 +186,7 @@ async fn readiness_names_the_cache_when_it_is_down() {
 #[tokio::test]
 async fn login_limits_still_hold_when_the_cache_is_down() {
     let mut app = app_with_redis(ALL, Some("redis://127.0.0.1:1".into())).await;
-    app.config.login_ip_limit = rota::config::Limit::new(2, 60);
+    app.config.login_ip_limit = rota_api::config::Limit::new(2, 60);
     let event = with_body(
         sample_event("auth-login"),
         &json!({"email": unique_email(), "password": "whatever-it-is"}),

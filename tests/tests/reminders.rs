@@ -2,9 +2,10 @@
 //! is redelivered, duplicated, crashed or raced.
 
 use futures::future::join_all;
-use rota::Needs;
-use rota::handlers::{auth, roadmaps, users};
-use rota::reminders::{DueUser, Outcome, remind};
+use rota_api::Needs;
+use rota_api::handlers::{auth, roadmaps, users};
+use rota_api::reminders::{Outcome, remind};
+use rota_store::users::DueUser;
 use rota_tests::*;
 use serde_json::json;
 
@@ -26,7 +27,7 @@ fn learner_hour() -> u32 {
 }
 
 /// A user with reminders in Istanbul time and, when asked, an unfinished roadmap.
-async fn learner(app: &rota::App, with_roadmap: bool) -> Learner {
+async fn learner(app: &rota_api::App, with_roadmap: bool) -> Learner {
     let event = with_body(
         sample_event("auth-register"),
         &json!({"email": unique_email(), "password": "correct horse battery", "display_name": "Learner"}),
@@ -54,8 +55,8 @@ fn just_after(due_hour: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(due_hour * 3600 + 300, 0).unwrap()
 }
 
-async fn due_hour(app: &rota::App, id: i64) -> i64 {
-    rota::store::users::Users::new(app.db().unwrap(), app.table())
+async fn due_hour(app: &rota_api::App, id: i64) -> i64 {
+    rota_store::users::Users::new(app.db().unwrap(), app.table())
         .get(id)
         .await
         .unwrap()
@@ -64,15 +65,15 @@ async fn due_hour(app: &rota::App, id: i64) -> i64 {
         .expect("reminders are on")
 }
 
-async fn reminders_of(app: &rota::App, learner: &Learner) -> (Vec<serde_json::Value>, u64) {
+async fn reminders_of(app: &rota_api::App, learner: &Learner) -> (Vec<serde_json::Value>, u64) {
     let list = call(
         app,
-        &rota::handlers::notifications::ListNotifications,
+        &rota_api::handlers::notifications::ListNotifications,
         &with_token(sample_event("notifications-list"), &learner.token),
     )
     .await;
     let items = list.json()["items"].as_array().unwrap().clone();
-    let unread = rota::store::notifications::Notifications::new(app.db().unwrap(), app.table())
+    let unread = rota_store::notifications::Notifications::new(app.db().unwrap(), app.table())
         .unread(learner.id)
         .await
         .unwrap();
@@ -140,7 +141,7 @@ async fn a_crash_between_delivery_and_the_next_due_update_cannot_send_twice() {
         id: me.id,
         due_hour: due_hour(&app, me.id).await,
     };
-    let day = rota::streak::local_date(
+    let day = rota_domain::streak::local_date(
         chrono::DateTime::from_timestamp(due.due_hour * 3600, 0).unwrap(),
         "Europe/Istanbul",
     );
@@ -201,7 +202,7 @@ async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_rep
             due_hour: due_hour(&app, l.id).await,
         });
     }
-    let good = serde_json::to_string(&rota::reminders::Batch {
+    let good = serde_json::to_string(&rota_api::reminders::Batch {
         users: users.clone(),
     })
     .unwrap();
@@ -211,8 +212,8 @@ async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_rep
     remind(&app, users[0], now).await.unwrap();
     // Redelivery of the whole message, alongside a malformed one.
     let event = sqs_event(&[("good", good.clone()), ("bad", "{not json".into())]);
-    let mut metrics = rota::metrics::Metrics::new();
-    let response = rota::reminders::work_at(&app, event, now, &mut metrics).await;
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    let response = rota_api::reminders::work_at(&app, event, now, &mut metrics).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -222,7 +223,7 @@ async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_rep
     assert_eq!(metrics.get("RemindersDelivered"), Some(2.0));
     // And the same batch once more: nothing new.
     let again =
-        rota::reminders::work_at(&app, sqs_event(&[("good", good)]), now, &mut metrics).await;
+        rota_api::reminders::work_at(&app, sqs_event(&[("good", good)]), now, &mut metrics).await;
     assert!(again.batch_item_failures.is_empty());
     for l in &learners {
         assert_eq!(reminders_of(&app, l).await.0.len(), 1, "one reminder each");
@@ -238,15 +239,15 @@ async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
     let queue = test_queue(&sqs, "reminders-test-").await;
     app.config.reminders_queue_url = Some(queue.clone());
     let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
-    let mut metrics = rota::metrics::Metrics::new();
-    let queued = rota::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    let queued = rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
         .await
         .unwrap();
     assert!(queued >= 1);
     let mut seen = 0;
     let mut found = false;
     for body in drain_queue(&sqs, &queue).await {
-        let batch: rota::reminders::Batch = serde_json::from_str(&body).unwrap();
+        let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
         assert!(!batch.users.is_empty() && batch.users.len() <= 100);
         assert!(
             batch.users.iter().all(|u| u.due_hour <= due),
@@ -326,7 +327,7 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
-    let now_hour = rota::reminders::epoch_hour(chrono::Utc::now());
+    let now_hour = rota_domain::reminder_hours::epoch_hour(chrono::Utc::now());
     set_due_hour(
         &aws_sdk_dynamodb::Client::new(&sdk_config().await),
         me.id,
@@ -389,10 +390,10 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
 
 #[tokio::test]
 async fn notifications_page_read_one_and_read_all_keep_the_unread_count_exact() {
-    use rota::handlers::notifications::{
+    use rota_api::handlers::notifications::{
         ListNotifications, ReadAllNotifications, ReadNotification,
     };
-    use rota::store::notifications::{Delivery, Notification, Notifications};
+    use rota_store::notifications::{Delivery, Notification, Notifications};
     let app = app(ALL).await;
     let me = learner(&app, false).await;
     let other = learner(&app, false).await;
@@ -400,7 +401,7 @@ async fn notifications_page_read_one_and_read_all_keep_the_unread_count_exact() 
     let mut ids = Vec::new();
     for i in 0..3 {
         let n = Notification {
-            id: rota::ids::new_id(),
+            id: rota_domain::ids::new_id(),
             kind: "daily_reminder".into(),
             title: format!("t{i}"),
             body: "b".into(),
@@ -550,12 +551,12 @@ async fn a_schedule_fired_for_a_future_hour_reminds_nobody_early() {
     let queue = test_queue(&sqs, "reminders-future-").await;
     app.config.reminders_queue_url = Some(queue.clone());
     let at = chrono::DateTime::from_timestamp(due * 3600 + 3 * 3600, 0).unwrap();
-    let mut metrics = rota::metrics::Metrics::new();
-    rota::reminders::schedule(&app, &sqs, at, before, &mut metrics)
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    rota_api::reminders::schedule(&app, &sqs, at, before, &mut metrics)
         .await
         .unwrap();
     for body in drain_queue(&sqs, &queue).await {
-        let batch: rota::reminders::Batch = serde_json::from_str(&body).unwrap();
+        let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
         assert!(batch.users.iter().all(|u| u.id != me.id), "queued early");
         assert!(batch.users.iter().all(|u| u.due_hour < due));
     }
@@ -600,7 +601,7 @@ async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hou
         due_hour: due_hour(&app, me.id).await,
     };
     // The user's hour passed CATCH_UP_HOURS + 2 hours ago: skip today, move to tomorrow.
-    let late = rota::reminders::CATCH_UP_HOURS + 2;
+    let late = rota_api::reminders::CATCH_UP_HOURS + 2;
     let now = just_after(due.due_hour + late);
     assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Missed);
     assert!(reminders_of(&app, &me).await.0.is_empty());
@@ -611,7 +612,7 @@ async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hou
         id: other.id,
         due_hour: due_hour(&app, other.id).await,
     };
-    let edge = just_after(due.due_hour + rota::reminders::CATCH_UP_HOURS);
+    let edge = just_after(due.due_hour + rota_api::reminders::CATCH_UP_HOURS);
     assert_eq!(remind(&app, due, edge).await.unwrap(), Outcome::Delivered);
 }
 
@@ -625,15 +626,15 @@ async fn a_late_schedule_event_queues_what_is_due_by_the_clock() {
     app.config.reminders_queue_url = Some(queue.clone());
     // An event stamped two days ago (a retried schedule), run when the user is due.
     let at = chrono::DateTime::from_timestamp(due * 3600 - 48 * 3600, 0).unwrap();
-    let mut metrics = rota::metrics::Metrics::new();
-    rota::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
         .await
         .unwrap();
     let queued: Vec<i64> = drain_queue(&sqs, &queue)
         .await
         .iter()
         .flat_map(|b| {
-            serde_json::from_str::<rota::reminders::Batch>(b)
+            serde_json::from_str::<rota_api::reminders::Batch>(b)
                 .unwrap()
                 .users
                 .into_iter()

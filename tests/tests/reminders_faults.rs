@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use rota::handlers::{auth, roadmaps, users};
-use rota::reminders::{Batch, epoch_hour};
-use rota::store::notifications::Notifications;
+use rota_api::handlers::{auth, roadmaps, users};
+use rota_api::reminders::Batch;
+use rota_domain::reminder_hours::epoch_hour;
+use rota_store::notifications::Notifications;
 use rota_tests::*;
 use serde_json::json;
 
@@ -67,13 +68,13 @@ async fn under_faults_every_due_user_gets_exactly_one_reminder_and_junk_ends_in_
     )
     .await;
     let sdk = rota_local::stack::sdk_config(&server.endpoint).await;
-    let sqs = rota::reminders::sqs_client(&sdk);
+    let sqs = rota_api::reminders::sqs_client(&sdk);
     let (queue, dlq) = queue_pair(&sqs).await;
-    let mut config = rota::config::Config::from_lookup(|_| None).unwrap();
+    let mut config = rota_api::config::Config::from_lookup(|_| None).unwrap();
     config.reminders_queue_url = Some(queue.clone());
     let keys =
-        rota::auth::tokens::TokenKeys::new(b"reminder-faults-secret-0123456789abcdef").unwrap();
-    let app = rota::App::new(config, Some(db.clone()), None, Some(keys));
+        rota_api::auth::tokens::TokenKeys::new(b"reminder-faults-secret-0123456789abcdef").unwrap();
+    let app = rota_api::App::new(config, Some(db.clone()), None, Some(keys));
 
     // Learners at the current UTC hour, each with a roadmap (through the real handlers).
     let hour = chrono::Timelike::hour(&chrono::Utc::now());
@@ -105,10 +106,10 @@ async fn under_faults_every_due_user_gets_exactly_one_reminder_and_junk_ends_in_
     }
 
     // The scheduler, retried as EventBridge retries a failed run.
-    let mut metrics = rota::metrics::Metrics::new();
+    let mut metrics = rota_lambda::metrics::Metrics::new();
     let mut queued = None;
     for _ in 0..5 {
-        if let Ok(n) = rota::reminders::schedule(&app, &sqs, now, now, &mut metrics).await {
+        if let Ok(n) = rota_api::reminders::schedule(&app, &sqs, now, now, &mut metrics).await {
             queued = Some(n);
             break;
         }
@@ -153,7 +154,7 @@ async fn under_faults_every_due_user_gets_exactly_one_reminder_and_junk_ends_in_
         idle = 0;
         invocations += 1;
         let response =
-            rota::reminders::work_at(&app, sqs_event(&messages), now, &mut metrics).await;
+            rota_api::reminders::work_at(&app, sqs_event(&messages), now, &mut metrics).await;
         let first_delivery_of_users = messages.iter().any(|m| {
             seen.insert(m.message_id().unwrap().to_owned())
                 && serde_json::from_str::<Batch>(m.body().unwrap()).is_ok()

@@ -208,15 +208,15 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
         )
         .await;
     assert_eq!(step.status, 200, "{}", step.text);
-    let notification = rota::store::notifications::Notification {
-        id: rota::ids::new_id(),
+    let notification = rota_store::notifications::Notification {
+        id: rota_domain::ids::new_id(),
         kind: "reminder".into(),
         title: "Drill".into(),
         body: "A notification to restore.".into(),
         created_at: chrono::Utc::now(),
         read_at: None,
     };
-    rota::store::notifications::Notifications::new(&db, &live)
+    rota_store::notifications::Notifications::new(&db, &live)
         .deliver(
             ada.id,
             &notification,

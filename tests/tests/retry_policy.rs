@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use rota::store::StoreError;
-use rota::store::posts::{Post, Posts};
-use rota::store::retry::{Budget, with_budget};
+use rota_store::StoreError;
+use rota_store::posts::{Post, Posts};
+use rota_store::retry::{Budget, with_budget};
 use rota_tests::*;
 
 async fn emulator(
@@ -50,7 +50,7 @@ async fn conflicts_on_a_hot_item_are_retried_until_every_like_is_counted() {
     let (server, db, _dir) =
         emulator("    seed: 1\n    dynamodb:\n      conflict_window_ms: 40\n").await;
     let posts = Posts::new(&db, "RotaTable");
-    let id = rota::ids::new_id();
+    let id = rota_domain::ids::new_id();
     assert!(posts.create(&post(id), 1, vec![]).await.unwrap());
     // 30 users like one post at once: every transaction touches its counts item.
     let results = futures::future::join_all((0..30).map(|user| {
@@ -89,7 +89,7 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
         emulator("    seed: 2\n    dynamodb:\n      throttle: {GetItem: 1.0}\n").await;
     let result = with_budget(
         Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
-        rota::store::get_item(&db, "RotaTable", "USER#1".into(), "PROFILE".into(), true),
+        rota_store::get_item(&db, "RotaTable", "USER#1".into(), "PROFILE".into(), true),
     )
     .await;
     assert!(
@@ -104,7 +104,7 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
             >= 2,
         "retried before giving up: {counts}"
     );
-    let response = rota::ApiError::from(result.unwrap_err()).to_response("r");
+    let response = rota_api::ApiError::from(result.unwrap_err()).to_response("r");
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
 }
@@ -117,7 +117,7 @@ async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavail
     let posts = Posts::new(&db, "RotaTable");
     let result = with_budget(
         Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
-        posts.create(&post(rota::ids::new_id()), 1, vec![]),
+        posts.create(&post(rota_domain::ids::new_id()), 1, vec![]),
     )
     .await;
     assert!(
@@ -132,7 +132,7 @@ async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavail
             >= 2
     );
     // Nothing was written: no post and no counter.
-    let totals = rota::store::counters::totals(&db, "RotaTable")
+    let totals = rota_store::counters::totals(&db, "RotaTable")
         .await
         .unwrap();
     assert_eq!(totals.active_posts, 0);
@@ -146,13 +146,13 @@ async fn a_few_percent_of_throttles_and_errors_never_reach_the_caller() {
     .await;
     let posts = Posts::new(&db, "RotaTable");
     for _ in 0..40 {
-        let id = rota::ids::new_id();
+        let id = rota_domain::ids::new_id();
         assert!(posts.create(&post(id), 4, vec![]).await.unwrap());
         assert!(posts.get_active(id, Some(7)).await.unwrap().is_some());
     }
     let counts = injected(&server).await;
     assert!(sum(&counts["injected"], "throttle") + sum(&counts["injected"], "internal_error") > 0);
-    let totals = rota::store::counters::totals(&db, "RotaTable")
+    let totals = rota_store::counters::totals(&db, "RotaTable")
         .await
         .unwrap();
     assert_eq!(totals.active_posts, 40);

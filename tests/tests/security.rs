@@ -1,12 +1,12 @@
 //! Security headers on every response of ours (in process and through the gateway) and the
 //! correlation ids on every log line of an invocation.
 
-use rota::app::Handler;
-use rota::handlers::{auth, community, ops, users};
+use rota_api::app::Handler;
+use rota_api::handlers::{auth, community, ops, users};
 use rota_tests::*;
 use serde_json::json;
 
-const ALL: rota::Needs = rota::Needs {
+const ALL: rota_api::Needs = rota_api::Needs {
     db: true,
     cache: true,
     tokens: true,
@@ -77,7 +77,7 @@ async fn every_handler_response_carries_the_security_headers_errors_included() {
 #[tokio::test]
 async fn our_own_429s_carry_the_security_headers() {
     let mut app = app(auth::Login::NEEDS).await;
-    app.config.login_ip_limit = rota::config::Limit::new(1, 60);
+    app.config.login_ip_limit = rota_api::config::Limit::new(1, 60);
     let event = with_body(
         sample_event("auth-login"),
         &json!({"email": unique_email(), "password": "wrong-password"}),

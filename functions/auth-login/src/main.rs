@@ -1,6 +1,6 @@
-//! Lambda `auth-login`: all logic lives in `rota::handlers::auth::Login`.
+//! Lambda `auth-login`: all logic lives in `rota_api::handlers::auth::Login`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::auth::Login).await
+    rota_api::run(rota_api::handlers::auth::Login).await
 }

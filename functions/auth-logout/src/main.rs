@@ -1,6 +1,6 @@
-//! Lambda `auth-logout`: all logic lives in `rota::handlers::auth::Logout`.
+//! Lambda `auth-logout`: all logic lives in `rota_api::handlers::auth::Logout`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::auth::Logout).await
+    rota_api::run(rota_api::handlers::auth::Logout).await
 }

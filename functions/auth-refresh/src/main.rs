@@ -1,6 +1,6 @@
-//! Lambda `auth-refresh`: all logic lives in `rota::handlers::auth::Refresh`.
+//! Lambda `auth-refresh`: all logic lives in `rota_api::handlers::auth::Refresh`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::auth::Refresh).await
+    rota_api::run(rota_api::handlers::auth::Refresh).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `auth-register`: all logic lives in `rota::handlers::auth::Register`.
+//! Lambda `auth-register`: all logic lives in `rota_api::handlers::auth::Register`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::auth::Register).await
+    rota_api::run(rota_api::handlers::auth::Register).await
 }

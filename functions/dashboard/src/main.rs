@@ -1,6 +1,6 @@
-//! Lambda `dashboard`: all logic lives in `rota::handlers::dashboard::Dashboard`.
+//! Lambda `dashboard`: all logic lives in `rota_api::handlers::dashboard::Dashboard`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::dashboard::Dashboard).await
+    rota_api::run(rota_api::handlers::dashboard::Dashboard).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `health-live`: all logic lives in `rota::handlers::ops::HealthLive`.
+//! Lambda `health-live`: all logic lives in `rota_api::handlers::ops::HealthLive`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::ops::HealthLive).await
+    rota_api::run(rota_api::handlers::ops::HealthLive).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `health-ready`: all logic lives in `rota::handlers::ops::HealthReady`.
+//! Lambda `health-ready`: all logic lives in `rota_api::handlers::ops::HealthReady`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::ops::HealthReady).await
+    rota_api::run(rota_api::handlers::ops::HealthReady).await
 }

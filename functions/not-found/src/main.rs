@@ -1,6 +1,6 @@
-//! Lambda `not-found`: all logic lives in `rota::handlers::ops::NotFound`.
+//! Lambda `not-found`: all logic lives in `rota_api::handlers::ops::NotFound`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::ops::NotFound).await
+    rota_api::run(rota_api::handlers::ops::NotFound).await
 }

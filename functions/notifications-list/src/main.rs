@@ -1,6 +1,6 @@
-//! Lambda `notifications-list`: all logic lives in `rota::handlers::notifications::ListNotifications`.
+//! Lambda `notifications-list`: all logic lives in `rota_api::handlers::notifications::ListNotifications`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::notifications::ListNotifications).await
+    rota_api::run(rota_api::handlers::notifications::ListNotifications).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `notifications-read-all`: all logic lives in `rota::handlers::notifications::ReadAllNotifications`.
+//! Lambda `notifications-read-all`: all logic lives in `rota_api::handlers::notifications::ReadAllNotifications`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::notifications::ReadAllNotifications).await
+    rota_api::run(rota_api::handlers::notifications::ReadAllNotifications).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `notifications-read`: all logic lives in `rota::handlers::notifications::ReadNotification`.
+//! Lambda `notifications-read`: all logic lives in `rota_api::handlers::notifications::ReadNotification`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::notifications::ReadNotification).await
+    rota_api::run(rota_api::handlers::notifications::ReadNotification).await
 }

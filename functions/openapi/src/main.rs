@@ -1,6 +1,6 @@
-//! Lambda `openapi`: all logic lives in `rota::handlers::ops::OpenApi`.
+//! Lambda `openapi`: all logic lives in `rota_api::handlers::ops::OpenApi`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::ops::OpenApi).await
+    rota_api::run(rota_api::handlers::ops::OpenApi).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `roadmaps-catalog`: all logic lives in `rota::handlers::roadmaps::Catalog`.
+//! Lambda `roadmaps-catalog`: all logic lives in `rota_api::handlers::roadmaps::Catalog`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::roadmaps::Catalog).await
+    rota_api::run(rota_api::handlers::roadmaps::Catalog).await
 }

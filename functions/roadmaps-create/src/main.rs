@@ -1,6 +1,6 @@
-//! Lambda `roadmaps-create`: all logic lives in `rota::handlers::roadmaps::CreateRoadmap`.
+//! Lambda `roadmaps-create`: all logic lives in `rota_api::handlers::roadmaps::CreateRoadmap`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::roadmaps::CreateRoadmap).await
+    rota_api::run(rota_api::handlers::roadmaps::CreateRoadmap).await
 }

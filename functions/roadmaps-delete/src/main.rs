@@ -1,6 +1,6 @@
-//! Lambda `roadmaps-delete`: all logic lives in `rota::handlers::roadmaps::DeleteRoadmap`.
+//! Lambda `roadmaps-delete`: all logic lives in `rota_api::handlers::roadmaps::DeleteRoadmap`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::roadmaps::DeleteRoadmap).await
+    rota_api::run(rota_api::handlers::roadmaps::DeleteRoadmap).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `roadmaps-get`: all logic lives in `rota::handlers::roadmaps::GetRoadmap`.
+//! Lambda `roadmaps-get`: all logic lives in `rota_api::handlers::roadmaps::GetRoadmap`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::roadmaps::GetRoadmap).await
+    rota_api::run(rota_api::handlers::roadmaps::GetRoadmap).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `roadmaps-list`: all logic lives in `rota::handlers::roadmaps::ListRoadmaps`.
+//! Lambda `roadmaps-list`: all logic lives in `rota_api::handlers::roadmaps::ListRoadmaps`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::roadmaps::ListRoadmaps).await
+    rota_api::run(rota_api::handlers::roadmaps::ListRoadmaps).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `roadmaps-step-patch`: all logic lives in `rota::handlers::roadmaps::PatchStep`.
+//! Lambda `roadmaps-step-patch`: all logic lives in `rota_api::handlers::roadmaps::PatchStep`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::roadmaps::PatchStep).await
+    rota_api::run(rota_api::handlers::roadmaps::PatchStep).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `users-me-get`: all logic lives in `rota::handlers::users::GetMe`.
+//! Lambda `users-me-get`: all logic lives in `rota_api::handlers::users::GetMe`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::users::GetMe).await
+    rota_api::run(rota_api::handlers::users::GetMe).await
 }

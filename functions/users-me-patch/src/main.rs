@@ -1,6 +1,6 @@
-//! Lambda `users-me-patch`: all logic lives in `rota::handlers::users::PatchMe`.
+//! Lambda `users-me-patch`: all logic lives in `rota_api::handlers::users::PatchMe`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota::run(rota::handlers::users::PatchMe).await
+    rota_api::run(rota_api::handlers::users::PatchMe).await
 }

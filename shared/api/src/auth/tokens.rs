@@ -1,0 +1,218 @@
+//! Access tokens (HS256 JWTs, 15 minutes) and opaque refresh tokens.
+//!
+//! A refresh token reads `<family>.<generation>.<secret>`: the family is a random 128-bit id
+//! naming one login session, the generation counts rotations, the secret is 256 random bits.
+//! Only its SHA-256 is stored. Knowing a family id means having held a token of that family,
+//! so presenting an older generation is re-use of a rotated token and revokes the family.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use rota_domain::input::Role;
+
+const ISSUER: &str = "rota";
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 5;
+const AUDIENCE: &str = "rota-api";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    iat: i64,
+    exp: i64,
+    iss: String,
+    aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+}
+
+/// The caller, as proven by a valid access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: i64,
+    pub role: Role,
+}
+
+pub struct TokenKeys {
+    cursor: crate::cursor::CursorKey,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Result<Self, String> {
+        if secret.len() < 32 {
+            return Err("the JWT secret must be at least 32 bytes".into());
+        }
+        // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        // A token is not valid before its `nbf` (jsonwebtoken checks it only when asked).
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        Ok(Self {
+            cursor: crate::cursor::CursorKey::derive(secret),
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    pub fn cursor_key(&self) -> &crate::cursor::CursorKey {
+        &self.cursor
+    }
+
+    pub fn issue_access(
+        &self,
+        caller: Caller,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: caller.user_id.to_string(),
+            role: caller.role,
+            iat: now,
+            exp: now + ttl_secs,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            nbf: None,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    pub fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                tracing::info!(reason = %e.kind_to_str(), "access token rejected");
+                ApiError::Unauthorized("The access token is invalid or expired.")
+            })?;
+        // Issued in the future: not a token we signed (our clock is the one that matters).
+        if data.claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            tracing::info!(reason = "issued in the future", "access token rejected");
+            return Err(ApiError::Unauthorized(
+                "The access token is invalid or expired.",
+            ));
+        }
+        let user_id = data
+            .claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::Unauthorized("The access token is invalid or expired."))?;
+        Ok(Caller {
+            user_id,
+            role: data.claims.role,
+        })
+    }
+}
+
+trait KindName {
+    fn kind_to_str(&self) -> &'static str;
+}
+
+impl KindName for jsonwebtoken::errors::Error {
+    fn kind_to_str(&self) -> &'static str {
+        use jsonwebtoken::errors::ErrorKind::*;
+        match self.kind() {
+            ExpiredSignature => "expired",
+            ImmatureSignature => "not valid yet (nbf)",
+            InvalidSignature => "bad signature",
+            InvalidAlgorithm | InvalidAlgorithmName => "wrong algorithm",
+            InvalidIssuer | InvalidAudience => "wrong issuer or audience",
+            _ => "malformed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    const ME: Caller = Caller {
+        user_id: 42,
+        role: Role::Member,
+    };
+
+    #[test]
+    fn access_tokens_round_trip() {
+        let now = chrono::Utc::now().timestamp();
+        let t = keys().issue_access(ME, now, 900).unwrap();
+        assert_eq!(keys().verify_access(&t).unwrap(), ME);
+    }
+
+    #[test]
+    fn expired_tampered_and_foreign_tokens_are_rejected() {
+        let now = chrono::Utc::now().timestamp();
+        let expired = keys().issue_access(ME, now - 3600, 900).unwrap();
+        assert!(keys().verify_access(&expired).is_err());
+
+        let good = keys().issue_access(ME, now, 900).unwrap();
+        let mut tampered = good.clone();
+        tampered.pop();
+        tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+        assert!(keys().verify_access(&tampered).is_err());
+
+        let other = TokenKeys::new(b"another-secret-another-secret-xx").unwrap();
+        assert!(other.verify_access(&good).is_err());
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn properly_signed_tokens_not_valid_yet_are_rejected() {
+        let now = chrono::Utc::now().timestamp();
+        let claims = |nbf: i64, iat: i64| {
+            serde_json::json!({"sub": "42", "role": "member", "iat": iat, "exp": now + 900,
+                "iss": "rota", "aud": "rota-api", "nbf": nbf})
+        };
+        // The same signed shape passes when nbf is now: only the time is wrong below.
+        assert_eq!(keys().verify_access(&signed(claims(now, now))).unwrap(), ME);
+        assert!(
+            keys()
+                .verify_access(&signed(claims(now + 600, now)))
+                .is_err()
+        );
+        // Issued in the future, without nbf.
+        let mut future = claims(now, now + 600);
+        future.as_object_mut().unwrap().remove("nbf");
+        assert!(keys().verify_access(&signed(future)).is_err());
+    }
+
+    #[test]
+    fn unsigned_alg_none_tokens_are_rejected() {
+        let now = chrono::Utc::now().timestamp();
+        let header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims = B64.encode(
+            format!(r#"{{"sub":"42","role":"admin","iat":{now},"exp":{},"iss":"rota","aud":"rota-api"}}"#, now + 900)
+                .as_bytes(),
+        );
+        assert!(
+            keys()
+                .verify_access(&format!("{header}.{claims}."))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(TokenKeys::new(b"short").is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! Reads the fields of a JSON object body into validated input types, collecting every
+//! problem so that one 422 lists them all.
+
+use crate::error::FieldError;
+
+/// Reads the fields of a JSON object body, collecting every problem so that one 422 lists
+/// them all.
+pub struct Fields<'a> {
+    object: &'a serde_json::Map<String, serde_json::Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(object: &'a serde_json::Map<String, serde_json::Value>) -> Self {
+        Self {
+            object,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The member's value: `None` when absent; an explicit `null` is refused (422), since
+    /// it is ambiguous ("clear it"? "leave it"?).
+    fn present(&mut self, name: &str) -> Option<&'a serde_json::Value> {
+        match self.object.get(name) {
+            Some(serde_json::Value::Null) => {
+                self.fail(name, "must not be null");
+                None
+            }
+            other => other,
+        }
+    }
+
+    pub fn fail(&mut self, name: &str, message: &str) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// A required string field parsed with `parse`.
+    pub fn required<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        match self.object.get(name) {
+            None | Some(serde_json::Value::Null) => {
+                self.fail(name, "is required");
+                None
+            }
+            Some(_) => self.optional(name, parse),
+        }
+    }
+
+    /// An optional string field; absent or null means `None`.
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        match self.present(name)? {
+            serde_json::Value::String(s) => match parse(s) {
+                Ok(v) => Some(v),
+                Err(message) => {
+                    self.fail(name, message);
+                    None
+                }
+            },
+            _ => {
+                self.fail(name, "must be a string");
+                None
+            }
+        }
+    }
+
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.present(name)? {
+            serde_json::Value::Bool(b) => Some(*b),
+            _ => {
+                self.fail(name, "must be true or false");
+                None
+            }
+        }
+    }
+
+    pub fn optional_int<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(i64) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        let value = self.present(name)?;
+        match value.as_i64() {
+            Some(n) => match parse(n) {
+                Ok(v) => Some(v),
+                Err(message) => {
+                    self.fail(name, message);
+                    None
+                }
+            },
+            None => {
+                self.fail(name, "must be an integer");
+                None
+            }
+        }
+    }
+
+    pub fn required_bool(&mut self, name: &str) -> Option<bool> {
+        if self.object.get(name).is_none_or(serde_json::Value::is_null) {
+            self.fail(name, "is required");
+            return None;
+        }
+        self.optional_bool(name)
+    }
+
+    pub fn required_int<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(i64) -> Result<T, &'static str>,
+    ) -> Option<T> {
+        if self.object.get(name).is_none_or(serde_json::Value::is_null) {
+            self.fail(name, "is required");
+            return None;
+        }
+        self.optional_int(name, parse)
+    }
+
+    /// An optional array of short strings (at most `max` of them).
+    pub fn optional_string_list(&mut self, name: &str, max: usize) -> Option<Vec<String>> {
+        let value = self.present(name)?;
+        let list: Option<Vec<String>> = value.as_array().and_then(|items| {
+            items
+                .iter()
+                .map(|v| v.as_str().filter(|s| s.len() <= 100).map(str::to_owned))
+                .collect()
+        });
+        match list {
+            Some(list) if list.len() <= max => Some(list),
+            Some(_) => {
+                self.fail(name, "has too many entries");
+                None
+            }
+            None => {
+                self.fail(name, "must be an array of short strings");
+                None
+            }
+        }
+    }
+
+    /// Ends parsing: `Ok(())` when every field was valid.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rota_domain::input::{Email, Password, ReminderHour};
+
+    #[test]
+    fn fields_collect_every_problem() {
+        let v = serde_json::json!({"email": 3, "hour": "x", "flag": null});
+        let mut f = Fields::new(v.as_object().unwrap());
+        assert!(f.required("email", Email::parse).is_none());
+        assert!(f.required("password", Password::parse).is_none());
+        assert!(f.optional_int("hour", ReminderHour::parse).is_none());
+        assert!(f.optional_bool("flag").is_none());
+        assert!(f.optional_bool("absent").is_none());
+        let errors = f.finish().unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "password", "hour", "flag"]);
+    }
+}

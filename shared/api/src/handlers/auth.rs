@@ -1,0 +1,262 @@
+//! Register, login, refresh and logout.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use super::views::AuthView;
+use crate::app::{App, Ctx, Handler, Needs};
+use crate::auth::password;
+use crate::auth::tokens::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::fields::Fields;
+use crate::http::{json, json_object, no_content, source_ip};
+use rota_domain::input::{DisplayName, Email, Password};
+use rota_domain::refresh_token::RefreshToken;
+use rota_store::sessions::{Sessions, new_session_item};
+use rota_store::users::{CreateOutcome, User, Users};
+
+const AUTH: Needs = Needs {
+    db: true,
+    cache: true,
+    tokens: true,
+};
+
+const BAD_CREDENTIALS: &str = "The email or password is wrong.";
+const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
+
+fn client_ip(req: &Request) -> String {
+    source_ip(req).unwrap_or_else(|| "unknown".into())
+}
+
+/// Issues an access token and answers with the AuthResponse of API.md.
+fn auth_response(
+    app: &App,
+    status: StatusCode,
+    user: &User,
+    refresh: &RefreshToken,
+    now: i64,
+) -> ApiResult<Response<Body>> {
+    let ttl = app.config.access_token_ttl.as_secs();
+    let caller = Caller {
+        user_id: user.id,
+        role: user.role,
+    };
+    let access_token = app.tokens()?.issue_access(caller, now, ttl as i64)?;
+    json(
+        status,
+        &AuthView {
+            access_token,
+            refresh_token: refresh.as_str(),
+            token_type: "Bearer",
+            expires_in: ttl,
+            user: user.into(),
+        },
+    )
+}
+
+fn refresh_expiry(app: &App, now: i64) -> i64 {
+    now + app.config.refresh_token_ttl.as_secs() as i64
+}
+
+pub struct Register;
+
+impl Handler for Register {
+    const NEEDS: Needs = AUTH;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let key = format!("register:ip:{}", client_ip(&req));
+        app.enforce_limit(ctx, &key, app.config.register_ip_limit)
+            .await?;
+
+        let body = json_object(&req)?;
+        let mut fields = Fields::new(&body);
+        let email = fields.required("email", Email::parse);
+        let password = fields.required("password", Password::parse);
+        let name = fields.required("display_name", DisplayName::parse);
+        fields.finish().map_err(ApiError::Validation)?;
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+
+        let hash = password::hash(&password).await?;
+        let users = Users::new(app.db()?, app.table());
+        let now = Utc::now();
+        let now_secs = now.timestamp();
+        // Ids are minted without coordination; a collision is retried with fresh ids
+        // (conflicts and throttles are retried inside the data layer).
+        for _ in 0..4 {
+            let user = User::new(rota_domain::ids::new_id(), &email, &name, now);
+            let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
+            let session =
+                new_session_item(&refresh, user.id, now_secs, refresh_expiry(app, now_secs));
+            match users.create(&user, &email, &hash, session).await? {
+                CreateOutcome::Created => {
+                    ctx.set_user(user.id);
+                    ctx.metrics.count("SignUps");
+                    return auth_response(app, StatusCode::CREATED, &user, &refresh, now_secs);
+                }
+                CreateOutcome::EmailTaken => {
+                    return Err(ApiError::Conflict(
+                        "An account with this email already exists.".into(),
+                    ));
+                }
+                CreateOutcome::IdCollision => continue,
+            }
+        }
+        Err(ApiError::Unavailable("the database"))
+    }
+}
+
+pub struct Login;
+
+impl Handler for Login {
+    const NEEDS: Needs = AUTH;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let ip_key = format!("login:ip:{}", client_ip(&req));
+        let by_ip = app
+            .limiter
+            .hit(
+                app.cache(),
+                &mut ctx.metrics,
+                &ip_key,
+                app.config.login_ip_limit,
+            )
+            .await;
+        ctx.limit(by_ip)?;
+
+        let body = json_object(&req)?;
+        let mut fields = Fields::new(&body);
+        let email = fields.required("email", Email::parse);
+        let password = fields.required("password", Password::parse);
+        fields.finish().map_err(ApiError::Validation)?;
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+
+        // Attempts on one account are limited per client IP: an attacker elsewhere cannot
+        // lock the owner out (their own IP keeps its allowance; existing sessions are never
+        // touched). The attempt counts *before* the hash, so concurrent attempts cannot
+        // overshoot the limit; a successful login clears its IP's count.
+        let pair_key = format!("login:account_ip:{}:{}", email.key(), client_ip(&req));
+        let by_pair = app
+            .limiter
+            .hit(
+                app.cache(),
+                &mut ctx.metrics,
+                &pair_key,
+                app.config.login_account_limit,
+            )
+            .await;
+        ctx.limit(by_ip.tighter(by_pair))?;
+
+        let users = Users::new(app.db()?, app.table());
+        let credential = users.credential(&email).await?;
+        let user_id = credential.as_ref().map(|c| c.user_id);
+        let valid = password::verify(&password, credential.map(|c| c.password_hash)).await?;
+        let Some(user_id) = user_id.filter(|_| valid) else {
+            ctx.metrics.count("LoginFailures");
+            return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+        };
+        app.limiter.reset(app.cache(), &pair_key).await;
+        ctx.set_user(user_id);
+        let user = users
+            .get(user_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("credential without user"))?;
+        let now = Utc::now().timestamp();
+        let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
+        Sessions::new(app.db()?, app.table())
+            .create(new_session_item(
+                &refresh,
+                user.id,
+                now,
+                refresh_expiry(app, now),
+            ))
+            .await?;
+        ctx.metrics.count("Logins");
+        auth_response(app, StatusCode::OK, &user, &refresh, now)
+    }
+}
+
+/// The body's `refresh_token`: 422 when missing, 401 when it is not a token of ours.
+fn presented_refresh_token(req: &Request) -> ApiResult<RefreshToken> {
+    let body = json_object(req)?;
+    let mut fields = Fields::new(&body);
+    let token = fields.required("refresh_token", |s| Ok(RefreshToken::parse(s)));
+    fields.finish().map_err(ApiError::Validation)?;
+    token.flatten().ok_or(ApiError::Unauthorized(BAD_REFRESH))
+}
+
+pub struct Refresh;
+
+impl Handler for Refresh {
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: true,
+    };
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let presented = presented_refresh_token(&req)?;
+        let now = Utc::now().timestamp();
+        let sessions = Sessions::new(app.db()?, app.table());
+        let session = sessions
+            .get(&presented.family, now)
+            .await?
+            .filter(|s| !s.revoked)
+            .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
+        ctx.set_user(session.user_id);
+
+        if presented.generation < session.generation {
+            // A rotated token came back: it was copied. Revoke the whole family.
+            sessions.revoke_presented(&presented).await?;
+            tracing::warn!(
+                family_generation = session.generation,
+                "rotated refresh token re-used; family revoked"
+            );
+            ctx.metrics.count("RefreshTokenReuse");
+            return Err(ApiError::Unauthorized(BAD_REFRESH));
+        }
+        if presented.generation != session.generation || presented.hash() != session.token_hash {
+            return Err(ApiError::Unauthorized(BAD_REFRESH));
+        }
+
+        let next = RefreshToken::mint(&session.family, session.generation + 1);
+        let users = Users::new(app.db()?, app.table());
+        let (rotated, user) = tokio::join!(
+            sessions.rotate(&session, &next, refresh_expiry(app, now)),
+            users.get(session.user_id)
+        );
+        if !rotated? {
+            // Another request used this same token first: that is re-use too.
+            sessions.revoke_presented(&presented).await?;
+            tracing::warn!("refresh token used twice concurrently; family revoked");
+            ctx.metrics.count("RefreshTokenReuse");
+            return Err(ApiError::Unauthorized(BAD_REFRESH));
+        }
+        let user = user?.ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
+        ctx.metrics.count("TokenRefreshes");
+        auth_response(app, StatusCode::OK, &user, &next, now)
+    }
+}
+
+pub struct Logout;
+
+impl Handler for Logout {
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: false,
+    };
+
+    /// Idempotent: an expired or already revoked token of ours also gets 204.
+    async fn handle(&self, app: &App, _ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let presented = presented_refresh_token(&req)?;
+        Sessions::new(app.db()?, app.table())
+            .revoke_presented(&presented)
+            .await?;
+        Ok(no_content())
+    }
+}

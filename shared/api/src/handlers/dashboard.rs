@@ -1,0 +1,92 @@
+//! The dashboard: one function, one round of concurrent reads.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::community::post_page_views;
+use crate::app::{App, Ctx, Handler, Needs};
+use crate::error::{ApiError, ApiResult};
+use rota_domain::streak;
+use rota_lambda::metrics::Metrics;
+use rota_store::notifications::Notifications;
+use rota_store::posts::Feed;
+use rota_store::roadmaps::Roadmaps;
+use rota_store::users::Users;
+
+pub struct Dashboard;
+
+impl Handler for Dashboard {
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: true,
+        tokens: true,
+    };
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let db = app.db()?;
+        let users = Users::new(db, app.table());
+        let roadmaps = Roadmaps::new(db, app.table());
+        let inbox = Notifications::new(db, app.table());
+        let mut stats_metrics = Metrics::new();
+        // Every read is independent: issue them together (one round trip of latency). The
+        // community part comes from the stats cache and may be up to 5 minutes stale.
+        let mut feed_metrics = Metrics::new();
+        let store = async {
+            Ok::<_, rota_store::StoreError>(tokio::try_join!(
+                users.get(caller.user_id),
+                roadmaps.streak(caller.user_id),
+                roadmaps.list(caller.user_id),
+                inbox.unread(caller.user_id),
+            )?)
+        };
+        // The 5 newest posts: the new feed's shared first page (crate::feeds).
+        let recent = crate::feeds::page(
+            app,
+            &mut feed_metrics,
+            Feed::New,
+            None,
+            5,
+            Some(caller.user_id),
+        );
+        let (store, stats, recent) =
+            tokio::join!(store, crate::stats::get(app, &mut stats_metrics), recent);
+        let (user, streak_item, roadmap_list, unread) = store?;
+        let recent = recent?;
+        ctx.metrics.merge(feed_metrics);
+        let stats = stats?;
+        ctx.metrics.merge(stats_metrics);
+        let user = user.ok_or(ApiError::Unauthorized(super::ACCOUNT_GONE))?;
+        let today = streak::local_date(Utc::now(), &user.timezone);
+        let recent_posts = post_page_views(&recent.0);
+        let roadmaps: Vec<_> = roadmap_list
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "title": r.title,
+                    "progress_percent": r.progress_percent(),
+                    "next_step": r.next_step().map(|(id, title)| json!({"id": id, "title": title})),
+                })
+            })
+            .collect();
+        let (stats, _) = stats;
+        crate::http::json(
+            StatusCode::OK,
+            &json!({
+                "user": {"id": user.id, "display_name": user.display_name},
+                "streak_days": streak::current(streak_item, today),
+                "unread_notifications": unread,
+                "roadmaps": roadmaps,
+                "recent_posts": recent_posts,
+                "community": {
+                    "total_users": stats.total_users,
+                    "total_posts": stats.total_posts,
+                    "posts_last_24h": stats.posts_last_24h,
+                },
+            }),
+        )
+    }
+}

@@ -1,0 +1,60 @@
+//! Functions triggered by EventBridge and SQS rather than HTTP.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+
+use crate::app::{App, Job, Needs};
+use crate::error::ApiResult;
+use rota_lambda::metrics::Metrics;
+
+pub struct RemindersScheduler;
+
+impl Job for RemindersScheduler {
+    type Event = serde_json::Value;
+    type Output = serde_json::Value;
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: false,
+    };
+
+    /// EventBridge's Scheduled Event: its `time` is the scheduled time; the run queues what is
+    /// due by the clock (a late or early event changes nothing; see `reminders`).
+    async fn run(
+        &self,
+        app: &App,
+        event: serde_json::Value,
+        metrics: &mut Metrics,
+    ) -> ApiResult<serde_json::Value> {
+        let at = event
+            .get("time")
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(chrono::Utc::now);
+        let sqs = crate::reminders::sqs_client(app.sdk_config()?);
+        let queued = crate::reminders::schedule(app, &sqs, at, chrono::Utc::now(), metrics).await?;
+        tracing::info!(queued, "reminders queued");
+        Ok(serde_json::json!({"queued": queued}))
+    }
+}
+
+pub struct RemindersWorker;
+
+impl Job for RemindersWorker {
+    type Event = SqsEvent;
+    type Output = SqsBatchResponse;
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: false,
+        tokens: false,
+    };
+
+    async fn run(
+        &self,
+        app: &App,
+        event: SqsEvent,
+        metrics: &mut Metrics,
+    ) -> ApiResult<SqsBatchResponse> {
+        Ok(crate::reminders::work(app, event, metrics).await)
+    }
+}

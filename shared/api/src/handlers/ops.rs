@@ -1,0 +1,144 @@
+//! Health checks, the OpenAPI document and the `$default` route.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use http::{StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::app::{App, Ctx, Handler, Needs};
+use crate::error::{ApiError, ApiResult};
+use rota_store::s;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct HealthLive;
+
+impl Handler for HealthLive {
+    const NEEDS: Needs = Needs::NOTHING;
+
+    async fn handle(&self, _app: &App, _ctx: &mut Ctx, _req: Request) -> ApiResult<Response<Body>> {
+        crate::http::json(StatusCode::OK, &json!({"status": "ok"}))
+    }
+}
+
+pub struct HealthReady;
+
+impl HealthReady {
+    async fn dynamodb(app: &App) -> bool {
+        let Ok(db) = app.db() else { return false };
+        // A GetItem on a key that never exists: the cheapest call that proves the table
+        // answers, and the only permission it needs is GetItem.
+        let call = db
+            .get_item()
+            .table_name(app.table())
+            .key("PK", s("HEALTH"))
+            .key("SK", s("HEALTH"))
+            .send();
+        match tokio::time::timeout(CHECK_TIMEOUT, call).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "readiness: dynamodb failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("readiness: dynamodb timed out");
+                false
+            }
+        }
+    }
+
+    async fn cache(app: &App) -> bool {
+        let Some(cache) = app.cache() else {
+            return false;
+        };
+        match tokio::time::timeout(CHECK_TIMEOUT, cache.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: cache failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("readiness: cache timed out");
+                false
+            }
+        }
+    }
+}
+
+impl Handler for HealthReady {
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: true,
+        tokens: false,
+    };
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, _req: Request) -> ApiResult<Response<Body>> {
+        let (db_ok, cache_ok) = tokio::join!(Self::dynamodb(app), Self::cache(app));
+        let word = |ok: bool| if ok { "ok" } else { "error" };
+        let checks = json!({"dynamodb": word(db_ok), "cache": word(cache_ok)});
+        if db_ok && cache_ok {
+            return crate::http::json(StatusCode::OK, &json!({"status": "ok", "checks": checks}));
+        }
+        let failing = match (db_ok, cache_ok) {
+            (false, false) => "DynamoDB and the cache",
+            (false, true) => "DynamoDB",
+            _ => "The cache",
+        };
+        let mut response = ApiError::Unavailable(failing).to_response(&ctx.request_id);
+        // problem+json with the per-dependency checks as an extension member.
+        let mut body: serde_json::Value = match response.body() {
+            Body::Text(t) => serde_json::from_str(t).map_err(ApiError::internal)?,
+            _ => json!({}),
+        };
+        body["checks"] = checks;
+        *response.body_mut() = Body::Text(body.to_string());
+        Ok(response)
+    }
+}
+
+static OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// The OpenAPI document as JSON, converted once per container.
+pub fn openapi_json() -> Result<&'static str, String> {
+    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let doc: serde_json::Value =
+            serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| e.to_string())?;
+        serde_json::to_string(&doc).map_err(|e| e.to_string())
+    })
+    .as_deref()
+    .map_err(Clone::clone)
+}
+
+pub struct OpenApi;
+
+impl Handler for OpenApi {
+    const NEEDS: Needs = Needs::NOTHING;
+
+    async fn handle(&self, _app: &App, _ctx: &mut Ctx, _req: Request) -> ApiResult<Response<Body>> {
+        let doc = openapi_json().map_err(ApiError::Internal)?;
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "public, max-age=300")
+            .body(Body::Text(doc.to_owned()))
+            .expect("static response parts are valid"))
+    }
+}
+
+/// The HTTP API's `$default` route: unknown paths and wrong methods.
+pub struct NotFound;
+
+impl Handler for NotFound {
+    const NEEDS: Needs = Needs::NOTHING;
+
+    async fn handle(&self, _app: &App, _ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let path: String = req.uri().path().chars().take(200).collect();
+        Err(ApiError::NotFound(format!(
+            "No route matches {} {path}.",
+            req.method()
+        )))
+    }
+}

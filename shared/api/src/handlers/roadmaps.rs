@@ -1,0 +1,344 @@
+//! Roadmaps: the catalog, generation, progress and streaks.
+//!
+//! Generation is limited to 10 per user per hour: a plan is pure CPU (milliseconds), but each
+//! stores ~15 KB (≈ 15 write units) that stays until deleted, and no learner needs more than a
+//! handful of plans an hour; the limit bounds storage abuse, not compute.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::app::{App, Ctx, Handler, Needs};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::fields::Fields;
+use crate::http::{json, json_object, no_content};
+use rota_domain::input::parse_path_id;
+use rota_domain::streak;
+use rota_store::posts::timestamp;
+use rota_store::roadmaps::{Mark, Roadmap, Roadmaps};
+use rota_store::users::Users;
+
+const OWN: Needs = Needs {
+    db: true,
+    cache: false,
+    tokens: true,
+};
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("No such roadmap.".into())
+}
+
+fn path_param(req: &Request, name: &str) -> Option<i64> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .and_then(parse_path_id)
+}
+
+pub struct Catalog;
+
+impl Handler for Catalog {
+    const NEEDS: Needs = Needs {
+        db: false,
+        cache: false,
+        tokens: true,
+    };
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        app.authenticate_optional(ctx, &req).await?;
+        let mut response = json(StatusCode::OK, &json!({"goals": rota_roadmap::catalog()}))?;
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("public, max-age=3600"),
+        );
+        Ok(response)
+    }
+}
+
+#[derive(Serialize)]
+struct StepView<'a> {
+    id: u32,
+    skill: &'a str,
+    title: &'a str,
+    description: &'a str,
+    est_hours: rota_roadmap::Hours,
+    resources: &'a [rota_roadmap::Resource],
+    week_start: u32,
+    week_end: u32,
+    done: bool,
+    done_at: Option<String>,
+}
+
+/// The Roadmap of API.md: the stored plan with step ids (1..=n in plan order) and progress.
+fn roadmap_view(summary: &Roadmap, plan: &rota_roadmap::Plan) -> Value {
+    let mut next_id = 0u32;
+    let milestones: Vec<Value> = plan
+        .milestones
+        .iter()
+        .map(|m| {
+            let steps: Vec<StepView> = m
+                .steps
+                .iter()
+                .map(|step| {
+                    next_id += 1;
+                    step_view(summary, next_id, step)
+                })
+                .collect();
+            json!({"index": m.index, "title": m.title, "week_start": m.week_start, "week_end": m.week_end, "steps": steps})
+        })
+        .collect();
+    json!({
+        "id": summary.id,
+        "title": summary.title,
+        "goal": summary.goal,
+        "level": summary.level,
+        "hours_per_week": summary.hours_per_week,
+        "total_hours": plan.total_hours,
+        "total_weeks": plan.total_weeks,
+        "progress_percent": summary.progress_percent(),
+        "created_at": timestamp(summary.created_at),
+        "milestones": milestones,
+    })
+}
+
+fn step_view<'a>(summary: &Roadmap, id: u32, step: &'a rota_roadmap::Step) -> StepView<'a> {
+    let done_at = summary.done.get(&id).map(|t| timestamp(*t));
+    StepView {
+        id,
+        skill: &step.skill,
+        title: &step.title,
+        description: &step.description,
+        est_hours: step.est_hours,
+        resources: &step.resources,
+        week_start: step.week_start,
+        week_end: step.week_end,
+        done: done_at.is_some(),
+        done_at,
+    }
+}
+
+fn parse_plan(raw: &str) -> ApiResult<rota_roadmap::Plan> {
+    serde_json::from_str(raw).map_err(ApiError::internal)
+}
+
+pub struct CreateRoadmap;
+
+impl Handler for CreateRoadmap {
+    const NEEDS: Needs = Needs {
+        db: true,
+        cache: true,
+        tokens: true,
+    };
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let body = json_object(&req)?;
+        let mut fields = Fields::new(&body);
+        let goal = fields.required("goal", |g| {
+            rota_roadmap::goal(g)
+                .map(|_| g.to_owned())
+                .ok_or("must be a goal slug from the catalog")
+        });
+        let level = fields.required("level", |l| {
+            l.parse::<rota_roadmap::Level>()
+                .map_err(|_| "must be beginner, intermediate or advanced")
+        });
+        let hours = fields.required_int("hours_per_week", |h| {
+            u32::try_from(h)
+                .ok()
+                .filter(|h| rota_roadmap::HOURS_PER_WEEK.contains(h))
+                .ok_or("must be an integer from 1 to 80")
+        });
+        let known = fields.optional_string_list("known_skills", 200);
+        fields.finish().map_err(ApiError::Validation)?;
+        let (Some(goal), Some(level), Some(hours)) = (goal, level, hours) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        let known = known.unwrap_or_default();
+        let canonical = serde_json::Value::Object(body);
+        super::idempotent::run(
+            app,
+            &req,
+            caller.user_id,
+            "roadmaps.create",
+            &canonical,
+            |guard| async move {
+                // Inside: a replayed request is answered before it counts against the limit.
+                let key = format!("roadmap:user:{}", caller.user_id);
+                app.enforce_limit(ctx, &key, app.config.roadmap_limit)
+                    .await?;
+                let plan = rota_roadmap::generate(&goal, level, hours, &known).map_err(|e| {
+                    ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())])
+                })?;
+                let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
+                let store = Roadmaps::new(app.db()?, app.table());
+                for _ in 0..4 {
+                    let summary = Roadmap {
+                        id: rota_domain::ids::new_id(),
+                        user_id: caller.user_id,
+                        title: plan.title.clone(),
+                        goal: plan.goal.clone(),
+                        level: level.as_str().to_owned(),
+                        hours_per_week: plan.hours_per_week,
+                        total_hours: plan.total_hours.as_f64(),
+                        total_weeks: plan.total_weeks,
+                        created_at: Utc::now(),
+                        steps: plan
+                            .steps()
+                            .enumerate()
+                            .map(|(i, s)| (i as u32 + 1, s.title.clone()))
+                            .collect(),
+                        done: Default::default(),
+                    };
+                    let view = serde_json::to_string(&roadmap_view(&summary, &plan))
+                        .map_err(ApiError::internal)?;
+                    let completion = guard.completion(StatusCode::CREATED, &view)?;
+                    if store.create(&summary, &plan_json, completion).await? {
+                        ctx.metrics.count("RoadmapsCreated");
+                        return Ok(crate::http::json_text(StatusCode::CREATED, view));
+                    }
+                }
+                Err(ApiError::Unavailable("the database"))
+            },
+        )
+        .await
+    }
+}
+
+pub struct ListRoadmaps;
+
+impl Handler for ListRoadmaps {
+    const NEEDS: Needs = OWN;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let roadmaps = Roadmaps::new(app.db()?, app.table())
+            .list(caller.user_id)
+            .await?;
+        let items: Vec<Value> = roadmaps
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "title": r.title,
+                    "goal": r.goal,
+                    "progress_percent": r.progress_percent(),
+                    "created_at": timestamp(r.created_at),
+                })
+            })
+            .collect();
+        json(StatusCode::OK, &json!({"items": items}))
+    }
+}
+
+pub struct GetRoadmap;
+
+impl Handler for GetRoadmap {
+    const NEEDS: Needs = OWN;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let id = path_param(&req, "id").ok_or_else(not_found)?;
+        let store = Roadmaps::new(app.db()?, app.table());
+        let (summary, plan) = tokio::try_join!(
+            store.get(caller.user_id, id),
+            store.plan(caller.user_id, id)
+        )?;
+        let (Some(summary), Some(plan)) = (summary, plan) else {
+            return Err(not_found());
+        };
+        json(StatusCode::OK, &roadmap_view(&summary, &parse_plan(&plan)?))
+    }
+}
+
+pub struct PatchStep;
+
+impl Handler for PatchStep {
+    const NEEDS: Needs = OWN;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let no_step = || ApiError::NotFound("No such roadmap step.".into());
+        let id = path_param(&req, "id").ok_or_else(not_found)?;
+        let step = path_param(&req, "step_id")
+            .and_then(|s| u32::try_from(s).ok())
+            .ok_or_else(no_step)?;
+        let body = json_object(&req)?;
+        let mut fields = Fields::new(&body);
+        let done = fields.required_bool("done");
+        fields.finish().map_err(ApiError::Validation)?;
+        let Some(done) = done else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+
+        let db = app.db()?;
+        let store = Roadmaps::new(db, app.table());
+        let users = Users::new(db, app.table());
+        let now = Utc::now();
+        // Independent reads go out with the write: one round of calls.
+        let (mark, plan, user, previous) = tokio::try_join!(
+            store.mark(caller.user_id, id, step, done, now),
+            store.plan(caller.user_id, id),
+            users.get(caller.user_id),
+            store.streak(caller.user_id),
+        )?;
+        let summary = match mark {
+            Mark::NotFound => return Err(no_step()),
+            Mark::Unchanged(summary) => summary,
+            Mark::Changed(summary) => {
+                if done {
+                    let timezone = user.as_ref().map_or("UTC", |u| u.timezone.as_str());
+                    record_streak(
+                        &store,
+                        caller.user_id,
+                        previous,
+                        streak::local_date(now, timezone),
+                    )
+                    .await?;
+                    ctx.metrics.count("StepsCompleted");
+                }
+                summary
+            }
+        };
+        let plan = parse_plan(&plan.ok_or_else(no_step)?)?;
+        let step_def = plan.steps().nth(step as usize - 1).ok_or_else(no_step)?;
+        json(StatusCode::OK, &step_view(&summary, step, step_def))
+    }
+}
+
+/// Counts a completion towards the streak; retries when another instance changed it first.
+async fn record_streak(
+    store: &Roadmaps<'_>,
+    user_id: i64,
+    mut previous: Option<streak::Streak>,
+    today: chrono::NaiveDate,
+) -> ApiResult<()> {
+    for _ in 0..5 {
+        let next = streak::after_completion(previous, today);
+        if Some(next) == previous || store.save_streak(user_id, previous, next).await? {
+            return Ok(());
+        }
+        previous = store.streak(user_id).await?;
+    }
+    Err(ApiError::Unavailable("the database"))
+}
+
+pub struct DeleteRoadmap;
+
+impl Handler for DeleteRoadmap {
+    const NEEDS: Needs = OWN;
+
+    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
+        let caller = app.authenticate(ctx, &req).await?;
+        let id = path_param(&req, "id").ok_or_else(not_found)?;
+        if Roadmaps::new(app.db()?, app.table())
+            .delete(caller.user_id, id)
+            .await?
+        {
+            Ok(no_content())
+        } else {
+            Err(not_found())
+        }
+    }
+}

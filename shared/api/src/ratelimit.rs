@@ -1,0 +1,248 @@
+//! Fixed-window rate limits shared by every Lambda instance through the cache cluster.
+//!
+//! One Lua script makes increment-and-expire atomic; `redis::Script` sends EVALSHA and falls
+//! back to EVAL when Redis has lost its script cache (after a restart or failover). When the
+//! cache is down, each container falls back to its own in-memory window: limits loosen (by
+//! the number of warm containers) rather than failing every login; the failure is logged and
+//! counted as the `RateLimitStoreErrors` metric.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use lambda_http::{Body, Response};
+
+use crate::cache::Cache;
+use crate::config::Limit;
+use rota_lambda::metrics::Metrics;
+
+const HIT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+";
+
+const PEEK: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then ttl = tonumber(ARGV[1]) end
+return {count, ttl}
+";
+
+/// The state of one limit after a call: what the RateLimit-* headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_secs: u64,
+    pub allowed: bool,
+}
+
+impl Decision {
+    fn from_count(limit: Limit, count: u64, ttl: u64, counting_this_call: bool) -> Self {
+        let max = u64::from(limit.max);
+        let allowed = if counting_this_call {
+            count <= max
+        } else {
+            count < max
+        };
+        Self {
+            limit: limit.max,
+            remaining: max.saturating_sub(count) as u32,
+            reset_secs: ttl.max(1),
+            allowed,
+        }
+    }
+
+    /// Of two limits that both apply, the one to report: a refusal first, else the one with
+    /// fewer calls left.
+    pub fn tighter(self, other: Decision) -> Decision {
+        match (self.allowed, other.allowed) {
+            (false, true) => self,
+            (true, false) => other,
+            _ if other.remaining < self.remaining => other,
+            _ => self,
+        }
+    }
+
+    pub fn apply_headers(&self, response: &mut Response<Body>) {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
+    }
+}
+
+#[derive(Default)]
+pub struct RateLimiter {
+    fallback: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one call against `key` and says whether it is within `limit`.
+    pub async fn hit(
+        &self,
+        cache: Option<&Cache>,
+        metrics: &mut Metrics,
+        key: &str,
+        limit: Limit,
+    ) -> Decision {
+        self.run(cache, metrics, key, limit, true).await
+    }
+
+    /// Reports `key`'s state without counting a call (used to check before counting failures).
+    pub async fn peek(
+        &self,
+        cache: Option<&Cache>,
+        metrics: &mut Metrics,
+        key: &str,
+        limit: Limit,
+    ) -> Decision {
+        self.run(cache, metrics, key, limit, false).await
+    }
+
+    /// Forgets `key`'s window (a successful login clears the failures counted on its device).
+    /// Best effort: a cache that is down keeps the count until the window ends.
+    pub async fn reset(&self, cache: Option<&Cache>, key: &str) {
+        let key = format!("rl:{key}");
+        if let Some(cache) = cache {
+            let result: Result<(), redis::RedisError> = cache
+                .call(|mut conn| {
+                    let key = key.clone();
+                    async move {
+                        rota_lambda::diagnostics::redis_call(
+                            redis::cmd("DEL").arg(key).query_async::<()>(&mut conn),
+                        )
+                        .await
+                    }
+                })
+                .await;
+            if let Err(err) = result
+                && !crate::cache::is_short_circuit(&err)
+            {
+                tracing::warn!(error = %err, "could not reset a rate-limit window");
+            }
+        }
+        self.fallback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
+    async fn run(
+        &self,
+        cache: Option<&Cache>,
+        metrics: &mut Metrics,
+        key: &str,
+        limit: Limit,
+        count: bool,
+    ) -> Decision {
+        let key = format!("rl:{key}");
+        if let Some(cache) = cache {
+            match Self::remote(cache, &key, limit, count).await {
+                Ok((n, ttl)) => return Decision::from_count(limit, n, ttl, count),
+                Err(err) => {
+                    if !crate::cache::is_short_circuit(&err) {
+                        tracing::warn!(error = %err, "rate-limit store unavailable; using the container's own window");
+                    }
+                    metrics.count("RateLimitStoreErrors");
+                }
+            }
+        }
+        self.local(&key, limit, count)
+    }
+
+    async fn remote(
+        cache: &Cache,
+        key: &str,
+        limit: Limit,
+        count: bool,
+    ) -> Result<(u64, u64), redis::RedisError> {
+        let script = redis::Script::new(if count { HIT } else { PEEK });
+        let (n, ttl): (u64, i64) = cache
+            .call(|mut conn| async move {
+                rota_lambda::diagnostics::redis_call(
+                    script
+                        .key(key)
+                        .arg(limit.window_secs)
+                        .invoke_async(&mut conn),
+                )
+                .await
+            })
+            .await?;
+        Ok((n, ttl.max(0) as u64))
+    }
+
+    fn local(&self, key: &str, limit: Limit, count: bool) -> Decision {
+        let now = Instant::now();
+        let window = Duration::from_secs(u64::from(limit.window_secs));
+        let mut map = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (_, reset)| *reset > now);
+        }
+        let entry = map.entry(key.to_owned()).or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        if count {
+            entry.0 += 1;
+        }
+        let ttl = entry.1.saturating_duration_since(now).as_secs_f64().ceil() as u64;
+        Decision::from_count(limit, entry.0, ttl, count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn without_a_cache_each_container_still_limits() {
+        let limiter = RateLimiter::new();
+        let mut m = Metrics::new();
+        let limit = Limit::new(2, 60);
+        assert!(limiter.hit(None, &mut m, "k", limit).await.allowed);
+        let second = limiter.hit(None, &mut m, "k", limit).await;
+        assert!(second.allowed);
+        assert_eq!(second.remaining, 0);
+        let third = limiter.hit(None, &mut m, "k", limit).await;
+        assert!(!third.allowed);
+        assert!(third.reset_secs >= 1 && third.reset_secs <= 60);
+        assert!(!limiter.peek(None, &mut m, "k", limit).await.allowed);
+        assert!(limiter.peek(None, &mut m, "other", limit).await.allowed);
+    }
+
+    #[test]
+    fn the_tighter_decision_is_reported() {
+        let a = Decision {
+            limit: 30,
+            remaining: 20,
+            reset_secs: 10,
+            allowed: true,
+        };
+        let b = Decision {
+            limit: 10,
+            remaining: 3,
+            reset_secs: 900,
+            allowed: true,
+        };
+        let c = Decision {
+            limit: 10,
+            remaining: 0,
+            reset_secs: 900,
+            allowed: false,
+        };
+        assert_eq!(a.tighter(b), b);
+        assert_eq!(a.tighter(c), c);
+        assert_eq!(c.tighter(a), c);
+    }
+}

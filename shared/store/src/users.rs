@@ -1,0 +1,432 @@
+//! Users and their credentials.
+//!
+//! | item | PK | SK | holds |
+//! |---|---|---|---|
+//! | user | `USER#<id>` | `PROFILE` | profile and settings (no secrets) |
+//! | credential | `EMAIL#<lower-cased email>` | `CREDENTIAL` | user_id, password hash |
+//!
+//! The credential item is the owner's email index: keyed by the case-folded email it makes
+//! emails unique (written with the user in one TransactWriteItems, conditional on not
+//! existing) and serves login with one strongly consistent GetItem — a GSI could do neither.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::{Item, db_error, get_bool, get_n, get_s, n, s};
+use super::{SendRetried, StoreError};
+use rota_domain::input::{DisplayName, Email, ReminderHour, Role, TimeZone};
+
+pub const DEFAULT_REMINDER_HOUR: u8 = 9;
+pub const DEFAULT_TIMEZONE: &str = "UTC";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub reminder_enabled: bool,
+    pub reminder_hour: u8,
+    pub timezone: String,
+    /// The next UTC epoch hour a daily reminder is due (indexed by `reminders-due` while
+    /// reminders are enabled).
+    pub reminder_due_hour: Option<i64>,
+}
+
+pub struct Credential {
+    pub user_id: i64,
+    pub password_hash: String,
+}
+
+pub fn user_key(id: i64) -> (String, String) {
+    (format!("USER#{id}"), "PROFILE".into())
+}
+
+fn email_key(email_key: &str) -> (String, String) {
+    (format!("EMAIL#{email_key}"), "CREDENTIAL".into())
+}
+
+impl User {
+    pub fn new(id: i64, email: &Email, display_name: &DisplayName, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            email: email.as_str().to_owned(),
+            display_name: display_name.as_str().to_owned(),
+            role: Role::Member,
+            created_at: now,
+            reminder_enabled: true,
+            reminder_hour: DEFAULT_REMINDER_HOUR,
+            timezone: DEFAULT_TIMEZONE.to_owned(),
+            reminder_due_hour: Some(rota_domain::reminder_hours::next_due_hour(
+                now,
+                DEFAULT_REMINDER_HOUR,
+                DEFAULT_TIMEZONE,
+            )),
+        }
+    }
+
+    fn to_item(&self) -> Item {
+        let (pk, sk) = user_key(self.id);
+        let mut item = Item::from([
+            ("PK".into(), s(pk)),
+            ("SK".into(), s(sk)),
+            ("entity".into(), s("user")),
+            ("id".into(), n(self.id)),
+            ("email".into(), s(&self.email)),
+            ("display_name".into(), s(&self.display_name)),
+            ("role".into(), s(self.role.as_str())),
+            ("created_at".into(), s(self.created_at.to_rfc3339())),
+            (
+                "reminder_enabled".into(),
+                aws_sdk_dynamodb::types::AttributeValue::Bool(self.reminder_enabled),
+            ),
+            ("reminder_hour".into(), n(self.reminder_hour)),
+            ("timezone".into(), s(&self.timezone)),
+        ]);
+        if let (true, Some(due)) = (self.reminder_enabled, self.reminder_due_hour) {
+            item.insert("reminder_bucket".into(), s(REMINDER_BUCKET));
+            item.insert("reminder_due_hour".into(), n(due));
+        }
+        item
+    }
+
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: get_n(item, "id")?,
+            email: get_s(item, "email")?,
+            display_name: get_s(item, "display_name")?,
+            role: Role::parse(&get_s(item, "role")?)
+                .ok_or_else(|| StoreError::internal("stored role"))?,
+            created_at: super::get_time(item, "created_at")?,
+            reminder_enabled: get_bool(item, "reminder_enabled")?,
+            reminder_hour: get_n(item, "reminder_hour")?,
+            timezone: get_s(item, "timezone")?,
+            reminder_due_hour: get_n(item, "reminder_due_hour").ok(),
+        })
+    }
+}
+
+/// A user whose daily reminder is due: what the scheduler queues (serialised into SQS
+/// messages) and the worker delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DueUser {
+    pub id: i64,
+    pub due_hour: i64,
+}
+
+/// The `reminders-due` index's one partition (sparse: only users with reminders on).
+pub const REMINDER_BUCKET: &str = "DUE";
+
+/// Changes a user may make to their own profile; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    pub display_name: Option<DisplayName>,
+    pub reminder_enabled: Option<bool>,
+    pub reminder_hour: Option<ReminderHour>,
+    pub timezone: Option<TimeZone>,
+}
+
+impl ProfileChanges {
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none()
+            && self.reminder_enabled.is_none()
+            && self.reminder_hour.is_none()
+            && self.timezone.is_none()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    EmailTaken,
+    /// The user id (or another item of the transaction) already existed: retry with new ids.
+    IdCollision,
+}
+
+pub struct Users<'a> {
+    db: &'a Client,
+    table: &'a str,
+}
+
+impl<'a> Users<'a> {
+    pub fn new(db: &'a Client, table: &'a str) -> Self {
+        Self { db, table }
+    }
+
+    /// Writes the credential, the user, `extra` (the first session) and the user count in one
+    /// transaction.
+    pub async fn create(
+        &self,
+        user: &User,
+        email: &Email,
+        password_hash: &str,
+        extra: Item,
+    ) -> Result<CreateOutcome, StoreError> {
+        let (pk, sk) = email_key(&email.key());
+        let credential = Item::from([
+            ("PK".into(), s(pk)),
+            ("SK".into(), s(sk)),
+            ("entity".into(), s("credential")),
+            ("user_id".into(), n(user.id)),
+            ("password_hash".into(), s(password_hash)),
+        ]);
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(super::put_new(self.table, credential)?)
+            .transact_items(super::put_new(self.table, user.to_item())?)
+            .transact_items(super::put_new(self.table, extra)?)
+            .transact_items(super::counters::add(
+                self.table,
+                super::counters::Counter::Users,
+                1,
+            )?)
+            .send_retried()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(err) => match super::cancellation_codes(&err) {
+                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    Ok(CreateOutcome::EmailTaken)
+                }
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    Ok(CreateOutcome::IdCollision)
+                }
+                _ => Err(db_error("TransactWriteItems")(err)),
+            },
+        }
+    }
+
+    pub async fn credential(&self, email: &Email) -> Result<Option<Credential>, StoreError> {
+        let (pk, sk) = email_key(&email.key());
+        super::get_item(self.db, self.table, pk, sk, true)
+            .await?
+            .map(|item| {
+                Ok(Credential {
+                    user_id: get_n(&item, "user_id")?,
+                    password_hash: get_s(&item, "password_hash")?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Strongly consistent, so a user reads their own writes.
+    pub async fn get(&self, id: i64) -> Result<Option<User>, StoreError> {
+        let (pk, sk) = user_key(id);
+        super::get_item(self.db, self.table, pk, sk, true)
+            .await?
+            .as_ref()
+            .map(User::from_item)
+            .transpose()
+    }
+
+    /// Applies `changes` in one conditional UpdateItem and returns the new profile, or `None`
+    /// when the user does not exist.
+    pub async fn update_profile(
+        &self,
+        id: i64,
+        changes: &ProfileChanges,
+    ) -> Result<Option<User>, StoreError> {
+        if changes.is_empty() {
+            return self.get(id).await;
+        }
+        let (pk, sk) = user_key(id);
+        let mut sets = Vec::new();
+        let mut request = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .condition_expression("attribute_exists(PK)")
+            .return_values(ReturnValue::AllNew);
+        if let Some(v) = &changes.display_name {
+            sets.push("#dn = :dn");
+            request = request
+                .expression_attribute_names("#dn", "display_name")
+                .expression_attribute_values(":dn", s(v.as_str()));
+        }
+        if let Some(v) = changes.reminder_enabled {
+            sets.push("#re = :re");
+            request = request
+                .expression_attribute_names("#re", "reminder_enabled")
+                .expression_attribute_values(
+                    ":re",
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(v),
+                );
+        }
+        if let Some(v) = changes.reminder_hour {
+            sets.push("#rh = :rh");
+            request = request
+                .expression_attribute_names("#rh", "reminder_hour")
+                .expression_attribute_values(":rh", n(v.get()));
+        }
+        if let Some(v) = &changes.timezone {
+            sets.push("#tz = :tz");
+            request = request
+                .expression_attribute_names("#tz", "timezone")
+                .expression_attribute_values(":tz", s(v.as_str()));
+        }
+        let result = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send_retried()
+            .await;
+        let user = match result {
+            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose()?,
+            Err(err) if super::is_condition_failed(&err) => None,
+            Err(err) => return Err(db_error("UpdateItem")(err)),
+        };
+        let reminder_changed = changes.reminder_enabled.is_some()
+            || changes.reminder_hour.is_some()
+            || changes.timezone.is_some();
+        match user {
+            Some(user) if reminder_changed => {
+                self.reschedule_reminder(user, Utc::now()).await.map(Some)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Recomputes the next reminder from the user's settings (or takes them off the index).
+    async fn reschedule_reminder(
+        &self,
+        mut user: User,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let (pk, sk) = user_key(user.id);
+        let request = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk));
+        let request = if user.reminder_enabled {
+            let due =
+                rota_domain::reminder_hours::next_due_hour(now, user.reminder_hour, &user.timezone);
+            user.reminder_due_hour = Some(due);
+            request
+                .update_expression("SET reminder_bucket = :b, reminder_due_hour = :d")
+                .expression_attribute_values(":b", s(REMINDER_BUCKET))
+                .expression_attribute_values(":d", n(due))
+        } else {
+            user.reminder_due_hour = None;
+            request.update_expression("REMOVE reminder_bucket, reminder_due_hour")
+        };
+        request
+            .send_retried()
+            .await
+            .map_err(db_error("UpdateItem"))?;
+        Ok(user)
+    }
+
+    fn advance_update(&self, id: i64, from: i64, to: i64) -> Update {
+        let (pk, sk) = user_key(id);
+        Update::builder()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .update_expression("SET reminder_due_hour = :to")
+            .condition_expression("reminder_due_hour = :from")
+            .expression_attribute_values(":to", n(to))
+            .expression_attribute_values(":from", n(from))
+            .build()
+            .expect("table, key and expression are set")
+    }
+
+    /// Moves a user's next reminder from `from` to `to`, only if it still is `from` (as a
+    /// write of a larger transaction).
+    pub fn advance_reminder_write(
+        &self,
+        id: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .update(self.advance_update(id, from, to))
+            .build())
+    }
+
+    /// The same on its own; `false` when it was not `from` any more.
+    pub async fn advance_reminder(&self, id: i64, from: i64, to: i64) -> Result<bool, StoreError> {
+        let (pk, sk) = user_key(id);
+        let result = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .update_expression("SET reminder_due_hour = :to")
+            .condition_expression("reminder_due_hour = :from")
+            .expression_attribute_values(":to", n(to))
+            .expression_attribute_values(":from", n(from))
+            .send_retried()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if super::is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(db_error("UpdateItem")(err)),
+        }
+    }
+
+    /// Users whose reminder is due at or before `hour` (index `reminders-due`, keys only).
+    pub async fn due_for_reminders(&self, hour: i64) -> Result<Vec<DueUser>, StoreError> {
+        let mut due = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(self.table)
+                .index_name("reminders-due")
+                .key_condition_expression("reminder_bucket = :b AND reminder_due_hour <= :h")
+                .expression_attribute_values(":b", s(REMINDER_BUCKET))
+                .expression_attribute_values(":h", n(hour))
+                .set_exclusive_start_key(start)
+                .send_retried()
+                .await
+                .map_err(db_error("Query"))?;
+            for item in out.items() {
+                let pk = get_s(item, "PK")?;
+                let Some(id) = pk.strip_prefix("USER#").and_then(|i| i.parse().ok()) else {
+                    continue;
+                };
+                due.push(DueUser {
+                    id,
+                    due_hour: get_n(item, "reminder_due_hour")?,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(due),
+            }
+        }
+    }
+
+    /// Sets a user's role (admin tooling).
+    pub async fn set_role(&self, email: &Email, role: Role) -> Result<Option<User>, StoreError> {
+        let Some(credential) = self.credential(email).await? else {
+            return Ok(None);
+        };
+        let (pk, sk) = user_key(credential.user_id);
+        let result = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .condition_expression("attribute_exists(PK)")
+            .update_expression("SET #role = :role")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", s(role.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .send_retried()
+            .await;
+        match result {
+            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose(),
+            Err(err) if super::is_condition_failed(&err) => Ok(None),
+            Err(err) => Err(db_error("UpdateItem")(err)),
+        }
+    }
+}
