@@ -81,10 +81,11 @@ impl App {
         } else {
             None
         };
-        let db = sdk
-            .as_ref()
-            .filter(|_| needs.db)
-            .map(rota_store::dynamodb_client);
+        let db = sdk.as_ref().filter(|_| needs.db).map(|sdk| {
+            // The data layer's client, counted per request in diagnostic builds.
+            let conf = rota_lambda::diagnostics::instrument(rota_store::dynamodb_config(sdk));
+            aws_sdk_dynamodb::Client::from_conf(conf.build())
+        });
         let tokens = match (&sdk, needs.tokens) {
             (Some(sdk), true) => Some(load_token_keys(sdk, &config).await?),
             _ => None,
