@@ -153,7 +153,9 @@ async fn concurrent_requests_at_expiry_compute_the_stats_once() {
     let apps = join_all((0..10).map(|_| stats_app(&key, std::env::var("REDIS_URL").ok()))).await;
     let results = join_all(apps.iter().map(|app| async move {
         let mut metrics = rota_lambda::metrics::Metrics::new();
-        rota_api::stats::get(app, &mut metrics).await.unwrap()
+        rota_api::stats::get(&app.stats_source().unwrap(), &mut metrics)
+            .await
+            .unwrap()
     }))
     .await;
     let computed = results
@@ -177,9 +179,13 @@ async fn stats_are_served_from_the_cache_until_they_expire() {
     let key = unique("stats-test:");
     let app = stats_app(&key, std::env::var("REDIS_URL").ok()).await;
     let mut metrics = rota_lambda::metrics::Metrics::new();
-    let (first, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    let (first, source) = rota_api::stats::get(&app.stats_source().unwrap(), &mut metrics)
+        .await
+        .unwrap();
     assert_eq!(source, rota_api::stats::Source::Computed);
-    let (second, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    let (second, source) = rota_api::stats::get(&app.stats_source().unwrap(), &mut metrics)
+        .await
+        .unwrap();
     assert_eq!(source, rota_api::stats::Source::Cache);
     assert_eq!(first, second);
     assert_eq!(metrics.get("CacheHits"), Some(1.0));
@@ -199,11 +205,15 @@ async fn with_the_cache_down_stats_still_answer_and_the_failure_is_counted() {
     let key = unique("stats-test:");
     let app = stats_app(&key, Some("redis://127.0.0.1:1".into())).await;
     let mut metrics = rota_lambda::metrics::Metrics::new();
-    let (first, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    let (first, source) = rota_api::stats::get(&app.stats_source().unwrap(), &mut metrics)
+        .await
+        .unwrap();
     assert_eq!(source, rota_api::stats::Source::Computed);
     assert_eq!(metrics.get("CacheErrors"), Some(1.0));
     // Held briefly in the container rather than recomputed on every call.
-    let (second, source) = rota_api::stats::get(&app, &mut metrics).await.unwrap();
+    let (second, source) = rota_api::stats::get(&app.stats_source().unwrap(), &mut metrics)
+        .await
+        .unwrap();
     assert_eq!(source, rota_api::stats::Source::Container);
     assert_eq!(first, second);
     // And through the handler: a 200, not a 503.
@@ -217,10 +227,10 @@ async fn stats_count_posts_and_users_from_counters_and_indexes() {
     let app = stats_app(&key, None).await;
     let writer = app_with_redis(ALL, std::env::var("REDIS_URL").ok()).await;
     let mut metrics = rota_lambda::metrics::Metrics::new();
-    let before = rota_api::stats::compute(&app, &mut metrics).await.unwrap();
+    let before = rota_api::stats::compute(&app.stats_source().unwrap(), &mut metrics).await.unwrap();
     let author = create_user(&writer).await;
     let post = create_post(&writer, author).await;
-    let after = rota_api::stats::compute(&app, &mut metrics).await.unwrap();
+    let after = rota_api::stats::compute(&app.stats_source().unwrap(), &mut metrics).await.unwrap();
     // Other tests run at the same time, so only lower bounds hold.
     assert!(after.total_users > before.total_users);
     assert!(after.total_posts >= 1);

@@ -171,6 +171,19 @@ impl App {
         &self.config.table_name
     }
 
+    /// What the community stats are read from in this function.
+    pub fn stats_source(&self) -> ApiResult<crate::stats::StatsSource<'_>> {
+        Ok(crate::stats::StatsSource {
+            db: self.db()?,
+            table: self.table(),
+            feed_shards: self.config.feed_shards,
+            cache: self.cache(),
+            cache_key: &self.config.stats_cache_key,
+            ttl_secs: self.config.stats_ttl_secs,
+            memo: &self.stats_memo,
+        })
+    }
+
     /// The caller of an endpoint that requires authentication (401 otherwise).
     pub async fn authenticate(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Caller> {
         match self.authenticate_optional(ctx, req).await? {

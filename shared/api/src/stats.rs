@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
 use crate::cache::Cache;
 use crate::error::ApiResult;
 use rota_lambda::metrics::{Metrics, Unit};
@@ -52,14 +51,25 @@ pub enum Source {
     Container,
 }
 
+/// Where the stats come from: the table, the cache (when the function has one) and this
+/// container's own copy. Built by [`crate::app::App::stats_source`].
+pub struct StatsSource<'a> {
+    pub db: &'a aws_sdk_dynamodb::Client,
+    pub table: &'a str,
+    pub feed_shards: u32,
+    pub cache: Option<&'a Cache>,
+    pub cache_key: &'a str,
+    pub ttl_secs: u64,
+    pub memo: &'a Memo,
+}
+
 /// Computes the stats from DynamoDB: one round of concurrent calls.
-pub async fn compute(app: &App, metrics: &mut Metrics) -> ApiResult<Stats> {
-    let db = app.db()?;
-    let table = app.table();
+pub async fn compute(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<Stats> {
+    let (db, table) = (src.db, src.table);
     let now = Utc::now();
     let hour = hour_of(now.timestamp());
     let since_id = rota_domain::ids::first_id_at(now.timestamp_millis() - 24 * 3600 * 1000);
-    let shards = app.config.feed_shards;
+    let shards = src.feed_shards;
 
     let totals = counters::totals(db, table);
     let recent_posts = futures_util::future::try_join_all((0..shards).map(|shard| async move {
@@ -227,15 +237,15 @@ async fn lookup(
 }
 
 /// The stats, from the cache when fresh; see the module docs for what happens otherwise.
-pub async fn get(app: &App, metrics: &mut Metrics) -> ApiResult<(Stats, Source)> {
-    let key = app.config.stats_cache_key.as_str();
-    if let Some(cache) = app.cache() {
+pub async fn get(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<(Stats, Source)> {
+    let key = src.cache_key;
+    if let Some(cache) = src.cache {
         match lookup(cache, key, metrics).await {
             Ok(Lookup::Hit(stats)) => return Ok((stats, Source::Cache)),
             Ok(Lookup::Compute(token)) => {
-                let computed = compute(app, metrics).await;
+                let computed = compute(src, metrics).await;
                 if let Ok(stats) = &computed
-                    && let Err(err) = write(cache, key, stats, app.config.stats_ttl_secs).await
+                    && let Err(err) = write(cache, key, stats, src.ttl_secs).await
                 {
                     cache_failed(metrics, &err);
                 }
@@ -247,11 +257,11 @@ pub async fn get(app: &App, metrics: &mut Metrics) -> ApiResult<(Stats, Source)>
             Err(err) => cache_failed(metrics, &err),
         }
     }
-    if let Some(stats) = app.stats_memo.get(CONTAINER_TTL) {
+    if let Some(stats) = src.memo.get(CONTAINER_TTL) {
         return Ok((stats, Source::Container));
     }
-    let stats = compute(app, metrics).await?;
-    app.stats_memo.put(stats.clone());
+    let stats = compute(src, metrics).await?;
+    src.memo.put(stats.clone());
     Ok((stats, Source::Computed))
 }
 

@@ -474,7 +474,7 @@ impl Handler for GetStats {
 
     async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
         app.authenticate_optional(ctx, &req).await?;
-        let (stats, _) = crate::stats::get(app, &mut ctx.metrics).await?;
+        let (stats, _) = crate::stats::get(&app.stats_source()?, &mut ctx.metrics).await?;
         let mut response = json(StatusCode::OK, &stats)?;
         response.headers_mut().insert(
             http::header::CACHE_CONTROL,

@@ -42,6 +42,7 @@ impl Handler for Dashboard {
                 inbox.unread(caller.user_id),
             )?)
         };
+        let stats_source = app.stats_source()?;
         // The 5 newest posts: the new feed's shared first page (crate::feeds).
         let recent = crate::feeds::page(
             app,
@@ -51,8 +52,11 @@ impl Handler for Dashboard {
             5,
             Some(caller.user_id),
         );
-        let (store, stats, recent) =
-            tokio::join!(store, crate::stats::get(app, &mut stats_metrics), recent);
+        let (store, stats, recent) = tokio::join!(
+            store,
+            crate::stats::get(&stats_source, &mut stats_metrics),
+            recent
+        );
         let (user, streak_item, roadmap_list, unread) = store?;
         let recent = recent?;
         ctx.metrics.merge(feed_metrics);
