@@ -227,10 +227,14 @@ async fn stats_count_posts_and_users_from_counters_and_indexes() {
     let app = stats_app(&key, None).await;
     let writer = app_with_redis(ALL, std::env::var("REDIS_URL").ok()).await;
     let mut metrics = rota_lambda::metrics::Metrics::new();
-    let before = rota_api::stats::compute(&app.stats_source().unwrap(), &mut metrics).await.unwrap();
+    let before = rota_api::stats::compute(&app.stats_source().unwrap(), &mut metrics)
+        .await
+        .unwrap();
     let author = create_user(&writer).await;
     let post = create_post(&writer, author).await;
-    let after = rota_api::stats::compute(&app.stats_source().unwrap(), &mut metrics).await.unwrap();
+    let after = rota_api::stats::compute(&app.stats_source().unwrap(), &mut metrics)
+        .await
+        .unwrap();
     // Other tests run at the same time, so only lower bounds hold.
     assert!(after.total_users > before.total_users);
     assert!(after.total_posts >= 1);

@@ -3,8 +3,6 @@
 //! summary log line and the EMF metrics.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use http::HeaderValue;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -16,6 +14,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{MAX_BODY_BYTES, body_bytes, valid_request_id};
 use crate::ratelimit::{Decision, RateLimiter};
+use rota_lambda::invocation::{Container, Ids};
 use rota_lambda::metrics::{Metrics, Unit};
 
 /// The clients a function uses; each function builds only what it needs, since every client
@@ -68,7 +67,8 @@ pub struct App {
     /// The hour each user's activity was last recorded by this container: skips the
     /// (conditional, idempotent) write for the rest of that hour.
     activity_seen: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
-    cold: AtomicBool,
+    /// Cold start, log span and metrics flush of every invocation.
+    pub container: Container,
 }
 
 impl App {
@@ -139,6 +139,7 @@ impl App {
         tokens: Option<TokenKeys>,
     ) -> Self {
         Self {
+            container: Container::new(&config.function_name, &config.metrics_namespace),
             config,
             sdk: None,
             db,
@@ -147,7 +148,6 @@ impl App {
             limiter: RateLimiter::new(),
             stats_memo: crate::stats::Memo::default(),
             activity_seen: Default::default(),
-            cold: AtomicBool::new(true),
         }
     }
 
@@ -367,20 +367,11 @@ pub async fn invoke<H: Handler>(
     handler: &H,
     req: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    let started = Instant::now();
-    rota_lambda::diagnostics::begin();
-    let cold_start = app.cold.swap(false, Ordering::Relaxed);
-    // The Lambda request id (what Lambda's own START/END/REPORT lines carry) and the X-Ray
-    // trace id go on every log line. The API's request id (`x-request-id`, echoed or else the
-    // Lambda one) is logged as `correlation_id` when a client sent its own.
+    // The API's request id: the client's `x-request-id` when valid, else Lambda's, else new.
     let lambda = req.lambda_context_ref();
     let lambda_deadline = lambda.map(|c| c.deadline);
     let lambda_request_id = lambda
         .map(|c| c.request_id.clone())
-        .filter(|id| !id.is_empty());
-    let xray_trace_id = lambda
-        .and_then(|c| c.xray_trace_id.clone())
-        .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())
         .filter(|id| !id.is_empty());
     let request_id = req
         .headers()
@@ -388,29 +379,14 @@ pub async fn invoke<H: Handler>(
         .and_then(valid_request_id)
         .or_else(|| lambda_request_id.clone())
         .unwrap_or_else(new_request_id);
+    let mut invocation = app.container.begin(Ids {
+        lambda_request_id,
+        xray_trace_id: lambda.and_then(|c| c.xray_trace_id.clone()),
+        correlation_id: Some(request_id.clone()),
+    });
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
-    let log_request_id = lambda_request_id
-        .clone()
-        .unwrap_or_else(|| request_id.clone());
-    let span = tracing::info_span!(
-        "invocation",
-        request_id = %log_request_id,
-        correlation_id = tracing::field::Empty,
-        xray_trace_id = tracing::field::Empty,
-        function = %app.config.function_name,
-        cold_start,
-        user_id = tracing::field::Empty,
-    );
-    if lambda_request_id
-        .as_deref()
-        .is_some_and(|id| id != request_id)
-    {
-        span.record("correlation_id", request_id.as_str());
-    }
-    if let Some(trace) = &xray_trace_id {
-        span.record("xray_trace_id", trace.as_str());
-    }
+    let span = invocation.span.clone();
     async move {
         let mut ctx = Ctx::new(request_id);
         let budget = app.request_budget(lambda_deadline);
@@ -441,30 +417,26 @@ pub async fn invoke<H: Handler>(
             decision.apply_headers(&mut response);
         }
         let status = response.status().as_u16();
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             method,
             path,
             status,
-            duration_ms = elapsed_ms,
+            duration_ms = invocation.elapsed_ms(),
             "request finished"
         );
-        diagnostics_report(&mut response);
-        ctx.metrics.count("Requests");
-        ctx.metrics.add("Latency", Unit::Milliseconds, elapsed_ms);
-        if cold_start {
-            ctx.metrics.count("ColdStart");
+        // Read by the benchmark harness; only diagnostic builds with diagnostics on add it.
+        if let Some(json) = invocation.diagnostics("request")
+            && let Ok(v) = HeaderValue::from_str(&json)
+        {
+            response.headers_mut().insert("x-rota-diagnostics", v);
         }
+        invocation.metrics.merge(std::mem::take(&mut ctx.metrics));
         if status >= 500 {
-            ctx.metrics.count("Errors5xx");
+            invocation.metrics.count("Errors5xx");
         } else if status >= 400 {
-            ctx.metrics.count("Errors4xx");
+            invocation.metrics.count("Errors4xx");
         }
-        ctx.metrics.flush(
-            &app.config.metrics_namespace,
-            &app.config.function_name,
-            &log_request_id,
-        );
+        invocation.finish("Requests", true);
         Ok(response)
     }
     .instrument(span)
@@ -482,19 +454,6 @@ fn count_retries(metrics: &mut Metrics) {
         if n > 0 {
             metrics.add(name, Unit::Count, f64::from(n));
         }
-    }
-}
-
-/// In diagnostic mode, what the request cost: a log line and an `x-rota-diagnostics` header
-/// (read by the benchmark harness; the mode is never on in a deployed stage).
-fn diagnostics_report(response: &mut Response<Body>) {
-    let Some(usage) = rota_lambda::diagnostics::usage() else {
-        return;
-    };
-    let json = serde_json::to_string(&usage).unwrap_or_default();
-    tracing::info!(diagnostics = %json, "request cost");
-    if let Ok(v) = HeaderValue::from_str(&json) {
-        response.headers_mut().insert("x-rota-diagnostics", v);
     }
 }
 
@@ -537,56 +496,34 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
     let job = &job;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<J::Event>| async move {
-            let started = Instant::now();
-            rota_lambda::diagnostics::begin();
-            let cold_start = app.cold.swap(false, Ordering::Relaxed);
-            let request_id = event.context.request_id.clone();
-            let span = tracing::info_span!(
-                "invocation",
-                request_id = %request_id,
-                xray_trace_id = tracing::field::Empty,
-                function = %app.config.function_name,
-                cold_start,
-            );
-            if let Some(trace) = event
-                .context
-                .xray_trace_id
-                .clone()
-                .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())
-                .filter(|id| !id.is_empty())
-            {
-                span.record("xray_trace_id", trace.as_str());
-            }
-            let mut metrics = Metrics::new();
+            let mut invocation = app.container.begin(Ids {
+                lambda_request_id: Some(event.context.request_id.clone()),
+                xray_trace_id: event.context.xray_trace_id.clone(),
+                correlation_id: None,
+            });
+            let span = invocation.span.clone();
             let budget = app.job_budget(event.context.deadline);
             rota_store::retry::take_retry_counts();
-            let result =
-                rota_store::retry::with_budget(budget, job.run(app, event.payload, &mut metrics))
-                    .instrument(span.clone())
-                    .await;
-            count_retries(&mut metrics);
-            let _entered = span.enter();
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-            match &result {
-                Ok(_) => tracing::info!(duration_ms = elapsed_ms, "job finished"),
-                Err(e) => tracing::error!(duration_ms = elapsed_ms, error = %e, "job failed"),
+            let result = rota_store::retry::with_budget(
+                budget,
+                job.run(app, event.payload, &mut invocation.metrics),
+            )
+            .instrument(span.clone())
+            .await;
+            count_retries(&mut invocation.metrics);
+            {
+                let _entered = span.enter();
+                let elapsed_ms = invocation.elapsed_ms();
+                match &result {
+                    Ok(_) => tracing::info!(duration_ms = elapsed_ms, "job finished"),
+                    Err(e) => tracing::error!(duration_ms = elapsed_ms, error = %e, "job failed"),
+                }
             }
-            if let Some(usage) = rota_lambda::diagnostics::usage() {
-                let json = serde_json::to_string(&usage).unwrap_or_default();
-                tracing::info!(diagnostics = %json, "job cost");
-            }
-            metrics.count("Invocations");
-            if cold_start {
-                metrics.count("ColdStart");
-            }
+            invocation.diagnostics("job");
             if result.is_err() {
-                metrics.count("JobErrors");
+                invocation.metrics.count("JobErrors");
             }
-            metrics.flush(
-                &app.config.metrics_namespace,
-                &app.config.function_name,
-                &request_id,
-            );
+            invocation.finish("Invocations", false);
             result.map_err(|e| lambda_runtime::Error::from(e.to_string()))
         },
     ))

@@ -8,5 +8,6 @@ pub mod diagnostics;
 #[cfg(not(feature = "diagnostics"))]
 #[path = "diagnostics_off.rs"]
 pub mod diagnostics;
+pub mod invocation;
 pub mod logging;
 pub mod metrics;
