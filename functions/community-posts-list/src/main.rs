@@ -1,6 +1,6 @@
-//! Lambda `community-posts-list`: all logic lives in `rota_api::handlers::community::ListPosts`.
+//! Lambda `community-posts-list`: all logic lives in `rota_api::handlers::posts::ListPosts`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota_api::run(rota_api::handlers::community::ListPosts).await
+    rota_api::run(rota_api::handlers::posts::ListPosts).await
 }

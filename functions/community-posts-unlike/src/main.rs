@@ -1,6 +1,6 @@
-//! Lambda `community-posts-unlike`: all logic lives in `rota_api::handlers::community::UnlikePost`.
+//! Lambda `community-posts-unlike`: all logic lives in `rota_api::handlers::likes::UnlikePost`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota_api::run(rota_api::handlers::community::UnlikePost).await
+    rota_api::run(rota_api::handlers::likes::UnlikePost).await
 }

@@ -1,6 +1,6 @@
-//! Lambda `community-stats`: all logic lives in `rota_api::handlers::community::GetStats`.
+//! Lambda `community-stats`: all logic lives in `rota_api::handlers::community_stats::GetStats`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    rota_api::run(rota_api::handlers::community::GetStats).await
+    rota_api::run(rota_api::handlers::community_stats::GetStats).await
 }

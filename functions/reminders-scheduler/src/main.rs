@@ -1,4 +1,7 @@
 //! Lambda `reminders-scheduler` (hourly EventBridge schedule): logic in `rota_api::reminders`.
+// The scheduler's future (SDK pagination inside the runtime loop) nests deeper than the
+// compiler's default layout limit.
+#![recursion_limit = "256"]
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::ApiResult;
+use crate::state::HasDb;
 use rota_lambda::metrics::Metrics;
 use rota_store::posts::{Feed, Post, Posts};
 
@@ -49,7 +50,7 @@ fn page_key(feed: Feed, limit: u32) -> String {
 
 /// Marks every cached page stale (after a post is created, edited or deleted). Best effort: a
 /// cache that is down holds no pages, and a page lives a second at most.
-pub async fn invalidate(app: &App, metrics: &mut Metrics) {
+pub async fn invalidate<S>(app: &App<S>, metrics: &mut Metrics) {
     let Some(cache) = app.cache() else { return };
     if app.config.feed_cache_ttl.is_zero() {
         return;
@@ -68,15 +69,15 @@ pub async fn invalidate(app: &App, metrics: &mut Metrics) {
 }
 
 /// A page of `feed` with `viewer`'s likes; the first page through the cache (module docs).
-pub async fn page(
-    app: &App,
+pub async fn page<S: HasDb>(
+    app: &App<S>,
     metrics: &mut Metrics,
     feed: Feed,
     after: Option<i128>,
     limit: u32,
     viewer: Option<i64>,
 ) -> ApiResult<(Vec<(Post, bool)>, Option<i128>)> {
-    let posts = Posts::new(app.db()?, app.table());
+    let posts = Posts::new(app.db(), app.table());
     let shards = app.config.feed_shards;
     let ttl = app.config.feed_cache_ttl;
     let cache = app.cache().filter(|_| after.is_none() && !ttl.is_zero());
@@ -99,7 +100,9 @@ pub async fn page(
     let liked = match viewer {
         Some(user) => {
             let ids: Vec<i64> = shared.posts.iter().map(|p| p.id).collect();
-            posts.likes_of(user, &ids).await?
+            rota_store::likes::Likes::new(app.db(), app.table())
+                .of(user, &ids)
+                .await?
         }
         None => Default::default(),
     };

@@ -1,7 +1,7 @@
 //! Rota's HTTP API: configuration, the one error type and its problem+json mapping, request
 //! parsing, auth, rate limits, the Redis-backed caches, and one handler per endpoint (grouped
-//! by resource in `handlers/`). Each function's `main` names one [`app::Handler`] (or
-//! [`app::Job`]) and hands it to [`app::run`] (or [`app::run_job`]). Data access is
+//! by resource in `handlers/`). Each function's `main` names one [`runtime::Handler`] (or
+//! [`runtime::Job`]) and hands it to [`runtime::run`] (or [`runtime::run_job`]). Data access is
 //! `rota-store`; validated input types are `rota-domain`; logs and metrics are `rota-lambda`.
 
 pub mod app;
@@ -10,13 +10,17 @@ pub mod cache;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod extract;
 pub mod feeds;
 pub mod fields;
 pub mod handlers;
 pub mod http;
 pub mod ratelimit;
 pub mod reminders;
+pub mod runtime;
+pub mod state;
 pub mod stats;
 
-pub use app::{App, Ctx, Handler, Job, Needs, invoke, run, run_job};
+pub use app::{App, Ctx};
 pub use error::{ApiError, ApiResult};
+pub use runtime::{Handler, Job, invoke, run, run_job};

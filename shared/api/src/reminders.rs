@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::state::HasDb;
 use rota_domain::reminder_hours::{epoch_hour, last_due_hour, next_due_hour};
 use rota_lambda::metrics::{Metrics, Unit};
 use rota_store::SendRetried;
@@ -78,8 +79,8 @@ pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
 /// The scheduler: queues every user due by `now` (the worker's clock, whatever the event's
 /// time `at` says: see the module docs), 100 per message, 10 messages per SendMessageBatch.
 /// Safe to run twice: the workers deliver once.
-pub async fn schedule(
-    app: &App,
+pub async fn schedule<S: HasDb>(
+    app: &App<S>,
     sqs: &aws_sdk_sqs::Client,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -94,7 +95,7 @@ pub async fn schedule(
         .reminders_queue_url
         .as_deref()
         .ok_or_else(|| ApiError::internal("REMINDERS_QUEUE_URL is not set"))?;
-    let due = Users::new(app.db()?, app.table())
+    let due = Users::new(app.db(), app.table())
         .due_for_reminders(epoch_hour(now))
         .await?;
     metrics.add("RemindersDue", Unit::Count, due.len() as f64);
@@ -170,8 +171,12 @@ pub enum Outcome {
 
 /// Delivers `user`'s reminder exactly once per local day, at `now` (see the module docs for
 /// late and early runs).
-pub async fn remind(app: &App, user: DueUser, now: DateTime<Utc>) -> Result<Outcome, ApiError> {
-    let db = app.db()?;
+pub async fn remind<S: HasDb>(
+    app: &App<S>,
+    user: DueUser,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApiError> {
+    let db = app.db();
     let users = Users::new(db, app.table());
     let Some(profile) = users.get(user.id).await? else {
         return Ok(Outcome::Stale);
@@ -227,8 +232,8 @@ pub async fn remind(app: &App, user: DueUser, now: DateTime<Utc>) -> Result<Outc
 /// The SQS worker: each message is a batch of users; a message with any failed user is
 /// reported in `batchItemFailures` (redelivered alone; its delivered users are skipped as
 /// duplicates then), the rest are deleted by Lambda.
-pub async fn work(
-    app: &App,
+pub async fn work<S: HasDb>(
+    app: &App<S>,
     event: aws_lambda_events::event::sqs::SqsEvent,
     metrics: &mut Metrics,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
@@ -236,8 +241,8 @@ pub async fn work(
 }
 
 /// [`work`] with the clock given (tests run it at chosen hours).
-pub async fn work_at(
-    app: &App,
+pub async fn work_at<S: HasDb>(
+    app: &App<S>,
     event: aws_lambda_events::event::sqs::SqsEvent,
     now: DateTime<Utc>,
     metrics: &mut Metrics,

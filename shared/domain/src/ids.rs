@@ -25,6 +25,37 @@ fn new_id_at(now_ms: i64, random: i64) -> i64 {
     ((now_ms - EPOCH_MS).max(1) << RANDOM_BITS) | random
 }
 
+/// Typed ids: a post id cannot be passed where a comment id is expected. The store takes
+/// plain `i64`s (the key formats are its own business); handlers unwrap them there.
+macro_rules! typed_ids {
+    ($($(#[$doc:meta])* $name:ident($inner:ty);)+) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub $inner);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )+};
+}
+
+typed_ids! {
+    /// A user (account).
+    UserId(i64);
+    /// A community post.
+    PostId(i64);
+    /// A comment on a post.
+    CommentId(i64);
+    /// One of a user's roadmaps.
+    RoadmapId(i64);
+    /// A step of a roadmap: 1..=n in plan order.
+    StepId(u32);
+    /// A notification in a user's inbox.
+    NotificationId(i64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

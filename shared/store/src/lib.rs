@@ -14,6 +14,7 @@ pub mod activity;
 pub mod comments;
 pub mod counters;
 pub mod idempotency;
+pub mod likes;
 pub mod notifications;
 pub mod posts;
 pub mod retry;

@@ -1,10 +1,9 @@
-//! Posts and likes.
+//! Posts: the post item, its counts and the two feeds (likes: `likes.rs`).
 //!
 //! | item | PK | SK | holds |
 //! |---|---|---|---|
 //! | post | `POST#<id>` | `POST` | id, author, title, content, times, is_active; while active `feed` = `FEED#<shard>` |
 //! | post counts | `POST#<id>` | `COUNTS` | post_id, likes_count, comments_count, top_score; while active `top_feed` = `FEED#<shard>` |
-//! | like | `USER#<user id>` | `LIKE#<post id>` | post_id, user_id, created_at |
 //!
 //! The counters live on their own small item, so a like or a comment rewrites ~100 bytes
 //! (1 WCU) whatever the post's size, and never contends with an edit of the post.
@@ -31,8 +30,8 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -43,9 +42,9 @@ use super::{
 };
 
 /// Multiplier of likes in `top_score`: above every id (ids stay below 2^53 < 10^16).
-const SCORE_STEP: i128 = 10_000_000_000_000_000;
+pub(crate) const SCORE_STEP: i128 = 10_000_000_000_000_000;
 /// BatchGetItem's limit of keys per call.
-const BATCH_KEYS: usize = 100;
+pub(crate) const BATCH_KEYS: usize = 100;
 
 pub fn post_pk(id: i64) -> String {
     format!("POST#{id}")
@@ -59,10 +58,6 @@ pub fn counts_key(id: i64) -> (String, String) {
     (post_pk(id), "COUNTS".into())
 }
 
-fn like_key(post_id: i64, user_id: i64) -> (String, String) {
-    (format!("USER#{user_id}"), format!("LIKE#{post_id}"))
-}
-
 pub fn feed_partition(shard: u32) -> String {
     format!("FEED#{shard}")
 }
@@ -71,7 +66,7 @@ pub fn shard_of(id: i64, shards: u32) -> u32 {
     (id.rem_euclid(i64::from(shards.max(1)))) as u32
 }
 
-fn key_item((pk, sk): (String, String)) -> Item {
+pub(crate) fn key_item((pk, sk): (String, String)) -> Item {
     Item::from([("PK".into(), s(pk)), ("SK".into(), s(sk))])
 }
 
@@ -264,7 +259,7 @@ impl<'a> Posts<'a> {
             keys.push(key_item(post_key(id)));
             keys.push(key_item(counts_key(id)));
             if let Some(user) = viewer {
-                keys.push(key_item(like_key(id, user)));
+                keys.push(key_item(super::likes::like_key(id, user)));
             }
         }
         let calls = keys
@@ -294,29 +289,12 @@ impl<'a> Posts<'a> {
         Ok(fetched)
     }
 
-    /// Which of `ids` `user_id` likes: one BatchGetItem in the user's own partition.
-    pub async fn likes_of(&self, user_id: i64, ids: &[i64]) -> StoreResult<HashSet<i64>> {
-        if ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let keys: Vec<Item> = ids
-            .iter()
-            .map(|id| key_item(like_key(*id, user_id)))
-            .collect();
-        let calls = keys
-            .chunks(BATCH_KEYS)
-            .map(|chunk| self.batch_get(chunk.to_vec(), false));
-        let mut liked = HashSet::new();
-        for items in futures_util::future::try_join_all(calls).await? {
-            for item in items {
-                liked.insert(get_n(&item, "post_id")?);
-            }
-        }
-        Ok(liked)
-    }
-
     /// One BatchGetItem, re-asking for whatever DynamoDB leaves unprocessed.
-    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> StoreResult<Vec<Item>> {
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> StoreResult<Vec<Item>> {
         let mut found = Vec::new();
         let mut request = Some(
             KeysAndAttributes::builder()
@@ -488,83 +466,6 @@ impl<'a> Posts<'a> {
                 }
                 _ => Err(db_error("TransactWriteItems")(err)),
             },
-        }
-    }
-
-    fn score_update(&self, post_id: i64, direction: i64) -> StoreResult<TransactWriteItem> {
-        let (pk, sk) = counts_key(post_id);
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .update_expression("ADD likes_count :one, top_score :step")
-            // Only active posts are in a feed: `top_feed` is removed by the delete.
-            .condition_expression("attribute_exists(top_feed)")
-            .expression_attribute_values(":one", n(direction))
-            .expression_attribute_values(":step", n(SCORE_STEP * i128::from(direction)))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Likes (`liked`) or unlikes a post, idempotently. Returns the post's like count after,
-    /// or `None` when the post does not exist or is deleted. Either the like and its count are
-    /// written, or an error says they were not: never a count for a write that did not happen.
-    pub async fn set_like(
-        &self,
-        post_id: i64,
-        user_id: i64,
-        liked: bool,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<i64>> {
-        let like_write = if liked {
-            let mut item = key_item(like_key(post_id, user_id));
-            item.extend([
-                ("entity".into(), s("like")),
-                ("post_id".into(), n(post_id)),
-                ("user_id".into(), n(user_id)),
-                ("created_at".into(), s(timestamp(now))),
-            ]);
-            let put = Put::builder()
-                .table_name(self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(StoreError::internal)?;
-            TransactWriteItem::builder().put(put).build()
-        } else {
-            let delete = Delete::builder()
-                .table_name(self.table)
-                .set_key(Some(key_item(like_key(post_id, user_id))))
-                .condition_expression("attribute_exists(PK)")
-                .build()
-                .map_err(StoreError::internal)?;
-            TransactWriteItem::builder().delete(delete).build()
-        };
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(like_write)
-            .transact_items(self.score_update(post_id, if liked { 1 } else { -1 })?)
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(err) => match cancellation_codes(&err) {
-                // The post is gone (checked first: a deleted post is 404 either way).
-                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    return Ok(None);
-                }
-                // Already in the wanted state (liked twice, or unliked twice): idempotent.
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {}
-                _ => return Err(db_error("TransactWriteItems")(err)),
-            },
-        }
-        let (pk, sk) = counts_key(post_id);
-        let counts = super::get_item(self.db, self.table, pk, sk, true).await?;
-        match counts {
-            Some(c) if c.contains_key("top_feed") => Ok(Some(get_n(&c, "likes_count")?)),
-            _ => Ok(None),
         }
     }
 

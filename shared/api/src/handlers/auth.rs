@@ -2,36 +2,30 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 
 use super::views::AuthView;
-use crate::app::{App, Ctx, Handler, Needs};
+use super::with_fresh_id;
+use crate::app::{App, Ctx};
 use crate::auth::password;
 use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientIp, FromJson, Json};
 use crate::fields::Fields;
-use crate::http::{json, json_object, no_content, source_ip};
+use crate::http::{json, no_content};
+use crate::runtime::Handler;
+use crate::state::{Cached, Data, HasTokens, Members};
 use rota_domain::input::{DisplayName, Email, Password};
 use rota_domain::refresh_token::RefreshToken;
 use rota_store::sessions::{Sessions, new_session_item};
 use rota_store::users::{CreateOutcome, User, Users};
 
-const AUTH: Needs = Needs {
-    db: true,
-    cache: true,
-    tokens: true,
-};
-
 const BAD_CREDENTIALS: &str = "The email or password is wrong.";
 const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
 
-fn client_ip(req: &Request) -> String {
-    source_ip(req).unwrap_or_else(|| "unknown".into())
-}
-
 /// Issues an access token and answers with the AuthResponse of API.md.
-fn auth_response(
-    app: &App,
+fn auth_response<S: HasTokens>(
+    app: &App<S>,
     status: StatusCode,
     user: &User,
     refresh: &RefreshToken,
@@ -42,7 +36,7 @@ fn auth_response(
         user_id: user.id,
         role: user.role,
     };
-    let access_token = app.tokens()?.issue_access(caller, now, ttl as i64)?;
+    let access_token = app.tokens().issue_access(caller, now, ttl as i64)?;
     json(
         status,
         &AuthView {
@@ -55,66 +49,101 @@ fn auth_response(
     )
 }
 
-fn refresh_expiry(app: &App, now: i64) -> i64 {
+fn refresh_expiry<S>(app: &App<S>, now: i64) -> i64 {
     now + app.config.refresh_token_ttl.as_secs() as i64
+}
+
+/// The body of `POST /api/auth/register`.
+pub struct Registration {
+    email: Email,
+    password: Password,
+    display_name: DisplayName,
+}
+
+impl FromJson for Registration {
+    fn from_fields(fields: &mut Fields<'_>) -> Option<Self> {
+        let email = fields.required("email", Email::parse);
+        let password = fields.required("password", Password::parse);
+        let display_name = fields.required("display_name", DisplayName::parse);
+        Some(Registration {
+            email: email?,
+            password: password?,
+            display_name: display_name?,
+        })
+    }
 }
 
 pub struct Register;
 
 impl Handler for Register {
-    const NEEDS: Needs = AUTH;
+    type State = Cached<Members>;
+    type Input = (ClientIp, Json<Registration>);
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let key = format!("register:ip:{}", client_ip(&req));
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        (ClientIp(ip), Json(body)): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let key = format!("register:ip:{ip}");
         app.enforce_limit(ctx, &key, app.config.register_ip_limit)
             .await?;
-
-        let body = json_object(&req)?;
-        let mut fields = Fields::new(&body);
-        let email = fields.required("email", Email::parse);
-        let password = fields.required("password", Password::parse);
-        let name = fields.required("display_name", DisplayName::parse);
-        fields.finish().map_err(ApiError::Validation)?;
-        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
-
-        let hash = password::hash(&password).await?;
-        let users = Users::new(app.db()?, app.table());
+        let hash = password::hash(&body.password).await?;
+        let users = Users::new(app.db(), app.table());
         let now = Utc::now();
         let now_secs = now.timestamp();
-        // Ids are minted without coordination; a collision is retried with fresh ids
-        // (conflicts and throttles are retried inside the data layer).
-        for _ in 0..4 {
-            let user = User::new(rota_domain::ids::new_id(), &email, &name, now);
+        let (users, body, hash) = (&users, &body, &hash);
+        // Conflicts and throttles are retried inside the data layer; id collisions here.
+        let (user, refresh) = with_fresh_id(|id| async move {
+            let user = User::new(id, &body.email, &body.display_name, now);
             let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
             let session =
                 new_session_item(&refresh, user.id, now_secs, refresh_expiry(app, now_secs));
-            match users.create(&user, &email, &hash, session).await? {
-                CreateOutcome::Created => {
-                    ctx.set_user(user.id);
-                    ctx.metrics.count("SignUps");
-                    return auth_response(app, StatusCode::CREATED, &user, &refresh, now_secs);
-                }
-                CreateOutcome::EmailTaken => {
-                    return Err(ApiError::Conflict(
-                        "An account with this email already exists.".into(),
-                    ));
-                }
-                CreateOutcome::IdCollision => continue,
+            match users.create(&user, &body.email, hash, session).await? {
+                CreateOutcome::Created => Ok(Some((user, refresh))),
+                CreateOutcome::EmailTaken => Err(ApiError::Conflict(
+                    "An account with this email already exists.".into(),
+                )),
+                CreateOutcome::IdCollision => Ok(None),
             }
-        }
-        Err(ApiError::Unavailable("the database"))
+        })
+        .await?;
+        ctx.set_user(user.id);
+        ctx.metrics.count("SignUps");
+        auth_response(app, StatusCode::CREATED, &user, &refresh, now_secs)
+    }
+}
+
+/// The body of `POST /api/auth/login`.
+pub struct Credentials {
+    email: Email,
+    password: Password,
+}
+
+impl FromJson for Credentials {
+    fn from_fields(fields: &mut Fields<'_>) -> Option<Self> {
+        let email = fields.required("email", Email::parse);
+        let password = fields.required("password", Password::parse);
+        Some(Credentials {
+            email: email?,
+            password: password?,
+        })
     }
 }
 
 pub struct Login;
 
 impl Handler for Login {
-    const NEEDS: Needs = AUTH;
+    type State = Cached<Members>;
+    type Input = (ClientIp, Json<Credentials>);
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let ip_key = format!("login:ip:{}", client_ip(&req));
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        (ClientIp(ip), Json(Credentials { email, password })): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let ip_key = format!("login:ip:{ip}");
         let by_ip = app
             .limiter
             .hit(
@@ -126,20 +155,11 @@ impl Handler for Login {
             .await;
         ctx.limit(by_ip)?;
 
-        let body = json_object(&req)?;
-        let mut fields = Fields::new(&body);
-        let email = fields.required("email", Email::parse);
-        let password = fields.required("password", Password::parse);
-        fields.finish().map_err(ApiError::Validation)?;
-        let (Some(email), Some(password)) = (email, password) else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
-
         // Attempts on one account are limited per client IP: an attacker elsewhere cannot
         // lock the owner out (their own IP keeps its allowance; existing sessions are never
         // touched). The attempt counts *before* the hash, so concurrent attempts cannot
         // overshoot the limit; a successful login clears its IP's count.
-        let pair_key = format!("login:account_ip:{}:{}", email.key(), client_ip(&req));
+        let pair_key = format!("login:account_ip:{}:{ip}", email.key());
         let by_pair = app
             .limiter
             .hit(
@@ -151,7 +171,7 @@ impl Handler for Login {
             .await;
         ctx.limit(by_ip.tighter(by_pair))?;
 
-        let users = Users::new(app.db()?, app.table());
+        let users = Users::new(app.db(), app.table());
         let credential = users.credential(&email).await?;
         let user_id = credential.as_ref().map(|c| c.user_id);
         let valid = password::verify(&password, credential.map(|c| c.password_hash)).await?;
@@ -167,7 +187,7 @@ impl Handler for Login {
             .ok_or_else(|| ApiError::internal("credential without user"))?;
         let now = Utc::now().timestamp();
         let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
-        Sessions::new(app.db()?, app.table())
+        Sessions::new(app.db(), app.table())
             .create(new_session_item(
                 &refresh,
                 user.id,
@@ -180,28 +200,38 @@ impl Handler for Login {
     }
 }
 
-/// The body's `refresh_token`: 422 when missing, 401 when it is not a token of ours.
-fn presented_refresh_token(req: &Request) -> ApiResult<RefreshToken> {
-    let body = json_object(req)?;
-    let mut fields = Fields::new(&body);
-    let token = fields.required("refresh_token", |s| Ok(RefreshToken::parse(s)));
-    fields.finish().map_err(ApiError::Validation)?;
-    token.flatten().ok_or(ApiError::Unauthorized(BAD_REFRESH))
+/// The body's `refresh_token`: 422 when missing; `None` (then 401) when it is not a token
+/// of ours.
+pub struct PresentedRefresh(Option<RefreshToken>);
+
+impl FromJson for PresentedRefresh {
+    fn from_fields(fields: &mut Fields<'_>) -> Option<Self> {
+        let token = fields.required("refresh_token", |s| Ok(RefreshToken::parse(s)))?;
+        Some(PresentedRefresh(token))
+    }
+}
+
+impl PresentedRefresh {
+    fn ours(self) -> ApiResult<RefreshToken> {
+        self.0.ok_or(ApiError::Unauthorized(BAD_REFRESH))
+    }
 }
 
 pub struct Refresh;
 
 impl Handler for Refresh {
-    const NEEDS: Needs = Needs {
-        db: true,
-        cache: false,
-        tokens: true,
-    };
+    type State = Members;
+    type Input = Json<PresentedRefresh>;
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let presented = presented_refresh_token(&req)?;
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        Json(presented): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let presented = presented.ours()?;
         let now = Utc::now().timestamp();
-        let sessions = Sessions::new(app.db()?, app.table());
+        let sessions = Sessions::new(app.db(), app.table());
         let session = sessions
             .get(&presented.family, now)
             .await?
@@ -224,7 +254,7 @@ impl Handler for Refresh {
         }
 
         let next = RefreshToken::mint(&session.family, session.generation + 1);
-        let users = Users::new(app.db()?, app.table());
+        let users = Users::new(app.db(), app.table());
         let (rotated, user) = tokio::join!(
             sessions.rotate(&session, &next, refresh_expiry(app, now)),
             users.get(session.user_id)
@@ -245,16 +275,18 @@ impl Handler for Refresh {
 pub struct Logout;
 
 impl Handler for Logout {
-    const NEEDS: Needs = Needs {
-        db: true,
-        cache: false,
-        tokens: false,
-    };
+    type State = Data;
+    type Input = Json<PresentedRefresh>;
 
     /// Idempotent: an expired or already revoked token of ours also gets 204.
-    async fn handle(&self, app: &App, _ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let presented = presented_refresh_token(&req)?;
-        Sessions::new(app.db()?, app.table())
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        Json(presented): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let presented = presented.ours()?;
+        Sessions::new(app.db(), app.table())
             .revoke_presented(&presented)
             .await?;
         Ok(no_content())

@@ -2,12 +2,15 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use serde_json::json;
 
-use super::community::post_page_views;
-use crate::app::{App, Ctx, Handler, Needs};
+use super::views::post_page_views;
+use crate::app::{App, Ctx};
+use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::runtime::Handler;
+use crate::state::{Cached, Members};
 use rota_domain::streak;
 use rota_lambda::metrics::Metrics;
 use rota_store::notifications::Notifications;
@@ -18,15 +21,16 @@ use rota_store::users::Users;
 pub struct Dashboard;
 
 impl Handler for Dashboard {
-    const NEEDS: Needs = Needs {
-        db: true,
-        cache: true,
-        tokens: true,
-    };
+    type State = Cached<Members>;
+    type Input = Caller;
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let db = app.db()?;
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        caller: Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let db = app.db();
         let users = Users::new(db, app.table());
         let roadmaps = Roadmaps::new(db, app.table());
         let inbox = Notifications::new(db, app.table());
@@ -42,7 +46,7 @@ impl Handler for Dashboard {
                 inbox.unread(caller.user_id),
             )?)
         };
-        let stats_source = app.stats_source()?;
+        let stats_source = app.stats_source();
         // The 5 newest posts: the new feed's shared first page (crate::feeds).
         let recent = crate::feeds::page(
             app,

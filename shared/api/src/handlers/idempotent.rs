@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::state::HasDb;
 use rota_store::StoreResult;
 use rota_store::idempotency::{Claim, Idempotency, Record};
 
@@ -51,6 +52,36 @@ impl IdempotencyKey {
             return Err(bad());
         }
         Ok(Some(Self(text.to_owned())))
+    }
+}
+
+/// What a retry of a creating request must match, taken from the request by the
+/// `Idempotent` extractor: the key, if one was sent, and the request's hash.
+pub struct Replay {
+    key: Option<IdempotencyKey>,
+    request_hash: String,
+    /// The invocation's deadline (epoch ms): how long a claim holds.
+    deadline_ms: Option<i64>,
+}
+
+impl Replay {
+    /// `canonical_body` is the request body as parsed (its canonical form is what "the same
+    /// request" means); hashed only when a key was sent.
+    pub fn new(
+        req: &Request,
+        key: Option<IdempotencyKey>,
+        canonical_body: serde_json::Value,
+    ) -> Self {
+        let request_hash = if key.is_some() {
+            request_hash(req.method().as_str(), req.uri().path(), &canonical_body)
+        } else {
+            String::new()
+        };
+        Self {
+            key,
+            request_hash,
+            deadline_ms: req.lambda_context_ref().map(|c| c.deadline as i64),
+        }
     }
 }
 
@@ -105,14 +136,12 @@ fn response_body(response: &Response<Body>) -> String {
     }
 }
 
-/// Runs `work` at most once per key: see the module docs. `body` is the request body as
-/// parsed (its canonical form is what "the same request" means).
-pub async fn run<F, Fut>(
-    app: &App,
-    req: &Request,
+/// Runs `work` at most once per key: see the module docs.
+pub async fn run<S: HasDb, F, Fut>(
+    app: &App<S>,
+    replay: Replay,
     user_id: i64,
     scope: &str,
-    body: &serde_json::Value,
     work: F,
 ) -> ApiResult<Response<Body>>
 where
@@ -120,7 +149,7 @@ where
     Fut: Future<Output = ApiResult<Response<Body>>>,
 {
     let table = app.table().to_owned();
-    let Some(key) = IdempotencyKey::of(req)? else {
+    let Some(key) = replay.key else {
         return work(Guard {
             table,
             record: None,
@@ -128,11 +157,10 @@ where
         })
         .await;
     };
-    let store = Idempotency::new(app.db()?, app.table());
+    let store = Idempotency::new(app.db(), app.table());
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let until_ms = req
-        .lambda_context_ref()
-        .map(|c| c.deadline as i64)
+    let until_ms = replay
+        .deadline_ms
         .filter(|d| *d > now_ms)
         .unwrap_or(now_ms + DEFAULT_HOLD_MS);
     let claim = store
@@ -140,7 +168,7 @@ where
             user_id,
             scope,
             &key.0,
-            &request_hash(req.method().as_str(), req.uri().path(), body),
+            &replay.request_hash,
             now_ms,
             until_ms,
             TTL_SECS,
@@ -148,7 +176,7 @@ where
         .await?;
     let record = match claim {
         Claim::Acquired(record) => record,
-        Claim::Replay { status, body } => return replay(status, body),
+        Claim::Replay { status, body } => return replayed(status, body),
         Claim::Mismatch => {
             return Err(ApiError::Validation(vec![FieldError::new(
                 "Idempotency-Key",
@@ -193,7 +221,7 @@ where
     }
 }
 
-fn replay(status: u16, body: String) -> ApiResult<Response<Body>> {
+fn replayed(status: u16, body: String) -> ApiResult<Response<Body>> {
     let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
     let mut response = Response::builder()
         .status(status)

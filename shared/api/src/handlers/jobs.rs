@@ -2,8 +2,10 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
-use crate::app::{App, Job, Needs};
+use crate::app::App;
 use crate::error::ApiResult;
+use crate::runtime::Job;
+use crate::state::{Data, Queue};
 use rota_lambda::metrics::Metrics;
 
 pub struct RemindersScheduler;
@@ -11,17 +13,13 @@ pub struct RemindersScheduler;
 impl Job for RemindersScheduler {
     type Event = serde_json::Value;
     type Output = serde_json::Value;
-    const NEEDS: Needs = Needs {
-        db: true,
-        cache: false,
-        tokens: false,
-    };
+    type State = Queue;
 
     /// EventBridge's Scheduled Event: its `time` is the scheduled time; the run queues what is
     /// due by the clock (a late or early event changes nothing; see `reminders`).
     async fn run(
         &self,
-        app: &App,
+        app: &App<Queue>,
         event: serde_json::Value,
         metrics: &mut Metrics,
     ) -> ApiResult<serde_json::Value> {
@@ -31,8 +29,8 @@ impl Job for RemindersScheduler {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(chrono::Utc::now);
-        let sqs = crate::reminders::sqs_client(app.sdk_config()?);
-        let queued = crate::reminders::schedule(app, &sqs, at, chrono::Utc::now(), metrics).await?;
+        let sqs = &app.state.sqs;
+        let queued = crate::reminders::schedule(app, sqs, at, chrono::Utc::now(), metrics).await?;
         tracing::info!(queued, "reminders queued");
         Ok(serde_json::json!({"queued": queued}))
     }
@@ -43,15 +41,11 @@ pub struct RemindersWorker;
 impl Job for RemindersWorker {
     type Event = SqsEvent;
     type Output = SqsBatchResponse;
-    const NEEDS: Needs = Needs {
-        db: true,
-        cache: false,
-        tokens: false,
-    };
+    type State = Data;
 
     async fn run(
         &self,
-        app: &App,
+        app: &App<Data>,
         event: SqsEvent,
         metrics: &mut Metrics,
     ) -> ApiResult<SqsBatchResponse> {

@@ -1,55 +1,54 @@
-//! The caller's notifications.
+//! The caller's notifications: list, read one, read all.
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Response};
 use serde_json::json;
 
-use crate::app::{App, Ctx, Handler, Needs};
-use crate::error::{ApiError, ApiResult, FieldError};
+use super::views::timestamp;
+use crate::app::{App, Ctx};
+use crate::auth::tokens::Caller;
+use crate::error::ApiResult;
+use crate::extract::{FromQuery, Page, Path, Query, QueryParams, not_found};
 use crate::http::{json, no_content};
-use rota_domain::input::{parse_limit, parse_path_id};
+use crate::runtime::Handler;
+use crate::state::Members;
+use rota_domain::ids::NotificationId;
 use rota_store::notifications::Notifications;
-use rota_store::posts::timestamp;
 
-const OWN: Needs = Needs {
-    db: true,
-    cache: false,
-    tokens: true,
-};
+/// `?unread_only=true|false` (false when absent) and the page.
+pub struct InboxQuery {
+    unread_only: bool,
+    page: Page,
+}
+
+impl FromQuery for InboxQuery {
+    fn from_query(query: &mut QueryParams<'_>) -> Self {
+        InboxQuery {
+            unread_only: query.flag("unread_only"),
+            page: Page::from_query(query),
+        }
+    }
+}
 
 pub struct ListNotifications;
 
 impl Handler for ListNotifications {
-    const NEEDS: Needs = OWN;
+    type State = Members;
+    type Input = (Caller, Query<InboxQuery>);
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let query = |name: &str| {
-            req.query_string_parameters_ref()
-                .and_then(|q| q.first(name).map(str::to_owned))
-        };
-        let mut errors = Vec::new();
-        let unread_only = match query("unread_only").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                errors.push(FieldError::new("unread_only", "must be true or false"));
-                false
-            }
-        };
-        let limit = parse_limit(query("limit").as_deref()).unwrap_or_else(|m| {
-            errors.push(FieldError::new("limit", m));
-            20
-        });
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        (caller, Query(query)): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let unread_only = query.unread_only;
         // The list's filter is part of the cursor's identity.
         let list = format!("notifications:{}:{unread_only}", caller.user_id);
-        let before = app.read_cursor::<i64>(&list, query("cursor").as_deref())?;
-        let (items, next) = Notifications::new(app.db()?, app.table())
-            .page(caller.user_id, unread_only, before, limit)
+        let before = app.read_cursor::<i64>(&list, query.page.cursor.as_deref())?;
+        let (items, next) = Notifications::new(app.db(), app.table())
+            .page(caller.user_id, unread_only, before, query.page.limit)
             .await?;
         let items: Vec<_> = items
             .iter()
@@ -64,7 +63,7 @@ impl Handler for ListNotifications {
                 })
             })
             .collect();
-        let next_cursor = app.next_cursor(&list, next)?;
+        let next_cursor = app.next_cursor(&list, next);
         json(
             StatusCode::OK,
             &json!({"items": items, "next_cursor": next_cursor}),
@@ -75,21 +74,20 @@ impl Handler for ListNotifications {
 pub struct ReadNotification;
 
 impl Handler for ReadNotification {
-    const NEEDS: Needs = OWN;
+    type State = Members;
+    type Input = (Caller, Path<NotificationId>);
 
     /// Idempotent: reading a read notification again is 204 and keeps its `read_at`.
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let not_found = || ApiError::NotFound("No such notification.".into());
-        let id = req
-            .path_parameters_ref()
-            .and_then(|p| p.first("id"))
-            .and_then(parse_path_id)
-            .ok_or_else(not_found)?;
-        Notifications::new(app.db()?, app.table())
-            .mark_read(caller.user_id, id, Utc::now())
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        (caller, Path(id)): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        Notifications::new(app.db(), app.table())
+            .mark_read(caller.user_id, id.0, Utc::now())
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(not_found::<NotificationId>)?;
         Ok(no_content())
     }
 }
@@ -97,11 +95,16 @@ impl Handler for ReadNotification {
 pub struct ReadAllNotifications;
 
 impl Handler for ReadAllNotifications {
-    const NEEDS: Needs = OWN;
+    type State = Members;
+    type Input = Caller;
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        Notifications::new(app.db()?, app.table())
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        caller: Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        Notifications::new(app.db(), app.table())
             .mark_all_read(caller.user_id, Utc::now())
             .await?;
         Ok(no_content())

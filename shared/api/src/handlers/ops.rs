@@ -4,11 +4,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::{StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use serde_json::json;
 
-use crate::app::{App, Ctx, Handler, Needs};
+use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Route;
+use crate::runtime::Handler;
+use crate::state::{Bare, Cached, Data};
 use rota_store::s;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -16,9 +19,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct HealthLive;
 
 impl Handler for HealthLive {
-    const NEEDS: Needs = Needs::NOTHING;
+    type State = Bare;
+    type Input = ();
 
-    async fn handle(&self, _app: &App, _ctx: &mut Ctx, _req: Request) -> ApiResult<Response<Body>> {
+    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> ApiResult<Response<Body>> {
         crate::http::json(StatusCode::OK, &json!({"status": "ok"}))
     }
 }
@@ -26,8 +30,8 @@ impl Handler for HealthLive {
 pub struct HealthReady;
 
 impl HealthReady {
-    async fn dynamodb(app: &App) -> bool {
-        let Ok(db) = app.db() else { return false };
+    async fn dynamodb(app: &App<Cached<Data>>) -> bool {
+        let db = app.db();
         // A GetItem on a key that never exists: the cheapest call that proves the table
         // answers, and the only permission it needs is GetItem.
         let call = db
@@ -49,7 +53,7 @@ impl HealthReady {
         }
     }
 
-    async fn cache(app: &App) -> bool {
+    async fn cache(app: &App<Cached<Data>>) -> bool {
         let Some(cache) = app.cache() else {
             return false;
         };
@@ -68,13 +72,15 @@ impl HealthReady {
 }
 
 impl Handler for HealthReady {
-    const NEEDS: Needs = Needs {
-        db: true,
-        cache: true,
-        tokens: false,
-    };
+    type State = Cached<Data>;
+    type Input = ();
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, _req: Request) -> ApiResult<Response<Body>> {
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        (): (),
+    ) -> ApiResult<Response<Body>> {
         let (db_ok, cache_ok) = tokio::join!(Self::dynamodb(app), Self::cache(app));
         let word = |ok: bool| if ok { "ok" } else { "error" };
         let checks = json!({"dynamodb": word(db_ok), "cache": word(cache_ok)});
@@ -115,9 +121,10 @@ pub fn openapi_json() -> Result<&'static str, String> {
 pub struct OpenApi;
 
 impl Handler for OpenApi {
-    const NEEDS: Needs = Needs::NOTHING;
+    type State = Bare;
+    type Input = ();
 
-    async fn handle(&self, _app: &App, _ctx: &mut Ctx, _req: Request) -> ApiResult<Response<Body>> {
+    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> ApiResult<Response<Body>> {
         let doc = openapi_json().map_err(ApiError::Internal)?;
         Ok(Response::builder()
             .status(StatusCode::OK)
@@ -132,13 +139,13 @@ impl Handler for OpenApi {
 pub struct NotFound;
 
 impl Handler for NotFound {
-    const NEEDS: Needs = Needs::NOTHING;
+    type State = Bare;
+    type Input = Route;
 
-    async fn handle(&self, _app: &App, _ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let path: String = req.uri().path().chars().take(200).collect();
+    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, route: Route) -> ApiResult<Response<Body>> {
         Err(ApiError::NotFound(format!(
-            "No route matches {} {path}.",
-            req.method()
+            "No route matches {} {}.",
+            route.method, route.path
         )))
     }
 }

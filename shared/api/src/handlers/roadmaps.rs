@@ -6,47 +6,38 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::app::{App, Ctx, Handler, Needs};
+use super::views::timestamp;
+use super::with_fresh_id;
+use crate::app::{App, Ctx};
+use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::extract::{FromJson, Idempotent, Json, Path, not_found};
 use crate::fields::Fields;
-use crate::http::{json, json_object, no_content};
-use rota_domain::input::parse_path_id;
+use crate::http::{json, json_text, no_content};
+use crate::runtime::Handler;
+use crate::state::{Cached, Members};
+use rota_domain::ids::{RoadmapId, StepId};
 use rota_domain::streak;
-use rota_store::posts::timestamp;
 use rota_store::roadmaps::{Mark, Roadmap, Roadmaps};
 use rota_store::users::Users;
-
-const OWN: Needs = Needs {
-    db: true,
-    cache: false,
-    tokens: true,
-};
-
-fn not_found() -> ApiError {
-    ApiError::NotFound("No such roadmap.".into())
-}
-
-fn path_param(req: &Request, name: &str) -> Option<i64> {
-    req.path_parameters_ref()
-        .and_then(|p| p.first(name))
-        .and_then(parse_path_id)
-}
 
 pub struct Catalog;
 
 impl Handler for Catalog {
-    const NEEDS: Needs = Needs {
-        db: false,
-        cache: false,
-        tokens: true,
-    };
+    type State = Members;
+    /// Anonymous or signed in alike; a bad token is still 401.
+    type Input = Option<Caller>;
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        app.authenticate_optional(ctx, &req).await?;
+    async fn handle(
+        &self,
+        _app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        _caller: Self::Input,
+    ) -> ApiResult<Response<Body>> {
         let mut response = json(StatusCode::OK, &json!({"goals": rota_roadmap::catalog()}))?;
         response.headers_mut().insert(
             http::header::CACHE_CONTROL,
@@ -122,19 +113,16 @@ fn parse_plan(raw: &str) -> ApiResult<rota_roadmap::Plan> {
     serde_json::from_str(raw).map_err(ApiError::internal)
 }
 
-pub struct CreateRoadmap;
+/// The body of `POST /api/roadmaps`.
+pub struct NewRoadmap {
+    goal: String,
+    level: rota_roadmap::Level,
+    hours_per_week: u32,
+    known_skills: Vec<String>,
+}
 
-impl Handler for CreateRoadmap {
-    const NEEDS: Needs = Needs {
-        db: true,
-        cache: true,
-        tokens: true,
-    };
-
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let body = json_object(&req)?;
-        let mut fields = Fields::new(&body);
+impl FromJson for NewRoadmap {
+    fn from_fields(fields: &mut Fields<'_>) -> Option<Self> {
         let goal = fields.required("goal", |g| {
             rota_roadmap::goal(g)
                 .map(|_| g.to_owned())
@@ -151,57 +139,74 @@ impl Handler for CreateRoadmap {
                 .ok_or("must be an integer from 1 to 80")
         });
         let known = fields.optional_string_list("known_skills", 200);
-        fields.finish().map_err(ApiError::Validation)?;
-        let (Some(goal), Some(level), Some(hours)) = (goal, level, hours) else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
-        let known = known.unwrap_or_default();
-        let canonical = serde_json::Value::Object(body);
-        super::idempotent::run(
-            app,
-            &req,
-            caller.user_id,
-            "roadmaps.create",
-            &canonical,
-            |guard| async move {
-                // Inside: a replayed request is answered before it counts against the limit.
-                let key = format!("roadmap:user:{}", caller.user_id);
-                app.enforce_limit(ctx, &key, app.config.roadmap_limit)
-                    .await?;
-                let plan = rota_roadmap::generate(&goal, level, hours, &known).map_err(|e| {
+        Some(NewRoadmap {
+            goal: goal?,
+            level: level?,
+            hours_per_week: hours?,
+            known_skills: known.unwrap_or_default(),
+        })
+    }
+}
+
+pub struct CreateRoadmap;
+
+impl Handler for CreateRoadmap {
+    type State = Cached<Members>;
+    type Input = (Caller, Idempotent<NewRoadmap>);
+
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        (caller, Idempotent { body, replay }): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let scope = "roadmaps.create";
+        super::idempotent::run(app, replay, caller.user_id, scope, |guard| async move {
+            // Inside: a replayed request is answered before it counts against the limit.
+            let key = format!("roadmap:user:{}", caller.user_id);
+            app.enforce_limit(ctx, &key, app.config.roadmap_limit)
+                .await?;
+            let NewRoadmap {
+                goal,
+                level,
+                hours_per_week,
+                known_skills,
+            } = body;
+            let plan = rota_roadmap::generate(&goal, level, hours_per_week, &known_skills)
+                .map_err(|e| {
                     ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())])
                 })?;
-                let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
-                let store = Roadmaps::new(app.db()?, app.table());
-                for _ in 0..4 {
-                    let summary = Roadmap {
-                        id: rota_domain::ids::new_id(),
-                        user_id: caller.user_id,
-                        title: plan.title.clone(),
-                        goal: plan.goal.clone(),
-                        level: level.as_str().to_owned(),
-                        hours_per_week: plan.hours_per_week,
-                        total_hours: plan.total_hours.as_f64(),
-                        total_weeks: plan.total_weeks,
-                        created_at: Utc::now(),
-                        steps: plan
-                            .steps()
-                            .enumerate()
-                            .map(|(i, s)| (i as u32 + 1, s.title.clone()))
-                            .collect(),
-                        done: Default::default(),
-                    };
-                    let view = serde_json::to_string(&roadmap_view(&summary, &plan))
-                        .map_err(ApiError::internal)?;
-                    let completion = guard.completion(StatusCode::CREATED, &view)?;
-                    if store.create(&summary, &plan_json, completion).await? {
-                        ctx.metrics.count("RoadmapsCreated");
-                        return Ok(crate::http::json_text(StatusCode::CREATED, view));
-                    }
-                }
-                Err(ApiError::Unavailable("the database"))
-            },
-        )
+            let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
+            let store = Roadmaps::new(app.db(), app.table());
+            let (guard, plan, plan_json, store) = (&guard, &plan, &plan_json, &store);
+            let view = with_fresh_id(|id| async move {
+                let summary = Roadmap {
+                    id,
+                    user_id: caller.user_id,
+                    title: plan.title.clone(),
+                    goal: plan.goal.clone(),
+                    level: level.as_str().to_owned(),
+                    hours_per_week: plan.hours_per_week,
+                    total_hours: plan.total_hours.as_f64(),
+                    total_weeks: plan.total_weeks,
+                    created_at: Utc::now(),
+                    steps: plan
+                        .steps()
+                        .enumerate()
+                        .map(|(i, s)| (i as u32 + 1, s.title.clone()))
+                        .collect(),
+                    done: Default::default(),
+                };
+                let view = serde_json::to_string(&roadmap_view(&summary, plan))
+                    .map_err(ApiError::internal)?;
+                let completion = guard.completion(StatusCode::CREATED, &view)?;
+                let created = store.create(&summary, plan_json, completion).await?;
+                Ok(created.then_some(view))
+            })
+            .await?;
+            ctx.metrics.count("RoadmapsCreated");
+            Ok(json_text(StatusCode::CREATED, view))
+        })
         .await
     }
 }
@@ -209,11 +214,16 @@ impl Handler for CreateRoadmap {
 pub struct ListRoadmaps;
 
 impl Handler for ListRoadmaps {
-    const NEEDS: Needs = OWN;
+    type State = Members;
+    type Input = Caller;
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let roadmaps = Roadmaps::new(app.db()?, app.table())
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        caller: Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let roadmaps = Roadmaps::new(app.db(), app.table())
             .list(caller.user_id)
             .await?;
         let items: Vec<Value> = roadmaps
@@ -235,44 +245,55 @@ impl Handler for ListRoadmaps {
 pub struct GetRoadmap;
 
 impl Handler for GetRoadmap {
-    const NEEDS: Needs = OWN;
+    type State = Members;
+    type Input = (Caller, Path<RoadmapId>);
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let id = path_param(&req, "id").ok_or_else(not_found)?;
-        let store = Roadmaps::new(app.db()?, app.table());
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        (caller, Path(id)): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let store = Roadmaps::new(app.db(), app.table());
         let (summary, plan) = tokio::try_join!(
-            store.get(caller.user_id, id),
-            store.plan(caller.user_id, id)
+            store.get(caller.user_id, id.0),
+            store.plan(caller.user_id, id.0)
         )?;
         let (Some(summary), Some(plan)) = (summary, plan) else {
-            return Err(not_found());
+            return Err(not_found::<RoadmapId>());
         };
         json(StatusCode::OK, &roadmap_view(&summary, &parse_plan(&plan)?))
+    }
+}
+
+/// The body of `PATCH /api/roadmaps/{id}/steps/{step_id}`.
+pub struct StepPatch {
+    done: bool,
+}
+
+impl FromJson for StepPatch {
+    fn from_fields(fields: &mut Fields<'_>) -> Option<Self> {
+        Some(StepPatch {
+            done: fields.required_bool("done")?,
+        })
     }
 }
 
 pub struct PatchStep;
 
 impl Handler for PatchStep {
-    const NEEDS: Needs = OWN;
+    type State = Members;
+    type Input = (Caller, Path<RoadmapId>, Path<StepId>, Json<StepPatch>);
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let no_step = || ApiError::NotFound("No such roadmap step.".into());
-        let id = path_param(&req, "id").ok_or_else(not_found)?;
-        let step = path_param(&req, "step_id")
-            .and_then(|s| u32::try_from(s).ok())
-            .ok_or_else(no_step)?;
-        let body = json_object(&req)?;
-        let mut fields = Fields::new(&body);
-        let done = fields.required_bool("done");
-        fields.finish().map_err(ApiError::Validation)?;
-        let Some(done) = done else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
-
-        let db = app.db()?;
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        (caller, Path(id), Path(StepId(step)), Json(StepPatch { done })): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        let no_step = not_found::<StepId>;
+        let id = id.0;
+        let db = app.db();
         let store = Roadmaps::new(db, app.table());
         let users = Users::new(db, app.table());
         let now = Utc::now();
@@ -327,18 +348,22 @@ async fn record_streak(
 pub struct DeleteRoadmap;
 
 impl Handler for DeleteRoadmap {
-    const NEEDS: Needs = OWN;
+    type State = Members;
+    type Input = (Caller, Path<RoadmapId>);
 
-    async fn handle(&self, app: &App, ctx: &mut Ctx, req: Request) -> ApiResult<Response<Body>> {
-        let caller = app.authenticate(ctx, &req).await?;
-        let id = path_param(&req, "id").ok_or_else(not_found)?;
-        if Roadmaps::new(app.db()?, app.table())
-            .delete(caller.user_id, id)
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        _ctx: &mut Ctx,
+        (caller, Path(id)): Self::Input,
+    ) -> ApiResult<Response<Body>> {
+        if Roadmaps::new(app.db(), app.table())
+            .delete(caller.user_id, id.0)
             .await?
         {
             Ok(no_content())
         } else {
-            Err(not_found())
+            Err(not_found::<RoadmapId>())
         }
     }
 }

@@ -1,0 +1,183 @@
+//! What a function's container builds once, as a type: each handler names its `State`, and
+//! only a state that holds a client can hand it out. A handler that needs a caller but whose
+//! state has no token keys does not compile, instead of failing at run time.
+//!
+//! | state | DynamoDB | token keys | SQS | used by |
+//! |---|---|---|---|---|
+//! | [`Bare`] | | | | liveness, the OpenAPI document, the `$default` route |
+//! | [`Data`] | ✓ | | | logout, the reminder worker |
+//! | [`Members`] | ✓ | ✓ | | endpoints with a caller |
+//! | [`Queue`] | ✓ | | ✓ | the reminder scheduler |
+//! | [`Cached<S>`] | as `S` | as `S` | as `S` | plus Redis: rate limits, shared feed pages, stats |
+//!
+//! Every client costs cold-start time, so a state builds only what it holds. Redis stays
+//! optional even in a [`Cached`] state, by design: when it is unconfigured or down, limits
+//! fail open, and feeds and stats are read from DynamoDB (`cache.rs`).
+
+use std::future::Future;
+
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+
+/// Why a container could not start (the function then fails its init, never a request).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("loading the JWT secret: {0}")]
+    Secret(String),
+    #[error("cache: {0}")]
+    Cache(#[from] redis::RedisError),
+}
+
+/// A function's per-container state.
+pub trait State: Sized + Send + Sync + 'static {
+    /// Whether the container also connects to Redis.
+    const CACHE: bool = false;
+    /// Builds the state from the environment (AWS SDK configuration loaded only when needed).
+    fn build(config: &Config) -> impl Future<Output = Result<Self, InitError>> + Send;
+}
+
+/// States that hold the DynamoDB client.
+pub trait HasDb {
+    fn db(&self) -> &aws_sdk_dynamodb::Client;
+}
+
+/// States that hold the keys access tokens and cursors are signed with.
+pub trait HasTokens: HasDb {
+    fn tokens(&self) -> &TokenKeys;
+}
+
+/// No client at all.
+pub struct Bare;
+
+impl State for Bare {
+    async fn build(_: &Config) -> Result<Self, InitError> {
+        Ok(Bare)
+    }
+}
+
+/// The DynamoDB client.
+pub struct Data {
+    pub db: aws_sdk_dynamodb::Client,
+}
+
+impl Data {
+    fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        // The data layer's configuration, counted per request in diagnostic builds.
+        let conf = rota_lambda::diagnostics::instrument(rota_store::dynamodb_config(sdk));
+        Self {
+            db: aws_sdk_dynamodb::Client::from_conf(conf.build()),
+        }
+    }
+}
+
+impl State for Data {
+    async fn build(_: &Config) -> Result<Self, InitError> {
+        Ok(Self::from_sdk(&sdk().await))
+    }
+}
+
+impl HasDb for Data {
+    fn db(&self) -> &aws_sdk_dynamodb::Client {
+        &self.db
+    }
+}
+
+/// DynamoDB and the token keys: endpoints that know their caller.
+pub struct Members {
+    pub db: aws_sdk_dynamodb::Client,
+    pub tokens: TokenKeys,
+}
+
+impl State for Members {
+    async fn build(config: &Config) -> Result<Self, InitError> {
+        let sdk = sdk().await;
+        Ok(Self {
+            db: Data::from_sdk(&sdk).db,
+            tokens: load_token_keys(&sdk, config).await?,
+        })
+    }
+}
+
+impl HasDb for Members {
+    fn db(&self) -> &aws_sdk_dynamodb::Client {
+        &self.db
+    }
+}
+
+impl HasTokens for Members {
+    fn tokens(&self) -> &TokenKeys {
+        &self.tokens
+    }
+}
+
+/// DynamoDB and SQS: the reminder scheduler.
+pub struct Queue {
+    pub db: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl State for Queue {
+    async fn build(_: &Config) -> Result<Self, InitError> {
+        let sdk = sdk().await;
+        Ok(Self {
+            db: Data::from_sdk(&sdk).db,
+            sqs: crate::reminders::sqs_client(&sdk),
+        })
+    }
+}
+
+impl HasDb for Queue {
+    fn db(&self) -> &aws_sdk_dynamodb::Client {
+        &self.db
+    }
+}
+
+/// `S` plus a Redis connection (held by the `App`, since it may be absent or down).
+pub struct Cached<S>(pub S);
+
+impl<S: State> State for Cached<S> {
+    const CACHE: bool = true;
+    async fn build(config: &Config) -> Result<Self, InitError> {
+        Ok(Cached(S::build(config).await?))
+    }
+}
+
+impl<S: HasDb> HasDb for Cached<S> {
+    fn db(&self) -> &aws_sdk_dynamodb::Client {
+        self.0.db()
+    }
+}
+
+impl<S: HasTokens> HasTokens for Cached<S> {
+    fn tokens(&self) -> &TokenKeys {
+        self.0.tokens()
+    }
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+async fn load_token_keys(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<TokenKeys, InitError> {
+    let name = config
+        .jwt_secret_param
+        .as_deref()
+        .ok_or_else(|| InitError::Secret("JWT_SECRET_PARAM is not set".into()))?;
+    let out = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| InitError::Secret(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+    let value = out
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| InitError::Secret("the parameter has no value".into()))?;
+    TokenKeys::new(value.as_bytes()).map_err(InitError::Secret)
+}
