@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use rota_local::schedule::ScheduleExpression;
+//! use rota_local::template::ScheduleExpression;
 //! let e: ScheduleExpression = "cron(0 9,17 * * ? *)".parse().unwrap();
 //! let after = Utc.with_ymd_and_hms(2024, 5, 1, 12, 30, 0).unwrap();
 //! assert_eq!(e.next_after(after, after), Some(Utc.with_ymd_and_hms(2024, 5, 1, 17, 0, 0).unwrap()));
