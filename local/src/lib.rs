@@ -14,9 +14,7 @@
 //! - [`redis_proxy`]: the proxy in front of Redis that takes it down on a profile's schedule.
 //! - [`server`]: all of it together, as `rota-local serve` runs it.
 //! - `process`: how child processes (moto, instances) are started.
-//! - [`bench`]: the benchmark harness (`rota-bench`).
 
-pub mod bench;
 pub mod events;
 pub mod faults;
 pub mod gateway;

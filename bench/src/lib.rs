@@ -1,5 +1,5 @@
 //! The benchmark harness (`rota-bench`): every function binary run the way Lambda runs it,
-//! through the Runtime API of [`crate::runtime`], behind the local gateway.
+//! through the Runtime API of [`rota_local::runtime`], behind the local gateway.
 //!
 //! For each function: a cold start (its instances recycled first, so the first request starts a
 //! new process), then `warm` invocations on the same instance. Per function it reports
@@ -26,7 +26,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::runtime::LambdaService;
+use rota_local::runtime::LambdaService;
 
 /// One HTTP request of a benchmark.
 #[derive(Debug, Clone)]

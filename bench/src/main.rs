@@ -1,6 +1,6 @@
 //! `rota-bench`: per-function cold start, CPU per warm invocation, peak memory, binary size and
 //! (diagnostic mode) DynamoDB/Redis cost per request, measured through the Lambda Runtime API.
-//! See `rota_local::bench` and BENCHMARKS.md.
+//! The harness is this crate's library (`rota_bench`); the figures are in BENCHMARKS.md.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use rota_local::bench::{self, Plan};
+use rota_bench::Plan;
 use rota_local::server::{self, AwsSource, ServeConfig};
 
 #[derive(Parser)]
@@ -92,14 +92,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         warm: cli.warm,
         only: cli.only.clone(),
     };
-    let result = bench::run_all(&running.lambda, &running.url(), &repo_root, &plan).await;
+    let result = rota_bench::run_all(&running.lambda, &running.url(), &repo_root, &plan).await;
     running.shutdown().await;
     let figures = result?;
     std::fs::create_dir_all(&cli.out)?;
     let json_path = cli.out.join("functions.json");
     std::fs::write(&json_path, serde_json::to_vec_pretty(&figures)?)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
-    let table = bench::markdown(&figures);
+    let table = rota_bench::markdown(&figures);
     std::fs::write(cli.out.join("functions.md"), &table)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{table}")?;
@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         out,
         "{} functions in {}; JSON in {}",
         figures.len(),
-        bench::since(t0),
+        rota_bench::since(t0),
         json_path.display()
     )?;
     Ok(())
