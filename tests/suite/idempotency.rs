@@ -100,10 +100,7 @@ async fn the_same_key_with_another_body_is_422_and_creates_nothing() {
     let mut titles: Vec<Value> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let path = match &cursor {
-            Some(c) => format!("{POSTS}?sort=new&limit=100&cursor={c}"),
-            None => format!("{POSTS}?sort=new&limit=100"),
-        };
+        let path = with_cursor(&format!("{POSTS}?sort=new&limit=100"), cursor.as_deref());
         let page = api.get(&path, None).await.json();
         let items = page["items"].as_array().unwrap().clone();
         titles.extend(
@@ -140,7 +137,7 @@ async fn a_key_still_in_flight_is_409_with_retry_after_and_a_crashed_claim_is_ta
         .post_idempotent(POSTS, &body, Some(&me.access_token), &busy)
         .await;
     reply.problem(409);
-    let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    let wait = reply.retry_after();
     assert!((1..=8).contains(&wait), "Retry-After {wait}");
     // An invocation that died holding a key (its deadline passed, nothing written): the next
     // request takes the key over and is served.

@@ -85,12 +85,7 @@ async fn invalid_roadmap_requests_are_listed_field_by_field() {
     )
     .await
     .problem(422);
-    let fields: Vec<_> = bad["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&bad);
     assert_eq!(fields, ["goal", "level", "hours_per_week", "known_skills"]);
     api.create_roadmap(
         &me,

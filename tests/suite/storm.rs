@@ -268,10 +268,10 @@ async fn a_storm_of_likes_comments_posts_and_deletes_leaves_every_count_exact() 
         let mut listed = BTreeSet::new();
         let mut cursor: Option<String> = None;
         loop {
-            let path = match &cursor {
-                Some(c) => format!("{POSTS}/{post}/comments?limit=100&cursor={c}"),
-                None => format!("{POSTS}/{post}/comments?limit=100"),
-            };
+            let path = with_cursor(
+                &format!("{POSTS}/{post}/comments?limit=100"),
+                cursor.as_deref(),
+            );
             let page = get_ok(&api, &path, None).await;
             for c in page["items"].as_array().unwrap() {
                 assert!(
@@ -320,10 +320,7 @@ async fn a_storm_of_likes_comments_posts_and_deletes_leaves_every_count_exact() 
     let mut cursor: Option<String> = None;
     // The storm's posts are the newest; walk until every one of ours is seen or the feed ends.
     for _ in 0..50 {
-        let path = match &cursor {
-            Some(c) => format!("{POSTS}?sort=new&limit=100&cursor={c}"),
-            None => format!("{POSTS}?sort=new&limit=100"),
-        };
+        let path = with_cursor(&format!("{POSTS}?sort=new&limit=100"), cursor.as_deref());
         let page = get_ok(&api, &path, None).await;
         for p in page["items"].as_array().unwrap() {
             if authors.contains(&p["author"]["id"].as_i64().unwrap()) {

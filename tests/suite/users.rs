@@ -27,12 +27,7 @@ async fn me_can_be_updated_and_invalid_settings_are_listed() {
         .patch("/api/users/me", &json!({"reminder_hour": 24, "timezone": "Mars/Base", "display_name": "a\u{1}b", "reminder_enabled": "yes"}), token)
         .await
         .problem(422);
-    let mut fields: Vec<_> = bad["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_owned())
-        .collect();
+    let mut fields = error_fields(&bad);
     fields.sort();
     assert_eq!(
         fields,

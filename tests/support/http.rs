@@ -44,6 +44,14 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The seconds of its `Retry-After` header (which it must have).
+    pub fn retry_after(&self) -> u64 {
+        self.header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .expect("seconds")
+    }
+
     /// Asserts a problem+json error with `status` and returns its body.
     pub fn problem(&self, status: u16) -> Value {
         assert_eq!(self.status, status, "body: {}", self.text);
@@ -308,6 +316,24 @@ impl Api {
     /// The gateway's URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+}
+
+/// The fields a 422 problem lists, in order.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `path` (which has a query already) for the page after `cursor` (the first without one).
+pub fn with_cursor(path: &str, cursor: Option<&str>) -> String {
+    match cursor {
+        Some(c) => format!("{path}&cursor={c}"),
+        None => path.to_owned(),
     }
 }
 

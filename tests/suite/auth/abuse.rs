@@ -10,14 +10,6 @@ use futures::future::join_all;
 use rota_tests::*;
 use serde_json::json;
 
-fn retry_after(reply: &Reply) -> u64 {
-    reply
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds")
-}
-
 /// Registers `n` accounts, each from its own client IP (registration is limited per IP).
 async fn accounts(n: usize) -> Vec<Account> {
     join_all((0..n).map(|_| async { Api::new().new_account().await })).await
@@ -41,7 +33,7 @@ async fn brute_force_from_one_ip_gets_429_at_the_31st_attempt_even_with_the_righ
         .await;
     let body = right.problem(429);
     assert_eq!(body["type"], "urn:rota:problem:rate-limited");
-    let wait = retry_after(&right);
+    let wait = right.retry_after();
     assert!((1..=60).contains(&wait), "Retry-After {wait}");
     assert_eq!(right.header("ratelimit-limit"), Some("30"));
     assert_eq!(right.header("ratelimit-remaining"), Some("0"));
@@ -69,7 +61,7 @@ async fn one_ip_spraying_many_accounts_is_stopped_by_the_per_ip_limit() {
         statuses.push(reply.status);
         if reply.status == 429 {
             reply.problem(429);
-            assert!(retry_after(&reply) >= 1);
+            assert!(reply.retry_after() >= 1);
             assert_eq!(reply.header("ratelimit-limit"), Some("30"));
         }
     }
@@ -101,7 +93,7 @@ async fn an_account_attacked_from_elsewhere_never_locks_its_owner_out() {
         let reply = attacker.login(&owner.email, guess).await;
         reply.problem(429);
         assert_eq!(reply.header("ratelimit-limit"), Some("10"));
-        let wait = retry_after(&reply);
+        let wait = reply.retry_after();
         assert!(wait > 60 && wait <= 900, "Retry-After {wait}");
     }
     // ...and so is every other IP the attacker uses, each after its own 10 guesses...
@@ -175,7 +167,7 @@ async fn a_registration_flood_from_one_ip_is_stopped_after_20_per_hour() {
         .await;
     refused.problem(429);
     assert_eq!(refused.header("ratelimit-limit"), Some("20"));
-    let wait = retry_after(&refused);
+    let wait = refused.retry_after();
     assert!(wait > 60 && wait <= 3600, "Retry-After {wait}");
     assert_security_headers(&refused, "no-store");
     // The refused registration created nothing; another client still registers.

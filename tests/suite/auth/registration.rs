@@ -80,12 +80,7 @@ async fn registration_input_is_validated_field_by_field() {
         )
         .await
         .problem(422);
-    let fields: Vec<_> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["email", "password", "display_name"]);
     let long = api
         .register(&unique_email(), &"x".repeat(129), "A")

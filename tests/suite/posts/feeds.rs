@@ -27,10 +27,7 @@ async fn the_top_feed_orders_by_likes_then_newest() {
     let mut order = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let url = match &cursor {
-            Some(c) => format!("{POSTS}?sort=top&limit=50&cursor={c}"),
-            None => format!("{POSTS}?sort=top&limit=50"),
-        };
+        let url = with_cursor(&format!("{POSTS}?sort=top&limit=50"), cursor.as_deref());
         let page = api.get(&url, None).await.json();
         for p in page["items"].as_array().unwrap() {
             order.push((
@@ -77,10 +74,7 @@ async fn walking_pages_while_posts_arrive_gives_no_duplicates_and_no_skips() {
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let url = match &cursor {
-            Some(c) => format!("{POSTS}?sort=new&limit=3&cursor={c}"),
-            None => format!("{POSTS}?sort=new&limit=3"),
-        };
+        let url = with_cursor(&format!("{POSTS}?sort=new&limit=3"), cursor.as_deref());
         let page = api.get(&url, None).await;
         assert_eq!(page.status, 200, "{}", page.text);
         let page = page.json();
@@ -180,10 +174,7 @@ mod in_process {
             let mut cursor: Option<String> = None;
             loop {
                 let mut event = sample_event("community-posts-list");
-                let query = match &cursor {
-                    Some(c) => format!("sort={sort}&limit=5&cursor={c}"),
-                    None => format!("sort={sort}&limit=5"),
-                };
+                let query = with_cursor(&format!("sort={sort}&limit=5"), cursor.as_deref());
                 event["rawQueryString"] = json!(query);
                 let reply = call(&app, &community::ListPosts, &event).await;
                 assert_eq!(reply.status, 200, "{}", reply.text);

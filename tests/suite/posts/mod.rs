@@ -58,12 +58,7 @@ async fn invalid_posts_are_listed_field_by_field() {
         )
         .await
         .problem(422);
-    let fields: Vec<_> = bad["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&bad);
     assert_eq!(fields, ["title", "content"]);
     let long = api
         .post(
@@ -149,10 +144,7 @@ async fn the_author_or_an_admin_deletes_and_the_post_leaves_both_feeds_at_once()
     for sort in ["new", "top"] {
         let mut cursor: Option<String> = None;
         loop {
-            let url = match &cursor {
-                Some(c) => format!("{POSTS}?sort={sort}&limit=100&cursor={c}"),
-                None => format!("{POSTS}?sort={sort}&limit=100"),
-            };
+            let url = with_cursor(&format!("{POSTS}?sort={sort}&limit=100"), cursor.as_deref());
             let page = api.get(&url, None).await.json();
             assert!(
                 !ids(&page).contains(&first["id"].as_i64().unwrap()),
@@ -229,14 +221,7 @@ async fn posting_is_limited_to_five_a_minute_per_user() {
         )
         .await;
     limited.problem(429);
-    assert!(
-        limited
-            .header("retry-after")
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            <= 60
-    );
+    assert!(limited.retry_after() <= 60);
     // Another user is not affected.
     let other = api.new_account().await;
     api.new_post(&other, "mine").await;

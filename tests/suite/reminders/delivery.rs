@@ -7,7 +7,7 @@ use rota::reminders::{DueUser, Outcome, remind};
 use rota_tests::*;
 use serde_json::json;
 
-use super::{due_hour, just_after, reminders_of};
+use super::{due_hour, due_learner, just_after, reminders_of};
 
 #[tokio::test]
 async fn the_due_hour_is_the_users_local_reminder_hour() {
@@ -22,11 +22,7 @@ async fn the_due_hour_is_the_users_local_reminder_hour() {
 #[tokio::test]
 async fn a_due_user_gets_exactly_one_reminder_however_often_the_batch_arrives() {
     let app = app(ALL).await;
-    let me = learner(&app, true).await;
-    let due = DueUser {
-        id: me.id,
-        due_hour: due_hour(&app, me.id).await,
-    };
+    let (me, due) = due_learner(&app, true).await;
     let now = just_after(due.due_hour);
     assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);
     // SQS redelivery / the same batch sent twice.
@@ -45,11 +41,7 @@ async fn a_due_user_gets_exactly_one_reminder_however_often_the_batch_arrives() 
 #[tokio::test]
 async fn two_workers_on_the_same_user_at_once_deliver_once() {
     let app = app(ALL).await;
-    let me = learner(&app, true).await;
-    let due = DueUser {
-        id: me.id,
-        due_hour: due_hour(&app, me.id).await,
-    };
+    let (me, due) = due_learner(&app, true).await;
     let now = just_after(due.due_hour);
     let outcomes = join_all((0..6).map(|_| remind(&app, due, now))).await;
     let delivered = outcomes
@@ -65,11 +57,7 @@ async fn a_crash_between_delivery_and_the_next_due_update_cannot_send_twice() {
     // The idempotency key is already there (as if a worker died after delivering but before
     // anything else moved on): the retry skips it as a duplicate and moves the user on.
     let app = app(ALL).await;
-    let me = learner(&app, true).await;
-    let due = DueUser {
-        id: me.id,
-        due_hour: due_hour(&app, me.id).await,
-    };
+    let (me, due) = due_learner(&app, true).await;
     let day = rota::streak::local_date(
         chrono::DateTime::from_timestamp(due.due_hour * 3600, 0).unwrap(),
         "Europe/Istanbul",
@@ -99,11 +87,7 @@ async fn a_crash_between_delivery_and_the_next_due_update_cannot_send_twice() {
 #[tokio::test]
 async fn users_without_an_unfinished_roadmap_get_no_reminder_but_move_on() {
     let app = app(ALL).await;
-    let me = learner(&app, false).await;
-    let due = DueUser {
-        id: me.id,
-        due_hour: due_hour(&app, me.id).await,
-    };
+    let (me, due) = due_learner(&app, false).await;
     assert_eq!(
         remind(&app, due, just_after(due.due_hour)).await.unwrap(),
         Outcome::NothingToRemind
@@ -162,11 +146,7 @@ async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_rep
 #[tokio::test]
 async fn after_an_outage_a_user_gets_at_most_the_latest_reminder_then_the_normal_rhythm() {
     let app = app(ALL).await;
-    let me = learner(&app, true).await;
-    let due = DueUser {
-        id: me.id,
-        due_hour: due_hour(&app, me.id).await,
-    };
+    let (me, due) = due_learner(&app, true).await;
     // The scheduler was down for a day and two hours: the user's hour came round twice.
     // Today's came 2 hours ago (within the catch-up): that one reminder, and no other.
     let now = just_after(due.due_hour + 26);
@@ -192,11 +172,7 @@ async fn after_an_outage_a_user_gets_at_most_the_latest_reminder_then_the_normal
 #[tokio::test]
 async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hour() {
     let app = app(ALL).await;
-    let me = learner(&app, true).await;
-    let due = DueUser {
-        id: me.id,
-        due_hour: due_hour(&app, me.id).await,
-    };
+    let (me, due) = due_learner(&app, true).await;
     // The user's hour passed CATCH_UP_HOURS + 2 hours ago: skip today, move to tomorrow.
     let late = rota::reminders::CATCH_UP_HOURS + 2;
     let now = just_after(due.due_hour + late);
@@ -204,11 +180,7 @@ async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hou
     assert!(reminders_of(&app, &me).await.0.is_empty());
     assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
     // Exactly at the edge of the catch-up it is still sent.
-    let other = learner(&app, true).await;
-    let due = DueUser {
-        id: other.id,
-        due_hour: due_hour(&app, other.id).await,
-    };
+    let (_other, due) = due_learner(&app, true).await;
     let edge = just_after(due.due_hour + rota::reminders::CATCH_UP_HOURS);
     assert_eq!(remind(&app, due, edge).await.unwrap(), Outcome::Delivered);
 }

@@ -6,6 +6,7 @@ mod delivery;
 mod schedule;
 mod under_faults;
 
+use rota::reminders::DueUser;
 use rota_tests::*;
 
 /// A moment just after `due_hour` began: the worker's clock when the hour has come.
@@ -36,4 +37,15 @@ async fn reminders_of(app: &rota::App, learner: &Learner) -> (Vec<serde_json::Va
         .await
         .unwrap();
     (items, unread)
+}
+
+/// A learner (with an unfinished roadmap when asked) and their next reminder, as the scheduler
+/// queues it.
+async fn due_learner(app: &rota::App, with_roadmap: bool) -> (Learner, DueUser) {
+    let learner = learner(app, with_roadmap).await;
+    let due = DueUser {
+        id: learner.id,
+        due_hour: due_hour(app, learner.id).await,
+    };
+    (learner, due)
 }
