@@ -179,36 +179,35 @@ impl Template {
         self.resources.get(id)?.get("Properties")?.get(prop)
     }
 
+    /// The property `prop` of the resource `id` resolved, when it is set. `depth` counts the
+    /// references followed to get here (names may refer to each other).
+    fn resolved_prop(&self, id: &str, prop: &str, depth: usize) -> Option<Result<String, String>> {
+        let v = self.resource_prop(id, prop)?;
+        let resolver = Resolver {
+            template: self,
+            ctx: None,
+        };
+        Some(resolver.value(v, depth + 1))
+    }
+
     pub(super) fn table_name(&self, id: &str, depth: usize) -> Result<String, String> {
-        match self.resource_prop(id, "TableName") {
-            Some(v) => Resolver {
-                template: self,
-                ctx: None,
-            }
-            .value(v, depth + 1),
-            None => Ok(id.to_string()),
-        }
+        self.resolved_prop(id, "TableName", depth)
+            .unwrap_or_else(|| Ok(id.to_string()))
     }
 
     pub(super) fn queue_name(&self, id: &str, depth: usize) -> Result<String, String> {
-        match self.resource_prop(id, "QueueName") {
-            Some(v) => Resolver {
-                template: self,
-                ctx: None,
-            }
-            .value(v, depth + 1),
-            None => {
-                let fifo = self
-                    .resource_prop(id, "FifoQueue")
-                    .and_then(|v| self.resolve(v, None).ok())
-                    .is_some_and(|s| s == "true");
-                Ok(if fifo {
-                    format!("{id}.fifo")
-                } else {
-                    id.to_string()
-                })
-            }
+        if let Some(name) = self.resolved_prop(id, "QueueName", depth) {
+            return name;
         }
+        let fifo = self
+            .resource_prop(id, "FifoQueue")
+            .and_then(|v| self.resolve(v, None).ok())
+            .is_some_and(|s| s == "true");
+        Ok(if fifo {
+            format!("{id}.fifo")
+        } else {
+            id.to_string()
+        })
     }
 }
 

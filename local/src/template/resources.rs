@@ -18,9 +18,7 @@ impl Template {
                 .ok_or_else(|| invalid(&format!("missing {key}")))
         };
         let key_schema = |v: Option<&Json>| -> Result<Vec<KeySchemaElement>, TemplateError> {
-            v.and_then(Json::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
+            items(v)
                 .iter()
                 .map(|k| {
                     Ok(KeySchemaElement {
@@ -36,9 +34,7 @@ impl Template {
             Some((n("ReadCapacityUnits")?, n("WriteCapacityUnits")?))
         };
         let indexes = |v: Option<&Json>| -> Result<Vec<SecondaryIndex>, TemplateError> {
-            v.and_then(Json::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
+            items(v)
                 .iter()
                 .map(|ix| {
                     let projection = ix.get("Projection").cloned().unwrap_or(Json::Null);
@@ -50,11 +46,7 @@ impl Template {
                                 .get("ProjectionType")
                                 .and_then(|p| self.resolve(p, None).ok())
                                 .unwrap_or_else(|| "ALL".to_string()),
-                            non_key_attributes: projection
-                                .get("NonKeyAttributes")
-                                .and_then(Json::as_array)
-                                .map(Vec::as_slice)
-                                .unwrap_or_default()
+                            non_key_attributes: items(projection.get("NonKeyAttributes"))
                                 .iter()
                                 .filter_map(|a| self.resolve(a, None).ok())
                                 .collect(),
@@ -65,11 +57,7 @@ impl Template {
                 .collect()
         };
 
-        let attribute_definitions = props
-            .get("AttributeDefinitions")
-            .and_then(Json::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        let attribute_definitions = items(props.get("AttributeDefinitions"))
             .iter()
             .map(|a| {
                 Ok(AttributeDefinition {
@@ -170,4 +158,11 @@ impl Template {
             redrive_policy,
         })
     }
+}
+
+/// The items of a list property: none when it is missing or not a list.
+fn items(v: Option<&Json>) -> &[Json] {
+    v.and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
