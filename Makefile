@@ -68,7 +68,8 @@ clean-local:
 	rm -rf .local
 
 # Per-function cold start, CPU per warm invocation, peak RSS, binary size and DynamoDB/Redis cost
-# per request, through the Lambda Runtime API (BENCHMARKS.md). Release build of every function.
+# per request, through the Lambda Runtime API (BENCHMARKS.md). Release build of every function
+# and of the harness (the crate rota-bench in bench/).
 bench: bootstrap
 	scripts/ensure-redis.sh
 	cargo build --release --workspace --bins

@@ -4,24 +4,23 @@
 //! gateway that behaves like an HTTP API with payload format 2.0; DynamoDB, SQS and SSM are moto.
 //! Everything is derived from `template.yaml`.
 //!
-//! - [`template`]: parse the SAM template (routes, throttling, functions, tables, queues).
+//! - [`template`]: parse the SAM template (the model, loading, intrinsics, routes, schedule
+//!   expressions).
 //! - [`stack`]: start moto and create the template's resources in it.
-//! - [`runtime`]: the Lambda service (Runtime API, lazily spawned instances).
+//! - [`runtime`]: the Lambda service (lazily spawned instances, the Runtime API they poll).
 //! - [`gateway`]: the HTTP API (routing, throttling, events, responses).
-//! - [`schedule`]: EventBridge schedules (cron/rate times, the Scheduled Event, the runner).
-//! - [`sqs_mapping`]: SQS → Lambda event-source mappings.
+//! - [`events`]: the other event sources: EventBridge schedules and SQS → Lambda mappings.
 //! - [`faults`]: fault profiles (`local/faults.yaml`), the Lambda faults and the counts.
 //! - [`redis_proxy`]: the proxy in front of Redis that takes it down on a profile's schedule.
 //! - [`server`]: all of it together, as `rota-local serve` runs it.
-//! - [`bench`]: the benchmark harness (`rota-bench`).
+//! - `process`: how child processes (moto, instances) are started.
 
-pub mod bench;
+pub mod events;
 pub mod faults;
 pub mod gateway;
+mod process;
 pub mod redis_proxy;
 pub mod runtime;
-pub mod schedule;
 pub mod server;
-pub mod sqs_mapping;
 pub mod stack;
 pub mod template;

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use rota_local::events::schedule;
 use rota_local::server::{self, AwsSource, ServeConfig};
+use rota_local::stack;
 use rota_local::template::{LocalContext, Template};
-use rota_local::{schedule, stack};
 
 #[derive(Parser)]
 #[command(name = "rota-local", version, about)]

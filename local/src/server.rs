@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::events::schedule::{self, ScheduleRunner};
+use crate::events::sqs::{self, SqsPollers};
 use crate::faults::{self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan};
 use crate::gateway::{self, Gateway};
 use crate::redis_proxy::RedisProxy;
 use crate::runtime::{self, LambdaService, RuntimeOptions};
-use crate::schedule::{self, ScheduleRunner};
-use crate::sqs_mapping::{self, SqsPollers};
 use crate::stack::{self, EmulatorFaults, MotoServer};
 use crate::template::{LocalContext, Template};
 
@@ -238,7 +238,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         tracing::info!("schedules are off (--no-schedules); fire them with `rota-local fire`");
         None
     };
-    let mappings = sqs_mapping::mappings_from_template(&template, &aws_endpoint);
+    let mappings = sqs::mappings_from_template(&template, &aws_endpoint);
     let pollers = if mappings.is_empty() {
         None
     } else {

@@ -102,7 +102,7 @@ impl MotoServer {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
-        crate::runtime::harden_child(&mut cmd);
+        crate::process::harden_child(&mut cmd);
         let child = cmd.spawn().with_context(|| {
             format!(
                 "cannot start {} (create the venv: python3 -m venv .venv && \

@@ -1,15 +1,17 @@
 //! End to end through the real protocol: HTTP client → gateway → Runtime API → a real
 //! `lambda_http` function process (`rota-local-echo`) and back. No AWS stand-in is needed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rota_local::gateway::{self, Gateway};
-use rota_local::runtime::{self, LambdaService, RuntimeOptions};
-use rota_local::template::{LocalContext, Template};
+use common::{GatewayTask, lambda_service, runtime_options};
+use rota_local::runtime::{LambdaService, RuntimeOptions};
+use rota_local::template::Template;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,66 +56,38 @@ Resources:
         Default: { Type: HttpApi, Properties: { Path: $default, Method: ANY } }
 "#;
 
-/// Cargo builds the package's binaries for its integration tests.
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_rota-local-echo"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 struct Stack {
     addr: SocketAddr,
     lambda: Arc<LambdaService>,
     logs: PathBuf,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    gateway: GatewayTask,
 }
 
 impl Stack {
     async fn start(max_instances: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let template = Template::parse(TEMPLATE).unwrap();
-        let ctx = LocalContext {
-            aws_endpoint: "http://127.0.0.1:9".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-        };
         let logs = dir.path().join("logs");
-        let functions = runtime::functions_from_template(&template, &ctx, &bin_dir());
-        let lambda = Arc::new(
-            LambdaService::new(
-                functions,
-                RuntimeOptions {
-                    max_instances,
-                    logs_dir: logs.clone(),
-                    aws_endpoint: ctx.aws_endpoint.clone(),
-                    overrides: BTreeMap::from([("EXTRA".to_string(), "override".to_string())]),
-                    init_timeout: Duration::from_secs(10),
-                    faults: None,
-                },
-            )
-            .unwrap(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let gw = Arc::new(Gateway::new(&template, lambda.clone()));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(gateway::serve(listener, gw, async move {
-            let _ = rx.await;
-        }));
+        let lambda = Arc::new(lambda_service(
+            &template,
+            RuntimeOptions {
+                overrides: BTreeMap::from([("EXTRA".to_string(), "override".to_string())]),
+                ..runtime_options(&logs, max_instances)
+            },
+        ));
+        let gateway = GatewayTask::start(&template, lambda.clone()).await;
         Stack {
-            addr,
+            addr: gateway.addr,
             lambda,
             logs,
             _dir: dir,
-            stop: Some(tx),
+            gateway,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+    async fn stop(self) {
+        self.gateway.stop().await;
         self.lambda.shutdown().await;
     }
 }

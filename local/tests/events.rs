@@ -3,10 +3,10 @@
 //! `stack.json`, and the schedule runner. The function is `rota-local-sqs-echo` (built with this
 //! package), which logs every event it gets to `<logs>/rota-local-sqs-echo.log`.
 //!
-//! The moto tests need `<repo>/.venv/bin/python` (see docs) and are skipped with a message when
-//! it is missing.
+//! The moto tests need the repo's `.venv` (`make bootstrap`) and fail, saying so, without it.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -16,13 +16,12 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use chrono::{TimeZone, Utc};
-use rota_local::runtime::{self, LambdaService, RuntimeOptions};
-use rota_local::schedule::{self, ScheduleRunner};
+use common::{Serve, bin_dir, lambda_service, runtime_options, start_moto};
+use rota_local::events::schedule::{self, ScheduleRunner};
 use rota_local::server::{self, AwsSource, ServeConfig};
-use rota_local::stack::{self, MotoServer};
-use rota_local::template::{LocalContext, Template};
+use rota_local::stack;
+use rota_local::template::Template;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const TEMPLATE: &str = r#"
 Resources:
@@ -72,31 +71,6 @@ Resources:
 "#;
 
 const ECHO: &str = "rota-local-sqs-echo";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_rota-local-sqs-echo"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// moto from the repo's venv, or `None` (test skipped) when the venv is missing.
-async fn start_moto(logs: &Path) -> Option<MotoServer> {
-    let repo = repo_root();
-    if !repo.join(".venv/bin/python").is_file() {
-        eprintln!(
-            "skipped: {} missing (python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt)",
-            repo.join(".venv/bin/python").display()
-        );
-        return None;
-    }
-    let exe = stack::find_moto_server(&repo);
-    Some(MotoServer::start(&exe, 0, logs).await.unwrap())
-}
 
 /// A temporary directory holding `template.yaml` and `logs/`.
 fn workdir() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -182,9 +156,7 @@ async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqs_mapping_with_lambda_semantics() {
     let (_dir, template, logs) = workdir();
-    let Some(mut moto) = start_moto(&logs).await else {
-        return;
-    };
+    let mut moto = start_moto(&logs).await;
     let running = server::start(ServeConfig {
         port: 0,
         template: template.clone(),
@@ -350,7 +322,7 @@ async fn sqs_mapping_with_lambda_semantics() {
 
 /// Runs `rota-local <args>`; (exit success, stdout, stderr).
 async fn rota_local(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota-local"))
+    let out = common::rota_local()
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -367,9 +339,7 @@ async fn rota_local(args: &[&str], env: &[(&str, &str)]) -> (bool, String, Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fire_invokes_a_schedule_once() {
     let (_dir, template, logs) = workdir();
-    let Some(mut moto) = start_moto(&logs).await else {
-        return;
-    };
+    let mut moto = start_moto(&logs).await;
     let t = Template::load(&template).unwrap();
     stack::ensure_resources(&t, &moto.endpoint).await.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&stack::sdk_config(&moto.endpoint).await);
@@ -476,11 +446,10 @@ async fn fire_invokes_a_schedule_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_records_the_stack_for_fire() {
     let (dir, template, logs) = workdir();
-    let Some(mut moto) = start_moto(&logs).await else {
-        return;
-    };
+    let mut moto = start_moto(&logs).await;
     let bin = bin_dir();
-    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota-local"))
+    let mut command = common::rota_local();
+    command
         .args([
             "serve",
             "--no-schedules",
@@ -496,37 +465,11 @@ async fn serve_records_the_stack_for_fire() {
             logs.to_str().unwrap(),
         ])
         // No fault profile from the caller's environment.
-        .env_remove("ROTA_FAULTS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // Drain stderr while serve runs (a full pipe would block it).
-    let mut stderr_pipe = serve.stderr.take().unwrap();
-    let stderr_task = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr_pipe, &mut text).await;
-        text
-    });
-    let mut stdout = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
-        .await
-        .expect("serve did not start")
-        .unwrap()
-        .expect("serve exited");
-    let gateway = line
-        .strip_prefix("rota-local: serving on ")
-        .unwrap()
-        .to_string();
+        .env_remove("ROTA_FAULTS");
+    let serve = Serve::start(command).await;
+    let gateway = serve.gateway.clone();
 
-    let stack_file = dir.path().join("stack.json");
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(&stack_file).unwrap()).unwrap();
-    assert_eq!(
-        info,
-        serde_json::json!({"aws_endpoint": moto.endpoint, "gateway": gateway, "faults": "none"})
-    );
+    let stack_file = common::assert_stack_file(dir.path(), &moto.endpoint, &gateway, "none");
 
     // `fire` finds the running stack's endpoint through stack.json.
     let (ok, out, err) = rota_local(
@@ -549,15 +492,7 @@ async fn serve_records_the_stack_for_fire() {
     assert_eq!(response["env"]["AWS_ENDPOINT_URL"], moto.endpoint.as_str());
 
     // SIGTERM stops serve cleanly and removes stack.json.
-    let pid = i32::try_from(serve.id().unwrap()).unwrap();
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = tokio::time::timeout(Duration::from_secs(30), serve.wait())
-        .await
-        .expect("serve did not stop")
-        .unwrap();
-    assert!(status.success(), "{status}");
-    let stderr = stderr_task.await.unwrap();
+    let stderr = serve.terminate().await;
     assert!(stderr.contains("schedules are off"), "{stderr}");
     assert!(!stack_file.exists());
     moto.stop().await;
@@ -581,25 +516,8 @@ Resources:
 "#,
     )
     .unwrap();
-    let ctx = LocalContext {
-        aws_endpoint: "http://127.0.0.1:9".into(),
-        redis_url: "redis://127.0.0.1:6379".into(),
-    };
     // A function with no HTTP route is still run by the Lambda service.
-    let lambda = Arc::new(
-        LambdaService::new(
-            runtime::functions_from_template(&template, &ctx, &bin_dir()),
-            RuntimeOptions {
-                max_instances: 2,
-                logs_dir: logs.clone(),
-                aws_endpoint: ctx.aws_endpoint.clone(),
-                overrides: BTreeMap::new(),
-                init_timeout: Duration::from_secs(10),
-                faults: None,
-            },
-        )
-        .unwrap(),
-    );
+    let lambda = Arc::new(lambda_service(&template, runtime_options(&logs, 2)));
     // The rate counts from the anchor: 58.5 s ago, so the first firing is 1.5 s away.
     let anchor = Utc::now() - chrono::Duration::milliseconds(58_500);
     let expected = anchor

@@ -5,29 +5,23 @@
 //! No AWS stand-in is needed here (the Redis proxy is in `tests/redis_proxy.rs`, the whole
 //! stack under a profile in `tests/faults_stack.rs`).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{GatewayTask, lambda_service, runtime_options};
 use rota_local::faults::{
     self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan, LambdaFaults, OutageMode,
 };
-use rota_local::gateway::{self, Gateway};
 use rota_local::runtime::{self, InvokeError, LambdaService, RuntimeOptions};
-use rota_local::template::{LocalContext, Template};
+use rota_local::template::Template;
 use serde_json::{Value, json};
 
 fn repo_faults_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("faults.yaml")
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_rota-local-sqs-echo"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 /// The error and its causes, as `rota-local` prints them.
@@ -137,7 +131,7 @@ async fn serve_refuses_an_unknown_profile() {
     std::fs::write(&template, "Resources: {}\n").unwrap();
     let faults_file = repo_faults_file();
     let run = |args: Vec<&str>, env: Vec<(&str, &str)>| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota-local"));
+        let mut cmd = common::rota_local();
         cmd.arg("serve")
             .args(["--port", "0", "--moto-port", "0"])
             .arg("--template")
@@ -230,22 +224,13 @@ impl Faulted {
         };
         let counts = Arc::new(FaultCounts::new());
         let template = Template::parse(template).unwrap();
-        let ctx = LocalContext {
-            aws_endpoint: "http://127.0.0.1:9".into(),
-            redis_url: "redis://127.0.0.1:6379".into(),
-        };
-        let lambda = LambdaService::new(
-            runtime::functions_from_template(&template, &ctx, &bin_dir()),
+        let lambda = lambda_service(
+            &template,
             RuntimeOptions {
-                max_instances: 2,
-                logs_dir: logs.clone(),
-                aws_endpoint: ctx.aws_endpoint.clone(),
-                overrides: BTreeMap::new(),
-                init_timeout: Duration::from_secs(10),
                 faults: LambdaFaultPlan::from_profile(&profile, counts.clone()).map(Arc::new),
+                ..runtime_options(&logs, 2)
             },
-        )
-        .unwrap();
+        );
         let reporter = FaultReporter::start(
             faults::report_file(&logs),
             &profile,
@@ -273,21 +258,7 @@ impl Faulted {
 
     /// Waits until `faults.json` says `key` is `n`.
     async fn wait_for_report(&self, key: &str, n: u64) -> faults::FaultReport {
-        let path = faults::report_file(&self.logs);
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = faults::read_report(&path)
-                && r.injected.get(key) == Some(&n)
-            {
-                return r;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "faults.json never said {key} = {n}: {:?}",
-                std::fs::read_to_string(&path)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::wait_for_report(&self.logs, key, n).await
     }
 
     /// Whether the function logged the event `{"n": n}`: its handler ran.
@@ -483,21 +454,13 @@ async fn the_gateway_answers_faults_as_api_gateway() {
         let s = Faulted::start_with(HTTP_TEMPLATE, faults);
         let lambda = Arc::new(s.lambda);
         let template = Template::parse(HTTP_TEMPLATE).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(gateway::serve(
-            listener,
-            Arc::new(Gateway::new(&template, lambda.clone())),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        let r = reqwest::get(format!("http://{addr}/echo")).await.unwrap();
+        let gateway = GatewayTask::start(&template, lambda.clone()).await;
+        let r = reqwest::get(format!("http://{}/echo", gateway.addr))
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status);
         assert_eq!(r.json::<Value>().await.unwrap(), body);
-        let _ = stop.send(());
-        let _ = server.await;
+        gateway.stop().await;
         lambda.shutdown().await;
         if let Some(r) = s.reporter {
             r.stop().await;

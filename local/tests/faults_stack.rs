@@ -4,45 +4,13 @@
 //!
 //! Needs the repo's `.venv` (moto) and Redis on 127.0.0.1:6379; fails without them.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
+use common::{Serve, bin_dir, repo_root, require_redis, require_venv, start_moto, wait_for_report};
 use rota_local::faults;
 use rota_local::server::{self, AwsSource, ServeConfig};
-use rota_local::stack::{self, MotoServer};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_rota-local-sqs-echo"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn require_venv() {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} missing: python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt",
-        python.display()
-    );
-}
-
-async fn require_redis() {
-    let ok = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect("127.0.0.1:6379"),
-    )
-    .await
-    .is_ok_and(|c| c.is_ok());
-    assert!(ok, "no Redis at 127.0.0.1:6379 (scripts/ensure-redis.sh)");
-}
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TEMPLATE: &str = r#"
 Resources:
@@ -81,11 +49,10 @@ async fn serve_runs_under_a_profile() {
     let profiles = dir.path().join("faults.yaml");
     std::fs::write(&profiles, PROFILES).unwrap();
     let logs = dir.path().join("logs");
-    let mut moto = MotoServer::start(&stack::find_moto_server(&repo_root()), 0, &logs)
-        .await
-        .unwrap();
+    let mut moto = start_moto(&logs).await;
 
-    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota-local"))
+    let mut command = common::rota_local();
+    command
         .args(["serve", "--no-schedules", "--port", "0"])
         .arg("--template")
         .arg(&template)
@@ -97,37 +64,12 @@ async fn serve_runs_under_a_profile() {
         .arg(&logs)
         .arg("--faults-file")
         .arg(&profiles)
-        .env("ROTA_FAULTS", "outage-test")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr_pipe = serve.stderr.take().unwrap();
-    let stderr_task = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr_pipe.read_to_string(&mut text).await;
-        text
-    });
-    let mut stdout = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
-        .await
-        .expect("serve did not start")
-        .unwrap()
-        .expect("serve exited");
-    let gateway = line
-        .strip_prefix("rota-local: serving on ")
-        .unwrap()
-        .to_string();
+        .env("ROTA_FAULTS", "outage-test");
+    let serve = Serve::start(command).await;
+    let gateway = serve.gateway.clone();
 
     // stack.json names the profile.
-    let stack_file = dir.path().join("stack.json");
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(&stack_file).unwrap()).unwrap();
-    assert_eq!(
-        info,
-        serde_json::json!({"aws_endpoint": moto.endpoint, "gateway": gateway, "faults": "outage-test"})
-    );
+    let stack_file = common::assert_stack_file(dir.path(), &moto.endpoint, &gateway, "outage-test");
 
     // The function's REDIS_URL is the proxy's, with the database of --redis-url; through it,
     // the real Redis answers.
@@ -152,19 +94,7 @@ async fn serve_runs_under_a_profile() {
     // crash_idle at 1.0: the second request runs on a new instance, and is counted.
     get_env().await;
     let report_path = faults::report_file(&logs);
-    let started = std::time::Instant::now();
-    let report = loop {
-        let r = faults::read_report(&report_path).ok();
-        if let Some(r) = r.filter(|r| r.injected.get("lambda.crash_idle.Env") == Some(&1)) {
-            break r;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "faults.json: {:?}",
-            std::fs::read_to_string(&report_path)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let report = wait_for_report(&logs, "lambda.crash_idle.Env", 1).await;
     assert_eq!(report.profile, "outage-test");
     assert_eq!(report.seed, 5);
     assert_eq!(report.emulator, format!("{}/_rota/faults", moto.endpoint));
@@ -176,15 +106,7 @@ async fn serve_runs_under_a_profile() {
         assert_eq!(report.injected.get(key), Some(&0), "{key}");
     }
 
-    let pid = i32::try_from(serve.id().unwrap()).unwrap();
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = tokio::time::timeout(Duration::from_secs(30), serve.wait())
-        .await
-        .expect("serve did not stop")
-        .unwrap();
-    assert!(status.success(), "{status}");
-    let stderr = stderr_task.await.unwrap();
+    let stderr = serve.terminate().await;
     assert!(
         stderr.contains("fault profile outage-test (seed 5): Redis down 1 s of every 3600 s"),
         "{stderr}"

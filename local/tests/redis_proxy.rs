@@ -4,9 +4,12 @@
 //! The outage schedule is short (down 1.5 s of every 3 s, from 1.5 s), so each test sees one
 //! outage from start to end.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::require_redis;
 use rota_local::faults::{
     FaultCounts, OutageMode, REDIS_CONNECTIONS_CUT, REDIS_CONNECTIONS_REFUSED, REDIS_OUTAGES,
     RedisOutage,
@@ -15,18 +18,7 @@ use rota_local::redis_proxy::RedisProxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const REDIS: &str = "127.0.0.1:6379";
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
-
-async fn require_redis() {
-    let ok = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(REDIS))
-        .await
-        .is_ok_and(|c| c.is_ok());
-    assert!(
-        ok,
-        "no Redis at {REDIS}: start it (scripts/ensure-redis.sh) to run these tests"
-    );
-}
 
 fn outage(mode: OutageMode) -> RedisOutage {
     RedisOutage {

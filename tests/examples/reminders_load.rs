@@ -1,6 +1,9 @@
 //! Load: N users (default 5000) due in the same hour, processed end to end by the real
 //! scheduler and worker binaries through the local stack (rota-local's SQS mapping).
 //! Run by `scripts/reminders-load.sh`, which starts the stack and passes its addresses.
+// The handlers' futures (extractors, retry budget, SDK calls) nest deeper than the
+// compiler's default layout limit when awaited in process.
+#![recursion_limit = "256"]
 
 use std::time::{Duration, Instant};
 

@@ -309,33 +309,28 @@ pub fn parse_response(payload: &[u8]) -> Result<HttpResponse, String> {
             _ => None,
         }
     };
-    match obj.get("headers") {
-        None | Some(Json::Null) => {}
-        Some(Json::Object(h)) => {
-            for (k, v) in h {
-                if v.is_null() {
-                    continue;
-                }
-                let v = scalar(v).ok_or_else(|| format!("header {k} is not a string"))?;
-                add(k, &v)?;
-            }
-        }
-        Some(_) => return Err("headers is not an object".into()),
-    }
-    match obj.get("multiValueHeaders") {
-        None | Some(Json::Null) => {}
-        Some(Json::Object(h)) => {
-            for (k, vs) in h {
-                let vs = vs
-                    .as_array()
-                    .ok_or_else(|| format!("multiValueHeaders.{k} is not a list"))?;
-                for v in vs {
-                    let v = scalar(v).ok_or_else(|| format!("header {k} is not a string"))?;
-                    add(k, &v)?;
+    // `headers` holds one value per name (null: none), `multiValueHeaders` a list per name.
+    for (field, multi) in [("headers", false), ("multiValueHeaders", true)] {
+        match obj.get(field) {
+            None | Some(Json::Null) => {}
+            Some(Json::Object(h)) => {
+                for (k, v) in h {
+                    let values = match v {
+                        _ if multi => v
+                            .as_array()
+                            .ok_or_else(|| format!("{field}.{k} is not a list"))?
+                            .as_slice(),
+                        Json::Null => continue,
+                        _ => std::slice::from_ref(v),
+                    };
+                    for v in values {
+                        let v = scalar(v).ok_or_else(|| format!("header {k} is not a string"))?;
+                        add(k, &v)?;
+                    }
                 }
             }
+            Some(_) => return Err(format!("{field} is not an object")),
         }
-        Some(_) => return Err("multiValueHeaders is not an object".into()),
     }
     match obj.get("cookies") {
         None | Some(Json::Null) => {}

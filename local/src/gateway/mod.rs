@@ -340,6 +340,12 @@ Resources:
         "127.0.0.1:3000".parse().unwrap()
     }
 
+    /// A `GET` through the gateway's handler, from and to the same address.
+    async fn get(gw: &Gateway, path: &str) -> Response<Full<Bytes>> {
+        let req = Request::get(path).body(Full::new(Bytes::new())).unwrap();
+        gw.handle(req, addr(), addr()).await
+    }
+
     async fn body_json(res: Response<Full<Bytes>>) -> serde_json::Value {
         let b = res.into_body().collect().await.unwrap().to_bytes();
         serde_json::from_slice(&b).unwrap()
@@ -350,38 +356,16 @@ Resources:
         let dir = tempfile::tempdir().unwrap();
         let gw = gateway(dir.path());
         // No route and no $default.
-        let res = gw
-            .handle(
-                Request::get("/nope").body(Full::new(Bytes::new())).unwrap(),
-                addr(),
-                addr(),
-            )
-            .await;
+        let res = get(&gw, "/nope").await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert!(res.headers().contains_key("apigw-requestid"));
         // First request passes throttling but the binary is missing: 500.
-        let res = gw
-            .handle(
-                Request::get("/limited")
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-                addr(),
-                addr(),
-            )
-            .await;
+        let res = get(&gw, "/limited").await;
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["content-type"], "application/json");
         assert_eq!(body_json(res).await["message"], "Internal Server Error");
         // Burst of 1, no refill: throttled.
-        let res = gw
-            .handle(
-                Request::get("/limited")
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-                addr(),
-                addr(),
-            )
-            .await;
+        let res = get(&gw, "/limited").await;
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()["content-type"], "application/json");
         assert_eq!(

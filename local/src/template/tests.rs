@@ -1,0 +1,549 @@
+//! The template as a whole: parsing, resolution and the project's own `template.yaml`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::*;
+
+const FIXTURE: &str = r#"
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: dev
+  JwtSecretParameterName:
+    Type: String
+    Default: /rota/jwt-secret
+Globals:
+  Function:
+    MemorySize: 256
+    Timeout: 10
+    LoggingConfig:
+      LogFormat: JSON
+      ApplicationLogLevel: WARN
+    Environment:
+      Variables:
+        TABLE_NAME: !Ref RotaTable
+        JWT_SECRET_PARAM: !Ref JwtSecretParameterName
+        LOG_LEVEL: info
+        CACHE_ENDPOINT: !GetAtt RotaCache.RedisEndpoint.Address
+Resources:
+  RotaHttpApi:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      DefaultRouteSettings:
+        ThrottlingRateLimit: 100
+        ThrottlingBurstLimit: 50
+      RouteSettings:
+        "post /api/auth/login":
+          ThrottlingRateLimit: 5
+          ThrottlingBurstLimit: 10
+        "GET /api/x":
+          ThrottlingBurstLimit: 3
+  RotaTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "rota-${Stage}"
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - { AttributeName: PK, AttributeType: S }
+        - { AttributeName: SK, AttributeType: S }
+        - { AttributeName: GSI1PK, AttributeType: S }
+      KeySchema:
+        - { AttributeName: PK, KeyType: HASH }
+        - { AttributeName: SK, KeyType: RANGE }
+      GlobalSecondaryIndexes:
+        - IndexName: GSI1
+          KeySchema:
+            - { AttributeName: GSI1PK, KeyType: HASH }
+          Projection:
+            ProjectionType: INCLUDE
+            NonKeyAttributes: [title]
+      TimeToLiveSpecification:
+        AttributeName: expires_at
+        Enabled: true
+  RotaCache:
+    Type: AWS::ElastiCache::ServerlessCache
+    Properties:
+      Engine: redis
+  JobsDlq:
+    Type: AWS::SQS::Queue
+  JobsQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "${AWS::StackName}-jobs"
+      VisibilityTimeout: 60
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt JobsDlq.Arn
+        maxReceiveCount: 5
+  LoginFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: auth-login
+    Properties:
+      MemorySize: 1024
+      LoggingConfig: { ApplicationLogLevel: DEBUG }
+      Environment:
+        Variables:
+          LOG_LEVEL: debug
+          QUEUE_URL: !Ref JobsQueue
+          REDIS_URL: redis://prod-cache:6379
+          TABLE_ARN: !GetAtt RotaTable.Arn
+          JOINED: !Join ["-", [a, !Ref Stage]]
+          MISSING: !Ref DoesNotExist
+          BUCKET: !GetAtt Bucket.Arn
+      Events:
+        Api:
+          Type: HttpApi
+          Properties: { ApiId: !Ref RotaHttpApi, Path: /api/auth/login, Method: post }
+  FallbackFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: not-found
+    Properties:
+      Timeout: 3
+      Events:
+        Default:
+          Type: HttpApi
+          Properties: { ApiId: !Ref RotaHttpApi }
+        Nightly:
+          Type: ScheduleV2
+          Properties: { ScheduleExpression: "rate(1 hour)" }
+"#;
+
+fn ctx() -> LocalContext {
+    LocalContext {
+        aws_endpoint: "http://127.0.0.1:5005".into(),
+        redis_url: "redis://127.0.0.1:6379".into(),
+    }
+}
+
+#[test]
+fn parses_functions_with_globals() {
+    let t = Template::parse(FIXTURE).unwrap();
+    let login = t.function("LoginFunction").unwrap();
+    assert_eq!(login.binary, "auth-login");
+    assert_eq!(
+        login.logging.lambda_env(),
+        vec![
+            ("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string()),
+            ("AWS_LAMBDA_LOG_LEVEL".to_string(), "DEBUG".to_string()),
+        ]
+    );
+    assert_eq!(login.memory_size, 1024);
+    assert_eq!(login.timeout_secs, 10);
+    let fallback = t.function("FallbackFunction").unwrap();
+    assert_eq!(fallback.memory_size, 256);
+    assert_eq!(fallback.timeout_secs, 3);
+    assert_eq!(fallback.events.len(), 2);
+    assert!(fallback.events.iter().any(|e| matches!(
+        &e.source,
+        EventSource::Schedule(s) if s.kind == "ScheduleV2"
+    )));
+    // Routes stay what they were: the schedule adds none.
+    assert_eq!(fallback.http_routes().count(), 1);
+}
+
+#[test]
+fn routes_include_default() {
+    let t = Template::parse(FIXTURE).unwrap();
+    let mut keys: Vec<_> = t
+        .routes()
+        .iter()
+        .map(|r| (r.route_key(), r.function.clone(), r.binary.clone()))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            (
+                "$default".to_string(),
+                "FallbackFunction".to_string(),
+                "not-found".to_string()
+            ),
+            (
+                "POST /api/auth/login".to_string(),
+                "LoginFunction".to_string(),
+                "auth-login".to_string()
+            ),
+        ]
+    );
+    assert!(t.routes().iter().any(RouteInfo::is_default));
+}
+
+#[test]
+fn throttle_route_over_default_over_account() {
+    let t = Template::parse(FIXTURE).unwrap();
+    assert_eq!(
+        t.throttle_for("POST /api/auth/login"),
+        Throttle {
+            rate: 5.0,
+            burst: 10
+        }
+    );
+    // Only the burst is set on the route: the rate comes from the default settings.
+    assert_eq!(
+        t.throttle_for("get  /api/x"),
+        Throttle {
+            rate: 100.0,
+            burst: 3
+        }
+    );
+    assert_eq!(
+        t.throttle_for("$default"),
+        Throttle {
+            rate: 100.0,
+            burst: 50
+        }
+    );
+    let bare = Template::parse("Resources: {}").unwrap();
+    assert_eq!(
+        bare.throttle_for("GET /"),
+        Throttle {
+            rate: ACCOUNT_RATE_LIMIT,
+            burst: ACCOUNT_BURST_LIMIT
+        }
+    );
+}
+
+#[test]
+fn environment_resolution() {
+    let t = Template::parse(FIXTURE).unwrap();
+    let env = t.function_env(t.function("LoginFunction").unwrap(), &ctx());
+    assert_eq!(env["TABLE_NAME"], "rota-dev");
+    assert_eq!(env["JWT_SECRET_PARAM"], "/rota/jwt-secret");
+    assert_eq!(env["LOG_LEVEL"], "debug");
+    assert_eq!(
+        env["QUEUE_URL"],
+        "http://127.0.0.1:5005/123456789012/rota-local-jobs"
+    );
+    assert_eq!(env["REDIS_URL"], "redis://127.0.0.1:6379");
+    assert_eq!(env["CACHE_ENDPOINT"], "redis://127.0.0.1:6379");
+    assert_eq!(
+        env["TABLE_ARN"],
+        "arn:aws:dynamodb:us-east-1:123456789012:table/rota-dev"
+    );
+    assert_eq!(env["JOINED"], "a-dev");
+    assert!(!env.contains_key("MISSING"));
+    assert!(!env.contains_key("BUCKET"));
+}
+
+#[test]
+fn tables_and_queues() {
+    let t = Template::parse(FIXTURE).unwrap();
+    let table = &t.tables()[0];
+    assert_eq!(table.name, "rota-dev");
+    assert_eq!(table.key_schema.len(), 2);
+    assert_eq!(table.attribute_definitions.len(), 3);
+    let gsi = &table.global_secondary_indexes[0];
+    assert_eq!(gsi.name, "GSI1");
+    assert_eq!(gsi.projection.projection_type, "INCLUDE");
+    assert_eq!(gsi.projection.non_key_attributes, vec!["title".to_string()]);
+    assert_eq!(
+        table.time_to_live,
+        Some(TimeToLive {
+            attribute_name: "expires_at".into(),
+            enabled: true
+        })
+    );
+    let q = t
+        .queues()
+        .iter()
+        .find(|q| q.logical_id == "JobsQueue")
+        .unwrap();
+    assert_eq!(q.name, "rota-local-jobs");
+    assert_eq!(q.visibility_timeout, Some(60));
+    assert_eq!(
+        q.redrive_policy,
+        Some(RedrivePolicy {
+            dead_letter_target_arn: "arn:aws:sqs:us-east-1:123456789012:JobsDlq".into(),
+            max_receive_count: 5
+        })
+    );
+    let dlq = t
+        .queues()
+        .iter()
+        .find(|q| q.logical_id == "JobsDlq")
+        .unwrap();
+    assert_eq!(dlq.name, "JobsDlq");
+    assert_eq!(
+        dlq.url("http://127.0.0.1:5005/"),
+        "http://127.0.0.1:5005/123456789012/JobsDlq"
+    );
+}
+
+const EVENTS: &str = r#"
+Resources:
+  Dlq:
+    Type: AWS::SQS::Queue
+    Properties: { QueueName: !Sub "${AWS::StackName}-dlq" }
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: jobs
+      VisibilityTimeout: 60
+      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 3 }
+  Worker:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: worker } }
+    Properties:
+      Environment:
+        Variables:
+          QUEUE_URL: !Ref Jobs
+          QUEUE_ARN: !GetAtt Jobs.Arn
+          QUEUE_NAME: !GetAtt Jobs.QueueName
+          DLQ_URL: !GetAtt Dlq.QueueUrl
+          SUBBED: !Sub "${Jobs}|${Jobs.Arn}|${Dlq.QueueName}"
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            BatchSize: 5
+            MaximumBatchingWindowInSeconds: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: { MaximumConcurrency: 3 }
+        Plain:
+          Type: SQS
+          Properties: { Queue: "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq" }
+        Hourly:
+          Type: Schedule
+          Properties: { Schedule: rate(1 hour) }
+        Nightly:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: cron(0 2 * * ? *)
+            Input: '{"job": "nightly"}'
+            State: DISABLED
+"#;
+
+#[test]
+fn schedule_and_sqs_events() {
+    let t = Template::parse(EVENTS).unwrap();
+    let f = t.function("Worker").unwrap();
+    assert_eq!(f.http_routes().count(), 0);
+    assert!(t.routes().is_empty());
+
+    let schedules: BTreeMap<_, _> = f.schedules().collect();
+    let hourly = schedules["Hourly"];
+    assert_eq!(hourly.kind, "Schedule");
+    assert_eq!(hourly.expression.as_str(), "rate(1 hour)");
+    assert!(hourly.enabled && hourly.input.is_none());
+    let nightly = schedules["Nightly"];
+    assert!(nightly.is_v2() && !nightly.enabled);
+    assert_eq!(nightly.input, Some(serde_json::json!({"job": "nightly"})));
+
+    let sqs: BTreeMap<_, _> = f.sqs_sources().collect();
+    assert_eq!(
+        sqs["Jobs"],
+        &SqsSource {
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:jobs".into(),
+            queue_name: "jobs".into(),
+            queue_logical_id: Some("Jobs".into()),
+            batch_size: 5,
+            maximum_batching_window_secs: 2,
+            report_batch_item_failures: true,
+            maximum_concurrency: Some(3),
+            enabled: true,
+        }
+    );
+    // Defaults, and a literal ARN that names a template queue.
+    assert_eq!(
+        sqs["Plain"],
+        &SqsSource {
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq".into(),
+            queue_name: "rota-local-dlq".into(),
+            queue_logical_id: Some("Dlq".into()),
+            batch_size: DEFAULT_SQS_BATCH_SIZE,
+            maximum_batching_window_secs: 0,
+            report_batch_item_failures: false,
+            maximum_concurrency: None,
+            enabled: true,
+        }
+    );
+}
+
+#[test]
+fn queue_references_in_function_environments() {
+    let t = Template::parse(EVENTS).unwrap();
+    let env = t.function_env(t.function("Worker").unwrap(), &ctx());
+    assert_eq!(env["QUEUE_URL"], "http://127.0.0.1:5005/123456789012/jobs");
+    assert_eq!(env["QUEUE_ARN"], "arn:aws:sqs:us-east-1:123456789012:jobs");
+    assert_eq!(env["QUEUE_NAME"], "jobs");
+    assert_eq!(
+        env["DLQ_URL"],
+        "http://127.0.0.1:5005/123456789012/rota-local-dlq"
+    );
+    assert_eq!(
+        env["SUBBED"],
+        "http://127.0.0.1:5005/123456789012/jobs|arn:aws:sqs:us-east-1:123456789012:jobs|rota-local-dlq"
+    );
+    let jobs = t.queues().iter().find(|q| q.logical_id == "Jobs").unwrap();
+    assert_eq!(
+        jobs.redrive_policy.as_ref().unwrap().dead_letter_target_arn,
+        "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq"
+    );
+}
+
+#[test]
+fn invalid_event_properties_are_rejected() {
+    let with = |event: &str| {
+        format!(
+            "Resources:\n  Q: {{ Type: AWS::SQS::Queue }}\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        E: {event}\n"
+        )
+    };
+    for bad in [
+        "{ Type: Schedule, Properties: {} }",
+        "{ Type: Schedule, Properties: { Schedule: hourly } }",
+        "{ Type: ScheduleV2, Properties: { ScheduleExpression: rate(1 hours) } }",
+        "{ Type: ScheduleV2, Properties: { ScheduleExpression: rate(1 hour), Input: '{bad' } }",
+        "{ Type: SQS, Properties: {} }",
+        "{ Type: SQS, Properties: { Queue: not-an-arn } }",
+        "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 0 } }",
+        "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 11 } }",
+        "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, MaximumBatchingWindowInSeconds: 301 } }",
+        "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, FunctionResponseTypes: [Nope] } }",
+        "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, ScalingConfig: { MaximumConcurrency: 1 } } }",
+    ] {
+        assert!(Template::parse(&with(bad)).is_err(), "{bad}");
+    }
+    for good in [
+        "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 100, MaximumBatchingWindowInSeconds: 1 } }",
+        "{ Type: SQS, Properties: { Queue: !GetAtt Q.Arn, Enabled: false } }",
+        "{ Type: Schedule, Properties: { Schedule: rate(5 minutes), Enabled: false } }",
+    ] {
+        assert!(Template::parse(&with(good)).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn cors_configuration_resolves_with_parameter_defaults() {
+    let text = r#"
+Parameters:
+  Origins:
+    Type: CommaDelimitedList
+    Default: "https://a.test, http://localhost:5173"
+  Joined:
+    Type: String
+    Default: "https://b.test,https://c.test"
+Conditions:
+  On: !Not [!Equals [!Ref Joined, ""]]
+  Off: !Equals [!Ref Joined, ""]
+  Both: !And [!Condition On, !Or [!Condition Off, !Condition On]]
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration:
+        AllowOrigins: !Ref Origins
+        AllowMethods: [GET, !Join ["", [PO, ST]]]
+        MaxAge: 60
+        AllowCredentials: true
+"#;
+    // A Ref to a CommaDelimitedList is split on commas; list items may be intrinsics.
+    let t = Template::parse(text).unwrap();
+    let cors = t.http_api.cors.clone().unwrap();
+    assert_eq!(
+        cors.allow_origins,
+        ["https://a.test", "http://localhost:5173"]
+    );
+    assert_eq!(cors.allow_methods, ["GET", "POST"]);
+    assert_eq!(cors.max_age, Some(60));
+    assert!(cors.allow_credentials);
+    assert!(t.condition("On").unwrap());
+    assert!(!t.condition("Off").unwrap());
+    assert!(t.condition("Both").unwrap());
+    assert!(t.condition("Nope").is_err());
+
+    let with_if = |cond: &str| {
+        text.replace(
+                "      CorsConfiguration:\n        AllowOrigins: !Ref Origins\n",
+                &format!(
+                    "      CorsConfiguration: !If\n        - {cond}\n        - AllowOrigins: !Split [\",\", !Ref Joined]\n        - !Ref AWS::NoValue\n      Unused:\n"
+                ),
+            )
+    };
+    let t = Template::parse(&with_if("On")).unwrap();
+    assert_eq!(
+        t.http_api.cors.unwrap().allow_origins,
+        ["https://b.test", "https://c.test"]
+    );
+    assert_eq!(
+        Template::parse(&with_if("Off")).unwrap().http_api.cors,
+        None
+    );
+    // `CorsConfiguration: true` is SAM's allow-everything shorthand.
+    let t = Template::parse(
+            "Resources:\n  Api:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      CorsConfiguration: true\n",
+        )
+        .unwrap();
+    assert_eq!(t.http_api.cors.unwrap().allow_origins, ["*"]);
+}
+
+#[test]
+fn sub_forms() {
+    let t = Template::parse(FIXTURE).unwrap();
+    let v: Json = serde_json::json!({"Fn::Sub": ["${A}-${Stage}-${!Literal}", {"A": "x"}]});
+    assert_eq!(t.resolve(&v, None).unwrap(), "x-dev-${Literal}");
+    let cyclic = Template::parse(
+        "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      TableName: !Ref T\n      KeySchema: [{AttributeName: PK, KeyType: HASH}]\n",
+    );
+    assert!(cyclic.is_err());
+}
+
+/// The real template: every function resolves its whole environment locally and every
+/// route has a binary. Written against invariants, as the template is still growing.
+#[test]
+fn real_template_resolves() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let t = Template::load(&path).unwrap();
+    assert!(!t.functions.is_empty());
+    let table_names: Vec<_> = t.tables().iter().map(|t| t.name.clone()).collect();
+    let jwt_param = t
+        .parameter_default("JwtSecretParameterName")
+        .map(str::to_owned);
+    for f in &t.functions {
+        assert!(!f.binary.is_empty(), "{} has no binary", f.logical_id);
+        assert!(f.timeout_secs > 0 && f.memory_size >= 128);
+        let env = t.function_env(f, &ctx());
+        // Nothing is left out: the whole environment resolves locally.
+        assert_eq!(
+            env.len(),
+            f.environment.len(),
+            "{}: unresolved variables",
+            f.logical_id
+        );
+        if let Some(name) = env.get("TABLE_NAME") {
+            assert!(
+                table_names.contains(name),
+                "TABLE_NAME {name} is not a table"
+            );
+        }
+        if let (Some(v), Some(p)) = (env.get("JWT_SECRET_PARAM"), &jwt_param) {
+            assert_eq!(v, p);
+        }
+        if let Some(v) = env.get("REDIS_URL") {
+            assert_eq!(v, "redis://127.0.0.1:6379");
+        }
+    }
+    // The local stack serves the web app's dev server (docs/operations.md).
+    let cors = t.http_api.cors.as_ref().expect("the API declares CORS");
+    assert!(
+        cors.allow_origins
+            .iter()
+            .any(|o| o == "http://localhost:5173")
+    );
+    assert!(cors.allow_origins.iter().all(|o| o != "*"));
+    for r in t.routes() {
+        if !r.is_default() {
+            assert!(r.path.starts_with('/'), "{}", r.route_key());
+        }
+        let th = t.throttle_for(&r.route_key());
+        assert!(th.rate > 0.0 && th.burst > 0);
+    }
+}

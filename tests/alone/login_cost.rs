@@ -1,0 +1,87 @@
+//! What a login costs, in process: an unknown email costs exactly what a wrong password costs
+//! (account enumeration by timing, shown structurally). A test binary of its own: it reads the
+//! process-wide count of argon2 verifications, which other tests' in-process logins would move
+//! if `cargo test` ran them as threads of the same process.
+// The handlers' futures (extractors, retry budget, SDK calls) nest deeper than the
+// compiler's default layout limit when awaited in process.
+#![recursion_limit = "256"]
+
+/// Named `auth::…`, so that `cargo test auth` finds it with the other auth tests.
+mod auth {
+    use rota_api::handlers::auth;
+    use rota_api::state::{Cached, Members};
+    use rota_tests::*;
+    use serde_json::json;
+
+    /// One login attempt in process from a fresh client IP: the reply, the argon2 verifications
+    /// and the DynamoDB calls it made.
+    async fn attempt(
+        app: &rota_api::App<Cached<Members>>,
+        calls: &DynamoCalls,
+        email: &str,
+        password: &str,
+    ) -> (Reply, u64, Vec<String>) {
+        let event = with_body(
+            sample_event("auth-login"),
+            &json!({"email": email, "password": password}),
+        );
+        calls.take();
+        let before = rota_api::auth::password::verifications();
+        let reply = call(app, &auth::Login, &event).await;
+        let verified = rota_api::auth::password::verifications() - before;
+        (reply, verified, calls.take())
+    }
+
+    #[tokio::test]
+    async fn an_unknown_email_costs_exactly_what_a_wrong_password_costs() {
+        // Timing is not asserted (wall clock is noise in tests); the work is. Both paths must run
+        // the same argon2 verification count and the same DynamoDB calls, and answer byte for byte
+        // alike apart from the request id. (This is the only in-process login of this test binary,
+        // so the process-wide verification counter sees only it.)
+        let (db, calls) = counting_dynamodb_client().await;
+        let base = app().await;
+        let tokens =
+            rota_api::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef")
+                .expect("keys");
+        let cache = rota_api::cache::Cache::new(&redis_url()).unwrap();
+        let app = rota_api::App::new(
+            base.config.clone(),
+            Cached(Members { db, tokens }),
+            Some(cache),
+        );
+
+        let (email, _) = registered(&app).await;
+
+        let (wrong, wrong_verified, wrong_calls) =
+            attempt(&app, &calls, &email, "not-the-password").await;
+        let (unknown, unknown_verified, unknown_calls) =
+            attempt(&app, &calls, &unique_email(), "not-the-password").await;
+
+        assert_eq!((wrong_verified, unknown_verified), (1, 1));
+        assert_eq!(wrong_calls, ["GetItem"]);
+        assert_eq!(unknown_calls, wrong_calls);
+
+        let (mut a, mut b) = (wrong.problem(401), unknown.problem(401));
+        a.as_object_mut().unwrap().remove("request_id");
+        b.as_object_mut().unwrap().remove("request_id");
+        assert_eq!(a, b);
+        let headers = |r: &Reply| {
+            let mut h: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .filter(|(k, _)| k.as_str() != "x-request-id")
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            h.sort();
+            h
+        };
+        assert_eq!(headers(&wrong), headers(&unknown));
+
+        // For contrast, the right password: the same first steps, then the profile and a session.
+        let (ok, ok_verified, ok_calls) =
+            attempt(&app, &calls, &email, "correct horse battery").await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+        assert_eq!(ok_verified, 1);
+        assert_eq!(ok_calls, ["GetItem", "GetItem", "PutItem"]);
+    }
+}

@@ -1,0 +1,8 @@
+//! Auth (`/api/auth/*`): registration, login and its limits, sessions (refresh and logout),
+//! access tokens, and the attacks on them.
+
+mod abuse;
+mod login;
+mod registration;
+mod sessions;
+mod tokens;

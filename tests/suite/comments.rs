@@ -1,0 +1,110 @@
+//! Comments (`/api/community/posts/{id}/comments`, `/api/community/comments/{id}`): listed
+//! oldest first, counted exactly, deleted by their author only, and limited per user.
+
+use rota_tests::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn comments_list_oldest_first_count_exactly_and_obey_ownership() {
+    let api = Api::new();
+    let author = api.new_account().await;
+    let other = api.new_account().await;
+    let post = api.new_post(&author, "Discuss").await;
+    let comments = format!("{POSTS}/{}/comments", post["id"]);
+    let mut created = Vec::new();
+    for (i, who) in [&author, &other, &author].iter().enumerate() {
+        let r = api
+            .post(
+                &comments,
+                &json!({"content": format!("comment {i} 💬")}),
+                Some(&who.access_token),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let c = r.json();
+        assert_eq!(c["post_id"], post["id"]);
+        assert_eq!(c["author"]["id"], who.id);
+        created.push(c["id"].as_i64().unwrap());
+    }
+    let first = api.get(&format!("{comments}?limit=2"), None).await.json();
+    let rest = api
+        .get(
+            &format!(
+                "{comments}?limit=2&cursor={}",
+                first["next_cursor"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!([ids(&first), ids(&rest)].concat(), created);
+    assert!(rest["next_cursor"].is_null());
+    let count = |api: Api| {
+        let path = format!("{POSTS}/{}", post["id"]);
+        async move {
+            api.get(&path, None).await.json()["comments_count"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count(api.clone()).await, 3);
+
+    let path = |id: i64| format!("/api/community/comments/{id}");
+    api.delete(&path(created[0]), Some(&other.access_token))
+        .await
+        .problem(403);
+    assert_eq!(
+        api.delete(&path(created[1]), Some(&other.access_token))
+            .await
+            .status,
+        204
+    );
+    api.delete(&path(created[1]), Some(&other.access_token))
+        .await
+        .problem(404);
+    api.delete(&path(77), Some(&other.access_token))
+        .await
+        .problem(404);
+    api.delete("/api/community/comments/abc", Some(&other.access_token))
+        .await
+        .problem(404);
+    assert_eq!(count(api.clone()).await, 2);
+
+    api.post(
+        &comments,
+        &json!({"content": " "}),
+        Some(&other.access_token),
+    )
+    .await
+    .problem(422);
+    api.delete(
+        &format!("{POSTS}/{}", post["id"]),
+        Some(&author.access_token),
+    )
+    .await;
+    api.post(
+        &comments,
+        &json!({"content": "too late"}),
+        Some(&other.access_token),
+    )
+    .await
+    .problem(404);
+    api.get(&comments, None).await.problem(404);
+}
+
+#[tokio::test]
+async fn commenting_is_limited_per_user() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let post = api.new_post(&me, "chatty").await;
+    let comments = format!("{POSTS}/{}/comments", post["id"]);
+    for _ in 0..20 {
+        let r = api
+            .post(&comments, &json!({"content": "hi"}), Some(&me.access_token))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    api.post(&comments, &json!({"content": "hi"}), Some(&me.access_token))
+        .await
+        .problem(429);
+}

@@ -1,0 +1,164 @@
+//! Community stats (`GET /api/community/stats`): every field, computed once per expiry across
+//! containers, served from the cache, still answered with the cache down; and the activity
+//! records behind the active-user counts.
+
+use rota_tests::*;
+
+#[tokio::test]
+async fn stats_answer_with_every_field() {
+    let api = Api::new();
+    let reply = api.get("/api/community/stats", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let stats = reply.json();
+    for field in [
+        "total_users",
+        "total_posts",
+        "posts_last_24h",
+        "active_users_24h",
+    ] {
+        assert!(stats[field].is_u64(), "{field}: {stats}");
+    }
+    assert!(stats["top_posts"].as_array().unwrap().len() <= 5);
+    api.get("/api/community/stats", Some("bad-token"))
+        .await
+        .problem(401);
+}
+
+/// Handlers called in this process, against the stack's emulator and Redis.
+mod in_process {
+    use super::*;
+    use futures::future::join_all;
+    use rota_api::handlers::community_stats;
+
+    async fn stats_app(key: &str, redis: Option<String>) -> TestApp {
+        let mut app = app_with_redis(redis).await;
+        app.set_config(|c| c.stats_cache_key = key.to_owned());
+        app
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_at_expiry_compute_the_stats_once() {
+        let key = unique("stats-test:");
+        // Ten containers, each with a cold cache of its own, ask at the same moment.
+        let apps = join_all((0..10).map(|_| stats_app(&key, Some(redis_url())))).await;
+        let results = join_all(apps.iter().map(|app| async move {
+            let mut metrics = rota_lambda::metrics::Metrics::new();
+            rota_api::stats::get(&app.stats_source(), &mut metrics)
+                .await
+                .unwrap()
+        }))
+        .await;
+        let computed = results
+            .iter()
+            .filter(|(_, source)| *source == rota_api::stats::Source::Computed)
+            .count();
+        assert_eq!(
+            computed,
+            1,
+            "{:?}",
+            results.iter().map(|r| r.1).collect::<Vec<_>>()
+        );
+        assert!(
+            results.windows(2).all(|w| w[0].0 == w[1].0),
+            "every caller got the same stats"
+        );
+    }
+
+    #[tokio::test]
+    async fn stats_are_served_from_the_cache_until_they_expire() {
+        let key = unique("stats-test:");
+        let app = stats_app(&key, Some(redis_url())).await;
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        let (first, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+            .await
+            .unwrap();
+        assert_eq!(source, rota_api::stats::Source::Computed);
+        let (second, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+            .await
+            .unwrap();
+        assert_eq!(source, rota_api::stats::Source::Cache);
+        assert_eq!(first, second);
+        assert_eq!(metrics.get("CacheHits"), Some(1.0));
+        assert_eq!(metrics.get("CacheMisses"), Some(1.0));
+        assert!(
+            metrics.get("ActiveUsers24h").is_some(),
+            "DAU is emitted as a metric"
+        );
+        assert!(
+            metrics.get("ActiveUsers30d").is_some(),
+            "MAU is emitted as a metric"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_the_cache_down_stats_still_answer_and_the_failure_is_counted() {
+        let key = unique("stats-test:");
+        let app = stats_app(&key, Some("redis://127.0.0.1:1".into())).await;
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        let (first, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+            .await
+            .unwrap();
+        assert_eq!(source, rota_api::stats::Source::Computed);
+        assert_eq!(metrics.get("CacheErrors"), Some(1.0));
+        // Held briefly in the container rather than recomputed on every call.
+        let (second, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+            .await
+            .unwrap();
+        assert_eq!(source, rota_api::stats::Source::Container);
+        assert_eq!(first, second);
+        // And through the handler: a 200, not a 503.
+        let reply = call(
+            &app,
+            &community_stats::GetStats,
+            &sample_event("community-stats"),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+
+    #[tokio::test]
+    async fn stats_count_posts_and_users_from_counters_and_indexes() {
+        let key = unique("stats-test:");
+        let app = stats_app(&key, None).await;
+        let writer = app_with_redis(Some(redis_url())).await;
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        let before = rota_api::stats::compute(&app.stats_source(), &mut metrics)
+            .await
+            .unwrap();
+        let author = create_user(&writer).await;
+        let post = create_post(&writer, author).await;
+        let after = rota_api::stats::compute(&app.stats_source(), &mut metrics)
+            .await
+            .unwrap();
+        // Other tests run at the same time, so only lower bounds hold.
+        assert!(after.total_users > before.total_users);
+        assert!(after.total_posts >= 1);
+        assert!(after.posts_last_24h >= 1);
+        assert!(
+            after.active_users_24h >= 1,
+            "the author's authenticated call counts as activity"
+        );
+        assert!(after.top_posts.len() <= 5);
+        let _ = post;
+    }
+
+    #[tokio::test]
+    async fn activity_is_recorded_once_per_user_per_hour() {
+        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let table = table_name();
+        let activity = rota_store::activity::Activity::new(&db, &table);
+        let user = rota_domain::ids::new_id();
+        let now = chrono::Utc::now().timestamp();
+        let hour = rota_store::activity::hour_of(now);
+        let before = activity.count_since(hour).await.unwrap();
+        assert!(activity.record(user, now).await.unwrap());
+        assert!(
+            !activity.record(user, now + 1).await.unwrap(),
+            "second record in the hour"
+        );
+        let after = activity.count_since(hour).await.unwrap();
+        assert!(after > before);
+        // Next hour, it is recorded again (and still counted once).
+        assert!(activity.record(user, now + 3600).await.unwrap());
+    }
+}

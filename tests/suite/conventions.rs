@@ -1,0 +1,106 @@
+//! The API's conventions through the gateway, whatever the route: problem+json for bad JSON,
+//! content types and sizes, 404 for unknown paths and methods, request ids, and API Gateway's
+//! own throttling.
+
+use futures::future::join_all;
+use rota_tests::*;
+
+#[tokio::test]
+async fn malformed_json_is_400_wrong_content_type_415_and_big_bodies_413() {
+    let api = Api::new();
+    let path = "/api/auth/login";
+    api.send(
+        "POST",
+        path,
+        None,
+        Some("application/json"),
+        Some(b"{\"email\":".to_vec()),
+    )
+    .await
+    .problem(400);
+    api.send("POST", path, None, Some("text/plain"), Some(b"{}".to_vec()))
+        .await
+        .problem(415);
+    api.send("POST", path, None, None, Some(b"{}".to_vec()))
+        .await
+        .problem(415);
+    let big = format!("{{\"email\":\"{}\"}}", "a".repeat(70 * 1024));
+    api.send(
+        "POST",
+        path,
+        None,
+        Some("application/json"),
+        Some(big.into_bytes()),
+    )
+    .await
+    .problem(413);
+    api.send(
+        "POST",
+        path,
+        None,
+        Some("application/json"),
+        Some(b"[1,2]".to_vec()),
+    )
+    .await
+    .problem(422);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_get_a_problem_404() {
+    let api = Api::new();
+    api.get("/api/nope", None).await.problem(404);
+    api.send("DELETE", "/api/auth/login", None, None, None)
+        .await
+        .problem(404);
+    api.send("GET", "/api/auth/register", None, None, None)
+        .await
+        .problem(404);
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_when_well_formed_and_generated_otherwise() {
+    let api = Api::new();
+    let (http, base) = (api.raw(), base_url());
+    let echoed = http
+        .get(format!("{base}/health/live"))
+        .header("x-request-id", "abc-123.x_y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "abc-123.x_y");
+    let replaced = http
+        .get(format!("{base}/health/live"))
+        .header("x-request-id", "bad id!")
+        .send()
+        .await
+        .unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id, "bad id!");
+    assert!(!id.is_empty());
+}
+
+#[tokio::test]
+async fn the_gateway_throttles_with_api_gateways_own_429() {
+    // The $default route allows a burst of 100 (template.yaml); 400 requests at once exceed it.
+    let base = base_url();
+    let http = reqwest::Client::new();
+    let replies =
+        join_all((0..400).map(|_| http.get(format!("{base}/throttle-probe")).send())).await;
+    let mut throttled = 0;
+    for reply in replies {
+        let reply = reply.unwrap();
+        if reply.status() == 429 {
+            assert_eq!(
+                reply.text().await.unwrap(),
+                r#"{"message":"Too Many Requests"}"#
+            );
+            throttled += 1;
+        } else {
+            assert_eq!(reply.status(), 404);
+        }
+    }
+    assert!(throttled > 0, "no request was throttled");
+}

@@ -1,0 +1,129 @@
+//! CORS end to end through the local gateway, which takes it from template.yaml
+//! (`CorsConfiguration`, origins from the `AllowedOrigins` parameter's default, which includes
+//! the web app's dev server http://localhost:5173): preflights are answered by the gateway,
+//! allowed origins get the headers on every answer (errors too, so the app can read them), and
+//! other origins get none.
+
+use rota_tests::*;
+
+const APP_DEV: &str = "http://localhost:5173";
+const OTHER: &str = "https://evil.example";
+
+/// A plain client from a client IP of its own, and the gateway's URL.
+fn client() -> (reqwest::Client, &'static str) {
+    (Api::new().raw().clone(), base_url())
+}
+
+fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    res.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn list(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect()
+}
+
+#[tokio::test]
+async fn preflights_are_answered_by_the_gateway_for_allowed_origins() {
+    let (http, base) = client();
+    // No OPTIONS route exists: the answer can only come from the gateway.
+    let res = http
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/auth/login"))
+        .header("origin", APP_DEV)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP_DEV));
+    let methods = list(header(&res, "access-control-allow-methods"));
+    for m in ["get", "post", "patch", "delete"] {
+        assert!(methods.iter().any(|x| x == m), "{methods:?}");
+    }
+    let headers = list(header(&res, "access-control-allow-headers"));
+    for h in ["authorization", "content-type", "x-request-id"] {
+        assert!(headers.iter().any(|x| x == h), "{headers:?}");
+    }
+    assert!(header(&res, "access-control-max-age").is_some());
+    assert_eq!(header(&res, "access-control-allow-credentials"), None);
+
+    let res = http
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/auth/login"))
+        .header("origin", OTHER)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(header(&res, "access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn responses_carry_cors_headers_only_for_allowed_origins() {
+    let (http, base) = client();
+    let res = http
+        .get(format!("{base}/health/live"))
+        .header("origin", APP_DEV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP_DEV));
+    let exposed = list(header(&res, "access-control-expose-headers"));
+    for h in [
+        "x-request-id",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    ] {
+        assert!(exposed.iter().any(|x| x == h), "{exposed:?}");
+    }
+
+    for origin in [Some(OTHER), None] {
+        let mut req = http.get(format!("{base}/health/live"));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            !res.headers()
+                .keys()
+                .any(|k| k.as_str().starts_with("access-control-")),
+            "{origin:?}: {:?}",
+            res.headers()
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_carry_them_too_so_the_app_can_read_the_problem() {
+    let (http, base) = client();
+    let res = http
+        .post(format!("{base}/api/auth/login"))
+        .header("origin", APP_DEV)
+        .header("content-type", "application/json")
+        .body(r#"{"email":"nobody@example.com","password":"wrong password"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP_DEV));
+    // An unknown path is answered by the not-found function through $default.
+    let res = http
+        .get(format!("{base}/no/such/path"))
+        .header("origin", APP_DEV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(APP_DEV));
+}

@@ -1,0 +1,145 @@
+//! The data layer's one retry policy against a real emulator that fails the way DynamoDB does
+//! (local/moto_server.py with profiles written here): conflicts on a hot item are retried
+//! until they pass and every count stays exact; throttling and 5xx that do not pass end as
+//! `StoreError::Throttled` / `Unavailable` (503 + Retry-After at the edge), never as a 2xx or
+//! a 500; and every one of those was retried, not given up on at the first refusal.
+
+use std::time::Duration;
+
+use rota_store::StoreError;
+use rota_store::posts::{Post, Posts};
+use rota_store::retry::{Budget, with_budget};
+use rota_tests::*;
+
+fn post(id: i64) -> Post {
+    let now = chrono::Utc::now();
+    Post {
+        id,
+        author_id: 1,
+        author_name: "A".into(),
+        title: "Hot".into(),
+        content: "Liked by everyone at once.".into(),
+        likes_count: 0,
+        comments_count: 0,
+        created_at: now,
+        updated_at: now,
+        is_active: true,
+    }
+}
+
+#[tokio::test]
+async fn conflicts_on_a_hot_item_are_retried_until_every_like_is_counted() {
+    let (server, db, _dir) =
+        faulted_emulator("    seed: 1\n    dynamodb:\n      conflict_window_ms: 40\n").await;
+    let posts = Posts::new(&db, "RotaTable");
+    let id = rota_domain::ids::new_id();
+    assert!(posts.create(&post(id), 1, vec![]).await.unwrap());
+    // 30 users like one post at once: every transaction touches its counts item.
+    let results = futures::future::join_all((0..30).map(|user| {
+        let likes = rota_store::likes::Likes::new(&db, "RotaTable");
+        with_budget(
+            Budget::new(Duration::from_secs(20), Duration::from_secs(2)),
+            async move {
+                likes
+                    .set(id, 1000 + user, true, chrono::Utc::now())
+                    .await
+            },
+        )
+    }))
+    .await;
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let (view, _) = posts.get_active(id, None).await.unwrap().unwrap();
+    assert_eq!(view.likes_count, 30);
+    let counts = emulator_counts(&server).await;
+    let conflicts = count_of(&counts["injected"], "TransactionConflict");
+    assert!(conflicts > 0, "the hot item never conflicted: {counts}");
+    // Every conflict was retried: one more transaction per conflict than likes.
+    assert!(
+        counts["calls"]["dynamodb.TransactWriteItems"]
+            .as_u64()
+            .unwrap()
+            >= 31 + conflicts,
+        "{counts}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
+    let (server, db, _dir) =
+        faulted_emulator("    seed: 2\n    dynamodb:\n      throttle: {GetItem: 1.0}\n").await;
+    let result = with_budget(
+        Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
+        rota_store::get_item(&db, "RotaTable", "USER#1".into(), "PROFILE".into(), true),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(StoreError::Throttled("GetItem"))),
+        "{result:?}"
+    );
+    let counts = emulator_counts(&server).await;
+    assert!(
+        counts["injected"]["dynamodb.throttle.GetItem"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "retried before giving up: {counts}"
+    );
+    let response = rota_api::ApiError::from(result.unwrap_err()).to_response("r");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavailable() {
+    let (server, db, _dir) = faulted_emulator(
+        "    seed: 3\n    dynamodb:\n      internal_error: {TransactWriteItems: 1.0}\n",
+    )
+    .await;
+    let posts = Posts::new(&db, "RotaTable");
+    let result = with_budget(
+        Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
+        posts.create(&post(rota_domain::ids::new_id()), 1, vec![]),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(..))),
+        "{result:?}"
+    );
+    let counts = emulator_counts(&server).await;
+    assert!(
+        counts["injected"]["dynamodb.internal_error.TransactWriteItems"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    // Nothing was written: no post and no counter.
+    let totals = rota_store::counters::totals(&db, "RotaTable")
+        .await
+        .unwrap();
+    assert_eq!(totals.active_posts, 0);
+}
+
+#[tokio::test]
+async fn a_few_percent_of_throttles_and_errors_never_reach_the_caller() {
+    let (server, db, _dir) = faulted_emulator(
+        "    seed: 4\n    dynamodb:\n      throttle: {\"*\": 0.1}\n      internal_error: {\"*\": 0.05}\n",
+    )
+    .await;
+    let posts = Posts::new(&db, "RotaTable");
+    for _ in 0..40 {
+        let id = rota_domain::ids::new_id();
+        assert!(posts.create(&post(id), 4, vec![]).await.unwrap());
+        assert!(posts.get_active(id, Some(7)).await.unwrap().is_some());
+    }
+    let counts = emulator_counts(&server).await;
+    assert!(
+        count_of(&counts["injected"], "throttle") + count_of(&counts["injected"], "internal_error")
+            > 0
+    );
+    let totals = rota_store::counters::totals(&db, "RotaTable")
+        .await
+        .unwrap();
+    assert_eq!(totals.active_posts, 40);
+}

@@ -1,0 +1,141 @@
+//! Notifications (`/api/notifications`), in process: pages, read one, read all, and an unread
+//! count that stays exact. (Reminders, which deliver them: `reminders`.)
+
+use rota_tests::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn notifications_page_read_one_and_read_all_keep_the_unread_count_exact() {
+    use rota_api::handlers::notifications::{
+        ListNotifications, ReadAllNotifications, ReadNotification,
+    };
+    use rota_store::notifications::{Delivery, Notification, Notifications};
+    let app = app().await;
+    let me = learner(&app, false).await;
+    let other = learner(&app, false).await;
+    let store = Notifications::new(app.db(), app.table());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let n = Notification {
+            id: rota_domain::ids::new_id(),
+            kind: "daily_reminder".into(),
+            title: format!("t{i}"),
+            body: "b".into(),
+            created_at: chrono::Utc::now(),
+            read_at: None,
+        };
+        let key = format!("TEST#{}", n.id);
+        assert_eq!(
+            store.deliver(me.id, &n, &key, 60, vec![]).await.unwrap(),
+            Delivery::Delivered
+        );
+        ids.push(n.id);
+    }
+    let list = |query: &str, token: &str| {
+        let mut event = with_token(sample_event("notifications-list"), token);
+        // lambda_http reads the query from rawQueryString, as API Gateway sends both.
+        event["rawQueryString"] = json!(query);
+        event["queryStringParameters"] = serde_json::Value::Object(
+            query
+                .split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap();
+                    (k.to_owned(), json!(v))
+                })
+                .collect(),
+        );
+        event
+    };
+    let first = call(&app, &ListNotifications, &list("limit=2", &me.token))
+        .await
+        .json();
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    assert_eq!(first["items"][0]["id"], ids[2], "newest first");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = call(
+        &app,
+        &ListNotifications,
+        &list(&format!("limit=2&cursor={cursor}"), &me.token),
+    )
+    .await
+    .json();
+    assert_eq!(rest["items"][0]["id"], ids[0]);
+    assert!(rest["next_cursor"].is_null());
+    // A cursor from the unread-only list is not valid for the full list.
+    let unread_page = call(
+        &app,
+        &ListNotifications,
+        &list("unread_only=true&limit=1", &me.token),
+    )
+    .await
+    .json();
+    let foreign = unread_page["next_cursor"].as_str().unwrap();
+    call(
+        &app,
+        &ListNotifications,
+        &list(&format!("cursor={foreign}"), &me.token),
+    )
+    .await
+    .problem(400);
+    call(
+        &app,
+        &ListNotifications,
+        &list("unread_only=maybe", &me.token),
+    )
+    .await
+    .problem(422);
+
+    let read = |id: i64, token: &str| {
+        let mut event = with_token(sample_event("notifications-read"), token);
+        event["pathParameters"]["id"] = json!(id.to_string());
+        event
+    };
+    assert_eq!(
+        call(&app, &ReadNotification, &read(ids[0], &me.token))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        call(&app, &ReadNotification, &read(ids[0], &me.token))
+            .await
+            .status,
+        204,
+        "idempotent"
+    );
+    assert_eq!(store.unread(me.id).await.unwrap(), 2);
+    call(&app, &ReadNotification, &read(ids[1], &other.token))
+        .await
+        .problem(404);
+    let unread = call(
+        &app,
+        &ListNotifications,
+        &list("unread_only=true", &me.token),
+    )
+    .await
+    .json();
+    assert_eq!(unread["items"].as_array().unwrap().len(), 2);
+
+    let all = with_token(sample_event("notifications-read-all"), &me.token);
+    assert_eq!(call(&app, &ReadAllNotifications, &all).await.status, 204);
+    assert_eq!(store.unread(me.id).await.unwrap(), 0);
+    let unread = call(
+        &app,
+        &ListNotifications,
+        &list("unread_only=true", &me.token),
+    )
+    .await
+    .json();
+    assert!(unread["items"].as_array().unwrap().is_empty());
+    let everything = call(&app, &ListNotifications, &list("", &me.token))
+        .await
+        .json();
+    assert!(
+        everything["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["read_at"].is_string())
+    );
+}

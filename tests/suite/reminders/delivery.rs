@@ -1,0 +1,187 @@
+//! The reminder worker, in process: one reminder per due user however often a batch comes, two
+//! workers racing, a crash between delivery and the next due hour, bad messages, outages and
+//! the catch-up window.
+
+use futures::future::join_all;
+use rota_api::reminders::{Outcome, remind};
+use rota_store::users::DueUser;
+use rota_tests::*;
+use serde_json::json;
+
+use super::{due_hour, due_learner, just_after, reminders_of};
+
+#[tokio::test]
+async fn the_due_hour_is_the_users_local_reminder_hour() {
+    let app = app().await;
+    let me = learner(&app, false).await;
+    let due = due_hour(&app, me.id).await;
+    let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
+    // Istanbul is UTC+3 all year.
+    assert_eq!(chrono::Timelike::hour(&at), (learner_hour() + 24 - 3) % 24);
+}
+
+#[tokio::test]
+async fn a_due_user_gets_exactly_one_reminder_however_often_the_batch_arrives() {
+    let app = app().await;
+    let (me, due) = due_learner(&app, true).await;
+    let now = just_after(due.due_hour);
+    assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);
+    // SQS redelivery / the same batch sent twice.
+    for _ in 0..3 {
+        assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Stale);
+    }
+    let (items, unread) = reminders_of(&app, &me).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kind"], "daily_reminder");
+    assert!(items[0]["read_at"].is_null());
+    assert_eq!(unread, 1);
+    // The next one is due a day later.
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+}
+
+#[tokio::test]
+async fn two_workers_on_the_same_user_at_once_deliver_once() {
+    let app = app().await;
+    let (me, due) = due_learner(&app, true).await;
+    let now = just_after(due.due_hour);
+    let outcomes = join_all((0..6).map(|_| remind(&app, due, now))).await;
+    let delivered = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Outcome::Delivered)))
+        .count();
+    assert_eq!(delivered, 1, "{outcomes:?}");
+    assert_eq!(reminders_of(&app, &me).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_delivery_and_the_next_due_update_cannot_send_twice() {
+    // The idempotency key is already there (as if a worker died after delivering but before
+    // anything else moved on): the retry skips it as a duplicate and moves the user on.
+    let app = app().await;
+    let (me, due) = due_learner(&app, true).await;
+    let day = rota_domain::streak::local_date(
+        chrono::DateTime::from_timestamp(due.due_hour * 3600, 0).unwrap(),
+        "Europe/Istanbul",
+    );
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    db.put_item()
+        .table_name(app.table())
+        .item(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", me.id)),
+        )
+        .item(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("REMINDER#{day}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        remind(&app, due, just_after(due.due_hour)).await.unwrap(),
+        Outcome::Duplicate
+    );
+    assert!(reminders_of(&app, &me).await.0.is_empty());
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+}
+
+#[tokio::test]
+async fn users_without_an_unfinished_roadmap_get_no_reminder_but_move_on() {
+    let app = app().await;
+    let (me, due) = due_learner(&app, false).await;
+    assert_eq!(
+        remind(&app, due, just_after(due.due_hour)).await.unwrap(),
+        Outcome::NothingToRemind
+    );
+    assert!(reminders_of(&app, &me).await.0.is_empty());
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<_> = bodies
+        .iter()
+        .map(|(id, body)| json!({"messageId": id, "receiptHandle": "h", "body": body, "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"}))
+        .collect();
+    serde_json::from_value(json!({"Records": records})).unwrap()
+}
+
+#[tokio::test]
+async fn one_bad_message_fails_alone_and_a_worker_killed_mid_batch_loses_and_repeats_nothing() {
+    let app = app().await;
+    let learners = join_all((0..3).map(|_| learner(&app, true))).await;
+    let mut users = Vec::new();
+    for l in &learners {
+        users.push(DueUser {
+            id: l.id,
+            due_hour: due_hour(&app, l.id).await,
+        });
+    }
+    let good = serde_json::to_string(&rota_api::reminders::Batch {
+        users: users.clone(),
+    })
+    .unwrap();
+    // First delivery "dies" after the first user (a worker killed mid-batch): simulate by
+    // reminding only that user, leaving the message unacknowledged.
+    let now = just_after(users[0].due_hour);
+    remind(&app, users[0], now).await.unwrap();
+    // Redelivery of the whole message, alongside a malformed one.
+    let event = sqs_event(&[("good", good.clone()), ("bad", "{not json".into())]);
+    let mut metrics = rota_lambda::metrics::Metrics::new();
+    let response = rota_api::reminders::work_at(&app, event, now, &mut metrics).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["bad"]);
+    assert_eq!(metrics.get("RemindersDelivered"), Some(2.0));
+    // And the same batch once more: nothing new.
+    let again =
+        rota_api::reminders::work_at(&app, sqs_event(&[("good", good)]), now, &mut metrics).await;
+    assert!(again.batch_item_failures.is_empty());
+    for l in &learners {
+        assert_eq!(reminders_of(&app, l).await.0.len(), 1, "one reminder each");
+    }
+}
+
+#[tokio::test]
+async fn after_an_outage_a_user_gets_at_most_the_latest_reminder_then_the_normal_rhythm() {
+    let app = app().await;
+    let (me, due) = due_learner(&app, true).await;
+    // The scheduler was down for a day and two hours: the user's hour came round twice.
+    // Today's came 2 hours ago (within the catch-up): that one reminder, and no other.
+    let now = just_after(due.due_hour + 26);
+    assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);
+    let (items, _) = reminders_of(&app, &me).await;
+    assert_eq!(items.len(), 1, "one reminder, not one per missed day");
+    // The next one is tomorrow at the user's hour: nothing else is due now.
+    let next = due_hour(&app, me.id).await;
+    assert_eq!(next, due.due_hour + 48);
+    let redelivered = DueUser {
+        id: me.id,
+        due_hour: next,
+    };
+    assert_eq!(
+        remind(&app, redelivered, just_after(due.due_hour + 27))
+            .await
+            .unwrap(),
+        Outcome::NotYet
+    );
+    assert_eq!(reminders_of(&app, &me).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hour() {
+    let app = app().await;
+    let (me, due) = due_learner(&app, true).await;
+    // The user's hour passed CATCH_UP_HOURS + 2 hours ago: skip today, move to tomorrow.
+    let late = rota_api::reminders::CATCH_UP_HOURS + 2;
+    let now = just_after(due.due_hour + late);
+    assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Missed);
+    assert!(reminders_of(&app, &me).await.0.is_empty());
+    assert_eq!(due_hour(&app, me.id).await, due.due_hour + 24);
+    // Exactly at the edge of the catch-up it is still sent.
+    let (_other, due) = due_learner(&app, true).await;
+    let edge = just_after(due.due_hour + rota_api::reminders::CATCH_UP_HOURS);
+    assert_eq!(remind(&app, due, edge).await.unwrap(), Outcome::Delivered);
+}

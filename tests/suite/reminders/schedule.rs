@@ -1,0 +1,239 @@
+//! The reminder schedule: a fired schedule reaches the worker through the queue (through the
+//! gateway and the stack's SQS mapping), the scheduler's batches and clock, and the redrive
+//! tool for dead letters.
+
+use rota_tests::*;
+use serde_json::json;
+
+use super::{due_hour, just_after, reminders_of};
+
+#[tokio::test]
+async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let token = Some(me.access_token.as_str());
+    // Reminders at the current UTC hour. Settings always schedule the *next* occurrence
+    // (tomorrow's, as this hour has begun), so the test then moves the due hour to this one,
+    // as if a day had passed: the fired schedule finds the user due now.
+    let hour = chrono::Timelike::hour(&chrono::Utc::now());
+    let patched = api
+        .patch(
+            "/api/users/me",
+            &json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"}),
+            token,
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let created = api
+        .post(
+            "/api/roadmaps",
+            &json!({"goal": "backend", "level": "beginner", "hours_per_week": 5}),
+            token,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let now_hour = rota_domain::reminder_hours::epoch_hour(chrono::Utc::now());
+    set_due_hour(
+        &aws_sdk_dynamodb::Client::new(&sdk_config().await),
+        me.id,
+        now_hour,
+    )
+    .await;
+    let at = chrono::Utc::now().to_rfc3339();
+
+    let fire = || fire_reminder_schedule(&at);
+    let out = fire();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The stack's SQS mapping hands the batch to the worker: wait for the reminder.
+    let mut reminders = Vec::new();
+    for _ in 0..150 {
+        let page = api
+            .get("/api/notifications?unread_only=true", token)
+            .await
+            .json();
+        reminders = page["items"].as_array().unwrap().clone();
+        if !reminders.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(reminders.len(), 1, "one reminder arrives");
+    assert_eq!(reminders[0]["kind"], "daily_reminder");
+    // Firing the same hour again (a retried schedule) sends nothing more.
+    assert!(fire().status.success());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let all = api.get("/api/notifications", token).await.json();
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get("/api/dashboard", token).await.json()["unread_notifications"],
+        1
+    );
+    // Reading it clears the count.
+    let id = reminders[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        api.send(
+            "POST",
+            &format!("/api/notifications/{id}/read"),
+            token,
+            None,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        api.get("/api/dashboard", token).await.json()["unread_notifications"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_redrive_tool_moves_dead_letters_back_to_the_queue() {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let mk = |name: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        }
+    };
+    let (dlq, queue) = (mk(unique("dlq-")).await, mk(unique("main-")).await);
+    for i in 0..23 {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(format!("m{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = rota_admin(&["redrive", &dlq, &queue]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "moved 23 messages"
+    );
+    let mut bodies = drain_queue(&sqs, &queue).await;
+    bodies.sort();
+    let mut expected: Vec<String> = (0..23).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+}
+
+/// Handlers called in this process, against the stack's emulator and Redis.
+mod in_process {
+    use super::*;
+    use rota_api::reminders::{Outcome, remind};
+    use rota_store::users::DueUser;
+
+    #[tokio::test]
+    async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
+        let mut app = app().await;
+        let me = learner(&app, true).await;
+        let due = due_hour(&app, me.id).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+        let queue = test_queue(&sqs, "reminders-test-").await;
+        app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
+        let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        let queued = rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
+            .await
+            .unwrap();
+        assert!(queued >= 1);
+        let mut seen = 0;
+        let mut found = false;
+        for body in drain_queue(&sqs, &queue).await {
+            let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
+            assert!(!batch.users.is_empty() && batch.users.len() <= 100);
+            assert!(
+                batch.users.iter().all(|u| u.due_hour <= due),
+                "only users due by then"
+            );
+            found |= batch.users.iter().any(|u| u.id == me.id);
+            seen += batch.users.len();
+        }
+        assert_eq!(seen, queued);
+        assert!(found, "the due user was queued");
+        assert_eq!(metrics.get("RemindersEnqueued"), Some(queued as f64));
+    }
+
+    #[tokio::test]
+    async fn a_schedule_fired_for_a_future_hour_reminds_nobody_early() {
+        let mut app = app().await;
+        let me = learner(&app, true).await;
+        let due = due_hour(&app, me.id).await;
+        // The worker's clock an hour before the user's hour, whatever the event says.
+        let before = just_after(due - 1);
+        assert_eq!(
+            remind(
+                &app,
+                DueUser {
+                    id: me.id,
+                    due_hour: due
+                },
+                before
+            )
+            .await
+            .unwrap(),
+            Outcome::NotYet
+        );
+        assert!(reminders_of(&app, &me).await.0.is_empty());
+        assert_eq!(due_hour(&app, me.id).await, due, "left as it was");
+        // A scheduler event stamped at the user's hour, run an hour early, does not queue them.
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+        let queue = test_queue(&sqs, "reminders-future-").await;
+        app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
+        let at = chrono::DateTime::from_timestamp(due * 3600 + 3 * 3600, 0).unwrap();
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        rota_api::reminders::schedule(&app, &sqs, at, before, &mut metrics)
+            .await
+            .unwrap();
+        for body in drain_queue(&sqs, &queue).await {
+            let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
+            assert!(batch.users.iter().all(|u| u.id != me.id), "queued early");
+            assert!(batch.users.iter().all(|u| u.due_hour < due));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_schedule_event_queues_what_is_due_by_the_clock() {
+        let mut app = app().await;
+        let me = learner(&app, true).await;
+        let due = due_hour(&app, me.id).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+        let queue = test_queue(&sqs, "reminders-late-").await;
+        app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
+        // An event stamped two days ago (a retried schedule), run when the user is due.
+        let at = chrono::DateTime::from_timestamp(due * 3600 - 48 * 3600, 0).unwrap();
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
+            .await
+            .unwrap();
+        let queued: Vec<i64> = drain_queue(&sqs, &queue)
+            .await
+            .iter()
+            .flat_map(|b| {
+                serde_json::from_str::<rota_api::reminders::Batch>(b)
+                    .unwrap()
+                    .users
+                    .into_iter()
+                    .map(|u| u.id)
+            })
+            .collect();
+        assert!(queued.contains(&me.id));
+    }
+}

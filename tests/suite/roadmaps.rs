@@ -1,0 +1,282 @@
+//! Roadmaps (`/api/roadmaps`): the public catalog, generated plans that follow the contract,
+//! invalid requests, owners only, steps marked done (progress, streak, next step), deletion,
+//! the generation limit; and streaks across time zones and DST.
+
+use rota_tests::*;
+use serde_json::{Value, json};
+
+const ROADMAPS: &str = "/api/roadmaps";
+
+fn steps(roadmap: &Value) -> Vec<Value> {
+    roadmap["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["steps"].as_array().unwrap().clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_catalog_is_public_and_lists_at_least_eight_goals() {
+    let api = Api::new();
+    let reply = api.get("/api/roadmaps/catalog", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let goals = reply.json()["goals"].as_array().unwrap().clone();
+    assert!(goals.len() >= 8);
+    for g in &goals {
+        assert!(g["slug"].is_string() && g["title"].is_string() && g["description"].is_string());
+    }
+    api.get("/api/roadmaps/catalog", Some("bad"))
+        .await
+        .problem(401);
+}
+
+#[tokio::test]
+async fn a_generated_roadmap_follows_the_contract() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let reply = api.create_roadmap(&me, json!({"goal": "backend", "level": "intermediate", "hours_per_week": 6, "known_skills": ["git"]})).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let roadmap = reply.json();
+    assert_eq!(roadmap["goal"], "backend");
+    assert_eq!(roadmap["level"], "intermediate");
+    assert_eq!(roadmap["hours_per_week"], 6);
+    assert_eq!(roadmap["progress_percent"], 0);
+    let steps = steps(&roadmap);
+    assert!(steps.len() >= 10);
+    let mut total = 0.0;
+    for (i, step) in steps.iter().enumerate() {
+        assert_eq!(step["id"], i as u64 + 1, "step ids are 1..n in plan order");
+        assert_eq!(step["done"], false);
+        assert!(step["done_at"].is_null());
+        assert_ne!(step["skill"], "git", "a known skill is left out");
+        assert!(step["resources"].as_array().unwrap().len() >= 2);
+        assert!(step["est_hours"].as_f64().unwrap() > 0.0);
+        total += step["est_hours"].as_f64().unwrap();
+        let (start, end) = (
+            step["week_start"].as_u64().unwrap(),
+            step["week_end"].as_u64().unwrap(),
+        );
+        assert!(start <= end && end <= roadmap["total_weeks"].as_u64().unwrap());
+    }
+    assert_eq!(total, roadmap["total_hours"].as_f64().unwrap());
+    assert!(
+        total <= 6.0 * roadmap["total_weeks"].as_f64().unwrap(),
+        "no week over hours_per_week"
+    );
+    let again = api
+        .get(
+            &format!("{ROADMAPS}/{}", roadmap["id"]),
+            Some(&me.access_token),
+        )
+        .await
+        .json();
+    assert_eq!(again, roadmap);
+    let list = api.get(ROADMAPS, Some(&me.access_token)).await.json();
+    assert_eq!(list["items"][0]["id"], roadmap["id"]);
+    assert_eq!(list["items"][0]["progress_percent"], 0);
+}
+
+#[tokio::test]
+async fn invalid_roadmap_requests_are_listed_field_by_field() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let bad = api.create_roadmap(&me, json!({"goal": "astrology", "level": "guru", "hours_per_week": 81, "known_skills": "git"}),
+    )
+    .await
+    .problem(422);
+    let fields = error_fields(&bad);
+    assert_eq!(fields, ["goal", "level", "hours_per_week", "known_skills"]);
+    api.create_roadmap(
+        &me,
+        json!({"goal": "backend", "level": "beginner", "hours_per_week": 0}),
+    )
+    .await
+    .problem(422);
+    api.create_roadmap(&me, json!({"goal": "backend", "level": "beginner"}))
+        .await
+        .problem(422);
+    api.post(
+        ROADMAPS,
+        &json!({"goal": "backend", "level": "beginner", "hours_per_week": 5}),
+        None,
+    )
+    .await
+    .problem(401);
+}
+
+#[tokio::test]
+async fn roadmaps_are_visible_to_their_owner_only() {
+    let api = Api::new();
+    let owner = api.new_account().await;
+    let other = api.new_account().await;
+    let roadmap = api
+        .create_roadmap(
+            &owner,
+            json!({"goal": "frontend", "level": "beginner", "hours_per_week": 10}),
+        )
+        .await
+        .json();
+    let path = format!("{ROADMAPS}/{}", roadmap["id"]);
+    let theirs = Some(other.access_token.as_str());
+    api.get(&path, theirs).await.problem(404);
+    api.patch(&format!("{path}/steps/1"), &json!({"done": true}), theirs)
+        .await
+        .problem(404);
+    api.delete(&path, theirs).await.problem(404);
+    assert!(
+        api.get(ROADMAPS, theirs).await.json()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(api.get(&path, Some(&owner.access_token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn marking_steps_moves_progress_the_streak_and_the_next_step() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let token = Some(me.access_token.as_str());
+    let roadmap = api
+        .create_roadmap(
+            &me,
+            json!({"goal": "ux-design", "level": "advanced", "hours_per_week": 20}),
+        )
+        .await
+        .json();
+    let total = steps(&roadmap).len();
+    let path = format!("{ROADMAPS}/{}", roadmap["id"]);
+
+    let before = api.get("/api/dashboard", token).await.json();
+    assert_eq!(before["streak_days"], 0);
+    assert_eq!(before["roadmaps"][0]["next_step"]["id"], 1);
+
+    let step = api
+        .patch(&format!("{path}/steps/1"), &json!({"done": true}), token)
+        .await;
+    assert_eq!(step.status, 200, "{}", step.text);
+    let step = step.json();
+    assert_eq!(step["id"], 1);
+    assert_eq!(step["done"], true);
+    assert!(step["done_at"].as_str().unwrap().ends_with('Z'));
+    // Idempotent: marking again keeps the first done_at.
+    let again = api
+        .patch(&format!("{path}/steps/1"), &json!({"done": true}), token)
+        .await
+        .json();
+    assert_eq!(again["done_at"], step["done_at"]);
+
+    let progressed = api.get(&path, token).await.json();
+    assert_eq!(progressed["progress_percent"], (100 / total) as u64);
+    let dash = api.get("/api/dashboard", token).await.json();
+    assert_eq!(dash["streak_days"], 1);
+    assert_eq!(dash["roadmaps"][0]["next_step"]["id"], 2);
+    assert_eq!(
+        dash["roadmaps"][0]["progress_percent"],
+        progressed["progress_percent"]
+    );
+
+    let undone = api
+        .patch(&format!("{path}/steps/1"), &json!({"done": false}), token)
+        .await
+        .json();
+    assert_eq!(undone["done"], false);
+    assert!(undone["done_at"].is_null());
+    assert_eq!(api.get(&path, token).await.json()["progress_percent"], 0);
+
+    for bad in ["0", "999", "abc"] {
+        api.patch(
+            &format!("{path}/steps/{bad}"),
+            &json!({"done": true}),
+            token,
+        )
+        .await
+        .problem(404);
+    }
+    api.patch(&format!("{path}/steps/1"), &json!({"done": "yes"}), token)
+        .await
+        .problem(422);
+    api.patch(&format!("{path}/steps/1"), &json!({}), token)
+        .await
+        .problem(422);
+}
+
+#[tokio::test]
+async fn a_deleted_roadmap_is_gone() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let token = Some(me.access_token.as_str());
+    let roadmap = api
+        .create_roadmap(
+            &me,
+            json!({"goal": "mobile", "level": "beginner", "hours_per_week": 8}),
+        )
+        .await
+        .json();
+    let path = format!("{ROADMAPS}/{}", roadmap["id"]);
+    assert_eq!(api.delete(&path, token).await.status, 204);
+    api.get(&path, token).await.problem(404);
+    api.delete(&path, token).await.problem(404);
+    api.get(&format!("{ROADMAPS}/not-a-number"), token)
+        .await
+        .problem(404);
+}
+
+#[tokio::test]
+async fn generating_roadmaps_is_limited_per_user() {
+    let api = Api::new();
+    let me = api.new_account().await;
+    let body = json!({"goal": "devops-cloud", "level": "beginner", "hours_per_week": 5});
+    for _ in 0..10 {
+        let r = api.create_roadmap(&me, body.clone()).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.header("ratelimit-limit"), Some("10"));
+    }
+    let limited = api.create_roadmap(&me, body).await;
+    limited.problem(429);
+    assert!(limited.header("retry-after").is_some());
+}
+
+/// Handlers called in this process, against the stack's emulator and Redis.
+mod in_process {
+    use super::*;
+
+    #[tokio::test]
+    async fn streaks_survive_timezones_and_dst_and_concurrent_writers() {
+        use chrono::TimeZone;
+        use rota_domain::streak::{after_completion, current, local_date};
+        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let table = table_name();
+        let store = rota_store::roadmaps::Roadmaps::new(&db, &table);
+        let user = rota_domain::ids::new_id();
+        let tz = "America/New_York";
+        // 23:30 local on 7, 8 and 9 March 2026: the clocks spring forward on the 8th.
+        let instants = [
+            (2026, 3, 8, 4, 30),
+            (2026, 3, 9, 3, 30),
+            (2026, 3, 10, 3, 30),
+        ];
+        for (y, m, d, h, min) in instants {
+            let at = chrono::Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap();
+            let previous = store.streak(user).await.unwrap();
+            let next = after_completion(previous, local_date(at, tz));
+            assert!(store.save_streak(user, previous, next).await.unwrap());
+        }
+        let saved = store.streak(user).await.unwrap().unwrap();
+        assert_eq!(saved.days, 3);
+        let march_10 = chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        assert_eq!(current(Some(saved), march_10), 3);
+        // A writer holding a stale copy loses the race instead of overwriting.
+        let stale = rota_domain::streak::Streak {
+            last_day: saved.last_day,
+            days: 1,
+        };
+        assert!(
+            !store
+                .save_streak(user, Some(stale), after_completion(Some(stale), march_10))
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! A private emulator under a fault profile: tests of the retry policy and of the reminders
+//! pipeline under faults start their own, so their faults never reach other tests.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::accounts::unique;
+use crate::harness::repo_root;
+
+/// A temporary directory, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The emulator wrapper (local/moto_server.py) on a free port under one profile (`profile` is
+/// the YAML body of `profiles.test`, indented by four spaces), with the template's tables,
+/// queues and secret; and a DynamoDB client built as the functions build theirs.
+pub async fn faulted_emulator(
+    profile: &str,
+) -> (
+    rota_local::stack::MotoServer,
+    aws_sdk_dynamodb::Client,
+    TempDir,
+) {
+    use rota_local::stack::{EmulatorFaults, MotoServer, ensure_resources, find_moto_server};
+    let root = repo_root();
+    assert!(
+        root.join(".venv/bin/python").is_file() && root.join("local/moto-server").is_file(),
+        "no .venv with moto (the AWS emulator) in the repository: run `make bootstrap` first"
+    );
+    let dir = TempDir::new("rota-faults-");
+    let file = dir.path.join("faults.yaml");
+    std::fs::write(&file, format!("profiles:\n  test:\n{profile}")).expect("profile file");
+    let server = MotoServer::start_with_faults(
+        &find_moto_server(&repo_root()),
+        0,
+        &dir.path,
+        Some(&EmulatorFaults {
+            file,
+            profile: "test".into(),
+        }),
+    )
+    .await
+    .expect("the emulator wrapper starts (make bootstrap creates .venv)");
+    let template =
+        rota_local::template::Template::load(repo_root().join("template.yaml")).expect("template");
+    ensure_resources(&template, &server.endpoint)
+        .await
+        .expect("resources");
+    let sdk = rota_local::stack::sdk_config(&server.endpoint).await;
+    (server, rota_store::dynamodb_client(&sdk), dir)
+}
+
+/// What a wrapper says it injected (`injected`) and served (`calls`).
+pub async fn emulator_counts(server: &rota_local::stack::MotoServer) -> Value {
+    reqwest::get(format!("{}/_rota/faults", server.endpoint))
+        .await
+        .expect("counts")
+        .json()
+        .await
+        .expect("counts JSON")
+}
+
+/// The sum of the counts whose name contains `needle`.
+pub fn count_of(counts: &Value, needle: &str) -> u64 {
+    counts
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| k.contains(needle))
+                .filter_map(|(_, v)| v.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}

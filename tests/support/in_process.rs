@@ -1,0 +1,287 @@
+//! Handlers called in this process, as Lambda would call them, against the stack's emulator
+//! and Redis: the App, the sample events of `events/`, and accounts, posts and learners made
+//! through the handlers.
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::accounts::unique_email;
+use crate::harness::{redis_url, repo_root, sdk_config, stack};
+use crate::http::Reply;
+use rota_api::App;
+use rota_api::auth::tokens::TokenKeys;
+use rota_api::state::{Bare, Cached, Data, Members};
+
+/// The functions' configuration, with the stack's table and Redis.
+pub fn config() -> rota_api::config::Config {
+    let stack = stack();
+    rota_api::config::Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some(stack.table.clone()),
+        "REDIS_URL" => Some(stack.redis_url.clone()),
+        _ => std::env::var(name).ok(),
+    })
+    .expect("config")
+}
+
+const TEST_SECRET: &[u8] = b"handler-tests-secret-0123456789abcdef";
+
+fn keys() -> TokenKeys {
+    TokenKeys::new(TEST_SECRET).expect("keys")
+}
+
+/// One App per kind of function state, on the stack's table and Redis and a test secret, so
+/// that any handler can be called on it: each through an App of its own state, as each
+/// function has its own container. Derefs to the App of the cached member endpoints.
+pub struct TestApp {
+    cached: App<Cached<Members>>,
+    members: App<Members>,
+    data: App<Data>,
+    cached_data: App<Cached<Data>>,
+    bare: App<Bare>,
+}
+
+impl TestApp {
+    /// Changes the configuration of every App (limits, shards, keys a test isolates).
+    pub fn set_config(&mut self, change: impl Fn(&mut rota_api::config::Config)) {
+        change(&mut self.cached.config);
+        change(&mut self.members.config);
+        change(&mut self.data.config);
+        change(&mut self.cached_data.config);
+        change(&mut self.bare.config);
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = App<Cached<Members>>;
+    fn deref(&self) -> &Self::Target {
+        &self.cached
+    }
+}
+
+/// Something that holds an App of state `S`: an App itself, or a [`TestApp`].
+pub trait AppFor<S> {
+    fn app(&self) -> &App<S>;
+}
+
+impl<S> AppFor<S> for App<S> {
+    fn app(&self) -> &App<S> {
+        self
+    }
+}
+
+macro_rules! test_app_for {
+    ($($state:ty => $field:ident),+) => {$(
+        impl AppFor<$state> for TestApp {
+            fn app(&self) -> &App<$state> {
+                &self.$field
+            }
+        }
+    )+};
+}
+test_app_for!(Cached<Members> => cached, Members => members, Data => data, Cached<Data> => cached_data, Bare => bare);
+
+/// An in-process TestApp: real DynamoDB (emulator) and Redis, a test secret.
+pub async fn app() -> TestApp {
+    app_with_redis(Some(redis_url())).await
+}
+
+/// A TestApp whose cached states use `redis_url` (an unreachable one for outage tests).
+pub async fn app_with_redis(redis_url: Option<String>) -> TestApp {
+    let mut config = config();
+    config.redis_url = redis_url;
+    TestApp::with_parts(config, aws_sdk_dynamodb::Client::new(&sdk_config().await))
+}
+
+impl TestApp {
+    /// A TestApp on `db` (a faulted emulator's, say) and `config` (Redis from its
+    /// `redis_url`, none when unset), signing with the test secret.
+    pub fn with_parts(config: rota_api::config::Config, db: aws_sdk_dynamodb::Client) -> Self {
+        Self::build(config, db)
+    }
+
+    fn build(config: rota_api::config::Config, db: aws_sdk_dynamodb::Client) -> Self {
+        let cache = || {
+            config
+                .redis_url
+                .as_deref()
+                .map(|url| rota_api::cache::Cache::new(url).expect("redis url"))
+        };
+        let members = || Members {
+            db: db.clone(),
+            tokens: keys(),
+        };
+        TestApp {
+            cached: App::new(config.clone(), Cached(members()), cache()),
+            members: App::new(config.clone(), members(), None),
+            data: App::new(config.clone(), Data { db: db.clone() }, None),
+            cached_data: App::new(config.clone(), Cached(Data { db: db.clone() }), cache()),
+            bare: App::new(config, Bare, None),
+        }
+    }
+}
+
+/// An App with no client (liveness, the OpenAPI document, the `$default` route): needs no
+/// stack.
+pub fn bare_app() -> App<Bare> {
+    App::new(
+        rota_api::config::Config::from_env().expect("config"),
+        Bare,
+        None,
+    )
+}
+
+/// A sample event from `events/`, as JSON to adjust before use. Its source IP is made unique
+/// so per-IP limits (kept in the shared Redis) never couple tests or runs.
+pub fn sample_event(function: &str) -> Value {
+    let path = repo_root().join("events").join(format!("{function}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut event: Value = serde_json::from_str(&text).expect("event JSON");
+    let mut r = rand::rng();
+    // 198.18.0.0/15 is reserved for benchmarking: never a real client.
+    let ip = format!(
+        "198.{}.{}.{}",
+        r.random_range(18..=19),
+        r.random::<u8>(),
+        r.random::<u8>()
+    );
+    event["requestContext"]["http"]["sourceIp"] = Value::String(ip);
+    event
+}
+
+/// Parses an API Gateway HTTP API event the way the Lambda runtime does, and runs `handler`.
+pub async fn call<H: rota_api::Handler>(
+    app: &impl AppFor<H::State>,
+    handler: &H,
+    event: &Value,
+) -> Reply {
+    let request =
+        lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event");
+    let response = rota_api::invoke(app.app(), handler, request)
+        .await
+        .expect("infallible");
+    let (parts, body) = response.into_parts();
+    let text = match body {
+        lambda_http::Body::Empty => String::new(),
+        lambda_http::Body::Text(t) => t,
+        lambda_http::Body::Binary(b) => String::from_utf8(b).expect("utf-8"),
+        _ => String::new(),
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in parts.headers.iter() {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).expect("name"),
+            reqwest::header::HeaderValue::from_bytes(v.as_bytes()).expect("value"),
+        );
+    }
+    Reply {
+        status: parts.status.as_u16(),
+        headers,
+        text,
+        unknown_outcomes: 0,
+    }
+}
+
+/// Replaces a sample event's JSON body.
+pub fn with_body(mut event: Value, body: &Value) -> Value {
+    event["body"] = Value::String(body.to_string());
+    event
+}
+
+/// Sets the sample event's bearer token.
+pub fn with_token(mut event: Value, token: &str) -> Value {
+    event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+    event
+}
+
+/// An access token of a member, signed with the in-process App's keys.
+pub fn member_token<A: ?Sized>(_app: &A, user_id: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    keys()
+        .issue_access(
+            rota_api::auth::tokens::Caller {
+                user_id,
+                role: rota_domain::input::Role::Member,
+            },
+            now,
+            900,
+        )
+        .unwrap()
+}
+
+/// Registers a fresh account through the register handler (password "correct horse battery",
+/// display name "Zeynep Yılmaz"): its email and the handler's answer.
+pub async fn registered(app: &impl AppFor<Cached<Members>>) -> (String, Value) {
+    let email = unique_email();
+    let event = with_body(
+        sample_event("auth-register"),
+        &json!({"email": email, "password": "correct horse battery", "display_name": "Zeynep Yılmaz"}),
+    );
+    let reply = call(app, &rota_api::handlers::auth::Register, &event).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    (email, reply.json())
+}
+
+/// A fresh account's user id (through the register handler).
+pub async fn create_user(app: &impl AppFor<Cached<Members>>) -> i64 {
+    registered(app).await.1["user"]["id"].as_i64().unwrap()
+}
+
+/// A post of `author`'s (the sample event's, through the create handler): its id.
+pub async fn create_post(app: &impl AppFor<Cached<Members>>, author: i64) -> i64 {
+    let event = with_token(
+        sample_event("community-posts-create"),
+        &member_token(app, author),
+    );
+    let reply = call(app, &rota_api::handlers::posts::CreatePost, &event).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.json()["id"].as_i64().unwrap()
+}
+
+/// A sample event of a post's route (like, unlike, get) aimed at `post_id`, as `user_token`.
+pub fn on_post(mut event: Value, post_id: i64, user_token: &str) -> Value {
+    let path = event["rawPath"]
+        .as_str()
+        .unwrap()
+        .replace("1234567890", &post_id.to_string());
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"]["id"] = json!(post_id.to_string());
+    with_token(event, user_token)
+}
+
+/// A user with daily reminders (see [`learner`]).
+pub struct Learner {
+    pub id: i64,
+    pub token: String,
+}
+
+/// The local hour (Istanbul, UTC+3) of learners' reminders: about 12 hours from now, so a
+/// schedule fired by another test for the next hour never picks them up.
+pub fn learner_hour() -> u32 {
+    (chrono::Timelike::hour(&chrono::Utc::now()) + 12 + 3) % 24
+}
+
+/// A user with reminders in Istanbul time and, when asked, an unfinished roadmap.
+pub async fn learner(app: &TestApp, with_roadmap: bool) -> Learner {
+    let (_, body) = registered(app).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let patch = with_body(
+        with_token(sample_event("users-me-patch"), &token),
+        &json!({"reminder_enabled": true, "reminder_hour": learner_hour(), "timezone": "Europe/Istanbul"}),
+    );
+    assert_eq!(
+        call(app, &rota_api::handlers::users::PatchMe, &patch)
+            .await
+            .status,
+        200
+    );
+    if with_roadmap {
+        let create = with_token(sample_event("roadmaps-create"), &token);
+        let reply = call(app, &rota_api::handlers::roadmaps::CreateRoadmap, &create).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    Learner {
+        id: body["user"]["id"].as_i64().unwrap(),
+        token,
+    }
+}
