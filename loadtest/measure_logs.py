@@ -5,7 +5,7 @@
                                      [--update bench/endpoints.json]
 
 Every API invocation ends with one EMF line (`_aws` ... `Requests: 1`, `Latency: <ms>`, and
-`ColdStart: 1` on an instance's first call; shared/src/app.rs). From those:
+`ColdStart: 1` on an instance's first call; shared/lambda/src/invocation.rs). From those:
 - requests, cold starts, warm latency mean/p50/p95 (handler time, without the gateway);
 - log bytes per request: the file's bytes (everything the function printed: JSON logs, EMF
   lines, start-up lines) divided by its requests. This is what CloudWatch Logs would ingest.

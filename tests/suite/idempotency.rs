@@ -2,7 +2,7 @@
 //! response and never a second resource; another body with the same key is 422; a key still
 //! in flight is 409; keys are per caller and endpoint and expire.
 
-use rota_api::handlers::idempotent::request_hash;
+use rota_api::idempotency::request_hash;
 use rota_store::idempotency::{Claim, Idempotency};
 use rota_tests::*;
 use serde_json::{Value, json};

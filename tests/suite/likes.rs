@@ -123,7 +123,11 @@ mod in_process {
 
     #[tokio::test]
     async fn fifty_likes_and_twenty_unlikes_at_once_leave_the_count_exact() {
-        let app = app().await;
+        let mut app = app().await;
+        // Eighty invocations share this test's one thread (in Lambda each has an instance of
+        // its own), so the per-request data budget is widened: exact counts are the point here,
+        // latency is measured by the benchmarks.
+        app.set_config(|c| c.db_retry_budget = std::time::Duration::from_secs(10));
         let author = create_user(&app).await;
         let post = create_post(&app, author).await;
         // Likers need no accounts of their own: likes are keyed by the token's user id.

@@ -9,6 +9,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `architecture` | the crate and module graphs (docs/architecture.md) |
 //! | `auth` | registration, login and its limits, sessions, access tokens, abuse |
 //! | `users` | `/api/users/me` |
 //! | `posts` | posts, and `posts::feeds` (the new and top feeds, pages, cursors) |
@@ -31,6 +32,7 @@
 // compiler's default layout limit when awaited in process.
 #![recursion_limit = "256"]
 
+mod architecture;
 mod auth;
 mod bench_harness;
 mod comments;

@@ -14,7 +14,7 @@ use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::Fields;
-use crate::handlers::idempotent::{IdempotencyKey, Replay};
+use crate::idempotency::{IdempotencyKey, Replay};
 use crate::state::HasTokens;
 
 /// A value taken from the request before the handler runs; its error is the response.

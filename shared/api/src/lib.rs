@@ -15,6 +15,7 @@ pub mod feeds;
 pub mod fields;
 pub mod handlers;
 pub mod http;
+pub mod idempotency;
 pub mod ratelimit;
 pub mod reminders;
 pub mod runtime;

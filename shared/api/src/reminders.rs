@@ -63,19 +63,6 @@ fn hour_start(hour: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default()
 }
 
-/// The SQS client of the reminder functions: like the DynamoDB client, the SDK's own retries
-/// off (`store::retry` is the one policy) and bounded attempts.
-pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(std::time::Duration::from_secs(1))
-        .operation_attempt_timeout(std::time::Duration::from_secs(5))
-        .build();
-    let conf = aws_sdk_sqs::config::Builder::from(sdk)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(timeouts);
-    aws_sdk_sqs::Client::from_conf(conf.build())
-}
-
 /// The scheduler: queues every user due by `now` (the worker's clock, whatever the event's
 /// time `at` says: see the module docs), 100 per message, 10 messages per SendMessageBatch.
 /// Safe to run twice: the workers deliver once.

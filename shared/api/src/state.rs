@@ -123,7 +123,7 @@ impl State for Queue {
         let sdk = sdk().await;
         Ok(Self {
             db: Data::from_sdk(&sdk).db,
-            sqs: crate::reminders::sqs_client(&sdk),
+            sqs: rota_store::sqs_client(&sdk),
         })
     }
 }

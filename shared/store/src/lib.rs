@@ -79,6 +79,19 @@ pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> Client {
     Client::from_conf(dynamodb_config(sdk).build())
 }
 
+/// The SQS client of the reminder functions: like the DynamoDB client, the SDK's own retries
+/// off ([`retry`] is the one policy) and bounded attempts.
+pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .build();
+    let conf = aws_sdk_sqs::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(timeouts);
+    aws_sdk_sqs::Client::from_conf(conf.build())
+}
+
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

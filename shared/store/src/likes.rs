@@ -14,14 +14,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::posts::{BATCH_KEYS, Posts, SCORE_STEP, counts_key, key_item, timestamp};
+use super::posts::{BATCH_KEYS, Posts, SCORE_STEP, counts_key, key_item, like_key, timestamp};
 use super::{
     Item, SendRetried, StoreError, StoreResult, cancellation_codes, db_error, get_n, n, s,
 };
-
-pub(crate) fn like_key(post_id: i64, user_id: i64) -> (String, String) {
-    (format!("USER#{user_id}"), format!("LIKE#{post_id}"))
-}
 
 pub struct Likes<'a> {
     db: &'a Client,

@@ -58,6 +58,12 @@ pub fn counts_key(id: i64) -> (String, String) {
     (post_pk(id), "COUNTS".into())
 }
 
+/// The like item's key (`likes.rs`): here because a page's one BatchGetItem reads the
+/// caller's likes together with the posts.
+pub(crate) fn like_key(post_id: i64, user_id: i64) -> (String, String) {
+    (format!("USER#{user_id}"), format!("LIKE#{post_id}"))
+}
+
 pub fn feed_partition(shard: u32) -> String {
     format!("FEED#{shard}")
 }
@@ -259,7 +265,7 @@ impl<'a> Posts<'a> {
             keys.push(key_item(post_key(id)));
             keys.push(key_item(counts_key(id)));
             if let Some(user) = viewer {
-                keys.push(key_item(super::likes::like_key(id, user)));
+                keys.push(key_item(like_key(id, user)));
             }
         }
         let calls = keys

@@ -1,5 +1,5 @@
 //! A cache that stops answering costs a container one connection attempt per cool-down, not
-//! one per request (the circuit breaker in `shared/src/cache.rs`), whether Redis refuses
+//! one per request (the circuit breaker in `shared/api/src/cache.rs`), whether Redis refuses
 //! connections or accepts them and never answers (a failed node behind a load balancer).
 
 use std::sync::Arc;

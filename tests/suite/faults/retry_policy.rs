@@ -39,11 +39,7 @@ async fn conflicts_on_a_hot_item_are_retried_until_every_like_is_counted() {
         let likes = rota_store::likes::Likes::new(&db, "RotaTable");
         with_budget(
             Budget::new(Duration::from_secs(20), Duration::from_secs(2)),
-            async move {
-                likes
-                    .set(id, 1000 + user, true, chrono::Utc::now())
-                    .await
-            },
+            async move { likes.set(id, 1000 + user, true, chrono::Utc::now()).await },
         )
     }))
     .await;

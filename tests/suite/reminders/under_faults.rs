@@ -68,7 +68,7 @@ async fn under_faults_every_due_user_gets_exactly_one_reminder_and_junk_ends_in_
     )
     .await;
     let sdk = rota_local::stack::sdk_config(&server.endpoint).await;
-    let sqs = rota_api::reminders::sqs_client(&sdk);
+    let sqs = rota_store::sqs_client(&sdk);
     let (queue, dlq) = queue_pair(&sqs).await;
     let mut config = rota_api::config::Config::from_lookup(|_| None).unwrap();
     config.reminders_queue_url = Some(queue.clone());

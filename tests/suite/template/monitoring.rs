@@ -284,7 +284,12 @@ fn the_dashboard_reads_metrics_the_functions_emit() {
     let names = emf_metric_names(&body);
     assert!(names.len() >= 8, "{names:?}");
     let mut source = String::new();
-    for dir in ["shared/src", "shared/src/handlers"] {
+    for dir in [
+        "shared/api/src",
+        "shared/api/src/handlers",
+        "shared/lambda/src",
+        "shared/store/src",
+    ] {
         for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "rs") {
@@ -298,7 +303,7 @@ fn the_dashboard_reads_metrics_the_functions_emit() {
             "the dashboard reads {name}, which shared/ never emits"
         );
     }
-    // Namespace and dimensions as shared/src/metrics.rs writes them.
+    // Namespace and dimensions as shared/lambda/src/metrics.rs writes them.
     assert_eq!(
         t["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"],
         "Rota"

@@ -79,7 +79,7 @@ impl Handler for CreateComment {
         (caller, Path(post), Idempotent { body, replay }): Self::Input,
     ) -> ApiResult<Response<Body>> {
         let scope = "comments.create";
-        super::idempotent::run(app, replay, caller.user_id, scope, |guard| async move {
+        crate::idempotency::run(app, replay, caller.user_id, scope, |guard| async move {
             let limit = app.config.comment_limit;
             limit_user(app, ctx, "comment", caller.user_id, limit).await?;
             let author = caller_account(app, caller.user_id).await?;

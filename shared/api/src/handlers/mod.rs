@@ -18,7 +18,6 @@ pub mod auth;
 pub mod comments;
 pub mod community_stats;
 pub mod dashboard;
-pub mod idempotent;
 pub mod jobs;
 pub mod likes;
 pub mod notifications;

@@ -107,7 +107,7 @@ impl Handler for CreatePost {
         ctx: &mut Ctx,
         (caller, Idempotent { body, replay }): Self::Input,
     ) -> ApiResult<Response<Body>> {
-        super::idempotent::run(
+        crate::idempotency::run(
             app,
             replay,
             caller.user_id,

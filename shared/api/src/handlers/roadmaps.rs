@@ -161,7 +161,7 @@ impl Handler for CreateRoadmap {
         (caller, Idempotent { body, replay }): Self::Input,
     ) -> ApiResult<Response<Body>> {
         let scope = "roadmaps.create";
-        super::idempotent::run(app, replay, caller.user_id, scope, |guard| async move {
+        crate::idempotency::run(app, replay, caller.user_id, scope, |guard| async move {
             // Inside: a replayed request is answered before it counts against the limit.
             let key = format!("roadmap:user:{}", caller.user_id);
             app.enforce_limit(ctx, &key, app.config.roadmap_limit)
