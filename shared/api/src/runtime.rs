@@ -17,6 +17,9 @@ use crate::state::State;
 use rota_lambda::invocation::Ids;
 use rota_lambda::metrics::{Metrics, Unit};
 
+/// What a handler answers: a response, or the error that becomes its problem+json.
+pub type Reply = ApiResult<Response<Body>>;
+
 /// One endpoint's logic. Implementations live in `handlers`; functions' `main`s only name one.
 ///
 /// The signature says what the endpoint needs: its `State` (the clients its container builds)
@@ -30,7 +33,7 @@ pub trait Handler: Sync {
         app: &App<Self::State>,
         ctx: &mut Ctx,
         input: Self::Input,
-    ) -> impl Future<Output = ApiResult<Response<Body>>> + Send;
+    ) -> impl Future<Output = Reply> + Send;
 }
 
 fn new_request_id() -> String {

@@ -19,7 +19,7 @@ use crate::error::ApiResult;
 use rota_lambda::metrics::{Metrics, Unit};
 use rota_store::activity::{Activity, hour_of};
 use rota_store::posts::{Feed, Posts, feed_partition};
-use rota_store::{SendRetried, StoreError, counters, db_error, n, s};
+use rota_store::{counters, n, s};
 
 /// How long a container keeps its own copy when the cache is down.
 const CONTAINER_TTL: Duration = Duration::from_secs(30);
@@ -72,29 +72,16 @@ pub async fn compute(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<
     let shards = src.feed_shards;
 
     let totals = counters::totals(db, table);
-    let recent_posts = futures_util::future::try_join_all((0..shards).map(|shard| async move {
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = db
-                .query()
+    let recent_posts = futures_util::future::try_join_all((0..shards).map(|shard| {
+        rota_store::count_all(
+            db.query()
                 .table_name(table)
                 .index_name(Feed::New.index())
                 .key_condition_expression("#feed = :feed AND id >= :since")
                 .expression_attribute_names("#feed", "feed")
                 .expression_attribute_values(":feed", s(feed_partition(shard)))
-                .expression_attribute_values(":since", n(since_id))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send_retried()
-                .await
-                .map_err(db_error("Query"))?;
-            total += out.count() as u64;
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok::<_, StoreError>(total),
-            }
-        }
+                .expression_attribute_values(":since", n(since_id)),
+        )
     }));
     let activity = Activity::new(db, table);
     let posts = Posts::new(db, table);

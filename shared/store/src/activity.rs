@@ -73,27 +73,15 @@ impl<'a> Activity<'a> {
     }
 
     async fn count_shard(&self, shard: String, since_hour: i64) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .db
+        super::count_all(
+            self.db
                 .query()
                 .table_name(self.table)
                 .index_name("active-users")
                 .key_condition_expression("active = :active AND active_hour >= :since")
-                .expression_attribute_values(":active", s(shard.clone()))
-                .expression_attribute_values(":since", n(since_hour))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send_retried()
-                .await
-                .map_err(db_error("Query"))?;
-            total += out.count() as u64;
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(total),
-            }
-        }
+                .expression_attribute_values(":active", s(shard))
+                .expression_attribute_values(":since", n(since_hour)),
+        )
+        .await
     }
 }

@@ -92,6 +92,43 @@ pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(conf.build())
 }
 
+/// Every page of `query` (each page retried under the request's budget, like every call):
+/// the SDK's own paginator would send without the retry policy.
+pub async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    mut each: impl FnMut(aws_sdk_dynamodb::operation::query::QueryOutput) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut start = None;
+    loop {
+        let out = query
+            .clone()
+            .set_exclusive_start_key(start)
+            .send_retried()
+            .await
+            .map_err(db_error("Query"))?;
+        let next = out.last_evaluated_key.clone().filter(|key| !key.is_empty());
+        each(out)?;
+        match next {
+            Some(key) => start = Some(key),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// How many items `query` matches, counted by DynamoDB (`Select::Count`) over every page.
+pub async fn count_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> StoreResult<u64> {
+    let mut total = 0u64;
+    let query = query.select(aws_sdk_dynamodb::types::Select::Count);
+    query_all(query, |out| {
+        total += out.count() as u64;
+        Ok(())
+    })
+    .await?;
+    Ok(total)
+}
+
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

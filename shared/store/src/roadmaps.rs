@@ -168,28 +168,22 @@ impl<'a> Roadmaps<'a> {
     /// The user's roadmaps, newest first.
     pub async fn list(&self, user_id: i64) -> Result<Vec<Roadmap>, StoreError> {
         let mut roadmaps = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .db
-                .query()
-                .table_name(self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(user_pk(user_id)))
-                .expression_attribute_values(":prefix", s("ROADMAP#"))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send_retried()
-                .await
-                .map_err(db_error("Query"))?;
+        let query = self
+            .db
+            .query()
+            .table_name(self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(user_pk(user_id)))
+            .expression_attribute_values(":prefix", s("ROADMAP#"))
+            .scan_index_forward(false);
+        super::query_all(query, |out| {
             for item in out.items() {
                 roadmaps.push(Roadmap::from_item(item)?);
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(roadmaps),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(roadmaps)
     }
 
     async fn get_item(&self, user_id: i64, sk: String) -> Result<Option<Item>, StoreError> {

@@ -373,20 +373,15 @@ impl<'a> Users<'a> {
     /// Users whose reminder is due at or before `hour` (index `reminders-due`, keys only).
     pub async fn due_for_reminders(&self, hour: i64) -> Result<Vec<DueUser>, StoreError> {
         let mut due = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .db
-                .query()
-                .table_name(self.table)
-                .index_name("reminders-due")
-                .key_condition_expression("reminder_bucket = :b AND reminder_due_hour <= :h")
-                .expression_attribute_values(":b", s(REMINDER_BUCKET))
-                .expression_attribute_values(":h", n(hour))
-                .set_exclusive_start_key(start)
-                .send_retried()
-                .await
-                .map_err(db_error("Query"))?;
+        let query = self
+            .db
+            .query()
+            .table_name(self.table)
+            .index_name("reminders-due")
+            .key_condition_expression("reminder_bucket = :b AND reminder_due_hour <= :h")
+            .expression_attribute_values(":b", s(REMINDER_BUCKET))
+            .expression_attribute_values(":h", n(hour));
+        super::query_all(query, |out| {
             for item in out.items() {
                 let pk = get_s(item, "PK")?;
                 let Some(id) = pk.strip_prefix("USER#").and_then(|i| i.parse().ok()) else {
@@ -397,11 +392,10 @@ impl<'a> Users<'a> {
                     due_hour: get_n(item, "reminder_due_hour")?,
                 });
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(due),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(due)
     }
 
     /// Sets a user's role (admin tooling).

@@ -2,7 +2,6 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 
 use super::views::AuthView;
 use super::with_fresh_id;
@@ -13,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, FromJson, Json};
 use crate::fields::Fields;
 use crate::http::{json, no_content};
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Data, HasTokens, Members};
 use rota_domain::input::{DisplayName, Email, Password};
 use rota_domain::refresh_token::RefreshToken;
@@ -30,7 +29,7 @@ fn auth_response<S: HasTokens>(
     user: &User,
     refresh: &RefreshToken,
     now: i64,
-) -> ApiResult<Response<Body>> {
+) -> Reply {
     let ttl = app.config.access_token_ttl.as_secs();
     let caller = Caller {
         user_id: user.id,
@@ -79,12 +78,8 @@ impl Handler for Register {
     type State = Cached<Members>;
     type Input = (ClientIp, Json<Registration>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (ClientIp(ip), Json(body)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (ClientIp(ip), Json(body)) = input;
         let key = format!("register:ip:{ip}");
         app.enforce_limit(ctx, &key, app.config.register_ip_limit)
             .await?;
@@ -137,12 +132,8 @@ impl Handler for Login {
     type State = Cached<Members>;
     type Input = (ClientIp, Json<Credentials>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (ClientIp(ip), Json(Credentials { email, password })): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (ClientIp(ip), Json(Credentials { email, password })) = input;
         let ip_key = format!("login:ip:{ip}");
         let by_ip = app
             .limiter
@@ -223,12 +214,8 @@ impl Handler for Refresh {
     type State = Members;
     type Input = Json<PresentedRefresh>;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        Json(presented): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let Json(presented) = input;
         let presented = presented.ours()?;
         let now = Utc::now().timestamp();
         let sessions = Sessions::new(app.db(), app.table());
@@ -279,12 +266,8 @@ impl Handler for Logout {
     type Input = Json<PresentedRefresh>;
 
     /// Idempotent: an expired or already revoked token of ours also gets 204.
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        Json(presented): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let Json(presented) = input;
         let presented = presented.ours()?;
         Sessions::new(app.db(), app.table())
             .revoke_presented(&presented)

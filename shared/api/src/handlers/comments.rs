@@ -2,18 +2,17 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::json;
 
 use super::views::CommentView;
 use super::{caller_account, limit_user, with_fresh_id};
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::extract::{FromJson, Idempotent, Page, Path, Query, not_found};
 use crate::fields::Fields;
 use crate::http::{json, json_text, no_content};
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 use rota_domain::ids::{CommentId, PostId};
 use rota_domain::input::{CommentContent, Role};
@@ -26,12 +25,8 @@ impl Handler for ListComments {
     type State = Members;
     type Input = (Option<Caller>, Path<PostId>, Query<Page>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (_, Path(post), Query(page)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (_, Path(post), Query(page)) = input;
         let list = format!("comments:{post}");
         let after = app.read_cursor::<i64>(&list, page.cursor.as_deref())?;
         let posts = Posts::new(app.db(), app.table());
@@ -72,12 +67,8 @@ impl Handler for CreateComment {
     type State = Cached<Members>;
     type Input = (Caller, Path<PostId>, Idempotent<NewComment>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Path(post), Idempotent { body, replay }): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(post), Idempotent { body, replay }) = input;
         let scope = "comments.create";
         crate::idempotency::run(app, replay, caller.user_id, scope, |guard| async move {
             let limit = app.config.comment_limit;
@@ -117,12 +108,8 @@ impl Handler for DeleteComment {
     type State = Members;
     type Input = (Caller, Path<CommentId>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (caller, Path(id)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id)) = input;
         let admin = caller.role == Role::Admin;
         match Comments::new(app.db(), app.table())
             .delete(id.0, caller.user_id, admin)

@@ -1,13 +1,11 @@
 //! `GET /api/community/stats`: totals and the last day, cached (see `crate::stats`).
 
 use http::StatusCode;
-use lambda_http::{Body, Response};
 
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::error::ApiResult;
 use crate::http::json;
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 
 pub struct GetStats;
@@ -17,12 +15,7 @@ impl Handler for GetStats {
     /// Anonymous or signed in alike; a bad token is still 401.
     type Input = Option<Caller>;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        _caller: Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, _caller: Self::Input) -> Reply {
         let (stats, _) = crate::stats::get(&app.stats_source(), &mut ctx.metrics).await?;
         let mut response = json(StatusCode::OK, &stats)?;
         response.headers_mut().insert(

@@ -2,14 +2,13 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::json;
 
 use super::views::post_page_views;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::runtime::Handler;
+use crate::error::ApiError;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 use rota_domain::streak;
 use rota_lambda::metrics::Metrics;
@@ -24,12 +23,7 @@ impl Handler for Dashboard {
     type State = Cached<Members>;
     type Input = Caller;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        caller: Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let db = app.db();
         let users = Users::new(db, app.table());
         let roadmaps = Roadmaps::new(db, app.table());

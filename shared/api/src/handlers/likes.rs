@@ -3,16 +3,14 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::json;
 
 use super::limit_user;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::error::ApiResult;
 use crate::extract::{Path, not_found};
 use crate::http::json;
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 use rota_domain::ids::PostId;
 use rota_store::likes::Likes;
@@ -23,7 +21,7 @@ async fn set_like(
     caller: Caller,
     post: PostId,
     liked: bool,
-) -> ApiResult<Response<Body>> {
+) -> Reply {
     limit_user(app, ctx, "like", caller.user_id, app.config.like_limit).await?;
     let count = Likes::new(app.db(), app.table())
         .set(post.0, caller.user_id, liked, Utc::now())
@@ -41,12 +39,8 @@ impl Handler for LikePost {
     type State = Cached<Members>;
     type Input = (Caller, Path<PostId>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Path(post)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(post)) = input;
         set_like(app, ctx, caller, post, true).await
     }
 }
@@ -57,12 +51,8 @@ impl Handler for UnlikePost {
     type State = Cached<Members>;
     type Input = (Caller, Path<PostId>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Path(post)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(post)) = input;
         set_like(app, ctx, caller, post, false).await
     }
 }

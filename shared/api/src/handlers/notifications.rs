@@ -2,16 +2,14 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::json;
 
 use super::views::timestamp;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::error::ApiResult;
 use crate::extract::{FromQuery, Page, Path, Query, QueryParams, not_found};
 use crate::http::{json, no_content};
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::Members;
 use rota_domain::ids::NotificationId;
 use rota_store::notifications::Notifications;
@@ -37,12 +35,8 @@ impl Handler for ListNotifications {
     type State = Members;
     type Input = (Caller, Query<InboxQuery>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (caller, Query(query)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Query(query)) = input;
         let unread_only = query.unread_only;
         // The list's filter is part of the cursor's identity.
         let list = format!("notifications:{}:{unread_only}", caller.user_id);
@@ -78,12 +72,8 @@ impl Handler for ReadNotification {
     type Input = (Caller, Path<NotificationId>);
 
     /// Idempotent: reading a read notification again is 204 and keeps its `read_at`.
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (caller, Path(id)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id)) = input;
         Notifications::new(app.db(), app.table())
             .mark_read(caller.user_id, id.0, Utc::now())
             .await?
@@ -98,12 +88,7 @@ impl Handler for ReadAllNotifications {
     type State = Members;
     type Input = Caller;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        caller: Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         Notifications::new(app.db(), app.table())
             .mark_all_read(caller.user_id, Utc::now())
             .await?;

@@ -8,9 +8,9 @@ use lambda_http::{Body, Response};
 use serde_json::json;
 
 use crate::app::{App, Ctx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::extract::Route;
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Bare, Cached, Data};
 use rota_store::s;
 
@@ -22,7 +22,7 @@ impl Handler for HealthLive {
     type State = Bare;
     type Input = ();
 
-    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> ApiResult<Response<Body>> {
+    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> Reply {
         crate::http::json(StatusCode::OK, &json!({"status": "ok"}))
     }
 }
@@ -75,12 +75,7 @@ impl Handler for HealthReady {
     type State = Cached<Data>;
     type Input = ();
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (): (),
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, (): ()) -> Reply {
         let (db_ok, cache_ok) = tokio::join!(Self::dynamodb(app), Self::cache(app));
         let word = |ok: bool| if ok { "ok" } else { "error" };
         let checks = json!({"dynamodb": word(db_ok), "cache": word(cache_ok)});
@@ -124,7 +119,7 @@ impl Handler for OpenApi {
     type State = Bare;
     type Input = ();
 
-    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> ApiResult<Response<Body>> {
+    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> Reply {
         let doc = openapi_json().map_err(ApiError::Internal)?;
         Ok(Response::builder()
             .status(StatusCode::OK)
@@ -142,7 +137,7 @@ impl Handler for NotFound {
     type State = Bare;
     type Input = Route;
 
-    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, route: Route) -> ApiResult<Response<Body>> {
+    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, route: Route) -> Reply {
         Err(ApiError::NotFound(format!(
             "No route matches {} {}.",
             route.method, route.path

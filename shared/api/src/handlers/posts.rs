@@ -2,18 +2,17 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::json;
 
 use super::views::{PostView, post_page_views};
 use super::{caller_account, limit_user, with_fresh_id};
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::extract::{FromJson, FromQuery, Idempotent, Json, Page, Path, Query, QueryParams};
 use crate::fields::Fields;
 use crate::http::{json, json_text, no_content};
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 use rota_domain::ids::PostId;
 use rota_domain::input::{PostContent, PostTitle, Role};
@@ -52,12 +51,8 @@ impl Handler for ListPosts {
     type State = Cached<Members>;
     type Input = (Option<Caller>, Query<FeedQuery>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Query(query)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Query(query)) = input;
         let feed = query.feed;
         let after = app.read_cursor::<i128>(feed.list(), query.page.cursor.as_deref())?;
         let (posts, next) = crate::feeds::page(
@@ -101,12 +96,8 @@ impl Handler for CreatePost {
     type State = Cached<Members>;
     type Input = (Caller, Idempotent<NewPost>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Idempotent { body, replay }): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Idempotent { body, replay }) = input;
         crate::idempotency::run(
             app,
             replay,
@@ -156,12 +147,8 @@ impl Handler for GetPost {
     type State = Members;
     type Input = (Option<Caller>, Path<PostId>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (caller, Path(id)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id)) = input;
         // The post, its counts and the caller's like: one BatchGetItem.
         let (post, liked) = Posts::new(app.db(), app.table())
             .get_active(id.0, caller.map(|c| c.user_id))
@@ -192,12 +179,8 @@ impl Handler for PatchPost {
     type State = Cached<Members>;
     type Input = (Caller, Path<PostId>, Json<PostPatch>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Path(id), Json(patch)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id), Json(patch)) = input;
         limit_user(app, ctx, "edit", caller.user_id, app.config.edit_limit).await?;
         let posts = Posts::new(app.db(), app.table());
         let change = posts
@@ -230,12 +213,8 @@ impl Handler for DeletePost {
     type State = Cached<Members>;
     type Input = (Caller, Path<PostId>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Path(id)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id)) = input;
         let admin = caller.role == Role::Admin;
         match Posts::new(app.db(), app.table())
             .soft_delete(id.0, caller.user_id, admin, Utc::now())

@@ -6,7 +6,6 @@
 
 use chrono::Utc;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -18,7 +17,7 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{FromJson, Idempotent, Json, Path, not_found};
 use crate::fields::Fields;
 use crate::http::{json, json_text, no_content};
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 use rota_domain::ids::{RoadmapId, StepId};
 use rota_domain::streak;
@@ -32,12 +31,7 @@ impl Handler for Catalog {
     /// Anonymous or signed in alike; a bad token is still 401.
     type Input = Option<Caller>;
 
-    async fn handle(
-        &self,
-        _app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        _caller: Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, _app: &App<Self::State>, _ctx: &mut Ctx, _caller: Self::Input) -> Reply {
         let mut response = json(StatusCode::OK, &json!({"goals": rota_roadmap::catalog()}))?;
         response.headers_mut().insert(
             http::header::CACHE_CONTROL,
@@ -154,12 +148,8 @@ impl Handler for CreateRoadmap {
     type State = Cached<Members>;
     type Input = (Caller, Idempotent<NewRoadmap>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Idempotent { body, replay }): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Idempotent { body, replay }) = input;
         let scope = "roadmaps.create";
         crate::idempotency::run(app, replay, caller.user_id, scope, |guard| async move {
             // Inside: a replayed request is answered before it counts against the limit.
@@ -217,12 +207,7 @@ impl Handler for ListRoadmaps {
     type State = Members;
     type Input = Caller;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        caller: Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let roadmaps = Roadmaps::new(app.db(), app.table())
             .list(caller.user_id)
             .await?;
@@ -248,12 +233,8 @@ impl Handler for GetRoadmap {
     type State = Members;
     type Input = (Caller, Path<RoadmapId>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (caller, Path(id)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id)) = input;
         let store = Roadmaps::new(app.db(), app.table());
         let (summary, plan) = tokio::try_join!(
             store.get(caller.user_id, id.0),
@@ -285,12 +266,8 @@ impl Handler for PatchStep {
     type State = Members;
     type Input = (Caller, Path<RoadmapId>, Path<StepId>, Json<StepPatch>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        (caller, Path(id), Path(StepId(step)), Json(StepPatch { done })): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id), Path(StepId(step)), Json(StepPatch { done })) = input;
         let no_step = not_found::<StepId>;
         let id = id.0;
         let db = app.db();
@@ -351,12 +328,8 @@ impl Handler for DeleteRoadmap {
     type State = Members;
     type Input = (Caller, Path<RoadmapId>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (caller, Path(id)): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Path(id)) = input;
         if Roadmaps::new(app.db(), app.table())
             .delete(caller.user_id, id.0)
             .await?

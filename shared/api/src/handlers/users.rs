@@ -1,16 +1,15 @@
 //! The caller's own account: `GET` and `PATCH /api/users/me`.
 
 use http::StatusCode;
-use lambda_http::{Body, Response};
 
 use super::views::MeView;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::extract::{FromJson, Json};
 use crate::fields::Fields;
 use crate::http::json;
-use crate::runtime::Handler;
+use crate::runtime::{Handler, Reply};
 use crate::state::Members;
 use rota_domain::input::{DisplayName, ReminderHour, TimeZone};
 use rota_store::users::{ProfileChanges, Users};
@@ -21,12 +20,7 @@ impl Handler for GetMe {
     type State = Members;
     type Input = Caller;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        caller: Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let user = super::caller_account(app, caller.user_id).await?;
         json(StatusCode::OK, &MeView::from(&user))
     }
@@ -52,12 +46,8 @@ impl Handler for PatchMe {
     type State = Members;
     type Input = (Caller, Json<ProfilePatch>);
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        (caller, Json(ProfilePatch(changes))): Self::Input,
-    ) -> ApiResult<Response<Body>> {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, Json(ProfilePatch(changes))) = input;
         let user = Users::new(app.db(), app.table())
             .update_profile(caller.user_id, &changes)
             .await?
