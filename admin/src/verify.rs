@@ -1,6 +1,6 @@
 //! `rota-admin verify [--fix]`: recounts every counter from the items behind it.
 //!
-//! The API promises exact counters (API.md: `likes_count` and `comments_count` are always the
+//! The API promises exact counters (docs/api.md: `likes_count` and `comments_count` are always the
 //! number of rows behind them; the stats totals and the unread count likewise). The functions
 //! keep that promise by changing each counter in the same transaction as its item; this tool
 //! checks it from the outside, after an incident, a restore or a fault-injection run: one

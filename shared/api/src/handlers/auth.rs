@@ -22,7 +22,7 @@ use rota_store::users::{CreateOutcome, User, Users};
 const BAD_CREDENTIALS: &str = "The email or password is wrong.";
 const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked.";
 
-/// Issues an access token and answers with the AuthResponse of API.md.
+/// Issues an access token and answers with the AuthResponse (docs/api.md, the OpenAPI document).
 fn auth_response<S: HasTokens>(
     app: &App<S>,
     status: StatusCode,

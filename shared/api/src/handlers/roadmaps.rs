@@ -55,7 +55,7 @@ struct StepView<'a> {
     done_at: Option<String>,
 }
 
-/// The Roadmap of API.md: the stored plan with step ids (1..=n in plan order) and progress.
+/// The OpenAPI Roadmap: the stored plan with step ids (1..=n in plan order) and progress.
 fn roadmap_view(summary: &Roadmap, plan: &rota_roadmap::Plan) -> Value {
     let mut next_id = 0u32;
     let milestones: Vec<Value> = plan

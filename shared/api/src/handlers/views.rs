@@ -1,4 +1,4 @@
-//! The JSON shapes of API.md.
+//! The JSON shapes of the OpenAPI document (`shared/api/openapi.yaml`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
