@@ -481,3 +481,77 @@ fn start(root: &Path, dir: &Path, run: Option<String>) -> Result<State, String> 
     );
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository-shaped directory: one function and the tools, built from one source.
+    fn fake_repo() -> crate::faults::TempDir {
+        let repo = crate::faults::TempDir::new("rota-harness-");
+        let root = &repo.path;
+        std::fs::create_dir_all(root.join("functions/likes")).unwrap();
+        std::fs::write(root.join("functions/likes/Cargo.toml"), "").unwrap();
+        let source = root.join("main.rs");
+        std::fs::write(&source, "fn main() {}").unwrap();
+        let bin = root.join("target/debug");
+        std::fs::create_dir_all(&bin).unwrap();
+        for name in ["likes", "rota-local", "rota-admin", "rota-bench"] {
+            std::fs::write(
+                bin.join(format!("{name}.d")),
+                format!("{}: {}\n", bin.join(name).display(), source.display()),
+            )
+            .unwrap();
+            std::fs::write(bin.join(name), "").unwrap();
+        }
+        repo
+    }
+
+    #[test]
+    fn binaries_as_new_as_their_sources_are_current() {
+        let repo = fake_repo();
+        assert!(staleness(&repo.path).is_ok());
+    }
+
+    #[test]
+    fn a_newer_source_is_named() {
+        let repo = fake_repo();
+        let later = SystemTime::now() + Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(repo.path.join("main.rs"))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let why = staleness(&repo.path).unwrap_err();
+        assert!(why.contains("main.rs is newer than likes"), "{why}");
+    }
+
+    #[test]
+    fn a_missing_binary_is_named() {
+        let repo = fake_repo();
+        std::fs::remove_file(repo.path.join("target/debug/rota-admin")).unwrap();
+        let why = staleness(&repo.path).unwrap_err();
+        assert!(why.contains("rota-admin is not built"), "{why}");
+    }
+
+    #[test]
+    fn without_the_venv_the_reason_says_make_bootstrap() {
+        let repo = fake_repo();
+        let why = prerequisites(&repo.path).unwrap_err();
+        assert!(why.contains("make bootstrap"), "{why}");
+    }
+
+    #[test]
+    fn a_dead_or_foreign_pid_is_not_a_stack_to_reuse() {
+        let state = State {
+            pid: std::process::id(),
+            gateway: "http://127.0.0.1:9".into(),
+            aws_endpoint: "http://127.0.0.1:9".into(),
+            started_ms: now_ms(),
+            run: None,
+        };
+        // This test process is alive but not rota-local.
+        assert!(!answers(&state));
+    }
+}
