@@ -1,7 +1,7 @@
 //! Every test of Rota's backend, one module per resource: `cargo test likes` (or
 //! `cargo nextest run likes`) runs `likes::*` and whatever else names likes, from the
 //! repository root, against the local stack that `rota_tests` finds or starts (see
-//! `tests/support/harness.rs`; `make test` runs everything, twice for a subset under faults).
+//! `tests/support/harness/mod.rs`; `make test` runs everything, twice for a subset under faults).
 //!
 //! In a file, tests through the gateway (HTTP to the real function binaries) come first; the
 //! tests that call the handlers in this process, against the stack's emulator and Redis, sit in

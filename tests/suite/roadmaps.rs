@@ -16,6 +16,13 @@ fn steps(roadmap: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// A new account and a roadmap of theirs generated from `body`.
+async fn account_with_roadmap(api: &Api, body: Value) -> (Account, Value) {
+    let me = api.new_account().await;
+    let roadmap = api.create_roadmap(&me, body).await.json();
+    (me, roadmap)
+}
+
 #[tokio::test]
 async fn the_catalog_is_public_and_lists_at_least_eight_goals() {
     let api = Api::new();
@@ -35,7 +42,12 @@ async fn the_catalog_is_public_and_lists_at_least_eight_goals() {
 async fn a_generated_roadmap_follows_the_contract() {
     let api = Api::new();
     let me = api.new_account().await;
-    let reply = api.create_roadmap(&me, json!({"goal": "backend", "level": "intermediate", "hours_per_week": 6, "known_skills": ["git"]})).await;
+    let reply = api
+        .create_roadmap(
+            &me,
+            json!({"goal": "backend", "level": "intermediate", "hours_per_week": 6, "known_skills": ["git"]}),
+        )
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     let roadmap = reply.json();
     assert_eq!(roadmap["goal"], "backend");
@@ -81,10 +93,13 @@ async fn a_generated_roadmap_follows_the_contract() {
 async fn invalid_roadmap_requests_are_listed_field_by_field() {
     let api = Api::new();
     let me = api.new_account().await;
-    let bad = api.create_roadmap(&me, json!({"goal": "astrology", "level": "guru", "hours_per_week": 81, "known_skills": "git"}),
-    )
-    .await
-    .problem(422);
+    let bad = api
+        .create_roadmap(
+            &me,
+            json!({"goal": "astrology", "level": "guru", "hours_per_week": 81, "known_skills": "git"}),
+        )
+        .await
+        .problem(422);
     let fields = error_fields(&bad);
     assert_eq!(fields, ["goal", "level", "hours_per_week", "known_skills"]);
     api.create_roadmap(
@@ -136,15 +151,12 @@ async fn roadmaps_are_visible_to_their_owner_only() {
 #[tokio::test]
 async fn marking_steps_moves_progress_the_streak_and_the_next_step() {
     let api = Api::new();
-    let me = api.new_account().await;
+    let (me, roadmap) = account_with_roadmap(
+        &api,
+        json!({"goal": "ux-design", "level": "advanced", "hours_per_week": 20}),
+    )
+    .await;
     let token = Some(me.access_token.as_str());
-    let roadmap = api
-        .create_roadmap(
-            &me,
-            json!({"goal": "ux-design", "level": "advanced", "hours_per_week": 20}),
-        )
-        .await
-        .json();
     let total = steps(&roadmap).len();
     let path = format!("{ROADMAPS}/{}", roadmap["id"]);
 
@@ -205,15 +217,12 @@ async fn marking_steps_moves_progress_the_streak_and_the_next_step() {
 #[tokio::test]
 async fn a_deleted_roadmap_is_gone() {
     let api = Api::new();
-    let me = api.new_account().await;
+    let (me, roadmap) = account_with_roadmap(
+        &api,
+        json!({"goal": "mobile", "level": "beginner", "hours_per_week": 8}),
+    )
+    .await;
     let token = Some(me.access_token.as_str());
-    let roadmap = api
-        .create_roadmap(
-            &me,
-            json!({"goal": "mobile", "level": "beginner", "hours_per_week": 8}),
-        )
-        .await
-        .json();
     let path = format!("{ROADMAPS}/{}", roadmap["id"]);
     assert_eq!(api.delete(&path, token).await.status, 204);
     api.get(&path, token).await.problem(404);

@@ -1,5 +1,6 @@
 //! Abuse of the auth endpoints through the real gateway (brute force, spraying, a targeted
-//! account, registration floods), and account enumeration (what a login costs: tests/alone/login_cost.rs).
+//! account, registration floods). Account enumeration by timing, shown structurally (what a
+//! login costs): tests/alone/login_cost.rs.
 //!
 //! auth/login.rs already checks the plain per-IP login limit (30 unknown emails) and that 10
 //! failures from many IPs lock an account; these tests cover the attacks around them.

@@ -3,12 +3,12 @@
 //! tracing, backups, alarms, the dashboard and CORS. No stack needed: the template is read
 //! with the local stack's parser (CloudFormation short tags in their long form).
 //!
-//! Every checker is also run on small bad snippets (each topic's module `checkers_catch`), so a check that
-//! silently stopped finding anything would fail here too.
+//! Every checker is also run on small bad snippets (each topic's module `checkers_catch`), so a
+//! check that silently stopped finding anything would fail here too.
 //!
 //! Out of reach of a text check: the AWS managed policies SAM attaches to every function role
 //! (AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess, AWSLambdaVPCAccessExecutionRole for
-//! VPC functions) and the ones named in `MANAGED_POLICIES_ALLOWED`.
+//! VPC functions) and the ones named in `iam::MANAGED_POLICIES_ALLOWED`.
 //!
 //! One module per topic: `iam`, `secrets`, `functions` (reserved concurrency, tracing),
 //! `backups`, `monitoring` (alarms and the dashboard) and `cors`.
