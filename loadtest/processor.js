@@ -1,7 +1,7 @@
 // Artillery processor for the Rota load tests (loadtest/*.yml).
 //
 // - newUser:      a unique email (run id + worker pid + counter) and a valid register body.
-// - postBody:     a valid POST /api/community/posts body (API.md: title 1..200, content 1..10000).
+// - postBody:     a valid POST /api/community/posts body (docs/api.md: title 1..200, content 1..10000).
 // - commentBody:  a valid comment body (content 1..2000).
 // - dice:         random flags for optional steps (like, comment, step done/undone).
 // - pickPost:     afterResponse hook: remembers a random post id of a feed page in vars.postId

@@ -10,7 +10,7 @@ use super::model::TemplateError;
 
 /// Template text as JSON, with CloudFormation short tags (`!Sub`, `!Ref`, ...) in their long
 /// form and YAML merge keys applied: the shape [`Template::parse`] reads, for checks that need
-/// more of the template than the local stack does (`tests/tests/template_security.rs`).
+/// more of the template than the local stack does (`tests/suite/template/`).
 pub fn template_json(text: &str) -> Result<Json, TemplateError> {
     let mut yaml: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(text).map_err(|error| TemplateError::Yaml {
