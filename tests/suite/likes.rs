@@ -51,21 +51,13 @@ async fn liked_by_me_is_filled_for_a_whole_page() {
         Some(&me.access_token),
     )
     .await;
-    let page = api
-        .get(&format!("{POSTS}?limit=100"), Some(&me.access_token))
-        .await
-        .json();
-    let find = |id: &Value| {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| &p["id"] == id)
-            .cloned()
-            .unwrap()
+    let token = Some(me.access_token.as_str());
+    let find = async |post: &Value| {
+        let id = post["id"].as_i64().unwrap();
+        in_new_feed(&api, token, id).await.expect("in the new feed")
     };
-    assert_eq!(find(&a["id"])["liked_by_me"], true);
-    assert_eq!(find(&b["id"])["liked_by_me"], false);
+    assert_eq!(find(&a).await["liked_by_me"], true);
+    assert_eq!(find(&b).await["liked_by_me"], false);
 }
 
 #[tokio::test]

@@ -337,6 +337,31 @@ pub fn with_cursor(path: &str, cursor: Option<&str>) -> String {
     }
 }
 
+/// The post `id` as the new feed shows it to `token`'s user: read page by page until it or an
+/// older post turns up (ids sort by creation time). Other tests create posts all the while, so
+/// a fixed first page may already have moved past it.
+pub async fn in_new_feed(api: &Api, token: Option<&str>, id: i64) -> Option<Value> {
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = with_cursor(&format!("{POSTS}?sort=new&limit=100"), cursor.as_deref());
+        let page = api.get(&path, token).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let page = page.json();
+        let items = page["items"].as_array().unwrap();
+        if let Some(post) = items.iter().find(|p| p["id"].as_i64() == Some(id)) {
+            return Some(post.clone());
+        }
+        let passed = items
+            .last()
+            .and_then(|p| p["id"].as_i64())
+            .is_some_and(|last| last < id);
+        match page["next_cursor"].as_str() {
+            Some(next) if !passed => cursor = Some(next.to_owned()),
+            _ => return None,
+        }
+    }
+}
+
 /// The ids of a page's items, in order.
 pub fn ids(page: &Value) -> Vec<i64> {
     page["items"]
