@@ -21,7 +21,7 @@ STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
 ROTA_FAULTS ?= none
 
 # `load` (below) is not in `make test`: it runs for about ten minutes.
-.PHONY: load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
+.PHONY: package load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,16 +63,35 @@ clippy:
 
 lint: fmt clippy cfn-lint sam-validate
 
+# The deployable artifact every function shares: `rota` cross-built by cargo-lambda (zig links
+# it against glibc symbols provided.al2023 has) for ARCH: arm64 (Graviton, the template's
+# default) or x86_64 (`make package ARCH=x86_64`), then checked by scripts/check-artifact.sh
+# (ELF machine, glibc <= 2.34, only glibc's shared libraries). Output:
+# target/lambda/rota/bootstrap. A release build of its own target: ~10 minutes here.
+ARCH ?= arm64
+RUST_TARGET = $(if $(filter arm64,$(ARCH)),aarch64,x86_64)-unknown-linux-gnu
+
+$(VENV)/.package-tools: requirements-package.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
+	touch $@
+
+package: $(VENV)/.package-tools
+	rustup target list --installed | grep -qx $(RUST_TARGET) || rustup target add $(RUST_TARGET)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --bin rota \
+	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
+	scripts/check-artifact.sh target/lambda/rota/bootstrap $(ARCH)
+
 # Removes the logs and state of every stack (the default one and those of other ports).
 clean-local:
 	rm -rf .local
 
 # Per-function cold start, CPU per warm invocation, peak RSS, binary size and DynamoDB/Redis cost
-# per request, through the Lambda Runtime API (BENCHMARKS.md). Release build of every function
-# and of the harness (the crate rota-bench in bench/).
+# per request, through the Lambda Runtime API (BENCHMARKS.md). Release build of the one binary
+# every function runs (`rota`, with the diagnostics header the harness reads) and of the harness
+# (the crate rota-bench in bench/).
 bench: bootstrap
 	scripts/ensure-redis.sh
-	cargo build --release --workspace --bins
+	cargo build --release -p rota-functions --features rota-functions/diagnostics -p rota-bench
 	target/release/rota-bench --bin-dir target/release --warm 30
 
 # The owner's 500 concurrent users at a human pace on this machine (BENCHMARKS.md, "500 users"):

@@ -67,13 +67,8 @@ log() { printf '\n== %s (%s; load %s)\n' "$*" "$(date -u +%H:%M:%SZ)" "$(cut -d'
 pick_bin_dir() {
   if [[ -n ${BIN_DIR:-} ]]; then echo "$BIN_DIR"; return; fi
   # `make load` builds the `load` profile first.
-  if [[ -x target/load/rota-local && -x target/load/dashboard ]]; then echo target/load; return; fi
-  local missing=0 b
-  for b in $(grep -oE 'Binary: [a-z0-9-]+' template.yaml | awk '{print $2}'); do
-    [[ -x target/release/$b ]] || missing=1
-  done
-  [[ -x target/release/rota-local ]] || missing=1
-  if [[ $missing == 0 ]]; then echo target/release; else echo target/debug; fi
+  if [[ -x target/load/rota-local && -x target/load/rota ]]; then echo target/load; return; fi
+  if [[ -x target/release/rota-local && -x target/release/rota ]]; then echo target/release; else echo target/debug; fi
 }
 
 base_url() {

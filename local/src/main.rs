@@ -52,7 +52,7 @@ struct ServeArgs {
     /// Redis the functions use.
     #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
     redis_url: String,
-    /// Directory for `<binary>.log` and `moto.log`.
+    /// Directory for `<function short name>.log` and `moto.log`.
     #[arg(long, default_value = ".local/logs")]
     logs: PathBuf,
     /// Most instances per function; further requests wait.
@@ -76,7 +76,7 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct FireArgs {
-    /// The function: its logical id, or its binary name.
+    /// The function: its logical id, or its short name (handler).
     #[arg(long, value_name = "LogicalIdOrBinary")]
     function: String,
     /// The schedule event's name, when the function has several.
@@ -98,7 +98,7 @@ struct FireArgs {
     /// Redis the function uses.
     #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
     redis_url: String,
-    /// Directory for `<binary>.log` (its parent holds the running stack's `stack.json`).
+    /// Directory for `<function short name>.log` (its parent holds the running stack's `stack.json`).
     #[arg(long, default_value = ".local/logs")]
     logs: PathBuf,
 }

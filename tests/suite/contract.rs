@@ -177,7 +177,7 @@ fn there_is_a_sample_event_for_every_function_in_the_template() {
     for route in template.routes() {
         let path = repo_root()
             .join("events")
-            .join(format!("{}.json", route.binary));
-        assert!(path.exists(), "no sample event for {}", route.binary);
+            .join(format!("{}.json", route.name));
+        assert!(path.exists(), "no sample event for {}", route.name);
     }
 }

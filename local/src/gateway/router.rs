@@ -230,7 +230,7 @@ mod tests {
             method: method.into(),
             path: path.into(),
             function: function.into(),
-            binary: function.to_lowercase(),
+            name: function.to_lowercase(),
         }
     }
 

@@ -20,8 +20,12 @@ pub const OVERRIDE_PREFIX: &str = "ROTA_FN_";
 pub struct FunctionConfig {
     /// Function name (the template's logical id).
     pub name: String,
-    /// Binary name; also names the log file.
+    /// Binary name.
     pub binary: String,
+    /// `Handler` (the instance's `_HANDLER`).
+    pub handler: String,
+    /// Short name (the handler, else the binary): names the log file.
+    pub short_name: String,
     /// Path of the executable.
     pub executable: PathBuf,
     pub memory_mb: u32,
@@ -42,6 +46,8 @@ pub fn functions_from_template(
         .map(|f| FunctionConfig {
             name: f.logical_id.clone(),
             binary: f.binary.clone(),
+            handler: f.handler.clone(),
+            short_name: f.name().to_string(),
             executable: bin_dir.join(&f.binary),
             memory_mb: f.memory_size,
             timeout: Duration::from_secs(u64::from(f.timeout_secs)),
@@ -59,7 +65,7 @@ pub fn functions_from_template(
 pub struct RuntimeOptions {
     /// Most instances per function.
     pub max_instances: usize,
-    /// Where `<binary>.log` files go.
+    /// Where `<function short name>.log` files go.
     pub logs_dir: PathBuf,
     /// `AWS_ENDPOINT_URL` of the instances.
     pub aws_endpoint: String,

@@ -75,7 +75,8 @@ impl Instance {
     }
 }
 
-/// Appends whole lines to a log file shared by all instances of a binary.
+/// Appends whole lines to a log file shared by all instances of a function
+/// (and by functions of the same short name).
 pub struct LogSink {
     file: Mutex<std::fs::File>,
 }

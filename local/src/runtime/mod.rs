@@ -20,7 +20,7 @@
 //! `timeout` discards the outcome ([`InvokeError::Timeout`], and the instance is recycled).
 //!
 //! Instance output (stdout and stderr) is appended line by line, unchanged, to
-//! `<logs>/<binary>.log`: those lines are the functions' JSON logs and CloudWatch EMF metrics.
+//! `<logs>/<function short name>.log`: those lines are the functions' JSON logs and CloudWatch EMF metrics.
 //!
 //! The parts: `config` (what runs: functions and shared settings), `invocation` (what an
 //! invocation gives back), `service` ([`LambdaService`], the entry point), `pool` (one function's

@@ -345,7 +345,7 @@ impl Pool {
             ("AWS_ENDPOINT_URL", self.options.aws_endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("_HANDLER", "bootstrap".into()),
+            ("_HANDLER", cfg.handler.clone()),
             ("LAMBDA_TASK_ROOT", dir_of(&cfg.executable)),
             ("TZ", ":UTC".into()),
             ("LANG", "en_US.UTF-8".into()),

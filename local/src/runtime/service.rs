@@ -64,13 +64,13 @@ impl LambdaService {
                     f.executable.display()
                 );
             }
-            let sink = match sinks.get(&f.binary) {
+            let sink = match sinks.get(&f.short_name) {
                 Some(s) => s.clone(),
                 None => {
                     let s = Arc::new(LogSink::open(
-                        &options.logs_dir.join(format!("{}.log", f.binary)),
+                        &options.logs_dir.join(format!("{}.log", f.short_name)),
                     )?);
-                    sinks.insert(f.binary.clone(), s.clone());
+                    sinks.insert(f.short_name.clone(), s.clone());
                     s
                 }
             };

@@ -207,6 +207,11 @@ impl Template {
                 id.to_string()
             }
         };
+        let handler = props
+            .get("Handler")
+            .or_else(|| globals.get("Handler"))
+            .and_then(|h| self.resolve(h, None).ok())
+            .unwrap_or_else(|| "bootstrap".to_string());
         let number = |key: &str, default: u32| -> Result<u32, TemplateError> {
             match props.get(key).or_else(|| globals.get(key)) {
                 None | Some(Json::Null) => Ok(default),
@@ -290,6 +295,7 @@ impl Template {
         Ok(Function {
             logical_id: id.to_string(),
             binary,
+            handler,
             memory_size,
             timeout_secs,
             environment,

@@ -11,7 +11,7 @@
 //! ```no_run
 //! let t = rota_local::template::Template::load("template.yaml")?;
 //! for r in t.routes() {
-//!     println!("{} {} -> {} ({})", r.method, r.path, r.function, r.binary);
+//!     println!("{} {} -> {} ({})", r.method, r.path, r.function, r.name);
 //! }
 //! # Ok::<(), rota_local::template::TemplateError>(())
 //! ```

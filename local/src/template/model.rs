@@ -214,6 +214,9 @@ pub struct Function {
     pub logical_id: String,
     /// `Metadata.BuildProperties.Binary` (the cargo binary name).
     pub binary: String,
+    /// `Handler`, function over `Globals` (Lambda passes it as `_HANDLER`); `bootstrap` when
+    /// neither sets it. Names the endpoint when one binary serves several functions.
+    pub handler: String,
     /// MB, function over `Globals`, else Lambda's default.
     pub memory_size: u32,
     /// Seconds, function over `Globals`, else Lambda's default.
@@ -223,6 +226,19 @@ pub struct Function {
     /// `LoggingConfig`, function over `Globals` key by key.
     pub logging: LoggingConfig,
     pub events: Vec<FunctionEvent>,
+}
+
+impl Function {
+    /// The function's short name, for log files, sample events and the CLI: its `Handler` when
+    /// that names the endpoint, else its binary (`bootstrap` is a runtime's file name, not a
+    /// function's).
+    pub fn name(&self) -> &str {
+        if self.handler.is_empty() || self.handler == "bootstrap" {
+            &self.binary
+        } else {
+            &self.handler
+        }
+    }
 }
 
 /// A function's `LoggingConfig`.

@@ -14,8 +14,9 @@ pub struct RouteInfo {
     pub path: String,
     /// Logical id of the function.
     pub function: String,
-    /// Binary name of the function.
-    pub binary: String,
+    /// Short name of the function ([`Function::name`](super::model::Function::name)): its
+    /// handler, which names its sample event and log file.
+    pub name: String,
 }
 
 impl RouteInfo {
@@ -45,7 +46,7 @@ impl Template {
                     method: r.method.clone(),
                     path: r.path.clone(),
                     function: f.logical_id.clone(),
-                    binary: f.binary.clone(),
+                    name: f.name().to_string(),
                 })
             })
             .collect()

@@ -155,7 +155,7 @@ fn routes_include_default() {
     let mut keys: Vec<_> = t
         .routes()
         .iter()
-        .map(|r| (r.route_key(), r.function.clone(), r.binary.clone()))
+        .map(|r| (r.route_key(), r.function.clone(), r.name.clone()))
         .collect();
     keys.sort();
     assert_eq!(
@@ -546,4 +546,40 @@ fn real_template_resolves() {
         let th = t.throttle_for(&r.route_key());
         assert!(th.rate > 0.0 && th.burst > 0);
     }
+}
+
+#[test]
+fn a_function_is_named_by_its_handler_when_one_binary_serves_several() {
+    let t = Template::parse(
+        r#"
+Globals:
+  Function:
+    Handler: bootstrap
+Resources:
+  Shared:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: rota } }
+    Properties:
+      Handler: users-me-get
+  Alone:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: alone } }
+"#,
+    )
+    .unwrap();
+    let shared = t.function("Shared").unwrap();
+    assert_eq!(
+        (
+            shared.binary.as_str(),
+            shared.handler.as_str(),
+            shared.name()
+        ),
+        ("rota", "users-me-get", "users-me-get")
+    );
+    // Globals' `bootstrap` is the runtime's file name: the binary names the function.
+    let alone = t.function("Alone").unwrap();
+    assert_eq!(
+        (alone.handler.as_str(), alone.name()),
+        ("bootstrap", "alone")
+    );
 }

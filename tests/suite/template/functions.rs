@@ -1,5 +1,5 @@
-//! The functions' settings: reserved concurrency for the costly ones within the account's
-//! pool, and X-Ray tracing for all.
+//! The functions' settings: one binary whose handler table serves every function's `Handler`,
+//! reserved concurrency for the costly ones within the account's pool, and X-Ray tracing.
 
 use super::*;
 
@@ -17,6 +17,65 @@ const RESERVED_CONCURRENCY: &[&str] = &[
 const ACCOUNT_CONCURRENCY: i64 = 1000;
 
 const UNRESERVED_MINIMUM: i64 = 100;
+
+/// The handler names the `rota` binary serves (`rota --handlers`).
+fn served_handlers() -> Vec<String> {
+    let rota = rota_tests::binaries().join("rota");
+    let out = std::process::Command::new(&rota)
+        .arg("--handlers")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", rota.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_function_runs_the_one_binary_under_a_handler_it_serves() {
+    let t = template();
+    let served = served_handlers();
+    assert!(served.len() > 30, "{served:?}");
+    let mut used = Vec::new();
+    for (id, f) in of_type(&t, "AWS::Serverless::Function") {
+        let binary = &f["Metadata"]["BuildProperties"]["Binary"];
+        assert_eq!(binary, "rota", "{id}: Metadata.BuildProperties.Binary");
+        let handler = f["Properties"]["Handler"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: no Handler"));
+        assert!(
+            served.iter().any(|h| h == handler),
+            "{id}: rota does not serve {handler}"
+        );
+        used.push(handler.to_string());
+    }
+    used.sort();
+    let mut unique = used.clone();
+    unique.dedup();
+    assert_eq!(used, unique, "two functions share a handler");
+    let mut served = served;
+    served.sort();
+    assert_eq!(used, served, "handlers no function of the template runs");
+}
+
+#[test]
+fn an_unknown_handler_fails_the_instance_at_start_and_names_the_known_ones() {
+    let rota = rota_tests::binaries().join("rota");
+    let out = std::process::Command::new(&rota)
+        .env("_HANDLER", "no-such-endpoint")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-endpoint"), "{stderr}");
+    assert!(stderr.contains("users-me-get"), "{stderr}");
+}
 
 #[test]
 fn costly_functions_have_reserved_concurrency_within_the_account_pool() {

@@ -6,27 +6,16 @@ use std::process::{Command, Stdio};
 
 use super::{mtime_ms, now_ms};
 
-/// Every function's binary (one crate per function under `functions/`) and the tools.
-fn binary_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join("functions"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("Cargo.toml").is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names.extend(["rota-local", "rota-admin", "rota-bench"].map(String::from));
-    names
-}
+/// The binaries a stack runs: `rota` (every function; `functions/`) and the tools.
+const BINARIES: [&str; 4] = ["rota", "rota-local", "rota-admin", "rota-bench"];
 
 /// Why the binaries are not current, if they are not: one missing, or a source file its
 /// dep-info lists newer than it (or gone). Else the newest binary's modification time.
 fn staleness(root: &Path) -> Result<u128, String> {
     let dir = root.join("target").join("debug");
     let mut newest = 0;
-    for name in binary_names(root) {
-        let bin = dir.join(&name);
+    for name in BINARIES {
+        let bin = dir.join(name);
         let built = mtime_ms(&bin).ok_or_else(|| format!("{} is not built", bin.display()))?;
         newest = newest.max(built);
         let dep_info = std::fs::read_to_string(dir.join(format!("{name}.d")))
@@ -91,7 +80,7 @@ mod tests {
             .set_modified(later)
             .unwrap();
         let why = staleness(&repo.path).unwrap_err();
-        assert!(why.contains("main.rs is newer than likes"), "{why}");
+        assert!(why.contains("main.rs is newer than rota"), "{why}");
     }
 
     #[test]

@@ -206,19 +206,17 @@ fn now_ms() -> u128 {
         .as_millis()
 }
 
-/// A repository-shaped directory for the submodules' tests: one function and the tools,
-/// built from one source.
+/// A repository-shaped directory for the submodules' tests: the functions' binary and the
+/// tools, built from one source.
 #[cfg(test)]
 fn fake_repo() -> crate::faults::TempDir {
     let repo = crate::faults::TempDir::new("rota-harness-");
     let root = &repo.path;
-    std::fs::create_dir_all(root.join("functions/likes")).unwrap();
-    std::fs::write(root.join("functions/likes/Cargo.toml"), "").unwrap();
     let source = root.join("main.rs");
     std::fs::write(&source, "fn main() {}").unwrap();
     let bin = root.join("target/debug");
     std::fs::create_dir_all(&bin).unwrap();
-    for name in ["likes", "rota-local", "rota-admin", "rota-bench"] {
+    for name in ["rota", "rota-local", "rota-admin", "rota-bench"] {
         std::fs::write(
             bin.join(format!("{name}.d")),
             format!("{}: {}\n", bin.join(name).display(), source.display()),

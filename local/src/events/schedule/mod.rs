@@ -2,7 +2,7 @@
 //! at their times (wall clock, UTC), with the event EventBridge sends.
 //!
 //! - [`scheduled_functions`] lists the schedules of a template; [`find_target`] picks one by
-//!   function (logical id or binary) and event name.
+//!   function (logical id, handler or binary) and event name.
 //! - [`scheduled_event`] builds EventBridge's Scheduled Event;
 //!   [`ScheduledFunction::event_at`] gives what the function receives (the event, or `Input`).
 //! - [`fire`] invokes a function once with it; `rota-local fire` uses it.

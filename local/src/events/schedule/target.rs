@@ -12,8 +12,8 @@ use crate::template::{Function, LOCAL_ACCOUNT_ID, LOCAL_REGION, ScheduleSource, 
 pub struct ScheduledFunction {
     /// Logical id of the function.
     pub function: String,
-    /// Binary of the function.
-    pub binary: String,
+    /// Short name of the function (its handler, else its binary).
+    pub name: String,
     /// Name of the event in the function's `Events`.
     pub event: String,
     pub source: ScheduleSource,
@@ -45,13 +45,14 @@ pub fn scheduled_functions(template: &Template) -> Vec<ScheduledFunction> {
 fn schedules_of(f: &Function) -> impl Iterator<Item = ScheduledFunction> + '_ {
     f.schedules().map(|(event, source)| ScheduledFunction {
         function: f.logical_id.clone(),
-        binary: f.binary.clone(),
+        name: f.name().to_string(),
         event: event.to_string(),
         source: source.clone(),
     })
 }
 
-/// The schedule to fire for `function` (a logical id, else a binary name) and, when the
+/// The schedule to fire for `function` (a logical id, else its short name —
+/// its handler — or its binary) and, when the
 /// function has several schedules, `event` (the event's name).
 pub fn find_target(
     template: &Template,
@@ -63,7 +64,7 @@ pub fn find_target(
         None => template
             .functions
             .iter()
-            .filter(|f| f.binary == function)
+            .filter(|f| f.name() == function || f.binary == function)
             .collect(),
     };
     if functions.is_empty() {
@@ -71,7 +72,7 @@ pub fn find_target(
             .functions
             .iter()
             .filter(|f| f.schedules().next().is_some())
-            .map(|f| format!("{} ({})", f.logical_id, f.binary))
+            .map(|f| format!("{} ({})", f.logical_id, f.name()))
             .collect();
         return Err(format!(
             "no function {function} in the template (functions with schedules: {})",

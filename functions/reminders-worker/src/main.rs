@@ -1,7 +1,0 @@
-//! Lambda `reminders-worker` (SQS, partial batch failures): logic in `rota_api::reminders`.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    use rota_api::handlers::jobs;
-    rota_api::run_job(jobs::RemindersWorker).await
-}
