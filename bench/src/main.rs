@@ -42,6 +42,8 @@ const OVERRIDES: &[(&str, &str)] = &[
     ("ROTA_FN_POST_CREATE_LIMIT", "1000000/60"),
     ("ROTA_FN_COMMENT_CREATE_LIMIT", "1000000/60"),
     ("ROTA_FN_ROADMAP_CREATE_LIMIT", "1000000/60"),
+    ("ROTA_FN_LIKE_LIMIT", "1000000/60"),
+    ("ROTA_FN_EDIT_LIMIT", "1000000/60"),
 ];
 
 fn main() -> anyhow::Result<()> {

@@ -39,7 +39,8 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Figures {
     pub function: String,
-    pub binary: String,
+    /// The function's short name (its handler; the binary `rota` serves them all).
+    pub name: String,
     /// What the measured request does.
     pub case: String,
     pub binary_bytes: u64,
@@ -143,7 +144,7 @@ impl Samples {
             }
         };
         Ok(Figures {
-            binary: config.binary.clone(),
+            name: config.short_name.clone(),
             binary_bytes: std::fs::metadata(&config.executable).map_or(0, |m| m.len()),
             function: self.function,
             case: case.to_string(),

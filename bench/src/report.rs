@@ -38,7 +38,7 @@ pub fn markdown(figures: &[Figures]) -> String {
             .join(" ");
         s.push_str(&format!(
             "| {} | {} | {:.1} | {} | {:.1} | {:.2} / {:.2} | {:.2}, {:.2} | {} | {} | {} | {} |\n",
-            f.binary,
+            f.name,
             f.case,
             f.binary_bytes as f64 / 1_048_576.0,
             f.init_ms.map_or("–".into(), |v| format!("{v:.1}")),
