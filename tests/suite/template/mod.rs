@@ -11,13 +11,15 @@
 //! VPC functions) and the ones named in `iam::MANAGED_POLICIES_ALLOWED`.
 //!
 //! One module per topic: `iam`, `secrets`, `functions` (reserved concurrency, tracing),
-//! `backups`, `monitoring` (alarms and the dashboard) and `cors`.
+//! `backups`, `monitoring` (alarms and the dashboard), `network` (which functions are in the
+//! VPC, its endpoints) and `cors`.
 
 mod backups;
 mod cors;
 mod functions;
 mod iam;
 mod monitoring;
+mod network;
 mod secrets;
 
 use rota_local::template::template_json;
