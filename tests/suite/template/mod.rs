@@ -12,10 +12,11 @@
 //!
 //! One module per topic: `iam`, `secrets`, `functions` (reserved concurrency, tracing),
 //! `backups`, `monitoring` (alarms and the dashboard), `network` (which functions are in the
-//! VPC, its endpoints) and `cors`.
+//! VPC, its endpoints), `cost` (the cost model prices this template, under budget) and `cors`.
 
 mod backups;
 mod cors;
+mod cost;
 mod functions;
 mod iam;
 mod monitoring;
