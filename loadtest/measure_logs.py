@@ -4,10 +4,10 @@
     python3 loadtest/measure_logs.py [--logs .local/logs] [--since-bytes offsets.json]
                                      [--update bench/endpoints.json]
 
-Every API invocation ends with one EMF line (`_aws` ... `Requests: 1`, `Latency: <ms>`, and
-`ColdStart: 1` on an instance's first call; shared/lambda/src/invocation.rs). From those:
+Every API invocation logs one JSON summary line (`"message": "request finished"`, with
+`duration_ms` and the invocation's `cold_start` flag; shared/api/src/runtime.rs). From those:
 - requests, cold starts, warm latency mean/p50/p95 (handler time, without the gateway);
-- log bytes per request: the file's bytes (everything the function printed: JSON logs, EMF
+- log bytes per request: the file's bytes (everything the function printed: JSON logs, metric
   lines, start-up lines) divided by its requests. This is what CloudWatch Logs would ingest.
 
 --since-bytes: a JSON {binary: byte offset} written by --snapshot before a run, so only the
@@ -36,19 +36,19 @@ def measure(path, offset=0):
         f.seek(offset)
         for raw in f:
             size += len(raw)
-            if b'"_aws"' not in raw:
+            if b'"request finished"' not in raw:
                 continue
             try:
                 doc = json.loads(raw)
             except ValueError:
                 continue
-            if "Requests" not in doc:
+            if doc.get("message") != "request finished":
                 continue
-            requests += int(doc["Requests"])
-            if doc.get("ColdStart"):
+            requests += 1
+            if doc.get("cold_start"):
                 cold += 1
-            elif "Latency" in doc:
-                warm.append(float(doc["Latency"]))
+            elif "duration_ms" in doc:
+                warm.append(float(doc["duration_ms"]))
     return {
         "requests": requests,
         "cold_starts": cold,
@@ -92,7 +92,7 @@ def main():
             if not m or m["warm_mean_ms"] is None:
                 continue
             e["duration_ms"] = m["warm_mean_ms"]
-            e["duration_src"] = (f"measured {today}: mean warm handler latency (EMF Latency) over "
+            e["duration_src"] = (f"measured {today}: mean warm handler latency (duration_ms of the summary lines) over "
                                  f"{m['requests'] - m['cold_starts']} calls on the local stack {args.label}")
             e["log_bytes"] = m["log_bytes_per_request"]
             e["log_src"] = (f"measured {today}: .local/logs/{e['binary']}.log bytes / requests "

@@ -4,13 +4,18 @@
     python3 scripts/cost_model.py                      # bench/endpoints.json, its profile
     python3 scripts/cost_model.py --traffic 2          # everything request-driven x2
     python3 scripts/cost_model.py --duration aws       # AWS-estimated durations, not local ones
-    python3 scripts/cost_model.py --arch arm64         # Lambda arm64 prices (not buildable yet)
+    python3 scripts/cost_model.py --arch x86_64        # Lambda x86_64 prices (default: the template's
+                                                       # Architecture parameter's default, arm64)
     python3 scripts/cost_model.py --json               # machine-readable result
+    python3 scripts/cost_model.py --before             # the template before the cost change
 
 Input: bench/endpoints.json (format documented in its "_format" key). Every request-driven
 line is (monthly requests x per-request quantity x unit price); the fixed lines (cache minimum,
-VPC endpoint, metrics, alarms) do not move with traffic. At the end: the owner's estimate and
-a sensitivity table (2x traffic, the owner's 1000 requests/s held through the peak hours,
+VPC endpoint, metrics, alarms) do not move with traffic. The template settings the bill
+depends on (route metrics, EMF metrics, tracing, the SSM endpoint, log bytes) are the file's
+"setups": "now" (the template as it is) and "before" (before the cost change, issue 13); the
+table shows both columns, --before prints the old one alone. At the end: the owner's estimate
+and a sensitivity table (2x traffic, the owner's 1000 requests/s held through the peak hours,
 1000 requests/s around the clock, arm64, AWS-estimated durations).
 
 Prices: us-east-1 list prices, on-demand, without the free tier (the always-free tiers are
@@ -57,6 +62,7 @@ PRICES = {
     "cw_metric": (0.30, "CloudWatch custom metric $0.30 per metric-month (first 10 000; EMF metrics count as custom metrics, pro-rated by the hour)"),
     "cw_alarm": (0.10, "CloudWatch standard-resolution alarm $0.10 per alarm-month (first 10 free)"),
     "cw_dashboard": (3.00, "CloudWatch dashboard $3.00 per month (first 3 free)"),
+    "cw_logs_insights_gb": (0.005, "CloudWatch Logs Insights $0.005 per GB of log data scanned; same page"),
     # https://aws.amazon.com/xray/pricing/
     "xray_trace": (5.00 / 1e6, "X-Ray $5.00 per 1 M traces recorded (first 100 000/month free)"),
     "xray_retrieve": (0.50 / 1e6, "X-Ray $0.50 per 1 M traces retrieved or scanned (first 1 M free)"),
@@ -95,9 +101,43 @@ def shape_rps(profile, daily):
     return [peak] * ph + [off] * (24 - ph)
 
 
-def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=None, hours_override=None):
+def emf_line_bytes(function, names, published):
+    """Bytes of the metrics line shared/lambda/src/metrics.rs writes for a call that recorded
+    `names` (values as a warm call has them), with `published` = [(dimension keys, [(name,
+    unit)])] declared in `_aws`; 0 when nothing is recorded. Both setups' lines have this
+    format, so the difference between them is exact up to the values' digits."""
+    if not names:
+        return 0
+    doc = {"service": "rota", "function": function, "request_id": "0" * 36}
+    if published:
+        doc["_aws"] = {"Timestamp": 1764000000000, "CloudWatchMetrics": [
+            {"Namespace": "Rota", "Dimensions": [list(dims)], "Metrics": [{"Name": n, "Unit": u} for n, u in ms]}
+            for dims, ms in published]}
+    for n in names:
+        doc[n] = 12.345678901234567 if n == "Latency" else 1.0
+    return len(json.dumps(doc, separators=(",", ":"))) + 1
+
+
+def log_bytes_saved(e):
+    """What the EMF change takes off a typical warm call's log bytes (see setups.now.log_bytes_src)."""
+    fn = e.get("function", "")
+    rest = e.get("metrics_per_call", [])
+    before = emf_line_bytes(fn, ["Requests", "Latency"] + rest,
+                            [(("service", "function"), [("Requests", "Count"), ("Latency", "Milliseconds")]
+                              + [(n, "Count") for n in rest])])
+    now = emf_line_bytes(fn, rest, [(("service",), [("CacheHits", "Count")])] if "CacheHits" in rest else [])
+    return before - now
+
+
+def setup_of(data, setup):
+    return data["setups"][setup]
+
+
+def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=None, hours_override=None, setup="now"):
     prof = data["profile"]
     eps = data["endpoints"]
+    cfg = setup_of(data, setup)
+    traced = cfg["xray_traced_functions"]
     daily = daily_override if daily_override is not None else prof["daily_active_users"] * prof["requests_per_active_user_per_day"]
     daily *= traffic
     hours = hours_override or shape_rps(prof, daily)
@@ -108,7 +148,8 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     per_ep = []
 
     gb_s_price = price("lambda_gb_s_x86" if arch == "x86_64" else "lambda_gb_s_arm64")
-    lam_req = lam_gbs = rru = wru = ecpu = log_bytes = resp_bytes = 0.0
+    lam_req = lam_gbs = rru = wru = ecpu = log_bytes = resp_bytes = traced_share = 0.0
+    per_fn_calls = []
     for name, e in eps.items():
         n = monthly * e["share"] / share_sum
         d = e["duration_ms_aws"] if duration == "aws" or e.get("duration_ms") is None else e["duration_ms"]
@@ -122,7 +163,13 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
         rru += r
         wru += w
         ecpu += n * e["redis_ecpu"]
-        log_bytes += n * (e["log_bytes"] if e.get("log_bytes") is not None else DEFAULT_LOG_BYTES)
+        lb = e["log_bytes"] if e.get("log_bytes") is not None else DEFAULT_LOG_BYTES
+        if cfg["log_bytes"] == "measured_minus_emf_change":
+            lb -= log_bytes_saved(e)
+        log_bytes += n * lb
+        per_fn_calls.append(e["share"] / share_sum)
+        if traced == "all" or e.get("function") in traced:
+            traced_share += e["share"] / share_sum
         resp_bytes += n * e["response_bytes"]
         per_ep.append((name, n, gbs * gb_s_price + n * price("lambda_request"), r * price("ddb_rru") + w * price("ddb_wru")))
 
@@ -170,25 +217,45 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     lines.append(("CloudWatch", "Logs ingestion (function JSON logs + EMF + API access log)", ingest_gb, "GB", ingest_gb * price("cw_logs_ingest_gb")))
     stored_gb = ingest_gb * (prof["log_retention_days"] / DAYS_PER_MONTH) * prof["log_compression_ratio"]
     lines.append(("CloudWatch", f"Logs storage ({prof['log_retention_days']} days retention, compressed)", stored_gb, "GB-month", stored_gb * price("cw_logs_store_gb")))
-    metrics = sum(e.get("emf_metrics", 0) for e in eps.values()) + bg["emf_metrics"]
-    lines.append(("CloudWatch", "custom metrics via EMF (metric x {service,function})", metrics, "metrics", metrics * price("cw_metric")))
-    route_metrics = prof.get("api_detailed_route_metrics", 0)
+    if cfg["emf"] == "per_endpoint":
+        metrics = sum(e.get("emf_metrics", 0) for e in eps.values()) + bg["emf_metrics"]
+        emf_label = "custom metrics via EMF (metric x {service,function})"
+    else:
+        # Metric-months: a metric is billed for the hours it has data (pro-rated).
+        metrics = 0.0
+        for m in cfg["emf"]:
+            if m["series"] == "per_function":
+                # Errors5xx per function: hours with at least one 5xx (Poisson at error_5xx_share).
+                for share in per_fn_calls:
+                    hourly = [r * 3600 * share * prof["error_5xx_share"] for r in hours]
+                    metrics += sum(1 - math.exp(-x) for x in hourly) / len(hourly)
+            else:
+                metrics += m["series"] * m["hours_share"]
+        emf_label = f"custom metrics via EMF ({len(cfg['emf'])} published names, few dimensions; metric-months)"
+    lines.append(("CloudWatch", emf_label, metrics, "metrics", metrics * price("cw_metric")))
+    route_metrics = cfg["api_detailed_route_metrics"]
     lines.append(("CloudWatch", "API Gateway detailed per-route metrics (DetailedMetricsEnabled)", route_metrics, "metrics", route_metrics * price("cw_metric")))
     lines.append(("CloudWatch", "alarms (template)", prof["alarms"], "alarms", prof["alarms"] * price("cw_alarm")))
     lines.append(("CloudWatch", "dashboards (template)", prof["dashboards"], "dashboards", prof["dashboards"] * price("cw_dashboard")))
-    # X-Ray: Lambda's default sampling is the first request each second plus 5 % of the rest.
-    traces = sum((min(r, 1.0) + 0.05 * max(r - 1.0, 0.0)) * 3600 for r in hours) * DAYS_PER_MONTH
-    lines.append(("X-Ray", "traces recorded (Tracing: Active; 1/s + 5 %)", traces, "traces", traces * price("xray_trace")))
+    insights = cfg["dashboard_log_queries_gb"]
+    lines.append(("CloudWatch", "Logs Insights scans (dashboard's 4xx/5xx-by-route widget)", insights, "GB", insights * price("cw_logs_insights_gb")))
+    # X-Ray: Lambda's sampling (not configurable) is the first request each second plus 5 % of
+    # the rest, taken here over all traced calls of the account; the traced functions' calls
+    # are `traced_share` of the API's, plus the reminder jobs when traced (always, both setups).
+    traces = sum((min(r * traced_share, 1.0) + 0.05 * max(r * traced_share - 1.0, 0.0)) * 3600 for r in hours) * DAYS_PER_MONTH
+    traces += sched_inv + worker_inv
+    traced_label = "all functions" if traced == "all" else f"{len(traced)} API functions ({traced_share * 100:.1f} % of calls) + reminder jobs"
+    lines.append(("X-Ray", f"traces recorded (Tracing: Active on {traced_label}; 1/s + 5 %)", traces, "traces", traces * price("xray_trace")))
     retrieved = traces * prof["xray_retrieved_share"]
     lines.append(("X-Ray", "traces retrieved/scanned", retrieved, "traces", retrieved * price("xray_retrieve")))
-    azs = prof["ssm_endpoint_azs"]
+    azs = cfg["ssm_endpoint_azs"]
     lines.append(("VPC", f"SSM interface endpoint, {azs} AZ", azs * HOURS_PER_MONTH, "AZ-hours", azs * HOURS_PER_MONTH * price("vpce_interface_hour")))
     lines.append(("VPC", "NAT gateway (none: DynamoDB gateway endpoint is free)", 0, "hours", 0.0))
     dto = resp_bytes / 1e9
     lines.append(("Data transfer", "API responses to the internet", dto, "GB", dto * price("dto_gb")))
 
     total = sum(l[4] for l in lines)
-    return {"daily_requests": daily, "monthly_requests": monthly, "hours_rps": hours, "lines": lines,
+    return {"setup": setup, "daily_requests": daily, "monthly_requests": monthly, "hours_rps": hours, "lines": lines,
             "per_endpoint": per_ep, "total": total}
 
 
@@ -202,6 +269,14 @@ def fmt_qty(q):
     return f"{q:.2f}" if q < 100 else f"{q:.0f}"
 
 
+def template_architecture(here):
+    """The default of template.yaml's `Architecture` parameter (what a plain deploy runs on)."""
+    import re
+    text = open(os.path.join(here, "..", "template.yaml")).read()
+    m = re.search(r"^  Architecture:\n(?:    .*\n)*?    Default: (\w+)", text, re.M)
+    return m.group(1) if m else "x86_64"
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,14 +284,22 @@ def main():
     ap.add_argument("--traffic", type=float, default=1.0, help="multiply request-driven volume")
     ap.add_argument("--duration", choices=["local", "aws"], default="local",
                     help="local: warm durations measured on the local stack (moto is slower than DynamoDB: an upper bound); aws: estimated in-region")
-    ap.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64")
+    ap.add_argument("--arch", choices=["x86_64", "arm64"], default=template_architecture(here))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--before", action="store_true",
+                    help="price the template as it was before the cost change (setups.before) instead of now")
     args = ap.parse_args()
     data = load(args.endpoints)
     prof = data["profile"]
-    r = model(data, args.traffic, args.duration, args.arch)
+    setup = "before" if args.before else "now"
+    r = model(data, args.traffic, args.duration, args.arch, setup=setup)
+    # Before: the template before issue 13, which ran on x86_64.
+    other = None if args.before else model(data, args.traffic, args.duration, "x86_64", setup="before")
     if args.json:
-        json.dump({k: v for k, v in r.items()}, sys.stdout, indent=1)
+        out = {k: v for k, v in r.items()}
+        if other:
+            out["before"] = other
+        json.dump(out, sys.stdout, indent=1)
         return
 
     peak = max(r["hours_rps"])
@@ -227,12 +310,21 @@ def main():
           f"{prof['peak_share_of_daily_requests'] * 100:.0f} % of them = {peak:.1f} requests/s average in the peak hours; "
           f"the owner's 500 concurrent users / {prof['peak_burst_rps']} requests/s are bursts inside them "
           f"(cost follows volume; bursts only need headroom in the limits)")
+    print(f"setup: {setup} ({data['setups'][setup]['what']})")
     print()
-    print("| service | item | quantity | unit | USD/month |")
-    print("|---|---|---:|---|---:|")
-    for svc, item, q, unit, usd in r["lines"]:
-        print(f"| {svc} | {item} | {fmt_qty(q)} | {unit} | {usd:,.2f} |")
-    print(f"| **total** | | | | **{r['total']:,.2f}** |")
+    if other is None:
+        print("| service | item | quantity | unit | USD/month |")
+        print("|---|---|---:|---|---:|")
+        for svc, item, q, unit, usd in r["lines"]:
+            print(f"| {svc} | {item} | {fmt_qty(q)} | {unit} | {usd:,.2f} |")
+        print(f"| **total** | | | | **{r['total']:,.2f}** |")
+    else:
+        print("| service | item (now; before when it differs) | unit | quantity before | USD before | quantity now | USD/month now |")
+        print("|---|---|---|---:|---:|---:|---:|")
+        for (svc, item, q, unit, usd), (_, item_b, q_b, _, usd_b) in zip(r["lines"], other["lines"]):
+            label = item if item == item_b else f"{item}; before: {item_b}"
+            print(f"| {svc} | {label} | {unit} | {fmt_qty(q_b)} | {usd_b:,.2f} | {fmt_qty(q)} | {usd:,.2f} |")
+        print(f"| **total** | | | | **{other['total']:,.2f}** | | **{r['total']:,.2f}** |")
     print()
     print("Top endpoints by Lambda + DynamoDB cost:")
     print("| endpoint | requests/month | Lambda USD | DynamoDB USD |")
@@ -246,8 +338,9 @@ def main():
     print("Always-free tiers not subtracted above: " + "; ".join(f"{k}: {v}" for k, v in FREE_TIER.items()) + ".")
     print()
     print("Sensitivity:")
-    print("| case | API requests/month | USD/month, local durations | USD/month, AWS-estimated durations |")
-    print("|---|---:|---:|---:|")
+    print(f"| case | API requests/month | USD/month, local durations ({setup}) | USD/month, AWS-estimated durations ({setup}) |"
+          + ("" if other is None else " USD/month before, local durations |"))
+    print("|---|---:|---:|---:|" + ("" if other is None else "---:|"))
     ph = prof["peak_hours_per_day"]
     base_daily = prof["daily_active_users"] * prof["requests_per_active_user_per_day"]
     off_daily = base_daily * (1 - prof["peak_share_of_daily_requests"])
@@ -261,15 +354,20 @@ def main():
           "hours_override": [burst] * ph + [off_daily / ((24 - ph) * 3600)] * (24 - ph)}),
         (f"{burst} requests/s around the clock (sustained peak)",
          {"daily_override": burst * 86400.0, "hours_override": [burst] * 24}),
-        ("arm64 instead of x86_64 (same durations assumed)", {"arch": "arm64"}),
+        (("x86_64 instead of arm64" if args.arch == "arm64" else "arm64 instead of x86_64")
+         + " (same durations assumed)", {"arch": "x86_64" if args.arch == "arm64" else "arm64"}),
     ]
     for label, kw in cases:
         kw = dict(kw)
         kw.setdefault("traffic", args.traffic)
         kw.setdefault("arch", args.arch)
-        loc = model(data, duration="local", **kw)
-        aws = model(data, duration="aws", **kw)
-        print(f"| {label} | {loc['monthly_requests'] / 1e6:,.1f} M | {loc['total']:,.2f} | {aws['total']:,.2f} |")
+        loc = model(data, duration="local", setup=setup, **kw)
+        aws = model(data, duration="aws", setup=setup, **kw)
+        row = f"| {label} | {loc['monthly_requests'] / 1e6:,.1f} M | {loc['total']:,.2f} | {aws['total']:,.2f} |"
+        if other is not None:
+            before_kw = dict(kw, arch="x86_64")
+            row += f" {model(data, duration='local', setup='before', **before_kw)['total']:,.2f} |"
+        print(row)
     print()
     print("Prices used:")
     for k, (v, src) in PRICES.items():

@@ -19,11 +19,16 @@ before=$(grep -c '"POST / HTTP' "$run_dir/logs/moto.log" || true)
 target/debug/examples/reminders_load
 after=$(grep -c '"POST / HTTP' "$run_dir/logs/moto.log" || true)
 echo "emulator requests during the run (DynamoDB + SQS, incl. seeding and checks): $((after - before))"
-grep -h '"_aws"' "$run_dir"/logs/reminders-worker.log | python3 -c '
+python3 -c '
 import json,sys
-t={}
-for l in sys.stdin:
-    d=json.loads(l)
-    for k in ("RemindersDelivered","ReminderDuplicatesSkipped","RemindersSkipped","ReminderFailures","Invocations"):
+t={"Invocations":0}
+for l in open(sys.argv[1]):
+    try:
+        d=json.loads(l)
+    except ValueError:
+        continue
+    if d.get("message") in ("job finished","job failed"):
+        t["Invocations"]+=1
+    for k in ("RemindersDelivered","ReminderDuplicatesSkipped","RemindersSkipped","ReminderFailures"):
         t[k]=t.get(k,0)+d.get(k,0)
-print("worker metrics:", t)'
+print("worker metrics:", t)' "$run_dir"/logs/reminders-worker.log

@@ -23,7 +23,7 @@ async fn logs_are_json_with_context_and_never_carry_secrets() {
             .filter(|l| l.contains(&request_id))
             .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
             .collect();
-        if lines.iter().any(|l| l.get("_aws").is_some()) {
+        if lines.iter().any(|l| l.get("Logins").is_some()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -46,13 +46,23 @@ async fn logs_are_json_with_context_and_never_carry_secrets() {
     assert_eq!(summary["function"], "AuthLoginFunction");
     assert!(summary["cold_start"].is_boolean());
     assert!(summary["duration_ms"].is_number());
-    let emf = lines
+    let metrics = lines
         .iter()
-        .find(|l| l.get("_aws").is_some())
-        .expect("an EMF metrics line");
-    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Rota");
-    assert_eq!(emf["Logins"], 1.0);
-    assert_eq!(emf["Requests"], 1.0);
+        .find(|l| l.get("Logins").is_some())
+        .expect("the invocation's metrics line");
+    assert_eq!(metrics["Logins"], 1.0);
+    assert_eq!(metrics["function"], "AuthLoginFunction");
+    // Logins is a property of the line (Logs Insights), not a custom metric; the call's count
+    // and duration are AWS/Lambda's own metrics, not recorded again.
+    for name in ["Requests", "Latency"] {
+        assert!(metrics.get(name).is_none(), "{name}: {metrics}");
+    }
+    if let Some(aws) = metrics.get("_aws") {
+        // A cold start: ColdStart is published, for the whole service.
+        let directives = aws["CloudWatchMetrics"].to_string();
+        assert!(!directives.contains("Logins"), "{directives}");
+        assert_eq!(aws["CloudWatchMetrics"][0]["Namespace"], "Rota");
+    }
 }
 
 /// The lines the invocation that answered with `request_id` wrote, once its summary line is in.
@@ -103,12 +113,13 @@ async fn log_lines_carry_the_lambda_request_id_the_trace_and_the_clients_correla
         lines.iter().any(|l| l["message"] == "request refused"),
         "{lines:?}"
     );
-    // The invocation's EMF metrics line carries the same Lambda request id.
-    let emf = log_lines_with("auth-login", &lambda_id, |l| {
-        l.iter().any(|l| l.get("_aws").is_some())
+    // The invocation's metrics line (the 401 counted as Errors4xx) carries the same Lambda
+    // request id.
+    let metrics = log_lines_with("auth-login", &lambda_id, |l| {
+        l.iter().any(|l| l.get("Errors4xx").is_some())
     })
     .await;
-    assert!(emf.iter().any(|l| l.get("_aws").is_some()), "{emf:?}");
+    assert!(metrics.iter().any(|l| l["Errors4xx"] == 1.0), "{metrics:?}");
 
     // Without one, the response's id is Lambda's, and there is no separate correlation_id.
     let reply = http

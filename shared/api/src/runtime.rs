@@ -123,7 +123,7 @@ pub async fn invoke<H: Handler>(
         } else if status >= 400 {
             invocation.metrics.count("Errors4xx");
         }
-        invocation.finish("Requests", true);
+        invocation.finish();
         Ok(response)
     }
     .instrument(span)
@@ -210,7 +210,7 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
             if result.is_err() {
                 invocation.metrics.count("JobErrors");
             }
-            invocation.finish("Invocations", false);
+            invocation.finish();
             result.map_err(|e| lambda_runtime::Error::from(e.to_string()))
         },
     ))

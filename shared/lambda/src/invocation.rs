@@ -1,12 +1,12 @@
 //! The envelope every invocation runs in, whatever the event: a log span carrying the Lambda
-//! request id, X-Ray trace id, function name and cold-start flag; the invocation's EMF metrics
-//! (with its duration, cold start and outcome counters) flushed as one line at the end; and, in
+//! request id, X-Ray trace id, function name and cold-start flag; the invocation's metrics (its
+//! own counters and the cold start) flushed as one line at the end; and, in
 //! diagnostic builds, what the invocation cost in DynamoDB and Redis.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::metrics::{Metrics, Unit};
+use crate::metrics::Metrics;
 
 /// What stays the same for every invocation of one container (Lambda instance).
 #[derive(Debug)]
@@ -113,14 +113,10 @@ impl Invocation<'_> {
         Some(json)
     }
 
-    /// Ends the invocation: counts it under `counter` (and `ColdStart` on a cold start), adds
-    /// its duration as `Latency` when `latency` is set, and flushes the EMF line.
-    pub fn finish(mut self, counter: &'static str, latency: bool) {
-        self.metrics.count(counter);
-        if latency {
-            self.metrics
-                .add("Latency", Unit::Milliseconds, self.elapsed_ms());
-        }
+    /// Ends the invocation: counts `ColdStart` on a cold start and writes the metrics line.
+    /// Its count and duration are not recorded: Lambda's own `Invocations` and `Duration`
+    /// (per function, free) are those, and the summary log line carries `duration_ms`.
+    pub fn finish(mut self) {
         if self.cold_start {
             self.metrics.count("ColdStart");
         }

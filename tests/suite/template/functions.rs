@@ -1,5 +1,6 @@
 //! The functions' settings: one binary whose handler table serves every function's `Handler`,
-//! reserved concurrency for the costly ones within the account's pool, and X-Ray tracing.
+//! reserved concurrency for the costly ones within the account's pool, and X-Ray tracing
+//! sampled by function.
 
 use super::*;
 
@@ -116,15 +117,59 @@ fn costly_functions_have_reserved_concurrency_within_the_account_pool() {
     }
 }
 
+/// The functions that trace (X-Ray, `Tracing: Active`) without a deploy-time switch: few
+/// calls each, where a trace answers something (argon2id, roadmap generation, the jobs).
+const TRACED: &[&str] = &[
+    "AuthRegisterFunction",
+    "AuthLoginFunction",
+    "RoadmapsCreateFunction",
+    "RemindersSchedulerFunction",
+    "RemindersWorkerFunction",
+];
+
+/// The largest share of the day's API calls the traced routes may carry.
+const TRACED_SHARE_MAX: f64 = 0.02;
+
 #[test]
-fn functions_are_traced_with_x_ray() {
+fn tracing_is_sampled_by_function() {
     let t = template();
-    assert_eq!(t["Globals"]["Function"]["Tracing"], "Active");
+    // Lambda's own sampling cannot be configured (the first call each second plus 5 %:
+    // about half of Rota's calls): the rest traces only when deployed with TracingMode=Active.
+    assert_eq!(t["Globals"]["Function"]["Tracing"]["Ref"], "TracingMode");
+    let mode = &t["Parameters"]["TracingMode"];
+    assert_eq!(mode["Default"], "PassThrough");
+    let allowed: Vec<_> = one_or_many(&mode["AllowedValues"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["PassThrough", "Active"]);
     for (id, f) in of_type(&t, "AWS::Serverless::Function") {
         let tracing = &f["Properties"]["Tracing"];
-        assert!(
-            tracing.is_null() || tracing == "Active",
-            "{id} turns tracing off"
-        );
+        if TRACED.contains(&id.as_str()) {
+            assert_eq!(tracing, "Active", "{id}");
+        } else {
+            assert!(tracing.is_null(), "{id} sets its own Tracing: {tracing}");
+        }
     }
+    // The traced routes carry a small share of the calls (bench/endpoints.json, the cost
+    // model's input): Lambda's reservoir of one trace a second records about all of them and
+    // no more (scripts/cost_model.py prices it).
+    let endpoints: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("bench/endpoints.json")).unwrap(),
+    )
+    .unwrap();
+    let (mut traced, mut total) = (0.0, 0.0);
+    for e in endpoints["endpoints"].as_object().unwrap().values() {
+        let share = e["share"].as_f64().unwrap();
+        total += share;
+        if TRACED.contains(&e["function"].as_str().unwrap()) {
+            traced += share;
+        }
+    }
+    assert!(traced > 0.0, "no traced route");
+    assert!(
+        traced / total <= TRACED_SHARE_MAX,
+        "traced routes carry {:.1} % of the calls",
+        100.0 * traced / total
+    );
 }

@@ -11,13 +11,16 @@
 //! VPC functions) and the ones named in `iam::MANAGED_POLICIES_ALLOWED`.
 //!
 //! One module per topic: `iam`, `secrets`, `functions` (reserved concurrency, tracing),
-//! `backups`, `monitoring` (alarms and the dashboard) and `cors`.
+//! `backups`, `monitoring` (alarms and the dashboard), `network` (which functions are in the
+//! VPC, its endpoints), `cost` (the cost model prices this template, under budget) and `cors`.
 
 mod backups;
 mod cors;
+mod cost;
 mod functions;
 mod iam;
 mod monitoring;
+mod network;
 mod secrets;
 
 use rota_local::template::template_json;

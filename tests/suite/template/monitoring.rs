@@ -1,6 +1,7 @@
 //! Alarms (every one notifies a topic CloudWatch can use; latency at the owner's targets;
 //! error rate, throttling, reminders) and the dashboard (valid JSON, every KPI, metrics the
-//! functions really emit).
+//! functions really publish). Per-route figures come from each route's function (AWS/Lambda,
+//! free) and the access log, never from the gateway's detailed (billed) per-route metrics.
 
 use std::collections::BTreeSet;
 
@@ -46,39 +47,65 @@ fn every_alarm_notifies_the_alarm_topic_which_cloudwatch_can_use() {
 }
 
 #[test]
-fn latency_alarms_watch_real_routes_at_the_owners_targets() {
+fn latency_alarms_watch_each_routes_function_at_the_owners_targets() {
     let t = template();
-    let routes: BTreeSet<String> = Template::parse(&template_text())
-        .unwrap()
-        .routes()
-        .iter()
-        .map(|r| r.route_key())
-        .collect();
-    // Route dimensions exist only with detailed metrics on.
-    assert_eq!(
-        t["Resources"]["RotaHttpApi"]["Properties"]["DefaultRouteSettings"]["DetailedMetricsEnabled"],
-        true
-    );
+    let routes = Template::parse(&template_text()).unwrap().routes();
     for (route, ms) in LATENCY_TARGETS {
-        assert!(routes.contains(*route), "{route} is not a route");
+        let function = routes
+            .iter()
+            .find(|r| r.route_key() == *route)
+            .unwrap_or_else(|| panic!("{route} is not a route"))
+            .function
+            .clone();
+        // One function per route: the route's latency is its function's Duration.
+        assert_eq!(
+            routes.iter().filter(|r| r.function == function).count(),
+            1,
+            "{function} serves more than {route}"
+        );
         let found = alarms(&t).into_iter().find(|(_, a)| {
             let p = &a["Properties"];
-            p["MetricName"] == "Latency"
+            p["MetricName"] == "Duration"
                 && one_or_many(&p["Dimensions"])
                     .iter()
-                    .any(|d| d["Name"] == "Route" && d["Value"] == *route)
+                    .any(|d| d["Name"] == "FunctionName" && d["Value"]["Ref"] == function.as_str())
         });
-        let (id, a) = found.unwrap_or_else(|| panic!("no latency alarm for {route}"));
+        let (id, a) = found.unwrap_or_else(|| panic!("no latency alarm for {route} ({function})"));
         let p = &a["Properties"];
+        assert_eq!(p["Namespace"], "AWS/Lambda", "{id}");
         assert_eq!(p["ExtendedStatistic"], "p95", "{id}");
         assert_eq!(p["Threshold"].as_i64(), Some(*ms), "{id}");
-        assert_eq!(p["Namespace"], "AWS/ApiGateway", "{id}");
-        let dims: BTreeSet<&str> = one_or_many(&p["Dimensions"])
-            .iter()
-            .filter_map(|d| d["Name"].as_str())
-            .collect();
-        assert_eq!(dims, BTreeSet::from(["ApiId", "Stage", "Route"]), "{id}");
+        assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+        assert_eq!(one_or_many(&p["Dimensions"]).len(), 1, "{id}");
+        assert!(
+            p["AlarmDescription"].as_str().unwrap().contains(route),
+            "{id} does not name its route"
+        );
     }
+}
+
+#[test]
+fn no_detailed_route_metrics_are_enabled_or_read() {
+    let t = template();
+    let api = &t["Resources"]["RotaHttpApi"]["Properties"];
+    // Billed as custom metrics (6 per route): off on the stage and on every route.
+    assert_ne!(api["DefaultRouteSettings"]["DetailedMetricsEnabled"], true);
+    for (route, settings) in api["RouteSettings"].as_object().into_iter().flatten() {
+        assert_ne!(settings["DetailedMetricsEnabled"], true, "{route}");
+    }
+    // Nothing alarms on or draws a metric with the Route dimension (it would stay empty).
+    for (id, a) in alarms(&t) {
+        assert!(
+            !a["Properties"].to_string().contains("\"Route\""),
+            "{id} reads a per-route gateway metric"
+        );
+    }
+    let (body, _) = dashboard(&t);
+    let text = body.to_string();
+    assert!(
+        !text.contains("Route,") && !text.contains(",Route") && !text.contains("\"Route\""),
+        "the dashboard reads per-route gateway metrics"
+    );
 }
 
 #[test]
@@ -206,19 +233,25 @@ fn the_dashboard_is_valid_json_with_every_kpi() {
     let widgets = body["widgets"].as_array().expect("widgets");
     let text = body.to_string();
     for kpi in [
+        // DAU / MAU and the stats cache hit rate (EMF).
         "ActiveUsers24h",
         "ActiveUsers30d",
         "CacheHits",
         "CacheMisses",
-        "Latency",
+        // Latency per route (the functions' Duration) and end to end (the gateway's Latency).
+        "MetricName=\\\"Duration\\\"",
         "'p95'",
         "'p99'",
+        "Latency",
+        // Errors: whole API, per route (EMF Errors5xx per function, the access log's
+        // routeKey and status), function errors.
         "4xx",
         "5xx",
-        "Errors",
+        "Errors5xx",
+        "routeKey",
+        "MetricName=\\\"Errors\\\"",
         "Throttles",
         "ConcurrentExecutions",
-        "Duration",
         "ColdStart",
         "ConsumedReadCapacityUnits",
         "ConsumedWriteCapacityUnits",
@@ -232,6 +265,7 @@ fn the_dashboard_is_valid_json_with_every_kpi() {
     for queue in [
         "RemindersQueue.QueueName",
         "RemindersDeadLetterQueue.QueueName",
+        "RotaHttpApiAccessLogGroup",
     ] {
         assert!(
             names.iter().any(|n| n == queue),
@@ -248,66 +282,111 @@ fn the_dashboard_is_valid_json_with_every_kpi() {
     assert!(listed >= alarms(&t).len(), "alarm widget lists {listed}");
 }
 
-/// The metric names the dashboard reads from the functions' EMF namespace.
-fn emf_metric_names(body: &Value) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    fn walk(v: &Value, names: &mut BTreeSet<String>) {
+/// Every series the dashboard reads from the functions' EMF namespace `Rota`: its metric name
+/// and dimension keys.
+fn emf_series(body: &Value) -> BTreeSet<(String, BTreeSet<String>)> {
+    let mut series = BTreeSet::new();
+    fn walk(v: &Value, series: &mut BTreeSet<(String, BTreeSet<String>)>) {
         match v {
             Value::Array(items) => {
                 if items.first().and_then(Value::as_str) == Some("Rota")
                     && let Some(name) = items.get(1).and_then(Value::as_str)
                 {
-                    names.insert(name.to_string());
+                    // ["Rota", name, key, value, key, value, ..., {options}]
+                    let keys = items[2..]
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .step_by(2)
+                        .map(str::to_string)
+                        .collect();
+                    series.insert((name.to_string(), keys));
                 }
-                items.iter().for_each(|i| walk(i, names));
+                items.iter().for_each(|i| walk(i, series));
             }
             Value::Object(m) => {
                 if let Some(e) = m.get("expression").and_then(Value::as_str)
-                    && e.contains("{Rota,")
+                    && let Some((_, schema)) = e.split_once("{Rota,")
                     && let Some((_, after)) = e.split_once("MetricName=\"")
                 {
-                    names.insert(after.split('"').next().unwrap().to_string());
+                    // SEARCH('{Rota,key,key} MetricName="name" ...')
+                    let keys = schema.split('}').next().unwrap().split(',');
+                    series.insert((
+                        after.split('"').next().unwrap().to_string(),
+                        keys.map(str::to_string).collect(),
+                    ));
                 }
-                m.values().for_each(|i| walk(i, names));
+                m.values().for_each(|i| walk(i, series));
             }
             _ => {}
         }
     }
-    walk(body, &mut names);
-    names
+    walk(body, &mut series);
+    series
+}
+
+/// The dimension keys `name` is published with by shared/lambda/src/metrics.rs.
+fn published_keys(name: &str) -> Option<BTreeSet<String>> {
+    rota_lambda::metrics::published(name).map(|d| d.keys().iter().map(|k| k.to_string()).collect())
 }
 
 #[test]
-fn the_dashboard_reads_metrics_the_functions_emit() {
+fn the_dashboard_and_alarms_read_metrics_the_functions_publish() {
     let t = template();
     let (body, _) = dashboard(&t);
-    let names = emf_metric_names(&body);
-    assert!(names.len() >= 8, "{names:?}");
-    let mut source = String::new();
-    for dir in [
-        "shared/api/src",
-        "shared/api/src/handlers",
-        "shared/lambda/src",
-        "shared/store/src",
-    ] {
-        for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                source.push_str(&std::fs::read_to_string(path).unwrap());
-            }
-        }
-    }
-    for name in &names {
-        assert!(
-            source.contains(&format!("\"{name}\"")),
-            "the dashboard reads {name}, which shared/ never emits"
+    let series = emf_series(&body);
+    assert!(series.len() >= 8, "{series:?}");
+    for (name, keys) in &series {
+        assert_eq!(
+            published_keys(name).as_ref(),
+            Some(keys),
+            "the dashboard reads {name} by {keys:?}; shared/lambda/src/metrics.rs PUBLISHED disagrees"
         );
     }
-    // Namespace and dimensions as shared/lambda/src/metrics.rs writes them.
+    // Alarms on the EMF namespace, plain or in metric math.
+    let mut alarmed = 0;
+    for (id, a) in alarms(&t) {
+        let p = &a["Properties"];
+        let mut metrics: Vec<&Value> = vec![p];
+        for m in one_or_many(&p["Metrics"]) {
+            metrics.push(&m["MetricStat"]["Metric"]);
+        }
+        for m in metrics {
+            if m["Namespace"] != "Rota" {
+                continue;
+            }
+            let name = m["MetricName"].as_str().unwrap();
+            let keys: BTreeSet<String> = one_or_many(&m["Dimensions"])
+                .iter()
+                .filter_map(|d| d["Name"].as_str().map(str::to_string))
+                .collect();
+            assert_eq!(published_keys(name), Some(keys), "{id} alarms on {name}");
+            alarmed += 1;
+        }
+    }
+    assert!(alarmed >= 5, "{alarmed} alarmed EMF metrics");
+    // Namespace as shared/lambda/src/metrics.rs writes it (METRICS_NAMESPACE).
     assert_eq!(
         t["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"],
         "Rota"
     );
-    assert!(source.contains(r#""Dimensions": [["service", "function"]]"#));
-    assert!(source.contains(r#""service": "rota""#));
+}
+
+#[test]
+fn the_owners_kpis_are_published_with_few_dimensions() {
+    for kpi in [
+        "ActiveUsers24h",
+        "ActiveUsers30d",
+        "CacheHits",
+        "CacheMisses",
+    ] {
+        assert_eq!(
+            published_keys(kpi),
+            Some(BTreeSet::from(["service".to_string()])),
+            "{kpi}: one series for the whole service"
+        );
+    }
+    // What AWS/Lambda already gives per function for free is not published again.
+    for free in ["Requests", "Latency", "Invocations"] {
+        assert_eq!(published_keys(free), None, "{free}");
+    }
 }
