@@ -13,23 +13,24 @@ mod auth {
     use rota_tests::*;
     use serde_json::json;
 
-    /// One login attempt in process from a fresh client IP: the reply, the argon2 verifications
-    /// and the DynamoDB calls it made.
+    /// One login attempt in process from a fresh client IP: the reply, the argon2 verifications,
+    /// the DynamoDB calls it made and their sequential round trips.
     async fn attempt(
         app: &rota_api::App<Cached<Members>>,
         calls: &DynamoCalls,
         email: &str,
         password: &str,
-    ) -> (Reply, u64, Vec<String>) {
+    ) -> (Reply, u64, Vec<String>, u32) {
         let event = with_body(
             sample_event("auth-login"),
             &json!({"email": email, "password": password}),
         );
         calls.take();
+        calls.take_round_trips();
         let before = rota_api::auth::password::verifications();
         let reply = call(app, &auth::Login, &event).await;
         let verified = rota_api::auth::password::verifications() - before;
-        (reply, verified, calls.take())
+        (reply, verified, calls.take(), calls.take_round_trips())
     }
 
     #[tokio::test]
@@ -50,16 +51,17 @@ mod auth {
             Some(cache),
         );
 
-        let (email, _) = registered(&app).await;
+        let (email, registration) = registered(&app).await;
 
-        let (wrong, wrong_verified, wrong_calls) =
+        let (wrong, wrong_verified, wrong_calls, wrong_trips) =
             attempt(&app, &calls, &email, "not-the-password").await;
-        let (unknown, unknown_verified, unknown_calls) =
+        let (unknown, unknown_verified, unknown_calls, unknown_trips) =
             attempt(&app, &calls, &unique_email(), "not-the-password").await;
 
         assert_eq!((wrong_verified, unknown_verified), (1, 1));
         assert_eq!(wrong_calls, ["GetItem"]);
         assert_eq!(unknown_calls, wrong_calls);
+        assert_eq!((wrong_trips, unknown_trips), (1, 1));
 
         let (mut a, mut b) = (wrong.problem(401), unknown.problem(401));
         a.as_object_mut().unwrap().remove("request_id");
@@ -78,10 +80,19 @@ mod auth {
         assert_eq!(headers(&wrong), headers(&unknown));
 
         // For contrast, the right password: the same first steps, then the profile and a session.
-        let (ok, ok_verified, ok_calls) =
+        let (ok, ok_verified, ok_calls, ok_trips) =
             attempt(&app, &calls, &email, "correct horse battery").await;
         assert_eq!(ok.status, 200, "{}", ok.text);
         assert_eq!(ok_verified, 1);
-        assert_eq!(ok_calls, ["GetItem", "GetItem", "PutItem"]);
+        assert_eq!(ok.json()["user"], registration["user"]);
+        // Issue 13: at most two sequential DynamoDB round trips. The credential read comes first
+        // (the hash must be verified before anything is written); then the profile read and the
+        // session put go out together, in either order.
+        assert_eq!(ok_calls.len(), 3, "{ok_calls:?}");
+        assert_eq!(ok_calls[0], "GetItem");
+        let mut second = ok_calls[1..].to_vec();
+        second.sort();
+        assert_eq!(second, ["GetItem", "PutItem"]);
+        assert_eq!(ok_trips, 2, "sequential DynamoDB round trips of a login");
     }
 }

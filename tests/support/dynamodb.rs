@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use serde_json::Value;
 
 use crate::harness::sdk_config;
@@ -197,19 +200,63 @@ pub async fn delete_all_items(db: &aws_sdk_dynamodb::Client, table: &str) {
 }
 
 /// The operations (`GetItem`, `PutItem`, …) a DynamoDB client sent, one entry per HTTP round
-/// trip (retries included), in order.
+/// trip (retries included), in order; and how many *sequential* round trips they took: a call
+/// that starts while another call of this client is in flight shares its round trip (as the
+/// functions' diagnostics count them, here DynamoDB alone).
 #[derive(Debug, Clone, Default)]
-pub struct DynamoCalls(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct DynamoCalls(std::sync::Arc<std::sync::Mutex<Recorded>>);
+
+#[derive(Debug, Default)]
+struct Recorded {
+    operations: Vec<String>,
+    in_flight: u32,
+    round_trips: u32,
+}
 
 impl DynamoCalls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.0.lock().unwrap()
+    }
+
+    /// The operations sent since the last call.
     pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        std::mem::take(&mut self.lock().operations)
+    }
+
+    /// The sequential round trips since the last call.
+    pub fn take_round_trips(&self) -> u32 {
+        std::mem::take(&mut self.lock().round_trips)
     }
 }
 
 impl aws_sdk_dynamodb::config::Intercept for DynamoCalls {
     fn name(&self) -> &'static str {
         "DynamoCalls"
+    }
+
+    // One operation from start to end (the data layer's retries are operations of their own).
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let mut recorded = self.lock();
+        if recorded.in_flight == 0 {
+            recorded.round_trips += 1;
+        }
+        recorded.in_flight += 1;
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let mut recorded = self.lock();
+        recorded.in_flight = recorded.in_flight.saturating_sub(1);
+        Ok(())
     }
 
     fn read_before_transmit(
@@ -224,7 +271,7 @@ impl aws_sdk_dynamodb::config::Intercept for DynamoCalls {
             .get("x-amz-target")
             .unwrap_or("?");
         let op = target.rsplit('.').next().unwrap_or(target).to_owned();
-        self.0.lock().unwrap().push(op);
+        self.lock().operations.push(op);
         Ok(())
     }
 }

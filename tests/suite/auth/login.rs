@@ -1,6 +1,7 @@
 //! Logging in (`POST /api/auth/login`): any case of the email, one 401 for an unknown email
-//! and a wrong password, and the limits per client IP and per account (which hold with the
-//! cache down too).
+//! and a wrong password, the limits per client IP and per account (which hold with the cache
+//! down too), and logins that hold when DynamoDB throttles and fails. What a login costs in
+//! DynamoDB calls and round trips: tests/alone/login_cost.rs.
 
 use rota_tests::*;
 
@@ -131,5 +132,38 @@ mod in_process {
         let third = call(&app, &auth::Login, &event).await;
         third.problem(429);
         assert!(third.header("retry-after").is_some());
+    }
+
+    #[tokio::test]
+    async fn logins_hold_when_dynamodb_throttles_and_fails() {
+        // The profile read and the session put go out together, each retried on its own: a
+        // throttle or a 5xx on either never turns a right password into an error or a refresh
+        // token that does not work.
+        let (server, db, _dir) = faulted_emulator(
+            "    seed: 13\n    dynamodb:\n      throttle: {\"*\": 0.1}\n      internal_error: {\"*\": 0.05}\n",
+        )
+        .await;
+        let app = TestApp::with_parts(config(), db);
+        let (email, registration) = registered(&app).await;
+        for _ in 0..12 {
+            let event = with_body(
+                sample_event("auth-login"),
+                &json!({"email": email, "password": "correct horse battery"}),
+            );
+            let login = call(&app, &auth::Login, &event).await;
+            assert_eq!(login.status, 200, "{}", login.text);
+            assert_eq!(login.json()["user"], registration["user"]);
+            let refresh = login.json()["refresh_token"].clone();
+            let event = with_body(
+                sample_event("auth-refresh"),
+                &json!({ "refresh_token": refresh }),
+            );
+            let refreshed = call(&app, &auth::Refresh, &event).await;
+            assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+        }
+        let counts = emulator_counts(&server).await;
+        let injected = count_of(&counts["injected"], "throttle")
+            + count_of(&counts["injected"], "internal_error");
+        assert!(injected > 0, "{counts}");
     }
 }

@@ -170,22 +170,22 @@ impl Handler for Login {
             ctx.metrics.count("LoginFailures");
             return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
         };
-        app.limiter.reset(app.cache(), &pair_key).await;
         ctx.set_user(user_id);
-        let user = users
-            .get(user_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("credential without user"))?;
+        // The second and last DynamoDB round trip: the profile (name and role for the reply and
+        // the token) and the new session need only the user id, so they go out together, with
+        // the reset of this IP's attempt count. Should the read fail, the session just written
+        // is never handed out (its family id is random) and expires.
         let now = Utc::now().timestamp();
         let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
-        Sessions::new(app.db(), app.table())
-            .create(new_session_item(
-                &refresh,
-                user.id,
-                now,
-                refresh_expiry(app, now),
-            ))
-            .await?;
+        let session = new_session_item(&refresh, user_id, now, refresh_expiry(app, now));
+        let sessions = Sessions::new(app.db(), app.table());
+        let (user, created, ()) = tokio::join!(
+            users.get(user_id),
+            sessions.create(session),
+            app.limiter.reset(app.cache(), &pair_key),
+        );
+        let user = user?.ok_or_else(|| ApiError::internal("credential without user"))?;
+        created?;
         ctx.metrics.count("Logins");
         auth_response(app, StatusCode::OK, &user, &refresh, now)
     }
