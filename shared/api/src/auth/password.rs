@@ -5,9 +5,10 @@
 //! 200 ms target; BENCHMARKS.md has the measured hash time. Hashing runs on the blocking pool
 //! so it never stalls the async runtime.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::ApiError;
 use rota_domain::input::Password;
@@ -28,13 +29,53 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// argon2's working memory (m = 19 MiB), kept and reused: the crate's own `hash_password`
+/// allocates a fresh block per hash, and glibc serves later ones from arenas that keep them, so
+/// an auth instance grew to ~140 MB after a few dozen logins and paid page faults on fresh
+/// memory every time (BENCHMARKS.md, "Password hashing"). A small pool, not one buffer, so
+/// concurrent hashes in one process (tests) do not wait for each other; a Lambda instance
+/// serves one request at a time and keeps one.
+static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// `argon` over `password` and `salt` into `out`, in memory from [`MEMORY`].
+fn hash_into(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    let pool = || MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut memory = pool().pop().unwrap_or_default();
+    let blocks = argon.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let result = argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks]);
+    pool().push(memory);
+    result
+}
+
 /// The PHC string of a new hash with a random salt.
 pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(ApiError::internal)
+    let argon = hasher();
+    let mut salt_bytes = [0u8; 64];
+    let raw_salt = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(ApiError::internal)?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        Ok(hash_into(&argon, password.as_bytes(), raw_salt, out)?)
+    })
+    .map_err(ApiError::internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon.params()).map_err(ApiError::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
 }
 
 static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
@@ -46,17 +87,35 @@ pub fn verifications() -> u64 {
     VERIFICATIONS.load(Ordering::Relaxed)
 }
 
-/// Checks `password` against a stored PHC string (its own parameters are used).
+/// Checks `password` against a stored PHC string (its own algorithm, version and parameters
+/// are used). What `PasswordVerifier::verify_password` does, with the reused memory; the
+/// comparison is `Output`'s, in constant time.
 pub fn verify_blocking(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => {
-            VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
-            hasher()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        }
-        Err(_) => false,
-    }
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params);
+    let mut salt_bytes = [0u8; 64];
+    let Ok(raw_salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    Output::init_with(expected.len(), |out| {
+        Ok(hash_into(&argon, password.as_bytes(), raw_salt, out)?)
+    })
+    .is_ok_and(|computed| computed == expected)
 }
 
 pub async fn hash(password: &Password) -> Result<String, ApiError> {
@@ -98,6 +157,30 @@ mod tests {
         let params = |phc: &str| phc.split('$').nth(3).map(str::to_owned);
         assert_eq!(params(DUMMY_HASH), params(&fresh));
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn hashes_agree_with_the_crates_own_hasher_and_verifier() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // Ours verifies with the crate's verifier, and the crate's hash verifies with ours.
+        let ours = hash_blocking("correct horse").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(hasher().verify_password(b"correct horse", &parsed).is_ok());
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let theirs = hasher()
+            .hash_password(b"battery staple", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_blocking("battery staple", &theirs));
+        assert!(!verify_blocking("battery stapler", &theirs));
+        // A stored hash with other parameters is checked with its own (the memory grows).
+        let params = Params::new(MEMORY_KIB * 2, 1, 1, None).unwrap();
+        let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"staple", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_blocking("staple", &other));
+        assert!(!verify_blocking("stapl", &other));
     }
 
     #[test]
