@@ -77,7 +77,8 @@ $(VENV)/.package-tools: requirements-package.txt $(VENV)/.installed
 
 package: $(VENV)/.package-tools
 	rustup target list --installed | grep -qx $(RUST_TARGET) || rustup target add $(RUST_TARGET)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --bin rota \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_PROFILE_RELEASE_STRIP=symbols \
+	  cargo lambda build --release --bin rota \
 	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
 	scripts/check-artifact.sh target/lambda/rota/bootstrap $(ARCH)
 

@@ -284,7 +284,8 @@ def main():
     ap.add_argument("--traffic", type=float, default=1.0, help="multiply request-driven volume")
     ap.add_argument("--duration", choices=["local", "aws"], default="local",
                     help="local: warm durations measured on the local stack (moto is slower than DynamoDB: an upper bound); aws: estimated in-region")
-    ap.add_argument("--arch", choices=["x86_64", "arm64"], default=template_architecture(here))
+    ap.add_argument("--arch", choices=["x86_64", "arm64"], default=None,
+                    help="default: the template's Architecture (arm64); with --before, x86_64 as it was")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--before", action="store_true",
                     help="price the template as it was before the cost change (setups.before) instead of now")
@@ -292,6 +293,8 @@ def main():
     data = load(args.endpoints)
     prof = data["profile"]
     setup = "before" if args.before else "now"
+    if args.arch is None:
+        args.arch = "x86_64" if args.before else template_architecture(here)
     r = model(data, args.traffic, args.duration, args.arch, setup=setup)
     # Before: the template before issue 13, which ran on x86_64.
     other = None if args.before else model(data, args.traffic, args.duration, "x86_64", setup="before")
