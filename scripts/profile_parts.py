@@ -15,29 +15,49 @@ import collections
 import re
 import sys
 
-# (part, regex on a frame's symbol). Order matters only for the self-time attribution below.
+# Each sample goes to exactly one part (the shares add up to 100 %): the first frame, from the
+# leaf up, that matches a part's pattern names it. Wrappers that only forward (tracing's
+# `Instrumented`, futures combinators) match nothing, so the search goes on past them.
+SDK = re.compile(r"^aws_smithy_runtime|^aws_sdk_dynamodb|^aws_runtime|^aws_smithy_http_client|^aws_smithy_types|^aws_smithy_runtime_api")
 PARTS = [
-    ("Lambda Runtime API client (lambda_runtime, its hyper client)", r"^lambda_runtime|^lambda_runtime_api_client"),
-    ("event parsing (API Gateway event -> http::Request)", r"lambda_http::deserializer|aws_lambda_events|lambda_http::request::|LambdaRequest"),
-    ("DynamoDB call through the SDK (all of it)", r"^aws_sdk_dynamodb|^aws_smithy_runtime|^aws_runtime"),
-    ("  SigV4 signing", r"^aws_sigv4"),
-    ("  endpoint resolution", r"endpoint"),
-    ("  interceptors, config bag, retry machinery", r"interceptor|config_bag|ConfigBag|retries|RuntimeComponents|aws_smithy_runtime::client::orchestrator"),
-    ("  request serialisation (DynamoDB JSON out)", r"protocol_serde::.*ser_|aws_smithy_json::serialize|operation::.*::ser"),
-    ("  response deserialisation (DynamoDB JSON in)", r"protocol_serde::.*de_|aws_smithy_json::deserialize"),
-    ("  HTTP client (hyper, connection pool)", r"^aws_smithy_http_client|^hyper_util|^hyper::"),
-    ("Redis (redis-rs)", r"^redis::"),
-    ("our handler code (rota_*)", r"^rota_api::handlers|^rota_store|^rota_api::feeds|^rota_api::dashboard|^rota_api::views"),
-    ("  mapping to views", r"^rota_api::views|view"),
-    ("response JSON (serde_json out)", r"serde_json::ser|serde_json::value::ser|to_value|to_vec|to_string"),
-    ("logging (tracing)", r"^tracing_subscriber|^tracing_core|^tracing::|rota_lambda::logging"),
+    ("allocator (malloc/free/realloc)", r"^(__libc_)?(malloc|free|realloc|calloc|cfree)(@.*)?$|^_int_(malloc|free|realloc)|malloc_consolidate|unlink_chunk|^__rust_(alloc|dealloc|realloc)|^__rdl_"),
+    ("kernel (syscalls: sockets, epoll, futex; scheduling)", r"^\[kernel\]"),
+    ("SDK: SigV4 signing", r"^aws_sigv4"),
+    ("SDK: endpoint resolution", r"endpoint_lib|::endpoint::|resolve_endpoint|EndpointResolver"),
+    ("SDK: request serialisation (DynamoDB JSON out)", r"protocol_serde::.*ser_|aws_smithy_json::serialize|::ser_"),
+    ("SDK: response deserialisation (DynamoDB JSON in)", r"protocol_serde::.*de_|aws_smithy_json::deserialize|::de_"),
+    ("Redis client (redis-rs)", r"^redis::|^combine::"),
+    ("logging and spans (tracing, our JSON lines)", r"^tracing_subscriber|^tracing_core|^tracing::span|rota_lambda::logging|tracing_serde"),
     ("EMF metrics", r"rota_lambda::metrics"),
-    ("allocator (malloc/free/realloc)", r"^(__libc_)?(malloc|free|realloc|calloc|cfree)$|^_int_(malloc|free|realloc)|malloc_consolidate|^__rust_(alloc|dealloc|realloc)|^__rdl_"),
-    ("kernel (syscalls: network I/O, epoll, futex, page faults)", r"\[kernel|^(entry_SYSCALL|__x64_sys|do_syscall|syscall_exit|asm_exc_page_fault)"),
-    ("tokio scheduler and I/O driver", r"^tokio::runtime|^mio::"),
-    ("TLS / crypto (rustls, aws-lc)", r"^rustls|^aws_lc|^ring::"),
+    ("event parsing (API Gateway event -> request)", r"lambda_http::deserializer|aws_lambda_events|lambda_http::request|LambdaRequest"),
+    ("response JSON and our views", r"^serde_json::ser|serde_json::value::ser|rota_api::views|rota_api::http::json"),
+    ("HTTP (hyper; SDK or Runtime API, split below)", r"^hyper::|^hyper_util|^h2::|^http::|^httparse"),
+    ("SDK: orchestrator, interceptors, config bag, retries", SDK.pattern),
+    ("Lambda Runtime API client (lambda_runtime)", r"^lambda_runtime|^lambda_http"),
+    ("our code (rota_*: extractors, handler, store)", r"^rota_"),
+    ("tokio (scheduler, timers, I/O driver)", r"^tokio::|^mio::"),
+    ("serde_json (parsing: event, responses)", r"^serde_json|^serde::"),
 ]
 COMPILED = [(name, re.compile(rx)) for name, rx in PARTS]
+HYPER = "HTTP (hyper; SDK or Runtime API, split below)"
+# Opening and closing a TCP connection per DynamoDB call: the emulator's server answers every
+# request with `Connection: close`; DynamoDB keeps connections alive, so this is a local cost.
+CONNECTION = re.compile(r"__sys_connect|__sys_socket|__sys_shutdown|__x64_sys_close|HttpConnector|hyper_util::client::legacy::connect")
+
+
+def part_of(stack):
+    """The part a sample's stack belongs to (leaf first)."""
+    for i, frame in enumerate(stack):
+        for name, rx in COMPILED:
+            if rx.search(frame):
+                if name == HYPER:
+                    # Whose HTTP: the SDK's (a DynamoDB call) or lambda_runtime's (the
+                    # Runtime API: next event, response).
+                    if any(SDK.search(f) for f in stack[i + 1:]):
+                        return "SDK: HTTP client (hyper)"
+                    return "Lambda Runtime API client (lambda_runtime)"
+                return name
+    return "other (std, core, unnamed)"
 
 
 def demangle_simplify(sym: str) -> str:
@@ -75,27 +95,39 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("perf_script")
     ap.add_argument("--cpu-ms", type=float, default=None)
-    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--top", type=int, default=20)
     args = ap.parse_args()
-    inclusive = collections.Counter()
+    parts = collections.Counter()
     self_time = collections.Counter()
+    sdk_inclusive = 0
+    connection = 0
     total = 0
     with open(args.perf_script, errors="replace") as f:
         for stack in samples(f):
             total += 1
             self_time[stack[0]] += 1
-            for name, rx in COMPILED:
-                if any(rx.search(frame) for frame in stack):
-                    inclusive[name] += 1
+            parts[part_of(stack)] += 1
+            sdk_inclusive += any(SDK.search(fr) or fr.startswith("aws_sigv4") for fr in stack)
+            connection += any(CONNECTION.search(fr) for fr in stack)
     if total == 0:
         sys.exit("no samples (was the instance busy while perf recorded?)")
-    print(f"{total} samples")
-    print("| part | share of CPU (inclusive) |" + (" ms per invocation |" if args.cpu_ms else ""))
-    print("|---|---:|" + ("---:|" if args.cpu_ms else ""))
-    for name, _ in PARTS:
-        share = inclusive[name] / total
-        ms = f" {share * args.cpu_ms:.3f} |" if args.cpu_ms else ""
-        print(f"| {name} | {share * 100:.1f} % |{ms}")
+    ms = args.cpu_ms
+    print(f"{total} samples" + (f"; CPU per warm invocation {ms:.3f} ms (rota-bench, mean)" if ms else ""))
+    print()
+    print("| part | share | ms per invocation |" if ms else "| part | share |")
+    print("|---|---:|---:|" if ms else "|---|---:|")
+    order = [name for name, _ in PARTS if name != HYPER] + ["SDK: HTTP client (hyper)", "other (std, core, unnamed)"]
+    for name in sorted(set(order) | set(parts), key=lambda n: -parts[n]):
+        share = parts[name] / total
+        if parts[name] == 0:
+            continue
+        print(f"| {name} | {share * 100:.1f} % |" + (f" {share * ms:.3f} |" if ms else ""))
+    share = sdk_inclusive / total
+    print(f"| *of which inside a DynamoDB SDK call (inclusive, incl. its allocations and syscalls)* | *{share * 100:.1f} %* |"
+          + (f" *{share * ms:.3f}* |" if ms else ""))
+    share = connection / total
+    print(f"| *of which a new TCP connection per call to the emulator (a local cost: it closes every connection)* | *{share * 100:.1f} %* |"
+          + (f" *{share * ms:.3f}* |" if ms else ""))
     print()
     print("top self-time symbols:")
     for sym, n in self_time.most_common(args.top):
