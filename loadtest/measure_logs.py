@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Per-function figures from the local stack's logs (.local/logs/<binary>.log), stdlib only.
+"""Per-function figures from the local stack's logs (.local/logs/<handler>.log), stdlib only.
 
     python3 loadtest/measure_logs.py [--logs .local/logs] [--since-bytes offsets.json]
                                      [--update bench/endpoints.json]
