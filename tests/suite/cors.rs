@@ -36,7 +36,7 @@ async fn preflights_are_answered_by_the_gateway_for_allowed_origins() {
         .header("access-control-request-method", "POST")
         .header(
             "access-control-request-headers",
-            "authorization,content-type",
+            "authorization,content-type,idempotency-key",
         )
         .send()
         .await
@@ -48,7 +48,12 @@ async fn preflights_are_answered_by_the_gateway_for_allowed_origins() {
         assert!(methods.iter().any(|x| x == m), "{methods:?}");
     }
     let headers = list(header(&res, "access-control-allow-headers"));
-    for h in ["authorization", "content-type", "x-request-id"] {
+    for h in [
+        "authorization",
+        "content-type",
+        "x-request-id",
+        "idempotency-key",
+    ] {
         assert!(headers.iter().any(|x| x == h), "{headers:?}");
     }
     assert!(header(&res, "access-control-max-age").is_some());

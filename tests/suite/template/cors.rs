@@ -23,7 +23,12 @@ fn cors_is_explicit() {
             "{o}"
         );
     }
-    for h in ["authorization", "content-type", "x-request-id"] {
+    for h in [
+        "authorization",
+        "content-type",
+        "x-request-id",
+        "idempotency-key",
+    ] {
         assert!(cors.allow_headers.iter().any(|x| x == h), "allow {h}");
     }
     for h in [
