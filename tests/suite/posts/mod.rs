@@ -7,7 +7,7 @@ use rota_tests::*;
 use serde_json::json;
 
 #[tokio::test]
-async fn a_new_post_is_first_in_the_new_feed_at_once_with_its_author() {
+async fn a_new_post_shows_in_the_new_feed_with_its_author() {
     let api = Api::new();
     let me = api.new_account().await;
     let post = api.new_post(&me, "Fresh").await;
