@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 command -v npm >/dev/null || { echo "client-check needs Node.js 20+ and npm" >&2; exit 1; }
+# Fail before the npm steps when there is no stack to run against.
+if [ -z "${ROTA_BASE_URL:-}" ] && [ ! -x target/debug/rota-local ]; then
+  echo "target/debug/rota-local is missing: run make build first" >&2; exit 1
+fi
 
 echo "== client: npm ci"
 # Reinstall only when the lock file changed since the last install (npm writes
@@ -37,7 +41,6 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${ROTA_BASE_URL:-}" ]; then
-  [ -x target/debug/rota-local ] || { echo "target/debug/rota-local is missing: run make build first" >&2; exit 1; }
   scripts/ensure-redis.sh
   dir=".local/client-check-$(date +%s)-$$"
   mkdir -p "$dir/logs"
