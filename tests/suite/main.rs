@@ -24,6 +24,7 @@
 //! | `storm` | many users at once on hot posts: every count exact |
 //! | `faults` | the data layer's retry policy and the cache's circuit breaker |
 //! | `contract` | the template, the OpenAPI document, the contract's calls, the sample events |
+//! | `openapi_exact` | the OpenAPI document declares what the code enforces (enums, patterns, statuses, links) |
 //! | `template` | `template.yaml` against the operations and security rules, by topic |
 //! | `restore_drill`, `bench_harness` | export/import of the table; rota-bench works |
 //!
@@ -47,6 +48,7 @@ mod idempotency;
 mod likes;
 mod logs;
 mod notifications;
+mod openapi_exact;
 mod posts;
 mod reminders;
 mod restore_drill;

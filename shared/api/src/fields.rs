@@ -86,7 +86,7 @@ impl<'a> Fields<'a> {
         parse: impl FnOnce(i64) -> Result<T, &'static str>,
     ) -> Option<T> {
         let value = self.present(name)?;
-        match value.as_i64() {
+        match json_integer(value) {
             Some(n) => match parse(n) {
                 Ok(v) => Some(v),
                 Err(message) => {
@@ -127,7 +127,12 @@ impl<'a> Fields<'a> {
         let list: Option<Vec<String>> = value.as_array().and_then(|items| {
             items
                 .iter()
-                .map(|v| v.as_str().filter(|s| s.len() <= 100).map(str::to_owned))
+                // Characters, not bytes: the document's maxLength counts code points.
+                .map(|v| {
+                    v.as_str()
+                        .filter(|s| s.chars().count() <= 100)
+                        .map(str::to_owned)
+                })
                 .collect()
         });
         match list {
@@ -153,6 +158,16 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// An integer as JSON Schema reads one: `5` and `5.0` alike (a number with no fractional part,
+/// which is what the OpenAPI document's `type: integer` allows and some JSON encoders send).
+fn json_integer(value: &serde_json::Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let f = value.as_f64()?;
+        // Beyond ±2^53 a float no longer names one integer; every bound we check is far below.
+        (f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0).then_some(f as i64)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +185,20 @@ mod tests {
         let errors = f.finish().unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "password", "hour", "flag"]);
+    }
+
+    #[test]
+    fn integers_are_read_as_json_schema_reads_them() {
+        let v = serde_json::json!({"a": 5, "b": 5.0, "c": 5.5, "d": "5", "e": -0.0, "f": 1e300});
+        let mut f = Fields::new(v.as_object().unwrap());
+        assert_eq!(f.optional_int("a", Ok), Some(5));
+        assert_eq!(f.optional_int("b", Ok), Some(5));
+        assert_eq!(f.optional_int("c", Ok), None);
+        assert_eq!(f.optional_int("d", Ok), None);
+        assert_eq!(f.optional_int("e", Ok), Some(0));
+        assert_eq!(f.optional_int("f", Ok), None);
+        let errors = f.finish().unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["c", "d", "f"]);
     }
 }

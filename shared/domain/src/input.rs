@@ -129,6 +129,11 @@ impl TimeZone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Every name [`TimeZone::parse`] accepts (the OpenAPI document's enum is held to it).
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
+    }
 }
 
 /// Text stored exactly as sent: `min..=max` characters with at least one non-space, and no
