@@ -135,7 +135,8 @@ def setup_of(data, setup):
 
 def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=None, hours_override=None, setup="now"):
     prof = data["profile"]
-    eps = data["endpoints"]
+    # An endpoint added after a setup (its "setups" list) is not priced in it.
+    eps = {k: e for k, e in data["endpoints"].items() if setup in e.get("setups", [setup])}
     cfg = setup_of(data, setup)
     traced = cfg["xray_traced_functions"]
     daily = daily_override if daily_override is not None else prof["daily_active_users"] * prof["requests_per_active_user_per_day"]

@@ -48,6 +48,7 @@ handlers! {
     "community-posts-unlike" => http likes::UnlikePost,
     "community-stats" => http community_stats::GetStats,
     "dashboard" => http dashboard::Dashboard,
+    "docs" => http docs::Docs,
     "health-live" => http ops::HealthLive,
     "health-ready" => http ops::HealthReady,
     "not-found" => http ops::NotFound,

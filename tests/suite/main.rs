@@ -18,6 +18,7 @@
 //! | `roadmaps`, `dashboard` | roadmaps, steps and streaks; the dashboard |
 //! | `notifications`, `reminders` | the inbox; daily reminders (worker, schedule, under faults) |
 //! | `health` | readiness, liveness, the OpenAPI route, the default route |
+//! | `docs` | `/docs`, the interactive reference, and its files (in a browser: tests/browser/) |
 //! | `conventions` | problem+json, request ids, API Gateway's own throttling |
 //! | `security_headers`, `cors`, `logs` | headers on every response, CORS, log lines |
 //! | `idempotency` | `Idempotency-Key` on the creating POSTs |
@@ -42,6 +43,7 @@ mod contract;
 mod conventions;
 mod cors;
 mod dashboard;
+mod docs;
 mod faults;
 mod health;
 mod idempotency;

@@ -135,12 +135,38 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("referrer-policy", "no-referrer"),
 ];
 
-/// Adds [`SECURITY_HEADERS`] (replacing a handler's value: they are not negotiable) and
-/// `cache-control: no-store` unless the handler chose its own caching (the OpenAPI document
-/// and the catalog are cacheable; everything else is per-user or changes).
-pub fn apply_security_headers(headers: &mut http::HeaderMap) {
+/// The Content-Security-Policy of the interactive reference at `GET /docs` (Swagger UI), the
+/// one page the API serves: its own scripts, styles and images (`data:` for the icons its
+/// stylesheet embeds), calls to this origin only ("Try it out", `/openapi.json`), never
+/// framed. Found by running the page in Chromium under it with no violation reported
+/// (tests/browser/); every other response keeps `SECURITY_HEADERS`' policy.
+pub const DOCS_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// Which Content-Security-Policy a response carries: the API's, or the docs page's. A closed
+/// set, so a handler can only pick a reviewed policy ([`crate::runtime::Handler::CSP`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Csp {
+    /// `SECURITY_HEADERS`' `default-src 'none'`: nothing active (every JSON response).
+    Api,
+    /// [`DOCS_PAGE_CSP`]: the docs page and its files, and nothing else.
+    DocsPage,
+}
+
+/// Adds [`SECURITY_HEADERS`] (replacing a handler's value: they are not negotiable), with the
+/// docs page's policy instead of the API's when `csp` says so, and `cache-control: no-store`
+/// unless the handler chose its own caching (the OpenAPI document, the catalog and the docs
+/// page are cacheable; everything else is per-user or changes).
+pub fn apply_security_headers(headers: &mut http::HeaderMap, csp: Csp) {
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if csp == Csp::DocsPage {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_PAGE_CSP),
+        );
     }
     headers
         .entry(header::CACHE_CONTROL)
@@ -220,7 +246,7 @@ mod tests {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("SAMEORIGIN"),
         );
-        apply_security_headers(&mut h);
+        apply_security_headers(&mut h, Csp::Api);
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(
@@ -232,9 +258,42 @@ mod tests {
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=300"),
         );
-        apply_security_headers(&mut h);
+        apply_security_headers(&mut h, Csp::Api);
         assert_eq!(h["cache-control"], "public, max-age=300");
         assert_eq!(h.len(), SECURITY_HEADERS.len() + 1);
+    }
+
+    #[test]
+    fn only_the_docs_page_policy_differs_and_only_in_its_csp() {
+        let mut api = http::HeaderMap::new();
+        api.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("script-src *"),
+        );
+        apply_security_headers(&mut api, Csp::Api);
+        assert_eq!(
+            api["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        let mut docs = http::HeaderMap::new();
+        docs.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("script-src *"),
+        );
+        apply_security_headers(&mut docs, Csp::DocsPage);
+        assert_eq!(docs["content-security-policy"], DOCS_PAGE_CSP);
+        for (name, value) in api.iter() {
+            if name != header::CONTENT_SECURITY_POLICY {
+                assert_eq!(docs[name], value, "{name}");
+            }
+        }
+        assert_eq!(docs.len(), api.len());
+        // Still nothing from another origin, nothing inline, never framed.
+        assert!(DOCS_PAGE_CSP.starts_with("default-src 'none';"));
+        assert!(DOCS_PAGE_CSP.contains("frame-ancestors 'none'"));
+        assert!(!DOCS_PAGE_CSP.contains("unsafe"));
+        assert!(!DOCS_PAGE_CSP.contains('*'));
+        assert!(!DOCS_PAGE_CSP.contains("http"));
     }
 
     #[test]

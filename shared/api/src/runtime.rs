@@ -12,7 +12,7 @@ use tracing::Instrument;
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::FromRequest;
-use crate::http::{MAX_BODY_BYTES, body_bytes, valid_request_id};
+use crate::http::{Csp, MAX_BODY_BYTES, body_bytes, valid_request_id};
 use crate::state::State;
 use rota_lambda::invocation::Ids;
 use rota_lambda::metrics::{Metrics, Unit};
@@ -28,6 +28,9 @@ pub type Reply = ApiResult<Response<Body>>;
 pub trait Handler: Sync {
     type State: State;
     type Input: FromRequest<Self::State>;
+    /// The Content-Security-Policy of this handler's successful responses (its errors always
+    /// get the API's). Only the docs page (`handlers::docs`) overrides it.
+    const CSP: Csp = Csp::Api;
     fn handle(
         &self,
         app: &App<Self::State>,
@@ -84,6 +87,7 @@ pub async fn invoke<H: Handler>(
             .await
         };
         count_retries(&mut ctx.metrics);
+        let csp = if result.is_ok() { H::CSP } else { Csp::Api };
         let mut response = match result {
             Ok(response) => response,
             Err(err) => {
@@ -99,7 +103,7 @@ pub async fn invoke<H: Handler>(
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             headers.insert("x-request-id", v);
         }
-        crate::http::apply_security_headers(headers);
+        crate::http::apply_security_headers(headers, csp);
         if let Some(decision) = ctx.rate_limit {
             decision.apply_headers(&mut response);
         }

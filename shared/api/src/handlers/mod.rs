@@ -12,12 +12,14 @@
 //! | `notifications` | list, read, read all |
 //! | `dashboard` | `GET /api/dashboard` |
 //! | `ops` | health checks, the OpenAPI document, the `$default` route |
+//! | `docs` | `GET /docs`, the interactive reference (Swagger UI), and its files |
 //! | `jobs` | the reminder scheduler and worker (EventBridge, SQS) |
 
 pub mod auth;
 pub mod comments;
 pub mod community_stats;
 pub mod dashboard;
+pub mod docs;
 pub mod jobs;
 pub mod likes;
 pub mod notifications;
