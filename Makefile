@@ -21,7 +21,7 @@ STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
 ROTA_FAULTS ?= none
 
 # `load` (below) is not in `make test`: it runs for about ten minutes.
-.PHONY: package load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
+.PHONY: api-check client-check docs-check package-check package load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,18 @@ reminders-now:
 
 test: bootstrap
 	scripts/test.sh
+
+# Against the running `make run` stack (or ROTA_BASE_URL): schemathesis with every check and
+# phase; the generated TypeScript client's end-to-end tour (client/; starts its own stack when
+# ROTA_BASE_URL is unset); GET /docs in headless Chromium. All three are part of `make test`.
+api-check: bootstrap
+	scripts/schemathesis.sh
+
+client-check: build
+	scripts/client-check.sh
+
+docs-check: bootstrap build
+	scripts/docs-check.sh
 
 cfn-lint: bootstrap
 	$(VENV)/bin/cfn-lint template.yaml

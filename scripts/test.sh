@@ -18,6 +18,11 @@ echo "== build"
 cargo build --workspace --bins
 cargo test --workspace --no-run --quiet
 
+# What `sam deploy` would upload: the release artifact for the template's architecture, which
+# tests/alone/package.rs (in the run below) checks against the template.
+echo "== make package (cargo-lambda, provided.al2023)"
+make package
+
 scripts/ensure-redis.sh
 
 # start_stack DIR PROFILE REDIS_URL: a local stack on free ports under a fault profile, its
@@ -73,6 +78,17 @@ if command -v cargo-nextest >/dev/null; then
 else
   cargo test --workspace --no-fail-fast || status=$?
 fi
+
+# The API as its clients meet it, against the same plain stack: schemathesis with the served
+# document (every check and phase), the generated TypeScript client's tour, and GET /docs in
+# headless Chromium (Debian's, installed on first use) with a screenshot.
+echo "== schemathesis (tests/schemathesis/schemathesis.toml)"
+SCHEMATHESIS_OUT="$run_dir/schemathesis.txt" scripts/schemathesis.sh || status=$?
+echo "== the generated client (client/)"
+scripts/client-check.sh || status=$?
+echo "== GET /docs in headless Chromium (tests/browser); screenshot: $run_dir/docs.png"
+DOCS_SCREENSHOT="$run_dir/docs.png" scripts/docs-check.sh || status=$?
+
 if [ "$status" -ne 0 ]; then
   echo "== gateway log (tail)"; tail -n 40 "$run_dir/stderr" || true
 fi
