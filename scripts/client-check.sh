@@ -7,8 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 command -v npm >/dev/null || { echo "client-check needs Node.js 20+ and npm" >&2; exit 1; }
 # Fail before the npm steps when there is no stack to run against.
 if [ -z "${ROTA_BASE_URL:-}" ] && [ ! -x target/debug/rota-local ]; then
@@ -31,38 +29,12 @@ echo "== client: type-check and compile (tsc, strict)"
 rm -rf client/dist
 (cd client && npx --no-install tsc -p tsconfig.json)
 
-stack_pid=""
-cleanup() {
-  if [ -n "$stack_pid" ]; then
-    kill "$stack_pid" 2>/dev/null || true
-    wait "$stack_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
+. scripts/lib/stack.sh
 
 if [ -z "${ROTA_BASE_URL:-}" ]; then
   scripts/ensure-redis.sh
   dir=".local/client-check-$(date +%s)-$$"
-  mkdir -p "$dir/logs"
-  moto_port=$(free_port)
-  gateway_port=$(free_port)
-  # Its own Redis database (13 is used by no other stack of the project), so its cached feed
-  # pages and limits never mix with another running stack's.
-  redis_db=${CLIENT_CHECK_REDIS_DB:-13}
-  echo "== start a local stack (moto :$moto_port, gateway :$gateway_port, redis db $redis_db, logs $dir)"
-  target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
-    --redis-url "redis://127.0.0.1:6379/$redis_db" --bin-dir target/debug --logs "$dir/logs" --faults none \
-    >"$dir/stdout" 2>"$dir/stderr" &
-  stack_pid=$!
-  for _ in $(seq 300); do
-    grep -q "serving on" "$dir/stdout" 2>/dev/null && break
-    if ! kill -0 "$stack_pid" 2>/dev/null; then
-      echo "the local stack failed to start:" >&2; cat "$dir/stderr" >&2; exit 1
-    fi
-    sleep 0.2
-  done
-  grep -q "serving on" "$dir/stdout" || { echo "the local stack did not start in time" >&2; cat "$dir/stderr" >&2; exit 1; }
-  export ROTA_BASE_URL="http://127.0.0.1:$gateway_port"
+  start_stack "$dir" none "redis://127.0.0.1:6379/${CLIENT_CHECK_REDIS_DB:-13}"
 fi
 
 echo "== client: the tour against $ROTA_BASE_URL"

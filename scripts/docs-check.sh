@@ -21,16 +21,9 @@ if ! cmp -s tests/browser/package-lock.json "$stamp"; then
   cp tests/browser/package-lock.json "$stamp"
 fi
 
-stack_pid=""
-cleanup() {
-  if [ -n "$stack_pid" ]; then
-    kill "$stack_pid" 2>/dev/null || true
-    wait "$stack_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
+. scripts/lib/stack.sh
 
-# A stack of its own, as scripts/test.sh's start_stack starts one: free ports, no faults.
+# A stack of its own (scripts/lib/stack.sh): free ports, no faults.
 if [ -z "${ROTA_BASE_URL:-}" ]; then
   for bin in rota rota-local; do
     [ -x "target/debug/$bin" ] || { echo "target/debug/$bin is missing: cargo build --workspace --bins" >&2; exit 1; }
@@ -39,23 +32,7 @@ if [ -z "${ROTA_BASE_URL:-}" ]; then
   scripts/ensure-redis.sh
   free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
   dir=".local/docs-check-$(date +%s)-$$"
-  mkdir -p "$dir/logs"
-  moto_port=$(free_port)
-  gateway_port=$(free_port)
-  echo "== start a local stack (moto :$moto_port, gateway :$gateway_port), logs in $dir"
-  target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
-    --redis-url redis://127.0.0.1:6379 --bin-dir target/debug --logs "$dir/logs" --faults none \
-    >"$dir/stdout" 2>"$dir/stderr" &
-  stack_pid=$!
-  for _ in $(seq 300); do
-    grep -q "serving on" "$dir/stdout" 2>/dev/null && break
-    if ! kill -0 "$stack_pid" 2>/dev/null; then
-      echo "the local stack failed to start:" >&2; cat "$dir/stderr" >&2; exit 1
-    fi
-    sleep 0.2
-  done
-  grep -q "serving on" "$dir/stdout" || { echo "the local stack did not start in time" >&2; cat "$dir/stderr" >&2; exit 1; }
-  export ROTA_BASE_URL="http://127.0.0.1:$gateway_port"
+  start_stack "$dir" none "redis://127.0.0.1:6379"
 fi
 
 echo "== GET $ROTA_BASE_URL/docs in $(/usr/bin/chromium --version 2>/dev/null)"

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# start_stack, stop_stack (its EXIT trap is set by the library).
+. scripts/lib/stack.sh
 
 echo "== cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
@@ -25,38 +26,6 @@ make package
 
 scripts/ensure-redis.sh
 
-# start_stack DIR PROFILE REDIS_URL: a local stack on free ports under a fault profile, its
-# logs in DIR; sets stack_pid and exports ROTA_BASE_URL, AWS_ENDPOINT_URL and ROTA_LOGS_DIR.
-start_stack() {
-  local dir=$1 profile=$2 redis=$3 moto_port gateway_port
-  mkdir -p "$dir/logs"
-  moto_port=$(free_port)
-  gateway_port=$(free_port)
-  echo "== start a local stack under the fault profile $profile (moto :$moto_port, gateway :$gateway_port)"
-  target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
-    --redis-url "$redis" --bin-dir target/debug --logs "$dir/logs" --faults "$profile" \
-    >"$dir/stdout" 2>"$dir/stderr" &
-  stack_pid=$!
-  for _ in $(seq 300); do
-    grep -q "serving on" "$dir/stdout" 2>/dev/null && break
-    if ! kill -0 "$stack_pid" 2>/dev/null; then
-      echo "the local stack failed to start:" >&2; cat "$dir/stderr" >&2; exit 1
-    fi
-    sleep 0.2
-  done
-  grep -q "serving on" "$dir/stdout" || { echo "the local stack did not start in time" >&2; cat "$dir/stderr" >&2; exit 1; }
-  export ROTA_BASE_URL="http://127.0.0.1:$gateway_port"
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
-  export ROTA_LOGS_DIR="$PWD/$dir/logs"
-}
-stack_pid=""
-cleanup() {
-  if [ -n "$stack_pid" ]; then
-    kill "$stack_pid" 2>/dev/null || true
-    wait "$stack_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
 
 run_dir=".local/test-$(date +%s)-$$"
 # No fault profile, whatever ROTA_FAULTS says (`ROTA_FAULTS=bad-day make run` must not leak in).
@@ -92,7 +61,7 @@ DOCS_SCREENSHOT="$run_dir/docs.png" scripts/docs-check.sh || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== gateway log (tail)"; tail -n 40 "$run_dir/stderr" || true
 fi
-cleanup
+stop_stack
 
 # The community's, roadmaps', dashboard's and idempotency's end-to-end tests and the storm
 # (tests/suite: modules posts (with posts::feeds), likes, comments, community_stats, roadmaps,
