@@ -54,9 +54,21 @@ const likeResult = s.object<Schemas["LikeResult"]>("LikeResult", {
   likes_count: s.integer(0),
 });
 
+// The document's GoalSlug enum: the server's catalog must stay inside it.
+const goalSlug = s.oneOf<Schemas["GoalSlug"]>(
+  "backend",
+  "frontend",
+  "mobile",
+  "data-science",
+  "machine-learning",
+  "devops-cloud",
+  "cybersecurity",
+  "ux-design",
+);
+
 const catalog = s.object<Schemas["Catalog"]>("Catalog", {
   goals: s.array(
-    s.object<Schemas["CatalogGoal"]>("CatalogGoal", { slug: s.string, title: s.string, description: s.string }),
+    s.object<Schemas["CatalogGoal"]>("CatalogGoal", { slug: goalSlug, title: s.string, description: s.string }),
   ),
 });
 

@@ -61,7 +61,20 @@ fn the_time_zone_enum_is_every_name_the_server_accepts() {
 #[test]
 fn the_goal_enum_is_the_catalog() {
     let doc = doc();
-    let declared = strings(&schema(&doc, "CreateRoadmapRequest")["properties"]["goal"]["enum"]);
+    let declared = strings(&schema(&doc, "GoalSlug")["enum"]);
+    // What the catalog lists is what a roadmap may be created for, in the generated types too.
+    for (name, slug) in [
+        (
+            "CreateRoadmapRequest",
+            &schema(&doc, "CreateRoadmapRequest")["properties"]["goal"],
+        ),
+        (
+            "CatalogGoal",
+            &schema(&doc, "CatalogGoal")["properties"]["slug"],
+        ),
+    ] {
+        assert_eq!(slug["$ref"], "#/components/schemas/GoalSlug", "{name}");
+    }
     let catalog: BTreeSet<String> = rota_roadmap::catalog()
         .iter()
         .map(|g| g.slug.clone())
