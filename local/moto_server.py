@@ -700,6 +700,8 @@ def main() -> None:
     parser.add_argument("--faults-file", type=Path, default=Path(__file__).with_name("faults.yaml"),
                         help="fault profiles (default: faults.yaml next to this file)")
     parser.add_argument("--faults", default="none", metavar="NAME", help="fault profile (default: none)")
+    parser.add_argument("--iam", action="store_true",
+                        help="check every call made with role credentials against the role (moto_iam.py)")
     args = parser.parse_args()
     profile = Profile()
     if args.faults != "none":
@@ -719,10 +721,18 @@ def main() -> None:
     # Keep-alive: moto answers HTTP/1.0 and closes every connection, so each call was a new
     # TCP connection and a new server thread.
     MotoRequestHandler.protocol_version = "HTTP/1.1"
+    served = RotaMiddleware(app, faults)
+    if args.iam:
+        # The roles attach AWS managed policies (basic execution, X-Ray, event sources): moto
+        # knows their text only when asked to load it.
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        import moto_iam
+
+        served = moto_iam.IamLayer(served)
     run_simple(
         args.host,
         args.port,
-        RotaMiddleware(app, faults),
+        served,
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -30,6 +30,10 @@ struct Cli {
     out: PathBuf,
     #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
     redis_url: String,
+    /// Run the stack without IAM (the emulator allows every call), to measure what
+    /// enforcement costs.
+    #[arg(long)]
+    no_iam: bool,
 }
 
 /// The per-user and per-IP limits would refuse a benchmark's repeated requests from one client;
@@ -82,6 +86,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Figures are for the functions as they are, never under a fault profile.
         faults: rota_local::faults::NO_FAULTS.into(),
         faults_file: None,
+        // As the stack runs by default: each function with its role, checked by the emulator
+        // (--no-iam measures what the checks cost).
+        iam: !cli.no_iam,
+        strip_roles_of: Vec::new(),
     })
     .await?;
     let repo_root = cli

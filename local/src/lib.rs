@@ -7,6 +7,7 @@
 //! - [`template`]: parse the SAM template (the model, loading, intrinsics, routes, schedule
 //!   expressions).
 //! - [`stack`]: start moto and create the template's resources in it.
+//! - [`iam`]: the functions' execution roles (created in the emulator, which enforces them).
 //! - [`runtime`]: the Lambda service (lazily spawned instances, the Runtime API they poll).
 //! - [`gateway`]: the HTTP API (routing, throttling, events, responses).
 //! - [`events`]: the other event sources: EventBridge schedules and SQS → Lambda mappings.
@@ -18,6 +19,7 @@
 pub mod events;
 pub mod faults;
 pub mod gateway;
+pub mod iam;
 mod process;
 pub mod redis_proxy;
 pub mod runtime;

@@ -72,6 +72,11 @@ struct ServeArgs {
     /// The fault profiles [default: local/faults.yaml in the template's directory].
     #[arg(long, value_name = "PATH")]
     faults_file: Option<PathBuf>,
+    /// Run without IAM: every function gets placeholder keys and the emulator allows every
+    /// call. By default each function runs with its own execution role's credentials and
+    /// every DynamoDB, SQS and SSM call is checked against that role, as in AWS.
+    #[arg(long)]
+    no_iam: bool,
 }
 
 #[derive(Args)]
@@ -174,6 +179,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         schedules: !args.no_schedules,
         faults: args.faults,
         faults_file: args.faults_file,
+        iam: !args.no_iam,
+        strip_roles_of: Vec::new(),
     };
     // Signal handlers go in before anything is started, so no child outlives an early signal.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -228,7 +235,13 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
         aws_endpoint,
         redis_url: args.redis_url,
     };
-    let lambda = server::lambda_service(
+    // The function's role session, when that emulator enforces IAM (as `serve` gives it).
+    let credentials = rota_local::iam::assume(&ctx.aws_endpoint, &target.function)
+        .await?
+        .map(|c| (target.function.clone(), c))
+        .into_iter()
+        .collect();
+    let lambda = server::lambda_service_with(
         &template,
         &ctx,
         &args.bin_dir,
@@ -236,6 +249,7 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
         1,
         Some(&target.function),
         None,
+        &credentials,
     )?;
     tracing::info!(
         "firing {} ({}) for {}",

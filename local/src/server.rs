@@ -1,6 +1,7 @@
 //! The whole local stack, as `rota-local serve` runs it: AWS stand-ins, resources, Lambda
 //! service, gateway, schedule runner and SQS event-source mappings, under a fault profile.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::events::schedule::{self, ScheduleRunner};
 use crate::events::sqs::{self, SqsPollers};
 use crate::faults::{self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan};
 use crate::gateway::{self, Gateway};
+use crate::iam::{self, RoleCredentials};
 use crate::redis_proxy::RedisProxy;
 use crate::runtime::{self, LambdaService, RuntimeOptions};
 use crate::stack::{self, EmulatorFaults, MotoServer};
@@ -50,6 +52,12 @@ pub struct ServeConfig {
     /// The fault profiles (`--faults-file`; default `local/faults.yaml` in the template's
     /// directory).
     pub faults_file: Option<PathBuf>,
+    /// Every function runs with its own execution role's credentials and the emulator checks
+    /// each call against the role, as AWS does (`--no-iam` turns it off). Needs the emulator
+    /// wrapper (started here, or at `AwsSource::Endpoint` started with `--iam`).
+    pub iam: bool,
+    /// Functions (logical ids) whose roles are created without any policy (tests).
+    pub strip_roles_of: Vec<String>,
 }
 
 impl Default for ServeConfig {
@@ -66,6 +74,8 @@ impl Default for ServeConfig {
             schedules: true,
             faults: faults::NO_FAULTS.into(),
             faults_file: None,
+            iam: true,
+            strip_roles_of: Vec::new(),
         }
     }
 }
@@ -81,6 +91,8 @@ pub struct Running {
     pub lambda: Arc<LambdaService>,
     /// The fault profile the stack runs under.
     pub faults: FaultProfile,
+    /// Whether the functions run with their roles' credentials, checked by the emulator.
+    pub iam: bool,
     /// What rota-local injected so far (also in `<logs>/faults.json`).
     pub fault_counts: Arc<FaultCounts>,
     redis_proxy: Option<RedisProxy>,
@@ -104,6 +116,7 @@ impl Running {
             aws_endpoint: self.aws_endpoint.clone(),
             gateway: self.url(),
             faults: self.faults.name.clone(),
+            iam: self.iam,
         }
     }
 
@@ -189,11 +202,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         AwsSource::Moto { port } => {
             let exe = stack::find_moto_server(&repo_root);
             let emulator_faults = emulator_faults(&exe, &faults_file, &profile)?;
-            let moto = MotoServer::start_with_faults(
+            let moto = MotoServer::start_with(
                 &exe,
                 *port,
                 &config.logs_dir,
                 emulator_faults.as_ref(),
+                config.iam,
             )
             .await?;
             let endpoint = moto.endpoint.clone();
@@ -203,7 +217,15 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     // From here on, a failure must not leave moto running.
     let mut moto = moto;
     let counts = Arc::new(FaultCounts::new());
-    let result = start_rest(&config, &template, &aws_endpoint, &profile, &counts).await;
+    let result = start_rest(
+        &config,
+        &repo_root,
+        &template,
+        &aws_endpoint,
+        &profile,
+        &counts,
+    )
+    .await;
     let (lambda, listener, redis_proxy, redis_url) = match result {
         Ok(v) => v,
         Err(e) => {
@@ -251,6 +273,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         redis_url,
         lambda,
         faults: profile,
+        iam: config.iam,
         fault_counts: counts,
         redis_proxy,
         reporter: Some(reporter),
@@ -303,10 +326,39 @@ pub fn lambda_service(
     only: Option<&str>,
     faults: Option<Arc<LambdaFaultPlan>>,
 ) -> anyhow::Result<LambdaService> {
+    lambda_service_with(
+        template,
+        ctx,
+        bin_dir,
+        logs_dir,
+        max_instances,
+        only,
+        faults,
+        &BTreeMap::new(),
+    )
+}
+
+/// [`lambda_service`], each function with its role's `credentials` (by logical id; a function
+/// without gets placeholder keys, for an emulator without IAM).
+#[allow(clippy::too_many_arguments)]
+pub fn lambda_service_with(
+    template: &Template,
+    ctx: &LocalContext,
+    bin_dir: &Path,
+    logs_dir: &Path,
+    max_instances: usize,
+    only: Option<&str>,
+    faults: Option<Arc<LambdaFaultPlan>>,
+    credentials: &BTreeMap<String, RoleCredentials>,
+) -> anyhow::Result<LambdaService> {
     let bin_dir = std::path::absolute(bin_dir).unwrap_or_else(|_| bin_dir.to_path_buf());
     let functions = runtime::functions_from_template(template, ctx, &bin_dir)
         .into_iter()
         .filter(|f| only.is_none_or(|name| f.name == name))
+        .map(|mut f| {
+            f.credentials = credentials.get(&f.name).cloned();
+            f
+        })
         .collect();
     LambdaService::new(
         functions,
@@ -333,6 +385,9 @@ pub struct StackInfo {
     /// The fault profile (`none` in files written before profiles existed).
     #[serde(default = "no_faults")]
     pub faults: String,
+    /// Whether the emulator checks the functions' calls against their roles.
+    #[serde(default)]
+    pub iam: bool,
 }
 
 fn no_faults() -> String {
@@ -380,6 +435,7 @@ type Started = (Arc<LambdaService>, TcpListener, Option<RedisProxy>, String);
 
 async fn start_rest(
     config: &ServeConfig,
+    repo_root: &Path,
     template: &Template,
     aws_endpoint: &str,
     profile: &FaultProfile,
@@ -407,8 +463,20 @@ async fn start_rest(
         aws_endpoint: aws_endpoint.to_string(),
         redis_url: redis_url.clone(),
     };
+    let credentials = if config.iam {
+        let credentials =
+            iam::setup(repo_root, template, aws_endpoint, &config.strip_roles_of).await?;
+        tracing::info!(
+            "IAM enforced: {} functions run with their own role's credentials",
+            credentials.len()
+        );
+        credentials
+    } else {
+        tracing::warn!("IAM is off (--no-iam): the emulator allows every call");
+        Default::default()
+    };
     // Every function of the template, whatever its events (HTTP, schedules, SQS).
-    let lambda = lambda_service(
+    let lambda = lambda_service_with(
         template,
         &ctx,
         &config.bin_dir,
@@ -416,6 +484,7 @@ async fn start_rest(
         config.max_instances,
         None,
         LambdaFaultPlan::from_profile(profile, counts.clone()).map(Arc::new),
+        &credentials,
     )?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await

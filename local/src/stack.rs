@@ -70,6 +70,25 @@ impl MotoServer {
         logs_dir: &Path,
         faults: Option<&EmulatorFaults>,
     ) -> anyhow::Result<Self> {
+        Self::start_with(executable, port, logs_dir, faults, false).await
+    }
+
+    /// [`MotoServer::start_with_faults`], and with `iam` the wrapper's `--iam`: calls made
+    /// with role credentials are checked against the role (`local/moto_iam.py`).
+    pub async fn start_with(
+        executable: &Path,
+        port: u16,
+        logs_dir: &Path,
+        faults: Option<&EmulatorFaults>,
+        iam: bool,
+    ) -> anyhow::Result<Self> {
+        if iam && !is_moto_wrapper(executable) {
+            bail!(
+                "IAM enforcement needs the emulator wrapper local/moto-server and the repo's \
+                 .venv (found only {}); make bootstrap, or run without IAM (--no-iam)",
+                executable.display()
+            );
+        }
         let port = if port == 0 {
             free_port()?
         } else {
@@ -97,6 +116,9 @@ impl MotoServer {
             cmd.arg("--faults-file")
                 .arg(&f.file)
                 .args(["--faults", &f.profile]);
+        }
+        if iam {
+            cmd.arg("--iam");
         }
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::faults::LambdaFaultPlan;
+use crate::iam::RoleCredentials;
 use crate::template::{LocalContext, Template};
 
 /// How long a new instance may take to start and poll for its first event (Lambda's init phase
@@ -32,6 +33,10 @@ pub struct FunctionConfig {
     pub timeout: Duration,
     /// Resolved template environment.
     pub env: BTreeMap<String, String>,
+    /// The execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`), as Lambda gives them; `None`: the stack runs without IAM and the
+    /// function gets placeholder keys.
+    pub credentials: Option<RoleCredentials>,
 }
 
 /// Builds the function configurations from a template.
@@ -56,6 +61,7 @@ pub fn functions_from_template(
                 env.extend(f.logging.lambda_env());
                 env
             },
+            credentials: None,
         })
         .collect()
 }

@@ -343,8 +343,6 @@ impl Pool {
             ("AWS_REGION", LOCAL_REGION.into()),
             ("AWS_DEFAULT_REGION", LOCAL_REGION.into()),
             ("AWS_ENDPOINT_URL", self.options.aws_endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("_HANDLER", cfg.handler.clone()),
             ("LAMBDA_TASK_ROOT", dir_of(&cfg.executable)),
             ("TZ", ":UTC".into()),
@@ -352,6 +350,14 @@ impl Pool {
         ];
         for (k, v) in lambda {
             env.insert(k.to_string(), v);
+        }
+        match &cfg.credentials {
+            Some(role) => env.extend(role.env().map(|(k, v)| (k.to_string(), v))),
+            // Without IAM any key is accepted; placeholders keep the SDK from looking further.
+            None => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), "testing".into());
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), "testing".into());
+            }
         }
         // Lambda starts from a clean environment; only PATH is kept so binaries behave.
         if let Ok(path) = std::env::var("PATH") {

@@ -81,6 +81,44 @@ impl Template {
         Ok(Some(v.clone()))
     }
 
+    /// A whole document (an IAM policy, say) for local use: `Fn::If` decided, `AWS::NoValue`
+    /// left out (of objects and lists), and every other intrinsic resolved to its string.
+    /// `None` when the document itself is `AWS::NoValue`.
+    pub fn resolve_document(&self, v: &Json) -> Result<Option<Json>, String> {
+        self.document_at(v, 0)
+    }
+
+    fn document_at(&self, v: &Json, depth: usize) -> Result<Option<Json>, String> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return Err("the document nests too deeply".into());
+        }
+        let Some(v) = self.select(v, depth)? else {
+            return Ok(None);
+        };
+        Ok(Some(match v {
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|i| self.document_at(i, depth + 1))
+                    .filter_map(Result::transpose)
+                    .collect::<Result<_, _>>()?,
+            ),
+            Json::Object(m) if m.len() == 1 && m.keys().all(|k| is_intrinsic(k)) => {
+                Json::String(self.resolve(&Json::Object(m), None)?)
+            }
+            Json::Object(m) => {
+                let mut out = serde_json::Map::new();
+                for (k, item) in &m {
+                    if let Some(resolved) = self.document_at(item, depth + 1)? {
+                        out.insert(k.clone(), resolved);
+                    }
+                }
+                Json::Object(out)
+            }
+            other => other,
+        }))
+    }
+
     /// A list of strings: a YAML list (items may be intrinsics), `Fn::Split`, or a value
     /// (e.g. a `Ref` to a `CommaDelimitedList`) split on commas.
     pub(super) fn string_list(&self, v: &Json) -> Result<Vec<String>, String> {
@@ -209,6 +247,15 @@ impl Template {
             id.to_string()
         })
     }
+}
+
+/// Whether `key` is the name of an intrinsic function that yields a string (conditions and
+/// `Fn::If` are decided by [`Template::select`] before).
+fn is_intrinsic(key: &str) -> bool {
+    matches!(
+        key,
+        "Ref" | "Fn::GetAtt" | "Fn::Sub" | "Fn::Join" | "Fn::Select"
+    )
 }
 
 /// Whether any string inside `v` mentions one of `ids` as a whole identifier (`RotaCache` and

@@ -45,6 +45,10 @@ struct Poller {
 impl SqsPollers {
     /// Starts the pollers: `mapping.concurrency` per mapping, at most `max_concurrency`. Looks
     /// each queue's URL up first (GetQueueUrl), keeping the derived one if that fails.
+    ///
+    /// Like Lambda's event-source mappings, the pollers receive and delete with the function's
+    /// execution role (its `credentials`, when the stack runs with IAM), and the mapping is
+    /// checked as Lambda checks it when it is created: GetQueueAttributes with that role.
     pub async fn start(
         lambda: Arc<LambdaService>,
         mappings: Vec<SqsMapping>,
@@ -81,6 +85,20 @@ impl SqsPollers {
                     mapping.queue_url
                 ),
             }
+            let sqs = match lambda
+                .function(&mapping.function)
+                .and_then(|f| f.credentials.as_ref())
+            {
+                Some(role) => {
+                    let config = aws_sdk_sqs::config::Builder::from(sdk_config)
+                        .credentials_provider(role.provider())
+                        .build();
+                    let as_role = aws_sdk_sqs::Client::from_conf(config);
+                    check_role(&as_role, &mapping).await;
+                    as_role
+                }
+                None => sqs.clone(),
+            };
             let pollers = mapping.concurrency.min(max_concurrency.max(1));
             if pollers < mapping.concurrency {
                 tracing::info!(
@@ -106,7 +124,7 @@ impl SqsPollers {
             let poller = Arc::new(Poller {
                 mapping,
                 lambda: lambda.clone(),
-                sqs: sqs.clone(),
+                sqs,
             });
             for _ in 0..pollers {
                 tasks.spawn(poller.clone().supervise(tasks.signal()));
@@ -130,6 +148,28 @@ impl SqsPollers {
     /// the visibility timeout.
     pub async fn stop(self) {
         self.tasks.stop(STOP_GRACE, Late::Abort).await;
+    }
+}
+
+/// What Lambda checks when an SQS mapping is created: the role may read the queue's
+/// attributes (CreateEventSourceMapping fails otherwise). Logged as an error here: the pollers
+/// then meet AccessDenied on every receive, as the mapping would never have existed.
+async fn check_role(sqs: &aws_sdk_sqs::Client, mapping: &SqsMapping) {
+    let checked = sqs
+        .get_queue_attributes()
+        .queue_url(&mapping.queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await;
+    if let Err(e) = checked {
+        tracing::error!(
+            "SQS mapping {}: the execution role of {} cannot read queue {} (AWS would refuse \
+             to create this mapping): {}",
+            mapping.label(),
+            mapping.function,
+            mapping.queue_name,
+            aws_sdk_sqs::error::DisplayErrorContext(e)
+        );
     }
 }
 

@@ -1,0 +1,178 @@
+//! Execution roles: every function runs with its own role's temporary credentials, as Lambda
+//! gives them, and the emulator checks each of its calls against that role
+//! (`local/moto_iam.py`).
+//!
+//! The roles are the SAM transform's own output (`local/sam_expand.py` runs samtranslator on
+//! the template: the managed policies SAM attaches, event-source permissions included), with
+//! the intrinsics resolved here as the rest of the template is; they are created in the
+//! emulator and assumed once per function (sts:AssumeRole, as the Lambda service does).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use crate::template::Template;
+
+/// A role session's credentials, as Lambda puts them in a function's environment.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleCredentials {
+    #[serde(rename = "AccessKeyId")]
+    pub access_key_id: String,
+    #[serde(rename = "SecretAccessKey")]
+    pub secret_access_key: String,
+    #[serde(rename = "SessionToken")]
+    pub session_token: String,
+    /// The role's name (its logical id in the template).
+    #[serde(rename = "Role")]
+    pub role: String,
+}
+
+impl std::fmt::Debug for RoleCredentials {
+    // Never the secret in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoleCredentials {
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+    pub fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("AWS_ACCESS_KEY_ID", self.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_access_key.clone()),
+            ("AWS_SESSION_TOKEN", self.session_token.clone()),
+        ]
+    }
+
+    /// An SDK credentials provider for these credentials (the SQS pollers poll as the
+    /// function's role, as Lambda's event-source mappings do).
+    pub fn provider(&self) -> aws_sdk_dynamodb::config::Credentials {
+        aws_sdk_dynamodb::config::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            Some(self.session_token.clone()),
+            None,
+            "rota-local-role",
+        )
+    }
+}
+
+/// The SAM-expanded roles of the template's functions with every intrinsic resolved:
+/// `{"functions": {fn: role}, "roles": {role: {...}}}` (see `local/sam_expand.py`).
+pub async fn expanded_roles(repo_root: &Path, template: &Template) -> anyhow::Result<Json> {
+    let python = repo_root.join(".venv/bin/python");
+    let script = repo_root.join("local/sam_expand.py");
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&template.path)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {} (make bootstrap)", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the SAM transform of {} failed: {}",
+            template.path.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let expanded: Json =
+        serde_json::from_slice(&output.stdout).context("sam_expand.py printed no JSON")?;
+    resolve_roles(template, &expanded)
+}
+
+/// `expanded` with the roles' intrinsics resolved for the local stack.
+pub fn resolve_roles(template: &Template, expanded: &Json) -> anyhow::Result<Json> {
+    let mut roles = serde_json::Map::new();
+    for (name, role) in expanded["roles"].as_object().into_iter().flatten() {
+        let resolved = template
+            .resolve_document(role)
+            .map_err(|why| anyhow::anyhow!("role {name}: {why}"))?
+            .unwrap_or(Json::Null);
+        roles.insert(name.clone(), resolved);
+    }
+    Ok(json!({"functions": expanded["functions"], "roles": roles}))
+}
+
+/// Drops every policy of `roles`' role `role` (a test's way to show the role is what lets
+/// the function work).
+pub fn strip(roles: &mut Json, role: &str) {
+    if let Some(r) = roles["roles"].get_mut(role) {
+        r["Policies"] = json!([]);
+        r["ManagedPolicyArns"] = json!([]);
+    }
+}
+
+fn control_url(endpoint: &str, path: &str) -> String {
+    format!("{}/_rota/iam{path}", endpoint.trim_end_matches('/'))
+}
+
+/// Creates `roles` in the emulator at `endpoint` (which must run with `--iam`).
+pub async fn install(endpoint: &str, roles: &Json) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .post(control_url(endpoint, "/roles"))
+        .json(roles)
+        .send()
+        .await
+        .with_context(|| format!("{endpoint} does not answer"))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        bail!("the emulator refused the roles ({status}): {body}");
+    }
+    Ok(())
+}
+
+/// The credentials of `function`'s role, from the emulator at `endpoint`; `None` when that
+/// emulator does not enforce IAM (then any credentials do).
+pub async fn assume(endpoint: &str, function: &str) -> anyhow::Result<Option<RoleCredentials>> {
+    let response = reqwest::Client::new()
+        .post(control_url(endpoint, "/assume"))
+        .json(&json!({"function": function, "session": function}))
+        .send()
+        .await
+        .with_context(|| format!("{endpoint} does not answer"))?;
+    match response.status().as_u16() {
+        200 => Ok(Some(response.json().await.context("credentials")?)),
+        // A plain moto (no IAM layer) answers its own 404 for the path.
+        404 => Ok(None),
+        status => bail!(
+            "no credentials for {function} ({status}): {}",
+            response.text().await.unwrap_or_default()
+        ),
+    }
+}
+
+/// Every function's credentials: roles created from the template, then one session each.
+/// `strip`: roles to create without any policy.
+pub async fn setup(
+    repo_root: &Path,
+    template: &Template,
+    endpoint: &str,
+    strip_roles_of: &[String],
+) -> anyhow::Result<BTreeMap<String, RoleCredentials>> {
+    let mut roles = expanded_roles(repo_root, template).await?;
+    for function in strip_roles_of {
+        let role = roles["functions"][function.as_str()]
+            .as_str()
+            .with_context(|| format!("no function {function} to strip the role of"))?
+            .to_string();
+        strip(&mut roles, &role);
+    }
+    install(endpoint, &roles).await?;
+    let mut out = BTreeMap::new();
+    for function in roles["functions"].as_object().into_iter().flatten().map(|(f, _)| f) {
+        let credentials = assume(endpoint, function)
+            .await?
+            .with_context(|| format!("the emulator at {endpoint} does not enforce IAM"))?;
+        out.insert(function.clone(), credentials);
+    }
+    Ok(out)
+}
