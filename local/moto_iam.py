@@ -468,8 +468,11 @@ class Usage:
 class IamLayer:
     """The WSGI layer in front of the emulator (see the module's comment)."""
 
-    def __init__(self, app):
+    def __init__(self, app, enforce: bool = True):
         self.app = app
+        # Off (no --iam): every call passes and /_rota/iam answers 404, so rota-local knows
+        # to give the functions placeholder keys.
+        self.enforce = enforce
         self.usage = Usage()
         self.functions: dict[str, str] = {}
         self._statements: dict[str, list] = {}
@@ -591,7 +594,12 @@ class IamLayer:
     def __call__(self, environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
         if path == "/_rota/iam" or path.startswith("/_rota/iam/"):
+            if not self.enforce:
+                return _respond(start_response, 404, {"enforced": False,
+                                                      "error": "IAM is not enforced (no --iam)"})
             return self.control(environ, start_response, path, method)
+        if not self.enforce:
+            return self.app(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         service = SERVICES.get(target.partition(".")[0])
         if service is None or not environ.get("HTTP_X_AMZ_SECURITY_TOKEN"):

@@ -721,14 +721,13 @@ def main() -> None:
     # Keep-alive: moto answers HTTP/1.0 and closes every connection, so each call was a new
     # TCP connection and a new server thread.
     MotoRequestHandler.protocol_version = "HTTP/1.1"
-    served = RotaMiddleware(app, faults)
     if args.iam:
         # The roles attach AWS managed policies (basic execution, X-Ray, event sources): moto
         # knows their text only when asked to load it.
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-        import moto_iam
+    import moto_iam
 
-        served = moto_iam.IamLayer(served)
+    served = moto_iam.IamLayer(RotaMiddleware(app, faults), enforce=args.iam)
     run_simple(
         args.host,
         args.port,

@@ -141,12 +141,19 @@ pub async fn assume(endpoint: &str, function: &str) -> anyhow::Result<Option<Rol
         .with_context(|| format!("{endpoint} does not answer"))?;
     match response.status().as_u16() {
         200 => Ok(Some(response.json().await.context("credentials")?)),
-        // A plain moto (no IAM layer) answers its own 404 for the path.
+        // The wrapper without --iam answers 404.
         404 => Ok(None),
-        status => bail!(
-            "no credentials for {function} ({status}): {}",
-            response.text().await.unwrap_or_default()
-        ),
+        status => {
+            let body = response.text().await.unwrap_or_default();
+            // The IAM layer's own refusals are JSON with an `error`; anything else is an
+            // emulator without the layer (plain moto answers unknown paths its own way).
+            match serde_json::from_str::<Json>(&body) {
+                Ok(e) if e.get("error").is_some() => {
+                    bail!("no credentials for {function} ({status}): {}", e["error"])
+                }
+                _ => Ok(None),
+            }
+        }
     }
 }
 
@@ -168,7 +175,12 @@ pub async fn setup(
     }
     install(endpoint, &roles).await?;
     let mut out = BTreeMap::new();
-    for function in roles["functions"].as_object().into_iter().flatten().map(|(f, _)| f) {
+    for function in roles["functions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(f, _)| f)
+    {
         let credentials = assume(endpoint, function)
             .await?
             .with_context(|| format!("the emulator at {endpoint} does not enforce IAM"))?;

@@ -164,6 +164,8 @@ async fn sqs_mapping_with_lambda_semantics() {
         aws: AwsSource::Endpoint(moto.endpoint.clone()),
         logs_dir: logs.clone(),
         schedules: false,
+        // The stand-in functions' templates are about events, not roles (IAM: tests/suite/iam.rs).
+        iam: false,
         ..ServeConfig::default()
     })
     .await
@@ -453,6 +455,7 @@ async fn serve_records_the_stack_for_fire() {
         .args([
             "serve",
             "--no-schedules",
+            "--no-iam",
             "--port",
             "0",
             "--template",

@@ -133,7 +133,7 @@ async fn serve_refuses_an_unknown_profile() {
     let run = |args: Vec<&str>, env: Vec<(&str, &str)>| {
         let mut cmd = common::rota_local();
         cmd.arg("serve")
-            .args(["--port", "0", "--moto-port", "0"])
+            .args(["--port", "0", "--moto-port", "0", "--no-iam"])
             .arg("--template")
             .arg(&template)
             .arg("--logs")

@@ -53,7 +53,7 @@ async fn serve_runs_under_a_profile() {
 
     let mut command = common::rota_local();
     command
-        .args(["serve", "--no-schedules", "--port", "0"])
+        .args(["serve", "--no-schedules", "--no-iam", "--port", "0"])
         .arg("--template")
         .arg(&template)
         .arg("--bin-dir")
@@ -169,6 +169,8 @@ async fn the_emulator_gets_the_profile() {
             schedules: false,
             faults: profile.into(),
             faults_file: Some(repo_profiles.clone()),
+            // The test template's functions are stand-ins, without roles to check.
+            iam: false,
             ..ServeConfig::default()
         })
         .await

@@ -24,6 +24,7 @@
 //! | `idempotency` | `Idempotency-Key` on the creating POSTs |
 //! | `storm` | many users at once on hot posts: every count exact |
 //! | `faults` | the data layer's retry policy and the cache's circuit breaker |
+//! | `iam` | every function under its own role, enforced by the emulator; who may write a user's role |
 //! | `contract` | the template, the OpenAPI document, the contract's calls, the sample events |
 //! | `openapi_exact` | the OpenAPI document declares what the code enforces (enums, patterns, statuses, links) |
 //! | `template` | `template.yaml` against the operations and security rules, by topic |
@@ -46,6 +47,7 @@ mod dashboard;
 mod docs;
 mod faults;
 mod health;
+mod iam;
 mod idempotency;
 mod likes;
 mod logs;

@@ -140,6 +140,11 @@ impl Api {
     }
 
     pub fn from_ip(ip: IpAddr) -> Self {
+        Self::at(crate::harness::base_url(), ip)
+    }
+
+    /// A client of the gateway at `base` (another stack than the test run's).
+    pub fn at(base: &str, ip: IpAddr) -> Self {
         let http = reqwest::Client::builder()
             .local_address(ip)
             .timeout(Duration::from_secs(30))
@@ -147,7 +152,7 @@ impl Api {
             .expect("http client");
         Self {
             http,
-            base: crate::harness::base_url().to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
             ip,
         }
     }

@@ -14,6 +14,8 @@
 //! | `logs` | the functions' log lines |
 //! | `tools` | rota-admin and `rota-local fire` against the stack |
 //! | `faults` | a private emulator under a fault profile |
+//! | `grants` | a function's grants against the calls it made (the grant test's check) |
+//! | `private_stack` | a whole stack of a test's own (its own emulator, roles and gateway) |
 // The handlers' futures (extractors, retry budget, SDK calls) nest deeper than the
 // compiler's default layout limit when awaited in process.
 #![recursion_limit = "256"]
@@ -21,10 +23,12 @@
 mod accounts;
 mod dynamodb;
 mod faults;
+pub mod grants;
 mod harness;
 mod http;
 mod in_process;
 mod logs;
+mod private_stack;
 mod sqs;
 mod tokens;
 mod tools;
@@ -36,6 +40,7 @@ pub use harness::*;
 pub use http::*;
 pub use in_process::*;
 pub use logs::*;
+pub use private_stack::*;
 pub use sqs::*;
 pub use tokens::*;
 pub use tools::*;

@@ -25,6 +25,15 @@ const RESOURCE_WILDCARD_ALLOWED: &[(&str, &str)] = &[
 /// AWS managed policies a template role may attach (their text is AWS's, not ours).
 const MANAGED_POLICIES_ALLOWED: &[(&str, &str)] = &[
     (
+        "AWSLambdaBasicExecutionRole",
+        "logs only (CreateLogStream, PutLogEvents): what SAM attaches to every function role; \
+         written out on the roles the template defines itself (RemindersWorkerRole)",
+    ),
+    (
+        "AWSXrayWriteOnlyAccess",
+        "X-Ray segments only: what SAM attaches for Tracing: Active",
+    ),
+    (
         "AWSBackupServiceRolePolicyForBackup",
         "the role AWS Backup assumes to snapshot the table (AWS's own least-privilege policy)",
     ),

@@ -7,8 +7,8 @@
 //!   built or started.
 //! - Otherwise the harness's own stack: `target/debug/rota-local serve --no-schedules` on free
 //!   ports, no fault profile, Redis database 14, its state and logs in `.local/test-stack/`.
-//!   A stack started earlier is reused while it answers and no binary is newer than it; else it
-//!   is stopped and started again. Every test process (nextest runs one per test) first takes
+//!   A stack started earlier is reused while it answers and no binary, nor the template or the
+//!   emulator's code (local/*.py), is newer than it; else it is stopped and started again. Every test process (nextest runs one per test) first takes
 //!   an OS lock on `.local/test-stack/lock`, so exactly one of them builds or starts; the others
 //!   wait and reuse. The stack keeps running for the next `cargo test`:
 //!   `kill $(cat .local/test-stack/pid)` stops it.
@@ -158,7 +158,20 @@ fn find_or_start() -> Result<Stack, String> {
     let root = repo_root();
     let dir = stack_dir();
     let _lock = lock()?;
-    let newest_binary = current_binaries(&root)?;
+    // What the stack is made of besides the binaries: the template (routes, roles) and the
+    // emulator's code. A stack older than any of them is started again.
+    let newest_input = [
+        "template.yaml",
+        "local/moto_server.py",
+        "local/moto_patches.py",
+        "local/moto_iam.py",
+        "local/sam_expand.py",
+    ]
+    .iter()
+    .filter_map(|f| mtime_ms(&root.join(f)))
+    .max()
+    .unwrap_or(0);
+    let newest_binary = current_binaries(&root)?.max(newest_input);
     // The processes of one nextest run share its id: binaries relinked by someone else's build
     // halfway through a run do not restart the stack under the run's other tests.
     let run = env("NEXTEST_RUN_ID");

@@ -1,0 +1,364 @@
+//! The grant test: every function's grants against the calls it makes.
+//!
+//! A stack of its own (IAM enforced, as always) runs a tour that calls every function on
+//! every path that reaches DynamoDB, SQS or SSM: the happy paths, a refresh token used twice
+//! (the family revoked), an Idempotency-Key claim released after a refused request, the
+//! reminder pipeline (schedule → queue → worker). Then the emulator's account of what each
+//! role was allowed and refused is compared with the template's roles as the SAM transform
+//! writes them (`rota_tests::grants::findings`): a refused call is a missing grant, a
+//! statement, action, resource or `dynamodb:Attributes` entry nobody used is an over-grant.
+//!
+//! The stack runs without a reachable cache: what the cache would answer (stats, the first
+//! feed page) then comes from DynamoDB in every function that can read it, which is what a
+//! cold or failed cache does, so each of those grants is exercised. It is a process of its
+//! own because it sets the functions' create limits low (through `ROTA_FN_*`, read from the
+//! process environment) to reach the release of a claim after a refused request.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use rota_tests::*;
+
+const ROADMAP: &str = r#"{"goal":"backend","level":"beginner","hours_per_week":6}"#;
+
+fn ok(reply: &Reply, status: u16, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_grant_is_used_and_every_call_is_granted() {
+    // SAFETY: this test is its process's only thread touching the environment, before any
+    // other thread reads it.
+    unsafe {
+        // One create per window, so the second (with an Idempotency-Key) is refused inside
+        // the claim and the claim is released.
+        std::env::set_var("ROTA_FN_POST_CREATE_LIMIT", "1/60");
+        std::env::set_var("ROTA_FN_COMMENT_CREATE_LIMIT", "1/60");
+        std::env::set_var("ROTA_FN_ROADMAP_CREATE_LIMIT", "1/3600");
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let no_cache = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let stack = PrivateStack::start(|c| c.redis_url = no_cache).await;
+    tour(&stack).await;
+    reminders(&stack).await;
+
+    let usage = stack.iam_usage().await;
+    // What each role used, for whoever writes a grant: ROTA_GRANTS_USAGE=<file>.
+    if let Ok(path) = std::env::var("ROTA_GRANTS_USAGE") {
+        std::fs::write(&path, serde_json::to_string_pretty(&usage).unwrap()).unwrap();
+    }
+    let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
+    let roles = rota_local::iam::expanded_roles(&repo_root(), &template)
+        .await
+        .expect("the template's roles");
+    let found = grants::findings(&roles, &usage);
+    stack.stop().await;
+    assert!(
+        found.is_empty(),
+        "grants and calls differ ({}):\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
+
+/// Every HTTP function, on every path that calls AWS.
+async fn tour(stack: &PrivateStack) {
+    let api = stack.api();
+    ok(
+        &api.get("/health/ready", None).await,
+        503,
+        "readiness without a cache",
+    );
+    ok(&api.get("/health/live", None).await, 200, "liveness");
+    ok(&api.get("/openapi.json", None).await, 200, "the document");
+    ok(&api.get("/docs", None).await, 200, "the reference");
+    ok(&api.get("/nowhere", None).await, 404, "the default route");
+
+    let ada = api.new_account().await;
+    let bo = api.new_account().await;
+    let a = Some(ada.access_token.as_str());
+    let b = Some(bo.access_token.as_str());
+    ok(&api.login(&ada.email, &ada.password).await, 200, "login");
+
+    // Refresh: a rotation, then the old token again (reuse: the family is revoked).
+    let rotated = api
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": ada.refresh_token}),
+            None,
+        )
+        .await;
+    ok(&rotated, 200, "refresh");
+    let reused = api
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": ada.refresh_token}),
+            None,
+        )
+        .await;
+    ok(&reused, 401, "a reused refresh token");
+    let logout = api
+        .post(
+            "/api/auth/logout",
+            &json!({"refresh_token": bo.refresh_token}),
+            None,
+        )
+        .await;
+    ok(&logout, 204, "logout");
+
+    ok(&api.get("/api/users/me", a).await, 200, "me");
+    let hour = chrono::Timelike::hour(&chrono::Utc::now());
+    let patched = api
+        .patch(
+            "/api/users/me",
+            &json!({"display_name": "Ada L", "reminder_enabled": true, "reminder_hour": hour, "timezone": "Europe/Istanbul"}),
+            a,
+        )
+        .await;
+    ok(&patched, 200, "me, patched");
+    ok(
+        &api.get("/api/roadmaps/catalog", a).await,
+        200,
+        "the catalog",
+    );
+
+    // Posts: one each, the second refused by the limit inside its claim (released).
+    let post = api
+        .post_idempotent(
+            "/api/community/posts",
+            &json!({"title": "Day 1", "content": "Started."}),
+            a,
+            "tour-post-1",
+        )
+        .await;
+    ok(&post, 201, "a post");
+    let post_id = post.json()["id"].as_i64().unwrap();
+    let refused = api
+        .post_idempotent(
+            "/api/community/posts",
+            &json!({"title": "Day 2", "content": "More."}),
+            a,
+            "tour-post-2",
+        )
+        .await;
+    ok(&refused, 429, "a second post within the limit's window");
+    let bos_post = api.new_post(&bo, "Bo's").await;
+    let bos_id = bos_post["id"].as_i64().unwrap();
+
+    let path = format!("/api/community/posts/{post_id}");
+    ok(
+        &api.post(&format!("{path}/like"), &json!({}), b).await,
+        200,
+        "like",
+    );
+    ok(&api.delete(&format!("{path}/like"), b).await, 200, "unlike");
+    ok(
+        &api.post(&format!("{path}/like"), &json!({}), b).await,
+        200,
+        "like again",
+    );
+    ok(&api.get(&path, b).await, 200, "a post");
+    ok(
+        &api.patch(
+            &path,
+            &json!({"title": "Day 1, edited", "content": "Started, then more."}),
+            a,
+        )
+        .await,
+        200,
+        "an edit",
+    );
+    for sort in ["new", "top"] {
+        let page = api
+            .get(&format!("/api/community/posts?sort={sort}&limit=5"), b)
+            .await;
+        ok(&page, 200, "a feed page");
+        if let Some(cursor) = page.json()["next_cursor"].as_str() {
+            let next = api
+                .get(
+                    &format!("/api/community/posts?sort={sort}&limit=5&cursor={cursor}"),
+                    b,
+                )
+                .await;
+            ok(&next, 200, "a later page");
+        }
+    }
+
+    // Comments: one, then one refused inside its claim, listed, deleted.
+    let comment = api
+        .post_idempotent(
+            &format!("{path}/comments"),
+            &json!({"content": "Nice!"}),
+            b,
+            "tour-comment-1",
+        )
+        .await;
+    ok(&comment, 201, "a comment");
+    let refused = api
+        .post_idempotent(
+            &format!("{path}/comments"),
+            &json!({"content": "Again"}),
+            b,
+            "tour-comment-2",
+        )
+        .await;
+    ok(&refused, 429, "a second comment within the limit's window");
+    ok(
+        &api.get(&format!("{path}/comments"), b).await,
+        200,
+        "the comments",
+    );
+    let comment_id = comment.json()["id"].as_i64().unwrap();
+    ok(
+        &api.delete(&format!("/api/community/comments/{comment_id}"), b)
+            .await,
+        204,
+        "a comment deleted",
+    );
+
+    ok(&api.get("/api/community/stats", b).await, 200, "stats");
+
+    // Roadmaps: one, one refused inside its claim, read, a step done, listed.
+    let roadmap = api
+        .post_idempotent(
+            "/api/roadmaps",
+            &serde_json::from_str(ROADMAP).unwrap(),
+            a,
+            "tour-roadmap-1",
+        )
+        .await;
+    ok(&roadmap, 201, "a roadmap");
+    let refused = api
+        .post_idempotent(
+            "/api/roadmaps",
+            &serde_json::from_str(ROADMAP).unwrap(),
+            a,
+            "tour-roadmap-2",
+        )
+        .await;
+    ok(&refused, 429, "a second roadmap within the limit's window");
+    let roadmap_id = roadmap.json()["id"].as_i64().unwrap();
+    let roadmap_path = format!("/api/roadmaps/{roadmap_id}");
+    ok(&api.get(&roadmap_path, a).await, 200, "a roadmap");
+    ok(
+        &api.patch(
+            &format!("{roadmap_path}/steps/1"),
+            &json!({"done": true}),
+            a,
+        )
+        .await,
+        200,
+        "a step done",
+    );
+    ok(&api.get("/api/roadmaps", a).await, 200, "the roadmaps");
+    ok(&api.get("/api/dashboard", a).await, 200, "the dashboard");
+    let bos_roadmap = api
+        .create_roadmap(&bo, serde_json::from_str(ROADMAP).unwrap())
+        .await;
+    ok(&bos_roadmap, 201, "Bo's roadmap");
+    let bos_roadmap = bos_roadmap.json()["id"].as_i64().unwrap();
+    ok(
+        &api.delete(&format!("/api/roadmaps/{bos_roadmap}"), b).await,
+        204,
+        "a roadmap deleted",
+    );
+
+    ok(
+        &api.delete(&format!("/api/community/posts/{bos_id}"), b)
+            .await,
+        204,
+        "a post deleted",
+    );
+}
+
+/// The reminder pipeline: Ada is due now; the schedule fires, the worker reminds her through
+/// the queue, and she reads her notifications.
+async fn reminders(stack: &PrivateStack) {
+    let api = stack.api();
+    let ada = api.new_account().await;
+    let token = Some(ada.access_token.as_str());
+    let hour = chrono::Timelike::hour(&chrono::Utc::now());
+    ok(
+        &api.patch(
+            "/api/users/me",
+            &json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"}),
+            token,
+        )
+        .await,
+        200,
+        "reminders on",
+    );
+    ok(
+        &api.create_roadmap(&ada, serde_json::from_str(ROADMAP).unwrap())
+            .await,
+        201,
+        "a roadmap to be reminded of",
+    );
+    // Settings schedule the next occurrence (tomorrow's): move it to this hour, as if a day
+    // had passed (as tests/suite/reminders does).
+    let now_hour = rota_domain::reminder_hours::epoch_hour(chrono::Utc::now());
+    let db = aws_sdk_dynamodb::Client::new(
+        &rota_local::stack::sdk_config(&stack.running.aws_endpoint).await,
+    );
+    db.update_item()
+        .table_name("RotaTable")
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", ada.id)),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
+        .update_expression("SET reminder_due_hour = :h")
+        .expression_attribute_values(
+            ":h",
+            aws_sdk_dynamodb::types::AttributeValue::N(now_hour.to_string()),
+        )
+        .send()
+        .await
+        .expect("the due hour moves");
+    let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
+    let target =
+        rota_local::events::schedule::find_target(&template, "RemindersSchedulerFunction", None)
+            .unwrap();
+    // The scheduler reads an eventually consistent index: fire until it has seen her.
+    let mut reminded: Vec<Value> = Vec::new();
+    for _ in 0..30 {
+        rota_local::events::schedule::fire(&stack.running.lambda, &target, chrono::Utc::now())
+            .await
+            .expect("the scheduler runs");
+        for _ in 0..25 {
+            reminded = api
+                .get("/api/notifications?unread_only=true", token)
+                .await
+                .json()["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !reminded.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if !reminded.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(reminded.len(), 1, "one reminder arrives");
+    let id = reminded[0]["id"].as_i64().unwrap();
+    ok(
+        &api.post("/api/notifications/read-all", &json!({}), token)
+            .await,
+        204,
+        "all read",
+    );
+    ok(
+        &api.post(&format!("/api/notifications/{id}/read"), &json!({}), token)
+            .await,
+        204,
+        "one read again",
+    );
+}
