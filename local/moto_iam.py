@@ -43,7 +43,6 @@ Control endpoints (loopback only, like /_rota/faults):
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import json
 import re
@@ -93,11 +92,14 @@ class PolicyError(ValueError):
     """A policy this layer cannot evaluate faithfully."""
 
 
-def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+def _compile(pattern: str, ignore_case: bool = False) -> re.Pattern:
     # IAM's wildcards: * any run of characters, ? one character; nothing else is special.
-    if ignore_case:
-        pattern, value = pattern.lower(), value.lower()
-    return re.fullmatch(fnmatch.translate(pattern.replace("[", "[[]")), value, re.DOTALL) is not None
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
+
+
+def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    return _compile(pattern, ignore_case).fullmatch(value) is not None
 
 
 def _as_list(value) -> list:
@@ -124,6 +126,9 @@ class Statement:
         self.resources = [r for r in _as_list(raw.get("Resource")) if isinstance(r, str)]
         if not self.actions or not self.resources:
             raise PolicyError(f"{self.id}: a statement needs Action and Resource")
+        # Compiled once: a role's statements are checked on every call it makes.
+        self._actions = [(a, _compile(a, ignore_case=True)) for a in self.actions]
+        self._resources = [(r, _compile(r)) for r in self.resources]
         self.conditions = []
         for operator, keys in (raw.get("Condition") or {}).items():
             qualifier, _, base = operator.rpartition(":")
@@ -148,10 +153,10 @@ class Statement:
                 self.conditions.append((qualifier, base, if_exists, key, [str(v) for v in _as_list(values)]))
 
     def matching_action(self, action: str):
-        return next((a for a in self.actions if _wildcard(a, action, ignore_case=True)), None)
+        return next((a for a, regex in self._actions if regex.fullmatch(action)), None)
 
     def matching_resource(self, resource: str):
-        return next((r for r in self.resources if _wildcard(r, resource)), None)
+        return next((r for r, regex in self._resources if regex.fullmatch(resource)), None)
 
     def conditions_hold(self, context: dict) -> bool:
         return all(_condition(q, op, if_exists, key, values, context)
@@ -166,7 +171,7 @@ def _condition(qualifier, operator, if_exists, key, policy_values, context) -> b
         # IAM: a missing key matches nothing, except for IfExists, negated operators and
         # ForAllValues (vacuously true, which is why such grants pair with Select below).
         return if_exists or operator in _NEGATED or qualifier == "ForAllValues"
-    match = _STRING_OPERATORS[operator]
+    match = _STRING_OPERATORS[operator]  # StringLike compiles per call: only a few keys use it
     negated = operator in _NEGATED
     request_values = context[key] if isinstance(context[key], (list, set, tuple)) else [context[key]]
     request_values = [str(v) for v in request_values]
