@@ -200,3 +200,43 @@ async fn a_role_grants_its_own_actions_and_no_others() {
         .await;
     assert_eq!(service_code(index), None);
 }
+
+/// A write grant without attribute conditions could write any attribute of any item, `role`
+/// included: every PutItem/UpdateItem grant of a function names the attributes it may write.
+#[tokio::test]
+async fn every_write_grant_names_the_attributes_it_may_write() {
+    let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
+    let roles = rota_local::iam::expanded_roles(&repo_root(), &template)
+        .await
+        .expect("the template's roles");
+    let mut unconditioned = Vec::new();
+    for (role, spec) in roles["roles"].as_object().unwrap() {
+        for policy in spec["Policies"].as_array().into_iter().flatten() {
+            let statements = match &policy["PolicyDocument"]["Statement"] {
+                serde_json::Value::Array(s) => s.clone(),
+                one => vec![one.clone()],
+            };
+            for st in statements.iter().filter(|st| st["Effect"] == "Allow") {
+                let actions: Vec<&str> = match &st["Action"] {
+                    serde_json::Value::Array(a) => a.iter().filter_map(|a| a.as_str()).collect(),
+                    a => a.as_str().into_iter().collect(),
+                };
+                let writes = actions.iter().any(|a| {
+                    let a = a.to_ascii_lowercase();
+                    a == "dynamodb:putitem"
+                        || a == "dynamodb:updateitem"
+                        || a.starts_with("dynamodb:*")
+                });
+                let listed =
+                    st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"].is_array();
+                if writes && !listed {
+                    unconditioned.push(format!("{role}: {actions:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        unconditioned.is_empty(),
+        "write grants without dynamodb:Attributes: {unconditioned:#?}"
+    );
+}
