@@ -241,7 +241,7 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
         .map(|c| (target.function.clone(), c))
         .into_iter()
         .collect();
-    let lambda = server::lambda_service_with(
+    let lambda = server::lambda_service(
         &template,
         &ctx,
         &args.bin_dir,

@@ -317,31 +317,10 @@ fn emulator_faults(
 /// configuration, Lambda's own variables, then the `ROTA_FN_*` overrides. `bin_dir` is made
 /// absolute so instances do not depend on the working directory. `faults`: the Lambda faults
 /// to inject, if any.
-pub fn lambda_service(
-    template: &Template,
-    ctx: &LocalContext,
-    bin_dir: &Path,
-    logs_dir: &Path,
-    max_instances: usize,
-    only: Option<&str>,
-    faults: Option<Arc<LambdaFaultPlan>>,
-) -> anyhow::Result<LambdaService> {
-    lambda_service_with(
-        template,
-        ctx,
-        bin_dir,
-        logs_dir,
-        max_instances,
-        only,
-        faults,
-        &BTreeMap::new(),
-    )
-}
-
-/// [`lambda_service`], each function with its role's `credentials` (by logical id; a function
-/// without gets placeholder keys, for an emulator without IAM).
+/// Each function gets its role's `credentials` (by logical id); one without gets placeholder
+/// keys, for an emulator without IAM.
 #[allow(clippy::too_many_arguments)]
-pub fn lambda_service_with(
+pub fn lambda_service(
     template: &Template,
     ctx: &LocalContext,
     bin_dir: &Path,
@@ -476,7 +455,7 @@ async fn start_rest(
         Default::default()
     };
     // Every function of the template, whatever its events (HTTP, schedules, SQS).
-    let lambda = lambda_service_with(
+    let lambda = lambda_service(
         template,
         &ctx,
         &config.bin_dir,
