@@ -90,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // (--no-iam measures what the checks cost).
         iam: !cli.no_iam,
         strip_roles_of: Vec::new(),
+        function_env: Default::default(),
     })
     .await?;
     let repo_root = cli

@@ -181,6 +181,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         faults_file: args.faults_file,
         iam: !args.no_iam,
         strip_roles_of: Vec::new(),
+        function_env: Default::default(),
     };
     // Signal handlers go in before anything is started, so no child outlives an early signal.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -250,6 +251,7 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
         Some(&target.function),
         None,
         &credentials,
+        &Default::default(),
     )?;
     tracing::info!(
         "firing {} ({}) for {}",

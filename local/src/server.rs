@@ -58,6 +58,10 @@ pub struct ServeConfig {
     pub iam: bool,
     /// Functions (logical ids) whose roles are created without any policy (tests).
     pub strip_roles_of: Vec<String>,
+    /// Variables every function gets last, after `ROTA_FN_*` (a test's stack of its own sets
+    /// its limits here rather than in its process's environment, which every stack it starts
+    /// would inherit).
+    pub function_env: BTreeMap<String, String>,
 }
 
 impl Default for ServeConfig {
@@ -76,6 +80,7 @@ impl Default for ServeConfig {
             faults_file: None,
             iam: true,
             strip_roles_of: Vec::new(),
+            function_env: BTreeMap::new(),
         }
     }
 }
@@ -317,8 +322,8 @@ fn emulator_faults(
 /// configuration, Lambda's own variables, then the `ROTA_FN_*` overrides. `bin_dir` is made
 /// absolute so instances do not depend on the working directory. `faults`: the Lambda faults
 /// to inject, if any.
-/// Each function gets its role's `credentials` (by logical id); one without gets placeholder
-/// keys, for an emulator without IAM.
+/// Each function gets its role's `credentials` (by logical id; one without gets placeholder
+/// keys, for an emulator without IAM) and `function_env` last of all.
 #[allow(clippy::too_many_arguments)]
 pub fn lambda_service(
     template: &Template,
@@ -329,6 +334,7 @@ pub fn lambda_service(
     only: Option<&str>,
     faults: Option<Arc<LambdaFaultPlan>>,
     credentials: &BTreeMap<String, RoleCredentials>,
+    function_env: &BTreeMap<String, String>,
 ) -> anyhow::Result<LambdaService> {
     let bin_dir = std::path::absolute(bin_dir).unwrap_or_else(|_| bin_dir.to_path_buf());
     let functions = runtime::functions_from_template(template, ctx, &bin_dir)
@@ -345,7 +351,11 @@ pub fn lambda_service(
             max_instances: max_instances.max(1),
             logs_dir: logs_dir.to_path_buf(),
             aws_endpoint: ctx.aws_endpoint.clone(),
-            overrides: runtime::overrides_from_env(),
+            overrides: {
+                let mut overrides = runtime::overrides_from_env();
+                overrides.extend(function_env.clone());
+                overrides
+            },
             init_timeout: runtime::DEFAULT_INIT_TIMEOUT,
             faults,
         },
@@ -464,6 +474,7 @@ async fn start_rest(
         None,
         LambdaFaultPlan::from_profile(profile, counts.clone()).map(Arc::new),
         &credentials,
+        &config.function_env,
     )?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await

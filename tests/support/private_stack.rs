@@ -4,8 +4,10 @@
 
 use rota_local::server::{self, AwsSource, Running, ServeConfig};
 
-use crate::harness::{binaries, redis_url, repo_root};
+use crate::harness::{binaries, repo_root};
 use crate::http::{Api, random_ip};
+
+const PRIVATE_REDIS_URL: &str = "redis://127.0.0.1:6379/13";
 
 /// A running private stack; stopped by [`PrivateStack::stop`] (or with the test process).
 pub struct PrivateStack {
@@ -23,7 +25,9 @@ impl PrivateStack {
             template: repo_root().join("template.yaml"),
             bin_dir: binaries(),
             aws: AwsSource::Moto { port: 0 },
-            redis_url: redis_url(),
+            // Its own Redis database (the harness's stack has 14, the bad-day run 9): the
+            // shared stack is never started for a private one.
+            redis_url: PRIVATE_REDIS_URL.into(),
             logs_dir: dir.path().join("logs"),
             schedules: false,
             ..ServeConfig::default()
