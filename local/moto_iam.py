@@ -605,11 +605,18 @@ class IamLayer:
             return self.control(environ, start_response, path, method)
         if not self.enforce:
             return self.app(environ, start_response)
+        if not environ.get("HTTP_X_AMZ_SECURITY_TOKEN"):
+            # The administrator (see the module's comment).
+            return self.app(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         service = SERVICES.get(target.partition(".")[0])
-        if service is None or not environ.get("HTTP_X_AMZ_SECURITY_TOKEN"):
-            # The administrator (see the module's comment), or a service not emulated here.
-            return self.app(environ, start_response)
+        if service is None:
+            # A role's call this layer cannot check (another service, or SQS's query
+            # protocol): refused, never passed unchecked.
+            return _respond(start_response, 403, {
+                "__type": "AccessDeniedException",
+                "message": f"the local stack checks role calls to DynamoDB, SQS and SSM (JSON "
+                           f"protocols) only; refused: {target or environ.get('PATH_INFO')}"})
         return self.check(environ, start_response, service, target.partition(".")[2])
 
     def check(self, environ, start_response, service: str, op: str):

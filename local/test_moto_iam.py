@@ -212,6 +212,14 @@ class IamEmulator(unittest.TestCase):
         error = self.denied(stolen.get_item, TableName="Things", Key={"PK": {"S": "a"}, "SK": {"S": "b"}})
         self.assertEqual(error["Code"], "UnrecognizedClientException")
 
+    def test_a_role_call_this_layer_cannot_check_is_refused_not_passed(self):
+        creds = self.post("/_rota/iam/assume", {"role": "ReaderRole"})
+        sts = self.client("sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        # STS speaks XML: the refusal (JSON) does not even parse as an answer.
+        with self.assertRaises(Exception) as refused:
+            sts.get_caller_identity()
+        self.assertIn("AccessDeniedException", str(refused.exception))
+
     def test_stripping_a_role_refuses_what_it_allowed(self):
         self.post("/_rota/iam/roles", {"roles": {"ScratchRole": role(
             {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE_ARN})}})
