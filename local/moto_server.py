@@ -63,6 +63,7 @@ import yaml
 from werkzeug.serving import run_simple
 
 import moto_patches
+import moto_rules
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -203,6 +204,7 @@ class Profile:
     latency: Latency | None = None
     sqs_failure: dict = field(default_factory=dict)
     sqs_batch_entry_failure: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=dict)  # dynamodb keys of moto_rules.py (gsi_lag_ms)
 
     @property
     def active(self) -> bool:
@@ -257,7 +259,13 @@ def load_profile(path: Path, name: str) -> Profile:
         profile.seed = spec["seed"]
 
     ddb = _section(spec.get("dynamodb"), f"{where}.dynamodb",
-                   ["conflict_window_ms", "throttle", "internal_error", "latency"])
+                   ["conflict_window_ms", "throttle", "internal_error", "latency",
+                    *moto_rules.DYNAMODB_PROFILE_KEYS])
+    profile.rules = {k: ddb[k] for k in moto_rules.DYNAMODB_PROFILE_KEYS if k in ddb}
+    try:
+        moto_rules.gsi_lag_ms(None, profile.rules, environ={})
+    except moto_rules.RulesError as e:
+        raise ProfileError(f"{where}: {e}") from e
     if ddb.get("conflict_window_ms") is not None:
         profile.conflict_window_s = _number(ddb["conflict_window_ms"], f"{where}.dynamodb.conflict_window_ms") / 1000
     profile.throttle = _rates(ddb.get("throttle"), f"{where}.dynamodb.throttle", DYNAMODB_DATA_PLANE)
@@ -700,6 +708,7 @@ def main() -> None:
     parser.add_argument("--faults-file", type=Path, default=Path(__file__).with_name("faults.yaml"),
                         help="fault profiles (default: faults.yaml next to this file)")
     parser.add_argument("--faults", default="none", metavar="NAME", help="fault profile (default: none)")
+    moto_rules.add_arguments(parser)
     args = parser.parse_args()
     profile = Profile()
     if args.faults != "none":
@@ -707,6 +716,14 @@ def main() -> None:
             profile = load_profile(args.faults_file, args.faults)
         except ProfileError as e:
             sys.exit(f"moto_server: {e}")
+    try:
+        lag_ms = moto_rules.gsi_lag_ms(args.gsi_lag_ms, profile.rules)
+    except moto_rules.RulesError as e:
+        sys.exit(f"moto_server: {e}")
+    # DynamoDB's own rules (moto_rules.py), whatever the profile.
+    moto_rules.install(lag_ms, profile.seed)
+    print(f"rota-rules: global secondary indexes lag each write by {lag_ms / 2:g}..{lag_ms:g} ms "
+          f"(seed {profile.seed})", file=sys.stderr, flush=True)
     faults = Faults(profile)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if profile.active:
@@ -722,7 +739,7 @@ def main() -> None:
     run_simple(
         args.host,
         args.port,
-        RotaMiddleware(app, faults),
+        moto_rules.Rules(RotaMiddleware(app, faults)),
         threaded=True,
         request_handler=MotoRequestHandler,
     )
