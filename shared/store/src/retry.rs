@@ -391,6 +391,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_outcome_learned_late_renews_the_budget_within_the_outcome_deadline() {
+        let budget = Budget::new(Duration::from_millis(100), Duration::from_millis(50));
+        // Never before the deadline, and 9 s by default.
+        let early = budget.with_outcome_deadline(Instant::now());
+        assert_eq!(early.outcome_deadline, early.deadline);
+        assert!(budget.outcome_deadline >= budget.deadline + Duration::from_secs(8));
+        let outcome = Instant::now() + Duration::from_millis(300);
+        let budget = budget.with_outcome_deadline(outcome);
+        let (before, after) = with_budget(budget, async {
+            tokio::time::sleep(Duration::from_millis(150)).await; // the budget is spent
+            let before = Budget::current().deadline;
+            Budget::renew_after_outcome();
+            (before, Budget::current().deadline)
+        })
+        .await;
+        assert_eq!(before, budget.deadline);
+        assert!(
+            after > Instant::now(),
+            "time again for the rest of the request"
+        );
+        assert!(after <= outcome, "never past the outcome deadline");
+    }
+
+    #[tokio::test]
     async fn a_request_budget_is_seen_by_every_call_inside_it() {
         let budget = Budget::new(Duration::from_millis(300), Duration::from_millis(50));
         let seen = with_budget(budget, async {
