@@ -1,7 +1,8 @@
 //! The code under DynamoDB's rules that the emulator now keeps (local/moto_rules.py), one test
 //! per rule the code can meet: a transaction still in progress after its attempt timed out
 //! (waited for, applied once; through the gateway too), BatchGetItem's 100 keys and 16 MB
-//! answers, Query's 1 MB pages, and transactions of at most 100 actions.
+//! answers, Query's 1 MB pages, transactions of at most 100 actions, and a lagging index read
+//! to decide a write (the reminders). The rest of the suite runs with the index lag on.
 //!
 //! The private emulators here (`faulted_emulator` with a profile of no faults) keep big items
 //! and global counters out of the shared stack's table.
@@ -283,4 +284,56 @@ async fn mark_all_read_keeps_each_transaction_to_100_actions() {
     assert_eq!(store.unread(user).await.unwrap(), 0);
     let (unread, _) = store.page(user, true, None, 100).await.unwrap();
     assert!(unread.is_empty());
+}
+
+/// The scheduler decides who to queue from the `reminders-due` index, which lags the profile
+/// (here by 1.5..3 s, to make the moment long): a user who turned reminders off a moment ago is
+/// still listed as due. The worker reads the profile itself (strongly consistent) and reminds
+/// them of nothing.
+#[tokio::test]
+async fn a_reminder_turned_off_while_the_index_lags_is_never_delivered() {
+    use rota_api::handlers::{roadmaps, users};
+    use rota_api::reminders::{Outcome, remind};
+    use rota_domain::reminder_hours::epoch_hour;
+    use rota_store::users::Users;
+    let (_server, db, _dir) =
+        faulted_emulator("    seed: 1\n    dynamodb:\n      gsi_lag_ms: 3000\n").await;
+    let mut config = rota_api::config::Config::from_lookup(|_| None).unwrap();
+    config.redis_url = None;
+    let app = TestApp::with_parts(config, db.clone());
+    let (_, body) = registered(&app).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let id = body["user"]["id"].as_i64().unwrap();
+    let patch = |settings: serde_json::Value| {
+        with_body(
+            with_token(sample_event("users-me-patch"), &token),
+            &settings,
+        )
+    };
+    let hour = chrono::Timelike::hour(&chrono::Utc::now());
+    let on = patch(json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"}));
+    assert_eq!(call(&app, &users::PatchMe, &on).await.status, 200);
+    let create = with_token(sample_event("roadmaps-create"), &token);
+    assert_eq!(
+        call(&app, &roadmaps::CreateRoadmap, &create).await.status,
+        201
+    );
+    let now = chrono::Utc::now();
+    set_due_hour(&db, id, epoch_hour(now)).await; // waits until the index has it
+    let off = patch(json!({"reminder_enabled": false}));
+    assert_eq!(call(&app, &users::PatchMe, &off).await.status, 200);
+    let due = Users::new(&db, "RotaTable")
+        .due_for_reminders(epoch_hour(now))
+        .await
+        .unwrap();
+    let stale = *due
+        .iter()
+        .find(|u| u.id == id)
+        .expect("the index still lists the user as due");
+    assert_eq!(remind(&app, stale, now).await.unwrap(), Outcome::Stale);
+    let (delivered, _) = Notifications::new(&db, "RotaTable")
+        .page(id, false, None, 10)
+        .await
+        .unwrap();
+    assert!(delivered.is_empty(), "{delivered:?}");
 }
