@@ -19,6 +19,10 @@ fault profile): a repeat of a token seen in the last 10 minutes with the same pa
 the first call's response and is not applied again; with other parameters it gets
 IdempotentParameterMismatchException. Only successful calls are remembered.
 
+DynamoDB's other documented rules that moto lacks (TransactionInProgressException while a
+token's first attempt runs, GSI propagation lag, size and count limits) are in moto_rules.py,
+installed by main() below whatever the profile.
+
 Fault injection (`--faults-file local/faults.yaml --faults PROFILE`; absent or `none`: none)
 implements the `dynamodb` and `sqs` parts of a profile; faults.yaml is the spec. Only data-plane
 calls get faults (DYNAMODB_DATA_PLANE, SQS_DATA_PLANE; SQS only in its JSON protocol), so
