@@ -26,6 +26,11 @@ each pinned against the unpatched moto by `local/test_moto_patches.py`:
    eventually consistent; writes round the larger of the old and new item up to 1 KB, twice
    inside a transaction; an index entry that changes costs one write per KB, two when its key
    moves (delete + put).
+5. **Index propagation lag** (off here; local/moto_rules.py turns it on by default). With a lag,
+   a write's index change is queued and becomes visible to Queries only when its propagation
+   time has passed, in the order of the item's writes, as DynamoDB's asynchronous GSI updates
+   do. A transaction's index changes are queued at its commit only, so a cancelled
+   transaction never shows in an index.
 """
 
 import base64
@@ -34,9 +39,13 @@ import copy
 import datetime
 import decimal
 import functools
+import heapq
+import itertools
 import json
 import math
+import random
 import threading
+import time
 from collections import defaultdict
 
 from moto.dynamodb import models as dynamodb_models
@@ -207,8 +216,37 @@ def _partition_label(value):
 # --- global secondary indexes -----------------------------------------------------------------
 
 
+class IndexLag:
+    """How long a write takes to reach the global secondary indexes: each write's delay is
+    drawn from a seeded generator, uniformly in [max_s / 2, max_s] (0: no lag)."""
+
+    def __init__(self, max_s=0.0, seed=0):
+        self.max_s = max_s
+        self._rng = random.Random(f"{seed}:gsi_lag")
+        self._lock = threading.Lock()
+
+    def draw(self):
+        with self._lock:
+            return self._rng.uniform(self.max_s / 2, self.max_s)
+
+
+LAG = IndexLag()
+
+
+def set_index_lag(max_s, seed=0):
+    """Every global secondary index from now on lags writes by up to `max_s` seconds."""
+    global LAG
+    LAG = IndexLag(max_s, seed)
+
+
 class _Index:
-    """One GSI: per index partition, its entries sorted by (index range key, table keys)."""
+    """One GSI: per index partition, its entries sorted by (index range key, table keys).
+
+    `parts`/`where` are what Queries see; `latest` is where each item's entry will be once
+    every queued change is visible (what writes are charged against); `pending` holds the
+    changes not yet visible, a heap by the time they become visible."""
+
+    _seq = itertools.count()
 
     def __init__(self, gsi, table):
         self.gsi = gsi
@@ -217,7 +255,10 @@ class _Index:
         self.table_attrs = [a for a in (table.hash_key_attr, table.range_key_attr) if a]
         self.lock = threading.Lock()
         self.parts = {}  # index hash value -> (sorted sort keys, {sort key: entry})
-        self.where = {}  # item key -> (index hash value, sort key, entry size)
+        self.where = {}  # item key -> (index hash value, sort key), as visible
+        self.latest = {}  # item key -> (index hash value, sort key, entry size), as written
+        self.pending = []  # heap of (visible at, seq, item key, entry, hash value, sort key)
+        self.last_due = {}  # item key -> when its latest queued change becomes visible
 
     def sort_key(self, item):
         return tuple(item.attrs[a] for a in (*self.range_attrs, *self.table_attrs))
@@ -228,25 +269,54 @@ class _Index:
         entry = self.gsi.project(_deepcopy(item))
         return entry
 
+    def _place(self, item_key, entry, new_hash, new_sort):
+        """Makes the item's entry visible where `entry` puts it (or nowhere). Under the lock."""
+        old = self.where.pop(item_key, None)
+        if old is not None:
+            old_hash, old_sort = old
+            keys, entries = self.parts[old_hash]
+            del entries[old_sort]
+            del keys[bisect.bisect_left(keys, old_sort)]
+            if not entries:
+                del self.parts[old_hash]
+        if entry is not None:
+            keys, entries = self.parts.setdefault(new_hash, ([], {}))
+            bisect.insort(keys, new_sort)
+            entries[new_sort] = entry
+            self.where[item_key] = (new_hash, new_sort)
+
+    def _apply_due(self, now):
+        """Makes every queued change whose time has come visible, oldest first. Under the lock."""
+        pending = self.pending
+        while pending and pending[0][0] <= now:
+            due, _, item_key, entry, new_hash, new_sort = heapq.heappop(pending)
+            self._place(item_key, entry, new_hash, new_sort)
+            if self.last_due.get(item_key) == due:
+                del self.last_due[item_key]
+
     def update(self, item_key, item):
-        """Moves the item's entry to where `item` puts it; the index-side write units."""
+        """Moves the item's entry to where `item` puts it (at once, or after the lag); the
+        index-side write units."""
         entry = self.entry_of(item)
         new_hash = tuple(entry.attrs[a] for a in self.hash_attrs) if entry is not None else None
         new_sort = self.sort_key(entry) if entry is not None else None
+        lag = LAG.draw() if LAG.max_s > 0 else 0.0
         with self.lock:
-            old = self.where.pop(item_key, None)
-            if old is not None:
-                old_hash, old_sort, _ = old
-                keys, entries = self.parts[old_hash]
-                del entries[old_sort]
-                del keys[bisect.bisect_left(keys, old_sort)]
-                if not entries:
-                    del self.parts[old_hash]
+            old = self.latest.pop(item_key, None)
             if entry is not None:
-                keys, entries = self.parts.setdefault(new_hash, ([], {}))
-                bisect.insort(keys, new_sort)
-                entries[new_sort] = entry
-                self.where[item_key] = (new_hash, new_sort, entry.size())
+                self.latest[item_key] = (new_hash, new_sort, entry.size())
+            if lag > 0:
+                now = time.monotonic()
+                due = now + lag
+                # An item's changes become visible in the order they were made.
+                last = self.last_due.get(item_key)
+                if last is not None and due <= last:
+                    due = last + 1e-6
+                self.last_due[item_key] = due
+                heapq.heappush(self.pending, (due, next(self._seq), item_key, entry, new_hash, new_sort))
+                self._apply_due(now)
+            else:
+                self._place(item_key, entry, new_hash, new_sort)
         writes = []
         if old is not None and (entry is None or old[0] != new_hash or old[1] != new_sort):
             writes.append((old[0], write_units(old[2])))
@@ -255,8 +325,10 @@ class _Index:
         return writes
 
     def entries(self, hash_value):
-        """The entries of one index partition, in index order (a snapshot)."""
+        """The visible entries of one index partition, in index order (a snapshot)."""
         with self.lock:
+            if self.pending:
+                self._apply_due(time.monotonic())
             part = self.parts.get(hash_value)
             if part is None:
                 return []
@@ -285,7 +357,11 @@ def _item_at(table, hash_key, range_key):
 
 def reindex(table, hash_key, range_key):
     """Brings every GSI up to date with the item now at (hash, range); charges the index writes.
-    Called under the item's partition lock."""
+    Called under the item's partition lock. Inside a transaction, done at its end (see
+    in_transaction): the index never sees a write the transaction may still cancel."""
+    if getattr(_local, "transaction", False):
+        _local.deferred.append((table, hash_key, range_key))
+        return
     item = _item_at(table, hash_key, range_key)
     for gsi in table.global_indexes:
         index = _index_of(table, gsi)
@@ -496,4 +572,19 @@ def install():
 
 
 def in_transaction(flag):
-    _local.transaction = flag
+    """Starts (True) or ends (False) a transaction on this thread. At its end the items it
+    touched are reindexed once, as they are then: written if it committed, as they were if it
+    was cancelled and its items were restored (a no-op change). Called under the partition
+    locks of its items."""
+    if flag:
+        _local.transaction = True
+        _local.deferred = []
+        return
+    _local.transaction = False
+    deferred, _local.deferred = getattr(_local, "deferred", []), []
+    seen = set()
+    for table, hash_key, range_key in deferred:
+        key = (id(table), hash_key, range_key)
+        if key not in seen:
+            seen.add(key)
+            reindex(table, hash_key, range_key)

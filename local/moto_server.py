@@ -19,6 +19,10 @@ fault profile): a repeat of a token seen in the last 10 minutes with the same pa
 the first call's response and is not applied again; with other parameters it gets
 IdempotentParameterMismatchException. Only successful calls are remembered.
 
+DynamoDB's other documented rules that moto lacks (TransactionInProgressException while a
+token's first attempt runs, GSI propagation lag, size and count limits) are in moto_rules.py,
+installed by main() below whatever the profile.
+
 Fault injection (`--faults-file local/faults.yaml --faults PROFILE`; absent or `none`: none)
 implements the `dynamodb` and `sqs` parts of a profile; faults.yaml is the spec. Only data-plane
 calls get faults (DYNAMODB_DATA_PLANE, SQS_DATA_PLANE; SQS only in its JSON protocol), so
@@ -63,6 +67,7 @@ import yaml
 from werkzeug.serving import run_simple
 
 import moto_patches
+import moto_rules
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -203,6 +208,7 @@ class Profile:
     latency: Latency | None = None
     sqs_failure: dict = field(default_factory=dict)
     sqs_batch_entry_failure: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=dict)  # dynamodb keys of moto_rules.py (gsi_lag_ms)
 
     @property
     def active(self) -> bool:
@@ -257,7 +263,13 @@ def load_profile(path: Path, name: str) -> Profile:
         profile.seed = spec["seed"]
 
     ddb = _section(spec.get("dynamodb"), f"{where}.dynamodb",
-                   ["conflict_window_ms", "throttle", "internal_error", "latency"])
+                   ["conflict_window_ms", "throttle", "internal_error", "latency",
+                    *moto_rules.DYNAMODB_PROFILE_KEYS])
+    profile.rules = {k: ddb[k] for k in moto_rules.DYNAMODB_PROFILE_KEYS if k in ddb}
+    try:
+        moto_rules.gsi_lag_ms(None, profile.rules, environ={})
+    except moto_rules.RulesError as e:
+        raise ProfileError(f"{where}: {e}") from e
     if ddb.get("conflict_window_ms") is not None:
         profile.conflict_window_s = _number(ddb["conflict_window_ms"], f"{where}.dynamodb.conflict_window_ms") / 1000
     profile.throttle = _rates(ddb.get("throttle"), f"{where}.dynamodb.throttle", DYNAMODB_DATA_PLANE)
@@ -702,6 +714,7 @@ def main() -> None:
     parser.add_argument("--faults", default="none", metavar="NAME", help="fault profile (default: none)")
     parser.add_argument("--iam", action="store_true",
                         help="check every call made with role credentials against the role (moto_iam.py)")
+    moto_rules.add_arguments(parser)
     args = parser.parse_args()
     profile = Profile()
     if args.faults != "none":
@@ -709,6 +722,14 @@ def main() -> None:
             profile = load_profile(args.faults_file, args.faults)
         except ProfileError as e:
             sys.exit(f"moto_server: {e}")
+    try:
+        lag_ms = moto_rules.gsi_lag_ms(args.gsi_lag_ms, profile.rules)
+    except moto_rules.RulesError as e:
+        sys.exit(f"moto_server: {e}")
+    # DynamoDB's own rules (moto_rules.py), whatever the profile.
+    moto_rules.install(lag_ms, profile.seed)
+    print(f"rota-rules: global secondary indexes lag each write by {lag_ms / 2:g}..{lag_ms:g} ms "
+          f"(seed {profile.seed})", file=sys.stderr, flush=True)
     faults = Faults(profile)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if profile.active:
@@ -727,7 +748,8 @@ def main() -> None:
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     import moto_iam
 
-    served = moto_iam.IamLayer(RotaMiddleware(app, faults), enforce=args.iam)
+    # AWS checks a caller's permissions before it validates the call: IAM outside the rules.
+    served = moto_iam.IamLayer(moto_rules.Rules(RotaMiddleware(app, faults)), enforce=args.iam)
     run_simple(
         args.host,
         args.port,

@@ -35,8 +35,8 @@ export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 export TABLE_NAME=RotaTable
 export REDIS_URL=redis://127.0.0.1:6379
 
-echo "== the emulator wrapper: fault injection, and the patched moto against the unpatched one"
-.venv/bin/python -m unittest local/test_moto_faults.py local/test_moto_patches.py
+echo "== the emulator wrapper: fault injection, the patched moto against the unpatched one, DynamoDB's rules"
+.venv/bin/python -m unittest local/test_moto_faults.py local/test_moto_patches.py local/test_moto_rules.py
 
 echo "== tests"
 status=0

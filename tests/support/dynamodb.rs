@@ -287,7 +287,8 @@ pub async fn counting_dynamodb_client() -> (aws_sdk_dynamodb::Client, DynamoCall
 
 /// Moves a user's next reminder to `hour` (epoch hours), as if that hour had come: settings
 /// always schedule the next occurrence, never the current one. Through the data layer's
-/// retries, so it holds under a fault profile too.
+/// retries, so it holds under a fault profile too. Returns once the `reminders-due` index
+/// shows it (see [`wait_for_reminder_index`]).
 pub async fn set_due_hour(db: &aws_sdk_dynamodb::Client, user_id: i64, hour: i64) {
     use aws_sdk_dynamodb::types::AttributeValue;
     use rota_store::SendRetried;
@@ -300,4 +301,71 @@ pub async fn set_due_hour(db: &aws_sdk_dynamodb::Client, user_id: i64, hour: i64
         .send_retried()
         .await
         .expect("UpdateItem");
+    wait_for_reminder_index(db, "RotaTable", user_id).await;
+}
+
+/// Waits (up to 5 s) until the `reminders-due` index shows `user_id` where the user's profile
+/// (read strongly consistently) puts them: due at its `reminder_due_hour`, or not at all. The
+/// index is eventually consistent (the emulator lags it, as DynamoDB does), so a test that
+/// changes reminders and then runs the scheduler waits for it, as the next hourly run would.
+pub async fn wait_for_reminder_index(db: &aws_sdk_dynamodb::Client, table: &str, user_id: i64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rota_store::SendRetried;
+    let pk = format!("USER#{user_id}");
+    let profile = db
+        .get_item()
+        .table_name(table)
+        .key("PK", AttributeValue::S(pk.clone()))
+        .key("SK", AttributeValue::S("PROFILE".into()))
+        .consistent_read(true)
+        .send_retried()
+        .await
+        .expect("GetItem")
+        .item
+        .expect("the user exists");
+    let wanted = profile
+        .get("reminder_bucket")
+        .and(profile.get("reminder_due_hour"))
+        .and_then(|h| h.as_n().ok())
+        .cloned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut indexed = None;
+        let mut start = None;
+        loop {
+            let out = db
+                .query()
+                .table_name(table)
+                .index_name("reminders-due")
+                .key_condition_expression("reminder_bucket = :b")
+                .filter_expression("PK = :pk")
+                .expression_attribute_values(
+                    ":b",
+                    AttributeValue::S(rota_store::users::REMINDER_BUCKET.into()),
+                )
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .set_exclusive_start_key(start)
+                .send_retried()
+                .await
+                .expect("Query");
+            if let Some(item) = out.items().first() {
+                indexed = item
+                    .get("reminder_due_hour")
+                    .and_then(|h| h.as_n().ok())
+                    .cloned();
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        if indexed == wanted {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reminders-due still has {indexed:?} for user {user_id}, the profile {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -88,3 +88,31 @@ pub fn count_of(counts: &Value, needle: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Holds the next call of `operation` whose request contains `matching` for `ms` in the
+/// emulator at `endpoint` (the wrapper's test knob, local/moto_rules.py): a transaction held so
+/// outlives its caller's attempt timeout, as a slow DynamoDB transaction does.
+pub async fn hold_next_call(endpoint: &str, operation: &str, matching: &str, ms: u64) {
+    let response = reqwest::Client::new()
+        .post(format!("{endpoint}/_rota/hold"))
+        .json(&serde_json::json!({"operation": operation, "match": matching, "ms": ms, "times": 1}))
+        .send()
+        .await
+        .expect("the emulator wrapper answers /_rota/hold");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+}
+
+/// The wrapper's holds still waiting for their call, how many calls it held, and how many
+/// TransactionInProgressException answers it gave.
+pub async fn hold_report(endpoint: &str) -> Value {
+    reqwest::get(format!("{endpoint}/_rota/hold"))
+        .await
+        .expect("hold report")
+        .json()
+        .await
+        .expect("hold report JSON")
+}

@@ -280,8 +280,8 @@ pub async fn learner(app: &TestApp, with_roadmap: bool) -> Learner {
         let reply = call(app, &rota_api::handlers::roadmaps::CreateRoadmap, &create).await;
         assert_eq!(reply.status, 201, "{}", reply.text);
     }
-    Learner {
-        id: body["user"]["id"].as_i64().unwrap(),
-        token,
-    }
+    let id = body["user"]["id"].as_i64().unwrap();
+    // The scheduler reads the reminders-due index, which lags the profile a moment.
+    crate::wait_for_reminder_index(app.db(), app.table(), id).await;
+    Learner { id, token }
 }

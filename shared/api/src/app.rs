@@ -57,18 +57,28 @@ impl<S> App<S> {
 
     /// The data layer's time budget for one request: the configured budget, never past the
     /// invocation's own deadline (`deadline_ms`, epoch milliseconds, from the Lambda context)
-    /// less a margin to answer.
+    /// less a margin to answer. A transaction whose outcome is pending may be waited for up to
+    /// that deadline less the margin (`Budget::outcome_deadline`, see `rota_store::retry`).
     pub fn request_budget(&self, deadline_ms: Option<u64>) -> rota_store::retry::Budget {
+        let margin = std::time::Duration::from_millis(500);
         let mut total = self.config.db_retry_budget;
+        let mut outcome = None;
         if let Some(deadline_ms) = deadline_ms.filter(|d| *d > 0) {
             let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
-            let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-            total = total.min(left.saturating_sub(std::time::Duration::from_millis(500)));
+            let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+                .saturating_sub(margin);
+            total = total.min(left);
+            outcome = Some(std::time::Instant::now() + left);
         }
-        rota_store::retry::Budget::new(total, self.config.db_attempt_timeout)
+        let budget = rota_store::retry::Budget::new(total, self.config.db_attempt_timeout);
+        match outcome {
+            Some(at) => budget.with_outcome_deadline(at),
+            None => budget,
+        }
     }
 
-    /// A job's budget: the whole invocation, less a margin to report its result.
+    /// A job's budget: the whole invocation, less a margin to report its result (a pending
+    /// outcome is waited for within it).
     pub fn job_budget(&self, deadline_ms: u64) -> rota_store::retry::Budget {
         let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
         let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
@@ -78,7 +88,8 @@ impl<S> App<S> {
         } else {
             left
         };
-        rota_store::retry::Budget::new(total, self.config.db_attempt_timeout)
+        let budget = rota_store::retry::Budget::new(total, self.config.db_attempt_timeout);
+        budget.with_outcome_deadline(budget.deadline)
     }
 
     pub fn cache(&self) -> Option<&Cache> {

@@ -8,9 +8,10 @@
 //! partition. Later pages (with a cursor) are read from DynamoDB as before.
 //!
 //! - **Fresh after a write**: the cache key carries a generation (`feed:gen`) that creating,
-//!   editing and deleting a post increment, so a new or deleted post shows in (or leaves) the
-//!   feed at once; a page computed before the write is stored under the old generation and is
-//!   never read again. Likes and comments move counts and the top order within the second, no
+//!   editing and deleting a post increment, so an edited or deleted post shows (or leaves) at
+//!   once and a new one as soon as the feed index has it (GSIs are eventually consistent: a
+//!   page read in that moment is shared for its second); a page computed before the write is
+//!   stored under the old generation and is never read again. Likes and comments move counts and the top order within the second, no
 //!   staler than the eventually consistent reads the page makes anyway.
 //! - **No stampede**: on a miss one caller takes a short lock and reads DynamoDB; the others wait
 //!   a few milliseconds for its page, then read for themselves.

@@ -16,6 +16,17 @@
 //! applies nothing), and every single-item write is conditional or sets fixed values; each
 //! call site says how it reads a failed condition after a retry.
 //!
+//! A transaction attempt abandoned at the attempt timeout may still be running in DynamoDB;
+//! the retry with its token is then refused with `TransactionInProgressException`. The first
+//! attempt may yet commit, so the outcome is unknown, and only asking again with the same token
+//! learns it (the first result once it has finished; DynamoDB also completes an attempt stuck
+//! for 5 s when asked). Answering "unavailable, nothing was written" would be false, so such a
+//! call keeps asking past the request's budget, up to the budget's [`Budget::outcome_deadline`]
+//! (the invocation's own deadline less a margin); if it learns the outcome after the budget,
+//! the rest of the request gets a budget of its own again (its write is done: failing its
+//! next read would answer 503 over a write that stands). Retries of it count as `Unavailable`
+//! (they follow a timed-out attempt).
+//!
 //! Hand-written rather than taken from a backoff crate: the delay formula is two lines; what
 //! matters is the classification (DynamoDB's cancellation reasons) and the budget shared by
 //! every call of one request, which no crate knows about.
@@ -33,6 +44,9 @@ const CAP: Duration = Duration::from_millis(200);
 /// Used when no request set a budget (tools, tests calling the store directly).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(2);
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How long a call without an invocation deadline may wait for a transaction's outcome (a
+/// function's timeout, 10 s in the template; DynamoDB completes a stuck attempt after 5 s).
+pub const DEFAULT_OUTCOME_WAIT: Duration = Duration::from_secs(9);
 
 /// How long a request may spend on the data layer, retries included.
 #[derive(Debug, Clone, Copy)]
@@ -40,35 +54,68 @@ pub struct Budget {
     pub deadline: Instant,
     /// The most one attempt may take before it is abandoned and retried.
     pub attempt_timeout: Duration,
+    /// How long a call whose write may have been made (a transaction still in progress) may
+    /// keep asking for its outcome: never before `deadline`.
+    pub outcome_deadline: Instant,
+    total: Duration,
 }
 
 impl Budget {
+    /// `total` from now; a pending outcome may be waited for `DEFAULT_OUTCOME_WAIT`.
     pub fn new(total: Duration, attempt_timeout: Duration) -> Self {
+        let now = Instant::now();
         Self {
-            deadline: Instant::now() + total,
+            deadline: now + total,
             attempt_timeout,
+            outcome_deadline: now + total.max(DEFAULT_OUTCOME_WAIT),
+            total,
         }
+    }
+
+    /// The same with the outcome deadline at `at` (not before the deadline).
+    pub fn with_outcome_deadline(mut self, at: Instant) -> Self {
+        self.outcome_deadline = at.max(self.deadline);
+        self
     }
 
     /// The budget of the running request, or a fresh default one.
     pub fn current() -> Self {
         BUDGET
-            .try_with(|b| *b)
+            .try_with(|b| b.get())
             .unwrap_or_else(|_| Self::new(DEFAULT_BUDGET, DEFAULT_ATTEMPT_TIMEOUT))
     }
 
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
+
+    fn outcome_remaining(&self) -> Duration {
+        self.outcome_deadline
+            .saturating_duration_since(Instant::now())
+    }
+
+    /// After an outcome learned past the deadline: the rest of the request gets its whole
+    /// budget again, within the outcome deadline.
+    fn renew_after_outcome() {
+        let _ = BUDGET.try_with(|cell| {
+            let mut budget = cell.get();
+            let renewed = (Instant::now() + budget.total).min(budget.outcome_deadline);
+            if renewed > budget.deadline {
+                budget.deadline = renewed;
+                cell.set(budget);
+            }
+        });
+    }
 }
 
 tokio::task_local! {
-    static BUDGET: Budget;
+    // A cell: a call that waited for a transaction's outcome renews the request's budget.
+    static BUDGET: std::cell::Cell<Budget>;
 }
 
 /// Runs `work` (one request or job) with `budget`: every data-layer call inside shares it.
 pub async fn with_budget<F: Future>(budget: Budget, work: F) -> F::Output {
-    BUDGET.scope(budget, work).await
+    BUDGET.scope(std::cell::Cell::new(budget), work).await
 }
 
 /// Why a call may succeed if tried again.
@@ -124,6 +171,12 @@ no_cancellation_reasons!(
     aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError,
 );
 
+/// Whether `err` says a transaction with this `ClientRequestToken` is still being processed
+/// (an earlier attempt of the same call, abandoned at its timeout, still running).
+pub fn is_in_progress<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    ProvideErrorMetadata::code(err) == Some("TransactionInProgressException")
+}
+
 /// Whether `err` may pass if the call is tried again, and why.
 pub fn classify<E>(err: &SdkError<E>) -> Option<Transient>
 where
@@ -150,6 +203,10 @@ where
             let code = service.err().code().unwrap_or("");
             if code == "TransactionConflictException" {
                 Some(Transient::Conflict)
+            } else if code == "TransactionInProgressException" {
+                // Asked again with the same token, DynamoDB answers with the first attempt's
+                // result once it has finished.
+                Some(Transient::Unavailable)
             } else if THROTTLE_CODES.contains(&code) {
                 Some(Transient::Throttled)
             } else if service.raw().status().is_server_error()
@@ -172,7 +229,9 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// Retries `call` while it fails transiently and the budget lasts. Each attempt is bounded by
-/// the budget's attempt timeout (an abandoned attempt counts as `Unavailable`).
+/// the budget's attempt timeout (an abandoned attempt counts as `Unavailable`). Once DynamoDB
+/// says an earlier attempt is still in progress, the call keeps asking until the outcome
+/// deadline instead (see the module docs).
 pub async fn retry<T, E, F, Fut>(operation: &'static str, mut call: F) -> Result<T, SdkError<E>>
 where
     E: ProvideErrorMetadata + CancellationReasons,
@@ -181,8 +240,14 @@ where
 {
     let budget = Budget::current();
     let mut attempt = 0u32;
+    let mut awaiting_outcome = false;
     loop {
-        let allowed = budget.attempt_timeout.min(budget.remaining());
+        let remaining = if awaiting_outcome {
+            budget.outcome_remaining()
+        } else {
+            budget.remaining()
+        };
+        let allowed = budget.attempt_timeout.min(remaining);
         let result = match tokio::time::timeout(allowed, call()).await {
             Ok(result) => result,
             Err(_) => Err(SdkError::timeout_error(format!(
@@ -190,18 +255,37 @@ where
             ))),
         };
         let err = match result {
-            Ok(out) => return Ok(out),
+            Ok(out) => {
+                if awaiting_outcome {
+                    Budget::renew_after_outcome();
+                }
+                return Ok(out);
+            }
             Err(err) => err,
         };
+        if is_in_progress(&err) {
+            awaiting_outcome = true;
+        }
         let Some(why) = classify(&err) else {
+            if awaiting_outcome {
+                // The outcome is known (a cancellation, a failed condition): the caller
+                // answers with it, within a budget of its own again.
+                Budget::renew_after_outcome();
+            }
             return Err(err);
         };
         let pause = backoff(attempt);
-        if pause + Duration::from_millis(5) >= budget.remaining() {
+        let remaining = if awaiting_outcome {
+            budget.outcome_remaining()
+        } else {
+            budget.remaining()
+        };
+        if pause + Duration::from_millis(5) >= remaining {
             tracing::warn!(
                 operation,
                 ?why,
                 attempts = attempt + 1,
+                awaiting_outcome,
                 "giving up: retry budget spent"
             );
             return Err(err);
@@ -304,6 +388,30 @@ mod tests {
         // Full jitter spreads retries from zero up: not all the same value.
         let samples: std::collections::HashSet<_> = (0..50).map(|_| backoff(5)).collect();
         assert!(samples.len() > 5, "{samples:?}");
+    }
+
+    #[tokio::test]
+    async fn an_outcome_learned_late_renews_the_budget_within_the_outcome_deadline() {
+        let budget = Budget::new(Duration::from_millis(100), Duration::from_millis(50));
+        // Never before the deadline, and 9 s by default.
+        let early = budget.with_outcome_deadline(Instant::now());
+        assert_eq!(early.outcome_deadline, early.deadline);
+        assert!(budget.outcome_deadline >= budget.deadline + Duration::from_secs(8));
+        let outcome = Instant::now() + Duration::from_millis(300);
+        let budget = budget.with_outcome_deadline(outcome);
+        let (before, after) = with_budget(budget, async {
+            tokio::time::sleep(Duration::from_millis(150)).await; // the budget is spent
+            let before = Budget::current().deadline;
+            Budget::renew_after_outcome();
+            (before, Budget::current().deadline)
+        })
+        .await;
+        assert_eq!(before, budget.deadline);
+        assert!(
+            after > Instant::now(),
+            "time again for the rest of the request"
+        );
+        assert!(after <= outcome, "never past the outcome deadline");
     }
 
     #[tokio::test]

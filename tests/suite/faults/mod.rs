@@ -3,4 +3,5 @@
 //! a fault profile: `storm`, run by scripts/test.sh under `bad-day` too.)
 
 mod cache_outage;
+mod dynamo_rules;
 mod retry_policy;
