@@ -138,20 +138,22 @@ async fn no_function_but_registration_can_write_a_users_role() {
             "{} may set a user's role",
             f.logical_id
         );
+        // A condition that never holds (on a key attribute, which every grant lists): what
+        // IAM allows is seen, and nothing is ever written to the shared table.
         let put = db
             .put_item()
             .table_name(&table)
-            .item("PK", s("USER#1"))
+            .item("PK", s(&format!("USER#{}", account.id)))
             .item("SK", s("PROFILE"))
             .item("role", s("admin"))
-            .condition_expression("attribute_not_exists(PK)")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(PK)")
             .send()
             .await;
         let code = service_code(put);
         if f.logical_id == "AuthRegisterFunction" {
-            // Allowed by IAM; the condition keeps an existing user's item, the code writes
-            // `member` (tests/suite/auth).
-            assert_ne!(code.as_deref(), Some("AccessDeniedException"));
+            // Allowed by IAM (refused by the condition); the code writes `member`
+            // (tests/suite/auth).
+            assert_eq!(code.as_deref(), Some("ConditionalCheckFailedException"));
         } else {
             assert_eq!(
                 code.as_deref(),
