@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Figures are for the functions as they are, never under a fault profile.
         faults: rota_local::faults::NO_FAULTS.into(),
         faults_file: None,
+        ..ServeConfig::default()
     })
     .await?;
     let repo_root = cli

@@ -50,6 +50,12 @@ pub struct ServeConfig {
     /// The fault profiles (`--faults-file`; default `local/faults.yaml` in the template's
     /// directory).
     pub faults_file: Option<PathBuf>,
+    /// `AWS::StackName` (`--stack-name`): names the stack's JWT secret and its tokens' issuer
+    /// and audience, so two local stacks refuse each other's tokens as two stacks in AWS do.
+    pub stack_name: String,
+    /// Poll the template's SQS event sources (`--no-queue-pollers` turns this off: a stack
+    /// sharing another's emulator must not take that stack's messages).
+    pub queue_pollers: bool,
 }
 
 impl Default for ServeConfig {
@@ -66,6 +72,8 @@ impl Default for ServeConfig {
             schedules: true,
             faults: faults::NO_FAULTS.into(),
             faults_file: None,
+            stack_name: crate::template::LOCAL_STACK_NAME.into(),
+            queue_pollers: true,
         }
     }
 }
@@ -81,6 +89,8 @@ pub struct Running {
     pub lambda: Arc<LambdaService>,
     /// The fault profile the stack runs under.
     pub faults: FaultProfile,
+    /// `AWS::StackName`.
+    pub stack_name: String,
     /// What rota-local injected so far (also in `<logs>/faults.json`).
     pub fault_counts: Arc<FaultCounts>,
     redis_proxy: Option<RedisProxy>,
@@ -104,6 +114,7 @@ impl Running {
             aws_endpoint: self.aws_endpoint.clone(),
             gateway: self.url(),
             faults: self.faults.name.clone(),
+            stack_name: self.stack_name.clone(),
         }
     }
 
@@ -157,7 +168,7 @@ impl Running {
 
 /// Starts everything and returns once the gateway listens.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
-    let template = Template::load(&config.template)?;
+    let template = Template::load(&config.template)?.with_stack_name(&config.stack_name);
     // The repository root is where template.yaml lives; the moto venv is there.
     let repo_root = config
         .template
@@ -238,7 +249,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         tracing::info!("schedules are off (--no-schedules); fire them with `rota-local fire`");
         None
     };
-    let mappings = sqs::mappings_from_template(&template, &aws_endpoint);
+    let mappings = if config.queue_pollers {
+        sqs::mappings_from_template(&template, &aws_endpoint)
+    } else {
+        tracing::info!("queue pollers are off (--no-queue-pollers)");
+        Vec::new()
+    };
     let pollers = if mappings.is_empty() {
         None
     } else {
@@ -251,6 +267,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         redis_url,
         lambda,
         faults: profile,
+        stack_name: config.stack_name.clone(),
         fault_counts: counts,
         redis_proxy,
         reporter: Some(reporter),
@@ -333,6 +350,13 @@ pub struct StackInfo {
     /// The fault profile (`none` in files written before profiles existed).
     #[serde(default = "no_faults")]
     pub faults: String,
+    /// `AWS::StackName` (`rota-local` in files written before stacks had names of their own).
+    #[serde(default = "default_stack_name")]
+    pub stack_name: String,
+}
+
+fn default_stack_name() -> String {
+    crate::template::LOCAL_STACK_NAME.into()
 }
 
 fn no_faults() -> String {
