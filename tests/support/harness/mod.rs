@@ -4,7 +4,8 @@
 //!
 //! - `ROTA_BASE_URL` and `AWS_ENDPOINT_URL` set (scripts/test.sh sets them, with ROTA_LOGS_DIR,
 //!   TABLE_NAME, REDIS_URL and ROTA_FAULTS): that stack is used as it is; nothing is checked,
-//!   built or started.
+//!   built or started. Its name (which names its JWT secret and its tokens' issuer and
+//!   audience) is ROTA_STACK_NAME, else what it recorded in the `stack.json` beside ROTA_LOGS_DIR.
 //! - Otherwise the harness's own stack: `target/debug/rota-local serve --no-schedules` on free
 //!   ports, no fault profile, Redis database 14, its state and logs in `.local/test-stack/`.
 //!   A stack started earlier is reused while it answers and no binary is newer than it; else it
