@@ -83,8 +83,9 @@ lint: fmt clippy cfn-lint sam-validate
 # (`make package ARCH=x86_64`). The functions' build properties are identical, so SAM builds
 # once for all of them: `cargo lambda build --release --bin rota` in the workspace (zig links
 # against the glibc symbols provided.al2023 has; the binary stripped), into
-# target/lambda/rota/bootstrap, copied to .aws-sam/build/<Function>/bootstrap. Then
-# scripts/check-sam-build.sh: one bootstrap per function of the template, each checked by
+# target/lambda/rota/bootstrap, copied into the one directory all functions' CodeUri name in
+# .aws-sam/build/template.yaml (SAM CLI 1.170: .aws-sam/build/AuthRegisterFunction-Shared/). Then
+# scripts/check-sam-build.sh: a bootstrap for every function of the template, each checked by
 # scripts/check-artifact.sh (ELF machine, glibc <= 2.34, only glibc's shared libraries).
 # A release build of its own target: ~10 minutes here.
 ARCH ?= arm64

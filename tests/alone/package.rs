@@ -1,8 +1,8 @@
 //! What `sam deploy` would upload is what was built and checked here: `make package` (run by
 //! `make test`'s `make deploy-check` before this test) runs `sam build`, whose cargo-lambda
 //! builder cross-builds `target/lambda/rota/bootstrap` for the template's default architecture
-//! and copies it to every function's `.aws-sam/build/<Function>/`; this test holds the artifact,
-//! SAM's copies and the template together. It fails, never skips, when the artifact is missing
+//! and copies it into the directory every function's `CodeUri` in `.aws-sam/build/template.yaml`
+//! names; this test holds the artifact, SAM's copy and the template together. It fails, never skips, when the artifact is missing
 //! or older than the sources.
 //!
 //! A test binary of its own so that `cargo test` of the suite does not need a release build:
