@@ -27,16 +27,18 @@ operator tools (rota-local creating tables, rota-admin): the account's administr
 everything, as `aws` with an administrator profile would be.
 
 Control endpoints (loopback only, like /_rota/faults):
-- POST /_rota/iam/roles   {"functions": {fn: role}, "roles": {role: {"AssumeRolePolicyDocument",
-  "ManagedPolicyArns", "Policies": [{"PolicyName", "PolicyDocument"}]}}}: creates (or replaces)
-  the roles, with every intrinsic already resolved (rota-local does that).
-- POST /_rota/iam/assume  {"function": fn} or {"role": role}: the role's temporary credentials
-  (sts:AssumeRole by the Lambda service): {"AccessKeyId", "SecretAccessKey", "SessionToken",
-  "Role"}.
+- POST /_rota/iam/roles   {"stack": name, "functions": {fn: role}, "roles": {role:
+  {"AssumeRolePolicyDocument", "ManagedPolicyArns", "Policies": [{"PolicyName",
+  "PolicyDocument"}]}}}: creates (or replaces) the roles, with every intrinsic already resolved
+  and names of the stack's own (rota-local does both: two stacks may share one emulator, as
+  two stacks share an account).
+- POST /_rota/iam/assume  {"stack": name, "function": fn} or {"role": role}: the role's
+  temporary credentials (sts:AssumeRole by the Lambda service): {"AccessKeyId",
+  "SecretAccessKey", "SessionToken", "Role"}.
 - DELETE /_rota/iam/roles/<role>/policies: detaches and deletes every policy of the role (the
   tests show a function's calls refused that way).
 - GET /_rota/iam: what each role used and was refused since the start (or the last DELETE):
-  {"enforced": true, "functions": {fn: role}, "roles": {role: {"statements": {"<policy>#<n>":
+  {"enforced": true, "stacks": {stack: {fn: role}}, "roles": {role: {"statements": {"<policy>#<n>":
   {"calls": n, "actions": {action: n}, "resources": {resource: n}, "attributes": [...]}},
   "denied": {"<action> <resource>": n}}}}. DELETE /_rota/iam resets it.
 """
@@ -479,7 +481,8 @@ class IamLayer:
         # to give the functions placeholder keys.
         self.enforce = enforce
         self.usage = Usage()
-        self.functions: dict[str, str] = {}
+        # stack -> {function: role}
+        self.functions: dict[str, dict[str, str]] = {}
         self._statements: dict[str, list] = {}
         self._lock = threading.Lock()
 
@@ -503,7 +506,7 @@ class IamLayer:
         try:
             if path == "/_rota/iam" and method == "GET":
                 return _respond(start_response, 200, {
-                    "enforced": True, "functions": self.functions, "roles": self.usage.report()})
+                    "enforced": True, "stacks": self.functions, "roles": self.usage.report()})
             if path == "/_rota/iam" and method == "DELETE":
                 self.usage.reset()
                 return _respond(start_response, 200, {})
@@ -542,7 +545,8 @@ class IamLayer:
                 for arn in spec.get("ManagedPolicyArns") or []:
                     self.iam.attach_role_policy(arn, name)
                 self._statements.pop(name, None)
-            self.functions.update(request.get("functions") or {})
+            stack = str(request.get("stack") or "default")
+            self.functions.setdefault(stack, {}).update(request.get("functions") or {})
 
     def _compile_inline(self, role: str, spec: dict) -> list:
         return [st for policy in spec.get("Policies") or []
@@ -568,7 +572,8 @@ class IamLayer:
             self._statements.pop(role_name, None)
 
     def assume(self, request: dict) -> dict:
-        role_name = request.get("role") or self.functions.get(request.get("function", ""))
+        stack = self.functions.get(str(request.get("stack") or "default"), {})
+        role_name = request.get("role") or stack.get(request.get("function", ""))
         if not role_name:
             raise KeyError(f"no role for {request}")
         role = self.iam.get_role(role_name)

@@ -80,6 +80,7 @@ class IamEmulator(unittest.TestCase):
         cls.queue_url = cls.client("sqs", "admin", "admin").create_queue(QueueName="jobs")["QueueUrl"]
         cls.client("ssm", "admin", "admin").put_parameter(Name="/app/secret", Value="s3cr3t", Type="SecureString")
         cls.post("/_rota/iam/roles", {
+            "stack": "test",
             "functions": {"ReaderFunction": "ReaderRole"},
             "roles": {
                 "ReaderRole": role(
@@ -120,7 +121,8 @@ class IamEmulator(unittest.TestCase):
             return json.load(response)
 
     def as_role(self, service, role_name=None, function=None):
-        creds = self.post("/_rota/iam/assume", {"role": role_name} if role_name else {"function": function})
+        creds = self.post("/_rota/iam/assume",
+                          {"role": role_name} if role_name else {"stack": "test", "function": function})
         return self.client(service, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
     def denied(self, call, *args, **kwargs):

@@ -89,8 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // As the stack runs by default: each function with its role, checked by the emulator
         // (--no-iam measures what the checks cost).
         iam: !cli.no_iam,
-        strip_roles_of: Vec::new(),
-        function_env: Default::default(),
+        ..ServeConfig::default()
     })
     .await?;
     let repo_root = cli

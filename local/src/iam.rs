@@ -101,6 +101,43 @@ pub fn resolve_roles(template: &Template, expanded: &Json) -> anyhow::Result<Jso
     Ok(json!({"functions": expanded["functions"], "roles": roles}))
 }
 
+/// `roles` with the names a stack gives them: `<stack>-<LogicalId>` (at most 64 characters, as
+/// IAM allows), as CloudFormation names a stack's roles after the stack. Two stacks sharing one
+/// emulator (two stacks of one account) then keep roles of their own.
+pub fn for_stack(roles: &Json, stack: &str) -> Json {
+    let name = |logical: &str| physical_role_name(stack, logical);
+    let renamed: serde_json::Map<String, Json> = roles["roles"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(logical, role)| (name(logical), role.clone()))
+        .collect();
+    let functions: serde_json::Map<String, Json> = roles["functions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(f, role)| {
+            (
+                f.clone(),
+                Json::String(name(role.as_str().unwrap_or_default())),
+            )
+        })
+        .collect();
+    json!({"stack": stack, "functions": functions, "roles": renamed})
+}
+
+/// `<stack>-<logical>`, cut to IAM's 64 characters with a digest of the whole name when longer.
+pub fn physical_role_name(stack: &str, logical: &str) -> String {
+    let full = format!("{stack}-{logical}");
+    if full.len() <= 64 {
+        return full;
+    }
+    let digest: u64 = full.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{}-{:08x}", &full[..55], digest as u32)
+}
+
 /// Drops every policy of `roles`' role `role` (a test's way to show the role is what lets
 /// the function work).
 pub fn strip(roles: &mut Json, role: &str) {
@@ -130,12 +167,16 @@ pub async fn install(endpoint: &str, roles: &Json) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The credentials of `function`'s role, from the emulator at `endpoint`; `None` when that
-/// emulator does not enforce IAM (then any credentials do).
-pub async fn assume(endpoint: &str, function: &str) -> anyhow::Result<Option<RoleCredentials>> {
+/// The credentials of `function`'s role in `stack`, from the emulator at `endpoint`; `None`
+/// when that emulator does not enforce IAM (then any credentials do).
+pub async fn assume(
+    endpoint: &str,
+    stack: &str,
+    function: &str,
+) -> anyhow::Result<Option<RoleCredentials>> {
     let response = reqwest::Client::new()
         .post(control_url(endpoint, "/assume"))
-        .json(&json!({"function": function, "session": function}))
+        .json(&json!({"stack": stack, "function": function, "session": function}))
         .send()
         .await
         .with_context(|| format!("{endpoint} does not answer"))?;
@@ -165,7 +206,8 @@ pub async fn setup(
     endpoint: &str,
     strip_roles_of: &[String],
 ) -> anyhow::Result<BTreeMap<String, RoleCredentials>> {
-    let mut roles = expanded_roles(repo_root, template).await?;
+    let stack = template.stack_name();
+    let mut roles = for_stack(&expanded_roles(repo_root, template).await?, stack);
     for function in strip_roles_of {
         let role = roles["functions"][function.as_str()]
             .as_str()
@@ -181,10 +223,38 @@ pub async fn setup(
         .flatten()
         .map(|(f, _)| f)
     {
-        let credentials = assume(endpoint, function)
+        let credentials = assume(endpoint, stack, function)
             .await?
             .with_context(|| format!("the emulator at {endpoint} does not enforce IAM"))?;
         out.insert(function.clone(), credentials);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stacks_roles_are_named_after_it_within_iams_64_characters() {
+        let roles = json!({
+            "functions": {"F": "FRole"},
+            "roles": {"FRole": {"Policies": []}}
+        });
+        let named = for_stack(&roles, "rota-local-3000");
+        assert_eq!(named["functions"]["F"], "rota-local-3000-FRole");
+        assert!(named["roles"]["rota-local-3000-FRole"].is_object());
+        let long = physical_role_name(
+            "a-stack-with-a-rather-long-name",
+            "CommunityCommentsCreateFunctionRole",
+        );
+        assert_eq!(long.len(), 64);
+        assert_ne!(
+            long,
+            physical_role_name(
+                "a-stack-with-a-rather-long-name",
+                "CommunityCommentsDeleteFunctionRole"
+            )
+        );
+    }
 }

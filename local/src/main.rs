@@ -77,6 +77,14 @@ struct ServeArgs {
     /// every DynamoDB, SQS and SSM call is checked against that role, as in AWS.
     #[arg(long)]
     no_iam: bool,
+    /// The stack's name (`AWS::StackName`): it names the stack's JWT secret and its tokens'
+    /// issuer and audience [default: rota-local-<port>; with --port 0, rota-local-pid<pid>].
+    #[arg(long, value_name = "NAME")]
+    stack_name: Option<String>,
+    /// Do not poll the template's SQS event sources (for a stack sharing another stack's
+    /// emulator through --aws-endpoint, whose messages it must not take).
+    #[arg(long)]
+    no_queue_pollers: bool,
 }
 
 #[derive(Args)]
@@ -106,6 +114,10 @@ struct FireArgs {
     /// Directory for `<function short name>.log` (its parent holds the running stack's `stack.json`).
     #[arg(long, default_value = ".local/logs")]
     logs: PathBuf,
+    /// The stack's name (`AWS::StackName`) [default: the running stack's, from its
+    /// `stack.json`].
+    #[arg(long, value_name = "NAME")]
+    stack_name: Option<String>,
 }
 
 #[derive(Args)]
@@ -116,6 +128,9 @@ struct ResourcesArgs {
     /// The AWS stand-in to create the resources in.
     #[arg(long, value_name = "URL")]
     aws_endpoint: String,
+    /// The stack's name (`AWS::StackName`), which names its JWT secret.
+    #[arg(long, value_name = "NAME", default_value = rota_local::template::LOCAL_STACK_NAME)]
+    stack_name: String,
 }
 
 fn main() -> ExitCode {
@@ -162,6 +177,13 @@ fn init_tracing() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Two local stacks differ as two stacks of one account do: by name (their JWT secrets,
+    // their tokens' issuer and audience).
+    let stack_name = args.stack_name.unwrap_or_else(|| match args.port {
+        0 => format!("rota-local-pid{}", std::process::id()),
+        port => format!("rota-local-{port}"),
+    });
+    tracing::info!("stack name {stack_name}");
     let config = ServeConfig {
         host: args.host,
         port: args.port,
@@ -182,6 +204,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         iam: !args.no_iam,
         strip_roles_of: Vec::new(),
         function_env: Default::default(),
+        stack_name,
+        queue_pollers: !args.no_queue_pollers,
     };
     // Signal handlers go in before anything is started, so no child outlives an early signal.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -213,7 +237,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn fire(args: FireArgs) -> anyhow::Result<()> {
-    let template = Template::load(&args.template)?;
+    let running = server::read_stack_file(&server::stack_file(&args.logs));
+    let stack_name = match (&args.stack_name, &running) {
+        (Some(name), _) => name.clone(),
+        (None, Ok(info)) => info.stack_name.clone(),
+        (None, Err(_)) => rota_local::template::LOCAL_STACK_NAME.to_string(),
+    };
+    let template = Template::load(&args.template)?.with_stack_name(stack_name);
     let target = schedule::find_target(&template, &args.function, args.event.as_deref())
         .map_err(anyhow::Error::msg)?;
     let time = match &args.time {
@@ -225,8 +255,7 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
     let aws_endpoint = match args.aws_endpoint {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
-            let file = server::stack_file(&args.logs);
-            server::read_stack_file(&file)
+            running
                 .context("no --aws-endpoint given and no running stack found")?
                 .aws_endpoint
         }
@@ -237,11 +266,12 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
         redis_url: args.redis_url,
     };
     // The function's role session, when that emulator enforces IAM (as `serve` gives it).
-    let credentials = rota_local::iam::assume(&ctx.aws_endpoint, &target.function)
-        .await?
-        .map(|c| (target.function.clone(), c))
-        .into_iter()
-        .collect();
+    let credentials =
+        rota_local::iam::assume(&ctx.aws_endpoint, template.stack_name(), &target.function)
+            .await?
+            .map(|c| (target.function.clone(), c))
+            .into_iter()
+            .collect();
     let lambda = server::lambda_service(
         &template,
         &ctx,
@@ -270,7 +300,7 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
 }
 
 async fn resources(args: ResourcesArgs) -> anyhow::Result<()> {
-    let template = Template::load(&args.template)?;
+    let template = Template::load(&args.template)?.with_stack_name(args.stack_name);
     let report = stack::ensure_resources(&template, &args.aws_endpoint).await?;
     let list = |v: &[String]| {
         if v.is_empty() {

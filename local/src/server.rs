@@ -62,6 +62,12 @@ pub struct ServeConfig {
     /// its limits here rather than in its process's environment, which every stack it starts
     /// would inherit).
     pub function_env: BTreeMap<String, String>,
+    /// `AWS::StackName` (`--stack-name`): names the stack's JWT secret and its tokens' issuer
+    /// and audience, so two local stacks refuse each other's tokens as two stacks in AWS do.
+    pub stack_name: String,
+    /// Poll the template's SQS event sources (`--no-queue-pollers` turns this off: a stack
+    /// sharing another's emulator must not take that stack's messages).
+    pub queue_pollers: bool,
 }
 
 impl Default for ServeConfig {
@@ -81,6 +87,8 @@ impl Default for ServeConfig {
             iam: true,
             strip_roles_of: Vec::new(),
             function_env: BTreeMap::new(),
+            stack_name: crate::template::LOCAL_STACK_NAME.into(),
+            queue_pollers: true,
         }
     }
 }
@@ -98,6 +106,8 @@ pub struct Running {
     pub faults: FaultProfile,
     /// Whether the functions run with their roles' credentials, checked by the emulator.
     pub iam: bool,
+    /// `AWS::StackName`.
+    pub stack_name: String,
     /// What rota-local injected so far (also in `<logs>/faults.json`).
     pub fault_counts: Arc<FaultCounts>,
     redis_proxy: Option<RedisProxy>,
@@ -122,6 +132,7 @@ impl Running {
             gateway: self.url(),
             faults: self.faults.name.clone(),
             iam: self.iam,
+            stack_name: self.stack_name.clone(),
         }
     }
 
@@ -175,7 +186,7 @@ impl Running {
 
 /// Starts everything and returns once the gateway listens.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
-    let template = Template::load(&config.template)?;
+    let template = Template::load(&config.template)?.with_stack_name(&config.stack_name);
     // The repository root is where template.yaml lives; the moto venv is there.
     let repo_root = config
         .template
@@ -265,7 +276,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         tracing::info!("schedules are off (--no-schedules); fire them with `rota-local fire`");
         None
     };
-    let mappings = sqs::mappings_from_template(&template, &aws_endpoint);
+    let mappings = if config.queue_pollers {
+        sqs::mappings_from_template(&template, &aws_endpoint)
+    } else {
+        tracing::info!("queue pollers are off (--no-queue-pollers)");
+        Vec::new()
+    };
     let pollers = if mappings.is_empty() {
         None
     } else {
@@ -279,6 +295,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         lambda,
         faults: profile,
         iam: config.iam,
+        stack_name: config.stack_name.clone(),
         fault_counts: counts,
         redis_proxy,
         reporter: Some(reporter),
@@ -377,6 +394,13 @@ pub struct StackInfo {
     /// Whether the emulator checks the functions' calls against their roles.
     #[serde(default)]
     pub iam: bool,
+    /// `AWS::StackName` (`rota-local` in files written before stacks had names of their own).
+    #[serde(default = "default_stack_name")]
+    pub stack_name: String,
+}
+
+fn default_stack_name() -> String {
+    crate::template::LOCAL_STACK_NAME.into()
 }
 
 fn no_faults() -> String {

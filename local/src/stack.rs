@@ -17,8 +17,11 @@ use crate::template::{LOCAL_REGION, Table, Template};
 
 /// How long moto may take to start answering.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
-/// Parameter whose `Default` names the SSM SecureString holding the JWT secret.
+/// Parameter whose `Default` names the SSM SecureString holding the JWT secret (when the
+/// functions' environment does not).
 pub const JWT_SECRET_PARAMETER: &str = "JwtSecretParameterName";
+/// The functions' environment variable naming that SecureString.
+pub const JWT_SECRET_ENV: &str = "JWT_SECRET_PARAM";
 
 /// A moto server child process. Stopped by [`MotoServer::stop`], and killed if dropped.
 pub struct MotoServer {
@@ -334,16 +337,32 @@ pub async fn ensure_resources(
             .with_context(|| format!("setting attributes of queue {}", queue.name))?;
     }
 
-    if let Some(name) = template.parameter_default(JWT_SECRET_PARAMETER) {
+    if let Some(name) = jwt_secret_name(template)? {
         let ssm = aws_sdk_ssm::Client::new(&config);
-        if ensure_secret(&ssm, name)
+        if ensure_secret(&ssm, &name)
             .await
             .with_context(|| format!("SSM parameter {name}"))?
         {
-            report.secret_created = Some(name.to_string());
+            report.secret_created = Some(name);
         }
     }
     Ok(report)
+}
+
+/// The SSM parameter the functions read the JWT secret from: their `JWT_SECRET_PARAM` as this
+/// stack resolves it (per stack name by default), else, in a template whose functions name
+/// none, the `JwtSecretParameterName` parameter's default.
+pub fn jwt_secret_name(template: &Template) -> anyhow::Result<Option<String>> {
+    if let Some(name) = template
+        .shared_env(JWT_SECRET_ENV)
+        .map_err(anyhow::Error::msg)?
+    {
+        return Ok(Some(name));
+    }
+    Ok(template
+        .parameter_default(JWT_SECRET_PARAMETER)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string))
 }
 
 /// Creates the table if missing (true if created); on an existing table adds missing global

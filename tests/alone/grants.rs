@@ -56,10 +56,16 @@ async fn every_grant_is_used_and_every_call_is_granted() {
     if let Ok(path) = std::env::var("ROTA_GRANTS_USAGE") {
         std::fs::write(&path, serde_json::to_string_pretty(&usage).unwrap()).unwrap();
     }
-    let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
-    let roles = rota_local::iam::expanded_roles(&repo_root(), &template)
-        .await
-        .expect("the template's roles");
+    // Resolved as the stack resolved it (its name is in its secret's ARN).
+    let template = rota_local::template::Template::load(repo_root().join("template.yaml"))
+        .unwrap()
+        .with_stack_name(&stack.running.stack_name);
+    let roles = rota_local::iam::for_stack(
+        &rota_local::iam::expanded_roles(&repo_root(), &template)
+            .await
+            .expect("the template's roles"),
+        &stack.running.stack_name,
+    );
     let found = grants::findings(&roles, &usage);
     stack.stop().await;
     assert!(

@@ -41,9 +41,7 @@ mod auth {
         // so the process-wide verification counter sees only it.)
         let (db, calls) = counting_dynamodb_client().await;
         let base = app().await;
-        let tokens =
-            rota_api::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef")
-                .expect("keys");
+        let tokens = in_process_token_keys();
         let cache = rota_api::cache::Cache::new(&redis_url()).unwrap();
         let app = rota_api::App::new(
             base.config.clone(),

@@ -1,7 +1,9 @@
 //! What `sam deploy` would upload is what was built and checked here: `make package` (run by
-//! `make test` before this test) cross-builds `target/lambda/rota/bootstrap` with cargo-lambda
-//! for the template's default architecture, and this test holds the artifact and the template
-//! together. It fails, never skips, when the artifact is missing or older than the sources.
+//! `make test`'s `make deploy-check` before this test) runs `sam build`, whose cargo-lambda
+//! builder cross-builds `target/lambda/rota/bootstrap` for the template's default architecture
+//! and copies it into the directory every function's `CodeUri` in `.aws-sam/build/template.yaml`
+//! names; this test holds the artifact, SAM's copy and the template together. It fails, never skips, when the artifact is missing
+//! or older than the sources.
 //!
 //! A test binary of its own so that `cargo test` of the suite does not need a release build:
 //! `make package && cargo test -p rota-tests --test package`.
@@ -185,5 +187,42 @@ fn the_artifact_is_stripped_small_and_current() {
     assert!(
         built >= sources,
         "the artifact is older than the sources: run `make package` again"
+    );
+}
+
+#[test]
+fn sam_build_gives_every_function_the_artifact() {
+    let dir = repo_root().join(".aws-sam/build");
+    let text = std::fs::read_to_string(dir.join("template.yaml"))
+        .expect(".aws-sam/build/template.yaml: run `make package` (sam build) first");
+    let built = template_json(&text).expect("SAM's template parses");
+    let artifact = std::fs::read(artifact()).unwrap();
+    let mut functions = 0;
+    for (name, resource) in built["Resources"].as_object().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        functions += 1;
+        let code = resource["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no CodeUri in SAM's template"));
+        let bootstrap = dir.join(code).join("bootstrap");
+        let copy =
+            std::fs::read(&bootstrap).unwrap_or_else(|e| panic!("{}: {e}", bootstrap.display()));
+        assert!(
+            copy == artifact,
+            "{} is not target/lambda/rota/bootstrap: run `make package` again",
+            bootstrap.display()
+        );
+    }
+    let declared = template()["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        .count();
+    assert_eq!(
+        functions, declared,
+        "SAM built another template's functions"
     );
 }

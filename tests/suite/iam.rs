@@ -14,7 +14,7 @@ fn s(v: &str) -> AttributeValue {
 /// A DynamoDB client with `function`'s role credentials on the test run's stack.
 async fn dynamodb_as(function: &str) -> aws_sdk_dynamodb::Client {
     let endpoint = &stack().aws_endpoint;
-    let role = rota_local::iam::assume(endpoint, function)
+    let role = rota_local::iam::assume(endpoint, stack().name(), function)
         .await
         .expect("the emulator answers")
         .unwrap_or_else(|| panic!("the stack at {endpoint} does not enforce IAM"));
@@ -48,7 +48,9 @@ where
 async fn the_stack_runs_every_function_under_its_own_role() {
     let usage = iam_usage(&stack().aws_endpoint).await;
     assert_eq!(usage["enforced"], true, "{usage}");
-    let functions = usage["functions"].as_object().expect("functions");
+    let functions = usage["stacks"][stack().name()]
+        .as_object()
+        .expect("the stack's functions");
     let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     assert_eq!(functions.len(), template.functions.len());
     for f in &template.functions {
@@ -76,7 +78,9 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
     let me = api.get("/api/users/me", Some(&account.access_token)).await;
     assert!(me.status >= 500, "{} {}", me.status, me.text);
     let usage = stripped.iam_usage().await;
-    let denied = &usage["roles"]["UsersMeGetFunctionRole"]["denied"];
+    let role =
+        |logical: &str| rota_local::iam::physical_role_name(&stripped.running.stack_name, logical);
+    let denied = &usage["roles"][role("UsersMeGetFunctionRole")]["denied"];
     let refused: Vec<&String> = denied
         .as_object()
         .map(|d| d.keys().collect())

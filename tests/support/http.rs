@@ -312,6 +312,12 @@ impl Api {
         self.send("DELETE", path, token, None, None).await
     }
 
+    /// The same client against another stack's gateway (`http://HOST:PORT`).
+    pub fn against(mut self, base_url: &str) -> Self {
+        base_url.trim_end_matches('/').clone_into(&mut self.base);
+        self
+    }
+
     /// The plain HTTP client behind this one (same client IP), for requests the API methods
     /// do not make (preflights, other origins, own request ids, raw bodies).
     pub fn raw(&self) -> &reqwest::Client {

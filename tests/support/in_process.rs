@@ -25,8 +25,14 @@ pub fn config() -> rota_api::config::Config {
 
 const TEST_SECRET: &[u8] = b"handler-tests-secret-0123456789abcdef";
 
-fn keys() -> TokenKeys {
-    TokenKeys::new(TEST_SECRET).expect("keys")
+/// The keys of in-process handlers: a test secret, and an issuer and audience of a stack of
+/// their own (the template names the stack in both; tests/suite/auth/stacks.rs).
+pub fn in_process_token_keys() -> TokenKeys {
+    let scope = rota_api::auth::tokens::TokenScope {
+        issuer: "rota/us-east-1/in-process".into(),
+        audience: "rota-api/us-east-1/in-process".into(),
+    };
+    TokenKeys::new(TEST_SECRET, scope).expect("keys")
 }
 
 /// One App per kind of function state, on the stack's table and Redis and a test secret, so
@@ -108,7 +114,7 @@ impl TestApp {
         };
         let members = || Members {
             db: db.clone(),
-            tokens: keys(),
+            tokens: in_process_token_keys(),
         };
         TestApp {
             cached: App::new(config.clone(), Cached(members()), cache()),
@@ -196,7 +202,7 @@ pub fn with_token(mut event: Value, token: &str) -> Value {
 /// An access token of a member, signed with the in-process App's keys.
 pub fn member_token<A: ?Sized>(_app: &A, user_id: i64) -> String {
     let now = chrono::Utc::now().timestamp();
-    keys()
+    in_process_token_keys()
         .issue_access(
             rota_api::auth::tokens::Caller {
                 user_id,

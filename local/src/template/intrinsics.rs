@@ -1,15 +1,16 @@
 //! Intrinsic functions, resolved for local use: `Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`,
-//! `Fn::Select` (to strings), conditions (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`,
-//! `Condition`, evaluated with the parameters' defaults), `Fn::If` and `Fn::Split`; and a
-//! function's environment with every variable resolved against the local stand-ins.
+//! `Fn::Select` (of a list or an `Fn::Split`), `Fn::If` (to strings), conditions
+//! (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`, evaluated with the parameters'
+//! defaults) and `Fn::Split`; and a function's environment with every variable resolved against
+//! the local stand-ins.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value as Json;
 
 use super::model::{
-    Function, LOCAL_ACCOUNT_ID, LOCAL_API_ID, LOCAL_REGION, LOCAL_STACK_NAME, LocalContext,
-    Template, queue_arn, queue_url, table_arn,
+    Function, LOCAL_ACCOUNT_ID, LOCAL_API_ID, LOCAL_REGION, LocalContext, Template, queue_arn,
+    queue_url, table_arn,
 };
 
 /// Guards against templates whose intrinsics refer to each other in a loop.
@@ -183,6 +184,33 @@ impl Template {
         env
     }
 
+    /// The value of the environment variable `var` that every function setting it gets,
+    /// resolved without the local endpoints (`None`: no function sets it). An error when it
+    /// cannot be resolved or two functions get different values: one stack-wide setting, such
+    /// as `JWT_SECRET_PARAM`, `JWT_ISSUER` or `JWT_AUDIENCE`, is what this is for.
+    pub fn shared_env(&self, var: &str) -> Result<Option<String>, String> {
+        let mut found: Option<(String, &str)> = None;
+        for f in &self.functions {
+            let Some(raw) = f.environment.get(var) else {
+                continue;
+            };
+            let value = self
+                .resolve(raw, None)
+                .map_err(|e| format!("{}: {var}: {e}", f.logical_id))?;
+            match &found {
+                Some((first, id)) if *first != value => {
+                    return Err(format!(
+                        "{var} differs between {id} ({first}) and {} ({value})",
+                        f.logical_id
+                    ));
+                }
+                Some(_) => {}
+                None => found = Some((value, &f.logical_id)),
+            }
+        }
+        Ok(found.map(|(v, _)| v))
+    }
+
     /// Resolves a (possibly intrinsic) value to a string for local use. `ctx` is needed for
     /// references to queues (URLs) and the cache; without it those are unresolvable.
     pub fn resolve(&self, value: &Json, ctx: Option<&LocalContext>) -> Result<String, String> {
@@ -340,10 +368,23 @@ impl Resolver<'_> {
                             .value(index, depth + 1)?
                             .parse()
                             .map_err(|_| "Fn::Select index is not a number")?;
+                        // A literal list, or the pieces of an `Fn::Split` (e.g. the GUID of
+                        // `AWS::StackId` the template's physical names end in).
+                        if let Some(split) = items.get("Fn::Split") {
+                            let pieces = self.split(split, depth + 1)?;
+                            return pieces
+                                .into_iter()
+                                .nth(index)
+                                .ok_or_else(|| "Fn::Select index out of range".into());
+                        }
                         let items = items.as_array().ok_or("Fn::Select takes a literal list")?;
                         let item = items.get(index).ok_or("Fn::Select index out of range")?;
                         self.value(item, depth + 1)
                     }
+                    "Fn::If" => match self.template.select(v, depth + 1)? {
+                        Some(chosen) => self.value(&chosen, depth + 1),
+                        None => Err("AWS::NoValue".into()),
+                    },
                     other => Err(format!("{other} is not supported locally")),
                 }
             }
@@ -355,10 +396,14 @@ impl Resolver<'_> {
         match name {
             "AWS::Region" => return Ok(LOCAL_REGION.into()),
             "AWS::AccountId" => return Ok(LOCAL_ACCOUNT_ID.into()),
-            "AWS::StackName" => return Ok(LOCAL_STACK_NAME.into()),
+            "AWS::StackName" => return Ok(t.stack_name.clone()),
             "AWS::StackId" => {
+                // The GUID CloudFormation ends a stack id with; locally one per stack name, so
+                // names derived from it differ between stacks as they do in AWS.
                 return Ok(format!(
-                    "arn:aws:cloudformation:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stack/{LOCAL_STACK_NAME}/local"
+                    "arn:aws:cloudformation:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stack/{}/{}",
+                    t.stack_name,
+                    local_stack_guid(&t.stack_name)
                 ));
             }
             "AWS::Partition" => return Ok("aws".into()),
@@ -419,6 +464,20 @@ impl Resolver<'_> {
         }
     }
 
+    /// `Fn::Split`'s `[delimiter, string]` into its pieces.
+    fn split(&self, arg: &Json, depth: usize) -> Result<Vec<String>, String> {
+        let a = arg.as_array().ok_or("Fn::Split takes a list")?;
+        let [delim, source] = a.as_slice() else {
+            return Err("Fn::Split takes [delimiter, string]".into());
+        };
+        let delim = self.value(delim, depth + 1)?;
+        if delim.is_empty() {
+            return Err("Fn::Split delimiter is empty".into());
+        }
+        let source = self.value(source, depth + 1)?;
+        Ok(source.split(delim.as_str()).map(str::to_string).collect())
+    }
+
     fn sub(&self, arg: &Json, depth: usize) -> Result<String, String> {
         let (text, vars) = match arg {
             Json::String(s) => (s.as_str(), None),
@@ -457,9 +516,28 @@ impl Resolver<'_> {
     }
 }
 
+/// A GUID for a local stack (CloudFormation's is random per stack), the same for the same
+/// stack name on every start: a name-based UUID.
+fn local_stack_guid(name: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("rota-local:{name}").as_bytes(),
+    )
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_stack_ids_are_guids_that_differ_by_stack() {
+        let a = local_stack_guid("rota-local-3000");
+        assert_eq!(a, local_stack_guid("rota-local-3000"));
+        assert_ne!(a[..8], local_stack_guid("rota-local-3100")[..8]);
+        let parts: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+    }
 
     #[test]
     fn mentions_is_token_based() {

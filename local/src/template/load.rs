@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::model::{
     Cors, DEFAULT_ROUTE_KEY, EventSource, Function, FunctionEvent, HttpApi, HttpRoute,
-    LoggingConfig, Parameter, Template, TemplateError, ThrottleSettings,
+    LOCAL_STACK_NAME, LoggingConfig, Parameter, Template, TemplateError, ThrottleSettings,
 };
 use super::routes::normalize_route_key;
 use super::yaml::template_json;
@@ -64,6 +64,7 @@ impl Template {
                 .and_then(Json::as_object)
                 .cloned()
                 .unwrap_or_default(),
+            stack_name: LOCAL_STACK_NAME.to_string(),
         };
 
         // Names and numbers may themselves be intrinsics (e.g. `!Sub rota-${Stage}`), so they

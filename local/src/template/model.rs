@@ -13,7 +13,8 @@ use super::schedule_expression::ScheduleExpression;
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
 /// Region of the local stack.
 pub const LOCAL_REGION: &str = "us-east-1";
-/// Stack name reported for `AWS::StackName`.
+/// Stack name reported for `AWS::StackName` unless the stack is given its own
+/// ([`Template::with_stack_name`]; `rota-local serve` names each stack after its port).
 pub const LOCAL_STACK_NAME: &str = "rota-local";
 /// API id of the local HTTP API (10 lower-case alphanumerics, like a real one).
 pub const LOCAL_API_ID: &str = "rotalocal1";
@@ -437,6 +438,8 @@ pub struct Template {
     pub(super) resources: Map<String, Json>,
     /// Raw `Conditions` (long-form intrinsics), evaluated with the parameters' defaults.
     pub(super) conditions: Map<String, Json>,
+    /// `AWS::StackName` (and the name in `AWS::StackId`).
+    pub(super) stack_name: String,
 }
 
 impl Template {
@@ -458,5 +461,19 @@ impl Template {
     /// `Default` of a parameter.
     pub fn parameter_default(&self, name: &str) -> Option<&str> {
         self.parameters.get(name)?.default.as_deref()
+    }
+
+    /// The template as the stack `name` deploys it: `AWS::StackName` and `AWS::StackId` name
+    /// it, so whatever the template derives from them (the JWT secret's parameter, the tokens'
+    /// issuer and audience) differs between two local stacks as between two stacks in AWS.
+    /// Names derived while parsing (schedule names in events) keep the default's.
+    pub fn with_stack_name(mut self, name: impl Into<String>) -> Self {
+        self.stack_name = name.into();
+        self
+    }
+
+    /// `AWS::StackName`.
+    pub fn stack_name(&self) -> &str {
+        &self.stack_name
     }
 }

@@ -496,17 +496,68 @@ fn sub_forms() {
     assert!(cyclic.is_err());
 }
 
+#[test]
+fn stack_names_if_and_select_of_split_resolve_per_stack() {
+    let t = Template::parse(
+        r#"
+Parameters:
+  Given: { Type: String, Default: "" }
+Conditions:
+  HasGiven: !Not [!Equals [!Ref Given, ""]]
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: x
+      Environment:
+        Variables:
+          SECRET: !If [HasGiven, !Ref Given, !Sub "/rota/${AWS::StackName}/jwt-secret"]
+          ID: !Select [0, !Split ["-", !Select [2, !Split ["/", !Ref AWS::StackId]]]]
+"#,
+    )
+    .unwrap();
+    let (a, b) = (
+        t.clone().with_stack_name("rota-local-3000"),
+        t.with_stack_name("rota-local-3100"),
+    );
+    assert_eq!(a.stack_name(), "rota-local-3000");
+    assert_eq!(
+        a.shared_env("SECRET").unwrap().as_deref(),
+        Some("/rota/rota-local-3000/jwt-secret")
+    );
+    let (id_a, id_b) = (
+        a.shared_env("ID").unwrap().unwrap(),
+        b.shared_env("ID").unwrap().unwrap(),
+    );
+    assert_eq!(id_a.len(), 8, "{id_a}");
+    assert!(id_a.chars().all(|c| c.is_ascii_hexdigit()), "{id_a}");
+    assert_ne!(id_a, id_b);
+    // The same stack name, the same id (a restarted local stack keeps its names).
+    assert_eq!(
+        a.clone()
+            .with_stack_name("rota-local-3100")
+            .shared_env("ID"),
+        b.shared_env("ID")
+    );
+    assert_eq!(a.shared_env("MISSING"), Ok(None));
+}
+
 /// The real template: every function resolves its whole environment locally and every
 /// route has a binary. Written against invariants, as the template is still growing.
 #[test]
 fn real_template_resolves() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let t = Template::load(&path).unwrap();
+    let t = Template::load(&path)
+        .unwrap()
+        .with_stack_name("rota-local-3100");
     assert!(!t.functions.is_empty());
     let table_names: Vec<_> = t.tables().iter().map(|t| t.name.clone()).collect();
-    let jwt_param = t
-        .parameter_default("JwtSecretParameterName")
-        .map(str::to_owned);
+    // Each stack its own secret (and the stack creates that one).
+    let jwt_param = crate::stack::jwt_secret_name(&t).unwrap();
+    assert_eq!(
+        jwt_param.as_deref(),
+        Some("/rota/rota-local-3100/jwt-secret")
+    );
     for f in &t.functions {
         assert!(!f.binary.is_empty(), "{} has no binary", f.logical_id);
         assert!(f.timeout_secs > 0 && f.memory_size >= 128);

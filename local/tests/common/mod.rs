@@ -157,8 +157,18 @@ pub async fn wait_for_report(logs: &Path, key: &str, n: u64) -> faults::FaultRep
 /// that file's path.
 pub fn assert_stack_file(dir: &Path, aws_endpoint: &str, gateway: &str, faults: &str) -> PathBuf {
     let path = dir.join("stack.json");
-    let info: serde_json::Value =
+    let mut info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // The stack's name: rota-local-<port>, or with --port 0 (as the tests start it) its pid's.
+    let name = info
+        .as_object_mut()
+        .unwrap()
+        .remove("stack_name")
+        .expect("stack.json names the stack");
+    assert!(
+        name.as_str().is_some_and(|n| n.starts_with("rota-local-")),
+        "{name}"
+    );
     assert_eq!(
         info,
         // The stand-in templates run without IAM (`--no-iam`).

@@ -35,6 +35,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// SSM parameter holding the JWT signing secret.
     pub jwt_secret_param: Option<String>,
+    /// The access tokens' `iss` and `aud` (the template names the stack in both).
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
     pub metrics_namespace: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -112,6 +115,8 @@ impl Config {
             table_name: get("TABLE_NAME").unwrap_or_else(|| "RotaTable".into()),
             redis_url: get("REDIS_URL").filter(|s| !s.is_empty()),
             jwt_secret_param: get("JWT_SECRET_PARAM").filter(|s| !s.is_empty()),
+            jwt_issuer: get("JWT_ISSUER").filter(|s| !s.is_empty()),
+            jwt_audience: get("JWT_AUDIENCE").filter(|s| !s.is_empty()),
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "Rota".into()),
             access_token_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,

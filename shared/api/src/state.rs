@@ -16,7 +16,7 @@
 
 use std::future::Future;
 
-use crate::auth::tokens::TokenKeys;
+use crate::auth::tokens::{TokenKeys, TokenScope};
 use crate::config::Config;
 
 /// Why a container could not start (the function then fails its init, never a request).
@@ -168,6 +168,17 @@ async fn load_token_keys(
         .jwt_secret_param
         .as_deref()
         .ok_or_else(|| InitError::Secret("JWT_SECRET_PARAM is not set".into()))?;
+    // Required like the secret: a function falling back to a constant would accept the tokens
+    // of every other stack that does the same.
+    let required = |value: &Option<String>, var: &str| {
+        value
+            .clone()
+            .ok_or_else(|| InitError::Secret(format!("{var} is not set")))
+    };
+    let scope = TokenScope {
+        issuer: required(&config.jwt_issuer, "JWT_ISSUER")?,
+        audience: required(&config.jwt_audience, "JWT_AUDIENCE")?,
+    };
     let out = aws_sdk_ssm::Client::new(sdk)
         .get_parameter()
         .name(name)
@@ -179,5 +190,5 @@ async fn load_token_keys(
         .parameter
         .and_then(|p| p.value)
         .ok_or_else(|| InitError::Secret("the parameter has no value".into()))?;
-    TokenKeys::new(value.as_bytes()).map_err(InitError::Secret)
+    TokenKeys::new(value.as_bytes(), scope).map_err(InitError::Secret)
 }

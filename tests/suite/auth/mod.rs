@@ -5,4 +5,5 @@ mod abuse;
 mod login;
 mod registration;
 mod sessions;
+mod stacks;
 mod tokens;

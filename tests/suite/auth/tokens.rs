@@ -24,9 +24,10 @@ async fn a_properly_signed_token_not_valid_yet_is_refused() {
     let api = Api::new();
     let account = api.new_account().await;
     let now = chrono::Utc::now().timestamp();
+    let scope = stack_token_scope();
     let claims = |nbf: i64| {
         json!({"sub": account.id.to_string(), "role": "member", "iat": now, "exp": now + 900,
-            "iss": "rota", "aud": "rota-api", "nbf": nbf})
+            "iss": scope.issuer, "aud": scope.audience, "nbf": nbf})
     };
     // Signed with the stack's key: with nbf = now it is accepted, so only nbf decides below.
     let valid = stack_signed_jwt(&claims(now)).await;
@@ -59,8 +60,9 @@ async fn expired_and_unsigned_tokens_are_refused() {
 
     let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let claims = b64.encode(
-        json!({"sub": account.id.to_string(), "role": "admin", "iat": now, "exp": now + 900, "iss": "rota", "aud": "rota-api"})
-            .to_string(),
+        json!({"sub": account.id.to_string(), "role": "admin", "iat": now, "exp": now + 900,
+            "iss": stack_token_scope().issuer, "aud": stack_token_scope().audience})
+        .to_string(),
     );
     api.get("/api/users/me", Some(&format!("{header}.{claims}.")))
         .await

@@ -1,20 +1,21 @@
 //! The functions' settings: one binary whose handler table serves every function's `Handler`,
-//! reserved concurrency for the costly ones within the account's pool, and X-Ray tracing
-//! sampled by function.
+//! reserved concurrency for the costly ones as parameters a new account accepts (none by
+//! default; the production values of docs/operations.md within a raised quota), and X-Ray
+//! tracing sampled by function.
 
 use super::*;
 
-/// The functions whose cost (argon2id, big writes, stats queries, queue fan-out) must not be
-/// able to take the account's whole concurrency pool.
-const RESERVED_CONCURRENCY: &[&str] = &[
-    "AuthRegisterFunction",
-    "AuthLoginFunction",
-    "RoadmapsCreateFunction",
-    "CommunityStatsFunction",
-    "RemindersWorkerFunction",
+/// The functions whose cost (argon2id, big writes, stats queries) must not be able to take the
+/// account's whole concurrency pool once in production, and the parameter reserving theirs.
+const RESERVED_CONCURRENCY: &[(&str, &str)] = &[
+    ("AuthRegisterFunction", "AuthRegisterConcurrency"),
+    ("AuthLoginFunction", "AuthLoginConcurrency"),
+    ("RoadmapsCreateFunction", "RoadmapsCreateConcurrency"),
+    ("CommunityStatsFunction", "CommunityStatsConcurrency"),
 ];
 
-/// Lambda's default account concurrency and the part AWS keeps unreserved.
+/// Lambda's default account concurrency and the part AWS keeps unreserved: at most 900 of a
+/// raised quota can be reserved, and nothing of a new account's (its quota can be 10).
 const ACCOUNT_CONCURRENCY: i64 = 1000;
 
 const UNRESERVED_MINIMUM: i64 = 100;
@@ -78,41 +79,158 @@ fn an_unknown_handler_fails_the_instance_at_start_and_names_the_known_ones() {
     assert!(stderr.contains("users-me-get"), "{stderr}");
 }
 
-#[test]
-fn costly_functions_have_reserved_concurrency_within_the_account_pool() {
-    let t = template();
-    let mut reserved_total = 0;
-    for (id, f) in of_type(&t, "AWS::Serverless::Function") {
-        if let Some(n) = f["Properties"].get("ReservedConcurrentExecutions") {
-            let n = n.as_i64().unwrap_or_else(|| panic!("{id}: not a number"));
-            assert!(n > 0, "{id}: 0 would disable the function");
-            reserved_total += n;
+/// What keeps a template from deploying on a new account, or from capping the costly
+/// functions once the quota allows: a literal `ReservedConcurrentExecutions` (reserved whatever
+/// the account's quota), a reservation not of the form `Fn::If [cond, Ref param, NoValue]` with
+/// `cond` = the parameter is not 0, or such a parameter whose default reserves anything.
+fn concurrency_findings(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, f) in of_type(t, "AWS::Serverless::Function") {
+        let Some(reserved) = f["Properties"].get("ReservedConcurrentExecutions") else {
+            continue;
+        };
+        let Some([cond, Value::Object(yes), no]) = reserved
+            .get("Fn::If")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        else {
+            out.push(format!(
+                "{id}: ReservedConcurrentExecutions {reserved} is reserved whatever the \
+                 account's quota (use a parameter, default 0, behind Fn::If)"
+            ));
+            continue;
+        };
+        let param = yes.get("Ref").and_then(Value::as_str).unwrap_or_default();
+        let p = &t["Parameters"][param];
+        if p.is_null() || no["Ref"] != "AWS::NoValue" {
+            out.push(format!(
+                "{id}: not Fn::If [cond, Ref <parameter>, Ref AWS::NoValue]"
+            ));
+            continue;
+        }
+        if p["Type"] != "Number"
+            || p["Default"].as_i64() != Some(0)
+            || p["MinValue"].as_i64() != Some(0)
+        {
+            out.push(format!(
+                "{id}: {param} must be a Number, default 0 (no reservation), MinValue 0"
+            ));
+        }
+        let expected = serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": param}, "0"]}]});
+        let cond = cond.as_str().unwrap_or_default();
+        if t["Conditions"][cond] != expected {
+            out.push(format!(
+                "{id}: condition {cond} must be {expected} (0 would throttle every call)"
+            ));
         }
     }
-    for id in RESERVED_CONCURRENCY {
-        let props = &t["Resources"][id]["Properties"];
-        assert!(
-            props["ReservedConcurrentExecutions"].as_i64().is_some(),
-            "{id} has no ReservedConcurrentExecutions"
+    out
+}
+
+#[test]
+fn reserved_concurrency_is_a_parameter_no_new_account_refuses() {
+    let t = template();
+    let findings = concurrency_findings(&t);
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+    for (id, param) in RESERVED_CONCURRENCY {
+        let reserved = &t["Resources"][id]["Properties"]["ReservedConcurrentExecutions"];
+        assert_eq!(
+            reserved["Fn::If"][1]["Ref"], *param,
+            "{id} is not reserved by {param}"
         );
     }
+    // By default nothing is reserved: a literal anywhere is a finding above, and every
+    // parameter's default is 0.
+
+    // The production values docs/operations.md gives fit a raised quota's reservable part.
+    let docs = std::fs::read_to_string(repo_root().join("docs/operations.md")).unwrap();
+    let mut total = 0;
+    for (id, param) in RESERVED_CONCURRENCY {
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{param}` |")))
+            .unwrap_or_else(|| panic!("docs/operations.md gives no production value for {param}"));
+        let value: i64 = row
+            .split('|')
+            .nth(3)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{row}: the third column is the production value"));
+        assert!(value > 0, "{id}: {value}");
+        total += value;
+    }
     assert!(
-        reserved_total <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM,
-        "{reserved_total} reserved: AWS keeps {UNRESERVED_MINIMUM} of {ACCOUNT_CONCURRENCY} unreserved"
+        total <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM,
+        "{total} reserved in production: AWS keeps {UNRESERVED_MINIMUM} of {ACCOUNT_CONCURRENCY} unreserved"
     );
-    // An SQS source's MaximumConcurrency above the reserved concurrency would throttle it.
+    // Functions fed by SQS are capped by their mapping's MaximumConcurrency, not by a
+    // reservation; one below it would throttle the mapping.
     for (id, f) in of_type(&t, "AWS::Serverless::Function") {
-        for e in f["Properties"]["Events"].as_object().into_iter().flatten() {
-            let max = &e.1["Properties"]["ScalingConfig"]["MaximumConcurrency"];
-            if let (Some(max), Some(reserved)) = (
-                max.as_i64(),
-                f["Properties"]["ReservedConcurrentExecutions"].as_i64(),
-            ) {
-                assert!(
-                    max <= reserved,
-                    "{id}: MaximumConcurrency {max} > {reserved}"
-                );
+        for (event, e) in f["Properties"]["Events"].as_object().into_iter().flatten() {
+            if e["Type"] != "SQS" {
+                continue;
             }
+            let max = e["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_i64();
+            assert!(
+                max.is_some_and(|m| m >= 2),
+                "{id}.{event}: no MaximumConcurrency caps it"
+            );
+            assert!(
+                f["Properties"]
+                    .get("ReservedConcurrentExecutions")
+                    .is_none(),
+                "{id}: reserved concurrency besides its mapping's MaximumConcurrency"
+            );
+        }
+    }
+}
+
+mod checkers_catch {
+    use super::*;
+
+    fn findings(reserved: &str) -> Vec<String> {
+        concurrency_findings(&t(&format!(
+            r#"
+Parameters:
+  FnConcurrency: {{ Type: Number, Default: 0, MinValue: 0 }}
+  BigConcurrency: {{ Type: Number, Default: 20, MinValue: 0 }}
+Conditions:
+  ReserveFn: !Not [!Equals [!Ref FnConcurrency, "0"]]
+  Always: !Equals [a, a]
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      ReservedConcurrentExecutions: {reserved}
+"#
+        )))
+    }
+
+    #[test]
+    fn literal_and_default_reservations_fail_and_the_parameter_passes() {
+        assert_eq!(
+            findings("!If [ReserveFn, !Ref FnConcurrency, !Ref AWS::NoValue]"),
+            Vec::<String>::new()
+        );
+        for (bad, why) in [
+            ("20", "whatever the account's quota"),
+            ("!Ref FnConcurrency", "whatever the account's quota"),
+            (
+                "!If [ReserveFn, !Ref BigConcurrency, !Ref AWS::NoValue]",
+                "default 0",
+            ),
+            (
+                "!If [Always, !Ref FnConcurrency, !Ref AWS::NoValue]",
+                "would throttle",
+            ),
+            ("!If [ReserveFn, !Ref FnConcurrency, 5]", "AWS::NoValue"),
+        ] {
+            let found = findings(bad);
+            assert!(
+                found.iter().any(|f| f.contains(why)),
+                "{bad}: expected {why:?} in {found:?}"
+            );
         }
     }
 }

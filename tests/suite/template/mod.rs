@@ -10,9 +10,11 @@
 //! (AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess, AWSLambdaVPCAccessExecutionRole for
 //! VPC functions) and the ones named in `iam::MANAGED_POLICIES_ALLOWED`.
 //!
-//! One module per topic: `iam`, `secrets`, `functions` (reserved concurrency, tracing),
-//! `backups`, `monitoring` (alarms and the dashboard), `network` (which functions are in the
-//! VPC, its endpoints), `cost` (the cost model prices this template, under budget) and `cors`.
+//! One module per topic: `iam`, `secrets` (and the JWT secret, issuer and audience per stack),
+//! `functions` (reserved concurrency a new account accepts, tracing), `backups`, `monitoring`
+//! (alarms that reach someone, the dashboard), `names` (no physical name collides with another
+//! stack or a re-created one), `network` (which functions are in the VPC, its endpoints),
+//! `cost` (the cost model prices this template, under budget) and `cors`.
 
 mod backups;
 mod cors;
@@ -20,6 +22,7 @@ mod cost;
 mod functions;
 mod iam;
 mod monitoring;
+mod names;
 mod network;
 mod secrets;
 

@@ -1,4 +1,5 @@
-//! Alarms (every one notifies a topic CloudWatch can use; latency at the owner's targets;
+//! Alarms (every one notifies a topic CloudWatch can use and, when given, an existing one; the
+//! stack is refused unless they reach an e-mail or that topic; latency at the owner's targets;
 //! error rate, throttling, reminders) and the dashboard (valid JSON, every KPI, metrics the
 //! functions really publish). Per-route figures come from each route's function (AWS/Lambda,
 //! free) and the access log, never from the gateway's detailed (billed) per-route metrics.
@@ -44,6 +45,97 @@ fn every_alarm_notifies_the_alarm_topic_which_cloudwatch_can_use() {
     assert_eq!(key["Ref"], "AlarmTopicKey", "{key}");
     let policy = t["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"].to_string();
     assert!(policy.contains("cloudwatch.amazonaws.com"));
+}
+
+/// `Rules` assertions evaluated with these parameter values (the rest at their defaults):
+/// the descriptions of those that fail, as CloudFormation would refuse the stack with them.
+fn refused_by_rules(t: &Value, given: &[(&str, &str)]) -> Vec<String> {
+    fn eval(t: &Value, given: &[(&str, &str)], v: &Value) -> Value {
+        let Some((k, arg)) = v.as_object().and_then(|m| m.iter().next()) else {
+            return v.clone();
+        };
+        let args = || {
+            one_or_many(arg)
+                .into_iter()
+                .map(|a| eval(t, given, a))
+                .collect::<Vec<_>>()
+        };
+        match k.as_str() {
+            "Ref" => {
+                let name = arg.as_str().unwrap();
+                match given.iter().find(|(p, _)| *p == name) {
+                    Some((_, value)) => Value::from(*value),
+                    None => t["Parameters"][name]["Default"].clone(),
+                }
+            }
+            "Fn::Equals" => {
+                let a = args();
+                Value::Bool(a[0] == a[1])
+            }
+            "Fn::Not" => Value::Bool(args()[0] != true),
+            "Fn::Or" => Value::Bool(args().iter().any(|a| *a == true)),
+            "Fn::And" => Value::Bool(args().iter().all(|a| *a == true)),
+            other => panic!("{other} in a rule: not evaluated here"),
+        }
+    }
+    let mut refused = Vec::new();
+    for (rule, r) in t["Rules"].as_object().into_iter().flatten() {
+        if !r["RuleCondition"].is_null() && eval(t, given, &r["RuleCondition"]) != true {
+            continue;
+        }
+        for a in one_or_many(&r["Assertions"]) {
+            if eval(t, given, &a["Assert"]) != true {
+                refused.push(format!("{rule}: {}", a["AssertDescription"]));
+            }
+        }
+    }
+    refused
+}
+
+#[test]
+fn alarms_reach_an_email_or_an_existing_topic_one_of_which_must_be_given() {
+    let t = template();
+    // With the defaults (no destination) the stack is refused, naming what to give.
+    let refused = refused_by_rules(&t, &[]);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("AlarmEmail") && refused[0].contains("AlarmTopicArn"));
+    let topic = "arn:aws:sns:us-east-1:123456789012:on-call";
+    for given in [
+        &[("AlarmEmail", "ops@example.org")][..],
+        &[("AlarmTopicArn", topic)][..],
+        &[("AlarmEmail", "ops@example.org"), ("AlarmTopicArn", topic)][..],
+    ] {
+        assert_eq!(
+            refused_by_rules(&t, given),
+            Vec::<String>::new(),
+            "{given:?}"
+        );
+    }
+    // The e-mail is subscribed to the stack's topic; every alarm notifies that topic and the
+    // given one (ALARM and OK alike).
+    let sub = &t["Resources"]["AlarmEmailSubscription"];
+    assert_eq!(sub["Condition"], "HasAlarmEmail");
+    assert_eq!(sub["Properties"]["TopicArn"]["Ref"], "AlarmTopic");
+    assert_eq!(sub["Properties"]["Endpoint"]["Ref"], "AlarmEmail");
+    let given_topic = serde_json::json!(
+        {"Fn::If": ["HasAlarmTopicArn", {"Ref": "AlarmTopicArn"}, {"Ref": "AWS::NoValue"}]}
+    );
+    for (id, a) in alarms(&t) {
+        for key in ["AlarmActions", "OKActions"] {
+            let actions = one_or_many(&a["Properties"][key]);
+            if key == "OKActions" && actions.is_empty() {
+                continue;
+            }
+            assert!(
+                actions.contains(&&given_topic),
+                "{id}.{key} does not notify AlarmTopicArn"
+            );
+        }
+    }
+    assert_eq!(
+        t["Conditions"]["HasAlarmTopicArn"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]})
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! No plain secret in any function's environment: names that say secret hold references (SSM
-//! parameter names, ARNs), and no value looks like key material whatever its name.
+//! parameter names, ARNs), and no value looks like key material whatever its name. The JWT
+//! secret, the tokens' issuer and their audience are each stack's own, and the functions may
+//! read exactly that secret.
 
 use super::*;
 
@@ -143,6 +145,85 @@ fn function_environments_hold_no_secrets() {
         "secret findings:\n{}",
         findings.join("\n")
     );
+}
+
+/// Every IAM statement anywhere in the template (functions' `Policies`, roles, policies) that
+/// allows `action`.
+fn statements_allowing<'a>(v: &'a Value, action: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("Effect").is_some_and(|e| e == "Allow")
+                && one_or_many(m.get("Action").unwrap_or(&Value::Null))
+                    .iter()
+                    .any(|a| *a == action)
+            {
+                out.push(v);
+            }
+            m.values().for_each(|x| statements_allowing(x, action, out));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|x| statements_allowing(x, action, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_jwt_secret_issuer_and_audience_are_each_stacks_own() {
+    use rota_local::template::Template;
+    let text = template_text();
+    let stack = |name: &str| Template::parse(&text).unwrap().with_stack_name(name);
+    let (staging, prod) = (stack("rota-staging"), stack("rota-prod"));
+    let env = |t: &Template, var: &str| {
+        t.shared_env(var)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{var}"))
+    };
+    // By default the secret is the stack's own, and the tokens name the stack.
+    assert_eq!(t_default("JwtSecretParameterName"), "");
+    assert_eq!(env(&prod, "JWT_SECRET_PARAM"), "/rota/rota-prod/jwt-secret");
+    for var in ["JWT_SECRET_PARAM", "JWT_ISSUER", "JWT_AUDIENCE"] {
+        let (a, b) = (env(&staging, var), env(&prod, var));
+        assert_ne!(a, b, "{var}: two stacks of one account share {a}");
+        assert!(b.contains("rota-prod"), "{var}: {b}");
+    }
+    assert_ne!(env(&prod, "JWT_ISSUER"), env(&prod, "JWT_AUDIENCE"));
+
+    // Every grant to read the secret names exactly the parameter the functions read, by
+    // default and when the parameter is given.
+    let raw = template();
+    let mut given = raw.clone();
+    given["Parameters"]["JwtSecretParameterName"]["Default"] = "/shared/jwt".into();
+    let given_prod = Template::parse(&given.to_string())
+        .unwrap()
+        .with_stack_name("rota-prod");
+    assert_eq!(env(&given_prod, "JWT_SECRET_PARAM"), "/shared/jwt");
+    for (t, json) in [(&prod, &raw), (&given_prod, &given)] {
+        let mut grants = Vec::new();
+        statements_allowing(&json["Resources"], "ssm:GetParameter", &mut grants);
+        assert!(
+            grants.len() >= 10,
+            "{} statements allow ssm:GetParameter",
+            grants.len()
+        );
+        let want = format!(
+            "arn:aws:ssm:us-east-1:123456789012:parameter{}",
+            env(t, "JWT_SECRET_PARAM")
+        );
+        for g in grants {
+            for resource in one_or_many(&g["Resource"]) {
+                assert_eq!(
+                    t.resolve(resource, None).as_deref(),
+                    Ok(want.as_str()),
+                    "{g}"
+                );
+            }
+        }
+    }
+}
+
+fn t_default(param: &str) -> Value {
+    template()["Parameters"][param]["Default"].clone()
 }
 
 // The checker catches what it is for.

@@ -4,7 +4,8 @@
 //!
 //! - `ROTA_BASE_URL` and `AWS_ENDPOINT_URL` set (scripts/test.sh sets them, with ROTA_LOGS_DIR,
 //!   TABLE_NAME, REDIS_URL and ROTA_FAULTS): that stack is used as it is; nothing is checked,
-//!   built or started.
+//!   built or started. Its name (which names its JWT secret and its tokens' issuer and
+//!   audience) is ROTA_STACK_NAME, else what it recorded in the `stack.json` beside ROTA_LOGS_DIR.
 //! - Otherwise the harness's own stack: `target/debug/rota-local serve --no-schedules` on free
 //!   ports, no fault profile, Redis database 14, its state and logs in `.local/test-stack/`.
 //!   A stack started earlier is reused while it answers and no binary, nor the template or the
@@ -46,6 +47,28 @@ pub struct Stack {
     pub table: String,
     /// The fault profile (`none`: no faults).
     pub faults: String,
+    /// `AWS::StackName` as the stack resolves it (its JWT secret's name, its tokens' issuer and
+    /// audience): ROTA_STACK_NAME, else what the stack recorded in `stack.json` beside its logs.
+    pub name: Option<String>,
+}
+
+impl Stack {
+    /// The stack's name, or a panic saying why it is unknown.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_else(|| {
+            panic!(
+                "the stack's name is unknown: set ROTA_STACK_NAME, or ROTA_LOGS_DIR to a stack's \
+                 logs (its stack.json says)"
+            )
+        })
+    }
+}
+
+/// The name a stack recorded in the `stack.json` beside its logs (`rota-local serve` writes it).
+fn recorded_stack_name(logs_dir: &Path) -> Option<String> {
+    rota_local::server::read_stack_file(&rota_local::server::stack_file(logs_dir))
+        .ok()
+        .map(|info| info.stack_name)
 }
 
 /// The harness's own stack uses this Redis database, apart from `make run`'s (0) and the
@@ -137,6 +160,9 @@ fn given_stack() -> Option<Result<Stack, String>> {
         (Some(base_url), Some(aws_endpoint)) => Some(Ok(Stack {
             base_url,
             aws_endpoint,
+            name: env("ROTA_STACK_NAME").or_else(|| {
+                env("ROTA_LOGS_DIR").and_then(|logs| recorded_stack_name(Path::new(&logs)))
+            }),
             logs_dir: env("ROTA_LOGS_DIR").map(PathBuf::from),
             redis_url: env("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             table: env("TABLE_NAME").unwrap_or_else(|| "RotaTable".into()),

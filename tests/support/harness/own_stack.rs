@@ -31,6 +31,7 @@ impl State {
             redis_url: OWN_REDIS_URL.into(),
             table: "RotaTable".into(),
             faults: "none".into(),
+            name: super::recorded_stack_name(&dir.join("logs")),
         }
     }
 }

@@ -11,10 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use rota_domain::input::Role;
 
-const ISSUER: &str = "rota";
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECS: u64 = 5;
-const AUDIENCE: &str = "rota-api";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -35,22 +33,35 @@ pub struct Caller {
     pub role: Role,
 }
 
+/// Who issues the access tokens and for whom (`iss`, `aud`): the stack, so that a token of
+/// another stack (staging's, in the same account) is refused even under the same secret.
+/// The template sets them per stack (`JWT_ISSUER`, `JWT_AUDIENCE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenScope {
+    pub issuer: String,
+    pub audience: String,
+}
+
 pub struct TokenKeys {
     cursor: crate::cursor::CursorKey,
+    scope: TokenScope,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8]) -> Result<Self, String> {
+    pub fn new(secret: &[u8], scope: TokenScope) -> Result<Self, String> {
         if secret.len() < 32 {
             return Err("the JWT secret must be at least 32 bytes".into());
         }
+        if scope.issuer.is_empty() || scope.audience.is_empty() {
+            return Err("the tokens' issuer and audience must not be empty".into());
+        }
         // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[&scope.issuer]);
+        validation.set_audience(&[&scope.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         // A token is not valid before its `nbf` (jsonwebtoken checks it only when asked).
         validation.validate_nbf = true;
@@ -60,6 +71,7 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            scope,
         })
     }
 
@@ -78,8 +90,8 @@ impl TokenKeys {
             role: caller.role,
             iat: now,
             exp: now + ttl_secs,
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
+            iss: self.scope.issuer.clone(),
+            aud: self.scope.audience.clone(),
             nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -135,8 +147,15 @@ mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
+    fn scope(stack: &str) -> TokenScope {
+        TokenScope {
+            issuer: format!("rota/us-east-1/{stack}"),
+            audience: format!("rota-api/us-east-1/{stack}"),
+        }
+    }
+
     fn keys() -> TokenKeys {
-        TokenKeys::new(b"0123456789abcdef0123456789abcdef").unwrap()
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef", scope("prod")).unwrap()
     }
 
     const ME: Caller = Caller {
@@ -163,8 +182,34 @@ mod tests {
         tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
         assert!(keys().verify_access(&tampered).is_err());
 
-        let other = TokenKeys::new(b"another-secret-another-secret-xx").unwrap();
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", scope("prod")).unwrap();
         assert!(other.verify_access(&good).is_err());
+    }
+
+    #[test]
+    fn tokens_of_another_stack_are_rejected_even_under_the_same_secret() {
+        let now = chrono::Utc::now().timestamp();
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let staging = TokenKeys::new(secret, scope("staging")).unwrap();
+        let token = staging.issue_access(ME, now, 900).unwrap();
+        assert_eq!(staging.verify_access(&token).unwrap(), ME);
+        assert!(keys().verify_access(&token).is_err());
+        // Each claim on its own decides: the issuer, then the audience.
+        let issuer_only = TokenScope {
+            issuer: scope("staging").issuer,
+            audience: scope("prod").audience,
+        };
+        let audience_only = TokenScope {
+            issuer: scope("prod").issuer,
+            audience: scope("staging").audience,
+        };
+        for other in [issuer_only, audience_only] {
+            let t = TokenKeys::new(secret, other.clone())
+                .unwrap()
+                .issue_access(ME, now, 900)
+                .unwrap();
+            assert!(keys().verify_access(&t).is_err(), "{other:?}");
+        }
     }
 
     fn signed(claims: serde_json::Value) -> String {
@@ -181,7 +226,7 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let claims = |nbf: i64, iat: i64| {
             serde_json::json!({"sub": "42", "role": "member", "iat": iat, "exp": now + 900,
-                "iss": "rota", "aud": "rota-api", "nbf": nbf})
+                "iss": scope("prod").issuer, "aud": scope("prod").audience, "nbf": nbf})
         };
         // The same signed shape passes when nbf is now: only the time is wrong below.
         assert_eq!(keys().verify_access(&signed(claims(now, now))).unwrap(), ME);
@@ -201,7 +246,7 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let claims = B64.encode(
-            format!(r#"{{"sub":"42","role":"admin","iat":{now},"exp":{},"iss":"rota","aud":"rota-api"}}"#, now + 900)
+            format!(r#"{{"sub":"42","role":"admin","iat":{now},"exp":{},"iss":"rota/us-east-1/prod","aud":"rota-api/us-east-1/prod"}}"#, now + 900)
                 .as_bytes(),
         );
         assert!(
@@ -212,7 +257,14 @@ mod tests {
     }
 
     #[test]
-    fn short_secrets_are_refused() {
-        assert!(TokenKeys::new(b"short").is_err());
+    fn short_secrets_and_an_empty_scope_are_refused() {
+        assert!(TokenKeys::new(b"short", scope("prod")).is_err());
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let mut empty = scope("prod");
+        empty.issuer.clear();
+        assert!(TokenKeys::new(secret, empty).is_err());
+        let mut empty = scope("prod");
+        empty.audience.clear();
+        assert!(TokenKeys::new(secret, empty).is_err());
     }
 }
