@@ -100,7 +100,7 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
     );
     // Registration's calls were all allowed.
     assert_eq!(
-        usage["roles"]["AuthRegisterFunctionRole"]["denied"],
+        usage["roles"][role("AuthRegisterFunctionRole")]["denied"],
         serde_json::json!({})
     );
     stripped.stop().await;
