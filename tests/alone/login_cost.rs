@@ -44,7 +44,7 @@ mod auth {
         let tokens =
             rota_api::auth::tokens::TokenKeys::new(b"handler-tests-secret-0123456789abcdef")
                 .expect("keys");
-        let cache = rota_api::cache::Cache::new(&redis_url()).unwrap();
+        let cache = stack().cache();
         let app = rota_api::App::new(
             base.config.clone(),
             Cached(Members { db, tokens }),

@@ -24,6 +24,7 @@
 //! | `idempotency` | `Idempotency-Key` on the creating POSTs |
 //! | `storm` | many users at once on hot posts: every count exact |
 //! | `faults` | the data layer's retry policy and the cache's circuit breaker |
+//! | `cache` | the cache cluster over TLS, verified; a primary that dies is survived |
 //! | `contract` | the template, the OpenAPI document, the contract's calls, the sample events |
 //! | `openapi_exact` | the OpenAPI document declares what the code enforces (enums, patterns, statuses, links) |
 //! | `template` | `template.yaml` against the operations and security rules, by topic |
@@ -37,6 +38,7 @@
 mod architecture;
 mod auth;
 mod bench_harness;
+mod cache;
 mod comments;
 mod community_stats;
 mod contract;
