@@ -66,8 +66,9 @@ stop_stack
 # (tests/suite: modules posts (with posts::feeds), likes, comments, community_stats, roadmaps,
 # dashboard, idempotency, storm), against a second stack under the `bad-day` profile of
 # local/faults.yaml: TransactionConflicts on hot items, throttles, a latency tail, the cache
-# down 10 s of every minute (every node, through the proxy), instance crashes. The clients are careful (tests/support/http.rs
-# `careful`): they retry what may not have happened, with Idempotency-Keys on creates.
+# down 10 s of every minute (every node, through the proxy), instance crashes. The clients are
+# careful (tests/support/http.rs `careful`): they retry what may not have happened, with
+# Idempotency-Keys on creates.
 # Left out here, and why (each runs against the plain stack above):
 #   - tests that count exact rate limits (`limit`): with the limit store down, each container
 #     keeps its own window (docs/data-model.md), so limits loosen by design during an outage;

@@ -30,7 +30,13 @@ use std::time::{Duration, Instant};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// Per node connection (TCP and the TLS handshake): what a silent node costs a container's
+/// probe, once per [`COOL_DOWN`] (a refused or reset one fails at once). A handshake takes a few
+/// ms, but it needs CPU: locally a burst of cold containers (argon2 at once) starves it past
+/// 250 ms, where a plain TCP connect never waited.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The whole first connection of a container: the seed, its slot map, then every node.
+const CONNECT_BUDGET: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// Retries inside one command: a MOVED redirect (a slot that changed node) or a reconnect to a
 /// node that went away; the whole command stays within [`RESPONSE_TIMEOUT`] * 2.
@@ -199,7 +205,7 @@ impl Cache {
         let conn = self
             .conn
             .get_or_try_init(|| async {
-                tokio::time::timeout(CONNECT_TIMEOUT * 2, self.client.get_async_connection())
+                tokio::time::timeout(CONNECT_BUDGET, self.client.get_async_connection())
                     .await
                     .map_err(|_| {
                         redis::RedisError::from((redis::ErrorKind::Io, "connect timed out"))
