@@ -254,6 +254,9 @@ impl CacheCluster {
         logs_dir: &Path,
         announce: &[u16],
     ) -> anyhow::Result<Self> {
+        // Absolute paths: redis-server changes into its --dir before it opens the others.
+        let dir = &std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let logs_dir = &std::path::absolute(logs_dir).unwrap_or_else(|_| logs_dir.to_path_buf());
         // A fresh cluster every time: an old nodes.conf names ports that are gone.
         if dir.exists() {
             std::fs::remove_dir_all(dir)
