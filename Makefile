@@ -2,9 +2,11 @@
 # Both install what they need on first use (a Python venv in .venv for the AWS emulator and
 # cfn-lint; Rust crates through cargo). Nothing is installed outside the repository.
 #
-# A second stack beside the first: `PORT=3100 make run` (its own emulator port, Redis database
-# and logs; see below). Under a fault profile of local/faults.yaml:
-# `ROTA_FAULTS=bad-day make run` (or both: `PORT=3100 ROTA_FAULTS=bad-day make run`).
+# A second stack beside the first: `PORT=3100 make run` (its own emulator port, cache cluster
+# and logs; see below). Every stack runs its own cache: a Redis cluster of three primaries over
+# TLS (local CA in .local/ca/, made on first run), as ElastiCache Serverless runs it. Under a
+# fault profile of local/faults.yaml: `ROTA_FAULTS=bad-day make run` (or both:
+# `PORT=3100 ROTA_FAULTS=bad-day make run`).
 
 VENV   := .venv
 PYTHON ?= python3
@@ -14,9 +16,6 @@ SAM    := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
 PORT   ?= 3000
 # The emulator's port: PORT + 2005 (5005 for 3000).
 MOTO_PORT ?= $(shell echo $$(( $(PORT) + 2005 )))
-# The Redis database (of the one Redis on 6379): 0 for port 3000, else 1 + PORT mod 15, so a
-# second stack's cache never mixes with the first's. Set it when two other ports collide.
-REDIS_DB ?= $(if $(filter 3000,$(PORT)),0,$(shell echo $$(( 1 + $(PORT) % 15 ))))
 # Logs and stack.json: .local for port 3000, .local/<PORT> otherwise.
 STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
 # Fault profile of local/faults.yaml (none: no faults).
@@ -38,13 +37,14 @@ build:
 run: bootstrap build
 	scripts/ensure-redis.sh
 	target/debug/rota-local serve --host 127.0.0.1 --port $(PORT) --moto-port $(MOTO_PORT) \
-	  --redis-url redis://127.0.0.1:6379/$(REDIS_DB) --bin-dir target/debug --logs $(STACK_DIR)/logs \
+	  --bin-dir target/debug --logs $(STACK_DIR)/logs \
 	  --faults $(or $(ROTA_FAULTS),none)
 
-# Fires the hourly reminder schedule once against the running `make run` stack (of PORT).
+# Fires the hourly reminder schedule once against the running `make run` stack (of PORT; its
+# cache from its stack.json).
 reminders-now:
 	target/debug/rota-local fire --function RemindersSchedulerFunction \
-	  --redis-url redis://127.0.0.1:6379/$(REDIS_DB) --logs $(STACK_DIR)/logs \
+	  --logs $(STACK_DIR)/logs \
 	  --aws-endpoint "$$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/stack.json"))["aws_endpoint"])')"
 
 test: bootstrap

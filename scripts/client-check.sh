@@ -34,7 +34,7 @@ rm -rf client/dist
 if [ -z "${ROTA_BASE_URL:-}" ]; then
   scripts/ensure-redis.sh
   dir=".local/client-check-$(date +%s)-$$"
-  start_stack "$dir" none "redis://127.0.0.1:6379/${CLIENT_CHECK_REDIS_DB:-13}"
+  start_stack "$dir" none
 fi
 
 echo "== client: the tour against $ROTA_BASE_URL"

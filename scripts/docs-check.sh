@@ -32,7 +32,7 @@ if [ -z "${ROTA_BASE_URL:-}" ]; then
   scripts/ensure-redis.sh
   free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
   dir=".local/docs-check-$(date +%s)-$$"
-  start_stack "$dir" none "redis://127.0.0.1:6379"
+  start_stack "$dir" none
 fi
 
 echo "== GET $ROTA_BASE_URL/docs in $(/usr/bin/chromium --version 2>/dev/null)"

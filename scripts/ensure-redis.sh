@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# The cache stand-in is the real Redis on 127.0.0.1:6379 (ElastiCache speaks the same protocol).
-# It is already running on the project's machines; start it if it is not.
+# Every stack (`make run`, `make test`, the test harness's) starts its own cache: a Redis cluster
+# of three primaries over TLS, as ElastiCache Serverless runs it (rota-local's cache_cluster).
+# That needs redis-server 7 or newer built with TLS (Debian's is); this checks it is there.
 set -euo pipefail
-if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  exit 0
-fi
 if ! command -v redis-server >/dev/null; then
-  echo "redis-server is not installed (apt-get install redis-server)" >&2
+  echo "redis-server is not installed (apt-get install redis-server: 7 or newer, with TLS)" >&2
   exit 1
 fi
-redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no
-for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; sleep 0.1; done
-echo "redis did not start" >&2
-exit 1
+version=$(redis-server --version | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')
+if [ -z "$version" ] || [ "$version" -lt 7 ]; then
+  echo "redis-server $(redis-server --version) is too old: the cache cluster needs 7 or newer" >&2
+  exit 1
+fi

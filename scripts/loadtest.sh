@@ -4,8 +4,8 @@
 #   scripts/loadtest.sh [steps...]   default: stack pool warm owner mixed relogin wrk measure stop
 #
 #   stack    start a private local stack on $PORT (default 3100; `make run` keeps 3000) with
-#            logs in .local/loadtest/logs, schedules off, Redis db $REDIS_DB (default 5, so
-#            rate-limit windows and the stats cache don't mix with `make run`'s). Binaries from
+#            logs in .local/loadtest/logs, schedules off, its own cache cluster (fresh at each
+#            start, so rate-limit windows and the stats cache never mix with another stack's). Binaries from
 #            $BIN_DIR: target/release when every function binary is there, else target/debug.
 #            BIN_DIR=<dir> TEMPLATE=<file> run other binaries/template (e.g. a clean checkout
 #            built elsewhere while the working tree does not compile).
@@ -46,7 +46,6 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 PORT=${PORT:-3100}
-REDIS_DB=${REDIS_DB:-5}
 POOL_USERS=${POOL_USERS:-400}
 POOL_POSTS=${POOL_POSTS:-100}
 OWNER_ENV=${OWNER_ENV:-small}
@@ -90,7 +89,7 @@ step_stack() {
   rm -f "$LOGS"/*.log
   ROTA_LOCAL_LOG=${ROTA_LOCAL_LOG:-warn} "$bin/rota-local" serve --host 127.0.0.1 --port "$PORT" \
     --template "${TEMPLATE:-template.yaml}" --bin-dir "$bin" --logs "$LOGS" --moto-port 0 --no-schedules \
-    --redis-url "redis://127.0.0.1:6379/$REDIS_DB" ${MAX_INSTANCES:+--max-instances $MAX_INSTANCES} \
+    ${MAX_INSTANCES:+--max-instances $MAX_INSTANCES} \
     --faults "${ROTA_FAULTS:-none}" \
     > "$STATE/serve.out" 2> "$STATE/serve.err" &
   echo $! > "$STATE/serve.pid"
@@ -100,7 +99,6 @@ step_stack() {
     sleep 1
   done
   grep "serving on" "$STATE/serve.out" >&2
-  redis-cli -n "$REDIS_DB" flushdb >/dev/null 2>&1 || true
   python3 loadtest/measure_logs.py --logs "$LOGS" --snapshot "$STATE/log_offsets.json"
 }
 

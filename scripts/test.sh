@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: make deploy-check (the template, sam build, the artifact, the grant test),
-# unit tests, handler and integration tests against the
-# emulator and Redis, and end-to-end tests through the local gateway running the real
-# function binaries. Starts (and stops) its own stack on free ports.
+# unit tests, handler and integration tests against the emulator and the cache cluster, and
+# end-to-end tests through the local gateway running the real function binaries. Starts (and
+# stops) its own stacks on free ports, each with its own cache cluster (three primaries over
+# TLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,14 +24,12 @@ make deploy-check || status=$?
 
 scripts/ensure-redis.sh
 
-
 run_dir=".local/test-$(date +%s)-$$"
 # No fault profile, whatever ROTA_FAULTS says (`ROTA_FAULTS=bad-day make run` must not leak in).
-start_stack "$run_dir" none redis://127.0.0.1:6379
+start_stack "$run_dir" none
 
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 export TABLE_NAME=RotaTable
-export REDIS_URL=redis://127.0.0.1:6379
 
 echo "== the emulator wrapper: fault injection, the patched moto against the unpatched one, DynamoDB's rules, IAM"
 .venv/bin/python -m unittest local/test_moto_faults.py local/test_moto_patches.py local/test_moto_rules.py \
@@ -64,9 +63,10 @@ stop_stack
 # The community's, roadmaps', dashboard's and idempotency's end-to-end tests and the storm
 # (tests/suite: modules posts (with posts::feeds), likes, comments, community_stats, roadmaps,
 # dashboard, idempotency, storm), against a second stack under the `bad-day` profile of
-# local/faults.yaml: TransactionConflicts on hot items, throttles, a latency tail, Redis down
-# 10 s of every minute, instance crashes. The clients are careful (tests/support/http.rs
-# `careful`): they retry what may not have happened, with Idempotency-Keys on creates.
+# local/faults.yaml: TransactionConflicts on hot items, throttles, a latency tail, the cache
+# down 10 s of every minute (every node, through the proxy), instance crashes. The clients are
+# careful (tests/support/http.rs `careful`): they retry what may not have happened, with
+# Idempotency-Keys on creates.
 # Left out here, and why (each runs against the plain stack above):
 #   - tests that count exact rate limits (`limit`): with the limit store down, each container
 #     keeps its own window (docs/data-model.md), so limits loosen by design during an outage;
@@ -76,7 +76,7 @@ stop_stack
 #     is 409, a retried refresh is reuse and revokes the family), so an injected crash changes
 #     the answer those tests assert.
 faulted_dir="$run_dir/bad-day"
-start_stack "$faulted_dir" bad-day redis://127.0.0.1:6379/9
+start_stack "$faulted_dir" bad-day
 export ROTA_FAULTS=bad-day
 faulted=0
 faulted_modules="posts likes comments community_stats roadmaps dashboard idempotency storm"

@@ -28,8 +28,13 @@ struct Cli {
     /// Where results (JSON, Markdown) and the run's logs go.
     #[arg(long, default_value = ".local/bench")]
     out: PathBuf,
-    #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
-    redis_url: String,
+    /// An existing Redis cluster instead of the run's own (a cluster of three primaries over
+    /// TLS, as `rota-local serve` starts).
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// The CA that signed the certificate of --redis-url.
+    #[arg(long, value_name = "PEM", requires = "redis_url")]
+    cache_ca: Option<PathBuf>,
     /// Run the stack without IAM (the emulator allows every call), to measure what
     /// enforcement costs.
     #[arg(long)]
@@ -79,6 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         bin_dir: cli.bin_dir.clone(),
         aws: AwsSource::Moto { port: 0 },
         redis_url: cli.redis_url.clone(),
+        cache_ca: cli.cache_ca.clone(),
         logs_dir: logs,
         // One instance per function: every warm request lands on the instance being measured.
         max_instances: 1,

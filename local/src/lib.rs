@@ -13,9 +13,11 @@
 //! - [`events`]: the other event sources: EventBridge schedules and SQS → Lambda mappings.
 //! - [`faults`]: fault profiles (`local/faults.yaml`), the Lambda faults and the counts.
 //! - [`redis_proxy`]: the proxy in front of Redis that takes it down on a profile's schedule.
+//! - [`cache_cluster`]: the stack's cache, a Redis cluster over TLS (and its local CA).
 //! - [`server`]: all of it together, as `rota-local serve` runs it.
-//! - `process`: how child processes (moto, instances) are started.
+//! - `process`: how child processes (moto, instances, cache nodes) are started.
 
+pub mod cache_cluster;
 pub mod events;
 pub mod faults;
 pub mod gateway;

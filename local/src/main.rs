@@ -20,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start moto (unless --aws-endpoint), create the resources, and serve the HTTP API.
+    /// Start moto (unless --aws-endpoint) and the cache cluster (unless --redis-url), create the
+    /// resources, and serve the HTTP API.
     Serve(ServeArgs),
     /// Create the template's tables, queues and JWT secret at an AWS endpoint, then exit.
     Resources(ResourcesArgs),
@@ -49,9 +50,13 @@ struct ServeArgs {
     /// Port for the moto server started here (0: any free port).
     #[arg(long, default_value_t = 5005, conflicts_with = "aws_endpoint")]
     moto_port: u16,
-    /// Redis the functions use.
-    #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
-    redis_url: String,
+    /// An existing Redis cluster for the functions, instead of the stack's own (a cluster of
+    /// three primaries over TLS, started here).
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// The CA that signed the certificate of --redis-url (the functions' SSL_CERT_FILE).
+    #[arg(long, value_name = "PEM", requires = "redis_url")]
+    cache_ca: Option<PathBuf>,
     /// Directory for `<function short name>.log` and `moto.log`.
     #[arg(long, default_value = ".local/logs")]
     logs: PathBuf,
@@ -108,9 +113,13 @@ struct FireArgs {
     /// Directory holding the function binaries.
     #[arg(long, default_value = "target/debug")]
     bin_dir: PathBuf,
-    /// Redis the function uses.
-    #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
-    redis_url: String,
+    /// The cache the function uses (default: the running stack's, from `<logs>/../stack.json`;
+    /// none when no stack runs).
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// The CA that signed the cache's certificate (default: the running stack's).
+    #[arg(long, value_name = "PEM")]
+    cache_ca: Option<PathBuf>,
     /// Directory for `<function short name>.log` (its parent holds the running stack's `stack.json`).
     #[arg(long, default_value = ".local/logs")]
     logs: PathBuf,
@@ -196,6 +205,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
         },
         redis_url: args.redis_url,
+        cache_ca: args.cache_ca,
         logs_dir: args.logs.clone(),
         max_instances: usize::from(args.max_instances),
         schedules: !args.no_schedules,
@@ -237,11 +247,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn fire(args: FireArgs) -> anyhow::Result<()> {
-    let running = server::read_stack_file(&server::stack_file(&args.logs));
+    let running = server::read_stack_file(&server::stack_file(&args.logs)).ok();
     let stack_name = match (&args.stack_name, &running) {
         (Some(name), _) => name.clone(),
-        (None, Ok(info)) => info.stack_name.clone(),
-        (None, Err(_)) => rota_local::template::LOCAL_STACK_NAME.to_string(),
+        (None, Some(info)) => info.stack_name.clone(),
+        (None, None) => rota_local::template::LOCAL_STACK_NAME.to_string(),
     };
     let template = Template::load(&args.template)?.with_stack_name(stack_name);
     let target = schedule::find_target(&template, &args.function, args.event.as_deref())
@@ -252,18 +262,26 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
-    let aws_endpoint = match args.aws_endpoint {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            running
-                .context("no --aws-endpoint given and no running stack found")?
-                .aws_endpoint
-        }
+    let aws_endpoint = match (args.aws_endpoint, &running) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(stack)) => stack.aws_endpoint.clone(),
+        (None, None) => anyhow::bail!("no --aws-endpoint given and no running stack found"),
     };
     stack::wait_until_ready(&aws_endpoint, std::time::Duration::from_secs(5)).await?;
+    // The running stack's cache, unless one is given; without either the function runs
+    // without a cache (it degrades as under an outage).
+    let (redis_url, cache_ca) = match (args.redis_url, running) {
+        (Some(url), _) => (url, args.cache_ca),
+        (None, Some(stack)) => (
+            stack.cache,
+            args.cache_ca.or(stack.cache_ca.map(PathBuf::from)),
+        ),
+        (None, None) => (String::new(), args.cache_ca),
+    };
     let ctx = LocalContext {
         aws_endpoint,
-        redis_url: args.redis_url,
+        redis_url,
+        cache_ca,
     };
     // The function's role session, when that emulator enforces IAM (as `serve` gives it).
     let credentials =

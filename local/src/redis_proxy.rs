@@ -6,7 +6,10 @@
 //! ([`OutageMode::Refuse`]) or accepted, read and never answered ([`OutageMode::Blackhole`];
 //! closed when the outage ends). The functions get the proxy's URL as `REDIS_URL`, with the
 //! scheme, credentials and database of the real one, so they meet the outage as they would
-//! meet a failed ElastiCache node.
+//! meet a failed ElastiCache node. In front of the stack's own cluster there is one listener
+//! per node, all on one schedule, and each node announces its listener's port
+//! (`cluster-announce-tls-port`), so the slot map sends clients through the proxy too. TLS
+//! passes through unchanged (the certificate names 127.0.0.1, where the proxy listens).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +29,10 @@ use crate::faults::{
 
 /// A running proxy. Dropping it stops it and closes every connection.
 pub struct RedisProxy {
-    /// Where it listens (127.0.0.1, a free port).
+    /// Where it listens (127.0.0.1, a free port); the first of [`RedisProxy::addrs`].
     pub addr: SocketAddr,
+    /// Every listener: one per upstream (a cluster's nodes each have their own).
+    pub addrs: Vec<SocketAddr>,
     /// The Redis URL to give the functions.
     pub url: String,
     state: watch::Receiver<bool>,
@@ -45,7 +50,26 @@ impl RedisProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .context("cannot listen for the Redis proxy")?;
-        let addr = listener.local_addr()?;
+        let url = target.url_via(listener.local_addr()?);
+        Self::start_routes(vec![(listener, target.upstream)], url, outage, counts)
+    }
+
+    /// Starts one outage schedule (its clock starts now) over several listeners, each in front
+    /// of its own upstream `host:port`: a cluster's nodes, each announcing its proxy's port so
+    /// that clients reach every node through it. `url` is what the functions get.
+    pub fn start_routes(
+        routes: Vec<(TcpListener, String)>,
+        url: String,
+        outage: RedisOutage,
+        counts: Arc<FaultCounts>,
+    ) -> anyhow::Result<Self> {
+        let addrs = routes
+            .iter()
+            .map(|(listener, _)| listener.local_addr())
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let Some(&addr) = addrs.first() else {
+            bail!("a Redis proxy needs at least one upstream");
+        };
         for key in [
             REDIS_OUTAGES,
             REDIS_CONNECTIONS_CUT,
@@ -54,26 +78,31 @@ impl RedisProxy {
             counts.declare(key);
         }
         let (state_tx, state) = watch::channel(false);
-        let tasks = vec![
-            tokio::spawn(run_schedule(
-                outage,
-                Instant::now(),
-                state_tx,
-                counts.clone(),
-            )),
-            tokio::spawn(accept_loop(
+        let upstreams: Vec<String> = routes.iter().map(|(_, up)| up.clone()).collect();
+        let mut tasks = vec![tokio::spawn(run_schedule(
+            outage,
+            Instant::now(),
+            state_tx,
+            counts.clone(),
+        ))];
+        for (listener, upstream) in routes {
+            tasks.push(tokio::spawn(accept_loop(
                 listener,
-                target.upstream.clone(),
+                upstream,
                 outage.mode,
                 state.clone(),
-                counts,
-            )),
-        ];
-        let url = target.url_via(addr);
+                counts.clone(),
+            )));
+        }
+        let pairs: Vec<String> = addrs
+            .iter()
+            .zip(&upstreams)
+            .map(|(a, up)| format!("{a} → {up}"))
+            .collect();
         tracing::info!(
-            "Redis proxy on {addr} in front of {} (outage {} s of every {} s from {} s, {:?}); \
-             functions get REDIS_URL={url}",
-            target.upstream,
+            "Redis proxy {} (outage {} s of every {} s from {} s, {:?}); functions get \
+             REDIS_URL={url}",
+            pairs.join(", "),
             outage.down_s,
             outage.every_s,
             outage.offset_s,
@@ -81,6 +110,7 @@ impl RedisProxy {
         );
         Ok(Self {
             addr,
+            addrs,
             url,
             state,
             tasks,

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::cache_cluster::{self, CacheConfig, StackCache};
 use crate::events::schedule::{self, ScheduleRunner};
 use crate::events::sqs::{self, SqsPollers};
 use crate::faults::{self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan};
 use crate::gateway::{self, Gateway};
 use crate::iam::{self, RoleCredentials};
-use crate::redis_proxy::RedisProxy;
 use crate::runtime::{self, LambdaService, RuntimeOptions};
 use crate::stack::{self, EmulatorFaults, MotoServer};
 use crate::template::{LocalContext, Template};
@@ -41,7 +41,11 @@ pub struct ServeConfig {
     /// Directory of the function binaries.
     pub bin_dir: PathBuf,
     pub aws: AwsSource,
-    pub redis_url: String,
+    /// An existing Redis for the functions (`--redis-url`); `None`: a cluster of the stack's own
+    /// (`cache_cluster`).
+    pub redis_url: Option<String>,
+    /// The CA the functions trust for `redis_url` (`--cache-ca`; their `SSL_CERT_FILE`).
+    pub cache_ca: Option<PathBuf>,
     pub logs_dir: PathBuf,
     pub max_instances: usize,
     /// Fire the template's schedules at their times (`--no-schedules` turns this off; `fire`
@@ -78,7 +82,8 @@ impl Default for ServeConfig {
             template: "template.yaml".into(),
             bin_dir: "target/debug".into(),
             aws: AwsSource::Moto { port: 5005 },
-            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_url: None,
+            cache_ca: None,
             logs_dir: ".local/logs".into(),
             max_instances: 8,
             schedules: true,
@@ -101,6 +106,8 @@ pub struct Running {
     pub aws_endpoint: String,
     /// The Redis URL the functions get (the outage proxy's, under a profile with outages).
     pub redis_url: String,
+    /// The CA the functions trust for it (`SSL_CERT_FILE`), if any.
+    pub cache_ca: Option<PathBuf>,
     pub lambda: Arc<LambdaService>,
     /// The fault profile the stack runs under.
     pub faults: FaultProfile,
@@ -110,7 +117,7 @@ pub struct Running {
     pub stack_name: String,
     /// What rota-local injected so far (also in `<logs>/faults.json`).
     pub fault_counts: Arc<FaultCounts>,
-    redis_proxy: Option<RedisProxy>,
+    cache: Option<StackCache>,
     reporter: Option<FaultReporter>,
     stop: Option<oneshot::Sender<()>>,
     gateway_task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -133,7 +140,18 @@ impl Running {
             faults: self.faults.name.clone(),
             iam: self.iam,
             stack_name: self.stack_name.clone(),
+            cache: self.redis_url.clone(),
+            cache_ca: self.cache_ca.as_ref().map(|p| p.display().to_string()),
+            cache_nodes: self.cache_nodes(),
         }
+    }
+
+    /// The nodes of the stack's own cache cluster, direct (`rediss://127.0.0.1:<port>`); empty
+    /// with `--redis-url`.
+    pub fn cache_nodes(&self) -> Vec<String> {
+        self.cache
+            .as_ref()
+            .map_or_else(Vec::new, StackCache::node_urls)
     }
 
     /// Number of schedules with a timer (0 with schedules off).
@@ -147,7 +165,7 @@ impl Running {
     }
 
     /// Stops the schedules and SQS pollers and the gateway (batches and requests in flight
-    /// finish briefly), then every function instance, then the Redis proxy and moto; writes
+    /// finish briefly), then every function instance, then the cache (and its proxy) and moto; writes
     /// the final fault counts.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -174,7 +192,9 @@ impl Running {
         };
         tokio::join!(schedules, pollers, gateway);
         self.lambda.shutdown().await;
-        drop(self.redis_proxy.take());
+        if let Some(cache) = self.cache.as_mut() {
+            cache.stop().await;
+        }
         if let Some(reporter) = self.reporter.take() {
             reporter.stop().await;
         }
@@ -188,12 +208,7 @@ impl Running {
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     let template = Template::load(&config.template)?.with_stack_name(&config.stack_name);
     // The repository root is where template.yaml lives; the moto venv is there.
-    let repo_root = config
-        .template
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let repo_root = repo_root(&config);
     let faults_file = config
         .faults_file
         .clone()
@@ -242,7 +257,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         &counts,
     )
     .await;
-    let (lambda, listener, redis_proxy, redis_url) = match result {
+    let (lambda, listener, cache) = match result {
         Ok(v) => v,
         Err(e) => {
             if let Some(m) = moto.as_mut() {
@@ -291,13 +306,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         aws_endpoint,
-        redis_url,
+        redis_url: cache.url.clone(),
+        cache_ca: cache.ca_file.clone(),
         lambda,
         faults: profile,
         iam: config.iam,
         stack_name: config.stack_name.clone(),
         fault_counts: counts,
-        redis_proxy,
+        cache: Some(cache),
         reporter: Some(reporter),
         stop: Some(stop_tx),
         gateway_task,
@@ -397,6 +413,17 @@ pub struct StackInfo {
     /// `AWS::StackName` (`rota-local` in files written before stacks had names of their own).
     #[serde(default = "default_stack_name")]
     pub stack_name: String,
+    /// The cache URL the functions get (`REDIS_URL`): `rediss://127.0.0.1:<port>` of the
+    /// stack's own cluster, or of its outage proxy.
+    #[serde(default)]
+    pub cache: String,
+    /// The CA that signed the cache's certificate (the functions' `SSL_CERT_FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ca: Option<String>,
+    /// The nodes of the stack's own cluster, direct (`rediss://127.0.0.1:<port>`; not through
+    /// the outage proxy); empty with `--redis-url`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cache_nodes: Vec<String>,
 }
 
 fn default_stack_name() -> String {
@@ -442,9 +469,8 @@ pub fn remove_stack_file(path: &Path, info: &StackInfo) {
     }
 }
 
-/// What [`start_rest`] starts: the Lambda service, the gateway's listener, the Redis proxy (if
-/// the profile has outages) and the Redis URL the functions get.
-type Started = (Arc<LambdaService>, TcpListener, Option<RedisProxy>, String);
+/// What [`start_rest`] starts: the Lambda service, the gateway's listener and the cache.
+type Started = (Arc<LambdaService>, TcpListener, StackCache);
 
 async fn start_rest(
     config: &ServeConfig,
@@ -462,19 +488,22 @@ async fn start_rest(
         report.queues_created,
         report.queues_existing
     );
-    check_redis(&config.redis_url).await;
-    // Outages need the functions to reach Redis through the proxy, so it goes in before them.
-    let redis_proxy = match profile.redis_outage() {
-        Some(outage) => Some(RedisProxy::start(&config.redis_url, outage, counts.clone()).await?),
-        None => None,
-    };
-    let redis_url = redis_proxy
-        .as_ref()
-        .map_or_else(|| config.redis_url.clone(), |p| p.url.clone());
+    // The cache (and, under outages, its proxy) goes in before the functions that use it.
+    let cache = StackCache::start(CacheConfig {
+        given_url: config.redis_url.clone(),
+        given_ca: config.cache_ca.clone(),
+        ca_dir: repo_root.join(cache_cluster::CA_DIR),
+        dir: stack_dir(&config.logs_dir).join("cache"),
+        logs_dir: config.logs_dir.clone(),
+        outage: profile.redis_outage(),
+        counts: counts.clone(),
+    })
+    .await?;
 
     let ctx = LocalContext {
         aws_endpoint: aws_endpoint.to_string(),
-        redis_url: redis_url.clone(),
+        redis_url: cache.url.clone(),
+        cache_ca: cache.ca_file.clone(),
     };
     let credentials = if config.iam {
         let credentials =
@@ -503,26 +532,22 @@ async fn start_rest(
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
-    Ok((Arc::new(lambda), listener, redis_proxy, redis_url))
+    Ok((Arc::new(lambda), listener, cache))
 }
 
-/// Warns (only) when Redis does not accept connections: the functions report it themselves.
-async fn check_redis(url: &str) {
-    let Some(authority) = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
-        .map(|a| a.rsplit_once('@').map_or(a, |(_, host)| host))
-    else {
-        return;
-    };
-    let target = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:6379")
-    };
-    let connect = tokio::net::TcpStream::connect(target.as_str());
-    match tokio::time::timeout(Duration::from_secs(2), connect).await {
-        Ok(Ok(_)) => {}
-        _ => tracing::warn!("Redis at {url} does not accept connections"),
-    }
+/// The repository root: the template's directory.
+fn repo_root(config: &ServeConfig) -> PathBuf {
+    config
+        .template
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The stack's own directory: the one that holds its logs directory and `stack.json`.
+pub fn stack_dir(logs_dir: &Path) -> PathBuf {
+    stack_file(logs_dir)
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }

@@ -56,6 +56,7 @@ Resources:
           QUEUE_URL: !Ref Jobs
           QUEUE_ARN: !GetAtt Jobs.Arn
           QUEUE_NAME: !GetAtt Jobs.QueueName
+          REDIS_URL: rediss://prod-cache:6379
       Events:
         Hourly:
           Type: ScheduleV2
@@ -472,9 +473,10 @@ async fn serve_records_the_stack_for_fire() {
     let serve = Serve::start(command).await;
     let gateway = serve.gateway.clone();
 
-    let stack_file = common::assert_stack_file(dir.path(), &moto.endpoint, &gateway, "none");
+    let (stack_file, cache) =
+        common::assert_stack_file(dir.path(), &moto.endpoint, &gateway, "none");
 
-    // `fire` finds the running stack's endpoint through stack.json.
+    // `fire` finds the running stack's endpoint and cache through stack.json.
     let (ok, out, err) = rota_local(
         &[
             "fire",
@@ -493,6 +495,8 @@ async fn serve_records_the_stack_for_fire() {
     assert!(ok, "{err}");
     let response: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(response["env"]["AWS_ENDPOINT_URL"], moto.endpoint.as_str());
+    assert_eq!(response["env"]["REDIS_URL"], cache.url.as_str());
+    assert_eq!(response["env"]["SSL_CERT_FILE"], cache.ca.as_str());
 
     // SIGTERM stops serve cleanly and removes stack.json.
     let stderr = serve.terminate().await;

@@ -1,16 +1,16 @@
 //! The whole stack under a fault profile: `serve --faults` records the profile in
-//! `stack.json`, gives the functions the Redis proxy's URL, injects Lambda faults and counts
-//! them in `faults.json`; and the emulator wrapper is started with the profile.
+//! `stack.json`, gives the functions the Redis proxy's URL (in front of every node of the
+//! stack's cache cluster), injects Lambda faults and counts them in `faults.json`; and the
+//! emulator wrapper is started with the profile.
 //!
-//! Needs the repo's `.venv` (moto) and Redis on 127.0.0.1:6379; fails without them.
+//! Needs the repo's `.venv` (moto) and redis-server; fails without them.
 
 mod common;
 
-use common::{Serve, bin_dir, repo_root, require_redis, require_venv, start_moto, wait_for_report};
+use common::{Serve, bin_dir, repo_root, require_venv, start_moto, wait_for_report};
 use rota_local::faults;
 use rota_local::server::{self, AwsSource, ServeConfig};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TEMPLATE: &str = r#"
 Resources:
@@ -42,7 +42,6 @@ profiles:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_under_a_profile() {
     require_venv();
-    require_redis().await;
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("template.yaml");
     std::fs::write(&template, TEMPLATE).unwrap();
@@ -59,7 +58,6 @@ async fn serve_runs_under_a_profile() {
         .arg("--bin-dir")
         .arg(bin_dir())
         .args(["--aws-endpoint", &moto.endpoint])
-        .args(["--redis-url", "redis://127.0.0.1:6379/5"])
         .arg("--logs")
         .arg(&logs)
         .arg("--faults-file")
@@ -68,28 +66,33 @@ async fn serve_runs_under_a_profile() {
     let serve = Serve::start(command).await;
     let gateway = serve.gateway.clone();
 
-    // stack.json names the profile.
-    let stack_file = common::assert_stack_file(dir.path(), &moto.endpoint, &gateway, "outage-test");
+    // stack.json names the profile, and the cache the functions get: the proxy's.
+    let (stack_file, cache) =
+        common::assert_stack_file(dir.path(), &moto.endpoint, &gateway, "outage-test");
 
-    // The function's REDIS_URL is the proxy's, with the database of --redis-url; through it,
-    // the real Redis answers.
+    // The function's REDIS_URL is the proxy's, its SSL_CERT_FILE the local CA; through the
+    // proxy the cluster answers, and it sends clients to every node through the proxy too:
+    // each node announces its own proxy listener.
     let get_env = || async {
         let r = reqwest::get(format!("{gateway}/env")).await.unwrap();
         assert_eq!(r.status(), 200);
         r.json::<Value>().await.unwrap()["env"].clone()
     };
     let env = get_env().await;
-    let redis_url = env["REDIS_URL"].as_str().unwrap().to_string();
-    let proxy = redis_url
-        .strip_prefix("redis://")
-        .and_then(|r| r.strip_suffix("/5"))
-        .unwrap_or_else(|| panic!("{redis_url}"));
-    assert_ne!(proxy, "127.0.0.1:6379");
-    let mut c = tokio::net::TcpStream::connect(proxy).await.unwrap();
-    c.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
-    let mut buf = [0u8; 7];
-    c.read_exact(&mut buf).await.unwrap();
-    assert_eq!(&buf, b"+PONG\r\n");
+    assert_eq!(env["REDIS_URL"], cache.url.as_str());
+    assert_eq!(env["SSL_CERT_FILE"], cache.ca.as_str());
+    let root = std::fs::read(&cache.ca).unwrap();
+    let announced = common::cluster_ports(&cache.url, &root).await;
+    assert_eq!(announced.len(), 3, "{announced:?}");
+    assert!(
+        announced.contains(&common::port_of(&cache.url)),
+        "{announced:?} {cache:?}"
+    );
+    let direct = cache.node_ports();
+    assert!(
+        announced.iter().all(|p| !direct.contains(p)),
+        "{announced:?} {direct:?}"
+    );
 
     // crash_idle at 1.0: the second request runs on a new instance, and is counted.
     get_env().await;
@@ -125,7 +128,6 @@ async fn serve_runs_under_a_profile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_emulator_gets_the_profile() {
     require_venv();
-    require_redis().await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::write(root.join("template.yaml"), TEMPLATE).unwrap();
@@ -180,11 +182,13 @@ async fn the_emulator_gets_the_profile() {
         assert_eq!(args.trim(), expected.replace("{port}", &port), "{profile}");
         assert_eq!(running.info().faults, profile);
         assert_eq!(running.faults.name, profile);
-        // bad-day has Redis outages: the functions get the proxy; none: the real Redis.
+        // bad-day has Redis outages: the functions get the proxy; none: the first node.
+        let nodes = running.cache_nodes();
+        assert_eq!(nodes.len(), 3);
         if profile == "none" {
-            assert_eq!(running.redis_url, "redis://127.0.0.1:6379");
+            assert_eq!(running.redis_url, nodes[0]);
         } else {
-            assert_ne!(running.redis_url, "redis://127.0.0.1:6379");
+            assert!(!nodes.contains(&running.redis_url), "{}", running.redis_url);
         }
         running.shutdown().await;
     }

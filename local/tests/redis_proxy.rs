@@ -1,5 +1,6 @@
-//! The Redis outage proxy in front of the real Redis (127.0.0.1:6379, which `make test` and
-//! `make run` start with scripts/ensure-redis.sh). Without that Redis these tests fail.
+//! The Redis outage proxy in front of a real Redis (a plain `redis-server` of each test's own,
+//! so the bytes are readable; in front of the stacks' TLS clusters they pass the same way:
+//! tests/cache_cluster.rs). Without redis-server these tests fail.
 //!
 //! The outage schedule is short (down 1.5 s of every 3 s, from 1.5 s), so each test sees one
 //! outage from start to end.
@@ -9,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::require_redis;
+use common::plain_redis;
 use rota_local::faults::{
     FaultCounts, OutageMode, REDIS_CONNECTIONS_CUT, REDIS_CONNECTIONS_REFUSED, REDIS_OUTAGES,
     RedisOutage,
@@ -64,10 +65,10 @@ async fn wait_until(proxy: &RedisProxy, down: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuse_cuts_and_refuses_then_recovers() {
-    require_redis().await;
+    let redis = plain_redis().await;
     let counts = Arc::new(FaultCounts::new());
     let proxy = RedisProxy::start(
-        "redis://127.0.0.1:6379/7",
+        &format!("{}/7", redis.url()),
         outage(OutageMode::Refuse),
         counts.clone(),
     )
@@ -129,15 +130,11 @@ async fn refuse_cuts_and_refuses_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blackhole_accepts_and_never_answers() {
-    require_redis().await;
+    let redis = plain_redis().await;
     let counts = Arc::new(FaultCounts::new());
-    let proxy = RedisProxy::start(
-        "redis://127.0.0.1:6379",
-        outage(OutageMode::Blackhole),
-        counts.clone(),
-    )
-    .await
-    .unwrap();
+    let proxy = RedisProxy::start(&redis.url(), outage(OutageMode::Blackhole), counts.clone())
+        .await
+        .unwrap();
     assert_eq!(proxy.url, format!("redis://{}", proxy.addr));
     let mut open = TcpStream::connect(proxy.addr).await.unwrap();
     assert_eq!(ping(&mut open, Duration::from_secs(2)).await, pong());
@@ -169,9 +166,9 @@ async fn blackhole_accepts_and_never_answers() {
 /// Dropping the proxy closes its port and its connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_proxy_stops_it() {
-    require_redis().await;
+    let redis = plain_redis().await;
     let proxy = RedisProxy::start(
-        "redis://127.0.0.1:6379",
+        &redis.url(),
         RedisOutage {
             every_s: 3600.0,
             down_s: 1.0,

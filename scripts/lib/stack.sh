@@ -4,16 +4,18 @@
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_stack DIR PROFILE REDIS_URL: a local stack on free ports under a fault profile, its
-# logs in DIR; sets stack_pid and exports ROTA_BASE_URL, AWS_ENDPOINT_URL and ROTA_LOGS_DIR.
+# start_stack DIR PROFILE: a local stack on free ports under a fault profile (with its own cache
+# cluster), its logs in DIR; sets stack_pid and exports ROTA_BASE_URL, AWS_ENDPOINT_URL,
+# ROTA_LOGS_DIR, and the cache the functions get and its CA (REDIS_URL, ROTA_CACHE_CA, from the
+# stack's stack.json).
 start_stack() {
-  local dir=$1 profile=$2 redis=$3 moto_port gateway_port
+  local dir=$1 profile=$2 moto_port gateway_port
   mkdir -p "$dir/logs"
   moto_port=$(free_port)
   gateway_port=$(free_port)
   echo "== start a local stack under the fault profile $profile (moto :$moto_port, gateway :$gateway_port)"
   target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
-    --redis-url "$redis" --bin-dir target/debug --logs "$dir/logs" --faults "$profile" \
+    --bin-dir target/debug --logs "$dir/logs" --faults "$profile" \
     >"$dir/stdout" 2>"$dir/stderr" &
   stack_pid=$!
   for _ in $(seq 300); do
@@ -27,6 +29,9 @@ start_stack() {
   export ROTA_BASE_URL="http://127.0.0.1:$gateway_port"
   export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
   export ROTA_LOGS_DIR="$PWD/$dir/logs"
+  REDIS_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache"])' "$dir/stack.json")
+  ROTA_CACHE_CA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("cache_ca", ""))' "$dir/stack.json")
+  export REDIS_URL ROTA_CACHE_CA
 }
 stack_pid=""
 stop_stack() {

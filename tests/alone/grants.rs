@@ -31,7 +31,7 @@ async fn every_grant_is_used_and_every_call_is_granted() {
     let no_cache = format!("redis://{}", closed.local_addr().unwrap());
     drop(closed);
     let stack = PrivateStack::start(|c| {
-        c.redis_url = no_cache;
+        c.redis_url = Some(no_cache);
         c.function_env = [
             // One create per window, so the second (with an Idempotency-Key) is refused inside
             // the claim and the claim is released.

@@ -42,7 +42,7 @@ mod auth {
         let (db, calls) = counting_dynamodb_client().await;
         let base = app().await;
         let tokens = in_process_token_keys();
-        let cache = rota_api::cache::Cache::new(&redis_url()).unwrap();
+        let cache = stack().cache();
         let app = rota_api::App::new(
             base.config.clone(),
             Cached(Members { db, tokens }),

@@ -25,6 +25,7 @@
 //! | `storm` | many users at once on hot posts: every count exact |
 //! | `faults` | the data layer's retry policy and the cache's circuit breaker |
 //! | `iam` | every function under its own role, enforced by the emulator; who may write a user's role |
+//! | `cache` | the cache cluster over TLS, verified; a primary that dies is survived |
 //! | `contract` | the template, the OpenAPI document, the contract's calls, the sample events |
 //! | `openapi_exact` | the OpenAPI document declares what the code enforces (enums, patterns, statuses, links) |
 //! | `template` | `template.yaml` against the operations and security rules, by topic |
@@ -38,6 +39,7 @@
 mod architecture;
 mod auth;
 mod bench_harness;
+mod cache;
 mod comments;
 mod community_stats;
 mod contract;

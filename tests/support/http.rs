@@ -126,6 +126,8 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     pub ip: IpAddr,
+    /// Whether it is the careful client ([`careful`]).
+    careful: bool,
 }
 
 impl Default for Api {
@@ -140,11 +142,16 @@ impl Api {
     }
 
     pub fn from_ip(ip: IpAddr) -> Self {
-        Self::at(crate::harness::base_url(), ip)
+        Self::on(crate::harness::base_url(), ip, careful())
     }
 
-    /// A client of the gateway at `base` (another stack than the test run's).
-    pub fn at(base: &str, ip: IpAddr) -> Self {
+    /// A client of the gateway at `base` (a private stack's, without faults), from its own
+    /// client IP.
+    pub fn at(base: &str) -> Self {
+        Self::on(base, random_ip(), false)
+    }
+
+    fn on(base: &str, ip: IpAddr, careful: bool) -> Self {
         let http = reqwest::Client::builder()
             .local_address(ip)
             .timeout(Duration::from_secs(30))
@@ -154,6 +161,7 @@ impl Api {
             http,
             base: base.trim_end_matches('/').to_owned(),
             ip,
+            careful,
         }
     }
 
@@ -182,7 +190,7 @@ impl Api {
         headers: &[(&str, &str)],
     ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let careful = careful();
+        let careful = self.careful;
         let auto_key = (careful
             && creates(&method, path)
             && !headers

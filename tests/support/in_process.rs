@@ -6,7 +6,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::accounts::unique_email;
-use crate::harness::{redis_url, repo_root, sdk_config, stack};
+use crate::harness::{cache_options, redis_url, repo_root, sdk_config, stack};
 use crate::http::Reply;
 use rota_api::App;
 use rota_api::auth::tokens::TokenKeys;
@@ -106,11 +106,12 @@ impl TestApp {
     }
 
     fn build(config: rota_api::config::Config, db: aws_sdk_dynamodb::Client) -> Self {
+        // Trusting the stack's CA, as the functions do through SSL_CERT_FILE.
+        let options = cache_options();
         let cache = || {
-            config
-                .redis_url
-                .as_deref()
-                .map(|url| rota_api::cache::Cache::new(url).expect("redis url"))
+            config.redis_url.as_deref().map(|url| {
+                rota_api::cache::Cache::with_options(url, options.clone()).expect("redis url")
+            })
         };
         let members = || Members {
             db: db.clone(),

@@ -4,10 +4,8 @@
 
 use rota_local::server::{self, AwsSource, Running, ServeConfig};
 
-use crate::harness::{binaries, repo_root};
-use crate::http::{Api, random_ip};
-
-const PRIVATE_REDIS_URL: &str = "redis://127.0.0.1:6379/13";
+use crate::harness::{Stack, binaries, repo_root};
+use crate::http::Api;
 
 /// A running private stack; stopped by [`PrivateStack::stop`] (or with the test process).
 pub struct PrivateStack {
@@ -16,8 +14,9 @@ pub struct PrivateStack {
 }
 
 impl PrivateStack {
-    /// Starts the template's stack on free ports, without schedules, its logs in a temporary
-    /// directory; `tweak` changes the configuration first.
+    /// Starts the template's stack on free ports, without schedules, with its own emulator and
+    /// cache cluster, its logs in a temporary directory; `tweak` changes the configuration
+    /// first. The shared stack is never started for a private one.
     pub async fn start(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = ServeConfig {
@@ -25,9 +24,6 @@ impl PrivateStack {
             template: repo_root().join("template.yaml"),
             bin_dir: binaries(),
             aws: AwsSource::Moto { port: 0 },
-            // Its own Redis database (the harness's stack has 14, the bad-day run 9): the
-            // shared stack is never started for a private one.
-            redis_url: PRIVATE_REDIS_URL.into(),
             logs_dir: dir.path().join("logs"),
             schedules: false,
             ..ServeConfig::default()
@@ -39,7 +35,21 @@ impl PrivateStack {
 
     /// A client of this stack's gateway.
     pub fn api(&self) -> Api {
-        Api::at(&self.running.url(), random_ip())
+        Api::at(&self.running.url())
+    }
+
+    /// The stack as the tests' helpers take it (its cache, its logs, its name).
+    pub fn stack(&self) -> Stack {
+        Stack {
+            base_url: self.running.url(),
+            aws_endpoint: self.running.aws_endpoint.clone(),
+            logs_dir: Some(self._dir.path().join("logs")),
+            redis_url: self.running.redis_url.clone(),
+            cache_ca: self.running.cache_ca.clone(),
+            table: "RotaTable".into(),
+            faults: self.running.faults.name.clone(),
+            name: Some(self.running.stack_name.clone()),
+        }
     }
 
     /// The emulator's account of what each role was allowed and refused (`/_rota/iam`).

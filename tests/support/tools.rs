@@ -31,6 +31,9 @@ pub fn fire_reminder_schedule(at: &str) -> std::process::Output {
     .arg(repo_root().join("template.yaml"))
     .arg("--bin-dir")
     .arg(&bin);
+    if let Some(ca) = &stack.cache_ca {
+        fire.arg("--cache-ca").arg(ca);
+    }
     if let Some(logs) = &stack.logs_dir {
         fire.arg("--logs").arg(logs);
     }

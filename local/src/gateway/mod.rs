@@ -319,6 +319,7 @@ Resources:
         let ctx = crate::template::LocalContext {
             aws_endpoint: "http://127.0.0.1:1".into(),
             redis_url: "redis://127.0.0.1:1".into(),
+            cache_ca: None,
         };
         let fns = crate::runtime::functions_from_template(&t, &ctx, dir);
         let lambda = LambdaService::new(

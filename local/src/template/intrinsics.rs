@@ -157,8 +157,10 @@ impl Template {
     }
 
     /// The function's environment for local runs: every variable resolved, with those that
-    /// point at the cache (or are named `REDIS_URL`) set to the local Redis. Variables that
-    /// cannot be resolved locally are logged and left out.
+    /// point at the cache (or are named `REDIS_URL`) set to the local Redis, and then
+    /// `SSL_CERT_FILE` set to the local CA (`ctx.cache_ca`), the one variable rota-local adds
+    /// so the unchanged binary verifies the local cache's TLS. Variables that cannot be
+    /// resolved locally are logged and left out.
     pub fn function_env(
         &self,
         function: &Function,
@@ -169,6 +171,9 @@ impl Template {
         for (name, raw) in &function.environment {
             if name == "REDIS_URL" || mentions_any(raw, &caches) {
                 env.insert(name.clone(), ctx.redis_url.clone());
+                if let Some(ca) = &ctx.cache_ca {
+                    env.insert("SSL_CERT_FILE".into(), ca.display().to_string());
+                }
                 continue;
             }
             match self.resolve(raw, Some(ctx)) {

@@ -419,8 +419,11 @@ pub(super) fn table_arn(name: &str) -> String {
 pub struct LocalContext {
     /// Endpoint of the AWS stand-in (moto), e.g. `http://127.0.0.1:5005`.
     pub aws_endpoint: String,
-    /// URL of the local Redis, e.g. `redis://127.0.0.1:6379`.
+    /// URL of the local cache, e.g. `rediss://127.0.0.1:41000` (empty: none).
     pub redis_url: String,
+    /// The CA the cache's certificate is signed by: functions with a cache variable get it as
+    /// `SSL_CERT_FILE` (the root store their TLS client reads).
+    pub cache_ca: Option<PathBuf>,
 }
 
 /// A parsed `template.yaml`.

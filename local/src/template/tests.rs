@@ -120,6 +120,7 @@ fn ctx() -> LocalContext {
     LocalContext {
         aws_endpoint: "http://127.0.0.1:5005".into(),
         redis_url: "redis://127.0.0.1:6379".into(),
+        cache_ca: None,
     }
 }
 
@@ -231,6 +232,14 @@ fn environment_resolution() {
     assert_eq!(env["JOINED"], "a-dev");
     assert!(!env.contains_key("MISSING"));
     assert!(!env.contains_key("BUCKET"));
+    // No local CA: nothing added; with one, the cache's users trust it.
+    assert!(!env.contains_key("SSL_CERT_FILE"));
+    let with_ca = LocalContext {
+        cache_ca: Some("/repo/.local/ca/ca.pem".into()),
+        ..ctx()
+    };
+    let env = t.function_env(t.function("LoginFunction").unwrap(), &with_ca);
+    assert_eq!(env["SSL_CERT_FILE"], "/repo/.local/ca/ca.pem");
 }
 
 #[test]

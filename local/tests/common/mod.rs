@@ -3,7 +3,7 @@
 //! the stand-in functions, and `rota-local serve` as a child process.
 //!
 //! `make test` (scripts/test.sh) provides every prerequisite: the repo's `.venv` with moto
-//! (`make bootstrap`) and Redis on 127.0.0.1:6379 (scripts/ensure-redis.sh).
+//! (`make bootstrap`) and `redis-server` (7 or newer, with TLS; the stacks start their own).
 
 // Each test file compiles its own copy of this module and uses only some of it.
 #![allow(dead_code)]
@@ -24,9 +24,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// The Redis every stack uses (scripts/ensure-redis.sh starts it).
-pub const REDIS: &str = "127.0.0.1:6379";
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -66,18 +63,59 @@ pub async fn start_moto(logs: &Path) -> MotoServer {
         .unwrap_or_else(|e| panic!("the AWS emulator did not start: {e:#}"))
 }
 
-/// Redis on [`REDIS`]; the test fails when nothing answers there.
-pub async fn require_redis() {
-    let ok = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(REDIS),
-    )
-    .await
-    .is_ok_and(|c| c.is_ok());
-    assert!(
-        ok,
-        "no Redis at {REDIS}: start it with scripts/ensure-redis.sh (`make test` does)"
-    );
+/// A plain Redis of the test's own (`redis-server` on a free port, no TLS, no cluster), for
+/// tests of bytes passing through the outage proxy. Killed when dropped.
+pub struct PlainRedis {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    _child: Child,
+}
+
+impl PlainRedis {
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+}
+
+pub async fn plain_redis() -> PlainRedis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server (apt-get install redis-server; `make test` needs it)");
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        if let Ok(mut c) = tokio::net::TcpStream::connect(&addr).await {
+            use tokio::io::AsyncWriteExt as _;
+            let mut buf = [0u8; 7];
+            if c.write_all(b"PING\r\n").await.is_ok()
+                && tokio::time::timeout(Duration::from_secs(1), c.read_exact(&mut buf))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+                && &buf == b"+PONG\r\n"
+            {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "redis-server did not answer on {addr}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    PlainRedis {
+        addr,
+        _child: child,
+    }
 }
 
 /// Where the stand-ins are for stacks that need no AWS: nothing listens on port 9.
@@ -85,6 +123,7 @@ pub fn offline_context() -> LocalContext {
     LocalContext {
         aws_endpoint: "http://127.0.0.1:9".into(),
         redis_url: "redis://127.0.0.1:6379".into(),
+        cache_ca: None,
     }
 }
 
@@ -153,9 +192,14 @@ pub async fn wait_for_report(logs: &Path, key: &str, n: u64) -> faults::FaultRep
     }
 }
 
-/// Checks what `serve` (with its logs in `<dir>/logs`) recorded in `<dir>/stack.json`; returns
-/// that file's path.
-pub fn assert_stack_file(dir: &Path, aws_endpoint: &str, gateway: &str, faults: &str) -> PathBuf {
+/// Checks what `serve` (with its logs in `<dir>/logs`, its template in `<dir>`) recorded in
+/// `<dir>/stack.json`; returns that file's path and what it holds about the cache.
+pub fn assert_stack_file(
+    dir: &Path,
+    aws_endpoint: &str,
+    gateway: &str,
+    faults: &str,
+) -> (PathBuf, RecordedCache) {
     let path = dir.join("stack.json");
     let mut info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -169,12 +213,79 @@ pub fn assert_stack_file(dir: &Path, aws_endpoint: &str, gateway: &str, faults: 
         name.as_str().is_some_and(|n| n.starts_with("rota-local-")),
         "{name}"
     );
+    // The stack's own cache cluster, over TLS, and the CA made beside the template.
+    let fields = info.as_object_mut().unwrap();
+    let text = |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+    let cache = RecordedCache {
+        url: text(fields.remove("cache")).unwrap_or_default(),
+        ca: text(fields.remove("cache_ca")).unwrap_or_default(),
+        nodes: fields
+            .remove("cache_nodes")
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default(),
+    };
+    assert!(cache.url.starts_with("rediss://127.0.0.1:"), "{cache:?}");
+    assert_eq!(
+        Path::new(&cache.ca),
+        std::path::absolute(dir.join(".local/ca/ca.pem")).unwrap(),
+        "{cache:?}"
+    );
+    assert_eq!(cache.nodes.len(), 3, "{cache:?}");
     assert_eq!(
         info,
         // The stand-in templates run without IAM (`--no-iam`).
         serde_json::json!({"aws_endpoint": aws_endpoint, "gateway": gateway, "faults": faults, "iam": false})
     );
-    path
+    (path, cache)
+}
+
+/// What `stack.json` says about the stack's cache.
+#[derive(Debug, Clone)]
+pub struct RecordedCache {
+    /// What the functions get.
+    pub url: String,
+    pub ca: String,
+    /// The nodes, direct.
+    pub nodes: Vec<String>,
+}
+
+impl RecordedCache {
+    pub fn node_ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| port_of(n)).collect()
+    }
+}
+
+/// The port of a `scheme://host:port` URL.
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// The ports the cluster behind `url` announces for its primaries (its CLUSTER SLOTS), asked
+/// through a cluster client that trusts `root`.
+pub async fn cluster_ports(url: &str, root: &[u8]) -> Vec<u16> {
+    let client = redis::cluster::ClusterClientBuilder::new(vec![url])
+        .certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root.to_vec()),
+        })
+        .build()
+        .unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    let slots: Vec<(i64, i64, Vec<redis::Value>)> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut ports: Vec<u16> = slots
+        .iter()
+        .map(|(_, _, primary)| match primary.get(1) {
+            Some(redis::Value::Int(p)) => u16::try_from(*p).unwrap(),
+            other => panic!("no port in {other:?}"),
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// `rota-local <args>` (the binary of this package).

@@ -1,13 +1,24 @@
-//! The cache cluster (ElastiCache Redis; locally the real Redis on 127.0.0.1:6379).
+//! The cache: ElastiCache Serverless in AWS (Valkey, cluster mode, TLS only); locally a Redis
+//! cluster of three primaries over TLS that `rota-local` starts (local/README.md).
+//!
+//! A cluster client: `REDIS_URL` names one endpoint (ElastiCache Serverless gives one), the
+//! client reads the slot map from it and sends each command to the node that owns its key's
+//! slot, following MOVED redirects and reconnecting to a node that went away. Every command and
+//! script therefore names all its keys, and the keys of one command or script share a slot
+//! (`{...}` hash tags; ElastiCache refuses a script that touches a key it did not declare, and
+//! a cluster answers CROSSSLOT to keys in several slots). TLS roots: the platform's store, read
+//! by rustls-native-certs, which honours `SSL_CERT_FILE`; rota-local sets it to its own CA, so
+//! the binary is the one that runs in AWS.
 //!
 //! The connection is made lazily and shared by every invocation of the container, so a cache
 //! outage never stops a function from starting. Every command goes through [`Cache::call`],
-//! behind a circuit breaker: when Redis stops answering (refused, cut, or silent past the
+//! behind a circuit breaker: when the cache stops answering (refused, cut, or silent past the
 //! timeout), the breaker opens and for [`COOL_DOWN`] every call fails at once without touching
 //! the network; then one call (the probe) tries again — success closes the breaker, failure
-//! opens it for another period. A dead cache therefore costs each container at most one
-//! connection attempt every few seconds instead of one per request, and callers fall back
-//! (per-container limits, computed stats) within microseconds.
+//! opens it for another period. A dead cache (or a dead node: one breaker per container, not
+//! per node) therefore costs each container at most one attempt every few seconds instead of
+//! one per request, and callers fall back (per-container limits, computed stats, DynamoDB feed
+//! reads) within microseconds.
 //!
 //! Hand-written rather than a crate: it is a few lines around one `Mutex`, and the crates on
 //! offer (failsafe) bring policies and a future adaptor this does not need.
@@ -16,10 +27,20 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// Per node connection (TCP and the TLS handshake): what a silent node costs a container's
+/// probe, once per [`COOL_DOWN`] (a refused or reset one fails at once). A handshake takes a few
+/// ms, but it needs CPU: locally a burst of cold containers (argon2 at once) starves it past
+/// 250 ms, where a plain TCP connect never waited.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The whole first connection of a container: the seed, its slot map, then every node.
+const CONNECT_BUDGET: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
+/// Retries inside one command: a MOVED redirect (a slot that changed node) or a reconnect to a
+/// node that went away; the whole command stays within [`RESPONSE_TIMEOUT`] * 2.
+const RETRIES: u32 = 2;
 /// How long the breaker stays open before one call may try Redis again.
 pub const COOL_DOWN: Duration = Duration::from_secs(5);
 
@@ -95,13 +116,22 @@ impl Breaker {
     }
 }
 
-/// Whether `err` says Redis itself is unreachable (as opposed to an answer we did not like).
+/// Whether `err` says the cache (or the node that owns the key) is unreachable, as opposed to
+/// an answer we did not like: a refused, cut or silent connection, or a cluster that says a
+/// slot has no serving node (CLUSTERDOWN, TRYAGAIN, MASTERDOWN, LOADING after a restart).
 fn is_outage(err: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
     err.is_io_error()
         || err.is_timeout()
         || err.is_connection_refusal()
         || err.is_connection_dropped()
         || err.is_unrecoverable_error()
+        || err.is_cluster_error()
+        || matches!(
+            err.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading)
+        )
 }
 
 /// Whether `err` is the breaker's own fast answer (no network was used).
@@ -109,40 +139,77 @@ pub fn is_short_circuit(err: &redis::RedisError) -> bool {
     err.to_string().contains(SHORT_CIRCUIT)
 }
 
+/// How a [`Cache`] is made; [`Cache::new`] takes the defaults.
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// How long the breaker stays open ([`COOL_DOWN`]; tests use a short one).
+    pub cool_down: Duration,
+    /// The roots to trust, PEM, instead of the platform's store (`SSL_CERT_FILE`): for tests
+    /// that build their own client in process. The functions never set it.
+    pub root_ca_pem: Option<Vec<u8>>,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        Self {
+            cool_down: COOL_DOWN,
+            root_ca_pem: None,
+        }
+    }
+}
+
 pub struct Cache {
-    client: redis::Client,
-    conn: tokio::sync::OnceCell<ConnectionManager>,
+    client: ClusterClient,
+    conn: tokio::sync::OnceCell<ClusterConnection>,
     breaker: Breaker,
 }
 
 impl Cache {
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
-        Self::with_cool_down(url, COOL_DOWN)
+        Self::with_options(url, CacheOptions::default())
     }
 
     /// A cache whose breaker stays open for `cool_down` (tests use a short one).
     pub fn with_cool_down(url: &str, cool_down: Duration) -> Result<Self, redis::RedisError> {
+        Self::with_options(
+            url,
+            CacheOptions {
+                cool_down,
+                ..CacheOptions::default()
+            },
+        )
+    }
+
+    pub fn with_options(url: &str, options: CacheOptions) -> Result<Self, redis::RedisError> {
+        let mut builder = ClusterClientBuilder::new(vec![url])
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .overall_response_timeout(Some(RESPONSE_TIMEOUT * 2))
+            .retries(RETRIES)
+            .min_retry_wait(5)
+            .max_retry_wait(50);
+        if let Some(root) = options.root_ca_pem {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root),
+            });
+        }
         Ok(Self {
-            client: redis::Client::open(url)?,
+            client: builder.build()?,
             conn: tokio::sync::OnceCell::new(),
-            breaker: Breaker::new(cool_down),
+            breaker: Breaker::new(options.cool_down),
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+    async fn connection(&self) -> Result<ClusterConnection, redis::RedisError> {
         let conn = self
             .conn
             .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(1);
-                tokio::time::timeout(
-                    CONNECT_TIMEOUT * 2,
-                    ConnectionManager::new_with_config(self.client.clone(), config),
-                )
-                .await
-                .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))?
+                tokio::time::timeout(CONNECT_BUDGET, self.client.get_async_connection())
+                    .await
+                    .map_err(|_| {
+                        redis::RedisError::from((redis::ErrorKind::Io, "connect timed out"))
+                    })?
             })
             .await?;
         Ok(conn.clone())
@@ -151,7 +218,7 @@ impl Cache {
     /// Runs `command` on the shared connection, behind the circuit breaker (module docs).
     pub async fn call<T, F, Fut>(&self, command: F) -> Result<T, redis::RedisError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(ClusterConnection) -> Fut,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
         if !self.breaker.admit() {
@@ -162,7 +229,7 @@ impl Cache {
         }
         let result = async {
             let conn = self.connection().await?;
-            // The manager's own timeouts bound each read; this bounds the whole command
+            // The client's own timeouts bound each attempt; this bounds the whole command
             // (a reconnect included).
             tokio::time::timeout(RESPONSE_TIMEOUT * 2, command(conn))
                 .await
@@ -196,6 +263,45 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ElastiCache runs a Lua script only when it names every key it touches in `KEYS` (and a
+    /// cluster only when they share a slot): every `redis.call` of every script in this crate
+    /// takes `KEYS[n]` as its key.
+    #[test]
+    fn every_script_declares_the_keys_it_touches() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let needle = concat!("redis", ".call(");
+        let mut calls = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for call in text.split(needle).skip(1) {
+                let args = call.split(')').next().unwrap_or_default();
+                let key = args.split(',').nth(1).map(str::trim).unwrap_or_default();
+                assert!(
+                    key.starts_with("KEYS["),
+                    "{}: {needle}{args}) touches a key it does not declare",
+                    file.display()
+                );
+                calls += 1;
+            }
+        }
+        // The rate limits' two scripts and the stats lock's.
+        assert!(calls >= 6, "{calls} calls found");
+    }
 
     #[test]
     fn an_open_breaker_lets_one_probe_through_after_its_cool_down() {

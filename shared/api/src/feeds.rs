@@ -7,12 +7,17 @@
 //! (1 s) and shared by every container; each caller then reads only its own likes, from its own
 //! partition. Later pages (with a cursor) are read from DynamoDB as before.
 //!
-//! - **Fresh after a write**: the cache key carries a generation (`feed:gen`) that creating,
-//!   editing and deleting a post increment, so an edited or deleted post shows (or leaves) at
-//!   once and a new one as soon as the feed index has it (GSIs are eventually consistent: a
-//!   page read in that moment is shared for its second); a page computed before the write is
-//!   stored under the old generation and is never read again. Likes and comments move counts and the top order within the second, no
-//!   staler than the eventually consistent reads the page makes anyway.
+//! - **Fresh after a write**: a generation (`{feed}:gen`) that creating, editing and deleting a
+//!   post increment is stored with each page, and a page of another generation is a miss, so an
+//!   edited or deleted post shows (or leaves) at once and a new one as soon as the feed index
+//!   has it (GSIs are eventually consistent: a page read in that moment is shared for its
+//!   second). Likes and comments move counts
+//!   and the top order within the second, no staler than the eventually consistent reads the
+//!   page makes anyway.
+//! - **One round trip, one slot**: the generation and the page are read together (MGET), so
+//!   they share a hash slot (the `{feed}` tag): a cluster refuses keys of several slots in one
+//!   command. So every feed cache command goes to one slot; see [`SLOT_TAG`] for why that is
+//!   kept.
 //! - **No stampede**: on a miss one caller takes a short lock and reads DynamoDB; the others wait
 //!   a few milliseconds for its page, then read for themselves.
 //! - **Cache down**: the circuit breaker answers at once and every page is read from DynamoDB.
@@ -27,7 +32,15 @@ use crate::state::HasDb;
 use rota_lambda::metrics::Metrics;
 use rota_store::posts::{Feed, Post, Posts};
 
-const GENERATION: &str = "feed:gen";
+/// The hash tag of every feed cache key: the generation must be read in the same command as a
+/// page, so both live in one slot (one shard). Kept as one slot rather than a generation copied
+/// into each page's slot, because then every post write would have to increment every copy:
+/// the slot takes one small command per first-page feed read (feed pages, dashboards) and one
+/// INCR per post write: at most about the owner's 1000 requests/s, where one shard serves tens
+/// of thousands of such commands a second. Rate-limit and stats keys carry no tag and spread
+/// over every slot.
+const SLOT_TAG: &str = "{feed}";
+const GENERATION: &str = "{feed}:gen";
 const LOCK_MS: u64 = 2000;
 const WAIT_STEP: Duration = Duration::from_millis(20);
 const WAIT_STEPS: u32 = 8;
@@ -39,14 +52,19 @@ struct Page {
     next: Option<String>,
 }
 
-/// `GET feed:gen` and the page of that generation, in one round trip.
-const LOOKUP: &str = r"
-local gen = redis.call('GET', KEYS[1]) or '0'
-return {gen, redis.call('GET', ARGV[1] .. gen)}
-";
-
+/// The key of a feed's first page: `{feed}:v2:<list>:<limit>`, holding `<generation>:<page
+/// JSON>`.
 fn page_key(feed: Feed, limit: u32) -> String {
-    format!("feed:v1:{}:{limit}:", feed.list())
+    format!("{SLOT_TAG}:v2:{}:{limit}", feed.list())
+}
+
+/// The page stored for `generation`, if `stored` is one.
+fn page_of(stored: Option<String>, generation: &str) -> Option<Page> {
+    let stored = stored?;
+    let (of, json) = stored.split_once(':')?;
+    (of == generation)
+        .then(|| serde_json::from_str(json).ok())
+        .flatten()
 }
 
 /// Marks every cached page stale (after a post is created, edited or deleted). Best effort: a
@@ -132,33 +150,34 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ApiResult<Page>>,
 {
-    let lookup = |key: String| async move {
+    // The generation and the stored page, in one round trip (both keys in the `{feed}` slot).
+    let lookup = || async {
         cache
             .call(|mut conn| async move {
                 rota_lambda::diagnostics::redis_call(
-                    redis::Script::new(LOOKUP)
-                        .key(GENERATION)
+                    redis::cmd("MGET")
+                        .arg(GENERATION)
                         .arg(key)
-                        .invoke_async::<(String, Option<String>)>(&mut conn),
+                        .query_async::<(Option<String>, Option<String>)>(&mut conn),
                 )
                 .await
             })
             .await
+            .map(|(generation, stored)| (generation.unwrap_or_else(|| "0".into()), stored))
     };
-    let (generation, found) = match lookup(key.to_owned()).await {
+    let (generation, stored) = match lookup().await {
         Ok(found) => found,
         Err(_) => {
             metrics.count("CacheErrors");
             return Ok(None);
         }
     };
-    if let Some(page) = found.and_then(|raw| serde_json::from_str::<Page>(&raw).ok()) {
+    if let Some(page) = page_of(stored, &generation) {
         metrics.count("FeedCacheHits");
         return Ok(Some(page));
     }
     metrics.count("FeedCacheMisses");
-    let full_key = format!("{key}{generation}");
-    let lock_key = format!("{full_key}:lock");
+    let lock_key = format!("{key}:lock:{generation}");
     let locked: Result<Option<String>, _> = cache
         .call(|mut conn| {
             let lock_key = lock_key.clone();
@@ -178,19 +197,22 @@ where
         // Another caller is reading it: wait a moment for its page.
         for _ in 0..WAIT_STEPS {
             tokio::time::sleep(WAIT_STEP).await;
-            if let Ok((_, Some(raw))) = lookup(key.to_owned()).await
-                && let Ok(page) = serde_json::from_str::<Page>(&raw)
+            if let Ok((current, stored)) = lookup().await
+                && let Some(page) = page_of(stored, &current)
             {
                 return Ok(Some(page));
             }
         }
     }
     let page = compute().await?;
-    let value = serde_json::to_string(&page).unwrap_or_default();
+    let value = format!(
+        "{generation}:{}",
+        serde_json::to_string(&page).unwrap_or_default()
+    );
     let stored: Result<(), _> = cache
         .call(|mut conn| async move {
             redis::cmd("SET")
-                .arg(full_key)
+                .arg(key)
                 .arg(value)
                 .arg("PX")
                 .arg(ttl.as_millis().max(1) as u64)
@@ -202,4 +224,26 @@ where
         metrics.count("CacheErrors");
     }
     Ok(Some(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_in_the_feed_slot() {
+        let page = page_key(Feed::New, 20);
+        for key in [GENERATION, page.as_str(), &format!("{page}:lock:7")] {
+            assert!(key.starts_with(SLOT_TAG), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_page_of_another_generation_is_a_miss() {
+        let page = r#"{"posts":[],"next":"12"}"#;
+        assert!(page_of(Some(format!("3:{page}")), "3").is_some());
+        assert!(page_of(Some(format!("2:{page}")), "3").is_none());
+        assert!(page_of(Some("3:not json".into()), "3").is_none());
+        assert!(page_of(None, "3").is_none());
+    }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rota_api::cache::{Cache, is_short_circuit};
-use rota_tests::redis_url;
+use rota_api::cache::{Cache, CacheOptions, is_short_circuit};
+use rota_tests::{cache_options, redis_url};
 
 /// A TCP listener that accepts connections and never answers; counts them.
 async fn blackhole() -> (String, Arc<AtomicUsize>) {
@@ -73,10 +73,17 @@ async fn a_refusing_cache_is_tried_once_per_cool_down_and_recovers_when_back() {
         assert!(cache.ping().await.is_err());
     }
     assert_eq!(cache.breaker_stats().attempts, 1);
-    // The real Redis behind a breaker that closes again after a success.
-    let real = Cache::with_cool_down(&redis_url(), Duration::from_millis(300)).unwrap();
+    // The real cache behind a breaker that closes again after a success.
+    let real = Cache::with_options(
+        &redis_url(),
+        CacheOptions {
+            cool_down: Duration::from_millis(300),
+            ..cache_options()
+        },
+    )
+    .unwrap();
     for _ in 0..5 {
-        real.ping().await.expect("the real Redis answers");
+        real.ping().await.expect("the real cache answers");
     }
     let stats = real.breaker_stats();
     assert_eq!((stats.attempts, stats.opened), (5, 0));

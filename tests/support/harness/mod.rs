@@ -3,13 +3,17 @@
 //! the spirit of zero2prod's `spawn_app`:
 //!
 //! - `ROTA_BASE_URL` and `AWS_ENDPOINT_URL` set (scripts/test.sh sets them, with ROTA_LOGS_DIR,
-//!   TABLE_NAME, REDIS_URL and ROTA_FAULTS): that stack is used as it is; nothing is checked,
-//!   built or started. Its name (which names its JWT secret and its tokens' issuer and
-//!   audience) is ROTA_STACK_NAME, else what it recorded in the `stack.json` beside ROTA_LOGS_DIR.
+//!   TABLE_NAME, REDIS_URL, ROTA_CACHE_CA and ROTA_FAULTS): that stack is used as it is;
+//!   nothing is checked, built or started. Without REDIS_URL, the cache is read from the
+//!   stack's `stack.json` (beside ROTA_LOGS_DIR). Its name (which names its JWT secret and its
+//!   tokens' issuer and audience) is ROTA_STACK_NAME, else what it recorded in that
+//!   `stack.json`.
 //! - Otherwise the harness's own stack: `target/debug/rota-local serve --no-schedules` on free
-//!   ports, no fault profile, Redis database 14, its state and logs in `.local/test-stack/`.
+//!   ports, no fault profile, its own cache cluster, its state and logs in
+//!   `.local/test-stack/`.
 //!   A stack started earlier is reused while it answers and no binary, nor the template or the
-//!   emulator's code (local/*.py), is newer than it; else it is stopped and started again. Every test process (nextest runs one per test) first takes
+//!   emulator's code (local/*.py), is newer than it; else it is stopped and started again.
+//!   Every test process (nextest runs one per test) first takes
 //!   an OS lock on `.local/test-stack/lock`, so exactly one of them builds or starts; the others
 //!   wait and reuse. The stack keeps running for the next `cargo test`:
 //!   `kill $(cat .local/test-stack/pid)` stops it.
@@ -17,9 +21,11 @@
 //!   each source file their dep-info (`target/debug/<bin>.d`) lists. When one is not, the harness
 //!   runs `cargo build --workspace --bins` itself: neither `cargo test` nor nextest holds
 //!   cargo's build lock while tests run (a build of someone else's makes it wait, no more).
-//! - Prerequisites: the `.venv` with moto (`make bootstrap`) and Redis on 127.0.0.1:6379
-//!   (started with scripts/ensure-redis.sh when it does not answer). A test that needs the stack
-//!   and cannot have it fails with the reason; none passes without it.
+//! - Prerequisites: the `.venv` with moto (`make bootstrap`) and `redis-server` (7 or newer,
+//!   with TLS) for the stack's cache cluster. A test that needs the stack and cannot have it
+//!   fails with the reason; none passes without it.
+//! - [`private_stack`]: a stack of a test's own, for a test that breaks it (kills a cache
+//!   node) and must not disturb the others.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -42,8 +48,10 @@ pub struct Stack {
     pub aws_endpoint: String,
     /// The functions' `<binary>.log` files (unknown for a stack given without ROTA_LOGS_DIR).
     pub logs_dir: Option<PathBuf>,
-    /// The Redis the functions use.
+    /// The cache the functions use (`rediss://…` of the stack's cluster).
     pub redis_url: String,
+    /// The CA the cache's certificate is signed by (the functions' `SSL_CERT_FILE`).
+    pub cache_ca: Option<PathBuf>,
     pub table: String,
     /// The fault profile (`none`: no faults).
     pub faults: String,
@@ -71,9 +79,6 @@ fn recorded_stack_name(logs_dir: &Path) -> Option<String> {
         .map(|info| info.stack_name)
 }
 
-/// The harness's own stack uses this Redis database, apart from `make run`'s (0) and the
-/// bad-day run's (9).
-const OWN_REDIS_URL: &str = "redis://127.0.0.1:6379/14";
 /// How long a stack may take to start (the emulator alone may take a while on a busy machine).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -112,8 +117,34 @@ pub fn base_url() -> &'static str {
     &stack().base_url
 }
 
+/// The stack's cache URL (what the functions get as `REDIS_URL`).
 pub fn redis_url() -> String {
     stack().redis_url.clone()
+}
+
+/// How a client in a test reaches the stack's cache: trusting its CA (the functions trust it
+/// through `SSL_CERT_FILE`; a test process builds its client with it instead).
+pub fn cache_options() -> rota_api::cache::CacheOptions {
+    stack().cache_options()
+}
+
+impl Stack {
+    /// [`cache_options`] for this stack.
+    pub fn cache_options(&self) -> rota_api::cache::CacheOptions {
+        rota_api::cache::CacheOptions {
+            root_ca_pem: self
+                .cache_ca
+                .as_ref()
+                .map(|ca| std::fs::read(ca).unwrap_or_else(|e| panic!("{}: {e}", ca.display()))),
+            ..Default::default()
+        }
+    }
+
+    /// A client of this stack's cache (as the functions' own, with the test's trust).
+    pub fn cache(&self) -> rota_api::cache::Cache {
+        rota_api::cache::Cache::with_options(&self.redis_url, self.cache_options())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.redis_url))
+    }
 }
 
 pub fn table_name() -> String {
@@ -147,6 +178,9 @@ pub fn stack_command(program: impl AsRef<Path>) -> Command {
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("AWS_REGION", "us-east-1");
+    if let Some(ca) = &stack.cache_ca {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
     cmd
 }
 
@@ -157,17 +191,36 @@ fn env(name: &str) -> Option<String> {
 /// The stack the environment names, if it names one.
 fn given_stack() -> Option<Result<Stack, String>> {
     match (env("ROTA_BASE_URL"), env("AWS_ENDPOINT_URL")) {
-        (Some(base_url), Some(aws_endpoint)) => Some(Ok(Stack {
-            base_url,
-            aws_endpoint,
-            name: env("ROTA_STACK_NAME").or_else(|| {
-                env("ROTA_LOGS_DIR").and_then(|logs| recorded_stack_name(Path::new(&logs)))
-            }),
-            logs_dir: env("ROTA_LOGS_DIR").map(PathBuf::from),
-            redis_url: env("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
-            table: env("TABLE_NAME").unwrap_or_else(|| "RotaTable".into()),
-            faults: env("ROTA_FAULTS").unwrap_or_else(|| "none".into()),
-        })),
+        (Some(base_url), Some(aws_endpoint)) => {
+            let logs_dir = env("ROTA_LOGS_DIR").map(PathBuf::from);
+            // The cache: from the environment, else from the stack's own record.
+            let recorded = logs_dir.as_deref().and_then(|logs| {
+                rota_local::server::read_stack_file(&rota_local::server::stack_file(logs)).ok()
+            });
+            let redis_url = env("REDIS_URL").or_else(|| recorded.as_ref().map(|r| r.cache.clone()));
+            let Some(redis_url) = redis_url.filter(|u| !u.is_empty()) else {
+                return Some(Err(
+                    "set REDIS_URL (and ROTA_CACHE_CA) for the given stack, or \
+                                 ROTA_LOGS_DIR beside its stack.json"
+                        .into(),
+                ));
+            };
+            let cache_ca = env("ROTA_CACHE_CA")
+                .or_else(|| recorded.and_then(|r| r.cache_ca))
+                .map(PathBuf::from);
+            Some(Ok(Stack {
+                base_url,
+                aws_endpoint,
+                name: env("ROTA_STACK_NAME").or_else(|| {
+                    env("ROTA_LOGS_DIR").and_then(|logs| recorded_stack_name(Path::new(&logs)))
+                }),
+                logs_dir,
+                redis_url,
+                cache_ca,
+                table: env("TABLE_NAME").unwrap_or_else(|| "RotaTable".into()),
+                faults: env("ROTA_FAULTS").unwrap_or_else(|| "none".into()),
+            }))
+        }
         (None, None) => None,
         _ => Some(Err(
             "set both ROTA_BASE_URL and AWS_ENDPOINT_URL (a running stack) or neither (the \

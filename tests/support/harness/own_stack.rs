@@ -1,22 +1,25 @@
 //! The harness's own stack: its record in `.local/test-stack/`, whether it still answers, how
-//! it is started and stopped, and what it needs first (the venv, Redis).
+//! it is started and stopped, and what it needs first (the venv, redis-server).
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{OWN_REDIS_URL, START_TIMEOUT, Stack, now_ms};
+use super::{START_TIMEOUT, Stack, now_ms};
 
 /// What the harness records of the stack it started (`.local/test-stack/harness.json`).
 pub(super) struct State {
     pub(super) pid: u32,
     pub(super) gateway: String,
     pub(super) aws_endpoint: String,
+    /// The cache the functions get, and the CA it is signed by.
+    pub(super) cache: String,
+    pub(super) cache_ca: Option<String>,
     pub(super) started_ms: u128,
     /// The nextest run that started or last reused it.
     pub(super) run: Option<String>,
@@ -28,7 +31,8 @@ impl State {
             base_url: self.gateway.clone(),
             aws_endpoint: self.aws_endpoint.clone(),
             logs_dir: Some(dir.join("logs")),
-            redis_url: OWN_REDIS_URL.into(),
+            redis_url: self.cache.clone(),
+            cache_ca: self.cache_ca.as_ref().map(PathBuf::from),
             table: "RotaTable".into(),
             faults: "none".into(),
             name: super::recorded_stack_name(&dir.join("logs")),
@@ -43,6 +47,8 @@ pub(super) fn read_state(dir: &Path) -> Option<State> {
         pid: u32::try_from(state["pid"].as_u64()?).ok()?,
         gateway: state["gateway"].as_str()?.to_owned(),
         aws_endpoint: state["aws_endpoint"].as_str()?.to_owned(),
+        cache: state["cache"].as_str()?.to_owned(),
+        cache_ca: state["cache_ca"].as_str().map(str::to_owned),
         started_ms: u128::from(state["started_ms"].as_u64()?),
         run: state["run"].as_str().map(str::to_owned),
     })
@@ -53,6 +59,8 @@ pub(super) fn write_state(dir: &Path, state: &State) -> Result<(), String> {
         "pid": state.pid,
         "gateway": state.gateway,
         "aws_endpoint": state.aws_endpoint,
+        "cache": state.cache,
+        "cache_ca": state.cache_ca,
         "started_ms": u64::try_from(state.started_ms).unwrap_or(u64::MAX),
         "run": state.run,
     });
@@ -113,7 +121,7 @@ pub(super) fn stop(pid: u32) {
     }
 }
 
-/// The emulator's venv and Redis, or why not.
+/// The emulator's venv and redis-server (the stack starts its own cache cluster), or why not.
 pub(super) fn prerequisites(root: &Path) -> Result<(), String> {
     if !root.join(".venv/bin/python").is_file() || !root.join("local/moto-server").is_file() {
         return Err(
@@ -121,36 +129,14 @@ pub(super) fn prerequisites(root: &Path) -> Result<(), String> {
                 .into(),
         );
     }
-    if redis_answers() {
-        return Ok(());
+    match Command::new("redis-server").arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        _ => Err(
+            "redis-server is not installed: the stack's cache is a Redis cluster over TLS \
+                  (apt-get install redis-server, 7 or newer)"
+                .into(),
+        ),
     }
-    let out = Command::new(root.join("scripts/ensure-redis.sh"))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run scripts/ensure-redis.sh: {e}"))?;
-    if out.status.success() && redis_answers() {
-        Ok(())
-    } else {
-        Err(format!(
-            "Redis does not answer on 127.0.0.1:6379 and scripts/ensure-redis.sh could not start \
-             it: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn redis_answers() -> bool {
-    let Ok(mut conn) = std::net::TcpStream::connect_timeout(
-        &([127, 0, 0, 1], 6379).into(),
-        Duration::from_secs(1),
-    ) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut reply = [0u8; 7];
-    conn.write_all(b"PING\r\n").is_ok()
-        && conn.read(&mut reply).is_ok()
-        && reply.starts_with(b"+PONG")
 }
 
 /// Starts `rota-local serve` in a process group of its own (so Ctrl-C on the test run leaves
@@ -167,7 +153,6 @@ pub(super) fn start(root: &Path, dir: &Path, run: Option<String>) -> Result<Stat
         .current_dir(root)
         .args(["serve", "--no-schedules", "--host", "127.0.0.1"])
         .args(["--port", "0", "--moto-port", "0", "--faults", "none"])
-        .args(["--redis-url", OWN_REDIS_URL])
         .arg("--template")
         .arg(root.join("template.yaml"))
         .arg("--bin-dir")
@@ -220,6 +205,8 @@ pub(super) fn start(root: &Path, dir: &Path, run: Option<String>) -> Result<Stat
         pid: child.id(),
         gateway: field("gateway")?,
         aws_endpoint: field("aws_endpoint")?,
+        cache: field("cache")?,
+        cache_ca: recorded["cache_ca"].as_str().map(str::to_owned),
         started_ms: now_ms(),
         run,
     };
@@ -249,6 +236,8 @@ mod tests {
             pid: std::process::id(),
             gateway: "http://127.0.0.1:9".into(),
             aws_endpoint: "http://127.0.0.1:9".into(),
+            cache: "rediss://127.0.0.1:9".into(),
+            cache_ca: None,
             started_ms: now_ms(),
             run: None,
         };
