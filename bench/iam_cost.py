@@ -60,12 +60,11 @@ def moto_pid(port: int) -> int:
     return int(out[0])
 
 
-def measure(bin_dir: str, iam: bool, requests: int, redis_db: int):
+def measure(bin_dir: str, iam: bool, requests: int):
     port, moto_port = free_port(), free_port()
     logs = tempfile.mkdtemp(prefix="iam-cost-")
     args = [os.path.join(bin_dir, "rota-local"), "serve", "--no-schedules", "--port", str(port),
-            "--moto-port", str(moto_port), "--logs", os.path.join(logs, "logs"),
-            "--redis-url", f"redis://127.0.0.1:6379/{redis_db}", "--faults", "none"]
+            "--moto-port", str(moto_port), "--logs", os.path.join(logs, "logs"), "--faults", "none"]
     if not iam:
         args.append("--no-iam")
     # The like limit (60 a minute) lifted: the likes here measure the emulator, not the limit.
@@ -116,7 +115,7 @@ def main():
     rows = {True: [], False: []}
     for _ in range(args.rounds):
         for iam in (True, False):  # alternated: a machine that slows down hits both
-            rows[iam].append(measure(args.bin_dir, iam, args.requests, 12))
+            rows[iam].append(measure(args.bin_dir, iam, args.requests))
     print(f"{args.requests} requests x {args.rounds} rounds, binaries {args.bin_dir}")
     print("stack      emulator CPU ms/request   p50 ms   p95 ms   (median of rounds)")
     for iam in (True, False):
