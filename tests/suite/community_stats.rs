@@ -127,9 +127,20 @@ mod in_process {
             .unwrap();
         let author = create_user(&writer).await;
         let post = create_post(&writer, author).await;
-        let after = rota_api::stats::compute(&app.stats_source(), &mut metrics)
+        // The 24-hour figures come from the feed and activity indexes, which lag the writes
+        // (as DynamoDB's do): read again until they show them, as a client would.
+        let mut after = rota_api::stats::compute(&app.stats_source(), &mut metrics)
             .await
             .unwrap();
+        let waited = std::time::Instant::now();
+        while (after.posts_last_24h < 1 || after.active_users_24h < 1)
+            && waited.elapsed() < std::time::Duration::from_secs(3)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            after = rota_api::stats::compute(&app.stats_source(), &mut metrics)
+                .await
+                .unwrap();
+        }
         // Other tests run at the same time, so only lower bounds hold.
         assert!(after.total_users > before.total_users);
         assert!(after.total_posts >= 1);

@@ -562,7 +562,8 @@ fn real_template_resolves() {
     assert!(!t.functions.is_empty());
     let table_names: Vec<_> = t.tables().iter().map(|t| t.name.clone()).collect();
     // Each stack its own secret (and the stack creates that one).
-    let jwt_param = crate::stack::jwt_secret_name(&t).unwrap();
+    // (What stack::jwt_secret_name creates: the variable every function shares.)
+    let jwt_param = t.shared_env("JWT_SECRET_PARAM").unwrap();
     assert_eq!(
         jwt_param.as_deref(),
         Some("/rota/rota-local-3100/jwt-secret")

@@ -304,10 +304,21 @@ mod in_process {
         let post = create_post(&up, author).await;
         let down = app_with_redis(Some("redis://127.0.0.1:1".into())).await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
-        let (page, _) = rota_api::feeds::page(&down, &mut metrics, Feed::New, None, 50, None)
-            .await
-            .unwrap();
-        assert!(page.iter().any(|(p, _)| p.id == post));
+        // The feed index lags the write (as DynamoDB's does): read until it shows the post.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let (page, _) = rota_api::feeds::page(&down, &mut metrics, Feed::New, None, 50, None)
+                .await
+                .unwrap();
+            if page.iter().any(|(p, _)| p.id == post) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the post never showed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert!(metrics.get("CacheErrors").unwrap_or(0.0) >= 1.0);
     }
 }
