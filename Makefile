@@ -102,9 +102,15 @@ package: $(VENV)/.package-tools
 	scripts/check-sam-build.sh $(ARCH)
 
 # Everything short of calling AWS, offline: the template (cfn-lint; the SAM transform and its
-# linter), the artifact SAM builds and its check (package), and the grant test. Part of
-# `make test` (scripts/test.sh), so CI runs it.
-deploy-check: cfn-lint sam-validate package grants-check
+# linter), the artifact SAM builds and its checks (package, then tests/alone/package.rs holding
+# it to the template), and the grant test. CI runs it after `make test` (.ci/run): the release
+# build is ~10 minutes of its own, which `make test` leaves out to stay within its 15.
+deploy-check: cfn-lint sam-validate package package-check grants-check
+
+# The artifact of `make package` against the template (architecture, glibc, size, every
+# function's bootstrap).
+package-check:
+	cargo nextest run -p rota-tests --test package --no-fail-fast
 
 # The grant test: each function's IAM grants (the SAM-expanded roles) against the calls it
 # makes on a stack of its own with IAM enforced (tests/alone/grants.rs, ~40 s).

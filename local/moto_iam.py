@@ -45,7 +45,6 @@ Control endpoints (loopback only, like /_rota/faults):
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
@@ -54,6 +53,7 @@ from collections import Counter, defaultdict
 
 from werkzeug.datastructures import EnvironHeaders
 
+from moto_wsgi import read_body
 from moto.iam.access_control import CreateAccessKeyFailure, IAMRequest
 from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
@@ -415,19 +415,7 @@ def _unrecognized(start_response, service: str, why: str) -> list:
     return _respond(start_response, 400, {"__type": prefix + kind, "message": why})
 
 
-def read_body(environ) -> bytes:
-    """Reads the request body and puts it back, readable again, for the layers behind."""
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        body = stream.read(int(length))
-    elif environ.get("wsgi.input_terminated"):  # chunked: werkzeug ends the stream for us
-        body = stream.read()
-    else:
-        body = b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
+
 
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")

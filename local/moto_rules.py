@@ -29,7 +29,6 @@ outlive its caller's attempt timeout and meet rule 1 on purpose.
 """
 
 import hashlib
-import io
 import json
 import os
 import threading
@@ -38,6 +37,7 @@ import uuid
 import zlib
 from http import HTTPStatus
 
+from moto_wsgi import read_body as _read_body
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
@@ -213,18 +213,7 @@ def _error(start_response, error: str, message: str) -> list:
     return [body]
 
 
-def _read_body(environ) -> bytes:
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        body = stream.read(int(length))
-    elif environ.get("wsgi.input_terminated"):
-        body = stream.read()
-    else:
-        body = b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
+
 
 
 def digest(request: dict) -> bytes:

@@ -44,7 +44,6 @@ import argparse
 import atexit
 import copy
 import hashlib
-import io
 import json
 import logging
 import math
@@ -67,6 +66,7 @@ import yaml
 from werkzeug.serving import run_simple
 
 import moto_patches
+from moto_wsgi import read_body as _read_body, set_body as _set_body
 import moto_rules
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
@@ -409,23 +409,10 @@ def _cancelled(start_response, reasons: list) -> list:
     )
 
 
-def _read_body(environ) -> bytes:
-    """Reads the request body and puts it back, readable again, for moto."""
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        body = stream.read(int(length))
-    elif environ.get("wsgi.input_terminated"):  # chunked: werkzeug ends the stream for us
-        body = stream.read()
-    else:
-        body = b""
-    _set_body(environ, body)
-    return body
 
 
-def _set_body(environ, body: bytes) -> None:
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
+
+
 
 
 def _json(body: bytes):

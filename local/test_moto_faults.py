@@ -9,7 +9,6 @@ the latency tests depend on timing, with wide margins.
 """
 
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "moto-server"
 sys.path.insert(0, str(HERE))
 import moto_server  # noqa: E402  (for the profile loader and the latency draws)
+from wrapper_process import Wrapper, free_port  # noqa: E402
 
 WINDOW_S = 1.5  # the contention profile's conflict window: wide, so a loaded machine still conflicts
 PROFILES = f"""
@@ -59,38 +59,15 @@ profiles:
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One wrapper process."""
+class Server(Wrapper):
+    """One wrapper process under a fault profile."""
 
     def __init__(self, profile: str):
+        super().__init__("--faults-file", PROFILE_FILE, "--faults", profile, name=f"moto-{profile}")
         self.profile = profile
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix=f"moto-{profile}-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(
-            [str(LAUNCHER), "-H", "127.0.0.1", "-p", str(self.port),
-             "--faults-file", PROFILE_FILE, "--faults", profile],
-            stdout=subprocess.DEVNULL, stderr=self.log,
-        )
 
     def wait(self, timeout=60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.profile}: exited {self.proc.returncode}: {self.stderr()}")
-            try:
-                self.report()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        self.wait_until(self.report, timeout)
 
     def report(self) -> dict:
         with urllib.request.urlopen(f"{self.endpoint}/_rota/faults", timeout=5) as r:
@@ -102,20 +79,6 @@ class Server:
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="test", aws_secret_access_key="test", config=NO_RETRIES)
-
-    def stderr(self) -> str:
-        return Path(self.log.name).read_text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
 
 
 PROFILE_FILE = ""

@@ -9,11 +9,7 @@ AWS would allow and refuse. The condition evaluator is also checked on its own.
 """
 
 import json
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 import urllib.request
 from pathlib import Path
@@ -23,9 +19,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
-LAUNCHER = HERE / "moto-server"
 sys.path.insert(0, str(HERE))
 import moto_iam  # noqa: E402
+from wrapper_process import Wrapper  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -34,12 +30,6 @@ QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"
 PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/app/secret"
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def policy(*statements):
@@ -54,21 +44,10 @@ def role(*statements, managed=()):
 class IamEmulator(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.port = free_port()
-        cls.endpoint = f"http://127.0.0.1:{cls.port}"
-        cls.log = tempfile.NamedTemporaryFile(prefix="moto-iam-", suffix=".log", delete=False)
-        cls.proc = subprocess.Popen([str(LAUNCHER), "-H", "127.0.0.1", "-p", str(cls.port), "--iam"],
-                                    stdout=subprocess.DEVNULL, stderr=cls.log)
+        cls.wrapper = Wrapper("--iam", name="moto-iam")
+        cls.endpoint = cls.wrapper.endpoint
+        cls.wrapper.wait_until(lambda: urllib.request.urlopen(cls.endpoint + "/_rota/iam", timeout=5))
         admin = cls.client("dynamodb", "admin", "admin")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                admin.list_tables()
-                break
-            except Exception:
-                if time.monotonic() > deadline or cls.proc.poll() is not None:
-                    raise RuntimeError(f"the wrapper did not start; see {cls.log.name}")
-                time.sleep(0.2)
         admin.create_table(
             TableName="Things", BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
@@ -100,8 +79,7 @@ class IamEmulator(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.proc.terminate()
-        cls.proc.wait(10)
+        cls.wrapper.stop()
 
     @classmethod
     def client(cls, service, key, secret, token=None):

@@ -10,7 +10,6 @@ retries off, and stops them at the end.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,40 +29,20 @@ HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "moto-server"
 sys.path.insert(0, str(HERE))
 import moto_rules  # noqa: E402
+from wrapper_process import Wrapper, free_port  # noqa: E402
 
 SLOW_LAG_MS = 2000  # a write stays invisible in the indexes for at least 1 s on that server
 KB = 1024
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=60)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(Wrapper):
     def __init__(self, *args: str, env: dict | None = None):
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="moto-rules-", suffix=".log", delete=False)
-        environ = {k: v for k, v in os.environ.items() if k != "ROTA_GSI_LAG_MS"}
-        environ.update(env or {})
-        self.proc = subprocess.Popen([str(LAUNCHER), "-H", "127.0.0.1", "-p", str(self.port), *args],
-                                     stdout=subprocess.DEVNULL, stderr=self.log, env=environ)
+        # The index lag comes from the flags here, never from the caller's environment.
+        super().__init__(*args, name="moto-rules", env={"ROTA_GSI_LAG_MS": None, **(env or {})})
 
     def wait(self, timeout=60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited {self.proc.returncode}: {self.stderr()}")
-            try:
-                self.hold_report()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        self.wait_until(self.hold_report, timeout)
 
     def hold_report(self, spec: dict | None = None) -> dict:
         data = json.dumps(spec).encode() if spec is not None else None
@@ -75,20 +54,6 @@ class Server:
     def client(self, config=NO_RETRIES):
         return boto3.client("dynamodb", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="test", aws_secret_access_key="test", config=config)
-
-    def stderr(self) -> str:
-        return Path(self.log.name).read_text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
 
 
 SERVERS: dict[str, Server] = {}
