@@ -25,3 +25,44 @@ def set_body(environ, body: bytes) -> None:
     """Replaces the request body (what the layers behind read)."""
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
+
+
+class SlowLog:
+    """Logs (stderr: moto.log under rota-local) every request slower than `ms` and every full
+    garbage collection slower than a tenth of it: what to look at when a function's call to
+    the emulator timed out. `ROTA_EMULATOR_SLOW_MS` sets `ms` (default 300; 0 turns it off)."""
+
+    def __init__(self, app, ms: float):
+        import gc
+        import sys
+        import threading
+        import time
+
+        self.app, self.ms, self._time, self._sys = app, ms, time, sys
+        self._gc_started = threading.local()
+
+        def on_gc(phase, info):
+            if info.get("generation") != 2:
+                return
+            if phase == "start":
+                self._gc_started.t = time.perf_counter()
+            elif getattr(self._gc_started, "t", None) is not None:
+                took = (time.perf_counter() - self._gc_started.t) * 1000
+                if took >= ms / 10:
+                    print(f"rota-slow: full garbage collection {took:.0f} ms "
+                          f"({info.get('collected')} collected)", file=sys.stderr, flush=True)
+
+        if ms > 0:
+            gc.callbacks.append(on_gc)
+
+    def __call__(self, environ, start_response):
+        if self.ms <= 0:
+            return self.app(environ, start_response)
+        started = self._time.perf_counter()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            took = (self._time.perf_counter() - started) * 1000
+            if took >= self.ms:
+                target = environ.get("HTTP_X_AMZ_TARGET") or environ.get("PATH_INFO")
+                print(f"rota-slow: {target} took {took:.0f} ms", file=self._sys.stderr, flush=True)

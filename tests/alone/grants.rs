@@ -131,7 +131,11 @@ async fn tour(stack: &PrivateStack) {
         )
         .await;
     ok(&patched, 200, "me, patched");
-    ok(&api.patch("/api/users/me", &json!({}), a).await, 200, "an empty patch");
+    ok(
+        &api.patch("/api/users/me", &json!({}), a).await,
+        200,
+        "an empty patch",
+    );
     ok(
         &api.get("/api/roadmaps/catalog", a).await,
         200,
