@@ -49,7 +49,7 @@ class SlowLog:
             elif getattr(self._gc_started, "t", None) is not None:
                 took = (time.perf_counter() - self._gc_started.t) * 1000
                 if took >= ms / 10:
-                    print(f"rota-slow: full garbage collection {took:.0f} ms "
+                    print(f"rota-slow: {time.strftime('%H:%M:%S')} full garbage collection {took:.0f} ms "
                           f"({info.get('collected')} collected)", file=sys.stderr, flush=True)
 
         if ms > 0:
@@ -65,4 +65,5 @@ class SlowLog:
             took = (self._time.perf_counter() - started) * 1000
             if took >= self.ms:
                 target = environ.get("HTTP_X_AMZ_TARGET") or environ.get("PATH_INFO")
-                print(f"rota-slow: {target} took {took:.0f} ms", file=self._sys.stderr, flush=True)
+                print(f"rota-slow: {self._time.strftime('%H:%M:%S')} {target} took {took:.0f} ms",
+                      file=self._sys.stderr, flush=True)

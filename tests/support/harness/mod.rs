@@ -239,17 +239,16 @@ fn find_or_start() -> Result<Stack, String> {
     let _lock = lock()?;
     // What the stack is made of besides the binaries: the template (routes, roles) and the
     // emulator's code. A stack older than any of them is started again.
-    let newest_input = [
-        "template.yaml",
-        "local/moto_server.py",
-        "local/moto_patches.py",
-        "local/moto_iam.py",
-        "local/sam_expand.py",
-    ]
-    .iter()
-    .filter_map(|f| mtime_ms(&root.join(f)))
-    .max()
-    .unwrap_or(0);
+    let newest_input = std::fs::read_dir(root.join("local"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "py"))
+        .chain([root.join("template.yaml")])
+        .filter_map(|p| mtime_ms(&p))
+        .max()
+        .unwrap_or(0);
     let newest_binary = current_binaries(&root)?.max(newest_input);
     // The processes of one nextest run share its id: binaries relinked by someone else's build
     // halfway through a run do not restart the stack under the run's other tests.
