@@ -66,7 +66,7 @@ import yaml
 from werkzeug.serving import run_simple
 
 import moto_patches
-from moto_wsgi import SlowLog, read_body as _read_body, set_body as _set_body
+from moto_wsgi import SlowLog, keep_collections_short, read_body as _read_body, set_body as _set_body
 import moto_rules
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
@@ -738,6 +738,7 @@ def main() -> None:
     # AWS checks a caller's permissions before it validates the call: IAM outside the rules.
     served = moto_iam.IamLayer(moto_rules.Rules(RotaMiddleware(app, faults)), enforce=args.iam)
     served = SlowLog(served, float(os.environ.get("ROTA_EMULATOR_SLOW_MS", "300")))
+    keep_collections_short()
     run_simple(
         args.host,
         args.port,
