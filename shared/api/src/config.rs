@@ -41,6 +41,9 @@ pub struct Config {
     pub metrics_namespace: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation a refresh retried with the same `Idempotency-Key` gets the
+    /// same new token back instead of counting as re-use.
+    pub refresh_replay_window: Duration,
     /// Login attempts per client IP.
     pub login_ip_limit: Limit,
     /// Login attempts per account (email) and client IP; a success clears the count.
@@ -120,6 +123,7 @@ impl Config {
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "Rota".into()),
             access_token_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            refresh_replay_window: secs("REFRESH_REPLAY_WINDOW_SECS", 120)?,
             login_ip_limit: limit("LOGIN_IP_LIMIT", Limit::new(30, 60))?,
             login_account_limit: limit("LOGIN_ACCOUNT_LIMIT", Limit::new(10, 900))?,
             register_ip_limit: limit("REGISTER_IP_LIMIT", Limit::new(20, 3600))?,

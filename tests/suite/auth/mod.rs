@@ -4,6 +4,7 @@
 mod abuse;
 mod login;
 mod registration;
+mod retries;
 mod sessions;
 mod stacks;
 mod tokens;

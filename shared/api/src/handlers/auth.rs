@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, FromJson, Json};
 use crate::fields::Fields;
 use crate::http::{json, no_content};
+use crate::idempotency::{IdempotencyKey, mark_replayed};
 use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Data, HasTokens, Members};
 use rota_domain::input::{DisplayName, Email, Password};
@@ -74,39 +75,100 @@ impl FromJson for Registration {
 
 pub struct Register;
 
+impl Registration {
+    /// The first session's token. With an `Idempotency-Key` it is derived (server key) from
+    /// the email and the key (the family) and the whole request (the secret), so a retry
+    /// recomputes the very token the first attempt stored the hash of: the answer can be given
+    /// again without ever storing a refresh token. Without a key, random.
+    fn first_token<S: HasTokens>(
+        &self,
+        app: &App<S>,
+        key: Option<&IdempotencyKey>,
+    ) -> RefreshToken {
+        let Some(key) = key else {
+            return RefreshToken::mint(&RefreshToken::new_family(), 0);
+        };
+        let (email, key) = (self.email.key(), key.as_str());
+        let family = app
+            .tokens()
+            .derive("register-family", &[email.as_bytes(), key.as_bytes()]);
+        let family = RefreshToken::family_from(family[..16].try_into().expect("16 of 32"));
+        let secret = app.tokens().derive(
+            "register-token",
+            &[
+                email.as_bytes(),
+                key.as_bytes(),
+                self.password.expose().as_bytes(),
+                self.display_name.as_str().as_bytes(),
+            ],
+        );
+        RefreshToken::with_secret(&family, 0, &secret)
+    }
+}
+
 impl Handler for Register {
     type State = Cached<Members>;
-    type Input = (ClientIp, Json<Registration>);
+    type Input = (ClientIp, Json<Registration>, Option<IdempotencyKey>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (ClientIp(ip), Json(body)) = input;
-        let key = format!("register:ip:{ip}");
-        app.enforce_limit(ctx, &key, app.config.register_ip_limit)
+        let (ClientIp(ip), Json(body), key) = input;
+        let limit_key = format!("register:ip:{ip}");
+        app.enforce_limit(ctx, &limit_key, app.config.register_ip_limit)
             .await?;
         let hash = password::hash(&body.password).await?;
         let users = Users::new(app.db(), app.table());
+        let sessions = Sessions::new(app.db(), app.table());
         let now = Utc::now();
         let now_secs = now.timestamp();
-        let (users, body, hash) = (&users, &body, &hash);
+        let refresh = body.first_token(app, key.as_ref());
+        let (users, sessions, body, hash, refresh, keyed) =
+            (&users, &sessions, &body, &hash, &refresh, key.is_some());
         // Conflicts and throttles are retried inside the data layer; id collisions here.
-        let (user, refresh) = with_fresh_id(|id| async move {
+        let (user, replayed) = with_fresh_id(|id| async move {
             let user = User::new(id, &body.email, &body.display_name, now);
-            let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
             let session =
-                new_session_item(&refresh, user.id, now_secs, refresh_expiry(app, now_secs));
+                new_session_item(refresh, user.id, now_secs, refresh_expiry(app, now_secs));
             match users.create(&user, &body.email, hash, session).await? {
-                CreateOutcome::Created => Ok(Some((user, refresh))),
-                CreateOutcome::EmailTaken => Err(ApiError::Conflict(
-                    "An account with this email already exists.".into(),
-                )),
+                CreateOutcome::Created => Ok(Some((user, false))),
+                CreateOutcome::EmailTaken => {
+                    // Taken by this very request: an earlier attempt (the data layer's retry,
+                    // or the client's with the same key) that committed without an answer.
+                    match sessions.get(&refresh.family, now_secs).await? {
+                        Some(s) if s.generation == 0 && !s.revoked => {
+                            if s.token_hash != refresh.hash() {
+                                // Same email and key, another password or display name.
+                                return Err(key_reused());
+                            }
+                            let user = users
+                                .get(s.user_id)
+                                .await?
+                                .ok_or_else(|| ApiError::internal("session without user"))?;
+                            Ok(Some((user, keyed)))
+                        }
+                        _ => Err(ApiError::Conflict(
+                            "An account with this email already exists.".into(),
+                        )),
+                    }
+                }
                 CreateOutcome::IdCollision => Ok(None),
             }
         })
         .await?;
         ctx.set_user(user.id);
+        if replayed {
+            let reply = auth_response(app, StatusCode::CREATED, &user, refresh, now_secs)?;
+            return Ok(mark_replayed(reply));
+        }
         ctx.metrics.count("SignUps");
-        auth_response(app, StatusCode::CREATED, &user, &refresh, now_secs)
+        auth_response(app, StatusCode::CREATED, &user, refresh, now_secs)
     }
+}
+
+fn key_reused() -> ApiError {
+    ApiError::Validation(vec![crate::error::FieldError::new(
+        "Idempotency-Key",
+        "was already used with a different request",
+    )])
 }
 
 /// The body of `POST /api/auth/login`.
@@ -212,10 +274,10 @@ pub struct Refresh;
 
 impl Handler for Refresh {
     type State = Members;
-    type Input = Json<PresentedRefresh>;
+    type Input = (Json<PresentedRefresh>, Option<IdempotencyKey>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let Json(presented) = input;
+        let (Json(presented), key) = input;
         let presented = presented.ours()?;
         let now = Utc::now().timestamp();
         let sessions = Sessions::new(app.db(), app.table());
@@ -225,6 +287,32 @@ impl Handler for Refresh {
             .filter(|s| !s.revoked)
             .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
         ctx.set_user(session.user_id);
+        let users = Users::new(app.db(), app.table());
+
+        // With a key, the next token is derived (server key) from the presented token and the
+        // key: a retry of the same request recomputes it and, if the session already holds it
+        // (the rotation committed, the answer was lost), gets it back. Another key, no key, or
+        // the window passed: re-use, below.
+        let keyed_next = key.as_ref().map(|key| {
+            let secret = app.tokens().derive(
+                "refresh-token",
+                &[presented.as_str().as_bytes(), key.as_str().as_bytes()],
+            );
+            RefreshToken::with_secret(&session.family, presented.generation + 1, &secret)
+        });
+        if let Some(next) = &keyed_next {
+            let window = app.config.refresh_replay_window.as_secs() as i64;
+            let fresh = session.rotated_at.is_some_and(|at| now - at < window);
+            if fresh && session.generation == next.generation && session.token_hash == next.hash() {
+                let user = users
+                    .get(session.user_id)
+                    .await?
+                    .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
+                ctx.metrics.count("TokenRefreshReplays");
+                let reply = auth_response(app, StatusCode::OK, &user, next, now)?;
+                return Ok(mark_replayed(reply));
+            }
+        }
 
         if presented.generation < session.generation {
             // A rotated token came back: it was copied. Revoke the whole family.
@@ -240,10 +328,10 @@ impl Handler for Refresh {
             return Err(ApiError::Unauthorized(BAD_REFRESH));
         }
 
-        let next = RefreshToken::mint(&session.family, session.generation + 1);
-        let users = Users::new(app.db(), app.table());
+        let next = keyed_next
+            .unwrap_or_else(|| RefreshToken::mint(&session.family, session.generation + 1));
         let (rotated, user) = tokio::join!(
-            sessions.rotate(&session, &next, refresh_expiry(app, now)),
+            sessions.rotate(&session, &next, now, refresh_expiry(app, now)),
             users.get(session.user_id)
         );
         if !rotated? {
