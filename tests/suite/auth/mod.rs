@@ -2,6 +2,7 @@
 //! access tokens, and the attacks on them.
 
 mod abuse;
+mod devices;
 mod login;
 mod registration;
 mod retries;

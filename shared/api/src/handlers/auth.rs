@@ -6,6 +6,7 @@ use http::StatusCode;
 use super::views::AuthView;
 use super::with_fresh_id;
 use crate::app::{App, Ctx};
+use crate::auth::device::DeviceToken;
 use crate::auth::password;
 use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -30,6 +31,7 @@ fn auth_response<S: HasTokens>(
     user: &User,
     refresh: &RefreshToken,
     now: i64,
+    device: Option<&DeviceToken>,
 ) -> Reply {
     let ttl = app.config.access_token_ttl.as_secs();
     let caller = Caller {
@@ -45,6 +47,7 @@ fn auth_response<S: HasTokens>(
             token_type: "Bearer",
             expires_in: ttl,
             user: user.into(),
+            device_token: device.map(DeviceToken::as_str),
         },
     )
 }
@@ -156,11 +159,11 @@ impl Handler for Register {
         .await?;
         ctx.set_user(user.id);
         if replayed {
-            let reply = auth_response(app, StatusCode::CREATED, &user, refresh, now_secs)?;
+            let reply = auth_response(app, StatusCode::CREATED, &user, refresh, now_secs, None)?;
             return Ok(mark_replayed(reply));
         }
         ctx.metrics.count("SignUps");
-        auth_response(app, StatusCode::CREATED, &user, refresh, now_secs)
+        auth_response(app, StatusCode::CREATED, &user, refresh, now_secs, None)
     }
 }
 
@@ -175,15 +178,20 @@ fn key_reused() -> ApiError {
 pub struct Credentials {
     email: Email,
     password: Password,
+    /// What a device that signed in before sends back (any string: an invalid one is simply
+    /// not trusted).
+    device_token: Option<String>,
 }
 
 impl FromJson for Credentials {
     fn from_fields(fields: &mut Fields<'_>) -> Option<Self> {
         let email = fields.required("email", Email::parse);
         let password = fields.required("password", Password::parse);
+        let device_token = fields.optional("device_token", |s| Ok(s.to_owned()));
         Some(Credentials {
             email: email?,
             password: password?,
+            device_token,
         })
     }
 }
@@ -195,7 +203,12 @@ impl Handler for Login {
     type Input = (ClientIp, Json<Credentials>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (ClientIp(ip), Json(Credentials { email, password })) = input;
+        let (ClientIp(ip), Json(body)) = input;
+        let Credentials {
+            email,
+            password,
+            device_token,
+        } = body;
         let ip_key = format!("login:ip:{ip}");
         let by_ip = app
             .limiter
@@ -208,21 +221,37 @@ impl Handler for Login {
             .await;
         ctx.limit(by_ip)?;
 
-        // Attempts on one account are limited per client IP: an attacker elsewhere cannot
-        // lock the owner out (their own IP keeps its allowance; existing sessions are never
-        // touched). The attempt counts *before* the hash, so concurrent attempts cannot
-        // overshoot the limit; a successful login clears its IP's count.
-        let pair_key = format!("login:account_ip:{}:{ip}", email.key());
-        let by_pair = app
-            .limiter
-            .hit(
-                app.cache(),
-                &mut ctx.metrics,
-                &pair_key,
-                app.config.login_account_limit,
-            )
-            .await;
-        ctx.limit(by_ip.tighter(by_pair))?;
+        // Attempts count *before* the hash, so concurrent attempts cannot overshoot a limit.
+        // A device that signed in to this account before (a valid device token) has its own
+        // allowance. Every other attempt counts per email and IP, and against one cap per
+        // account shared by all addresses: many addresses no longer multiply the guesses, and
+        // spending the cap shuts out only untrusted clients, never the owner's devices
+        // (OWASP's device cookies; auth/device.rs). Existing sessions are never touched.
+        let email_key = email.key();
+        let device = device_token
+            .as_deref()
+            .and_then(|t| DeviceToken::verify(app.tokens(), &email_key, t));
+        let (decision, clear_key) = match &device {
+            Some(device) => {
+                let key = format!("login:device:{}", device.id());
+                let limit = app.config.login_device_limit;
+                let by_device = app.limiter.hit(app.cache(), &mut ctx.metrics, &key, limit);
+                (by_device.await, key)
+            }
+            None => {
+                let pair_key = format!("login:account_ip:{email_key}:{ip}");
+                let (limiter, cache) = (&app.limiter, app.cache());
+                let limit = app.config.login_account_limit;
+                let by_pair = limiter.hit(cache, &mut ctx.metrics, &pair_key, limit).await;
+                let account_key = format!("login:account:{email_key}");
+                let limit = app.config.login_untrusted_limit;
+                let by_account = limiter
+                    .hit(cache, &mut ctx.metrics, &account_key, limit)
+                    .await;
+                (by_pair.tighter(by_account), pair_key)
+            }
+        };
+        ctx.limit(by_ip.tighter(decision))?;
 
         let users = Users::new(app.db(), app.table());
         let credential = users.credential(&email).await?;
@@ -235,8 +264,8 @@ impl Handler for Login {
         ctx.set_user(user_id);
         // The second and last DynamoDB round trip: the profile (name and role for the reply and
         // the token) and the new session need only the user id, so they go out together, with
-        // the reset of this IP's attempt count. Should the read fail, the session just written
-        // is never handed out (its family id is random) and expires.
+        // the reset of this device's (or this IP's) attempt count. Should the read fail, the
+        // session just written is never handed out (its family id is random) and expires.
         let now = Utc::now().timestamp();
         let refresh = RefreshToken::mint(&RefreshToken::new_family(), 0);
         let session = new_session_item(&refresh, user_id, now, refresh_expiry(app, now));
@@ -244,12 +273,14 @@ impl Handler for Login {
         let (user, created, ()) = tokio::join!(
             users.get(user_id),
             sessions.create(session),
-            app.limiter.reset(app.cache(), &pair_key),
+            app.limiter.reset(app.cache(), &clear_key),
         );
         let user = user?.ok_or_else(|| ApiError::internal("credential without user"))?;
         created?;
         ctx.metrics.count("Logins");
-        auth_response(app, StatusCode::OK, &user, &refresh, now)
+        // A trusted device keeps its token; any other client is now a known device.
+        let device = device.unwrap_or_else(|| DeviceToken::mint(app.tokens(), &email_key));
+        auth_response(app, StatusCode::OK, &user, &refresh, now, Some(&device))
     }
 }
 
@@ -309,7 +340,7 @@ impl Handler for Refresh {
                     .await?
                     .ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
                 ctx.metrics.count("TokenRefreshReplays");
-                let reply = auth_response(app, StatusCode::OK, &user, next, now)?;
+                let reply = auth_response(app, StatusCode::OK, &user, next, now, None)?;
                 return Ok(mark_replayed(reply));
             }
         }
@@ -343,7 +374,7 @@ impl Handler for Refresh {
         }
         let user = user?.ok_or(ApiError::Unauthorized(BAD_REFRESH))?;
         ctx.metrics.count("TokenRefreshes");
-        auth_response(app, StatusCode::OK, &user, &next, now)
+        auth_response(app, StatusCode::OK, &user, &next, now, None)
     }
 }
 
