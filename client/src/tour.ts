@@ -30,6 +30,7 @@ const authResponse = s.object<Schemas["AuthResponse"]>("AuthResponse", {
   token_type: s.oneOf("Bearer"),
   expires_in: s.integer(1),
   user,
+  device_token: s.optional(s.string),
 });
 
 const post = s.object<Schemas["Post"]>("Post", {

@@ -94,6 +94,12 @@ async fn tour(stack: &PrivateStack) {
     let a = Some(ada.access_token.as_str());
     let b = Some(bo.access_token.as_str());
     ok(&api.login(&ada.email, &ada.password).await, 200, "login");
+    // A taken email: register reads the session it would have made (is it its own?).
+    ok(
+        &api.register(&ada.email, "another password", "Ada").await,
+        409,
+        "register a taken email",
+    );
 
     // Refresh: a rotation, then the old token again (reuse: the family is revoked).
     let rotated = api

@@ -1,5 +1,5 @@
 //! Measures argon2id hash and verify time with the parameters the auth functions use.
-//! `cargo run -p rota-shared --example hash_cost` (argon2 is optimised even in dev builds).
+//! `cargo run -p rota-api --example hash_cost` (argon2 is optimised even in dev builds).
 
 use std::time::Instant;
 

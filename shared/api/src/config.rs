@@ -41,10 +41,19 @@ pub struct Config {
     pub metrics_namespace: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation a refresh retried with the same `Idempotency-Key` gets the
+    /// same new token back instead of counting as re-use.
+    pub refresh_replay_window: Duration,
     /// Login attempts per client IP.
     pub login_ip_limit: Limit,
     /// Login attempts per account (email) and client IP; a success clears the count.
     pub login_account_limit: Limit,
+    /// Login attempts per account from clients without a valid device token, all addresses
+    /// together (auth/device.rs).
+    pub login_untrusted_limit: Limit,
+    /// Login attempts per device token (a device that signed in to the account before); a
+    /// success clears the count.
+    pub login_device_limit: Limit,
     /// Registrations per client IP.
     pub register_ip_limit: Limit,
     /// New posts per user (the owner's 5 per 60 s).
@@ -120,8 +129,11 @@ impl Config {
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "Rota".into()),
             access_token_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            refresh_replay_window: secs("REFRESH_REPLAY_WINDOW_SECS", 120)?,
             login_ip_limit: limit("LOGIN_IP_LIMIT", Limit::new(30, 60))?,
             login_account_limit: limit("LOGIN_ACCOUNT_LIMIT", Limit::new(10, 900))?,
+            login_untrusted_limit: limit("LOGIN_UNTRUSTED_LIMIT", Limit::new(30, 900))?,
+            login_device_limit: limit("LOGIN_DEVICE_LIMIT", Limit::new(10, 900))?,
             register_ip_limit: limit("REGISTER_IP_LIMIT", Limit::new(20, 3600))?,
             post_limit: limit("POST_CREATE_LIMIT", Limit::new(5, 60))?,
             comment_limit: limit("COMMENT_CREATE_LIMIT", Limit::new(20, 60))?,

@@ -224,6 +224,15 @@ impl<S: Sync, T: FromJson> FromRequest<S> for Idempotent<T> {
     }
 }
 
+/// The request's `Idempotency-Key`, if any (400 when malformed), for handlers that make a
+/// retry safe without the stored-response machinery (register, refresh: their answers hold
+/// refresh tokens, which are never stored in plain text).
+impl<S: Sync> FromRequest<S> for Option<IdempotencyKey> {
+    async fn from_request(_: &App<S>, _: &mut Ctx, req: &Request) -> ApiResult<Self> {
+        IdempotencyKey::of(req)
+    }
+}
+
 /// The client's address as API Gateway saw it (`"unknown"` when absent).
 pub struct ClientIp(pub String);
 

@@ -53,6 +53,10 @@ impl IdempotencyKey {
         }
         Ok(Some(Self(text.to_owned())))
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What a retry of a creating request must match, taken from the request by the
@@ -219,6 +223,14 @@ where
             Err(err)
         }
     }
+}
+
+/// Marks `response` as the answer of an earlier request with the same key.
+pub fn mark_replayed(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
 }
 
 fn replayed(status: u16, body: String) -> ApiResult<Response<Body>> {

@@ -29,6 +29,22 @@ impl RefreshToken {
         }
     }
 
+    /// The token of `family` at `generation` with a given secret: a token the server can
+    /// recompute (the secret derived with a server key from the request that minted it).
+    pub fn with_secret(family: &str, generation: u64, secret: &[u8; 32]) -> Self {
+        let raw = format!("{family}.{generation}.{}", B64.encode(secret));
+        Self {
+            family: family.to_owned(),
+            generation,
+            raw,
+        }
+    }
+
+    /// A family id from 16 given bytes (derived, like [`Self::with_secret`]'s secret).
+    pub fn family_from(id: &[u8; 16]) -> String {
+        B64.encode(id)
+    }
+
     pub fn new_family() -> String {
         let mut id = [0u8; 16];
         rand::rng().fill_bytes(&mut id);

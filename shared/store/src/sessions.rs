@@ -2,7 +2,7 @@
 //!
 //! | item | PK | SK | holds |
 //! |---|---|---|---|
-//! | session | `SESSION#<family>` | `SESSION` | user_id, generation, token_hash (SHA-256), revoked, expires_at (TTL) |
+//! | session | `SESSION#<family>` | `SESSION` | user_id, generation, token_hash (SHA-256), revoked, rotated_at (epoch s, the last rotation), expires_at (TTL) |
 //!
 //! One item per login. Rotation is a conditional UpdateItem on (generation, token_hash), so
 //! of two concurrent uses of one token exactly one wins; the loser is treated as re-use.
@@ -26,6 +26,8 @@ pub struct Session {
     pub generation: u64,
     pub token_hash: String,
     pub revoked: bool,
+    /// When the current token replaced its predecessor (`None`: never rotated).
+    pub rotated_at: Option<i64>,
     pub expires_at: i64,
 }
 
@@ -86,17 +88,22 @@ impl<'a> Sessions<'a> {
             generation: get_n(&item, "generation")?,
             token_hash: get_s(&item, "token_hash")?,
             revoked: get_bool(&item, "revoked")?,
+            rotated_at: item
+                .contains_key("rotated_at")
+                .then(|| get_n(&item, "rotated_at"))
+                .transpose()?,
             expires_at: get_n(&item, "expires_at")?,
         };
         Ok((session.expires_at > now).then_some(session))
     }
 
-    /// Moves the session from `current` to `next`; `false` when someone else rotated or
-    /// revoked it first.
+    /// Moves the session from `current` to `next` at `now`; `false` when someone else rotated
+    /// or revoked it first.
     pub async fn rotate(
         &self,
         current: &Session,
         next: &RefreshToken,
+        now: i64,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         let (pk, sk) = key(&current.family);
@@ -106,13 +113,17 @@ impl<'a> Sessions<'a> {
             .table_name(self.table)
             .key("PK", s(pk))
             .key("SK", s(sk))
-            .update_expression("SET generation = :next, token_hash = :new_hash, expires_at = :exp")
+            .update_expression(
+                "SET generation = :next, token_hash = :new_hash, rotated_at = :now, \
+                 expires_at = :exp",
+            )
             .condition_expression(
                 "generation = :gen AND token_hash = :old_hash AND revoked = :false",
             )
             .expression_attribute_values(":next", n(next.generation))
             .expression_attribute_values(":new_hash", s(next.hash()))
             .expression_attribute_values(":exp", n(expires_at))
+            .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":gen", n(current.generation))
             .expression_attribute_values(":old_hash", s(&current.token_hash))
             .expression_attribute_values(":false", AttributeValue::Bool(false))

@@ -2,8 +2,10 @@
 //! access tokens, and the attacks on them.
 
 mod abuse;
+mod devices;
 mod login;
 mod registration;
+mod retries;
 mod sessions;
 mod stacks;
 mod tokens;

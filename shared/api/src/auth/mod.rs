@@ -1,2 +1,3 @@
+pub mod device;
 pub mod password;
 pub mod tokens;

@@ -9,6 +9,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use zeroize::Zeroize;
 
 use crate::error::ApiError;
 use rota_domain::input::Password;
@@ -34,7 +35,8 @@ fn hasher() -> Argon2<'static> {
 /// an auth instance grew to ~140 MB after a few dozen logins and paid page faults on fresh
 /// memory every time (BENCHMARKS.md, "Password hashing"). A small pool, not one buffer, so
 /// concurrent hashes in one process (tests) do not wait for each other; a Lambda instance
-/// serves one request at a time and keeps one.
+/// serves one request at a time and keeps one. Kept memory is wiped after every hash (see
+/// [`hash_into`]).
 static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
 
 /// `argon` over `password` and `salt` into `out`, in memory from [`MEMORY`].
@@ -51,6 +53,10 @@ fn hash_into(
         memory.resize(blocks, Block::default());
     }
     let result = argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks]);
+    // The blocks are derived from the password: wiped before the memory waits for the next
+    // hash, on error too, so a later memory disclosure (a core dump, a bug reading freed or
+    // pooled memory) finds nothing of the last password. `zeroize` writes are not elided.
+    memory.iter_mut().zeroize();
     pool().push(memory);
     result
 }
@@ -181,6 +187,20 @@ mod tests {
             .to_string();
         assert!(verify_blocking("staple", &other));
         assert!(!verify_blocking("stapl", &other));
+    }
+
+    #[test]
+    fn the_working_memory_is_wiped_after_each_hash() {
+        let zero = |memory: &Vec<Block>| memory.iter().all(|b| b.as_ref().iter().all(|w| *w == 0));
+        hash_blocking("correct horse").unwrap();
+        assert!(!verify_blocking("correct horse", DUMMY_HASH));
+        let pool = MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
+        // Memory in use by a concurrent test is not in the pool; everything pooled is zero.
+        assert!(!pool.is_empty());
+        assert!(
+            pool.iter().all(zero),
+            "pooled argon2 blocks hold derived data"
+        );
     }
 
     #[test]

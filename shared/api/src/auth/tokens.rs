@@ -44,6 +44,9 @@ pub struct TokenScope {
 
 pub struct TokenKeys {
     cursor: crate::cursor::CursorKey,
+    /// HMAC key for values the server must be able to recompute (a retried request's refresh
+    /// token, device tokens): derived from the secret, so only the functions know it.
+    derive: Vec<u8>,
     scope: TokenScope,
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -68,6 +71,7 @@ impl TokenKeys {
         validation.leeway = LEEWAY_SECS;
         Ok(Self {
             cursor: crate::cursor::CursorKey::derive(secret),
+            derive: hmac_sha256(secret, &[b"rota-derive-v1"]).to_vec(),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -77,6 +81,23 @@ impl TokenKeys {
 
     pub fn cursor_key(&self) -> &crate::cursor::CursorKey {
         &self.cursor
+    }
+
+    /// 32 bytes only the functions can compute: HMAC-SHA256 under a key derived from the
+    /// secret, over `purpose` and `parts` (each length-prefixed, so parts cannot be shifted
+    /// into each other).
+    pub fn derive(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut framed: Vec<&[u8]> = Vec::with_capacity(1 + 2 * parts.len());
+        let lengths: Vec<[u8; 8]> = parts
+            .iter()
+            .map(|p| (p.len() as u64).to_be_bytes())
+            .collect();
+        framed.push(purpose.as_bytes());
+        for (part, len) in parts.iter().zip(&lengths) {
+            framed.push(len);
+            framed.push(part);
+        }
+        hmac_sha256(&self.derive, &framed)
     }
 
     pub fn issue_access(
@@ -121,6 +142,15 @@ impl TokenKeys {
             role: data.claims.role,
         })
     }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 trait KindName {

@@ -60,6 +60,9 @@ pub struct AuthView<'a> {
     pub token_type: &'static str,
     pub expires_in: u64,
     pub user: UserView<'a>,
+    /// Login only: the device token to send with this account's next logins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<&'a str>,
 }
 
 #[derive(Serialize)]
