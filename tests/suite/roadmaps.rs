@@ -340,9 +340,17 @@ mod steps_exactly_once {
         tamper.clear();
         // Whatever the first answer, the client retries it as it would.
         let retry = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;
-        assert_eq!(retry.status, 200, "first: {} {}; retry: {}", first.status, first.text, retry.text);
+        assert_eq!(
+            retry.status, 200,
+            "first: {} {}; retry: {}",
+            first.status, first.text, retry.text
+        );
         assert!(is_done(&app, user, roadmap, 1).await);
-        assert_eq!(days(&app, user).await, Some(1), "the day is credited exactly once");
+        assert_eq!(
+            days(&app, user).await,
+            Some(1),
+            "the day is credited exactly once"
+        );
     }
 
     #[tokio::test]
@@ -364,7 +372,10 @@ mod steps_exactly_once {
     async fn marks_the_same_day_credit_one_day() {
         let app = app().await;
         let (user, token, roadmap) = learner_with_roadmap(&app).await;
-        let (one, two) = (mark(&token, roadmap, 1, true), mark(&token, roadmap, 2, true));
+        let (one, two) = (
+            mark(&token, roadmap, 1, true),
+            mark(&token, roadmap, 2, true),
+        );
         // Boxed: two handler futures side by side outgrow the test thread's stack.
         let (a, b) = tokio::join!(
             Box::pin(call(&app, &PatchStep, &one)),
@@ -386,7 +397,10 @@ mod steps_exactly_once {
         let (user, token, roadmap) = learner_with_roadmap(&app).await;
         let done = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;
         assert_eq!(done.status, 200, "{}", done.text);
-        let older = tamper.sent(WRITES, "ROADMAP#").pop().expect("the mark's write");
+        let older = tamper
+            .sent(WRITES, "ROADMAP#")
+            .pop()
+            .expect("the mark's write");
         let undone = call(&app, &PatchStep, &mark(&token, roadmap, 1, false)).await;
         assert_eq!(undone.status, 200, "{}", undone.text);
         // The older mark's exact call arrives now, as an abandoned attempt would.

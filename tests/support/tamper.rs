@@ -53,7 +53,10 @@ impl SentRequest {
             }
         }
         let response = request.send().await.expect("the emulator answers");
-        (response.status().as_u16(), response.text().await.unwrap_or_default())
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
     }
 }
 
@@ -164,9 +167,7 @@ impl Intercept for Tamper {
             }
             Some(Action::Refuse) => {
                 // Port 9 (discard) is closed here: the connection is refused.
-                request
-                    .set_uri("http://127.0.0.1:9/")
-                    .expect("a valid uri");
+                request.set_uri("http://127.0.0.1:9/").expect("a valid uri");
             }
             None => {}
         }

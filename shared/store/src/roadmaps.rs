@@ -18,8 +18,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::posts::timestamp;
 use super::{Item, cancellation_codes, db_error, get_n, get_s, is_condition_failed, n, s};
-use rota_domain::streak::Streak;
 use super::{SendRetried, StoreError, Versioned};
+use rota_domain::streak::Streak;
 
 fn user_pk(user_id: i64) -> String {
     format!("USER#{user_id}")
