@@ -1,4 +1,5 @@
-//! A DynamoDB client that loses chosen answers, keeps chosen calls from DynamoDB and records
+//! A DynamoDB client that loses chosen answers, keeps chosen calls from DynamoDB, answers
+//! eventually consistent Queries from a lagging replica, and records
 //! the requests it sent (to replay one later, as an abandoned attempt that lands late): the
 //! network's bad days, aimed at one call of one in-process request.
 
@@ -6,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+    FinalizerInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
@@ -64,6 +67,18 @@ impl SentRequest {
 struct State {
     rules: Vec<Rule>,
     sent: Vec<SentRequest>,
+    /// Eventually consistent Queries whose body contains this answer from a replica this far
+    /// behind: the first answer to each such request, until it is older than the lag.
+    stale: Option<(String, std::time::Duration)>,
+    snapshots: std::collections::HashMap<String, (std::time::Instant, QueryOutput)>,
+}
+
+/// Marks an eventually consistent Query that may be answered stale (its request body).
+#[derive(Debug, Clone)]
+struct MaybeStale(String);
+
+impl Storable for MaybeStale {
+    type Storer = StoreReplace<Self>;
 }
 
 /// The interceptor; clones share their rules and records.
@@ -100,9 +115,19 @@ impl Tamper {
         self.add(operations, needle, skip, times, Action::Refuse);
     }
 
+    /// Eventually consistent Queries whose body contains `needle` are answered as a replica
+    /// `lag` behind would answer: the same request gets the answer it got first until that
+    /// answer is `lag` old (DynamoDB's eventually consistent reads may miss writes of the last
+    /// moments; `ConsistentRead` ones never do).
+    pub fn stale_queries(&self, needle: &str, lag: std::time::Duration) {
+        self.0.lock().unwrap().stale = Some((needle.to_owned(), lag));
+    }
+
     /// Drops every rule.
     pub fn clear(&self) {
-        self.0.lock().unwrap().rules.clear();
+        let mut state = self.0.lock().unwrap();
+        state.rules.clear();
+        state.stale = None;
     }
 
     /// The requests sent so far whose operation is one of `operations` and whose body contains
@@ -149,6 +174,15 @@ impl Intercept for Tamper {
                 .collect(),
             body: body.clone(),
         });
+        if operation == "Query"
+            && !body.contains("\"ConsistentRead\":true")
+            && state
+                .stale
+                .as_ref()
+                .is_some_and(|(needle, _)| body.contains(needle))
+        {
+            cfg.interceptor_state().store_put(MaybeStale(body.clone()));
+        }
         let mut action = None;
         for rule in state.rules.iter_mut() {
             if rule.operations.contains(&operation) && body.contains(&rule.needle) {
@@ -186,6 +220,37 @@ impl Intercept for Tamper {
             *response.body_mut() = SdkBody::from(
                 r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"lost"}"#,
             );
+        }
+        Ok(())
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let Some(MaybeStale(body)) = cfg.load::<MaybeStale>().cloned() else {
+            return Ok(());
+        };
+        let Some(Ok(output)) = context.output_or_error_mut() else {
+            return Ok(());
+        };
+        let Some(output) = output.downcast_mut::<QueryOutput>() else {
+            return Ok(());
+        };
+        let mut state = self.0.lock().unwrap();
+        let lag = state
+            .stale
+            .as_ref()
+            .map_or(Default::default(), |(_, lag)| *lag);
+        match state.snapshots.get(&body) {
+            Some((at, old)) if at.elapsed() < lag => *output = old.clone(),
+            _ => {
+                state
+                    .snapshots
+                    .insert(body, (std::time::Instant::now(), output.clone()));
+            }
         }
         Ok(())
     }
