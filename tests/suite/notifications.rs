@@ -139,3 +139,54 @@ async fn notifications_page_read_one_and_read_all_keep_the_unread_count_exact() 
             .all(|n| n["read_at"].is_string())
     );
 }
+
+/// Read-all under a lagging replica: its eventually consistent reads of the unread page would
+/// list notifications it has just marked read, and every transaction over them would fail.
+#[tokio::test]
+async fn read_all_ends_with_every_notification_read_when_reads_lag() {
+    use futures::StreamExt;
+    use rota_api::handlers::notifications::ReadAllNotifications;
+    use rota_store::notifications::{Delivery, Notification, Notifications};
+    let (mut app, tamper) = tampered_app().await;
+    // The functions' own budget: two transactions of 99 and 31 items fit in it.
+    app.set_config(|c| c.db_retry_budget = std::time::Duration::from_millis(1000));
+    let (_, body) = registered(&app).await;
+    let token = body["access_token"].as_str().unwrap();
+    let user = body["user"]["id"].as_i64().unwrap();
+    let store = Notifications::new(app.db(), app.table());
+    // More than one transaction's worth (99).
+    futures::stream::iter(0..130)
+        .map(|i| {
+            let store = &store;
+            async move {
+                let n = Notification {
+                    id: rota_domain::ids::new_id(),
+                    kind: "daily_reminder".into(),
+                    title: format!("t{i}"),
+                    body: "b".into(),
+                    created_at: chrono::Utc::now(),
+                    read_at: None,
+                };
+                let key = format!("TEST#{}", n.id);
+                let delivered = store.deliver(user, &n, &key, 60, vec![]).await.unwrap();
+                assert_eq!(delivered, Delivery::Delivered);
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    // The replica stays behind for longer than the request may take.
+    tamper.stale_queries("NOTIF#", std::time::Duration::from_secs(30));
+    let all = with_token(sample_event("notifications-read-all"), token);
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        Box::pin(call(&app, &ReadAllNotifications, &all)),
+    )
+    .await
+    .expect("read-all ends");
+    assert_eq!(reply.status, 204, "{}", reply.text);
+    tamper.clear();
+    assert_eq!(store.unread(user).await.unwrap(), 0);
+    let (unread, _) = store.page(user, true, None, 100).await.unwrap();
+    assert!(unread.is_empty(), "{} still unread", unread.len());
+}

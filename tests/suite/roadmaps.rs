@@ -289,3 +289,125 @@ mod in_process {
         );
     }
 }
+
+/// Step marks and the streak when answers are lost, reads fail or attempts land late: a step
+/// is done exactly when its day is credited, once (in-process, on a tampered client).
+mod steps_exactly_once {
+    use super::*;
+    use rota_api::handlers::roadmaps::{CreateRoadmap, PatchStep};
+    use rota_store::roadmaps::Roadmaps;
+
+    /// A fresh learner with a roadmap (through the handlers): (user id, token, roadmap id).
+    async fn learner_with_roadmap(app: &TestApp) -> (i64, String, i64) {
+        let (_, body) = registered(app).await;
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        let create = with_token(sample_event("roadmaps-create"), &token);
+        let reply = call(app, &CreateRoadmap, &create).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let user = body["user"]["id"].as_i64().unwrap();
+        (user, token, reply.json()["id"].as_i64().unwrap())
+    }
+
+    fn mark(token: &str, roadmap: i64, step: u32, done: bool) -> Value {
+        let mut event = sample_event("roadmaps-step-patch");
+        let path = format!("/api/roadmaps/{roadmap}/steps/{step}");
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["pathParameters"] = json!({"id": roadmap.to_string(), "step_id": step.to_string()});
+        with_body(with_token(event, token), &json!({ "done": done }))
+    }
+
+    async fn days(app: &TestApp, user: i64) -> Option<u32> {
+        let store = Roadmaps::new(app.db(), app.table());
+        store.streak(user).await.unwrap().map(|s| s.days)
+    }
+
+    async fn is_done(app: &TestApp, user: i64, roadmap: i64, step: u32) -> bool {
+        let store = Roadmaps::new(app.db(), app.table());
+        let roadmap = store.get(user, roadmap).await.unwrap().unwrap();
+        roadmap.done.contains_key(&step)
+    }
+
+    const WRITES: &[&str] = &["UpdateItem", "PutItem", "TransactWriteItems"];
+
+    #[tokio::test]
+    async fn a_mark_whose_answer_was_lost_is_credited_once_and_its_retry_changes_nothing() {
+        let (app, tamper) = tampered_app().await;
+        let (user, token, roadmap) = learner_with_roadmap(&app).await;
+        // The first write touching the roadmap is applied and its answer lost.
+        tamper.lose_answers(WRITES, "ROADMAP#", 1);
+        let first = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;
+        tamper.clear();
+        // Whatever the first answer, the client retries it as it would.
+        let retry = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;
+        assert_eq!(
+            retry.status, 200,
+            "first: {} {}; retry: {}",
+            first.status, first.text, retry.text
+        );
+        assert!(is_done(&app, user, roadmap, 1).await);
+        assert_eq!(
+            days(&app, user).await,
+            Some(1),
+            "the day is credited exactly once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_beside_the_mark_leaves_nothing_half_done() {
+        let (app, tamper) = tampered_app().await;
+        let (user, token, roadmap) = learner_with_roadmap(&app).await;
+        // The streak stays unreadable for the whole first request.
+        tamper.refuse(&["GetItem"], "STREAK", 0, usize::MAX);
+        let first = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;
+        first.problem(503);
+        tamper.clear();
+        let retry = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;
+        assert_eq!(retry.status, 200, "{}", retry.text);
+        assert!(is_done(&app, user, roadmap, 1).await);
+        assert_eq!(days(&app, user).await, Some(1), "the retry credits the day");
+    }
+
+    #[tokio::test]
+    async fn marks_the_same_day_credit_one_day() {
+        let app = app().await;
+        let (user, token, roadmap) = learner_with_roadmap(&app).await;
+        let (one, two) = (
+            mark(&token, roadmap, 1, true),
+            mark(&token, roadmap, 2, true),
+        );
+        // Boxed: two handler futures side by side outgrow the test thread's stack.
+        let (a, b) = tokio::join!(
+            Box::pin(call(&app, &PatchStep, &one)),
+            Box::pin(call(&app, &PatchStep, &two))
+        );
+        assert_eq!((a.status, b.status), (200, 200), "{} {}", a.text, b.text);
+        // Unmarked and marked again the same day: still one day.
+        for done in [false, true] {
+            let reply = call(&app, &PatchStep, &mark(&token, roadmap, 1, done)).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+        }
+        assert_eq!(days(&app, user).await, Some(1));
+        assert!(is_done(&app, user, roadmap, 1).await && is_done(&app, user, roadmap, 2).await);
+    }
+
+    #[tokio::test]
+    async fn a_late_attempt_of_an_older_mark_cannot_undo_a_newer_one() {
+        let (app, tamper) = tampered_app().await;
+        let (user, token, roadmap) = learner_with_roadmap(&app).await;
+        let done = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        let older = tamper
+            .sent(WRITES, "ROADMAP#")
+            .pop()
+            .expect("the mark's write");
+        let undone = call(&app, &PatchStep, &mark(&token, roadmap, 1, false)).await;
+        assert_eq!(undone.status, 200, "{}", undone.text);
+        // The older mark's exact call arrives now, as an abandoned attempt would.
+        let (status, body) = older.replay().await;
+        assert!(
+            !is_done(&app, user, roadmap, 1).await,
+            "the late attempt ({status} {body}) undid the newer unmark"
+        );
+    }
+}

@@ -101,3 +101,132 @@ mod in_process {
         assert_eq!(again["timezone"], "Europe/Istanbul");
     }
 }
+
+/// PATCH /api/users/me is one write, conditional on the version read: the reminder index
+/// keys (on the profile itself) always follow the settings they were computed from.
+mod one_write {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rota_api::handlers::users::PatchMe;
+    use serde_json::Value;
+
+    fn patch(token: &str, body: &Value) -> Value {
+        with_body(with_token(sample_event("users-me-patch"), token), body)
+    }
+
+    async fn profile(
+        app: &TestApp,
+        user: i64,
+    ) -> std::collections::HashMap<String, AttributeValue> {
+        app.db()
+            .get_item()
+            .table_name(app.table())
+            .key("PK", AttributeValue::S(format!("USER#{user}")))
+            .key("SK", AttributeValue::S("PROFILE".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    }
+
+    /// The reminder keys agree with the settings: indexed exactly while reminders are on, at
+    /// an hour that is the reminder hour in the user's time zone.
+    fn assert_index_follows_settings(item: &std::collections::HashMap<String, AttributeValue>) {
+        let enabled = *item["reminder_enabled"].as_bool().unwrap();
+        assert_eq!(item.contains_key("reminder_bucket"), enabled, "{item:?}");
+        if enabled {
+            let due: i64 = item["reminder_due_hour"].as_n().unwrap().parse().unwrap();
+            let hour: u32 = item["reminder_hour"].as_n().unwrap().parse().unwrap();
+            let tz: chrono_tz::Tz = item["timezone"].as_s().unwrap().parse().unwrap();
+            let local = chrono::DateTime::from_timestamp(due * 3600, 0)
+                .unwrap()
+                .with_timezone(&tz);
+            assert_eq!(chrono::Timelike::hour(&local), hour, "{item:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_after_the_settings_cannot_leave_the_reminder_index_behind() {
+        let (app, tamper) = tampered_app().await;
+        let (_, body) = registered(&app).await;
+        let token = body["access_token"].as_str().unwrap();
+        let user = body["user"]["id"].as_i64().unwrap();
+        // Every profile write after the first never reaches DynamoDB.
+        tamper.refuse(&["UpdateItem"], "PROFILE", 1, usize::MAX);
+        let reply = call(
+            &app,
+            &PatchMe,
+            &patch(token, &json!({"reminder_enabled": false})),
+        )
+        .await;
+        tamper.clear();
+        let item = profile(&app, user).await;
+        assert_index_follows_settings(&item);
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+
+    #[tokio::test]
+    async fn concurrent_updates_end_with_the_index_matching_the_profile() {
+        let app = app().await;
+        let (_, body) = registered(&app).await;
+        let token = body["access_token"].as_str().unwrap();
+        let user = body["user"]["id"].as_i64().unwrap();
+        for round in 0..6u32 {
+            let a = patch(
+                token,
+                &json!({"reminder_hour": round, "timezone": "Asia/Tokyo"}),
+            );
+            let b = patch(
+                token,
+                &json!({"reminder_hour": 12 + round, "timezone": "America/New_York"}),
+            );
+            let (ra, rb) = tokio::join!(
+                Box::pin(call(&app, &PatchMe, &a)),
+                Box::pin(call(&app, &PatchMe, &b))
+            );
+            assert_eq!(
+                (ra.status, rb.status),
+                (200, 200),
+                "{} {}",
+                ra.text,
+                rb.text
+            );
+            assert_index_follows_settings(&profile(&app, user).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_attempt_of_an_older_update_cannot_undo_a_newer_one() {
+        let (app, tamper) = tampered_app().await;
+        let (_, body) = registered(&app).await;
+        let token = body["access_token"].as_str().unwrap();
+        let user = body["user"]["id"].as_i64().unwrap();
+        let older = call(
+            &app,
+            &PatchMe,
+            &patch(token, &json!({"display_name": "Eski Ad"})),
+        )
+        .await;
+        assert_eq!(older.status, 200, "{}", older.text);
+        let older = tamper
+            .sent(&["UpdateItem"], "Eski Ad")
+            .pop()
+            .expect("the update");
+        let newer = call(
+            &app,
+            &PatchMe,
+            &patch(token, &json!({"display_name": "Yeni Ad"})),
+        )
+        .await;
+        assert_eq!(newer.status, 200, "{}", newer.text);
+        let (status, text) = older.replay().await;
+        let item = profile(&app, user).await;
+        assert_eq!(
+            item["display_name"].as_s().unwrap(),
+            "Yeni Ad",
+            "the late attempt ({status} {text}) undid the newer update"
+        );
+    }
+}

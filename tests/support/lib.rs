@@ -13,6 +13,7 @@
 //! | `dynamodb`, `sqs` | direct access to the emulator's tables and queues |
 //! | `logs` | the functions' log lines |
 //! | `tools` | rota-admin and `rota-local fire` against the stack |
+//! | `tamper` | a DynamoDB client that loses chosen answers, refuses chosen calls, replays requests |
 //! | `faults` | a private emulator under a fault profile |
 //! | `grants` | a function's grants against the calls it made (the grant test's check) |
 //! | `private_stack` | a whole stack of a test's own (its own emulator, roles and gateway) |
@@ -30,6 +31,7 @@ mod in_process;
 mod logs;
 mod private_stack;
 mod sqs;
+mod tamper;
 mod tokens;
 mod tools;
 
@@ -42,5 +44,6 @@ pub use in_process::*;
 pub use logs::*;
 pub use private_stack::*;
 pub use sqs::*;
+pub use tamper::*;
 pub use tokens::*;
 pub use tools::*;

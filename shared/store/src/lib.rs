@@ -278,3 +278,51 @@ pub fn created(
         },
     }
 }
+
+/// An item's `version` (0 when it has none: written before versions, or never updated).
+pub fn get_version(item: &Item) -> StoreResult<u64> {
+    match item.get("version") {
+        None => Ok(0),
+        Some(_) => get_n(item, "version"),
+    }
+}
+
+/// The condition of a write based on version `read` of an item (the item as read still
+/// exists and nobody wrote it since), `and` another condition: an attempt abandoned at its
+/// timeout that lands after a newer write finds another version and is refused.
+pub trait Versioned: Sized {
+    fn versioned_and(self, read: u64, and: Option<&str>) -> Self;
+
+    fn versioned(self, read: u64) -> Self {
+        self.versioned_and(read, None)
+    }
+}
+
+macro_rules! versioned {
+    ($($builder:ty),*) => {$(
+        impl Versioned for $builder {
+            fn versioned_and(self, read: u64, and: Option<&str>) -> Self {
+                let own = if read == 0 {
+                    "attribute_exists(PK) AND attribute_not_exists(version)"
+                } else {
+                    "version = :read_version"
+                };
+                let condition = match and {
+                    Some(and) => format!("{own} AND ({and})"),
+                    None => own.to_owned(),
+                };
+                let this = self.condition_expression(condition);
+                if read == 0 {
+                    this
+                } else {
+                    this.expression_attribute_values(":read_version", n(read))
+                }
+            }
+        }
+    )*};
+}
+
+versioned!(
+    aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder
+);

@@ -229,34 +229,85 @@ impl<'a> Notifications<'a> {
     }
 
     /// Marks every unread notification read, in transactions of up to 99 plus the counter.
+    ///
+    /// The unread page is read strongly consistently: an eventually consistent one may still
+    /// list what the previous transaction marked read, and a loop over such pages never ends.
+    /// A notification read meanwhile (read-one, another device) fails its condition and
+    /// cancels the transaction; it is dropped from the batch and the rest sent again, so each
+    /// attempt either commits or shrinks the batch.
     pub async fn mark_all_read(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         loop {
-            let (unread, _) = self.page(user_id, true, None, 99).await?;
+            let mut unread = self.unread_page(user_id, 99).await?;
             if unread.is_empty() {
                 return Ok(());
             }
-            let mut request = self.db.transact_write_items();
-            for notification in &unread {
-                let update = Update::builder()
-                    .table_name(self.table)
-                    .key("PK", s(user_pk(user_id)))
-                    .key("SK", s(notif_sk(notification.id)))
-                    .update_expression("SET read_at = :now")
-                    .condition_expression("attribute_exists(PK) AND attribute_not_exists(read_at)")
-                    .expression_attribute_values(":now", s(timestamp(now)))
-                    .build()
-                    .map_err(StoreError::internal)?;
+            while !unread.is_empty() {
+                let mut request = self.db.transact_write_items();
+                for id in &unread {
+                    let update = Update::builder()
+                        .table_name(self.table)
+                        .key("PK", s(user_pk(user_id)))
+                        .key("SK", s(notif_sk(*id)))
+                        .update_expression("SET read_at = :now")
+                        .condition_expression(
+                            "attribute_exists(PK) AND attribute_not_exists(read_at)",
+                        )
+                        .expression_attribute_values(":now", s(timestamp(now)))
+                        .build()
+                        .map_err(StoreError::internal)?;
+                    request =
+                        request.transact_items(TransactWriteItem::builder().update(update).build());
+                }
                 request =
-                    request.transact_items(TransactWriteItem::builder().update(update).build());
+                    request.transact_items(self.inbox_update(user_id, -(unread.len() as i64))?);
+                match request.send_retried().await {
+                    Ok(_) => break,
+                    Err(err) => match cancellation_codes(&err) {
+                        Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                            // Already read (or gone): done, not counted again.
+                            let mut codes = codes.into_iter();
+                            unread.retain(|_| {
+                                codes.next().is_none_or(|c| c != "ConditionalCheckFailed")
+                            });
+                        }
+                        _ => return Err(db_error("TransactWriteItems")(err)),
+                    },
+                }
             }
-            request = request.transact_items(self.inbox_update(user_id, -(unread.len() as i64))?);
-            match request.send_retried().await {
-                Ok(_) => {}
-                // Some were read concurrently: the loop re-reads and tries again.
-                Err(err)
-                    if cancellation_codes(&err)
-                        .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) => {}
-                Err(err) => return Err(db_error("TransactWriteItems")(err)),
+        }
+    }
+
+    /// The ids of up to `limit` unread notifications, newest first, read strongly
+    /// consistently (every page of the partition until `limit` are found).
+    async fn unread_page(&self, user_id: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .filter_expression("attribute_not_exists(read_at)")
+                .expression_attribute_values(":pk", s(user_pk(user_id)))
+                .expression_attribute_values(":prefix", s("NOTIF#"))
+                .projection_expression("id")
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .limit(limit as i32)
+                .set_exclusive_start_key(start)
+                .send_retried()
+                .await
+                .map_err(db_error("Query"))?;
+            for item in out.items() {
+                found.push(get_n(item, "id")?);
+            }
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(key) if found.len() < limit => start = Some(key),
+                _ => {
+                    found.truncate(limit);
+                    return Ok(found);
+                }
             }
         }
     }

@@ -37,8 +37,8 @@ use chrono::{DateTime, Utc};
 
 use super::counters::{self, Counter};
 use super::{
-    Item, SendRetried, StoreError, StoreResult, cancellation_codes, db_error, get_bool, get_n,
-    get_s, n, s,
+    Item, SendRetried, StoreError, StoreResult, Versioned, cancellation_codes, db_error, get_bool,
+    get_n, get_s, n, s,
 };
 
 /// Multiplier of likes in `top_score`: above every id (ids stay below 2^53 < 10^16).
@@ -217,6 +217,32 @@ impl Fetched {
             .transpose()
             .map(|p| p.filter(|p| p.is_active))
     }
+
+    /// The version of post `id` as read (0: never edited), `None` when there is none.
+    pub fn version(&self, id: i64) -> StoreResult<Option<u64>> {
+        self.posts.get(&id).map(super::get_version).transpose()
+    }
+
+    /// `post` (as an edit left it) with the counts read here.
+    pub fn with_counts(&self, post: Post) -> StoreResult<Post> {
+        let counts = self.counts.get(&post.id);
+        let count = |name: &str| counts.map_or(Ok(0), |c| get_n(c, name));
+        Ok(Post {
+            likes_count: count("likes_count")?,
+            comments_count: count("comments_count")?,
+            ..post
+        })
+    }
+}
+
+/// How an edit ended.
+#[derive(Debug)]
+pub enum Edit {
+    Done(Post),
+    /// The post changed since its version was read: nothing written (read it again).
+    Stale,
+    NotFound,
+    Forbidden,
 }
 
 pub struct Posts<'a> {
@@ -354,29 +380,35 @@ impl<'a> Posts<'a> {
         Ok(item.is_some_and(|i| get_bool(&i, "is_active").unwrap_or(false)))
     }
 
-    /// Edits title and/or content; only the author may. One conditional UpdateItem: when the
-    /// condition fails, the old item (returned with the failure) says whether the post is gone
-    /// or someone else's. The returned post carries no counts (the caller reads them).
+    /// Edits title and/or content; only the author may. One UpdateItem conditional on the
+    /// post's version as read (`read_version`): an abandoned attempt landing after a newer
+    /// edit is refused rather than undoing it. When the condition fails, the old item
+    /// (returned with the failure) says whether the post is gone, someone else's, changed
+    /// since (`Stale`), or already this very edit (an earlier attempt whose answer was lost).
+    /// The returned post carries no counts (the caller has them).
     pub async fn edit(
         &self,
         id: i64,
         caller: i64,
+        read_version: u64,
         title: Option<&str>,
         content: Option<&str>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Change<Post>> {
+    ) -> StoreResult<Edit> {
         let (pk, sk) = post_key(id);
-        let mut sets = vec!["updated_at = :now"];
+        let next_version = read_version + 1;
+        let mut sets = vec!["updated_at = :now", "version = :next_version"];
         let mut request = self
             .db
             .update_item()
             .table_name(self.table)
             .key("PK", s(pk))
             .key("SK", s(sk))
-            .condition_expression("is_active = :true AND author_id = :me")
+            .versioned_and(read_version, Some("is_active = :true AND author_id = :me"))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":me", n(caller))
             .expression_attribute_values(":now", s(timestamp(now)))
+            .expression_attribute_values(":next_version", n(next_version))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(title) = title {
@@ -387,27 +419,37 @@ impl<'a> Posts<'a> {
             sets.push("content = :content");
             request = request.expression_attribute_values(":content", s(content));
         }
-        // SET of fixed values: a retry after a lost answer writes the same thing again.
         match request
             .update_expression(format!("SET {}", sets.join(", ")))
             .send_retried()
             .await
         {
             Ok(out) => match out.attributes.as_ref() {
-                Some(item) => Ok(Change::Done(Post::from_items(item, None)?)),
-                None => Ok(Change::NotFound),
+                Some(item) => Ok(Edit::Done(Post::from_items(item, None)?)),
+                None => Ok(Edit::NotFound),
             },
             Err(err) => {
                 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
                 if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
                     err.as_service_error()
                 {
-                    let old = e.item();
-                    let active = old.is_some_and(|i| get_bool(i, "is_active").unwrap_or(false));
-                    return Ok(if active {
-                        Change::Forbidden
+                    let Some(old) = e.item() else {
+                        return Ok(Edit::NotFound);
+                    };
+                    if !get_bool(old, "is_active").unwrap_or(false) {
+                        return Ok(Edit::NotFound);
+                    }
+                    if get_n::<i64>(old, "author_id")? != caller {
+                        return Ok(Edit::Forbidden);
+                    }
+                    // This edit's own timestamp at the next version: an earlier attempt of
+                    // this very call committed.
+                    let ours = super::get_version(old)? == next_version
+                        && get_s(old, "updated_at").ok() == Some(timestamp(now));
+                    return Ok(if ours {
+                        Edit::Done(Post::from_items(old, None)?)
                     } else {
-                        Change::NotFound
+                        Edit::Stale
                     });
                 }
                 Err(db_error("UpdateItem")(err))

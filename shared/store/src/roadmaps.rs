@@ -13,12 +13,12 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::posts::timestamp;
 use super::{Item, cancellation_codes, db_error, get_n, get_s, is_condition_failed, n, s};
-use super::{SendRetried, StoreError};
+use super::{SendRetried, StoreError, Versioned};
 use rota_domain::streak::Streak;
 
 fn user_pk(user_id: i64) -> String {
@@ -48,6 +48,9 @@ pub struct Roadmap {
     pub steps: Vec<(u32, String)>,
     /// Done steps and when.
     pub done: BTreeMap<u32, DateTime<Utc>>,
+    /// Incremented by every step mark (0: never marked); each mark is conditional on the
+    /// version it read.
+    pub version: u64,
 }
 
 impl Roadmap {
@@ -116,17 +119,17 @@ impl Roadmap {
             created_at: super::get_time(item, "created_at")?,
             steps: serde_json::from_str(&get_s(item, "steps")?).map_err(StoreError::internal)?,
             done,
+            version: super::get_version(item)?,
         })
     }
 }
 
 #[derive(Debug)]
 pub enum Mark {
-    /// The step changed state.
+    /// The step changed state (the roadmap as written).
     Changed(Roadmap),
-    /// It already was in the asked state (idempotent).
-    Unchanged(Roadmap),
-    NotFound,
+    /// The roadmap or the streak changed since they were read: nothing was written.
+    Stale,
 }
 
 pub struct Roadmaps<'a> {
@@ -206,47 +209,64 @@ impl<'a> Roadmaps<'a> {
             .transpose()
     }
 
-    /// Marks step `step` done (or not), idempotently, in one conditional UpdateItem.
+    /// Marks step `step` of `current` (as read) done or not, with `credit` (the streak as read
+    /// and as it becomes) in the same transaction: a step is done exactly when its day is
+    /// credited, whatever answer is lost. Conditional on the roadmap's version and the streak
+    /// as read, so an abandoned attempt that lands after a newer write is refused instead of
+    /// undoing it; a retry of this call carries the same `ClientRequestToken` and learns the
+    /// first attempt's outcome. `Stale` when either changed since read: re-read and decide again.
     pub async fn mark(
         &self,
-        user_id: i64,
-        id: i64,
+        current: &Roadmap,
         step: u32,
         done: bool,
         now: DateTime<Utc>,
+        credit: Option<(Option<Streak>, Streak)>,
     ) -> Result<Mark, StoreError> {
-        let request = self
-            .db
-            .update_item()
+        let next_version = current.version + 1;
+        let update = Update::builder()
             .table_name(self.table)
-            .key("PK", s(user_pk(user_id)))
-            .key("SK", s(roadmap_sk(id)))
+            .key("PK", s(user_pk(current.user_id)))
+            .key("SK", s(roadmap_sk(current.id)))
             .expression_attribute_names("#done", "done")
             .expression_attribute_names("#step", step.to_string())
-            .return_values(ReturnValue::AllNew);
-        let request = if done {
-            request
-                .update_expression("SET #done.#step = :at")
-                .condition_expression("attribute_exists(PK) AND :step <= steps_total AND attribute_not_exists(#done.#step)")
+            .expression_attribute_values(":next", n(next_version));
+        let update = if done {
+            update
+                .update_expression("SET #done.#step = :at, version = :next")
                 .expression_attribute_values(":at", s(timestamp(now)))
-                .expression_attribute_values(":step", n(step))
         } else {
-            request
-                .update_expression("REMOVE #done.#step")
-                .condition_expression("attribute_exists(#done.#step)")
+            update.update_expression("REMOVE #done.#step SET version = :next")
         };
+        let update = update
+            .versioned(current.version)
+            .build()
+            .map_err(StoreError::internal)?;
+        let mut request = self
+            .db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some((previous, next)) = credit {
+            request = request.transact_items(self.streak_put(current.user_id, previous, next)?);
+        }
         match request.send_retried().await {
-            Ok(out) => out
-                .attributes
-                .as_ref()
-                .map(Roadmap::from_item)
-                .transpose()
-                .map(|r| r.map_or(Mark::NotFound, Mark::Changed)),
-            Err(err) if is_condition_failed(&err) => match self.get(user_id, id).await? {
-                Some(r) if r.steps.iter().any(|(s, _)| *s == step) => Ok(Mark::Unchanged(r)),
-                _ => Ok(Mark::NotFound),
-            },
-            Err(err) => Err(db_error("UpdateItem")(err)),
+            Ok(_) => {
+                let mut summary = current.clone();
+                summary.version = next_version;
+                if done {
+                    summary.done.insert(step, now);
+                } else {
+                    summary.done.remove(&step);
+                }
+                Ok(Mark::Changed(summary))
+            }
+            Err(err)
+                if cancellation_codes(&err)
+                    .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) =>
+            {
+                Ok(Mark::Stale)
+            }
+            Err(err) => Err(db_error("TransactWriteItems")(err)),
         }
     }
 
@@ -293,6 +313,32 @@ impl<'a> Roadmaps<'a> {
             last_day,
             days: get_n(&item, "days")?,
         }))
+    }
+
+    /// The streak's Put, conditional on it still being `previous` (as a transaction write).
+    fn streak_put(
+        &self,
+        user_id: i64,
+        previous: Option<Streak>,
+        next: Streak,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table)
+            .item("PK", s(user_pk(user_id)))
+            .item("SK", s("STREAK"))
+            .item("entity", s("streak"))
+            .item("last_day", s(next.last_day.format("%Y-%m-%d").to_string()))
+            .item("days", n(next.days));
+        let put = match previous {
+            Some(p) => put
+                .condition_expression("last_day = :day AND days = :days")
+                .expression_attribute_values(":day", s(p.last_day.format("%Y-%m-%d").to_string()))
+                .expression_attribute_values(":days", n(p.days)),
+            None => put.condition_expression("attribute_not_exists(PK)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(StoreError::internal)?)
+            .build())
     }
 
     /// Replaces the streak if it is still `previous` (optimistic: concurrent completions on

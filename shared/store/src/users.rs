@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::{Item, db_error, get_bool, get_n, get_s, n, s};
-use super::{SendRetried, StoreError};
+use super::{SendRetried, StoreError, Versioned};
 use rota_domain::input::{DisplayName, Email, ReminderHour, Role, TimeZone};
 
 pub const DEFAULT_REMINDER_HOUR: u8 = 9;
@@ -33,6 +33,9 @@ pub struct User {
     /// The next UTC epoch hour a daily reminder is due (indexed by `reminders-due` while
     /// reminders are enabled).
     pub reminder_due_hour: Option<i64>,
+    /// Incremented by every profile update (0: never updated); each update is conditional
+    /// on the version it read. (The reminder worker's conditional advance leaves it alone.)
+    pub version: u64,
 }
 
 pub struct Credential {
@@ -64,7 +67,33 @@ impl User {
                 DEFAULT_REMINDER_HOUR,
                 DEFAULT_TIMEZONE,
             )),
+            version: 0,
         }
+    }
+
+    /// This profile with `changes` applied at `now`: a change to the reminder settings
+    /// schedules the next reminder from them (or none when they are off).
+    fn changed(&self, changes: &ProfileChanges, now: DateTime<Utc>) -> User {
+        let mut next = self.clone();
+        if let Some(v) = &changes.display_name {
+            next.display_name = v.as_str().to_owned();
+        }
+        if let Some(v) = changes.reminder_enabled {
+            next.reminder_enabled = v;
+        }
+        if let Some(v) = changes.reminder_hour {
+            next.reminder_hour = v.get();
+        }
+        if let Some(v) = &changes.timezone {
+            next.timezone = v.as_str().to_owned();
+        }
+        if changes.touch_reminder() {
+            next.reminder_due_hour = next.reminder_enabled.then(|| {
+                rota_domain::reminder_hours::next_due_hour(now, next.reminder_hour, &next.timezone)
+            });
+        }
+        next.version = self.version + 1;
+        next
     }
 
     fn to_item(&self) -> Item {
@@ -104,6 +133,7 @@ impl User {
             reminder_hour: get_n(item, "reminder_hour")?,
             timezone: get_s(item, "timezone")?,
             reminder_due_hour: get_n(item, "reminder_due_hour").ok(),
+            version: super::get_version(item)?,
         })
     }
 }
@@ -128,7 +158,21 @@ pub struct ProfileChanges {
     pub timezone: Option<TimeZone>,
 }
 
+/// How a versioned profile write ended.
+enum Written {
+    Yes,
+    /// No such user.
+    Gone,
+    /// The profile changed since it was read: nothing written.
+    Stale,
+}
+
 impl ProfileChanges {
+    /// Whether the reminder settings change (so the next reminder is scheduled again).
+    fn touch_reminder(&self) -> bool {
+        self.reminder_enabled.is_some() || self.reminder_hour.is_some() || self.timezone.is_some()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.display_name.is_none()
             && self.reminder_enabled.is_none()
@@ -222,8 +266,14 @@ impl<'a> Users<'a> {
             .transpose()
     }
 
-    /// Applies `changes` in one conditional UpdateItem and returns the new profile, or `None`
-    /// when the user does not exist.
+    /// Applies `changes` and returns the new profile, or `None` when the user does not exist.
+    ///
+    /// One UpdateItem of the profile, which carries its own reminder index keys
+    /// (`reminder_bucket`, `reminder_due_hour`: the `reminders-due` GSI is derived from this
+    /// item), so no failure can leave the index and the settings apart. The keys are computed
+    /// from the settings as read, so the write is conditional on the version read: a
+    /// concurrent update makes it read again (the index always follows the settings it is
+    /// written with), and an abandoned attempt that lands after a newer update is refused.
     pub async fn update_profile(
         &self,
         id: i64,
@@ -232,93 +282,101 @@ impl<'a> Users<'a> {
         if changes.is_empty() {
             return self.get(id).await;
         }
-        let (pk, sk) = user_key(id);
-        let mut sets = Vec::new();
+        for _ in 0..5 {
+            let Some(current) = self.get(id).await? else {
+                return Ok(None);
+            };
+            let next = current.changed(changes, Utc::now());
+            match self.write_profile(&current, &next, changes).await? {
+                Written::Yes => return Ok(Some(next)),
+                Written::Gone => return Ok(None),
+                // Another update came first: apply the changes to what it left.
+                Written::Stale => continue,
+            }
+        }
+        Err(StoreError::Conflict("UpdateItem"))
+    }
+
+    /// Writes `next` over `current` (the changed fields and the reminder keys), conditional on
+    /// `current.version`.
+    async fn write_profile(
+        &self,
+        current: &User,
+        next: &User,
+        changes: &ProfileChanges,
+    ) -> Result<Written, StoreError> {
+        use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+        let (pk, sk) = user_key(current.id);
+        let mut sets = vec!["version = :next_version"];
+        let mut removes = Vec::new();
         let mut request = self
             .db
             .update_item()
             .table_name(self.table)
             .key("PK", s(pk))
             .key("SK", s(sk))
-            .condition_expression("attribute_exists(PK)")
-            .return_values(ReturnValue::AllNew);
-        if let Some(v) = &changes.display_name {
+            .expression_attribute_values(":next_version", n(next.version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .versioned(current.version);
+        if changes.display_name.is_some() {
             sets.push("#dn = :dn");
             request = request
                 .expression_attribute_names("#dn", "display_name")
-                .expression_attribute_values(":dn", s(v.as_str()));
+                .expression_attribute_values(":dn", s(&next.display_name));
         }
-        if let Some(v) = changes.reminder_enabled {
+        if changes.reminder_enabled.is_some() {
             sets.push("#re = :re");
             request = request
                 .expression_attribute_names("#re", "reminder_enabled")
-                .expression_attribute_values(
-                    ":re",
-                    aws_sdk_dynamodb::types::AttributeValue::Bool(v),
-                );
+                .expression_attribute_values(":re", AttributeValue::Bool(next.reminder_enabled));
         }
-        if let Some(v) = changes.reminder_hour {
+        if changes.reminder_hour.is_some() {
             sets.push("#rh = :rh");
             request = request
                 .expression_attribute_names("#rh", "reminder_hour")
-                .expression_attribute_values(":rh", n(v.get()));
+                .expression_attribute_values(":rh", n(next.reminder_hour));
         }
-        if let Some(v) = &changes.timezone {
+        if changes.timezone.is_some() {
             sets.push("#tz = :tz");
             request = request
                 .expression_attribute_names("#tz", "timezone")
-                .expression_attribute_values(":tz", s(v.as_str()));
+                .expression_attribute_values(":tz", s(&next.timezone));
         }
-        let result = request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send_retried()
-            .await;
-        let user = match result {
-            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose()?,
-            Err(err) if super::is_condition_failed(&err) => None,
-            Err(err) => return Err(db_error("UpdateItem")(err)),
-        };
-        let reminder_changed = changes.reminder_enabled.is_some()
-            || changes.reminder_hour.is_some()
-            || changes.timezone.is_some();
-        match user {
-            Some(user) if reminder_changed => {
-                self.reschedule_reminder(user, Utc::now()).await.map(Some)
+        if changes.touch_reminder() {
+            match next.reminder_due_hour {
+                Some(due) => {
+                    sets.push("reminder_bucket = :bucket, reminder_due_hour = :due");
+                    request = request
+                        .expression_attribute_values(":bucket", s(REMINDER_BUCKET))
+                        .expression_attribute_values(":due", n(due));
+                }
+                None => removes.push("reminder_bucket, reminder_due_hour"),
             }
-            other => Ok(other),
         }
-    }
-
-    /// Recomputes the next reminder from the user's settings (or takes them off the index).
-    async fn reschedule_reminder(
-        &self,
-        mut user: User,
-        now: DateTime<Utc>,
-    ) -> Result<User, StoreError> {
-        let (pk, sk) = user_key(user.id);
-        let request = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk));
-        let request = if user.reminder_enabled {
-            let due =
-                rota_domain::reminder_hours::next_due_hour(now, user.reminder_hour, &user.timezone);
-            user.reminder_due_hour = Some(due);
-            request
-                .update_expression("SET reminder_bucket = :b, reminder_due_hour = :d")
-                .expression_attribute_values(":b", s(REMINDER_BUCKET))
-                .expression_attribute_values(":d", n(due))
-        } else {
-            user.reminder_due_hour = None;
-            request.update_expression("REMOVE reminder_bucket, reminder_due_hour")
-        };
-        request
-            .send_retried()
-            .await
-            .map_err(db_error("UpdateItem"))?;
-        Ok(user)
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        match request.update_expression(expression).send_retried().await {
+            Ok(_) => Ok(Written::Yes),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
+                    err.as_service_error()
+                {
+                    return Ok(match e.item() {
+                        None => Written::Gone,
+                        // An earlier attempt of this very write committed and its answer
+                        // was lost: the item is exactly what it wrote.
+                        Some(old) if User::from_item(old).ok().as_ref() == Some(next) => {
+                            Written::Yes
+                        }
+                        Some(_) => Written::Stale,
+                    });
+                }
+                Err(db_error("UpdateItem")(err))
+            }
+        }
     }
 
     fn advance_update(&self, id: i64, from: i64, to: i64) -> Update {

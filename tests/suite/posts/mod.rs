@@ -250,3 +250,39 @@ mod in_process {
         assert_eq!(reply.header("ratelimit-limit"), Some("5"));
     }
 }
+
+/// An edit is conditional on the post's version as read.
+mod versioned_edits {
+    use super::*;
+    use rota_api::handlers::posts::PatchPost;
+
+    #[tokio::test]
+    async fn a_late_attempt_of_an_older_edit_cannot_undo_a_newer_one() {
+        let (app, tamper) = tampered_app().await;
+        let author = create_user(&app).await;
+        let post = create_post(&app, author).await;
+        let token = member_token(&app, author);
+        let edit = |title: &str| {
+            with_body(
+                on_post(sample_event("community-posts-patch"), post, &token),
+                &json!({ "title": title }),
+            )
+        };
+        let older = call(&app, &PatchPost, &edit("Eski başlık")).await;
+        assert_eq!(older.status, 200, "{}", older.text);
+        let older = tamper
+            .sent(&["UpdateItem"], "Eski ba")
+            .pop()
+            .expect("the edit's write");
+        let newer = call(&app, &PatchPost, &edit("Yeni başlık")).await;
+        assert_eq!(newer.status, 200, "{}", newer.text);
+        let (status, text) = older.replay().await;
+        let get = on_post(sample_event("community-posts-get"), post, &token);
+        let now = call(&app, &rota_api::handlers::posts::GetPost, &get).await;
+        assert_eq!(
+            now.json()["title"],
+            "Yeni başlık",
+            "the late attempt ({status} {text}) undid the newer edit"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 use rota_domain::ids::PostId;
 use rota_domain::input::{PostContent, PostTitle, Role};
-use rota_store::posts::{Change, Feed, Post, Posts};
+use rota_store::posts::{Change, Edit, Feed, Post, Posts};
 
 fn post_not_found() -> ApiError {
     crate::extract::not_found::<PostId>()
@@ -183,27 +183,37 @@ impl Handler for PatchPost {
         let (caller, Path(id), Json(patch)) = input;
         limit_user(app, ctx, "edit", caller.user_id, app.config.edit_limit).await?;
         let posts = Posts::new(app.db(), app.table());
-        let change = posts
-            .edit(
-                id.0,
-                caller.user_id,
-                patch.title.as_ref().map(PostTitle::as_str),
-                patch.content.as_ref().map(PostContent::as_str),
-                Utc::now(),
-            )
-            .await?;
-        match change {
-            Change::Done(edited) => {
-                crate::feeds::invalidate(app, &mut ctx.metrics).await;
-                // The counts and the caller's like live on other items: one read for both.
-                let fetched = posts.fetch(&[id.0], Some(caller.user_id), true).await?;
-                let post = fetched.active(id.0)?.unwrap_or(edited);
-                let liked = fetched.liked.contains(&id.0);
-                json(StatusCode::OK, &PostView::new(&post, liked))
+        // The post (its version), its counts and the caller's like in one read; then the edit,
+        // conditional on that version (a late attempt cannot undo a newer edit).
+        for _ in 0..5 {
+            let fetched = posts.fetch(&[id.0], Some(caller.user_id), true).await?;
+            let Some(version) = fetched.version(id.0)? else {
+                return Err(post_not_found());
+            };
+            let edit = posts
+                .edit(
+                    id.0,
+                    caller.user_id,
+                    version,
+                    patch.title.as_ref().map(PostTitle::as_str),
+                    patch.content.as_ref().map(PostContent::as_str),
+                    Utc::now(),
+                )
+                .await?;
+            match edit {
+                Edit::Done(edited) => {
+                    crate::feeds::invalidate(app, &mut ctx.metrics).await;
+                    let post = fetched.with_counts(edited)?;
+                    let liked = fetched.liked.contains(&id.0);
+                    return json(StatusCode::OK, &PostView::new(&post, liked));
+                }
+                // Edited meanwhile: read the new version and apply this edit over it.
+                Edit::Stale => continue,
+                Edit::NotFound => return Err(post_not_found()),
+                Edit::Forbidden => return Err(ApiError::Forbidden),
             }
-            Change::NotFound => Err(post_not_found()),
-            Change::Forbidden => Err(ApiError::Forbidden),
         }
+        Err(ApiError::Unavailable("the database"))
     }
 }
 

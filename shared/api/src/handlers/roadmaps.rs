@@ -186,6 +186,7 @@ impl Handler for CreateRoadmap {
                         .map(|(i, s)| (i as u32 + 1, s.title.clone()))
                         .collect(),
                     done: Default::default(),
+                    version: 0,
                 };
                 let view = serde_json::to_string(&roadmap_view(&summary, plan))
                     .map_err(ApiError::internal)?;
@@ -273,53 +274,49 @@ impl Handler for PatchStep {
         let db = app.db();
         let store = Roadmaps::new(db, app.table());
         let users = Users::new(db, app.table());
-        let now = Utc::now();
-        // Independent reads go out with the write: one round of calls.
-        let (mark, plan, user, previous) = tokio::try_join!(
-            store.mark(caller.user_id, id, step, done, now),
-            store.plan(caller.user_id, id),
-            users.get(caller.user_id),
-            store.streak(caller.user_id),
-        )?;
-        let summary = match mark {
-            Mark::NotFound => return Err(no_step()),
-            Mark::Unchanged(summary) => summary,
-            Mark::Changed(summary) => {
-                if done {
-                    let timezone = user.as_ref().map_or("UTC", |u| u.timezone.as_str());
-                    record_streak(
-                        &store,
-                        caller.user_id,
-                        previous,
-                        streak::local_date(now, timezone),
-                    )
-                    .await?;
-                    ctx.metrics.count("StepsCompleted");
-                }
-                summary
+        // The reads come first and the mark and its streak credit are one transaction
+        // conditional on what was read: a lost answer, a failed read or a retry can neither
+        // mark a step without crediting its day nor credit it twice.
+        for _ in 0..5 {
+            let now = Utc::now();
+            let (roadmap, plan, user, previous) = tokio::try_join!(
+                store.get(caller.user_id, id),
+                store.plan(caller.user_id, id),
+                users.get(caller.user_id),
+                store.streak(caller.user_id),
+            )?;
+            let (Some(roadmap), Some(plan)) = (roadmap, plan) else {
+                return Err(no_step());
+            };
+            let plan = parse_plan(&plan)?;
+            let step_def = plan.steps().nth(step as usize - 1).ok_or_else(no_step)?;
+            if !roadmap.steps.iter().any(|(s, _)| *s == step) {
+                return Err(no_step());
             }
-        };
-        let plan = parse_plan(&plan.ok_or_else(no_step)?)?;
-        let step_def = plan.steps().nth(step as usize - 1).ok_or_else(no_step)?;
-        json(StatusCode::OK, &step_view(&summary, step, step_def))
-    }
-}
-
-/// Counts a completion towards the streak; retries when another instance changed it first.
-async fn record_streak(
-    store: &Roadmaps<'_>,
-    user_id: i64,
-    mut previous: Option<streak::Streak>,
-    today: chrono::NaiveDate,
-) -> ApiResult<()> {
-    for _ in 0..5 {
-        let next = streak::after_completion(previous, today);
-        if Some(next) == previous || store.save_streak(user_id, previous, next).await? {
-            return Ok(());
+            if roadmap.done.contains_key(&step) == done {
+                // Already as asked (a repeat): its day was credited with it.
+                return json(StatusCode::OK, &step_view(&roadmap, step, step_def));
+            }
+            let credit = if done {
+                let timezone = user.as_ref().map_or("UTC", |u| u.timezone.as_str());
+                let next = streak::after_completion(previous, streak::local_date(now, timezone));
+                (Some(next) != previous).then_some((previous, next))
+            } else {
+                None
+            };
+            match store.mark(&roadmap, step, done, now, credit).await? {
+                Mark::Changed(summary) => {
+                    if done {
+                        ctx.metrics.count("StepsCompleted");
+                    }
+                    return json(StatusCode::OK, &step_view(&summary, step, step_def));
+                }
+                // Another mark or credit came first: decide again on what it left.
+                Mark::Stale => continue,
+            }
         }
-        previous = store.streak(user_id).await?;
+        Err(ApiError::Unavailable("the database"))
     }
-    Err(ApiError::Unavailable("the database"))
 }
 
 pub struct DeleteRoadmap;
