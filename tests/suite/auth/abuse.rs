@@ -81,6 +81,10 @@ async fn one_ip_spraying_many_accounts_is_stopped_by_the_per_ip_limit() {
 #[tokio::test]
 async fn an_account_attacked_from_elsewhere_never_locks_its_owner_out() {
     let owner = Api::new().new_account().await;
+    // The owner has signed in from their device before: it holds a device token.
+    let device = Api::new().login(&owner.email, &owner.password).await;
+    assert_eq!(device.status, 200, "{}", device.text);
+    let device_token = device.json()["device_token"].as_str().unwrap().to_owned();
     let attacker = Api::new();
     for i in 0..10 {
         attacker
@@ -97,18 +101,39 @@ async fn an_account_attacked_from_elsewhere_never_locks_its_owner_out() {
         let wait = reply.retry_after();
         assert!(wait > 60 && wait <= 900, "Retry-After {wait}");
     }
-    // ...and so is every other IP the attacker uses, each after its own 10 guesses...
-    for i in 0..3 {
+    // ...and more addresses do not multiply the guesses: every address gets at most its own
+    // 10, and all of them together at most the account's cap of 30 untrusted attempts...
+    let mut guessed = 10;
+    let mut capped = false;
+    for i in 0..4 {
         let ip = Api::new();
-        for j in 0..10 {
-            ip.login(&owner.email, &format!("spray-{i}-{j}"))
-                .await
-                .problem(401);
+        for j in 0..11 {
+            let reply = ip.login(&owner.email, &format!("spray-{i}-{j}")).await;
+            if reply.status == 429 {
+                reply.problem(429);
+                capped |= reply.header("ratelimit-limit") == Some("30");
+                break;
+            }
+            reply.problem(401);
+            guessed += 1;
+            assert!(j < 10, "an address guessed more than 10 times");
         }
-        ip.login(&owner.email, "one-more").await.problem(429);
     }
-    // ...while the owner, from their own address, signs in as always.
-    let own = Api::new().login(&owner.email, &owner.password).await;
+    assert!(capped, "the account's cap never applied");
+    assert!(guessed < 30, "{guessed} guesses on one account");
+    // ...so an untrusted client, even with the right password, now waits for the window...
+    Api::new()
+        .login(&owner.email, &owner.password)
+        .await
+        .problem(429);
+    // ...while the owner's device, from any address, signs in as always.
+    let own = Api::new()
+        .post(
+            "/api/auth/login",
+            &json!({"email": owner.email, "password": owner.password, "device_token": device_token}),
+            None,
+        )
+        .await;
     assert_eq!(own.status, 200, "{}", own.text);
     // Sessions the owner already has are untouched: the access token works and the refresh
     // token rotates.
