@@ -350,14 +350,14 @@ mod tests {
         assert!(breaker.admit().is_some());
         breaker.record(false);
         // Open: everyone fails fast.
-        assert!(!breaker.admit().is_some());
-        assert!(!breaker.admit().is_some());
+        assert!(breaker.admit().is_none());
+        assert!(breaker.admit().is_none());
         std::thread::sleep(Duration::from_millis(40));
         // One probe, and only one, until it reports.
         assert!(breaker.admit().is_some());
-        assert!(!breaker.admit().is_some());
+        assert!(breaker.admit().is_none());
         breaker.record(false);
-        assert!(!breaker.admit().is_some());
+        assert!(breaker.admit().is_none());
         std::thread::sleep(Duration::from_millis(40));
         assert!(breaker.admit().is_some());
         breaker.record(true);
