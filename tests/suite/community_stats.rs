@@ -50,16 +50,16 @@ mod in_process {
         .await;
         let computed = results
             .iter()
-            .filter(|(_, source)| *source == rota_api::stats::Source::Computed)
+            .filter(|served| served.source == rota_api::stats::Source::Computed)
             .count();
         assert_eq!(
             computed,
             1,
             "{:?}",
-            results.iter().map(|r| r.1).collect::<Vec<_>>()
+            results.iter().map(|r| r.source).collect::<Vec<_>>()
         );
         assert!(
-            results.windows(2).all(|w| w[0].0 == w[1].0),
+            results.windows(2).all(|w| w[0].stats == w[1].stats),
             "every caller got the same stats"
         );
     }
@@ -69,11 +69,19 @@ mod in_process {
         let key = unique("stats-test:");
         let app = stats_app(&key, Some(redis_url())).await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
-        let (first, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+        let rota_api::stats::Served {
+            stats: first,
+            source,
+            ..
+        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
             .await
             .unwrap();
         assert_eq!(source, rota_api::stats::Source::Computed);
-        let (second, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+        let rota_api::stats::Served {
+            stats: second,
+            source,
+            ..
+        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
             .await
             .unwrap();
         assert_eq!(source, rota_api::stats::Source::Cache);
@@ -90,18 +98,169 @@ mod in_process {
         );
     }
 
+    /// Sets `key` in the stack's Redis for `ttl_ms` (a lock of a holder that died, say).
+    async fn redis_set(app: &TestApp, key: &str, value: &str, ttl_ms: u64) {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        app.cache()
+            .expect("a cache")
+            .call(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn redis_get(app: &TestApp, key: &str) -> Option<String> {
+        let key = key.to_owned();
+        app.cache()
+            .expect("a cache")
+            .call(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
+            .await
+            .unwrap()
+    }
+
+    /// Computes the stats into `key`'s cache entry, then makes the entry `age_secs` old (as
+    /// if computed then): the stats it holds.
+    async fn aged_entry(app: &TestApp, key: &str, age_secs: i64) -> serde_json::Value {
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        rota_api::stats::get(&app.stats_source(), &mut metrics)
+            .await
+            .unwrap();
+        let mut entry: serde_json::Value =
+            serde_json::from_str(&redis_get(app, key).await.expect("an entry")).unwrap();
+        entry["at_ms"] = (entry["at_ms"].as_i64().unwrap() - age_secs * 1000).into();
+        redis_set(app, key, &entry.to_string(), 20_000).await;
+        entry["stats"].take()
+    }
+
+    /// The stats as a request computes them: within the request's budget, as the runtime runs
+    /// the handler.
+    async fn get_in_request(app: &TestApp) -> rota_api::stats::Served {
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        rota_store::retry::with_budget(
+            app.request_budget(None),
+            rota_api::stats::get(&app.stats_source(), &mut metrics),
+        )
+        .await
+        .expect("stats within the budget")
+    }
+
+    /// A caller that took the computation lock and died (or is slow) must not make every
+    /// other request wait past its budget: with no copy to serve, they compute within it.
+    #[tokio::test]
+    async fn a_lock_held_by_a_dead_holder_still_answers_within_the_budget() {
+        let key = unique("stats-test:");
+        let app = stats_app(&key, Some(redis_url())).await;
+        redis_set(&app, &format!("{key}:lock"), "dead-holder", 10_000).await;
+        let reply = call(
+            &app,
+            &community_stats::GetStats,
+            &sample_event("community-stats"),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        // Without waiting for the holder's lock to end: the next caller computed too (the
+        // first stored its result, so the entry is read from now on).
+        redis_get(&app, &key).await.expect("the result was stored");
+        let other = stats_app(&key, Some(redis_url())).await;
+        assert_eq!(
+            get_in_request(&other).await.source,
+            rota_api::stats::Source::Cache
+        );
+    }
+
+    /// Past its refresh point an entry is refreshed by the lock's holder; while the holder is
+    /// slow or dead, the others serve the entry at once (it is still within the TTL).
+    #[tokio::test]
+    async fn a_lock_held_by_a_dead_holder_serves_the_entry_due_for_refresh() {
+        let key = unique("stats-test:");
+        let app = stats_app(&key, Some(redis_url())).await;
+        let refresh = rota_api::stats::refresh_after(app.config.stats_ttl_secs).as_secs() as i64;
+        let stats = aged_entry(&app, &key, refresh + 5).await;
+        redis_set(&app, &format!("{key}:lock"), "dead-holder", 10_000).await;
+        let served = get_in_request(&app).await;
+        assert_eq!(served.source, rota_api::stats::Source::Stale);
+        assert_eq!(serde_json::to_value(&served.stats).unwrap(), stats);
+        // Without the lock taken, the next caller refreshes it.
+        redis_set(&app, &format!("{key}:lock"), "gone", 1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(
+            get_in_request(&app).await.source,
+            rota_api::stats::Source::Computed
+        );
+    }
+
+    /// The contract: stats are never older than the TTL (300 s). An HTTP cache may hold the
+    /// response only for what is left of it.
+    #[tokio::test]
+    async fn stats_and_their_http_cache_lifetime_add_up_to_the_ttl() {
+        let key = unique("stats-test:");
+        let app = stats_app(&key, Some(redis_url())).await;
+        let ttl = app.config.stats_ttl_secs;
+        let stats = aged_entry(&app, &key, ttl as i64 - 20).await;
+        // Another caller is refreshing it: this one serves the entry.
+        redis_set(&app, &format!("{key}:lock"), "refreshing", 10_000).await;
+        let reply = call(
+            &app,
+            &community_stats::GetStats,
+            &sample_event("community-stats"),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json(), stats, "the cached entry was served");
+        let max_age = |reply: &Reply| -> u64 {
+            let cache_control = reply.headers["cache-control"].to_str().unwrap();
+            cache_control
+                .strip_prefix("public, max-age=")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{cache_control}"))
+        };
+        assert!(
+            max_age(&reply) <= 20,
+            "max-age {} on stats {}s old",
+            max_age(&reply),
+            ttl - 20
+        );
+        // A TTL under a minute bounds a fresh answer's max-age too.
+        let key = unique("stats-test:");
+        let mut short = stats_app(&key, Some(redis_url())).await;
+        short.set_config(|c| c.stats_ttl_secs = 30);
+        let reply = call(
+            &short,
+            &community_stats::GetStats,
+            &sample_event("community-stats"),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!((1..=30).contains(&max_age(&reply)), "{}", max_age(&reply));
+    }
+
     #[tokio::test]
     async fn with_the_cache_down_stats_still_answer_and_the_failure_is_counted() {
         let key = unique("stats-test:");
         let app = stats_app(&key, Some("redis://127.0.0.1:1".into())).await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
-        let (first, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+        let rota_api::stats::Served {
+            stats: first,
+            source,
+            ..
+        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
             .await
             .unwrap();
         assert_eq!(source, rota_api::stats::Source::Computed);
         assert_eq!(metrics.get("CacheErrors"), Some(1.0));
         // Held briefly in the container rather than recomputed on every call.
-        let (second, source) = rota_api::stats::get(&app.stats_source(), &mut metrics)
+        let rota_api::stats::Served {
+            stats: second,
+            source,
+            ..
+        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
             .await
             .unwrap();
         assert_eq!(source, rota_api::stats::Source::Container);

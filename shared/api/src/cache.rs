@@ -15,7 +15,8 @@
 //! behind a circuit breaker: when the cache stops answering (refused, cut, or silent past the
 //! timeout), the breaker opens and for [`COOL_DOWN`] every call fails at once without touching
 //! the network; then one call (the probe) tries again — success closes the breaker, failure
-//! opens it for another period. A dead cache (or a dead node: one breaker per container, not
+//! opens it for another period (a probe whose caller drops it reports nothing, and the next call
+//! probes again: the breaker never stays half-open). A dead cache (or a dead node: one breaker per container, not
 //! per node) therefore costs each container at most one attempt every few seconds instead of
 //! one per request, and callers fall back (per-container limits, computed stats, DynamoDB feed
 //! reads) within microseconds.
@@ -43,6 +44,11 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 const RETRIES: u32 = 2;
 /// How long the breaker stays open before one call may try Redis again.
 pub const COOL_DOWN: Duration = Duration::from_secs(5);
+/// The longest a probe can take (its connection, then its command), plus a margin: past it,
+/// another call may probe.
+const PROBE_DEADLINE: Duration = Duration::from_millis(
+    CONNECT_BUDGET.as_millis() as u64 + 2 * RESPONSE_TIMEOUT.as_millis() as u64 + 500,
+);
 
 /// The message of the error an open breaker answers with.
 const SHORT_CIRCUIT: &str = "cache circuit open";
@@ -52,8 +58,9 @@ enum State {
     Closed,
     /// Failing fast until then.
     Open(Instant),
-    /// One probe is out; the others fail fast until it reports.
-    Probing,
+    /// One probe is out; the others fail fast until it reports, or until then (a probe that
+    /// neither reports nor is dropped, never polled again, cannot hold the breaker).
+    Probing(Instant),
 }
 
 /// Counts of what the breaker did (read by tests and metrics).
@@ -84,19 +91,20 @@ impl Breaker {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a call may go out now.
-    fn admit(&self) -> bool {
+    /// Whether a call may go out now: `Some(true)` for the probe of an open breaker.
+    fn admit(&self) -> Option<bool> {
         let mut guard = self.lock();
         let (state, stats) = &mut *guard;
+        let now = Instant::now();
         let admitted = match *state {
-            State::Closed => true,
-            State::Open(until) if Instant::now() >= until => {
-                *state = State::Probing;
-                true
+            State::Closed => Some(false),
+            State::Open(until) | State::Probing(until) if now >= until => {
+                *state = State::Probing(now + PROBE_DEADLINE);
+                Some(true)
             }
-            State::Open(_) | State::Probing => false,
+            State::Open(_) | State::Probing(_) => None,
         };
-        if admitted {
+        if admitted.is_some() {
             stats.attempts += 1;
         } else {
             stats.short_circuited += 1;
@@ -113,6 +121,50 @@ impl Breaker {
             *state = State::Open(Instant::now() + self.cool_down);
             stats.opened += 1;
         }
+    }
+
+    /// A probe dropped before it reported (its caller cancelled it) learned nothing: the next
+    /// call probes at once.
+    fn abandon_probe(&self) {
+        let mut guard = self.lock();
+        if matches!(guard.0, State::Probing(_)) {
+            guard.0 = State::Open(Instant::now());
+        }
+    }
+
+    /// Runs `call` if the breaker admits it, and records how it went; a probe's future dropped
+    /// before it ends leaves the breaker open for the next call to probe, never half-open.
+    async fn run<T>(
+        &self,
+        call: impl Future<Output = Result<T, redis::RedisError>>,
+    ) -> Result<T, redis::RedisError> {
+        /// Drop guard: armed while a probe is out.
+        struct Probe<'a>(Option<&'a Breaker>);
+        impl Drop for Probe<'_> {
+            fn drop(&mut self) {
+                if let Some(breaker) = self.0 {
+                    breaker.abandon_probe();
+                }
+            }
+        }
+
+        let Some(probe) = self.admit() else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                SHORT_CIRCUIT,
+            )));
+        };
+        let mut guard = Probe(probe.then_some(self));
+        let result = call.await;
+        guard.0 = None;
+        match &result {
+            Err(err) if is_outage(err) => {
+                tracing::warn!(error = %err, "cache unreachable; circuit open for {:?}", self.cool_down);
+                self.record(false);
+            }
+            _ => self.record(true),
+        }
+        result
     }
 }
 
@@ -221,29 +273,18 @@ impl Cache {
         F: FnOnce(ClusterConnection) -> Fut,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
-        if !self.breaker.admit() {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                SHORT_CIRCUIT,
-            )));
-        }
-        let result = async {
-            let conn = self.connection().await?;
-            // The client's own timeouts bound each attempt; this bounds the whole command
-            // (a reconnect included).
-            tokio::time::timeout(RESPONSE_TIMEOUT * 2, command(conn))
-                .await
-                .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "command timed out")))?
-        }
-        .await;
-        match &result {
-            Err(err) if is_outage(err) => {
-                tracing::warn!(error = %err, "cache unreachable; circuit open for {:?}", self.breaker.cool_down);
-                self.breaker.record(false);
-            }
-            _ => self.breaker.record(true),
-        }
-        result
+        self.breaker
+            .run(async {
+                let conn = self.connection().await?;
+                // The client's own timeouts bound each attempt; this bounds the whole command
+                // (a reconnect included).
+                tokio::time::timeout(RESPONSE_TIMEOUT * 2, command(conn))
+                    .await
+                    .map_err(|_| {
+                        redis::RedisError::from((redis::ErrorKind::Io, "command timed out"))
+                    })?
+            })
+            .await
     }
 
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
@@ -306,25 +347,60 @@ mod tests {
     #[test]
     fn an_open_breaker_lets_one_probe_through_after_its_cool_down() {
         let breaker = Breaker::new(Duration::from_millis(30));
-        assert!(breaker.admit());
+        assert!(breaker.admit().is_some());
         breaker.record(false);
         // Open: everyone fails fast.
-        assert!(!breaker.admit());
-        assert!(!breaker.admit());
+        assert!(breaker.admit().is_none());
+        assert!(breaker.admit().is_none());
         std::thread::sleep(Duration::from_millis(40));
         // One probe, and only one, until it reports.
-        assert!(breaker.admit());
-        assert!(!breaker.admit());
+        assert!(breaker.admit().is_some());
+        assert!(breaker.admit().is_none());
         breaker.record(false);
-        assert!(!breaker.admit());
+        assert!(breaker.admit().is_none());
         std::thread::sleep(Duration::from_millis(40));
-        assert!(breaker.admit());
+        assert!(breaker.admit().is_some());
         breaker.record(true);
-        assert!(breaker.admit());
-        assert!(breaker.admit());
+        assert!(breaker.admit().is_some());
+        assert!(breaker.admit().is_some());
         let stats = breaker.lock().1;
         assert_eq!(stats.opened, 2);
         assert_eq!(stats.short_circuited, 4);
         assert_eq!(stats.attempts, 5);
+    }
+
+    /// A probe whose caller gives up (its future dropped: a request timing out, a `select!`
+    /// taking another branch) must not leave the breaker half-open: the next call probes again.
+    #[test]
+    fn a_probe_that_never_reports_is_replaced_after_its_deadline() {
+        let breaker = Breaker::new(Duration::from_millis(10));
+        breaker.lock().0 = State::Probing(Instant::now() + Duration::from_millis(20));
+        assert_eq!(breaker.admit(), None, "the probe is still out");
+        std::thread::sleep(Duration::from_millis(25));
+        assert_eq!(
+            breaker.admit(),
+            Some(true),
+            "a new probe after the deadline"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_probe_does_not_leave_the_breaker_half_open() {
+        // A server that accepts connections and never answers: every call hangs.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", silent.local_addr().unwrap());
+        let cache = Cache::with_cool_down(&url, Duration::from_millis(20)).unwrap();
+        cache.breaker.record(false);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let ping = || tokio::time::timeout(Duration::from_millis(50), cache.ping());
+        // The probe goes out and is abandoned by its caller.
+        assert!(ping().await.is_err(), "the silent server answered");
+        assert_eq!(cache.breaker_stats().attempts, 1);
+        // The next call is let through as a probe of its own, not short-circuited forever.
+        let _ = ping().await;
+        let stats = cache.breaker_stats();
+        assert_eq!(stats.attempts, 2, "{stats:?}");
+        assert_eq!(stats.short_circuited, 0, "{stats:?}");
+        drop(silent);
     }
 }

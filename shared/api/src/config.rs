@@ -151,7 +151,7 @@ impl Config {
                     })?,
             },
             stats_ttl_secs: secs("STATS_TTL_SECS", 300)?.as_secs(),
-            stats_cache_key: get("STATS_CACHE_KEY").unwrap_or_else(|| "stats:v1".into()),
+            stats_cache_key: get("STATS_CACHE_KEY").unwrap_or_else(|| "stats:v2".into()),
             reminders_queue_url: get("REMINDERS_QUEUE_URL").filter(|s| !s.is_empty()),
             db_retry_budget: millis("DB_RETRY_BUDGET_MS", 1000)?,
             db_attempt_timeout: millis("DB_ATTEMPT_TIMEOUT_MS", 500)?,

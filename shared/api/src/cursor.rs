@@ -3,6 +3,9 @@
 //! A cursor is `base64url(payload) "." base64url(HMAC-SHA256(key, payload)[..16])`, where the
 //! payload names the list it belongs to and the last sort key served. An edited, truncated or
 //! foreign cursor fails the MAC or the list check: 400, never a 500 or a wrong page.
+//!
+//! The feeds' cursors are [`FeedCursor`]s: a sort key, or on the top feed (whose sort key, the
+//! like count, moves between pages) the ids listed so far.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -18,6 +21,58 @@ struct Payload {
     l: String,
     /// The last sort key served.
     k: String,
+}
+
+/// The longest cursor accepted: a top-feed cursor carrying [`TOP_WINDOW`] ids is ~1.5 KB.
+pub const MAX_CURSOR_LEN: usize = 2048;
+
+/// How many posts of a `sort=top` listing are paged by the ids already listed (none skipped,
+/// none repeated while counts move); past them, pages continue by like count.
+pub const TOP_WINDOW: usize = 100;
+
+/// Where the next page of a feed starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedCursor {
+    /// Below this sort key: the `new` feed, and `top` past its [`TOP_WINDOW`].
+    After(i128),
+    /// The `top` feed within its window: the ids listed so far (the next page is the most
+    /// liked posts not among them).
+    Seen(Vec<i64>),
+}
+
+impl std::fmt::Display for FeedCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // A bare number: the form every feed cursor had before `Seen`.
+            FeedCursor::After(key) => write!(f, "{key}"),
+            FeedCursor::Seen(ids) => {
+                let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_be_bytes()).collect();
+                write!(f, "s{}", B64.encode(bytes))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for FeedCursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.strip_prefix('s') {
+            Some(ids) => {
+                let bytes = B64.decode(ids).map_err(|_| ())?;
+                if bytes.len() % 8 != 0 || bytes.len() / 8 > TOP_WINDOW {
+                    return Err(());
+                }
+                Ok(FeedCursor::Seen(
+                    bytes
+                        .chunks_exact(8)
+                        .map(|c| i64::from_be_bytes(c.try_into().expect("8 bytes")))
+                        .collect(),
+                ))
+            }
+            None => s.parse().map(FeedCursor::After).map_err(|_| ()),
+        }
+    }
 }
 
 pub struct CursorKey(Vec<u8>);
@@ -50,7 +105,7 @@ impl CursorKey {
     pub fn decode(&self, list: &str, cursor: &str) -> Result<String, ApiError> {
         let bad =
             || ApiError::BadRequest("The cursor is invalid or belongs to another list.".into());
-        if cursor.len() > 512 {
+        if cursor.len() > MAX_CURSOR_LEN {
             return Err(bad());
         }
         let (payload, tag) = cursor.split_once('.').ok_or_else(bad)?;
@@ -106,8 +161,41 @@ mod tests {
                 .decode("posts:new", &format!("{payload}.{}", &tag[..10]))
                 .is_err()
         );
-        for garbage in ["", ".", "abc", "a.b", "%%%.%%%", &"x".repeat(600)] {
+        for garbage in [
+            "",
+            ".",
+            "abc",
+            "a.b",
+            "%%%.%%%",
+            &"x".repeat(MAX_CURSOR_LEN + 1),
+        ] {
             assert!(key().decode("posts:new", garbage).is_err(), "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn feed_cursors_round_trip_and_a_full_top_window_fits() {
+        for cursor in [
+            FeedCursor::After(-5),
+            FeedCursor::After(30_000_000_000_000_000_249_574_301_227_867),
+            FeedCursor::Seen(vec![]),
+            FeedCursor::Seen(vec![249_574_301_227_867, 1, i64::MAX]),
+        ] {
+            assert_eq!(cursor.to_string().parse::<FeedCursor>(), Ok(cursor));
+        }
+        let full = FeedCursor::Seen((0..TOP_WINDOW as i64).map(|i| i << 50).collect());
+        let encoded = key().encode("posts:top", &full.to_string());
+        assert!(encoded.len() <= MAX_CURSOR_LEN, "{}", encoded.len());
+        let decoded = key().decode("posts:top", &encoded).unwrap();
+        assert_eq!(decoded.parse::<FeedCursor>(), Ok(full));
+        let over = FeedCursor::Seen(vec![1; TOP_WINDOW + 1]).to_string();
+        assert!(over.parse::<FeedCursor>().is_err());
+        for garbage in ["s!", "s", "sAAAA", "x12", ""] {
+            let parsed = garbage.parse::<FeedCursor>();
+            assert!(
+                parsed.is_err() || parsed == Ok(FeedCursor::Seen(vec![])),
+                "{garbage:?}"
+            );
         }
     }
 }

@@ -21,13 +21,19 @@
 //! - **No stampede**: on a miss one caller takes a short lock and reads DynamoDB; the others wait
 //!   a few milliseconds for its page, then read for themselves.
 //! - **Cache down**: the circuit breaker answers at once and every page is read from DynamoDB.
+//!
+//! Later pages of `top` are keyed on the ids listed so far, not on a like count that moves
+//! between pages ([`FeedCursor::Seen`]): each is the most liked posts not yet listed, so within
+//! the first [`TOP_WINDOW`] posts none is listed twice or skipped however counts move; past
+//! them, pages continue below the last like count listed ([`FeedCursor::After`]).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::error::ApiResult;
+use crate::cursor::{FeedCursor, TOP_WINDOW};
+use crate::error::{ApiError, ApiResult};
 use crate::state::HasDb;
 use rota_lambda::metrics::Metrics;
 use rota_store::posts::{Feed, Post, Posts};
@@ -87,21 +93,68 @@ pub async fn invalidate<S>(app: &App<S>, metrics: &mut Metrics) {
     }
 }
 
-/// A page of `feed` with `viewer`'s likes; the first page through the cache (module docs).
+/// The cursor after a page of `feed` that listed `listed` (ids, in order) and ended at sort
+/// key `last`, following `seen` (the ids listed before, on `top`).
+fn next_cursor(feed: Feed, mut seen: Vec<i64>, listed: &[i64], last: i128) -> FeedCursor {
+    if feed == Feed::New || seen.len() + listed.len() > TOP_WINDOW {
+        return FeedCursor::After(last);
+    }
+    seen.extend_from_slice(listed);
+    FeedCursor::Seen(seen)
+}
+
+/// A page of `feed` with `viewer`'s likes, after `cursor`; the first page through the cache
+/// (module docs).
 pub async fn page<S: HasDb>(
     app: &App<S>,
     metrics: &mut Metrics,
     feed: Feed,
-    after: Option<i128>,
+    cursor: Option<FeedCursor>,
+    limit: u32,
+    viewer: Option<i64>,
+) -> ApiResult<(Vec<(Post, bool)>, Option<FeedCursor>)> {
+    let posts = Posts::new(app.db(), app.table());
+    let shards = app.config.feed_shards;
+    match cursor {
+        None => {}
+        Some(FeedCursor::After(key)) => {
+            let (page, next) = posts.page(feed, shards, Some(key), limit, viewer).await?;
+            return Ok((page, next.map(FeedCursor::After)));
+        }
+        Some(FeedCursor::Seen(seen)) if feed == Feed::Top => {
+            let unseen = seen.iter().copied().collect();
+            let page = posts
+                .page_unseen(feed, shards, &unseen, limit, viewer)
+                .await?;
+            let next = page
+                .next
+                .map(|last| next_cursor(feed, seen, &page.listed, last));
+            return Ok((page.posts, next));
+        }
+        Some(FeedCursor::Seen(_)) => {
+            return Err(ApiError::BadRequest("The cursor is invalid.".into()));
+        }
+    }
+    let (page, next) = first_page(app, metrics, &posts, feed, limit, viewer).await?;
+    let listed: Vec<i64> = page.iter().map(|(p, _)| p.id).collect();
+    let next = next.map(|last| next_cursor(feed, Vec::new(), &listed, last));
+    Ok((page, next))
+}
+
+/// A feed's first page: shared through the cache (module docs).
+async fn first_page<S: HasDb>(
+    app: &App<S>,
+    metrics: &mut Metrics,
+    posts: &Posts<'_>,
+    feed: Feed,
     limit: u32,
     viewer: Option<i64>,
 ) -> ApiResult<(Vec<(Post, bool)>, Option<i128>)> {
-    let posts = Posts::new(app.db(), app.table());
     let shards = app.config.feed_shards;
     let ttl = app.config.feed_cache_ttl;
-    let cache = app.cache().filter(|_| after.is_none() && !ttl.is_zero());
+    let cache = app.cache().filter(|_| !ttl.is_zero());
     let Some(cache) = cache else {
-        return Ok(posts.page(feed, shards, after, limit, viewer).await?);
+        return Ok(posts.page(feed, shards, None, limit, viewer).await?);
     };
     let key = page_key(feed, limit);
     let shared = match shared_page(cache, &key, ttl, metrics, || async {
@@ -114,7 +167,7 @@ pub async fn page<S: HasDb>(
     .await?
     {
         Some(page) => page,
-        None => return Ok(posts.page(feed, shards, after, limit, viewer).await?),
+        None => return Ok(posts.page(feed, shards, None, limit, viewer).await?),
     };
     let liked = match viewer {
         Some(user) => {

@@ -4,9 +4,12 @@
 //! back to EVAL when Redis has lost its script cache (after a restart or failover). When the
 //! cache is down, each container falls back to its own in-memory window: limits loosen (by
 //! the number of warm containers) rather than failing every login; the failure is logged and
-//! counted as the `RateLimitStoreErrors` metric.
+//! counted as the `RateLimitStoreErrors` metric. That window is bounded: at most
+//! [`FALLBACK_KEYS`] keys, the least recently used one forgotten first (the `lru` crate), so a
+//! flood of distinct addresses cannot grow a container's memory, and a key in use (an attacker
+//! still guessing) keeps its count.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,6 +36,9 @@ local ttl = redis.call('TTL', KEYS[1])
 if ttl < 0 then ttl = tonumber(ARGV[1]) end
 return {count, ttl}
 ";
+
+/// The most keys the in-memory fallback keeps (~100 bytes each: about 1 MB).
+const FALLBACK_KEYS: usize = 10_000;
 
 /// The state of one limit after a call: what the RateLimit-* headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,14 +84,25 @@ impl Decision {
     }
 }
 
-#[derive(Default)]
+/// Each key's count and the end of its window; least recently used first out.
+type Windows = lru::LruCache<String, (u64, Instant)>;
+
 pub struct RateLimiter {
-    fallback: Mutex<HashMap<String, (u64, Instant)>>,
+    fallback: Mutex<Windows>,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl RateLimiter {
     pub fn new() -> Self {
-        Self::default()
+        let cap = NonZeroUsize::new(FALLBACK_KEYS).expect("a positive cap");
+        Self {
+            fallback: Mutex::new(Windows::new(cap)),
+        }
     }
 
     /// Counts one call against `key` and says whether it is within `limit`.
@@ -135,7 +152,7 @@ impl RateLimiter {
         self.fallback
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+            .pop(&key);
     }
 
     async fn run(
@@ -186,10 +203,9 @@ impl RateLimiter {
         let now = Instant::now();
         let window = Duration::from_secs(u64::from(limit.window_secs));
         let mut map = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            map.retain(|_, (_, reset)| *reset > now);
-        }
-        let entry = map.entry(key.to_owned()).or_insert((0, now + window));
+        // A new key in a full map pushes out the least recently used one: O(1), so a flood
+        // costs no more per call than normal traffic.
+        let entry = map.get_or_insert_mut(key.to_owned(), || (0, now + window));
         if entry.1 <= now {
             *entry = (0, now + window);
         }
@@ -219,6 +235,31 @@ mod tests {
         assert!(third.reset_secs >= 1 && third.reset_secs <= 60);
         assert!(!limiter.peek(None, &mut m, "k", limit).await.allowed);
         assert!(limiter.peek(None, &mut m, "other", limit).await.allowed);
+    }
+
+    /// While Redis is down, a flood of distinct addresses (each a new key) keeps the
+    /// container's map under its cap, and the keys in use keep their counts: a spent limit
+    /// stays spent however many other keys come and go.
+    #[tokio::test]
+    async fn a_flood_of_distinct_keys_keeps_the_fallback_bounded_and_recent_keys_limited() {
+        let limiter = RateLimiter::new();
+        let mut m = Metrics::new();
+        let limit = Limit::new(2, 900);
+        for _ in 0..3 {
+            limiter.hit(None, &mut m, "attacker", limit).await;
+        }
+        for i in 0..FALLBACK_KEYS * 3 {
+            limiter.hit(None, &mut m, &format!("ip:{i}"), limit).await;
+            if i % 1000 == 0 {
+                let attacker = limiter.hit(None, &mut m, "attacker", limit).await;
+                assert!(!attacker.allowed, "after {i} other keys");
+            }
+        }
+        let kept = limiter.fallback.lock().unwrap().len();
+        assert!(kept <= FALLBACK_KEYS, "{kept} keys kept");
+        let newest = format!("ip:{}", FALLBACK_KEYS * 3 - 1);
+        assert_eq!(limiter.hit(None, &mut m, &newest, limit).await.remaining, 0);
+        assert!(!limiter.hit(None, &mut m, &newest, limit).await.allowed);
     }
 
     #[test]

@@ -1,13 +1,25 @@
-//! Community stats, cached in the cache cluster for `stats_ttl_secs` (the owner's 300 s).
+//! Community stats, cached in the cache cluster for `stats_ttl_secs` (the owner's 300 s): the
+//! contract's bound on their age, which nothing here passes (the HTTP cache included).
 //!
 //! Nothing here counts by Scan: totals are counter items written in the same transactions as
 //! what they count; "last 24 h" figures are COUNT Queries on the feed and activity indexes,
 //! whose cost grows with recent activity only.
 //!
-//! Stampede guard: on a miss, one caller takes a short Redis lock (SET NX PX) and computes;
-//! the others wait for its result, so a popular key expiring under load is computed once.
-//! With the cache down, stats are computed and held in the container for a short time, and
-//! the failure is logged and counted (`CacheErrors`).
+//! - **Refresh before expiry**: the cached entry carries the time its computation began. Past
+//!   [`refresh_after`] (four fifths of the TTL) one caller takes a Redis lock (SET NX PX) and
+//!   computes; the others serve the entry, still within the TTL, at once (`Source::Stale`).
+//! - **Stampede guard on a miss**: with no entry, one caller takes the lock and computes; the
+//!   others wait for its result, but only as long as their own request can spare: the wait
+//!   ends one attempt timeout before the request's budget (`rota_store::retry::Budget`), and a
+//!   caller still without a result computes itself. A holder that died or is slow therefore
+//!   costs the others a wait, never a 503. The lock lives as long as its holder's budget (its
+//!   computation cannot run longer), plus a margin.
+//! - **Ages add up**: `Cache-Control: max-age` is what is left of the TTL for the entry served
+//!   (at most 60 s), so a response held by an HTTP cache is never older than the TTL either
+//!   ([`Served::cache_control`]).
+//! - **Cache down**: stats are computed and held in the container for a short time, and the
+//!   failure is logged and counted (`CacheErrors`). A computation that fails while a stale
+//!   entry is at hand serves the entry.
 
 use std::time::{Duration, Instant};
 
@@ -23,9 +35,11 @@ use rota_store::{counters, n, s};
 
 /// How long a container keeps its own copy when the cache is down.
 const CONTAINER_TTL: Duration = Duration::from_secs(30);
-const LOCK_TTL_MS: u64 = 10_000;
+/// Added to the holder's remaining budget for the lock's life: the time to store the result.
+const LOCK_MARGIN: Duration = Duration::from_millis(500);
 const WAIT_STEP: Duration = Duration::from_millis(50);
-const WAIT_STEPS: u32 = 60;
+/// The most an HTTP cache may hold a stats response.
+const MAX_AGE_SECS: u64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopPost {
@@ -46,9 +60,52 @@ pub struct Stats {
 /// Where an answer came from (for metrics and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// The cached entry, before its refresh point.
     Cache,
+    /// The cached entry past its refresh point (within the TTL) while another caller
+    /// refreshes it, or because the refresh failed.
+    Stale,
     Computed,
     Container,
+}
+
+/// The stats served, where from, and how old they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub stats: Stats,
+    pub source: Source,
+    pub age: Duration,
+}
+
+impl Served {
+    /// `Cache-Control` for these stats: an HTTP cache may hold them for what is left of `ttl`
+    /// (60 s at most), so what it serves is never older than `ttl` either.
+    pub fn cache_control(&self, ttl_secs: u64) -> http::HeaderValue {
+        let left = Duration::from_secs(ttl_secs)
+            .saturating_sub(self.age)
+            .as_secs();
+        http::HeaderValue::from_str(&format!("public, max-age={}", left.min(MAX_AGE_SECS)))
+            .expect("ASCII")
+    }
+}
+
+/// Past this age a cached entry is refreshed by one caller (and served by the others).
+pub fn refresh_after(ttl_secs: u64) -> Duration {
+    Duration::from_secs(ttl_secs) * 4 / 5
+}
+
+/// What the cache holds: the stats and when their computation began (epoch ms).
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    at_ms: i64,
+    stats: Stats,
+}
+
+impl Entry {
+    fn age(&self) -> Duration {
+        let ms = Utc::now().timestamp_millis().saturating_sub(self.at_ms);
+        Duration::from_millis(ms.max(0) as u64)
+    }
 }
 
 /// Where the stats come from: the table, the cache (when the function has one) and this
@@ -113,7 +170,7 @@ pub async fn compute(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<
     })
 }
 
-async fn read(cache: &Cache, key: &str) -> Result<Option<Stats>, redis::RedisError> {
+async fn read(cache: &Cache, key: &str) -> Result<Option<Entry>, redis::RedisError> {
     let raw: Option<String> = cache
         .call(|mut conn| async move {
             rota_lambda::diagnostics::redis_call(redis::cmd("GET").arg(key).query_async(&mut conn))
@@ -123,21 +180,26 @@ async fn read(cache: &Cache, key: &str) -> Result<Option<Stats>, redis::RedisErr
     Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
 }
 
+/// Stores `entry` until `ttl_secs` after its computation began.
 async fn write(
     cache: &Cache,
     key: &str,
-    stats: &Stats,
+    entry: &Entry,
     ttl_secs: u64,
 ) -> Result<(), redis::RedisError> {
-    let value = serde_json::to_string(stats).unwrap_or_default();
+    let left = Duration::from_secs(ttl_secs).saturating_sub(entry.age());
+    if left.is_zero() {
+        return Ok(());
+    }
+    let value = serde_json::to_string(entry).unwrap_or_default();
     cache
         .call(|mut conn| async move {
             rota_lambda::diagnostics::redis_call(
                 redis::cmd("SET")
                     .arg(key)
                     .arg(value)
-                    .arg("EX")
-                    .arg(ttl_secs.max(1))
+                    .arg("PX")
+                    .arg(left.as_millis().max(1) as u64)
                     .query_async::<()>(&mut conn),
             )
             .await
@@ -145,9 +207,13 @@ async fn write(
         .await
 }
 
-/// Takes the computation lock; `Some(token)` when this caller holds it.
+/// Takes the computation lock; `Some(token)` when this caller holds it. It lives as long as
+/// the caller's budget (its computation cannot outlast it), plus a margin.
 async fn lock(cache: &Cache, key: &str) -> Result<Option<String>, redis::RedisError> {
     let token = format!("{:x}", rand::random::<u64>());
+    let budget = rota_store::retry::Budget::current();
+    let ttl_ms = (budget.deadline.saturating_duration_since(Instant::now()) + LOCK_MARGIN)
+        .as_millis() as u64;
     let ok: Option<String> = cache
         .call(|mut conn| {
             let token = token.clone();
@@ -158,7 +224,7 @@ async fn lock(cache: &Cache, key: &str) -> Result<Option<String>, redis::RedisEr
                         .arg(&token)
                         .arg("NX")
                         .arg("PX")
-                        .arg(LOCK_TTL_MS)
+                        .arg(ttl_ms)
                         .query_async(&mut conn),
                 )
                 .await
@@ -194,62 +260,125 @@ fn cache_failed(metrics: &mut Metrics, err: &redis::RedisError) {
 
 /// What the cache said.
 enum Lookup {
-    Hit(Stats),
-    /// Compute it; `Some(token)` when this caller holds the computation lock.
-    Compute(Option<String>),
+    Hit(Entry, Source),
+    /// Compute it; `Some(token)` when this caller holds the computation lock, and the stale
+    /// entry to serve if computing fails.
+    Compute(Option<String>, Option<Entry>),
 }
 
 async fn lookup(
     cache: &Cache,
     key: &str,
+    ttl_secs: u64,
     metrics: &mut Metrics,
 ) -> Result<Lookup, redis::RedisError> {
-    if let Some(stats) = read(cache, key).await? {
+    let ttl = Duration::from_secs(ttl_secs);
+    let found = read(cache, key).await?.filter(|e| e.age() < ttl);
+    if let Some(entry) = found {
         metrics.count("CacheHits");
-        return Ok(Lookup::Hit(stats));
+        if entry.age() < refresh_after(ttl_secs) {
+            return Ok(Lookup::Hit(entry, Source::Cache));
+        }
+        // Due for a refresh: one caller computes, the others serve it meanwhile.
+        return Ok(match lock(cache, key).await? {
+            Some(token) => Lookup::Compute(Some(token), Some(entry)),
+            None => Lookup::Hit(entry, Source::Stale),
+        });
     }
     metrics.count("CacheMisses");
     let token = lock(cache, key).await?;
     if token.is_none() {
-        // Another caller is computing: wait for its result rather than stampeding DynamoDB.
-        for _ in 0..WAIT_STEPS {
-            tokio::time::sleep(WAIT_STEP).await;
-            if let Some(stats) = read(cache, key).await? {
-                return Ok(Lookup::Hit(stats));
+        // Another caller is computing: wait for its result rather than stampeding DynamoDB,
+        // but keep what this request needs to compute it itself (one attempt's time).
+        let budget = rota_store::retry::Budget::current();
+        let give_up = budget.deadline.checked_sub(budget.attempt_timeout);
+        while let Some(left) = give_up.map(|at| at.saturating_duration_since(Instant::now()))
+            && !left.is_zero()
+        {
+            tokio::time::sleep(WAIT_STEP.min(left)).await;
+            if let Some(entry) = read(cache, key).await?.filter(|e| e.age() < ttl) {
+                return Ok(Lookup::Hit(entry, Source::Cache));
             }
         }
-        // Its holder took too long (or died): compute without the lock.
+        // Its holder is slow (or died): compute without the lock.
+        metrics.count("StatsLockWaitsAbandoned");
     }
-    Ok(Lookup::Compute(token))
+    Ok(Lookup::Compute(token, None))
+}
+
+/// Computes the stats, stores them and releases the lock; serves `stale` if computing fails.
+async fn refresh(
+    src: &StatsSource<'_>,
+    cache: &Cache,
+    token: Option<String>,
+    stale: Option<Entry>,
+    metrics: &mut Metrics,
+) -> ApiResult<Served> {
+    let at_ms = Utc::now().timestamp_millis();
+    let computed = compute(src, metrics).await;
+    if let Ok(stats) = &computed {
+        let entry = Entry {
+            at_ms,
+            stats: stats.clone(),
+        };
+        if let Err(err) = write(cache, src.cache_key, &entry, src.ttl_secs).await {
+            cache_failed(metrics, &err);
+        }
+    }
+    if let Some(token) = token {
+        let _ = unlock(cache, src.cache_key, &token).await;
+    }
+    match (computed, stale) {
+        (Ok(stats), _) => Ok(Served {
+            stats,
+            source: Source::Computed,
+            age: Duration::from_millis(
+                Utc::now().timestamp_millis().saturating_sub(at_ms).max(0) as u64
+            ),
+        }),
+        (Err(err), Some(entry)) => {
+            tracing::warn!(error = %err, "stats refresh failed; serving the cached entry");
+            Ok(Served {
+                age: entry.age(),
+                stats: entry.stats,
+                source: Source::Stale,
+            })
+        }
+        (Err(err), None) => Err(err),
+    }
 }
 
 /// The stats, from the cache when fresh; see the module docs for what happens otherwise.
-pub async fn get(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<(Stats, Source)> {
-    let key = src.cache_key;
+pub async fn get(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<Served> {
     if let Some(cache) = src.cache {
-        match lookup(cache, key, metrics).await {
-            Ok(Lookup::Hit(stats)) => return Ok((stats, Source::Cache)),
-            Ok(Lookup::Compute(token)) => {
-                let computed = compute(src, metrics).await;
-                if let Ok(stats) = &computed
-                    && let Err(err) = write(cache, key, stats, src.ttl_secs).await
-                {
-                    cache_failed(metrics, &err);
-                }
-                if let Some(token) = token {
-                    let _ = unlock(cache, key, &token).await;
-                }
-                return computed.map(|stats| (stats, Source::Computed));
+        match lookup(cache, src.cache_key, src.ttl_secs, metrics).await {
+            Ok(Lookup::Hit(entry, source)) => {
+                return Ok(Served {
+                    age: entry.age(),
+                    stats: entry.stats,
+                    source,
+                });
+            }
+            Ok(Lookup::Compute(token, stale)) => {
+                return refresh(src, cache, token, stale, metrics).await;
             }
             Err(err) => cache_failed(metrics, &err),
         }
     }
-    if let Some(stats) = src.memo.get(CONTAINER_TTL) {
-        return Ok((stats, Source::Container));
+    if let Some((stats, age)) = src.memo.get(CONTAINER_TTL) {
+        return Ok(Served {
+            stats,
+            source: Source::Container,
+            age,
+        });
     }
     let stats = compute(src, metrics).await?;
     src.memo.put(stats.clone());
-    Ok((stats, Source::Computed))
+    Ok(Served {
+        stats,
+        source: Source::Computed,
+        age: Duration::ZERO,
+    })
 }
 
 /// A container-local copy of the stats, for when the cache is down.
@@ -257,12 +386,13 @@ pub async fn get(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<(Sta
 pub struct Memo(std::sync::Mutex<Option<(Instant, Stats)>>);
 
 impl Memo {
-    pub fn get(&self, max_age: Duration) -> Option<Stats> {
+    /// The copy and its age, when younger than `max_age`.
+    pub fn get(&self, max_age: Duration) -> Option<(Stats, Duration)> {
         let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
         guard
             .as_ref()
             .filter(|(at, _)| at.elapsed() < max_age)
-            .map(|(_, stats)| stats.clone())
+            .map(|(at, stats)| (stats.clone(), at.elapsed()))
     }
 
     pub fn put(&self, stats: Stats) {

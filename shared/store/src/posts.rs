@@ -192,6 +192,16 @@ impl Post {
     }
 }
 
+/// A page of [`Posts::page_unseen`].
+#[derive(Debug)]
+pub struct UnseenPage {
+    pub posts: Vec<(Post, bool)>,
+    /// The index entries the page went past, in order.
+    pub listed: Vec<i64>,
+    /// The page's last sort key, while more entries follow.
+    pub next: Option<i128>,
+}
+
 /// What an author-or-admin change found.
 #[derive(Debug)]
 pub enum Change<T> {
@@ -533,29 +543,62 @@ impl<'a> Posts<'a> {
         limit: u32,
         viewer: Option<i64>,
     ) -> StoreResult<(Vec<(Post, bool)>, Option<i128>)> {
-        let (entries, next) = self.index_page(feed, shards, after, limit).await?;
+        let (entries, next) = self
+            .index_page(feed, shards, after, &HashSet::new(), limit)
+            .await?;
         let ids: Vec<i64> = entries.iter().map(|(id, _)| *id).collect();
+        Ok((self.posts_of(&ids, viewer).await?, next))
+    }
+
+    /// One page of a feed from its top, leaving out the posts of `seen` (ids already listed):
+    /// the `top` feed's pages while like counts move (a post that rose is listed next, one
+    /// that fell is not listed again). Each shard's query reads `limit + 1 + seen.len()`
+    /// entries (the seen ones among them at most). Also returns the ids of the index entries
+    /// the page went past (those of posts deleted a moment ago included): the next page's
+    /// `seen` adds them. `next` is the page's last sort key while more entries follow.
+    pub async fn page_unseen(
+        &self,
+        feed: Feed,
+        shards: u32,
+        seen: &HashSet<i64>,
+        limit: u32,
+        viewer: Option<i64>,
+    ) -> StoreResult<UnseenPage> {
+        let (entries, next) = self.index_page(feed, shards, None, seen, limit).await?;
+        let listed: Vec<i64> = entries.iter().map(|(id, _)| *id).collect();
+        Ok(UnseenPage {
+            posts: self.posts_of(&listed, viewer).await?,
+            listed,
+            next,
+        })
+    }
+
+    /// The active posts among `ids`, in that order, with `viewer`'s likes.
+    async fn posts_of(&self, ids: &[i64], viewer: Option<i64>) -> StoreResult<Vec<(Post, bool)>> {
         if ids.is_empty() {
-            return Ok((Vec::new(), next));
+            return Ok(Vec::new());
         }
-        let fetched = self.fetch(&ids, viewer, false).await?;
+        let fetched = self.fetch(ids, viewer, false).await?;
         let mut posts = Vec::with_capacity(ids.len());
-        for id in ids {
+        for &id in ids {
             if let Some(post) = fetched.active(id)? {
                 posts.push((post, fetched.liked.contains(&id)));
             }
         }
-        Ok((posts, next))
+        Ok(posts)
     }
 
-    /// The ids and sort keys of one page of a feed index.
+    /// The ids and sort keys of one page of a feed index, after `after` and without `skip`.
     async fn index_page(
         &self,
         feed: Feed,
         shards: u32,
         after: Option<i128>,
+        skip: &HashSet<i64>,
         limit: u32,
     ) -> StoreResult<(Vec<(i64, i128)>, Option<i128>)> {
+        // Enough for a full page and one more even if every skipped post is in this shard.
+        let read = limit as usize + 1 + skip.len();
         let queries = (0..shards.max(1)).map(|shard| {
             let mut query = self
                 .db
@@ -563,7 +606,7 @@ impl<'a> Posts<'a> {
                 .table_name(self.table)
                 .index_name(feed.index())
                 .scan_index_forward(false)
-                .limit((limit + 1) as i32)
+                .limit(read as i32)
                 .expression_attribute_names("#feed", feed.partition_attribute())
                 .expression_attribute_values(":feed", s(feed_partition(shard)));
             query = match after {
@@ -580,12 +623,18 @@ impl<'a> Posts<'a> {
         for result in futures_util::future::join_all(queries).await {
             let out = result.map_err(db_error("Query"))?;
             let mut entries = Vec::with_capacity(out.items().len());
+            let mut last = None;
             for item in out.items() {
-                entries.push((id_of_pk(item)?, get_n::<i128>(item, feed.sort_attribute())?));
+                let entry = (id_of_pk(item)?, get_n::<i128>(item, feed.sort_attribute())?);
+                last = Some(entry.1);
+                if !skip.contains(&entry.0) {
+                    entries.push(entry);
+                }
             }
+            // Cut short with no more than a page left: nothing below its last key is safe.
             if out.last_evaluated_key().is_some()
                 && entries.len() <= limit as usize
-                && let Some(&(_, key)) = entries.last()
+                && let Some(key) = last
             {
                 boundary = Some(boundary.map_or(key, |b| b.max(key)));
             }

@@ -322,3 +322,132 @@ mod in_process {
         assert!(metrics.get("CacheErrors").unwrap_or(0.0) >= 1.0);
     }
 }
+
+/// `sort=top` pages while likes move counts between them: no post twice, none skipped.
+mod top_while_counts_move {
+    use super::*;
+    use rota_api::handlers::{likes, posts};
+    use rota_store::posts::{Feed, Post, Posts};
+
+    const SHARDS: u32 = 3;
+
+    /// An in-process app on a table of its own (a copy of the stack's schema), so the top feed
+    /// holds only this test's posts; the shared first-page cache is off (its keys are not
+    /// per table).
+    async fn own_table() -> (TestApp, String) {
+        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let table = unique("rota-top-paging-");
+        create_table_like(&db, &table_name(), &table).await;
+        let mut config = config();
+        config.table_name = table.clone();
+        config.feed_shards = SHARDS;
+        config.feed_cache_ttl = std::time::Duration::ZERO;
+        (TestApp::with_parts(config, db), table)
+    }
+
+    async fn like(app: &TestApp, post: i64, user: i64, liked: bool) {
+        let token = member_token(app, user);
+        let reply = if liked {
+            let event = on_post(sample_event("community-posts-like"), post, &token);
+            call(app, &likes::LikePost, &event).await
+        } else {
+            let event = on_post(sample_event("community-posts-unlike"), post, &token);
+            call(app, &likes::UnlikePost, &event).await
+        };
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+
+    /// Waits until the top index lists `expected` (ids, most liked first).
+    async fn index_shows(app: &TestApp, expected: &[i64]) {
+        let posts = Posts::new(app.db(), app.table());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let (page, _) = posts.page(Feed::Top, SHARDS, None, 50, None).await.unwrap();
+            let order: Vec<i64> = page.iter().map(|(p, _)| p.id).collect();
+            if order == expected {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "index: {order:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn top_page(app: &TestApp, cursor: Option<&str>) -> (Vec<i64>, Option<String>) {
+        let mut event = sample_event("community-posts-list");
+        event["rawQueryString"] = json!(with_cursor("sort=top&limit=3", cursor));
+        let reply = call(app, &posts::ListPosts, &event).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let page = reply.json();
+        let ids = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        (ids, page["next_cursor"].as_str().map(str::to_owned))
+    }
+
+    #[tokio::test]
+    async fn top_pages_neither_skip_nor_repeat_while_likes_move_counts() {
+        let (app, table) = own_table().await;
+        let store = Posts::new(app.db(), app.table());
+        let now = chrono::Utc::now();
+        let mut ids = Vec::new();
+        for i in 0..8 {
+            let id = rota_domain::ids::new_id();
+            let post = Post {
+                id,
+                author_id: 1,
+                author_name: "Ada".into(),
+                title: format!("post {i}"),
+                content: "text".into(),
+                likes_count: 0,
+                comments_count: 0,
+                created_at: now,
+                updated_at: now,
+                is_active: true,
+            };
+            assert!(store.create(&post, SHARDS, Vec::new()).await.unwrap());
+            ids.push(id);
+        }
+        ids.sort();
+        let p = |i: usize| ids[i];
+        let fans: Vec<i64> = (0..3).map(|_| rota_domain::ids::new_id()).collect();
+        // p7: 3 likes, p6: 2, p5: 1, the rest none (newest first).
+        for (post, n) in [(p(7), 3), (p(6), 2), (p(5), 1)] {
+            for fan in &fans[..n] {
+                like(&app, post, *fan, true).await;
+            }
+        }
+        index_shows(&app, &[p(7), p(6), p(5), p(4), p(3), p(2), p(1), p(0)]).await;
+        let (first, cursor) = top_page(&app, None).await;
+        assert_eq!(first, [p(7), p(6), p(5)]);
+        // Between pages: the first page's top post loses its likes (it falls among the
+        // unseen), and the oldest post gains three (it rises above everything seen so far).
+        for fan in &fans {
+            like(&app, p(7), *fan, false).await;
+            like(&app, p(0), *fan, true).await;
+        }
+        index_shows(&app, &[p(0), p(6), p(5), p(7), p(4), p(3), p(2), p(1)]).await;
+        let mut listed = first;
+        let mut cursor = cursor;
+        while let Some(c) = cursor {
+            let (page, next) = top_page(&app, Some(&c)).await;
+            listed.extend(page);
+            cursor = next;
+            assert!(listed.len() <= 16, "{listed:?}");
+        }
+        let mut unique = listed.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            listed.len(),
+            "a post listed twice: {listed:?}"
+        );
+        assert_eq!(unique, ids, "a post skipped: {listed:?}");
+        // The moved posts: the risen one comes next, the fallen one is not listed again.
+        assert_eq!(&listed[3..], [p(0), p(4), p(3), p(2), p(1)]);
+        let _ = app.db().delete_table().table_name(&table).send().await;
+    }
+}

@@ -16,11 +16,12 @@ impl Handler for GetStats {
     type Input = Option<Caller>;
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, _caller: Self::Input) -> Reply {
-        let (stats, _) = crate::stats::get(&app.stats_source(), &mut ctx.metrics).await?;
-        let mut response = json(StatusCode::OK, &stats)?;
+        let served = crate::stats::get(&app.stats_source(), &mut ctx.metrics).await?;
+        let mut response = json(StatusCode::OK, &served.stats)?;
+        // What is left of the stats' TTL: held by an HTTP cache, never older than the TTL.
         response.headers_mut().insert(
             http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("public, max-age=60"),
+            served.cache_control(app.config.stats_ttl_secs),
         );
         Ok(response)
     }

@@ -74,7 +74,7 @@ impl Handler for Dashboard {
                 })
             })
             .collect();
-        let (stats, _) = stats;
+        let stats = stats.stats;
         crate::http::json(
             StatusCode::OK,
             &json!({

@@ -54,7 +54,8 @@ impl Handler for ListPosts {
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
         let (caller, Query(query)) = input;
         let feed = query.feed;
-        let after = app.read_cursor::<i128>(feed.list(), query.page.cursor.as_deref())?;
+        let after = app
+            .read_cursor::<crate::cursor::FeedCursor>(feed.list(), query.page.cursor.as_deref())?;
         let (posts, next) = crate::feeds::page(
             app,
             &mut ctx.metrics,
