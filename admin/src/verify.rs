@@ -373,7 +373,11 @@ mod tests {
         r.add(&item(&[("PK", s("USER#1")), ("SK", s("LIKE#7"))]));
         r.add(&item(&[("PK", s("USER#2")), ("SK", s("LIKE#7"))]));
         for (shard, likes) in [("LIKES#00", 3), ("LIKES#05", -1), ("LIKES#15", 0)] {
-            r.add(&item(&[("PK", s("POST#7")), ("SK", s(shard)), ("n", n(likes))]));
+            r.add(&item(&[
+                ("PK", s("POST#7")),
+                ("SK", s(shard)),
+                ("n", n(likes)),
+            ]));
         }
         r.add(&item(&[
             ("PK", s("POST#7")),
@@ -400,7 +404,11 @@ mod tests {
             ("comments_count", n(0)),
             ("top_score", n(step + 8)),
         ]));
-        r.add(&item(&[("PK", s("POST#8")), ("SK", s("LIKES#01")), ("n", n(1))]));
+        r.add(&item(&[
+            ("PK", s("POST#8")),
+            ("SK", s("LIKES#01")),
+            ("n", n(1)),
+        ]));
         r.add(&item(&[
             ("PK", s("USER#1")),
             ("SK", s("NOTIF#0000000000000009")),

@@ -202,6 +202,102 @@ mod in_process {
     }
 }
 
+/// Posts written before the like shards (their count only on the counts item) are given shards
+/// by their first like or unlike, with the count they had; a deleted post takes no like.
+mod shards {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rota_api::handlers::{likes, posts};
+
+    use super::*;
+
+    async fn set(app: &TestApp, post: i64, user: i64, liked: bool) -> Reply {
+        let event = on_post(
+            sample_event(if liked {
+                "community-posts-like"
+            } else {
+                "community-posts-unlike"
+            }),
+            post,
+            &member_token(app, user),
+        );
+        if liked {
+            call(app, &likes::LikePost, &event).await
+        } else {
+            call(app, &likes::UnlikePost, &event).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_written_before_the_shards_keeps_its_count() {
+        let app = app().await;
+        let author = create_user(&app).await;
+        let post = create_post(&app, author).await;
+        let base = rota_domain::ids::new_id();
+        for user in [base, base + 1] {
+            assert_eq!(
+                set(&app, post, user, true).await.json()["likes_count"],
+                json!(1 + user - base)
+            );
+        }
+        // The old layout: no shards, the two likes counted on the counts item alone.
+        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        for shard in 0..rota_store::posts::LIKE_SHARDS {
+            let (pk, sk) = rota_store::posts::like_shard_key(post, shard);
+            db.delete_item()
+                .table_name(&app.config.table_name)
+                .key("PK", AttributeValue::S(pk))
+                .key("SK", AttributeValue::S(sk))
+                .send()
+                .await
+                .unwrap();
+        }
+        db.update_item()
+            .table_name(&app.config.table_name)
+            .key("PK", AttributeValue::S(format!("POST#{post}")))
+            .key("SK", AttributeValue::S("COUNTS".into()))
+            .update_expression("REMOVE likes_ops")
+            .send()
+            .await
+            .unwrap();
+        // A new like counts on top of the old ones; an old like's unlike uncounts it.
+        assert_eq!(
+            set(&app, post, base + 2, true).await.json()["likes_count"],
+            3
+        );
+        assert_eq!(set(&app, post, base, false).await.json()["likes_count"], 2);
+        let got = call(
+            &app,
+            &posts::GetPost,
+            &on_post(
+                sample_event("community-posts-get"),
+                post,
+                &member_token(&app, author),
+            ),
+        )
+        .await;
+        assert_eq!(got.json()["likes_count"], 2);
+        // Deleted: a like is 404 and counts nothing.
+        let deleted = call(
+            &app,
+            &posts::DeletePost,
+            &on_post(
+                sample_event("community-posts-delete"),
+                post,
+                &member_token(&app, author),
+            ),
+        )
+        .await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+        assert_eq!(set(&app, post, base + 3, true).await.status, 404);
+        assert_eq!(set(&app, post, base + 1, false).await.status, 404);
+        let tally = rota_store::posts::Posts::new(&db, &app.config.table_name)
+            .like_tally(post)
+            .await
+            .unwrap();
+        assert_eq!((tally.likes, tally.active()), (2, false));
+    }
+}
+
 /// A popular post (issue 21, item 7): the like count is sharded over the post's partition, so
 /// likes of many users at once meet on different items (docs/data-model.md, "Likes of a
 /// popular post"). Under the `contention` profile (local/faults.yaml: an item another

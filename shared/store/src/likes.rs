@@ -211,7 +211,10 @@ impl<'a> Likes<'a> {
     /// in one transaction that holds the counts item to the count read. A concurrent
     /// migration or like makes it fail, and the caller's retry of the like finds the shards.
     async fn shard_legacy_post(&self, post_id: i64, tally: &LikeTally) -> StoreResult<()> {
-        let counts = tally.counts.as_ref().ok_or(StoreError::ConditionFailed("COUNTS"))?;
+        let counts = tally
+            .counts
+            .as_ref()
+            .ok_or(StoreError::ConditionFailed("COUNTS"))?;
         let likes: i64 = get_n(counts, "likes_count")?;
         let (pk, sk) = counts_key(post_id);
         let hold = Update::builder()
@@ -231,7 +234,12 @@ impl<'a> Likes<'a> {
         for k in 0..LIKE_SHARDS {
             let put = Put::builder()
                 .table_name(self.table)
-                .set_item(Some(like_shard_item(post_id, k, if k == 0 { likes } else { 0 }, true)))
+                .set_item(Some(like_shard_item(
+                    post_id,
+                    k,
+                    if k == 0 { likes } else { 0 },
+                    true,
+                )))
                 .condition_expression("attribute_not_exists(PK)")
                 .build()
                 .map_err(StoreError::internal)?;
@@ -240,7 +248,12 @@ impl<'a> Likes<'a> {
         match request.send_retried().await {
             Ok(_) => Ok(()),
             // Someone else migrated it (or a like moved the count): the retry sees the shards.
-            Err(err) if cancellation_codes(&err).is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) => Ok(()),
+            Err(err)
+                if cancellation_codes(&err)
+                    .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) =>
+            {
+                Ok(())
+            }
             Err(err) => Err(db_error("TransactWriteItems")(err)),
         }
     }
