@@ -286,17 +286,26 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
     let Av::S(shard) = exported[&post_key]["feed"].clone() else {
         panic!("the post has no feed attribute")
     };
-    let found = db
-        .query()
-        .table_name(&drill)
-        .index_name("feed-new")
-        .key_condition_expression("feed = :f AND id = :id")
-        .expression_attribute_values(":f", Av::S(shard))
-        .expression_attribute_values(":id", Av::N(post_id.to_string()))
-        .send()
-        .await
-        .expect("Query feed-new");
-    assert_eq!(found.count, 1);
+    // The index is eventually consistent (the emulator lags each write by up to 100 ms).
+    let mut found = 0;
+    for _ in 0..20 {
+        found = db
+            .query()
+            .table_name(&drill)
+            .index_name("feed-new")
+            .key_condition_expression("feed = :f AND id = :id")
+            .expression_attribute_values(":f", Av::S(shard.clone()))
+            .expression_attribute_values(":id", Av::N(post_id.to_string()))
+            .send()
+            .await
+            .expect("Query feed-new")
+            .count;
+        if found == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(found, 1);
 
     // 3. Add items of every attribute type, export the drill table, wipe it, import, compare.
     let synthetic = synthetic_items(&run);
