@@ -96,7 +96,8 @@ impl Recount {
                 );
             } else if sk.starts_with("COMMENT#") {
                 *self.comments.entry(post).or_default() += 1;
-            } else if sk.starts_with("LIKES#") {
+            } else if sk.starts_with("LIKES#") && item.contains_key("n") {
+                // (A delete of a post written before the shards leaves key-only items.)
                 let shards = self.shards.entry(post).or_default();
                 shards.0 += number::<i64>(item, "n");
                 shards.1 += 1;

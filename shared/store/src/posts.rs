@@ -458,7 +458,9 @@ impl<'a> Posts<'a> {
             for item in out.items.unwrap_or_default() {
                 if get_s(&item, "SK")? == TALLY_FROM {
                     tally.counts = Some(item);
-                } else {
+                } else if item.contains_key("n") {
+                    // (Not the key-only items a delete of a post written before the shards
+                    // leaves: its `REMOVE live` creates them.)
                     tally.likes += get_n::<i64>(&item, "n").unwrap_or(0);
                     tally.ops += get_n::<i64>(&item, "ops").unwrap_or(0);
                     tally.shards += 1;
