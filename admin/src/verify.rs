@@ -6,8 +6,9 @@
 //! checks it from the outside, after an incident, a restore or a fault-injection run: one
 //! consistent Scan of the table (parallel segments), counting
 //! - users (`USER#…`/`PROFILE`) and active posts against the sharded totals (`STATS#…`),
-//! - each post's likes (`USER#<liker>`/`LIKE#<post>`) and `COMMENT#…` items against its counts
-//!   item,
+//! - each post's likes (`USER#<liker>`/`LIKE#<post>`) against the sum of its like shards
+//!   (`POST#<post>`/`LIKES#…`, the exact count) and the folded `likes_count` and `top_score` of
+//!   its counts item, and its `COMMENT#…` items against the counts item,
 //! - each user's unread notifications against their inbox.
 //!
 //! A Scan is fine here: an operator tool, never a request path. It reads a moving table, so
@@ -28,6 +29,8 @@ struct Recount {
     /// post id → (likes_count, comments_count, top_score) as stored on its counts item.
     stored: BTreeMap<i64, (i64, i64, i128)>,
     likes: HashMap<i64, i64>,
+    /// post id → (sum of its like shards' `n`, how many shards).
+    shards: HashMap<i64, (i64, usize)>,
     comments: HashMap<i64, i64>,
     /// user id → unread as stored on the inbox item.
     inbox: BTreeMap<i64, i64>,
@@ -93,6 +96,11 @@ impl Recount {
                 );
             } else if sk.starts_with("COMMENT#") {
                 *self.comments.entry(post).or_default() += 1;
+            } else if sk.starts_with("LIKES#") && item.contains_key("n") {
+                // (A delete of a post written before the shards leaves key-only items.)
+                let shards = self.shards.entry(post).or_default();
+                shards.0 += number::<i64>(item, "n");
+                shards.1 += 1;
             }
         } else if pk.starts_with("STATS#") && sk == counters::SK {
             self.totals.users += number::<i64>(item, "users").max(0) as u64;
@@ -124,6 +132,10 @@ impl Recount {
         for (&post, &(likes, comments, score)) in &self.stored {
             let real_likes = self.likes.get(&post).copied().unwrap_or(0);
             check(format!("post {post} likes_count"), likes, real_likes);
+            // A post written before the shards has none until its next like.
+            if let Some(&(sum, _)) = self.shards.get(&post) {
+                check(format!("post {post} like shards"), sum, real_likes);
+            }
             check(
                 format!("post {post} comments_count"),
                 comments,
@@ -192,6 +204,11 @@ async fn scan(db: &Client, table: &str, segments: i32) -> Result<Recount, String
         total.items += part.items;
         total.stored.extend(part.stored);
         total.inbox.extend(part.inbox);
+        for (k, (sum, count)) in part.shards {
+            let shards = total.shards.entry(k).or_default();
+            shards.0 += sum;
+            shards.1 += count;
+        }
         for (k, v) in part.likes {
             *total.likes.entry(k).or_default() += v;
         }
@@ -229,6 +246,23 @@ async fn fix(db: &Client, table: &str, recount: &Recount) -> Result<usize, Strin
         let real_likes = recount.likes.get(&post).copied().unwrap_or(0);
         let real_comments = recount.comments.get(&post).copied().unwrap_or(0);
         let real_score = i128::from(real_likes) * 10_000_000_000_000_000 + i128::from(post);
+        if let Some(&(sum, _)) = recount.shards.get(&post)
+            && sum != real_likes
+        {
+            // The difference on shard 0, and one more operation, so that the next like's fold
+            // (which only lands with more operations than the last) is not refused.
+            db.update_item()
+                .table_name(table)
+                .key("PK", s(format!("POST#{post}")))
+                .key("SK", s("LIKES#00".into()))
+                .update_expression("ADD n :d, ops :one")
+                .expression_attribute_values(":d", n((real_likes - sum).to_string()))
+                .expression_attribute_values(":one", n("1".into()))
+                .send_retried()
+                .await
+                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+            fixed += 1;
+        }
         if (likes, comments, score) == (real_likes, real_comments, real_score) {
             continue;
         }
@@ -339,6 +373,13 @@ mod tests {
         ]));
         r.add(&item(&[("PK", s("USER#1")), ("SK", s("LIKE#7"))]));
         r.add(&item(&[("PK", s("USER#2")), ("SK", s("LIKE#7"))]));
+        for (shard, likes) in [("LIKES#00", 3), ("LIKES#05", -1), ("LIKES#15", 0)] {
+            r.add(&item(&[
+                ("PK", s("POST#7")),
+                ("SK", s(shard)),
+                ("n", n(likes)),
+            ]));
+        }
         r.add(&item(&[
             ("PK", s("POST#7")),
             ("SK", s("COMMENT#0000000000000001")),
@@ -365,12 +406,22 @@ mod tests {
             ("top_score", n(step + 8)),
         ]));
         r.add(&item(&[
+            ("PK", s("POST#8")),
+            ("SK", s("LIKES#01")),
+            ("n", n(1)),
+        ]));
+        r.add(&item(&[
             ("PK", s("USER#1")),
             ("SK", s("NOTIF#0000000000000009")),
         ]));
         let found = r.mismatches();
         assert!(found.contains(&Mismatch {
             what: "post 8 likes_count".into(),
+            stored: 1,
+            recounted: 0
+        }));
+        assert!(found.contains(&Mismatch {
+            what: "post 8 like shards".into(),
             stored: 1,
             recounted: 0
         }));

@@ -77,6 +77,24 @@ async fn every_grant_is_used_and_every_call_is_granted() {
 }
 
 /// Every HTTP function, on every path that calls AWS.
+/// Deletes the like shards of `post` (as the emulator's root, not a function's role).
+async fn strip_like_shards(stack: &PrivateStack, post: i64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let db = aws_sdk_dynamodb::Client::new(
+        &rota_local::stack::sdk_config(&stack.running.aws_endpoint).await,
+    );
+    for shard in 0..rota_store::posts::LIKE_SHARDS {
+        let (pk, sk) = rota_store::posts::like_shard_key(post, shard);
+        db.delete_item()
+            .table_name("RotaTable")
+            .key("PK", AttributeValue::S(pk))
+            .key("SK", AttributeValue::S(sk))
+            .send()
+            .await
+            .expect("a like shard deleted");
+    }
+}
+
 async fn tour(stack: &PrivateStack) {
     let api = stack.api();
     ok(
@@ -184,6 +202,15 @@ async fn tour(stack: &PrivateStack) {
         "like again",
     );
     ok(&api.get(&path, b).await, 200, "a post");
+    // A post written before the like shards (its shards removed here, as the old layout had
+    // none): its first unlike gives it shards.
+    strip_like_shards(stack, bos_id).await;
+    ok(
+        &api.delete(&format!("/api/community/posts/{bos_id}/like"), a)
+            .await,
+        200,
+        "an unlike of a post written before the like shards",
+    );
     ok(
         &api.patch(
             &path,

@@ -286,17 +286,15 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
     let Av::S(shard) = exported[&post_key]["feed"].clone() else {
         panic!("the post has no feed attribute")
     };
-    let found = db
-        .query()
-        .table_name(&drill)
-        .index_name("feed-new")
-        .key_condition_expression("feed = :f AND id = :id")
-        .expression_attribute_values(":f", Av::S(shard))
-        .expression_attribute_values(":id", Av::N(post_id.to_string()))
-        .send()
-        .await
-        .expect("Query feed-new");
-    assert_eq!(found.count, 1);
+    let found = index_count(
+        &db,
+        &drill,
+        "feed-new",
+        "feed = :f AND id = :id",
+        &[(":f", Av::S(shard)), (":id", Av::N(post_id.to_string()))],
+    )
+    .await;
+    assert_eq!(found, 1);
 
     // 3. Add items of every attribute type, export the drill table, wipe it, import, compare.
     let synthetic = synthetic_items(&run);
@@ -344,16 +342,43 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
     ]);
     assert_eq!(printed_count(&out), exported_again.len(), "{out}");
     assert_table_holds(&db, &drill, &exported_again).await;
-    let top = db
-        .query()
-        .table_name(&drill)
-        .index_name("feed-top")
-        .key_condition_expression("top_feed = :f")
-        .expression_attribute_values(":f", Av::S(format!("DRILLFEED#{run}")))
-        .send()
-        .await
-        .expect("Query feed-top");
-    assert_eq!(top.count, 1);
+    let top = index_count(
+        &db,
+        &drill,
+        "feed-top",
+        "top_feed = :f",
+        &[(":f", Av::S(format!("DRILLFEED#{run}")))],
+    )
+    .await;
+    assert_eq!(top, 1);
+}
+
+/// How many entries of `index` match, read until there is one (or 1 s passed): indexes are
+/// eventually consistent, and the emulator lags each write by up to 100 ms.
+async fn index_count(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    index: &str,
+    condition: &str,
+    values: &[(&str, Av)],
+) -> i32 {
+    let mut found = 0;
+    for _ in 0..20 {
+        let mut query = db
+            .query()
+            .table_name(table)
+            .index_name(index)
+            .key_condition_expression(condition);
+        for (name, value) in values {
+            query = query.expression_attribute_values(*name, value.clone());
+        }
+        found = query.send().await.expect("Query an index").count;
+        if found > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    found
 }
 
 #[tokio::test]

@@ -151,6 +151,12 @@ impl Api {
         Self::on(base, random_ip(), false)
     }
 
+    /// The careful client ([`careful`]) of the gateway at `base` (a private stack's under a
+    /// fault profile), from its own client IP.
+    pub fn careful_at(base: &str) -> Self {
+        Self::on(base, random_ip(), true)
+    }
+
     fn on(base: &str, ip: IpAddr, careful: bool) -> Self {
         let http = reqwest::Client::builder()
             .local_address(ip)

@@ -63,10 +63,25 @@ pub fn signed_jwt(claims: &Value, secret: &str) -> String {
 /// The JWT secret of the stack `stack_name`, from the running stack's emulator (two stacks of
 /// one emulator are two stacks of one account).
 pub async fn jwt_secret_of(stack_name: &str) -> String {
+    jwt_secret_in(stack_name, &sdk_config().await).await
+}
+
+/// The keys the functions of the stack `stack_name` whose emulator is at `aws_endpoint` (a
+/// private stack's) sign and verify with.
+pub async fn token_keys_at(stack_name: &str, aws_endpoint: &str) -> TokenKeys {
+    let sdk = rota_local::stack::sdk_config(aws_endpoint).await;
+    TokenKeys::new(
+        jwt_secret_in(stack_name, &sdk).await.as_bytes(),
+        token_scope_of(stack_name),
+    )
+    .expect("keys")
+}
+
+async fn jwt_secret_in(stack_name: &str, sdk: &aws_config::SdkConfig) -> String {
     let name = rota_local::stack::jwt_secret_name(&template_of(stack_name))
         .expect("the secret's name resolves")
         .expect("the template names a JWT secret");
-    let out = aws_sdk_ssm::Client::new(&sdk_config().await)
+    let out = aws_sdk_ssm::Client::new(sdk)
         .get_parameter()
         .name(&name)
         .with_decryption(true)

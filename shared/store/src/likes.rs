@@ -4,9 +4,14 @@
 //! |---|---|---|---|
 //! | like | `USER#<user id>` | `LIKE#<post id>` | post_id, user_id, created_at |
 //!
-//! A like lives in the liker's partition, not the post's (see `posts.rs` for why), and its
-//! count on the post's counts item, written in the same transaction as the like, together
-//! with the post's `top_score` in the top feed.
+//! A like lives in the liker's partition, not the post's (see `posts.rs` for why). Its count
+//! is on one of the post's like shards (`POST#<post>`/`LIKES#<user mod 16>`), written in the
+//! same transaction as the like: likes of many users at once meet on 16 items, not one. The
+//! counts item's `likes_count` and `top_score` (the top feed's sort key, which must live on
+//! one item) are then folded from the shards by a plain conditional UpdateItem: single-item
+//! writes never conflict with each other, and the fold's condition (`likes_ops` only grows)
+//! keeps an older fold from landing over a newer one (docs/data-model.md, "Likes of a popular
+//! post").
 
 use std::collections::HashSet;
 
@@ -14,9 +19,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::posts::{BATCH_KEYS, Posts, SCORE_STEP, counts_key, key_item, like_key, timestamp};
+use super::posts::{
+    BATCH_KEYS, LIKE_SHARDS, LikeTally, Posts, SCORE_STEP, counts_key, key_item, like_key,
+    like_shard_item, like_shard_key, like_shard_of, timestamp,
+};
 use super::{
-    Item, SendRetried, StoreError, StoreResult, cancellation_codes, db_error, get_n, n, s,
+    Item, SendRetried, StoreError, StoreResult, cancellation_codes, db_error, get_n,
+    is_condition_failed, n, s,
 };
 
 pub struct Likes<'a> {
@@ -51,25 +60,33 @@ impl<'a> Likes<'a> {
         Ok(liked)
     }
 
-    fn score_update(&self, post_id: i64, direction: i64) -> StoreResult<TransactWriteItem> {
-        let (pk, sk) = counts_key(post_id);
+    /// The like shard's change: `direction` likes, one more operation, only while the post is
+    /// live (its delete removes `live` from every shard).
+    fn shard_update(
+        &self,
+        post_id: i64,
+        user_id: i64,
+        direction: i64,
+    ) -> StoreResult<TransactWriteItem> {
+        let (pk, sk) = like_shard_key(post_id, like_shard_of(user_id));
         let update = Update::builder()
             .table_name(self.table)
             .key("PK", s(pk))
             .key("SK", s(sk))
-            .update_expression("ADD likes_count :one, top_score :step")
-            // Only active posts are in a feed: `top_feed` is removed by the delete.
-            .condition_expression("attribute_exists(top_feed)")
-            .expression_attribute_values(":one", n(direction))
-            .expression_attribute_values(":step", n(SCORE_STEP * i128::from(direction)))
+            .update_expression("ADD n :d, ops :one")
+            .condition_expression("attribute_exists(live)")
+            .expression_attribute_values(":d", n(direction))
+            .expression_attribute_values(":one", n(1))
             .build()
             .map_err(StoreError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Likes (`liked`) or unlikes a post, idempotently. Returns the post's like count after,
-    /// or `None` when the post does not exist or is deleted. Either the like and its count are
-    /// written, or an error says they were not: never a count for a write that did not happen.
+    /// Likes (`liked`) or unlikes a post, idempotently. Returns the post's exact like count
+    /// after, or `None` when the post does not exist or is deleted. Either the like and its
+    /// count are written, or an error says they were not: never a count for a write that did
+    /// not happen. Round trips: the transaction (like + one shard), the tally (one Query),
+    /// and the fold (one UpdateItem) when the counts item is behind.
     pub async fn set(
         &self,
         post_id: i64,
@@ -77,6 +94,35 @@ impl<'a> Likes<'a> {
         liked: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
+        let posts = Posts::new(self.db, self.table);
+        if !self.write(post_id, user_id, liked, now).await? {
+            // The shard refused: the post is gone, or was written before the shards.
+            let tally = posts.like_tally(post_id).await?;
+            if !(tally.active() && tally.shards == 0) {
+                return Ok(None);
+            }
+            self.shard_legacy_post(post_id, &tally).await?;
+            if !self.write(post_id, user_id, liked, now).await? {
+                return Ok(None);
+            }
+        }
+        let tally = posts.like_tally(post_id).await?;
+        if !tally.active() {
+            return Ok(None);
+        }
+        self.fold(post_id, &tally).await;
+        Ok(Some(tally.likes))
+    }
+
+    /// The like (or unlike) and its shard in one transaction: `false` when the shard refused
+    /// it (not live). Already in the wanted state (liked twice, unliked twice) is success.
+    async fn write(
+        &self,
+        post_id: i64,
+        user_id: i64,
+        liked: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let like_write = if liked {
             let mut item = key_item(like_key(post_id, user_id));
             item.extend([
@@ -105,26 +151,110 @@ impl<'a> Likes<'a> {
             .db
             .transact_write_items()
             .transact_items(like_write)
-            .transact_items(self.score_update(post_id, if liked { 1 } else { -1 })?)
+            .transact_items(self.shard_update(post_id, user_id, if liked { 1 } else { -1 })?)
+            .send_retried()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match cancellation_codes(&err) {
+                // The shard is not live (checked first: a deleted post is 404 either way).
+                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    Ok(false)
+                }
+                // Already in the wanted state (liked twice, or unliked twice): idempotent.
+                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    Ok(true)
+                }
+                _ => Err(db_error("TransactWriteItems")(err)),
+            },
+        }
+    }
+
+    /// Folds the shards into the counts item (`likes_count`, `top_score`) unless a fold of as
+    /// many operations is there already. Best effort: the like stands whatever happens here,
+    /// and the next like, unlike or `rota-admin verify --fix` folds again. The fold of the
+    /// last like to read the shards reads every operation, so the counts item ends exact
+    /// once likes stop (an older fold cannot land over it: `likes_ops` only grows).
+    async fn fold(&self, post_id: i64, tally: &LikeTally) {
+        if tally.folded_ops().is_some_and(|ops| ops >= tally.ops) {
+            return;
+        }
+        let (pk, sk) = counts_key(post_id);
+        let score = i128::from(tally.likes) * SCORE_STEP + i128::from(post_id);
+        let result = self
+            .db
+            .update_item()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .update_expression("SET likes_count = :c, top_score = :t, likes_ops = :o")
+            .condition_expression(
+                "attribute_exists(top_feed) AND (attribute_not_exists(likes_ops) OR likes_ops < :o)",
+            )
+            .expression_attribute_values(":c", n(tally.likes))
+            .expression_attribute_values(":t", n(score))
+            .expression_attribute_values(":o", n(tally.ops))
             .send_retried()
             .await;
         match result {
             Ok(_) => {}
-            Err(err) => match cancellation_codes(&err) {
-                // The post is gone (checked first: a deleted post is 404 either way).
-                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    return Ok(None);
-                }
-                // Already in the wanted state (liked twice, or unliked twice): idempotent.
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {}
-                _ => return Err(db_error("TransactWriteItems")(err)),
-            },
+            // A fold of more operations landed first, or the post was deleted.
+            Err(err) if is_condition_failed(&err) => {}
+            Err(err) => {
+                let err = db_error("UpdateItem")(err);
+                tracing::warn!(post_id, error = %err, "like count not folded (the next like folds it)");
+            }
         }
+    }
+
+    /// Gives a post written before the like shards its shards: its counted likes on shard 0,
+    /// in one transaction that holds the counts item to the count read. A concurrent
+    /// migration or like makes it fail, and the caller's retry of the like finds the shards.
+    async fn shard_legacy_post(&self, post_id: i64, tally: &LikeTally) -> StoreResult<()> {
+        let counts = tally
+            .counts
+            .as_ref()
+            .ok_or(StoreError::ConditionFailed("COUNTS"))?;
+        let likes: i64 = get_n(counts, "likes_count")?;
         let (pk, sk) = counts_key(post_id);
-        let counts = super::get_item(self.db, self.table, pk, sk, true).await?;
-        match counts {
-            Some(c) if c.contains_key("top_feed") => Ok(Some(get_n(&c, "likes_count")?)),
-            _ => Ok(None),
+        let hold = Update::builder()
+            .table_name(self.table)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .update_expression("SET likes_ops = :zero")
+            .condition_expression("attribute_exists(top_feed) AND likes_count = :c")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":c", n(likes))
+            .build()
+            .map_err(StoreError::internal)?;
+        let mut request = self
+            .db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(hold).build());
+        for k in 0..LIKE_SHARDS {
+            let put = Put::builder()
+                .table_name(self.table)
+                .set_item(Some(like_shard_item(
+                    post_id,
+                    k,
+                    if k == 0 { likes } else { 0 },
+                    true,
+                )))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(StoreError::internal)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match request.send_retried().await {
+            Ok(_) => Ok(()),
+            // Someone else migrated it (or a like moved the count): the retry sees the shards.
+            Err(err)
+                if cancellation_codes(&err)
+                    .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(db_error("TransactWriteItems")(err)),
         }
     }
 }

@@ -3,7 +3,14 @@
 //! | item | PK | SK | holds |
 //! |---|---|---|---|
 //! | post | `POST#<id>` | `POST` | id, author, title, content, times, is_active; while active `feed` = `FEED#<shard>` |
-//! | post counts | `POST#<id>` | `COUNTS` | post_id, likes_count, comments_count, top_score; while active `top_feed` = `FEED#<shard>` |
+//! | post counts | `POST#<id>` | `COUNTS` | post_id, likes_count (folded), likes_ops, comments_count, top_score; while active `top_feed` = `FEED#<shard>` |
+//! | like shard | `POST#<id>` | `LIKES#<00..15>` | post_id, n, ops; while active `live` |
+//!
+//! The like count is sharded ([`LIKE_SHARDS`] items per post, the liker's id picks one): one
+//! item takes only ~60 transactions a second, and a popular post's likes would all conflict
+//! on it. The exact count is the sum of the shards (one Query, [`Posts::like_tally`]); the
+//! counts item keeps a folded copy (`likes_count`, `top_score` for the top feed), written
+//! after each like by a plain conditional UpdateItem (`likes.rs`), which feed pages read.
 //!
 //! The counters live on their own small item, so a like or a comment rewrites ~100 bytes
 //! (1 WCU) whatever the post's size, and never contends with an edit of the post.
@@ -23,14 +30,14 @@
 //! posts shown, their counts and the caller's likes: two round trips, and reads only what the
 //! page shows. A delete removes both feed keys in the same transaction that uncounts the post.
 //!
-//! Counters change in the same TransactWriteItems as the like or comment item, so they are
-//! always exactly the number of items behind them.
+//! Counters change in the same TransactWriteItems as the like or comment item (a like shard,
+//! the counts item), so they are always exactly the number of items behind them.
 
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
@@ -43,6 +50,11 @@ use super::{
 
 /// Multiplier of likes in `top_score`: above every id (ids stay below 2^53 < 10^16).
 pub(crate) const SCORE_STEP: i128 = 10_000_000_000_000_000;
+/// How many items a post's like count is spread over. Fixed: a like and its unlike must meet
+/// the same shard (`user id mod LIKE_SHARDS`), so changing it needs a migration. 16 shards
+/// take ~16 × 60 likes a second under DynamoDB's conflict rule; each costs 2 WCU at create and
+/// at delete (docs/data-model.md, "Likes of a popular post").
+pub const LIKE_SHARDS: i64 = 16;
 /// BatchGetItem's limit of keys per call.
 pub(crate) const BATCH_KEYS: usize = 100;
 
@@ -62,6 +74,64 @@ pub fn counts_key(id: i64) -> (String, String) {
 /// caller's likes together with the posts.
 pub(crate) fn like_key(post_id: i64, user_id: i64) -> (String, String) {
     (format!("USER#{user_id}"), format!("LIKE#{post_id}"))
+}
+
+/// The key of the like shard `shard` of a post.
+pub fn like_shard_key(post_id: i64, shard: i64) -> (String, String) {
+    (post_pk(post_id), format!("LIKES#{shard:02}"))
+}
+
+/// The like shard a user's likes and unlikes meet on (ids end in 12 random bits: uniform).
+pub(crate) fn like_shard_of(user_id: i64) -> i64 {
+    user_id.rem_euclid(LIKE_SHARDS)
+}
+
+/// The sort keys of a post's counts item and like shards, and nothing else of its
+/// partition (`COMMENT#…` sorts before, `POST` after): one Query reads them.
+const TALLY_FROM: &str = "COUNTS";
+const TALLY_TO: &str = "LIKES#~";
+
+/// A like shard's item: `likes` on it (all of a new post's likes on shard 0), live or not.
+pub(crate) fn like_shard_item(post_id: i64, shard: i64, likes: i64, live: bool) -> Item {
+    let mut item = key_item(like_shard_key(post_id, shard));
+    item.extend([
+        ("entity".into(), s("like_shard")),
+        ("post_id".into(), n(post_id)),
+        ("n".into(), n(likes)),
+        ("ops".into(), n(0)),
+    ]);
+    if live {
+        item.insert("live".into(), AttributeValue::Bool(true));
+    }
+    item
+}
+
+/// A post's likes as its shards hold them, read with its counts item in one Query.
+#[derive(Debug, Default)]
+pub struct LikeTally {
+    /// The exact like count: the sum of the shards.
+    pub likes: i64,
+    /// Likes and unlikes applied to the shards so far (only grows).
+    pub ops: i64,
+    /// How many shards were found (0: a post written before the shards).
+    pub shards: usize,
+    pub counts: Option<Item>,
+}
+
+impl LikeTally {
+    /// Whether the post is active (its counts item still in the top feed).
+    pub fn active(&self) -> bool {
+        self.counts
+            .as_ref()
+            .is_some_and(|c| c.contains_key("top_feed"))
+    }
+
+    /// The like operations the counts item's folded `likes_count` reflects.
+    pub fn folded_ops(&self) -> Option<i64> {
+        self.counts
+            .as_ref()
+            .and_then(|c| get_n(c, "likes_ops").ok())
+    }
 }
 
 pub fn feed_partition(shard: u32) -> String {
@@ -145,7 +215,7 @@ impl Post {
         i128::from(self.likes_count) * SCORE_STEP + i128::from(self.id)
     }
 
-    fn to_items(&self, shards: u32) -> (Item, Item) {
+    fn to_items(&self, shards: u32) -> (Item, Item, Vec<Item>) {
         let feed = feed_partition(shard_of(self.id, shards));
         let mut post = key_item(post_key(self.id));
         post.extend([
@@ -164,6 +234,7 @@ impl Post {
             ("entity".into(), s("post_counts")),
             ("post_id".into(), n(self.id)),
             ("likes_count".into(), n(self.likes_count)),
+            ("likes_ops".into(), n(0)),
             ("comments_count".into(), n(self.comments_count)),
             ("top_score".into(), n(self.top_score())),
         ]);
@@ -171,7 +242,13 @@ impl Post {
             post.insert("feed".into(), s(feed.clone()));
             counts.insert("top_feed".into(), s(feed));
         }
-        (post, counts)
+        let like_shards = (0..LIKE_SHARDS)
+            .map(|k| {
+                let likes = if k == 0 { self.likes_count } else { 0 };
+                like_shard_item(self.id, k, likes, self.is_active)
+            })
+            .collect();
+        (post, counts, like_shards)
     }
 
     /// A post from its item and its counts item (absent counts read as zero).
@@ -265,7 +342,8 @@ impl<'a> Posts<'a> {
         Self { db, table }
     }
 
-    /// Writes a new post, its counts and the active-post count in one transaction, with
+    /// Writes a new post, its counts, its like shards and the active-post count in one
+    /// transaction (3 + LIKE_SHARDS items), with
     /// `extra` writes (an idempotency record). `false` when its id was taken (retry with a
     /// new one).
     pub async fn create(
@@ -274,13 +352,22 @@ impl<'a> Posts<'a> {
         shards: u32,
         extra: Vec<TransactWriteItem>,
     ) -> StoreResult<bool> {
-        let (post_item, counts_item) = post.to_items(shards);
+        let (post_item, counts_item, like_shards) = post.to_items(shards);
         let mut request = self
             .db
             .transact_write_items()
             .transact_items(super::put_new(self.table, post_item)?)
             .transact_items(super::put_new(self.table, counts_item)?)
             .transact_items(counters::add(self.table, Counter::ActivePosts, 1)?);
+        // No condition of their own: the post's and the counts' cancel a taken id.
+        for shard in like_shards {
+            let put = Put::builder()
+                .table_name(self.table)
+                .set_item(Some(shard))
+                .build()
+                .map_err(StoreError::internal)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
         for write in extra {
             request = request.transact_items(write);
         }
@@ -370,17 +457,55 @@ impl<'a> Posts<'a> {
         Ok(found)
     }
 
-    /// The active post `id` and whether `viewer` likes it: one round trip (strongly
+    /// The active post `id`, with its exact like count, and whether `viewer` likes it: one
+    /// round trip (a BatchGetItem and the like tally's Query, concurrently; strongly
     /// consistent: authors see their own writes).
     pub async fn get_active(
         &self,
         id: i64,
         viewer: Option<i64>,
     ) -> StoreResult<Option<(Post, bool)>> {
-        let fetched = self.fetch(&[id], viewer, true).await?;
-        Ok(fetched
-            .active(id)?
-            .map(|post| (post, fetched.liked.contains(&id))))
+        let (fetched, tally) =
+            futures_util::future::try_join(self.fetch(&[id], viewer, true), self.like_tally(id))
+                .await?;
+        Ok(fetched.active(id)?.map(|mut post| {
+            // A post written before the shards has its exact count on the counts item.
+            if tally.shards > 0 {
+                post.likes_count = tally.likes;
+            }
+            (post, fetched.liked.contains(&id))
+        }))
+    }
+
+    /// The post's like shards and counts item: one strongly consistent Query on the post's
+    /// partition (`COUNTS` ..= `LIKES#~`, 17 items of ~100 B: 1 RCU).
+    pub async fn like_tally(&self, id: i64) -> StoreResult<LikeTally> {
+        let query = self
+            .db
+            .query()
+            .table_name(self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(post_pk(id)))
+            .expression_attribute_values(":from", s(TALLY_FROM))
+            .expression_attribute_values(":to", s(TALLY_TO))
+            .consistent_read(true);
+        let mut tally = LikeTally::default();
+        super::query_all(query, |out| {
+            for item in out.items.unwrap_or_default() {
+                if get_s(&item, "SK")? == TALLY_FROM {
+                    tally.counts = Some(item);
+                } else if item.contains_key("n") {
+                    // (Not the key-only items a delete of a post written before the shards
+                    // leaves: its `REMOVE live` creates them.)
+                    tally.likes += get_n::<i64>(&item, "n").unwrap_or(0);
+                    tally.ops += get_n::<i64>(&item, "ops").unwrap_or(0);
+                    tally.shards += 1;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(tally)
     }
 
     /// Whether the post exists and is active (the post item only).
@@ -507,14 +632,26 @@ impl<'a> Posts<'a> {
             .update_expression("REMOVE top_feed")
             .build()
             .map_err(StoreError::internal)?;
-        let result = self
+        let mut request = self
             .db
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(TransactWriteItem::builder().update(off_top).build())
-            .transact_items(counters::add(self.table, Counter::ActivePosts, -1)?)
-            .send_retried()
-            .await;
+            .transact_items(counters::add(self.table, Counter::ActivePosts, -1)?);
+        // Every like shard stops taking likes in the same transaction (a like after it is
+        // refused by its shard's `live` condition: 404).
+        for shard in 0..LIKE_SHARDS {
+            let (spk, ssk) = like_shard_key(id, shard);
+            let dead = Update::builder()
+                .table_name(self.table)
+                .key("PK", s(spk))
+                .key("SK", s(ssk))
+                .update_expression("REMOVE live")
+                .build()
+                .map_err(StoreError::internal)?;
+            request = request.transact_items(TransactWriteItem::builder().update(dead).build());
+        }
+        let result = request.send_retried().await;
         match result {
             Ok(_) => Ok(Change::Done(())),
             Err(err) => match cancellation_codes(&err) {
