@@ -4,6 +4,7 @@
 
 pub mod ids;
 pub mod input;
+pub mod locale;
 pub mod refresh_token;
 pub mod reminder_hours;
 pub mod streak;
