@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::posts::timestamp;
-use super::{Item, cancellation_codes, db_error, get_n, get_s, is_condition_failed, n, s};
+use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
 use super::{SendRetried, StoreError, Versioned};
 use rota_domain::streak::Streak;
 
@@ -349,26 +349,22 @@ impl<'a> Roadmaps<'a> {
         previous: Option<Streak>,
         next: Streak,
     ) -> Result<bool, StoreError> {
-        let mut request = self
+        // The step mark's own streak write, on its own: one write, one condition.
+        let result = self
             .db
-            .put_item()
-            .table_name(self.table)
-            .item("PK", s(user_pk(user_id)))
-            .item("SK", s("STREAK"))
-            .item("entity", s("streak"))
-            .item("last_day", s(next.last_day.format("%Y-%m-%d").to_string()))
-            .item("days", n(next.days));
-        request = match previous {
-            Some(p) => request
-                .condition_expression("last_day = :day AND days = :days")
-                .expression_attribute_values(":day", s(p.last_day.format("%Y-%m-%d").to_string()))
-                .expression_attribute_values(":days", n(p.days)),
-            None => request.condition_expression("attribute_not_exists(PK)"),
-        };
-        match request.send_retried().await {
+            .transact_write_items()
+            .transact_items(self.streak_put(user_id, previous, next)?)
+            .send_retried()
+            .await;
+        match result {
             Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(db_error("PutItem")(err)),
+            Err(err)
+                if cancellation_codes(&err)
+                    .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(db_error("TransactWriteItems")(err)),
         }
     }
 }
