@@ -169,7 +169,7 @@ fn reminder_text(roadmap: &Roadmap, step: &str, locale: Locale) -> (String, Stri
         ),
         Locale::Tr => (
             "Bugünkü adımın seni bekliyor".into(),
-            format!("{name} içinde sıradaki adım: {step}."),
+            format!("Sıradaki adımın: {step} ({name})."),
         ),
     }
 }
