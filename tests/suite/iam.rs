@@ -183,7 +183,10 @@ async fn a_role_grants_its_own_actions_and_no_others() {
         .key("SK", s("PROFILE"))
         .send()
         .await;
-    assert_eq!(service_code(delete).as_deref(), Some("AccessDeniedException"));
+    assert_eq!(
+        service_code(delete).as_deref(),
+        Some("AccessDeniedException")
+    );
     // The scheduler reads the reminders index only, not the table.
     let db = dynamodb_as("RemindersSchedulerFunction").await;
     let query = db
