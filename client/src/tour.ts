@@ -24,6 +24,19 @@ const user = s.object<Schemas["User"]>("User", {
   created_at: s.dateTime,
 });
 
+const meShape = s.object<Schemas["Me"]>("Me", {
+  id: s.id,
+  email: s.string,
+  display_name: s.string,
+  role: s.oneOf("member", "admin"),
+  created_at: s.dateTime,
+  reminder_enabled: s.boolean,
+  reminder_hour: s.integer(0, 23),
+  // Any of the document's ~600 zone names: a string is as much as the tour checks.
+  timezone: (v, at) => s.string(v, at) as Schemas["TimeZone"],
+  locale: s.oneOf<Schemas["Locale"]>("en", "tr"),
+});
+
 const authResponse = s.object<Schemas["AuthResponse"]>("AuthResponse", {
   access_token: s.string,
   refresh_token: s.string,
@@ -185,6 +198,8 @@ async function tour(baseUrl: string): Promise<void> {
     auth = expect(
       "POST /api/auth/register",
       await anonymous.POST("/api/auth/register", {
+        // The account's language comes from Accept-Language (q-values honoured).
+        params: { header: { "Accept-Language": "tr-TR,tr;q=0.9,en;q=0.8" } },
         body: { email, password: "correct horse battery staple", display_name: "Tour" },
       }),
       201,
@@ -194,6 +209,14 @@ async function tour(baseUrl: string): Promise<void> {
     return `user ${auth.user.id} ${email}`;
   });
   const me = client(baseUrl, fetch, auth.access_token);
+
+  await timed("me (locale)", async () => {
+    const mine = expect("GET /api/users/me", await me.GET("/api/users/me"), 200, meShape);
+    if (mine.locale !== "tr") throw new TourError(`me: registered with Accept-Language tr-TR, locale is ${mine.locale}`);
+    const back = expect("PATCH /api/users/me", await me.PATCH("/api/users/me", { body: { locale: "en" } }), 200, meShape);
+    if (back.locale !== "en") throw new TourError(`me: PATCH locale en answered ${back.locale}`);
+    return "tr from Accept-Language, then en by PATCH";
+  });
 
   const title = `Tour ${randomUUID()}`;
   let created!: Schemas["Post"];
@@ -259,7 +282,17 @@ async function tour(baseUrl: string): Promise<void> {
     const first = goals[0];
     if (first === undefined) throw new TourError("catalog: no goals");
     goal = first;
-    return `${goals.length} goals, using "${goal.slug}"`;
+    // Signed out, the catalog follows Accept-Language (and says it varies by it).
+    const turkish = await anonymous.GET("/api/roadmaps/catalog", { params: { header: { "Accept-Language": "tr" } } });
+    const tr = expect("GET /api/roadmaps/catalog (tr)", turkish, 200, catalog);
+    const trFirst = tr.goals[0];
+    if (trFirst === undefined || trFirst.slug !== first.slug || trFirst.title === first.title) {
+      throw new TourError(`catalog: Accept-Language tr answered ${JSON.stringify(trFirst)}, English ${JSON.stringify(first)}`);
+    }
+    if (turkish.response.headers.get("vary") !== "Accept-Language") {
+      throw new TourError(`catalog: Vary is ${turkish.response.headers.get("vary")}`);
+    }
+    return `${goals.length} goals, using "${goal.slug}" ("${trFirst.title}" in Turkish)`;
   });
 
   let plan!: Schemas["Roadmap"];

@@ -150,7 +150,7 @@ async fn tour(stack: &PrivateStack) {
     let patched = api
         .patch(
             "/api/users/me",
-            &json!({"display_name": "Ada L", "reminder_enabled": true, "reminder_hour": hour, "timezone": "Europe/Istanbul"}),
+            &json!({"display_name": "Ada L", "reminder_enabled": true, "reminder_hour": hour, "timezone": "Europe/Istanbul", "locale": "tr"}),
             a,
         )
         .await;

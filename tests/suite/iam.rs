@@ -173,16 +173,20 @@ async fn no_function_but_registration_can_write_a_users_role() {
 
 #[tokio::test]
 async fn a_role_grants_its_own_actions_and_no_others() {
-    // The catalog only records activity: it may not read or delete items.
+    // The catalog only reads a profile (for its language) and records activity: it may not
+    // delete items.
     let db = dynamodb_as("RoadmapsCatalogFunction").await;
-    let get = db
-        .get_item()
+    let delete = db
+        .delete_item()
         .table_name(table_name())
         .key("PK", s("USER#1"))
         .key("SK", s("PROFILE"))
         .send()
         .await;
-    assert_eq!(service_code(get).as_deref(), Some("AccessDeniedException"));
+    assert_eq!(
+        service_code(delete).as_deref(),
+        Some("AccessDeniedException")
+    );
     // The scheduler reads the reminders index only, not the table.
     let db = dynamodb_as("RemindersSchedulerFunction").await;
     let query = db

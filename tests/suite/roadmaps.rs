@@ -411,3 +411,113 @@ mod steps_exactly_once {
         );
     }
 }
+
+async fn catalog_with(api: &Api, token: Option<&str>, accept_language: Option<&str>) -> Reply {
+    let headers: Vec<(&str, &str)> = accept_language
+        .map(|v| ("accept-language", v))
+        .into_iter()
+        .collect();
+    let reply = api
+        .send_with("GET", "/api/roadmaps/catalog", token, None, None, &headers)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply
+}
+
+fn backend_title(catalog: &Reply) -> String {
+    let goals = catalog.json()["goals"].as_array().unwrap().clone();
+    let backend = goals.iter().find(|g| g["slug"] == "backend").unwrap();
+    backend["title"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_catalog_speaks_accept_language_signed_out_and_the_profile_signed_in() {
+    let api = Api::new();
+    // Signed out: Accept-Language, cached per language.
+    let tr = catalog_with(&api, None, Some("tr-TR,tr;q=0.9,en;q=0.8")).await;
+    assert_eq!(backend_title(&tr), "Backend geliştirici");
+    assert_eq!(tr.header("vary"), Some("Accept-Language"));
+    assert_eq!(tr.header("cache-control"), Some("public, max-age=3600"));
+    for header in [Some("en-US"), None, Some("de")] {
+        let en = catalog_with(&api, None, header).await;
+        assert_eq!(backend_title(&en), "Backend developer", "{header:?}");
+        assert_eq!(en.header("vary"), Some("Accept-Language"));
+    }
+    // Signed in: the profile's language, whatever the header; private to the caller.
+    let me = api.new_account().await;
+    let token = Some(me.access_token.as_str());
+    let en = catalog_with(&api, token, Some("tr")).await;
+    assert_eq!(backend_title(&en), "Backend developer");
+    assert_eq!(en.header("cache-control"), Some("private, no-cache"));
+    assert_eq!(en.header("vary"), Some("Accept-Language, Authorization"));
+    let reply = api
+        .patch("/api/users/me", &json!({"locale": "tr"}), token)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let tr = catalog_with(&api, token, Some("en-US")).await;
+    assert_eq!(backend_title(&tr), "Backend geliştirici");
+}
+
+#[tokio::test]
+async fn a_roadmap_reads_in_its_readers_language_and_follows_a_change() {
+    let api = Api::new();
+    let (me, created) = account_with_roadmap(
+        &api,
+        json!({"goal": "backend", "level": "beginner", "hours_per_week": 10}),
+    )
+    .await;
+    let token = Some(me.access_token.as_str());
+    assert_eq!(
+        created["title"],
+        "Backend developer roadmap (beginner, 10 h/week)"
+    );
+    let id = created["id"].as_i64().unwrap();
+    let english = steps(&created);
+    let reply = api
+        .patch("/api/users/me", &json!({"locale": "tr"}), token)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    let roadmap = api.get(&format!("/api/roadmaps/{id}"), token).await.json();
+    let title = "Backend geliştirici yol haritası (başlangıç, haftada 10 saat)";
+    assert_eq!(roadmap["title"], title);
+    let goal = rota_roadmap::goal("backend").unwrap();
+    assert_eq!(
+        roadmap["milestones"][0]["title"],
+        goal.milestone_in(rota_roadmap::Stage::Foundations, rota_roadmap::Locale::Tr)
+    );
+    let turkish = steps(&roadmap);
+    assert_eq!(turkish.len(), english.len());
+    for (en, tr) in english.iter().zip(&turkish) {
+        // The same step (id, skill, hours), its texts in Turkish.
+        assert_eq!(
+            (&en["id"], &en["skill"], &en["est_hours"]),
+            (&tr["id"], &tr["skill"], &tr["est_hours"])
+        );
+        let skill = goal.skill(en["skill"].as_str().unwrap()).unwrap();
+        assert_eq!(tr["title"], skill.title_in(rota_roadmap::Locale::Tr));
+        assert_eq!(
+            tr["description"],
+            skill.description_in(rota_roadmap::Locale::Tr)
+        );
+        assert_ne!(tr["title"], en["title"]);
+    }
+    let list = api.get("/api/roadmaps", token).await.json();
+    assert_eq!(list["items"][0]["title"], title);
+    let dashboard = api.get("/api/dashboard", token).await.json();
+    assert_eq!(dashboard["roadmaps"][0]["title"], title);
+    assert_eq!(
+        dashboard["roadmaps"][0]["next_step"]["title"],
+        turkish[0]["title"]
+    );
+    let step_id = turkish[0]["id"].as_i64().unwrap();
+    let marked = api
+        .patch(
+            &format!("/api/roadmaps/{id}/steps/{step_id}"),
+            &json!({"done": true}),
+            token,
+        )
+        .await;
+    assert_eq!(marked.status, 200, "{}", marked.text);
+    assert_eq!(marked.json()["title"], turkish[0]["title"]);
+}

@@ -230,3 +230,73 @@ mod one_write {
         );
     }
 }
+
+/// Registers with `accept_language` (none when `None`) and answers the new account's locale.
+async fn locale_registered_with(api: &Api, accept_language: Option<&str>) -> String {
+    let body = json!({"email": unique_email(), "password": "password-123", "display_name": "Ada"});
+    let headers: Vec<(&str, &str)> = accept_language
+        .map(|v| ("accept-language", v))
+        .into_iter()
+        .collect();
+    let reply = api
+        .send_with(
+            "POST",
+            "/api/auth/register",
+            None,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+            &headers,
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let me = api.get("/api/users/me", Some(&token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    me.json()["locale"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_new_account_speaks_the_language_its_accept_language_prefers() {
+    let api = Api::new();
+    for (header, expected) in [
+        (Some("tr-TR,tr;q=0.9,en;q=0.8"), "tr"),
+        (Some("en-US"), "en"),
+        (None, "en"),
+        (Some("de"), "en"),
+        // q-values, not the order, decide; q=0 refuses a language.
+        (Some("en;q=0.4, de, tr;q=0.7"), "tr"),
+        (Some("tr;q=0, en;q=0.2"), "en"),
+    ] {
+        assert_eq!(
+            locale_registered_with(&api, header).await,
+            expected,
+            "Accept-Language: {header:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_locale_can_be_changed_to_tr_or_en_only() {
+    let api = Api::new();
+    let account = api.new_account().await;
+    let token = Some(account.access_token.as_str());
+    assert_eq!(api.get("/api/users/me", token).await.json()["locale"], "en");
+    let reply = api
+        .patch("/api/users/me", &json!({"locale": "tr"}), token)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["locale"], "tr");
+    assert_eq!(api.get("/api/users/me", token).await.json()["locale"], "tr");
+    for bad in [json!("de"), json!("TR"), json!("tr-TR"), json!(1)] {
+        let problem = api
+            .patch("/api/users/me", &json!({"locale": bad}), token)
+            .await
+            .problem(422);
+        assert_eq!(error_fields(&problem), ["locale"], "{bad}");
+    }
+    // Other settings leave it as it is.
+    let reply = api
+        .patch("/api/users/me", &json!({"reminder_hour": 8}), token)
+        .await;
+    assert_eq!(reply.json()["locale"], "tr");
+}

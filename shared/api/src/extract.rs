@@ -244,6 +244,22 @@ impl<S: Sync> FromRequest<S> for ClientIp {
     }
 }
 
+/// The language the request's `Accept-Language` prefers among Rota's (English when it names
+/// neither): what a new account starts in, and what a signed-out caller reads.
+pub struct AcceptLanguage(pub rota_domain::locale::Locale);
+
+impl<S: Sync> FromRequest<S> for AcceptLanguage {
+    async fn from_request(_: &App<S>, _: &mut Ctx, req: &Request) -> ApiResult<Self> {
+        let header = req
+            .headers()
+            .get(http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        Ok(AcceptLanguage(
+            rota_domain::locale::Locale::from_accept_language(header),
+        ))
+    }
+}
+
 /// The request's method and path (at most 200 characters of it), for the `$default` route.
 pub struct Route {
     pub method: String,

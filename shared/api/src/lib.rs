@@ -18,6 +18,7 @@ pub mod http;
 pub mod idempotency;
 pub mod ratelimit;
 pub mod reminders;
+pub mod roadmap_text;
 pub mod runtime;
 pub mod state;
 pub mod stats;

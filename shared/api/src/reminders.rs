@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::state::HasDb;
+use rota_domain::locale::Locale;
 use rota_domain::reminder_hours::{epoch_hour, last_due_hour, next_due_hour};
 use rota_lambda::metrics::{Metrics, Unit};
 use rota_store::SendRetried;
 use rota_store::notifications::{Delivery, Notification, Notifications};
-use rota_store::roadmaps::Roadmaps;
+use rota_store::roadmaps::{Roadmap, Roadmaps};
 use rota_store::users::{DueUser, Users};
 
 /// Users per SQS message (the owner's "100 at a time").
@@ -156,6 +157,23 @@ pub enum Outcome {
     NothingToRemind,
 }
 
+/// The in-app reminder's title and body in the user's language, naming the roadmap and its
+/// next step (stored as `step`, in English) in that language too.
+fn reminder_text(roadmap: &Roadmap, step: &str, locale: Locale) -> (String, String) {
+    let name = crate::roadmap_text::summary_title(roadmap, locale);
+    let step = crate::roadmap_text::step_title(roadmap, step, locale);
+    match locale {
+        Locale::En => (
+            "Time for today's step".into(),
+            format!("Next up in {name}: {step}."),
+        ),
+        Locale::Tr => (
+            "Bugünkü adımın seni bekliyor".into(),
+            format!("Sıradaki adımın: {step} ({name})."),
+        ),
+    }
+}
+
 /// Delivers `user`'s reminder exactly once per local day, at `now` (see the module docs for
 /// late and early runs).
 pub async fn remind<S: HasDb>(
@@ -188,16 +206,17 @@ pub async fn remind<S: HasDb>(
     let roadmaps = Roadmaps::new(db, app.table()).list(user.id).await?;
     let Some((roadmap, step)) = roadmaps
         .iter()
-        .find_map(|r| r.next_step().map(|(_, title)| (r.title.as_str(), title)))
+        .find_map(|r| r.next_step().map(|(_, title)| (r, title)))
     else {
         users.advance_reminder(user.id, user.due_hour, next).await?;
         return Ok(Outcome::NothingToRemind);
     };
+    let (title, body) = reminder_text(roadmap, step, profile.locale);
     let notification = Notification {
         id: rota_domain::ids::new_id(),
         kind: "daily_reminder".into(),
-        title: "Time for today's step".into(),
-        body: format!("Next up in {roadmap}: {step}."),
+        title,
+        body,
         created_at: now,
         read_at: None,
     };

@@ -34,6 +34,27 @@ impl Locale {
     pub fn from_stored(s: Option<&str>) -> Self {
         s.and_then(Self::parse).unwrap_or_default()
     }
+
+    /// The language an `Accept-Language` header (RFC 9110 §12.5.4) prefers among ours: the
+    /// highest-weighted range whose primary subtag is `tr` or `en` (`tr-TR` is `tr`; ties
+    /// keep header order), English when none is (absent, `*`, `de`) or it refuses one with
+    /// `q=0`.
+    pub fn from_accept_language(header: Option<&str>) -> Self {
+        let Some(header) = header else {
+            return Locale::En;
+        };
+        // The crate sorts by q (stably) but keeps q=0, which means "not acceptable".
+        accept_language::parse_with_quality(header)
+            .into_iter()
+            .filter(|(_, q)| *q > 0.0)
+            .find_map(|(tag, _)| {
+                let primary = tag.split('-').next().unwrap_or_default();
+                Self::ALL
+                    .into_iter()
+                    .find(|l| primary.eq_ignore_ascii_case(l.as_str()))
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl fmt::Display for Locale {
@@ -55,5 +76,22 @@ mod tests {
         assert_eq!(Locale::from_stored(Some("de")), Locale::En);
         assert_eq!(Locale::from_stored(None), Locale::En);
         assert_eq!(Locale::from_stored(Some("tr")), Locale::Tr);
+    }
+
+    #[test]
+    fn accept_language_picks_the_highest_weighted_of_ours() {
+        let of = |h: &str| Locale::from_accept_language(Some(h));
+        assert_eq!(of("tr-TR,tr;q=0.9,en;q=0.8"), Locale::Tr);
+        assert_eq!(of("en-US"), Locale::En);
+        assert_eq!(of("de"), Locale::En);
+        assert_eq!(of("*"), Locale::En);
+        assert_eq!(of(""), Locale::En);
+        assert_eq!(Locale::from_accept_language(None), Locale::En);
+        // q-values, not order, decide; a q=0 range is refused.
+        assert_eq!(of("en;q=0.5, tr;q=0.8"), Locale::Tr);
+        assert_eq!(of("de, TR-tr;q=0.7, en;q=0.3"), Locale::Tr);
+        assert_eq!(of("tr;q=0, en;q=0.1"), Locale::En);
+        assert_eq!(of("fr, en-GB;q=0.9, tr;q=0.9"), Locale::En);
+        assert_eq!(of("garbage;;q=x,,"), Locale::En);
     }
 }

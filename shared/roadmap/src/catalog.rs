@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::LazyLock;
 
+use rota_domain::locale::Locale;
 use serde::{Deserialize, Serialize};
 
 use crate::hours::Hours;
@@ -49,7 +50,7 @@ impl fmt::Display for Stage {
 }
 
 /// Milestone titles of a goal, one per stage (they read better per goal than generic ones).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageTitles {
     pub foundations: String,
@@ -67,6 +68,25 @@ impl StageTitles {
             Stage::Capstone => &self.capstone,
         }
     }
+}
+
+/// A title and a description in one language other than the catalog's English.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texts {
+    pub title: String,
+    pub description: String,
+}
+
+/// A goal's Turkish texts, `catalog/tr/<goal>.json`: the goal's, its milestones' and, by
+/// slug, every skill's. Resource titles are not translated: they name external works.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Translation {
+    title: String,
+    description: String,
+    milestones: StageTitles,
+    skills: BTreeMap<String, Texts>,
 }
 
 /// A learning resource.
@@ -91,6 +111,25 @@ pub struct Skill {
     /// Slugs of skills of the same goal that should come first.
     pub prerequisites: Vec<String>,
     pub resources: Vec<Resource>,
+    /// Turkish title and description (from `catalog/tr/`, checked complete on load).
+    #[serde(skip)]
+    pub tr: Texts,
+}
+
+impl Skill {
+    pub fn title_in(&self, locale: Locale) -> &str {
+        match locale {
+            Locale::En => &self.title,
+            Locale::Tr => &self.tr.title,
+        }
+    }
+
+    pub fn description_in(&self, locale: Locale) -> &str {
+        match locale {
+            Locale::En => &self.description,
+            Locale::Tr => &self.tr.description,
+        }
+    }
 }
 
 /// A learning goal with its prerequisite graph.
@@ -106,6 +145,39 @@ pub struct Goal {
     pub capstones: Vec<String>,
     /// In authoring order, which is also the last tie-break of the plan order.
     pub skills: Vec<Skill>,
+    /// Turkish title and description.
+    #[serde(skip)]
+    pub tr: Texts,
+    /// Turkish milestone titles.
+    #[serde(skip)]
+    pub tr_milestones: StageTitles,
+}
+
+impl Goal {
+    pub fn title_in(&self, locale: Locale) -> &str {
+        match locale {
+            Locale::En => &self.title,
+            Locale::Tr => &self.tr.title,
+        }
+    }
+
+    pub fn description_in(&self, locale: Locale) -> &str {
+        match locale {
+            Locale::En => &self.description,
+            Locale::Tr => &self.tr.description,
+        }
+    }
+
+    pub fn milestone_in(&self, stage: Stage, locale: Locale) -> &str {
+        match locale {
+            Locale::En => self.milestones.get(stage),
+            Locale::Tr => self.tr_milestones.get(stage),
+        }
+    }
+
+    pub fn skill(&self, slug: &str) -> Option<&Skill> {
+        self.skills.iter().find(|s| s.slug == slug)
+    }
 }
 
 /// What `GET /api/roadmaps/catalog` lists per goal.
@@ -127,53 +199,86 @@ pub(crate) struct CompiledGoal {
 
 pub(crate) struct Catalog {
     pub goals: Vec<CompiledGoal>,
-    pub summaries: Vec<GoalSummary>,
+    /// Per language, in `Locale::ALL` order.
+    pub summaries: [Vec<GoalSummary>; 2],
 }
 
-// Catalog order of goals (also the order `catalog()` lists them in).
-const SOURCES: [(&str, &str); 8] = [
-    ("backend.json", include_str!("../catalog/backend.json")),
-    ("frontend.json", include_str!("../catalog/frontend.json")),
-    ("mobile.json", include_str!("../catalog/mobile.json")),
+// Catalog order of goals (also the order `catalog()` lists them in), each with its Turkish
+// texts.
+const SOURCES: [Source; 8] = [
+    (
+        "backend.json",
+        include_str!("../catalog/backend.json"),
+        include_str!("../catalog/tr/backend.json"),
+    ),
+    (
+        "frontend.json",
+        include_str!("../catalog/frontend.json"),
+        include_str!("../catalog/tr/frontend.json"),
+    ),
+    (
+        "mobile.json",
+        include_str!("../catalog/mobile.json"),
+        include_str!("../catalog/tr/mobile.json"),
+    ),
     (
         "data-science.json",
         include_str!("../catalog/data-science.json"),
+        include_str!("../catalog/tr/data-science.json"),
     ),
     (
         "machine-learning.json",
         include_str!("../catalog/machine-learning.json"),
+        include_str!("../catalog/tr/machine-learning.json"),
     ),
     (
         "devops-cloud.json",
         include_str!("../catalog/devops-cloud.json"),
+        include_str!("../catalog/tr/devops-cloud.json"),
     ),
     (
         "cybersecurity.json",
         include_str!("../catalog/cybersecurity.json"),
+        include_str!("../catalog/tr/cybersecurity.json"),
     ),
-    ("ux-design.json", include_str!("../catalog/ux-design.json")),
+    (
+        "ux-design.json",
+        include_str!("../catalog/ux-design.json"),
+        include_str!("../catalog/tr/ux-design.json"),
+    ),
 ];
 
 // The embedded files are fixed at compile time and the test suite loads them, so a failure
 // here is a build defect caught by `cargo test`, never something user input can trigger.
+/// A goal file's name, its text and its Turkish texts.
+pub(crate) type Source = (&'static str, &'static str, &'static str);
+
 pub(crate) static CATALOG: LazyLock<Catalog> = LazyLock::new(|| match Catalog::load(&SOURCES) {
     Ok(catalog) => catalog,
     Err(problems) => panic!("invalid embedded roadmap catalog:\n{}", problems.join("\n")),
 });
 
 impl Catalog {
-    pub(crate) fn load(sources: &[(&str, &str)]) -> Result<Catalog, Vec<String>> {
+    pub(crate) fn load(sources: &[Source]) -> Result<Catalog, Vec<String>> {
         let mut problems = Vec::new();
         let mut goals = Vec::new();
         let mut seen = BTreeSet::new();
-        for (file, text) in sources {
-            let goal: Goal = match serde_json::from_str(text) {
+        for (file, text, tr) in sources {
+            let mut goal: Goal = match serde_json::from_str(text) {
                 Ok(goal) => goal,
                 Err(e) => {
                     problems.push(format!("{file}: {e}"));
                     continue;
                 }
             };
+            match serde_json::from_str::<Translation>(tr) {
+                Ok(tr) => problems.extend(
+                    translate(&mut goal, tr)
+                        .into_iter()
+                        .map(|e| format!("tr/{file}: {e}")),
+                ),
+                Err(e) => problems.push(format!("tr/{file}: {e}")),
+            }
             if !seen.insert(goal.slug.clone()) {
                 problems.push(format!("{file}: duplicate goal slug {:?}", goal.slug));
             }
@@ -185,20 +290,52 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let summaries = goals
-            .iter()
-            .map(|c| GoalSummary {
-                slug: c.goal.slug.clone(),
-                title: c.goal.title.clone(),
-                description: c.goal.description.clone(),
-            })
-            .collect();
+        let summaries = Locale::ALL.map(|locale| {
+            goals
+                .iter()
+                .map(|c| GoalSummary {
+                    slug: c.goal.slug.clone(),
+                    title: c.goal.title_in(locale).to_owned(),
+                    description: c.goal.description_in(locale).to_owned(),
+                })
+                .collect()
+        });
         Ok(Catalog { goals, summaries })
     }
 
     pub(crate) fn find(&self, slug: &str) -> Option<&CompiledGoal> {
         self.goals.iter().find(|c| c.goal.slug == slug)
     }
+}
+
+/// Puts `tr` into `goal`: every text present and non-empty, one per skill, no other slug.
+fn translate(goal: &mut Goal, tr: Translation) -> Vec<String> {
+    let mut problems = Vec::new();
+    let blank = |s: &str| s.trim().is_empty();
+    if blank(&tr.title) || blank(&tr.description) {
+        problems.push("empty goal title or description".to_owned());
+    }
+    if Stage::ALL.iter().any(|&s| blank(tr.milestones.get(s))) {
+        problems.push("empty milestone title".to_owned());
+    }
+    for skill in &mut goal.skills {
+        match tr.skills.get(&skill.slug) {
+            Some(texts) if !blank(&texts.title) && !blank(&texts.description) => {
+                skill.tr = texts.clone()
+            }
+            Some(_) => problems.push(format!("{}: empty title or description", skill.slug)),
+            None => problems.push(format!("{}: no translation", skill.slug)),
+        }
+    }
+    for slug in tr.skills.keys().filter(|s| goal.skill(s).is_none()) {
+        problems.push(format!("{slug}: not a skill of the goal"));
+    }
+    goal.tr = Texts {
+        title: tr.title,
+        description: tr.description,
+    };
+    goal.tr_milestones = tr.milestones;
+    problems
 }
 
 fn is_slug(s: &str) -> bool {
@@ -347,8 +484,33 @@ mod tests {
         )
     }
 
+    /// A complete Turkish file for the goal `text`, when it parses.
+    fn translation_of(text: &str) -> String {
+        let slugs: Vec<String> = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|g| {
+                g["skills"].as_array().map(|skills| {
+                    skills
+                        .iter()
+                        .filter_map(|s| s["slug"].as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        let skills: serde_json::Map<String, serde_json::Value> = slugs
+            .into_iter()
+            .map(|s| (s, serde_json::json!({"title": "B", "description": "a."})))
+            .collect();
+        serde_json::json!({"title": "H", "description": "a.",
+            "milestones": {"foundations": "T", "core": "Ç", "advanced": "İ", "capstone": "B"},
+            "skills": skills})
+        .to_string()
+    }
+
     fn load_one(text: &str) -> Result<Catalog, Vec<String>> {
-        Catalog::load(&[("g.json", text)])
+        let tr: &'static str = Box::leak(translation_of(text).into_boxed_str());
+        let text: &'static str = Box::leak(text.to_owned().into_boxed_str());
+        Catalog::load(&[("g.json", text, tr)])
     }
 
     #[test]
@@ -409,6 +571,42 @@ mod tests {
         );
         let err = load_one(&goal_json(&dup, r#"["top"]"#)).err().unwrap();
         assert!(err[0].contains("duplicate"), "{err:?}");
+    }
+
+    #[test]
+    fn rejects_a_missing_empty_or_stray_translation() {
+        let text = goal_json(
+            &format!(
+                "[{},{}]",
+                skill("top", "capstone", &["a"]),
+                skill("a", "core", &[])
+            ),
+            r#"["top"]"#,
+        );
+        let tr: serde_json::Value = serde_json::from_str(&translation_of(&text)).unwrap();
+        let load = |tr: serde_json::Value| {
+            let tr: &'static str = Box::leak(tr.to_string().into_boxed_str());
+            let text: &'static str = Box::leak(text.clone().into_boxed_str());
+            Catalog::load(&[("g.json", text, tr)])
+        };
+        let catalog = load(tr.clone()).map_err(|e| e.join("; ")).unwrap();
+        assert_eq!(catalog.goals[0].goal.skills[1].title_in(Locale::Tr), "B");
+        assert_eq!(catalog.summaries[1][0].title, "H");
+
+        let mut missing = tr.clone();
+        missing["skills"].as_object_mut().unwrap().remove("a");
+        let err = load(missing).err().unwrap();
+        assert!(err[0].contains("a: no translation"), "{err:?}");
+
+        let mut empty = tr.clone();
+        empty["skills"]["a"]["title"] = " ".into();
+        let err = load(empty).err().unwrap();
+        assert!(err[0].contains("empty"), "{err:?}");
+
+        let mut stray = tr.clone();
+        stray["skills"]["zzz"] = serde_json::json!({"title": "x", "description": "y"});
+        let err = load(stray).err().unwrap();
+        assert!(err[0].contains("zzz: not a skill"), "{err:?}");
     }
 
     #[test]

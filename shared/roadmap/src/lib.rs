@@ -12,6 +12,13 @@
 //! goal files must also be added to `SOURCES` in `catalog.rs`; `tests/catalog.rs` checks the
 //! content rules (≥ 20 skills, ≥ 2 https resources per skill, …).
 //!
+//! # Languages
+//! The catalog is written in English; `catalog/tr/<goal>.json` holds each goal's Turkish
+//! texts (title, description, milestone titles, and every skill's title and description by
+//! slug), checked complete when the catalog loads. A plan is generated and stored in English
+//! and shown in a language by [`Plan::localized`], which looks its texts up by skill slug and
+//! stage: a learner who switches language sees their existing roadmaps in the new one.
+//!
 //! # Plan order
 //! Skills are sorted by (stage, depth, catalog order), where depth is the length of the
 //! longest prerequisite chain below the skill in the full goal graph. Because a prerequisite
@@ -42,17 +49,42 @@ mod catalog;
 mod hours;
 mod plan;
 
-pub use catalog::{Goal, GoalSummary, Resource, Skill, Stage, StageTitles};
+pub use catalog::{Goal, GoalSummary, Resource, Skill, Stage, StageTitles, Texts};
 pub use hours::Hours;
 pub use plan::{
     GenerateError, HOURS_PER_WEEK, Level, Milestone, Plan, Step, UnknownLevel, generate,
 };
 
 use catalog::CATALOG;
+pub use rota_domain::locale::Locale;
 
-/// The goals for `GET /api/roadmaps/catalog`, in catalog order.
+/// The goals for `GET /api/roadmaps/catalog`, in catalog order, in English.
 pub fn catalog() -> &'static [GoalSummary] {
-    &CATALOG.summaries
+    catalog_in(Locale::En)
+}
+
+/// The goals in catalog order, in `locale`.
+pub fn catalog_in(locale: Locale) -> &'static [GoalSummary] {
+    match locale {
+        Locale::En => &CATALOG.summaries[0],
+        Locale::Tr => &CATALOG.summaries[1],
+    }
+}
+
+/// A roadmap's title in `locale` (what `generate` titles it in English), or `None` for a goal
+/// no longer in the catalog.
+pub fn plan_title(goal: &str, level: Level, hours_per_week: u32, locale: Locale) -> Option<String> {
+    self::goal(goal).map(|g| plan::title(g, level, hours_per_week, locale))
+}
+
+/// The title in `locale` of the skill of `goal` whose English title is `title` (stored roadmap
+/// summaries keep step titles only, in English), or `None` when there is none.
+pub fn step_title_in(goal: &str, title: &str, locale: Locale) -> Option<&'static str> {
+    self::goal(goal)?
+        .skills
+        .iter()
+        .find(|s| s.title == title)
+        .map(|s| s.title_in(locale))
 }
 
 /// The full definition of a goal, or `None` for an unknown slug.

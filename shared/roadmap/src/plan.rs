@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CATALOG, Resource, Stage};
+use rota_domain::locale::Locale;
+
+use crate::catalog::{CATALOG, Goal, Resource, Stage};
 use crate::hours::Hours;
 
 /// Allowed `hours_per_week`, as in the API contract.
@@ -30,6 +32,16 @@ impl Level {
             Level::Beginner => "beginner",
             Level::Intermediate => "intermediate",
             Level::Advanced => "advanced",
+        }
+    }
+
+    /// The level as a title shows it in `locale`.
+    pub const fn name_in(self, locale: Locale) -> &'static str {
+        match (locale, self) {
+            (Locale::En, _) => self.as_str(),
+            (Locale::Tr, Level::Beginner) => "başlangıç",
+            (Locale::Tr, Level::Intermediate) => "orta",
+            (Locale::Tr, Level::Advanced) => "ileri",
         }
     }
 
@@ -127,6 +139,34 @@ pub struct Step {
 }
 
 impl Plan {
+    /// This plan with its title, milestone titles and step titles and descriptions in
+    /// `locale`, looked up in the catalog by goal, stage and skill slug; a text whose goal or
+    /// skill has left the catalog stays as stored.
+    pub fn localized(&self, locale: Locale) -> Plan {
+        let mut plan = self.clone();
+        let Some(goal) = CATALOG.find(&plan.goal).map(|c| &c.goal) else {
+            return plan;
+        };
+        plan.title = title(goal, plan.level, plan.hours_per_week, locale);
+        for milestone in &mut plan.milestones {
+            let stage = milestone
+                .steps
+                .first()
+                .and_then(|s| goal.skill(&s.skill))
+                .map(|s| s.stage);
+            if let Some(stage) = stage {
+                milestone.title = goal.milestone_in(stage, locale).to_owned();
+            }
+            for step in &mut milestone.steps {
+                if let Some(skill) = goal.skill(&step.skill) {
+                    step.title = skill.title_in(locale).to_owned();
+                    step.description = skill.description_in(locale).to_owned();
+                }
+            }
+        }
+        plan
+    }
+
     /// All steps in plan order.
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
         self.milestones.iter().flat_map(|m| m.steps.iter())
@@ -290,10 +330,7 @@ pub fn generate(
         None => return Err(GenerateError::NothingToLearn),
     };
     Ok(Plan {
-        title: format!(
-            "{} roadmap ({}, {} h/week)",
-            goal.title, level, hours_per_week
-        ),
+        title: title(goal, level, hours_per_week, Locale::En),
         goal: goal.slug.clone(),
         level,
         hours_per_week,
@@ -301,6 +338,17 @@ pub fn generate(
         total_weeks,
         milestones,
     })
+}
+
+/// "Backend developer roadmap (beginner, 10 h/week)", or in Turkish "Backend geliştirici yol
+/// haritası (başlangıç, haftada 10 saat)".
+pub(crate) fn title(goal: &Goal, level: Level, hours_per_week: u32, locale: Locale) -> String {
+    let name = goal.title_in(locale);
+    let level = level.name_in(locale);
+    match locale {
+        Locale::En => format!("{name} roadmap ({level}, {hours_per_week} h/week)"),
+        Locale::Tr => format!("{name} yol haritası ({level}, haftada {hours_per_week} saat)"),
+    }
 }
 
 #[cfg(test)]

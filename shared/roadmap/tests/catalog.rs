@@ -307,3 +307,112 @@ fn shared_skill_slugs_mean_the_same_kind_of_thing() {
         }
     }
 }
+
+/// Every goal, milestone and skill reads in Turkish as well as English, and the Turkish text is
+/// a translation, not a copy (a name such as "TypeScript" would be the same in both: titles
+/// are phrased so that none is a bare name).
+#[test]
+fn every_entry_has_both_languages_and_turkish_differs_from_english() {
+    use rota_roadmap::{Locale, catalog_in};
+    let turkish_letters = |s: &str| s.chars().any(|c| "ıİşŞğĞçÇöÖüÜ".contains(c));
+    let mut untranslated = Vec::new();
+    let mut pairs: Vec<(String, &str, &str)> = Vec::new();
+    for g in goals() {
+        pairs.push((
+            format!("{}: title", g.slug),
+            g.title_in(Locale::En),
+            g.title_in(Locale::Tr),
+        ));
+        pairs.push((
+            format!("{}: description", g.slug),
+            g.description_in(Locale::En),
+            g.description_in(Locale::Tr),
+        ));
+        for stage in Stage::ALL {
+            pairs.push((
+                format!("{}: milestone {stage}", g.slug),
+                g.milestone_in(stage, Locale::En),
+                g.milestone_in(stage, Locale::Tr),
+            ));
+        }
+        for s in &g.skills {
+            pairs.push((
+                format!("{}/{}: title", g.slug, s.slug),
+                &s.title,
+                s.title_in(Locale::Tr),
+            ));
+            pairs.push((
+                format!("{}/{}: description", g.slug, s.slug),
+                &s.description,
+                s.description_in(Locale::Tr),
+            ));
+        }
+    }
+    for (what, en, tr) in &pairs {
+        if en.trim().is_empty() || tr.trim().is_empty() || en == tr {
+            untranslated.push(what.clone());
+        }
+    }
+    assert!(
+        untranslated.is_empty(),
+        "not in both languages: {untranslated:#?}"
+    );
+    // Written in Turkish: descriptions carry Turkish letters (not ASCII transliteration).
+    let ascii_only: Vec<&String> = pairs
+        .iter()
+        .filter(|(what, _, tr)| what.ends_with("description") && !turkish_letters(tr))
+        .map(|(what, _, _)| what)
+        .collect();
+    assert!(
+        ascii_only.is_empty(),
+        "Turkish without Turkish letters: {ascii_only:#?}"
+    );
+    // The summaries the API lists follow the same texts, in the same order.
+    for (en, tr) in catalog_in(Locale::En).iter().zip(catalog_in(Locale::Tr)) {
+        assert_eq!(en.slug, tr.slug);
+        assert_ne!(en.title, tr.title);
+        assert_eq!(tr.title, goal(&tr.slug).unwrap().title_in(Locale::Tr));
+    }
+    assert_eq!(catalog_in(Locale::En), catalog());
+}
+
+#[test]
+fn a_plan_reads_in_turkish_by_skill_and_stage() {
+    use rota_roadmap::{Level, Locale, generate, plan_title, step_title_in};
+    let plan = generate("backend", Level::Beginner, 10, &[]).unwrap();
+    assert_eq!(
+        plan.title,
+        "Backend developer roadmap (beginner, 10 h/week)"
+    );
+    let tr = plan.localized(Locale::Tr);
+    assert_eq!(
+        tr.title,
+        "Backend geliştirici yol haritası (başlangıç, haftada 10 saat)"
+    );
+    assert_eq!(
+        plan_title("backend", Level::Advanced, 6, Locale::Tr).as_deref(),
+        Some("Backend geliştirici yol haritası (ileri, haftada 6 saat)")
+    );
+    let g = goal("backend").unwrap();
+    assert_eq!(
+        tr.milestones[0].title,
+        g.milestone_in(Stage::Foundations, Locale::Tr)
+    );
+    // Only the texts change: the same steps, weeks and hours.
+    assert_eq!(tr.milestones.len(), plan.milestones.len());
+    for (a, b) in plan.steps().zip(tr.steps()) {
+        assert_eq!(
+            (&a.skill, a.week_start, a.est_hours),
+            (&b.skill, b.week_start, b.est_hours)
+        );
+        let skill = g.skill(&a.skill).unwrap();
+        assert_eq!(b.title, skill.title_in(Locale::Tr));
+        assert_eq!(b.description, skill.description_in(Locale::Tr));
+        assert_ne!(a.title, b.title);
+        assert_eq!(
+            step_title_in("backend", &a.title, Locale::Tr),
+            Some(b.title.as_str())
+        );
+    }
+    assert_eq!(tr.localized(Locale::En), plan);
+}

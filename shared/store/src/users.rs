@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use super::{Item, db_error, get_bool, get_n, get_s, n, s};
 use super::{SendRetried, StoreError, Versioned};
 use rota_domain::input::{DisplayName, Email, ReminderHour, Role, TimeZone};
+use rota_domain::locale::Locale;
 
 pub const DEFAULT_REMINDER_HOUR: u8 = 9;
 pub const DEFAULT_TIMEZONE: &str = "UTC";
@@ -30,6 +31,9 @@ pub struct User {
     pub reminder_enabled: bool,
     pub reminder_hour: u8,
     pub timezone: String,
+    /// The language of everything the user reads (attribute `locale`; absent on items written
+    /// before it existed, which read as English).
+    pub locale: Locale,
     /// The next UTC epoch hour a daily reminder is due (indexed by `reminders-due` while
     /// reminders are enabled).
     pub reminder_due_hour: Option<i64>,
@@ -52,7 +56,13 @@ fn email_key(email_key: &str) -> (String, String) {
 }
 
 impl User {
-    pub fn new(id: i64, email: &Email, display_name: &DisplayName, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        id: i64,
+        email: &Email,
+        display_name: &DisplayName,
+        locale: Locale,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id,
             email: email.as_str().to_owned(),
@@ -62,6 +72,7 @@ impl User {
             reminder_enabled: true,
             reminder_hour: DEFAULT_REMINDER_HOUR,
             timezone: DEFAULT_TIMEZONE.to_owned(),
+            locale,
             reminder_due_hour: Some(rota_domain::reminder_hours::next_due_hour(
                 now,
                 DEFAULT_REMINDER_HOUR,
@@ -86,6 +97,9 @@ impl User {
         }
         if let Some(v) = &changes.timezone {
             next.timezone = v.as_str().to_owned();
+        }
+        if let Some(v) = changes.locale {
+            next.locale = v;
         }
         if changes.touch_reminder() {
             next.reminder_due_hour = next.reminder_enabled.then(|| {
@@ -113,6 +127,7 @@ impl User {
             ),
             ("reminder_hour".into(), n(self.reminder_hour)),
             ("timezone".into(), s(&self.timezone)),
+            ("locale".into(), s(self.locale.as_str())),
         ]);
         if let (true, Some(due)) = (self.reminder_enabled, self.reminder_due_hour) {
             item.insert("reminder_bucket".into(), s(REMINDER_BUCKET));
@@ -132,6 +147,7 @@ impl User {
             reminder_enabled: get_bool(item, "reminder_enabled")?,
             reminder_hour: get_n(item, "reminder_hour")?,
             timezone: get_s(item, "timezone")?,
+            locale: Locale::from_stored(get_s(item, "locale").ok().as_deref()),
             reminder_due_hour: get_n(item, "reminder_due_hour").ok(),
             version: super::get_version(item)?,
         })
@@ -156,6 +172,7 @@ pub struct ProfileChanges {
     pub reminder_enabled: Option<bool>,
     pub reminder_hour: Option<ReminderHour>,
     pub timezone: Option<TimeZone>,
+    pub locale: Option<Locale>,
 }
 
 /// How a versioned profile write ended.
@@ -178,6 +195,7 @@ impl ProfileChanges {
             && self.reminder_enabled.is_none()
             && self.reminder_hour.is_none()
             && self.timezone.is_none()
+            && self.locale.is_none()
     }
 }
 
@@ -341,6 +359,12 @@ impl<'a> Users<'a> {
             request = request
                 .expression_attribute_names("#tz", "timezone")
                 .expression_attribute_values(":tz", s(&next.timezone));
+        }
+        if changes.locale.is_some() {
+            sets.push("#lc = :lc");
+            request = request
+                .expression_attribute_names("#lc", "locale")
+                .expression_attribute_values(":lc", s(next.locale.as_str()));
         }
         if changes.touch_reminder() {
             match next.reminder_due_hour {

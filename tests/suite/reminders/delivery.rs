@@ -185,3 +185,37 @@ async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hou
     let edge = just_after(due.due_hour + rota_api::reminders::CATCH_UP_HOURS);
     assert_eq!(remind(&app, due, edge).await.unwrap(), Outcome::Delivered);
 }
+
+#[tokio::test]
+async fn a_turkish_learner_is_reminded_in_turkish() {
+    let app = app().await;
+    let (me, due) = due_learner(&app, true).await;
+    let patch = with_body(
+        with_token(sample_event("users-me-patch"), &me.token),
+        &json!({"locale": "tr"}),
+    );
+    let reply = call(&app, &rota_api::handlers::users::PatchMe, &patch).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let now = just_after(due.due_hour);
+    assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);
+    let (items, _) = reminders_of(&app, &me).await;
+    assert_eq!(items.len(), 1);
+    // The roadmap's and its next step's names in Turkish too.
+    let roadmap = rota_store::roadmaps::Roadmaps::new(app.db(), app.table())
+        .list(me.id)
+        .await
+        .unwrap()
+        .remove(0);
+    let level = roadmap.level.parse().unwrap();
+    let locale = rota_roadmap::Locale::Tr;
+    let name =
+        rota_roadmap::plan_title(&roadmap.goal, level, roadmap.hours_per_week, locale).unwrap();
+    let (_, step) = roadmap.next_step().unwrap();
+    let step = rota_roadmap::step_title_in(&roadmap.goal, step, locale).unwrap();
+    assert_eq!(items[0]["title"], "Bugünkü adımın seni bekliyor");
+    assert_eq!(
+        items[0]["body"],
+        format!("Sıradaki adımın: {step} ({name}).")
+    );
+    assert!(name.contains("yol haritası"), "{name}");
+}

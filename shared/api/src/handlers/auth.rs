@@ -10,7 +10,7 @@ use crate::auth::device::DeviceToken;
 use crate::auth::password;
 use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientIp, FromJson, Json};
+use crate::extract::{AcceptLanguage, ClientIp, FromJson, Json};
 use crate::fields::Fields;
 use crate::http::{json, no_content};
 use crate::idempotency::{IdempotencyKey, mark_replayed};
@@ -111,10 +111,15 @@ impl Registration {
 
 impl Handler for Register {
     type State = Cached<Members>;
-    type Input = (ClientIp, Json<Registration>, Option<IdempotencyKey>);
+    type Input = (
+        ClientIp,
+        Json<Registration>,
+        Option<IdempotencyKey>,
+        AcceptLanguage,
+    );
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (ClientIp(ip), Json(body), key) = input;
+        let (ClientIp(ip), Json(body), key, AcceptLanguage(locale)) = input;
         let limit_key = format!("register:ip:{ip}");
         app.enforce_limit(ctx, &limit_key, app.config.register_ip_limit)
             .await?;
@@ -128,7 +133,7 @@ impl Handler for Register {
             (&users, &sessions, &body, &hash, &refresh, key.is_some());
         // Conflicts and throttles are retried inside the data layer; id collisions here.
         let (user, replayed) = with_fresh_id(|id| async move {
-            let user = User::new(id, &body.email, &body.display_name, now);
+            let user = User::new(id, &body.email, &body.display_name, locale, now);
             let session =
                 new_session_item(refresh, user.id, now_secs, refresh_expiry(app, now_secs));
             match users.create(&user, &body.email, hash, session).await? {

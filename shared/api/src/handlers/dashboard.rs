@@ -66,11 +66,14 @@ impl Handler for Dashboard {
         let roadmaps: Vec<_> = roadmap_list
             .iter()
             .map(|r| {
+                let next = r.next_step().map(|(id, title)| {
+                    json!({"id": id, "title": crate::roadmap_text::step_title(r, title, user.locale)})
+                });
                 json!({
                     "id": r.id,
-                    "title": r.title,
+                    "title": crate::roadmap_text::summary_title(r, user.locale),
                     "progress_percent": r.progress_percent(),
-                    "next_step": r.next_step().map(|(id, title)| json!({"id": id, "title": title})),
+                    "next_step": next,
                 })
             })
             .collect();

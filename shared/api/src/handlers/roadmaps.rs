@@ -1,5 +1,9 @@
 //! Roadmaps: the catalog, generation, progress and streaks.
 //!
+//! Language: plans are stored in English and shown in the caller's `locale` (their profile,
+//! one GetItem read alongside the others; the catalog signed out: `Accept-Language`), looked
+//! up in the catalog by goal, level and skill (`rota_roadmap::Plan::localized`).
+//!
 //! Generation is limited to 10 per user per hour: a plan is pure CPU (milliseconds), but each
 //! stores ~15 KB (≈ 15 write units) that stays until deleted, and no learner needs more than a
 //! handful of plans an hour; the limit bounds storage abuse, not compute.
@@ -14,12 +18,14 @@ use super::with_fresh_id;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{FromJson, Idempotent, Json, Path, not_found};
+use crate::extract::{AcceptLanguage, FromJson, Idempotent, Json, Path, not_found};
 use crate::fields::Fields;
 use crate::http::{json, json_text, no_content};
+use crate::roadmap_text::summary_title;
 use crate::runtime::{Handler, Reply};
 use crate::state::{Cached, Members};
 use rota_domain::ids::{RoadmapId, StepId};
+use rota_domain::locale::Locale;
 use rota_domain::streak;
 use rota_store::roadmaps::{Mark, Roadmap, Roadmaps};
 use rota_store::users::Users;
@@ -29,14 +35,33 @@ pub struct Catalog;
 impl Handler for Catalog {
     type State = Members;
     /// Anonymous or signed in alike; a bad token is still 401.
-    type Input = Option<Caller>;
+    type Input = (Option<Caller>, AcceptLanguage);
 
-    async fn handle(&self, _app: &App<Self::State>, _ctx: &mut Ctx, _caller: Self::Input) -> Reply {
-        let mut response = json(StatusCode::OK, &json!({"goals": rota_roadmap::catalog()}))?;
-        response.headers_mut().insert(
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
+        let (caller, AcceptLanguage(header_locale)) = input;
+        // Signed in: the profile's language (an account gone since its token: the header's).
+        let locale = match caller {
+            Some(caller) => Users::new(app.db(), app.table())
+                .get(caller.user_id)
+                .await?
+                .map_or(header_locale, |u| u.locale),
+            None => header_locale,
+        };
+        let goals = rota_roadmap::catalog_in(locale);
+        let mut response = json(StatusCode::OK, &json!({"goals": goals}))?;
+        let headers = response.headers_mut();
+        // Shared caches may keep the signed-out answer per language; a signed-in one follows
+        // the profile, which can change at any time, so only the caller's browser keeps it and
+        // asks again before using it.
+        let (cache, vary) = match caller {
+            None => ("public, max-age=3600", "Accept-Language"),
+            Some(_) => ("private, no-cache", "Accept-Language, Authorization"),
+        };
+        headers.insert(
             http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("public, max-age=3600"),
+            http::HeaderValue::from_static(cache),
         );
+        headers.insert(http::header::VARY, http::HeaderValue::from_static(vary));
         Ok(response)
     }
 }
@@ -55,8 +80,10 @@ struct StepView<'a> {
     done_at: Option<String>,
 }
 
-/// The OpenAPI Roadmap: the stored plan with step ids (1..=n in plan order) and progress.
-fn roadmap_view(summary: &Roadmap, plan: &rota_roadmap::Plan) -> Value {
+/// The OpenAPI Roadmap: the stored plan with step ids (1..=n in plan order) and progress, in
+/// `locale`.
+fn roadmap_view(summary: &Roadmap, plan: &rota_roadmap::Plan, locale: Locale) -> Value {
+    let plan = &plan.localized(locale);
     let mut next_id = 0u32;
     let milestones: Vec<Value> = plan
         .milestones
@@ -75,7 +102,7 @@ fn roadmap_view(summary: &Roadmap, plan: &rota_roadmap::Plan) -> Value {
         .collect();
     json!({
         "id": summary.id,
-        "title": summary.title,
+        "title": summary_title(summary, locale),
         "goal": summary.goal,
         "level": summary.level,
         "hours_per_week": summary.hours_per_week,
@@ -167,6 +194,7 @@ impl Handler for CreateRoadmap {
                     ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())])
                 })?;
             let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
+            let locale = super::caller_account(app, caller.user_id).await?.locale;
             let store = Roadmaps::new(app.db(), app.table());
             let (guard, plan, plan_json, store) = (&guard, &plan, &plan_json, &store);
             let view = with_fresh_id(|id| async move {
@@ -188,7 +216,7 @@ impl Handler for CreateRoadmap {
                     done: Default::default(),
                     version: 0,
                 };
-                let view = serde_json::to_string(&roadmap_view(&summary, plan))
+                let view = serde_json::to_string(&roadmap_view(&summary, plan, locale))
                     .map_err(ApiError::internal)?;
                 let completion = guard.completion(StatusCode::CREATED, &view)?;
                 let created = store.create(&summary, plan_json, completion).await?;
@@ -209,15 +237,19 @@ impl Handler for ListRoadmaps {
     type Input = Caller;
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
-        let roadmaps = Roadmaps::new(app.db(), app.table())
-            .list(caller.user_id)
-            .await?;
+        let (store, users) = (
+            Roadmaps::new(app.db(), app.table()),
+            Users::new(app.db(), app.table()),
+        );
+        let (roadmaps, user) =
+            tokio::try_join!(store.list(caller.user_id), users.get(caller.user_id))?;
+        let locale = user.map(|u| u.locale).unwrap_or_default();
         let items: Vec<Value> = roadmaps
             .iter()
             .map(|r| {
                 json!({
                     "id": r.id,
-                    "title": r.title,
+                    "title": summary_title(r, locale),
                     "goal": r.goal,
                     "progress_percent": r.progress_percent(),
                     "created_at": timestamp(r.created_at),
@@ -237,14 +269,18 @@ impl Handler for GetRoadmap {
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
         let (caller, Path(id)) = input;
         let store = Roadmaps::new(app.db(), app.table());
-        let (summary, plan) = tokio::try_join!(
+        let users = Users::new(app.db(), app.table());
+        let (summary, plan, user) = tokio::try_join!(
             store.get(caller.user_id, id.0),
-            store.plan(caller.user_id, id.0)
+            store.plan(caller.user_id, id.0),
+            users.get(caller.user_id),
         )?;
         let (Some(summary), Some(plan)) = (summary, plan) else {
             return Err(not_found::<RoadmapId>());
         };
-        json(StatusCode::OK, &roadmap_view(&summary, &parse_plan(&plan)?))
+        let locale = user.map(|u| u.locale).unwrap_or_default();
+        let view = roadmap_view(&summary, &parse_plan(&plan)?, locale);
+        json(StatusCode::OK, &view)
     }
 }
 
@@ -288,7 +324,8 @@ impl Handler for PatchStep {
             let (Some(roadmap), Some(plan)) = (roadmap, plan) else {
                 return Err(no_step());
             };
-            let plan = parse_plan(&plan)?;
+            let locale = user.as_ref().map(|u| u.locale).unwrap_or_default();
+            let plan = parse_plan(&plan)?.localized(locale);
             let step_def = plan.steps().nth(step as usize - 1).ok_or_else(no_step)?;
             if !roadmap.steps.iter().any(|(s, _)| *s == step) {
                 return Err(no_step());

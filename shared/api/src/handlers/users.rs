@@ -12,6 +12,7 @@ use crate::http::json;
 use crate::runtime::{Handler, Reply};
 use crate::state::Members;
 use rota_domain::input::{DisplayName, ReminderHour, TimeZone};
+use rota_domain::locale::Locale;
 use rota_store::users::{ProfileChanges, Users};
 
 pub struct GetMe;
@@ -36,6 +37,7 @@ impl FromJson for ProfilePatch {
             reminder_enabled: fields.optional_bool("reminder_enabled"),
             reminder_hour: fields.optional_int("reminder_hour", ReminderHour::parse),
             timezone: fields.optional("timezone", TimeZone::parse),
+            locale: fields.optional("locale", |l| Locale::parse(l).ok_or("must be tr or en")),
         }))
     }
 }
