@@ -428,18 +428,21 @@ mod tests {
             serde_json::to_string(&old).unwrap(),
             r#"{"users":[{"id":7,"due_hour":493000}]}"#
         );
-        let stamped: Batch = serde_json::from_str(
-            r#"{"users":[],"clock":"2026-12-07T03:30:00Z"}"#,
-        )
-        .unwrap();
-        assert_eq!(stamped.clock.unwrap().to_rfc3339(), "2026-12-07T03:30:00+00:00");
+        let stamped: Batch =
+            serde_json::from_str(r#"{"users":[],"clock":"2026-12-07T03:30:00Z"}"#).unwrap();
+        assert_eq!(
+            stamped.clock.unwrap().to_rfc3339(),
+            "2026-12-07T03:30:00+00:00"
+        );
     }
 
     #[test]
     fn rota_local_clock_is_read_from_its_variable_only() {
         let with = |v: Option<&str>| {
             crate::config::Config::from_lookup(|k| {
-                (k == LOCAL_CLOCK_ENV).then(|| v.map(str::to_owned)).flatten()
+                (k == LOCAL_CLOCK_ENV)
+                    .then(|| v.map(str::to_owned))
+                    .flatten()
             })
             .unwrap()
             .local_clock

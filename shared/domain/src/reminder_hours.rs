@@ -83,8 +83,13 @@ fn local_instant(tz: &chrono_tz::Tz, day: NaiveDate, hour: u8) -> Option<DateTim
 fn gap_end(tz: &chrono_tz::Tz, naive: NaiveDateTime) -> DateTime<Utc> {
     use chrono::Offset;
     let as_utc = naive.and_utc();
-    let offset_at =
-        |t: DateTime<Utc>| i64::from(tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc());
+    let offset_at = |t: DateTime<Utc>| {
+        i64::from(
+            tz.offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        )
+    };
     let before = offset_at(as_utc - Duration::days(1));
     let after = offset_at(as_utc + Duration::days(1));
     let first = epoch_minute(as_utc) - after / 60;
@@ -259,7 +264,10 @@ mod tests {
             let t = DateTime::from_timestamp(t, 0).unwrap().naive_utc();
             tz.offset_from_utc_datetime(&t).fix().local_minus_utc()
         };
-        let (start, end) = (at(1990, 1, 1, 0, 0).timestamp(), at(2038, 1, 1, 0, 0).timestamp());
+        let (start, end) = (
+            at(1990, 1, 1, 0, 0).timestamp(),
+            at(2038, 1, 1, 0, 0).timestamp(),
+        );
         let since_2023 = at(2023, 1, 1, 0, 0).timestamp();
         let step = 24 * 3600;
         let mut changes = 0;

@@ -91,7 +91,11 @@ impl User {
         }
         if changes.touch_reminder() {
             next.reminder_due = next.reminder_enabled.then(|| {
-                rota_domain::reminder_hours::next_due_minute(now, next.reminder_hour, &next.timezone)
+                rota_domain::reminder_hours::next_due_minute(
+                    now,
+                    next.reminder_hour,
+                    &next.timezone,
+                )
             });
         }
         next.version = self.version + 1;

@@ -47,7 +47,11 @@ async fn a_schedule_fired_for_a_time_reminds_who_is_due_then_and_nobody_due_late
     set_due_minute(&db, due_later.id, at + 15).await;
 
     let out = fire_reminder_schedule(&minute_start(at).to_rfc3339());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let token = Some(due_then.access_token.as_str());
     let mut reminders = Vec::new();
@@ -61,8 +65,11 @@ async fn a_schedule_fired_for_a_time_reminds_who_is_due_then_and_nobody_due_late
     }
     assert_eq!(reminders.len(), 1, "the user due at AT is reminded");
     assert_eq!(reminders[0]["kind"], "daily_reminder");
-    let created: chrono::DateTime<chrono::Utc> =
-        reminders[0]["created_at"].as_str().unwrap().parse().unwrap();
+    let created: chrono::DateTime<chrono::Utc> = reminders[0]["created_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(created, minute_start(at), "delivered by AT's clock");
     // The user due later was never queued: nothing, and their due time is untouched.
     let later = api
@@ -137,16 +144,37 @@ async fn a_profile_holding_a_legacy_hour_is_moved_to_its_minute_and_reminded_on_
         .due_for_reminders(epoch_minute(chrono::Utc::now()))
         .await
         .unwrap();
-    assert!(queued.contains(&DueUser { id: me.id, due: legacy }));
+    assert!(queued.contains(&DueUser {
+        id: me.id,
+        due: legacy
+    }));
 
-    let old = DueUser { id: me.id, due: legacy };
+    let old = DueUser {
+        id: me.id,
+        due: legacy,
+    };
     let on_the_hour = minute_start(legacy * 60) + chrono::Duration::minutes(10);
-    assert_eq!(remind(&app, old, on_the_hour).await.unwrap(), Outcome::NotYet);
-    assert!(reminders_of(&app, &me).await.0.is_empty(), "not 20 minutes early");
+    assert_eq!(
+        remind(&app, old, on_the_hour).await.unwrap(),
+        Outcome::NotYet
+    );
+    assert!(
+        reminders_of(&app, &me).await.0.is_empty(),
+        "not 20 minutes early"
+    );
     assert_eq!(due_at(&app, me.id).await, minute, "migrated to its minute");
 
-    let new = DueUser { id: me.id, due: minute };
-    assert_eq!(remind(&app, new, just_after(minute)).await.unwrap(), Outcome::Delivered);
-    assert_eq!(remind(&app, old, just_after(minute)).await.unwrap(), Outcome::Stale);
+    let new = DueUser {
+        id: me.id,
+        due: minute,
+    };
+    assert_eq!(
+        remind(&app, new, just_after(minute)).await.unwrap(),
+        Outcome::Delivered
+    );
+    assert_eq!(
+        remind(&app, old, just_after(minute)).await.unwrap(),
+        Outcome::Stale
+    );
     assert_eq!(reminders_of(&app, &me).await.0.len(), 1);
 }

@@ -179,16 +179,9 @@ mod in_process {
         // The worker's clock a minute before the user's time, whatever the event says.
         let before = just_after(due - 1);
         assert_eq!(
-            remind(
-                &app,
-                DueUser {
-                    id: me.id,
-                    due
-                },
-                before
-            )
-            .await
-            .unwrap(),
+            remind(&app, DueUser { id: me.id, due }, before)
+                .await
+                .unwrap(),
             Outcome::NotYet
         );
         assert!(reminders_of(&app, &me).await.0.is_empty());

@@ -35,8 +35,7 @@ impl Job for RemindersScheduler {
             tracing::info!(clock = %now, "local clock: judging what is due by the event's time");
         }
         let sqs = &app.state.sqs;
-        let queued =
-            crate::reminders::schedule(app, sqs, at.unwrap_or(wall), now, metrics).await?;
+        let queued = crate::reminders::schedule(app, sqs, at.unwrap_or(wall), now, metrics).await?;
         tracing::info!(queued, "reminders queued");
         Ok(serde_json::json!({"queued": queued}))
     }
