@@ -40,10 +40,12 @@ run: bootstrap build
 	  --bin-dir target/debug --logs $(STACK_DIR)/logs \
 	  --faults $(or $(ROTA_FAULTS),none)
 
-# Fires the hourly reminder schedule once against the running `make run` stack (of PORT; its
-# cache from its stack.json).
+# Fires the reminder schedule once against the running `make run` stack (of PORT; its cache
+# from its stack.json). With AT=<RFC 3339> (e.g. AT=2026-12-08T03:30:00Z) it fires as if the
+# clock read AT, and the workers judge what is due by that clock (local only: see
+# shared/api/src/reminders.rs).
 reminders-now:
-	target/debug/rota-local fire --function RemindersSchedulerFunction \
+	target/debug/rota-local fire --function RemindersSchedulerFunction $(if $(AT),--time '$(AT)') \
 	  --logs $(STACK_DIR)/logs \
 	  --aws-endpoint "$$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/stack.json"))["aws_endpoint"])')"
 

@@ -179,10 +179,11 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     cs_gbs = cs * prof["cold_start_init_ms"] / 1000.0 * prof["cold_start_memory_mb"] / 1024.0
     api_requests = lam_req  # every API request is one invocation
 
-    # Background: the hourly scheduler and the reminder workers (BENCHMARKS.md).
+    # Background: the reminder scheduler (its runs a day: the setup's schedule) and the
+    # reminder workers (BENCHMARKS.md).
     bg = data["background"]
     reminders = bg["reminders_per_day"] * DAYS_PER_MONTH
-    sched_inv = 24 * DAYS_PER_MONTH
+    sched_inv = cfg.get("scheduler_runs_per_day", 24) * DAYS_PER_MONTH
     worker_inv = reminders / bg["users_per_worker_invocation"]
     bg_gbs = (sched_inv * bg["scheduler_duration_ms"] + worker_inv * bg["worker_duration_ms"]) / 1000.0 * bg["memory_mb"] / 1024.0
     bg_rru = reminders * bg["rru_per_reminder"] + sched_inv * bg["scheduler_rru"]

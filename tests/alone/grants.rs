@@ -349,7 +349,7 @@ async fn reminders(stack: &PrivateStack) {
     );
     // Settings schedule the next occurrence (tomorrow's): move it to this hour, as if a day
     // had passed (as tests/suite/reminders does).
-    let now_hour = rota_domain::reminder_hours::epoch_hour(chrono::Utc::now());
+    let now_minute = rota_domain::reminder_hours::epoch_minute(chrono::Utc::now());
     let db = aws_sdk_dynamodb::Client::new(
         &rota_local::stack::sdk_config(&stack.running.aws_endpoint).await,
     );
@@ -366,7 +366,7 @@ async fn reminders(stack: &PrivateStack) {
         .update_expression("SET reminder_due_hour = :h")
         .expression_attribute_values(
             ":h",
-            aws_sdk_dynamodb::types::AttributeValue::N(now_hour.to_string()),
+            aws_sdk_dynamodb::types::AttributeValue::N(now_minute.to_string()),
         )
         .send()
         .await

@@ -27,8 +27,9 @@ async fn main() {
     let db = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "RotaTable".into());
-    // Due two hours from now, so nothing else in the stack is due at that hour.
-    let due = rota_domain::reminder_hours::epoch_hour(chrono::Utc::now()) + 2;
+    // Due at the whole hour two hours from now (epoch minutes), so nothing else in the stack
+    // is due then.
+    let due = (rota_domain::reminder_hours::epoch_minute(chrono::Utc::now()) / 60 + 2) * 60;
     let base = rota_domain::ids::new_id();
 
     let seeding = Instant::now();
@@ -45,7 +46,7 @@ async fn main() {
             ("role", s("member")),
             ("created_at", s("2026-11-25T00:00:00.000Z")),
             ("reminder_enabled", AttributeValue::Bool(true)),
-            ("reminder_hour", n(((due % 24) + 3) % 24)),
+            ("reminder_hour", n(((due / 60 % 24) + 3) % 24)),
             ("timezone", s("Europe/Istanbul")),
             ("reminder_bucket", s("DUE")),
             ("reminder_due_hour", n(due)),
@@ -112,7 +113,7 @@ async fn main() {
         .unwrap()
         .queue_url
         .unwrap();
-    let at = chrono::DateTime::from_timestamp(due * 3600, 0)
+    let at = chrono::DateTime::from_timestamp(due * 60, 0)
         .unwrap()
         .to_rfc3339();
     let started = Instant::now();

@@ -140,7 +140,7 @@ mod one_write {
             let due: i64 = item["reminder_due_hour"].as_n().unwrap().parse().unwrap();
             let hour: u32 = item["reminder_hour"].as_n().unwrap().parse().unwrap();
             let tz: chrono_tz::Tz = item["timezone"].as_s().unwrap().parse().unwrap();
-            let local = chrono::DateTime::from_timestamp(due * 3600, 0)
+            let local = chrono::DateTime::from_timestamp(due * 60, 0)
                 .unwrap()
                 .with_timezone(&tz);
             assert_eq!(chrono::Timelike::hour(&local), hour, "{item:?}");

@@ -285,19 +285,19 @@ pub async fn counting_dynamodb_client() -> (aws_sdk_dynamodb::Client, DynamoCall
     (aws_sdk_dynamodb::Client::from_conf(config), calls)
 }
 
-/// Moves a user's next reminder to `hour` (epoch hours), as if that hour had come: settings
-/// always schedule the next occurrence, never the current one. Through the data layer's
+/// Moves a user's next reminder to `minute` (epoch minutes), as if that time had come:
+/// settings always schedule the next occurrence, never the current one. Through the data layer's
 /// retries, so it holds under a fault profile too. Returns once the `reminders-due` index
 /// shows it (see [`wait_for_reminder_index`]).
-pub async fn set_due_hour(db: &aws_sdk_dynamodb::Client, user_id: i64, hour: i64) {
+pub async fn set_due_minute(db: &aws_sdk_dynamodb::Client, user_id: i64, minute: i64) {
     use aws_sdk_dynamodb::types::AttributeValue;
     use rota_store::SendRetried;
     db.update_item()
         .table_name("RotaTable")
         .key("PK", AttributeValue::S(format!("USER#{user_id}")))
         .key("SK", AttributeValue::S("PROFILE".into()))
-        .update_expression("SET reminder_due_hour = :h")
-        .expression_attribute_values(":h", AttributeValue::N(hour.to_string()))
+        .update_expression("SET reminder_due_hour = :m")
+        .expression_attribute_values(":m", AttributeValue::N(minute.to_string()))
         .send_retried()
         .await
         .expect("UpdateItem");
@@ -307,7 +307,7 @@ pub async fn set_due_hour(db: &aws_sdk_dynamodb::Client, user_id: i64, hour: i64
 /// Waits (up to 5 s) until the `reminders-due` index shows `user_id` where the user's profile
 /// (read strongly consistently) puts them: due at its `reminder_due_hour`, or not at all. The
 /// index is eventually consistent (the emulator lags it, as DynamoDB does), so a test that
-/// changes reminders and then runs the scheduler waits for it, as the next hourly run would.
+/// changes reminders and then runs the scheduler waits for it, as the next run would.
 pub async fn wait_for_reminder_index(db: &aws_sdk_dynamodb::Client, table: &str, user_id: i64) {
     use aws_sdk_dynamodb::types::AttributeValue;
     use rota_store::SendRetried;

@@ -363,6 +363,9 @@ impl Pool {
         if let Ok(path) = std::env::var("PATH") {
             env.entry("PATH".into()).or_insert(path);
         }
+        // Lets the reminder functions take their clock from the event (`make reminders-now`);
+        // the template never sets it (tests/suite/template), so no deployed function can.
+        env.insert("ROTA_LOCAL_CLOCK".into(), "1".into());
         for (k, v) in &self.options.overrides {
             env.insert(k.clone(), v.clone());
         }

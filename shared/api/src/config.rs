@@ -74,6 +74,9 @@ pub struct Config {
     pub stats_cache_key: String,
     /// The SQS queue the reminder scheduler feeds.
     pub reminders_queue_url: Option<String>,
+    /// Under rota-local only (`ROTA_LOCAL_CLOCK=1`, which the template never sets): the
+    /// reminder scheduler and worker take their clock from the event (`make reminders-now`).
+    pub local_clock: bool,
     /// How long one request may spend in the data layer, retries included (then 503). Sized to
     /// the owner's latency targets: a request that needs longer is better answered "retry".
     pub db_retry_budget: Duration,
@@ -153,6 +156,7 @@ impl Config {
             stats_ttl_secs: secs("STATS_TTL_SECS", 300)?.as_secs(),
             stats_cache_key: get("STATS_CACHE_KEY").unwrap_or_else(|| "stats:v2".into()),
             reminders_queue_url: get("REMINDERS_QUEUE_URL").filter(|s| !s.is_empty()),
+            local_clock: get(crate::reminders::LOCAL_CLOCK_ENV).as_deref() == Some("1"),
             db_retry_budget: millis("DB_RETRY_BUDGET_MS", 1000)?,
             db_attempt_timeout: millis("DB_ATTEMPT_TIMEOUT_MS", 500)?,
             feed_cache_ttl: match get("FEED_CACHE_TTL_MS") {

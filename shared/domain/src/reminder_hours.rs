@@ -1,48 +1,71 @@
-//! Reminder-hour arithmetic: when a user's local `reminder_hour` next comes round, in UTC
-//! epoch hours, across timezones and daylight-saving changes. Pure functions, tested without a
-//! clock.
+//! Reminder-time arithmetic: when a user's local `reminder_hour`:00 next comes round, as a
+//! UTC epoch minute, across timezones (including :30 and :45 offsets) and daylight-saving
+//! changes. Pure functions, tested without a clock.
+//!
+//! Every UTC offset and every transition in the tz database from 1990 on is a whole multiple
+//! of 15 minutes (tested below against chrono-tz's whole database), so every due minute falls
+//! on a quarter hour of UTC: a scheduler run every 15 minutes meets each one exactly. Minutes
+//! (not quarter hours) are stored so that reminder minutes can come later without a migration.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-pub fn epoch_hour(t: DateTime<Utc>) -> i64 {
-    t.timestamp().div_euclid(3600)
+/// Stored due values below this are epoch *hours* written before due times moved to minutes
+/// (epoch minute 10^7 is in 1989, epoch hour 10^7 in 3110: the two scales cannot overlap).
+pub const LEGACY_HOUR_LIMIT: i64 = 10_000_000;
+
+pub fn epoch_minute(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
 }
 
-/// The first UTC hour strictly after `after` at which it is `hour`:00 local time in
-/// `timezone`. On a spring-forward day whose `hour` does not exist, the reminder comes at the
-/// first instant after the gap; on a fall-back day, at the first of the repeated hours.
-pub fn next_due_hour(after: DateTime<Utc>, hour: u8, timezone: &str) -> i64 {
+pub fn minute_start(minute: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(minute * 60, 0).unwrap_or_default()
+}
+
+/// The first UTC minute strictly after `after`'s minute at which it is `hour`:00 local time in
+/// `timezone`. On a spring-forward day whose `hour`:00 does not exist, the reminder comes at
+/// the end of the gap (the instant the clocks jump); on a fall-back day, at the first of the
+/// repeated hours.
+pub fn next_due_minute(after: DateTime<Utc>, hour: u8, timezone: &str) -> i64 {
     let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
     let local_today = after.with_timezone(&tz).date_naive();
-    for offset in 0..3 {
+    let after = epoch_minute(after);
+    // Yesterday too: a zone west of UTC may still be on the day before.
+    for offset in -1..3 {
         let day = local_today + Duration::days(offset);
-        let Some(due) = local_instant(&tz, day, hour) else {
-            continue;
-        };
-        let due_hour = epoch_hour(due);
-        if due_hour > epoch_hour(after) {
-            return due_hour;
+        if let Some(due) = local_instant(&tz, day, hour).map(epoch_minute)
+            && due > after
+        {
+            return due;
         }
     }
-    epoch_hour(after) + 24
+    after + 24 * 60
 }
 
-/// The latest UTC hour at or before `now`'s hour at which it is `hour`:00 local time (the
+/// The latest UTC minute at or before `now` at which it is `hour`:00 local time (the
 /// occurrence a late run may still deliver).
-pub fn last_due_hour(now: DateTime<Utc>, hour: u8, timezone: &str) -> i64 {
+pub fn last_due_minute(now: DateTime<Utc>, hour: u8, timezone: &str) -> i64 {
     let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
     let local_today = now.with_timezone(&tz).date_naive();
-    for offset in 0..3 {
+    let now = epoch_minute(now);
+    for offset in -1..3 {
         let day = local_today - Duration::days(offset);
-        let Some(due) = local_instant(&tz, day, hour) else {
-            continue;
-        };
-        let due_hour = epoch_hour(due);
-        if due_hour <= epoch_hour(now) {
-            return due_hour;
+        if let Some(due) = local_instant(&tz, day, hour).map(epoch_minute)
+            && due <= now
+        {
+            return due;
         }
     }
-    epoch_hour(now) - 24
+    now - 24 * 60
+}
+
+/// The due minute a stored value stands for. Values written before issue 22 are epoch hours
+/// (the local due time rounded down to a UTC hour): they stand for the first occurrence at or
+/// after the start of that hour, which is the exact minute the rounding lost.
+pub fn stored_due_minute(stored: i64, hour: u8, timezone: &str) -> i64 {
+    if stored >= LEGACY_HOUR_LIMIT {
+        return stored;
+    }
+    next_due_minute(minute_start(stored * 60 - 1), hour, timezone)
 }
 
 fn local_instant(tz: &chrono_tz::Tz, day: NaiveDate, hour: u8) -> Option<DateTime<Utc>> {
@@ -50,87 +73,273 @@ fn local_instant(tz: &chrono_tz::Tz, day: NaiveDate, hour: u8) -> Option<DateTim
     match tz.from_local_datetime(&naive) {
         chrono::LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
         chrono::LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
-        // In a DST gap: the first instant after it.
-        chrono::LocalResult::None => {
-            (1..=3).find_map(
-                |h| match tz.from_local_datetime(&(naive + Duration::hours(h))) {
-                    chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-                        Some(t.with_timezone(&Utc).with_minute(0)?)
-                    }
-                    chrono::LocalResult::None => None,
-                },
-            )
-        }
+        chrono::LocalResult::None => Some(gap_end(tz, naive)),
     }
+}
+
+/// The instant the clocks jump over `naive` (which falls in a gap): the first minute whose
+/// local time is past it. It lies between `naive` read with the offset after the gap and read
+/// with the offset before it; gaps are rare (one a year at most), so a scan is cheap enough.
+fn gap_end(tz: &chrono_tz::Tz, naive: NaiveDateTime) -> DateTime<Utc> {
+    use chrono::Offset;
+    let as_utc = naive.and_utc();
+    let offset_at = |t: DateTime<Utc>| {
+        i64::from(
+            tz.offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        )
+    };
+    let before = offset_at(as_utc - Duration::days(1));
+    let after = offset_at(as_utc + Duration::days(1));
+    let first = epoch_minute(as_utc) - after / 60;
+    let last = epoch_minute(as_utc) - before / 60;
+    (first..=last)
+        .map(minute_start)
+        .find(|t| t.with_timezone(tz).naive_local() >= naive)
+        .unwrap_or_else(|| minute_start(last))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Offset, Timelike};
 
     fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
     }
 
-    fn hour_to_utc(h: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(h * 3600, 0).unwrap()
+    fn next(after: DateTime<Utc>, hour: u8, tz: &str) -> DateTime<Utc> {
+        minute_start(next_due_minute(after, hour, tz))
+    }
+
+    fn last(now: DateTime<Utc>, hour: u8, tz: &str) -> DateTime<Utc> {
+        minute_start(last_due_minute(now, hour, tz))
     }
 
     #[test]
-    fn the_next_due_hour_is_the_local_hour_in_the_users_timezone() {
+    fn the_next_due_minute_is_the_local_hour_in_the_users_timezone() {
         // 09:00 in Istanbul (UTC+3) is 06:00 UTC.
-        let due = next_due_hour(at(2026, 11, 25, 5, 0), 9, "Europe/Istanbul");
-        assert_eq!(hour_to_utc(due), at(2026, 11, 25, 6, 0));
-        // Once that hour has started, the next one is tomorrow's.
-        let due = next_due_hour(at(2026, 11, 25, 6, 10), 9, "Europe/Istanbul");
-        assert_eq!(hour_to_utc(due), at(2026, 11, 26, 6, 0));
-    }
-
-    #[test]
-    fn daylight_saving_moves_the_utc_hour_not_the_local_one() {
-        let tz = "America/New_York";
-        // 09:00 EST = 14:00 UTC before 8 March 2026; 09:00 EDT = 13:00 UTC after.
         assert_eq!(
-            hour_to_utc(next_due_hour(at(2026, 3, 7, 15, 0), 9, tz)),
-            at(2026, 3, 8, 13, 0)
-        );
-        assert_eq!(
-            hour_to_utc(next_due_hour(at(2026, 3, 6, 15, 0), 9, tz)),
-            at(2026, 3, 7, 14, 0)
-        );
-        // 02:00 does not exist on 8 March: the reminder comes at 03:00 EDT (07:00 UTC).
-        assert_eq!(
-            hour_to_utc(next_due_hour(at(2026, 3, 8, 0, 0), 2, tz)),
-            at(2026, 3, 8, 7, 0)
-        );
-        // 01:00 happens twice on 1 November: the first one (05:00 UTC, EDT) counts, once.
-        let first = next_due_hour(at(2026, 11, 1, 0, 0), 1, tz);
-        assert_eq!(hour_to_utc(first), at(2026, 11, 1, 5, 0));
-        assert_eq!(
-            hour_to_utc(next_due_hour(hour_to_utc(first), 1, tz)),
-            at(2026, 11, 2, 6, 0)
-        );
-    }
-
-    #[test]
-    fn the_last_due_hour_is_the_latest_occurrence_at_or_before_now() {
-        let tz = "Europe/Istanbul";
-        // 09:00 Istanbul = 06:00 UTC.
-        assert_eq!(
-            hour_to_utc(last_due_hour(at(2026, 11, 25, 6, 30), 9, tz)),
+            next(at(2026, 11, 25, 5, 0), 9, "Europe/Istanbul"),
             at(2026, 11, 25, 6, 0)
         );
+        // Once that minute has come, the next one is tomorrow's.
         assert_eq!(
-            hour_to_utc(last_due_hour(at(2026, 11, 25, 5, 59), 9, tz)),
-            at(2026, 11, 24, 6, 0)
+            next(at(2026, 11, 25, 6, 0), 9, "Europe/Istanbul"),
+            at(2026, 11, 26, 6, 0)
         );
+        assert_eq!(
+            next(at(2026, 11, 25, 5, 59), 9, "Europe/Istanbul"),
+            at(2026, 11, 25, 6, 0)
+        );
+    }
+
+    /// 09:00 local in the zones whose offset is not a whole hour: on the minute, not on the
+    /// UTC hour before it.
+    #[test]
+    fn half_and_quarter_hour_zones_are_due_at_the_exact_local_minute() {
+        let cases = [
+            ("Asia/Kolkata", at(2026, 12, 7, 3, 30)),        // +5:30
+            ("Asia/Kathmandu", at(2026, 12, 7, 3, 15)),      // +5:45
+            ("America/St_Johns", at(2026, 12, 7, 12, 30)),   // -3:30 (NST)
+            ("Australia/Adelaide", at(2026, 12, 6, 22, 30)), // +10:30 (ACDT)
+            ("Australia/Eucla", at(2026, 12, 7, 0, 15)),     // +8:45
+            ("Pacific/Chatham", at(2026, 12, 6, 19, 15)),    // +13:45 (CHADT)
+            ("Asia/Tehran", at(2026, 12, 7, 5, 30)),         // +3:30
+            ("Australia/Lord_Howe", at(2026, 12, 6, 22, 0)), // +11 (LHDT)
+        ];
+        for (tz, due) in cases {
+            let day_before = due - Duration::hours(20);
+            assert_eq!(next(day_before, 9, tz), due, "{tz}");
+            assert_eq!(last(due, 9, tz), due, "{tz}");
+            let local = due.with_timezone(&tz.parse::<chrono_tz::Tz>().unwrap());
+            assert_eq!((local.hour(), local.minute()), (9, 0), "{tz}");
+            // One minute earlier it is still yesterday's.
+            assert_eq!(
+                last(due - Duration::minutes(1), 9, tz),
+                due - Duration::days(1),
+                "{tz}"
+            );
+        }
+        // Chatham in its winter (CHAST, +12:45): 09:00 is 20:15 UTC the day before.
+        assert_eq!(
+            next(at(2026, 7, 1, 0, 0), 9, "Pacific/Chatham"),
+            at(2026, 7, 1, 20, 15)
+        );
+    }
+
+    #[test]
+    fn daylight_saving_moves_the_utc_minute_not_the_local_one() {
+        let tz = "America/New_York";
+        // 09:00 EST = 14:00 UTC before 8 March 2026; 09:00 EDT = 13:00 UTC after.
+        assert_eq!(next(at(2026, 3, 7, 15, 0), 9, tz), at(2026, 3, 8, 13, 0));
+        assert_eq!(next(at(2026, 3, 6, 15, 0), 9, tz), at(2026, 3, 7, 14, 0));
+        // 02:00 does not exist on 8 March: the reminder comes at 03:00 EDT (07:00 UTC).
+        assert_eq!(next(at(2026, 3, 8, 0, 0), 2, tz), at(2026, 3, 8, 7, 0));
+        // 01:00 happens twice on 1 November: the first one (05:00 UTC, EDT) counts, once.
+        let first = next(at(2026, 11, 1, 0, 0), 1, tz);
+        assert_eq!(first, at(2026, 11, 1, 5, 0));
+        assert_eq!(next(first, 1, tz), at(2026, 11, 2, 6, 0));
+    }
+
+    /// Adelaide (+9:30 / +10:30): spring forward on 4 October 2026 at 02:00 ACST, fall back on
+    /// 5 April 2026 at 03:00 ACDT.
+    #[test]
+    fn adelaide_across_its_changes() {
+        let tz = "Australia/Adelaide";
+        // 09:00 on the day before spring forward is 23:30 UTC (ACST), the day of it 22:30.
+        assert_eq!(next(at(2026, 10, 2, 12, 0), 9, tz), at(2026, 10, 2, 23, 30));
+        assert_eq!(next(at(2026, 10, 3, 12, 0), 9, tz), at(2026, 10, 3, 22, 30));
+        // 02:00 does not exist on 4 October: 03:00 ACDT, the instant of the jump (16:30 UTC).
+        assert_eq!(next(at(2026, 10, 3, 12, 0), 2, tz), at(2026, 10, 3, 16, 30));
+        // 02:00 happens twice on 5 April: the first (ACDT, 15:30 UTC), once.
+        let first = next(at(2026, 4, 4, 12, 0), 2, tz);
+        assert_eq!(first, at(2026, 4, 4, 15, 30));
+        assert_eq!(next(first, 2, tz), at(2026, 4, 5, 16, 30));
+        // 09:00 either side of fall back: 22:30 UTC (ACDT), then 23:30 (ACST).
+        assert_eq!(next(at(2026, 4, 3, 12, 0), 9, tz), at(2026, 4, 3, 22, 30));
+        assert_eq!(next(at(2026, 4, 4, 12, 0), 9, tz), at(2026, 4, 4, 23, 30));
+    }
+
+    /// Lord Howe moves its clocks by 30 minutes (+10:30 / +11): the gap is 02:00–02:30 on 4
+    /// October 2026, the repeat 01:30–02:00 on 5 April 2026.
+    #[test]
+    fn lord_howe_and_its_half_hour_daylight_saving() {
+        let tz = "Australia/Lord_Howe";
+        // 02:00 does not exist: the reminder comes at 02:30 LHDT = 15:30 UTC, not an hour late.
+        assert_eq!(next(at(2026, 10, 3, 6, 0), 2, tz), at(2026, 10, 3, 15, 30));
+        // 09:00 the day before (LHST, 22:30 UTC) and the day of (LHDT, 22:00 UTC).
+        assert_eq!(next(at(2026, 10, 2, 12, 0), 9, tz), at(2026, 10, 2, 22, 30));
+        assert_eq!(next(at(2026, 10, 3, 12, 0), 9, tz), at(2026, 10, 3, 22, 0));
+        // 01:00 on 5 April is not repeated (01:30–02:00 is): 14:00 UTC, then 14:30 next day.
+        let first = next(at(2026, 4, 4, 6, 0), 1, tz);
+        assert_eq!(first, at(2026, 4, 4, 14, 0));
+        assert_eq!(next(first, 1, tz), at(2026, 4, 5, 14, 30));
+    }
+
+    #[test]
+    fn the_last_due_minute_is_the_latest_occurrence_at_or_before_now() {
+        let tz = "Europe/Istanbul";
+        assert_eq!(last(at(2026, 11, 25, 6, 30), 9, tz), at(2026, 11, 25, 6, 0));
+        assert_eq!(last(at(2026, 11, 25, 5, 59), 9, tz), at(2026, 11, 24, 6, 0));
         // Never after now, and the next one is strictly after.
         let now = at(2026, 3, 8, 12, 0);
         for hour in 0..24 {
-            let last = last_due_hour(now, hour, "America/New_York");
-            let next = next_due_hour(now, hour, "America/New_York");
-            assert!(last <= epoch_hour(now) && next > epoch_hour(now), "{hour}");
-            assert!(next - last <= 25, "{hour}: {last} {next}");
+            let l = last_due_minute(now, hour, "America/New_York");
+            let n = next_due_minute(now, hour, "America/New_York");
+            assert!(l <= epoch_minute(now) && n > epoch_minute(now), "{hour}");
+            assert!(n - l <= 25 * 60, "{hour}: {l} {n}");
+        }
+    }
+
+    #[test]
+    fn legacy_hour_values_stand_for_the_minute_the_rounding_lost() {
+        // Written before issue 22: 09:00 Kolkata (03:30 UTC) was stored as the hour 03:00 UTC.
+        let hour = at(2026, 12, 7, 3, 0).timestamp() / 3600;
+        assert_eq!(
+            minute_start(stored_due_minute(hour, 9, "Asia/Kolkata")),
+            at(2026, 12, 7, 3, 30)
+        );
+        // A whole-hour zone's stored hour is exactly its minute.
+        let hour = at(2026, 12, 7, 6, 0).timestamp() / 3600;
+        assert_eq!(
+            minute_start(stored_due_minute(hour, 9, "Europe/Istanbul")),
+            at(2026, 12, 7, 6, 0)
+        );
+        // A minute value is itself.
+        let minute = epoch_minute(at(2026, 12, 7, 3, 30));
+        assert_eq!(stored_due_minute(minute, 9, "Asia/Kolkata"), minute);
+    }
+
+    /// Every zone chrono-tz knows: from 1990 to 2037 every offset is a whole number of quarter
+    /// hours, and from 2023 every change of offset happens on a quarter hour of UTC, so every
+    /// due minute (a local whole hour, or the end of a gap) is one the 15-minute schedule runs
+    /// at. (Earlier, a few changes came at 00:01 local: Newfoundland and Gaza to 2011,
+    /// Antarctica/Casey 2020–2022; such a gap's end would be met up to 14 minutes late, never
+    /// early. Before 1990 some offsets were in seconds, e.g. Africa/Monrovia to 1972.)
+    #[test]
+    fn every_offset_and_change_in_the_tz_database_is_on_a_quarter_hour() {
+        let offset = |tz: &chrono_tz::Tz, t: i64| {
+            let t = DateTime::from_timestamp(t, 0).unwrap().naive_utc();
+            tz.offset_from_utc_datetime(&t).fix().local_minus_utc()
+        };
+        let (start, end) = (
+            at(1990, 1, 1, 0, 0).timestamp(),
+            at(2038, 1, 1, 0, 0).timestamp(),
+        );
+        let since_2023 = at(2023, 1, 1, 0, 0).timestamp();
+        let step = 24 * 3600;
+        let mut changes = 0;
+        for tz in chrono_tz::TZ_VARIANTS {
+            let mut t = start;
+            let mut before = offset(&tz, t);
+            while t < end {
+                let after = offset(&tz, t + step);
+                assert_eq!(after % 900, 0, "{tz}: offset {after} s at {t}");
+                if after != before {
+                    // The first second with the new offset.
+                    let (mut lo, mut hi) = (t, t + step);
+                    while hi - lo > 1 {
+                        let mid = (lo + hi) / 2;
+                        if offset(&tz, mid) == before {
+                            lo = mid;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    if hi >= since_2023 {
+                        assert_eq!(hi % 900, 0, "{tz}: offset changes at {hi}");
+                    }
+                    changes += 1;
+                }
+                before = after;
+                t += step;
+            }
+        }
+        assert!(changes > 10_000, "{changes}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn zone() -> impl Strategy<Value = &'static str> {
+            (0..chrono_tz::TZ_VARIANTS.len()).prop_map(|i| chrono_tz::TZ_VARIANTS[i].name())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// From any instant, in any zone, at any hour: the next due minute is strictly
+            /// later, on a UTC quarter hour, and is `hour`:00 local (or, in a gap, the first
+            /// minute past it); the last one is at or before now; and no occurrence of the
+            /// hour lies between them (so none is skipped).
+            #[test]
+            fn never_early_never_skipped(
+                tz in zone(),
+                hour in 0u8..24,
+                secs in at(2023, 1, 1, 0, 0).timestamp()..at(2037, 1, 1, 0, 0).timestamp(),
+            ) {
+                let now = DateTime::from_timestamp(secs, 0).unwrap();
+                let zone: chrono_tz::Tz = tz.parse().unwrap();
+                let n = next_due_minute(now, hour, tz);
+                let l = last_due_minute(now, hour, tz);
+                prop_assert!(n > epoch_minute(now));
+                prop_assert!(l <= epoch_minute(now));
+                prop_assert_eq!(n.rem_euclid(15), 0);
+                prop_assert_eq!(l.rem_euclid(15), 0);
+                prop_assert!(n - l <= 25 * 60 && n - l >= 23 * 60, "{} {}", n, l);
+                let local = minute_start(n).with_timezone(&zone);
+                if (local.hour(), local.minute()) != (u32::from(hour), 0) {
+                    // Only in a gap: a minute earlier, the local time was before `hour`:00.
+                    let earlier = minute_start(n - 1).with_timezone(&zone).naive_local();
+                    let wanted = local.date_naive().and_hms_opt(u32::from(hour), 0, 0).unwrap();
+                    prop_assert!(earlier < wanted && local.naive_local() > wanted, "{} {}", tz, local);
+                }
+                // The next from the last is the next from now.
+                prop_assert_eq!(next_due_minute(minute_start(l), hour, tz), n);
+            }
         }
     }
 }

@@ -34,9 +34,11 @@ pub struct User {
     /// The language of everything the user reads (attribute `locale`; absent on items written
     /// before it existed, which read as English).
     pub locale: Locale,
-    /// The next UTC epoch hour a daily reminder is due (indexed by `reminders-due` while
-    /// reminders are enabled).
-    pub reminder_due_hour: Option<i64>,
+    /// When the next daily reminder is due, as stored in `reminder_due_hour` (indexed by
+    /// `reminders-due` while reminders are enabled): a UTC epoch minute, or for items written
+    /// before due times moved to minutes an epoch hour
+    /// (`rota_domain::reminder_hours::stored_due_minute` reads both).
+    pub reminder_due: Option<i64>,
     /// Incremented by every profile update (0: never updated); each update is conditional
     /// on the version it read. (The reminder worker's conditional advance leaves it alone.)
     pub version: u64,
@@ -73,7 +75,7 @@ impl User {
             reminder_hour: DEFAULT_REMINDER_HOUR,
             timezone: DEFAULT_TIMEZONE.to_owned(),
             locale,
-            reminder_due_hour: Some(rota_domain::reminder_hours::next_due_hour(
+            reminder_due: Some(rota_domain::reminder_hours::next_due_minute(
                 now,
                 DEFAULT_REMINDER_HOUR,
                 DEFAULT_TIMEZONE,
@@ -102,8 +104,12 @@ impl User {
             next.locale = v;
         }
         if changes.touch_reminder() {
-            next.reminder_due_hour = next.reminder_enabled.then(|| {
-                rota_domain::reminder_hours::next_due_hour(now, next.reminder_hour, &next.timezone)
+            next.reminder_due = next.reminder_enabled.then(|| {
+                rota_domain::reminder_hours::next_due_minute(
+                    now,
+                    next.reminder_hour,
+                    &next.timezone,
+                )
             });
         }
         next.version = self.version + 1;
@@ -129,8 +135,10 @@ impl User {
             ("timezone".into(), s(&self.timezone)),
             ("locale".into(), s(self.locale.as_str())),
         ]);
-        if let (true, Some(due)) = (self.reminder_enabled, self.reminder_due_hour) {
+        if let (true, Some(due)) = (self.reminder_enabled, self.reminder_due) {
             item.insert("reminder_bucket".into(), s(REMINDER_BUCKET));
+            // The attribute keeps its pre-minutes name: it is the index's sort key, and a new
+            // name would mean a new GSI (a backfill, two deploys) for no gain.
             item.insert("reminder_due_hour".into(), n(due));
         }
         item
@@ -148,7 +156,7 @@ impl User {
             reminder_hour: get_n(item, "reminder_hour")?,
             timezone: get_s(item, "timezone")?,
             locale: Locale::from_stored(get_s(item, "locale").ok().as_deref()),
-            reminder_due_hour: get_n(item, "reminder_due_hour").ok(),
+            reminder_due: get_n(item, "reminder_due_hour").ok(),
             version: super::get_version(item)?,
         })
     }
@@ -159,7 +167,10 @@ impl User {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DueUser {
     pub id: i64,
-    pub due_hour: i64,
+    /// The stored due value the scheduler found (see [`User::reminder_due`]); named on the
+    /// wire as the attribute is, so messages queued across a deploy read the same both ways.
+    #[serde(rename = "due_hour")]
+    pub due: i64,
 }
 
 /// The `reminders-due` index's one partition (sparse: only users with reminders on).
@@ -367,7 +378,7 @@ impl<'a> Users<'a> {
                 .expression_attribute_values(":lc", s(next.locale.as_str()));
         }
         if changes.touch_reminder() {
-            match next.reminder_due_hour {
+            match next.reminder_due {
                 Some(due) => {
                     sets.push("reminder_bucket = :bucket, reminder_due_hour = :due");
                     request = request
@@ -452,8 +463,10 @@ impl<'a> Users<'a> {
         }
     }
 
-    /// Users whose reminder is due at or before `hour` (index `reminders-due`, keys only).
-    pub async fn due_for_reminders(&self, hour: i64) -> Result<Vec<DueUser>, StoreError> {
+    /// Users whose reminder is due at or before the epoch minute `minute` (index
+    /// `reminders-due`, keys only, one Query paged). Items still holding a legacy epoch hour
+    /// (far below any minute) are all returned: the worker judges and migrates them.
+    pub async fn due_for_reminders(&self, minute: i64) -> Result<Vec<DueUser>, StoreError> {
         let mut due = Vec::new();
         let query = self
             .db
@@ -462,7 +475,7 @@ impl<'a> Users<'a> {
             .index_name("reminders-due")
             .key_condition_expression("reminder_bucket = :b AND reminder_due_hour <= :h")
             .expression_attribute_values(":b", s(REMINDER_BUCKET))
-            .expression_attribute_values(":h", n(hour));
+            .expression_attribute_values(":h", n(minute));
         super::query_all(query, |out| {
             for item in out.items() {
                 let pk = get_s(item, "PK")?;
@@ -471,7 +484,7 @@ impl<'a> Users<'a> {
                 };
                 due.push(DueUser {
                     id,
-                    due_hour: get_n(item, "reminder_due_hour")?,
+                    due: get_n(item, "reminder_due_hour")?,
                 });
             }
             Ok(())

@@ -294,7 +294,7 @@ async fn mark_all_read_keeps_each_transaction_to_100_actions() {
 async fn a_reminder_turned_off_while_the_index_lags_is_never_delivered() {
     use rota_api::handlers::{roadmaps, users};
     use rota_api::reminders::{Outcome, remind};
-    use rota_domain::reminder_hours::epoch_hour;
+    use rota_domain::reminder_hours::epoch_minute;
     use rota_store::users::Users;
     let (_server, db, _dir) =
         faulted_emulator("    seed: 1\n    dynamodb:\n      gsi_lag_ms: 3000\n").await;
@@ -319,11 +319,11 @@ async fn a_reminder_turned_off_while_the_index_lags_is_never_delivered() {
         201
     );
     let now = chrono::Utc::now();
-    set_due_hour(&db, id, epoch_hour(now)).await; // waits until the index has it
+    set_due_minute(&db, id, epoch_minute(now)).await; // waits until the index has it
     let off = patch(json!({"reminder_enabled": false}));
     assert_eq!(call(&app, &users::PatchMe, &off).await.status, 200);
     let due = Users::new(&db, "RotaTable")
-        .due_for_reminders(epoch_hour(now))
+        .due_for_reminders(epoch_minute(now))
         .await
         .unwrap();
     let stale = *due

@@ -1,7 +1,9 @@
 //! Daily reminders against the real emulator: exactly one per user per local day, whatever
 //! is redelivered, duplicated, crashed or raced. The worker (`delivery`), the scheduler and the
-//! queue (`schedule`), and the whole pipeline under faults (`under_faults`).
+//! queue (`schedule`), the local clock knob and items from before minutes (`clock`), and the
+//! whole pipeline under faults (`under_faults`).
 
+mod clock;
 mod delivery;
 mod schedule;
 mod under_faults;
@@ -9,18 +11,22 @@ mod under_faults;
 use rota_store::users::DueUser;
 use rota_tests::*;
 
-/// A moment just after `due_hour` began: the worker's clock when the hour has come.
-fn just_after(due_hour: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp(due_hour * 3600 + 300, 0).unwrap()
+/// An hour in epoch minutes (due times are epoch minutes).
+const HOUR: i64 = 60;
+
+/// A moment just after the epoch minute `due`: the worker's clock when the time has come.
+fn just_after(due: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(due * 60 + 20, 0).unwrap()
 }
 
-async fn due_hour(app: &TestApp, id: i64) -> i64 {
+/// The user's stored due time (epoch minutes).
+async fn due_at(app: &TestApp, id: i64) -> i64 {
     rota_store::users::Users::new(app.db(), app.table())
         .get(id)
         .await
         .unwrap()
         .unwrap()
-        .reminder_due_hour
+        .reminder_due
         .expect("reminders are on")
 }
 
@@ -45,7 +51,7 @@ async fn due_learner(app: &TestApp, with_roadmap: bool) -> (Learner, DueUser) {
     let learner = learner(app, with_roadmap).await;
     let due = DueUser {
         id: learner.id,
-        due_hour: due_hour(app, learner.id).await,
+        due: due_at(app, learner.id).await,
     };
     (learner, due)
 }

@@ -5,7 +5,7 @@
 use rota_tests::*;
 use serde_json::json;
 
-use super::{due_hour, just_after, reminders_of};
+use super::{HOUR, due_at, just_after, reminders_of};
 
 #[tokio::test]
 async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once() {
@@ -32,11 +32,11 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
-    let now_hour = rota_domain::reminder_hours::epoch_hour(chrono::Utc::now());
-    set_due_hour(
+    let now_minute = rota_domain::reminder_hours::epoch_minute(chrono::Utc::now());
+    set_due_minute(
         &aws_sdk_dynamodb::Client::new(&sdk_config().await),
         me.id,
-        now_hour,
+        now_minute,
     )
     .await;
     let at = chrono::Utc::now().to_rfc3339();
@@ -144,11 +144,11 @@ mod in_process {
     async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
         let mut app = app().await;
         let me = learner(&app, true).await;
-        let due = due_hour(&app, me.id).await;
+        let due = due_at(&app, me.id).await;
         let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
         let queue = test_queue(&sqs, "reminders-test-").await;
         app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
-        let at = chrono::DateTime::from_timestamp(due * 3600, 0).unwrap();
+        let at = chrono::DateTime::from_timestamp(due * 60, 0).unwrap();
         let mut metrics = rota_lambda::metrics::Metrics::new();
         let queued = rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
             .await
@@ -160,7 +160,7 @@ mod in_process {
             let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
             assert!(!batch.users.is_empty() && batch.users.len() <= 100);
             assert!(
-                batch.users.iter().all(|u| u.due_hour <= due),
+                batch.users.iter().all(|u| u.due <= due),
                 "only users due by then"
             );
             found |= batch.users.iter().any(|u| u.id == me.id);
@@ -175,29 +175,22 @@ mod in_process {
     async fn a_schedule_fired_for_a_future_hour_reminds_nobody_early() {
         let mut app = app().await;
         let me = learner(&app, true).await;
-        let due = due_hour(&app, me.id).await;
-        // The worker's clock an hour before the user's hour, whatever the event says.
+        let due = due_at(&app, me.id).await;
+        // The worker's clock a minute before the user's time, whatever the event says.
         let before = just_after(due - 1);
         assert_eq!(
-            remind(
-                &app,
-                DueUser {
-                    id: me.id,
-                    due_hour: due
-                },
-                before
-            )
-            .await
-            .unwrap(),
+            remind(&app, DueUser { id: me.id, due }, before)
+                .await
+                .unwrap(),
             Outcome::NotYet
         );
         assert!(reminders_of(&app, &me).await.0.is_empty());
-        assert_eq!(due_hour(&app, me.id).await, due, "left as it was");
+        assert_eq!(due_at(&app, me.id).await, due, "left as it was");
         // A scheduler event stamped at the user's hour, run an hour early, does not queue them.
         let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
         let queue = test_queue(&sqs, "reminders-future-").await;
         app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
-        let at = chrono::DateTime::from_timestamp(due * 3600 + 3 * 3600, 0).unwrap();
+        let at = chrono::DateTime::from_timestamp((due + 3 * HOUR) * 60, 0).unwrap();
         let mut metrics = rota_lambda::metrics::Metrics::new();
         rota_api::reminders::schedule(&app, &sqs, at, before, &mut metrics)
             .await
@@ -205,7 +198,7 @@ mod in_process {
         for body in drain_queue(&sqs, &queue).await {
             let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
             assert!(batch.users.iter().all(|u| u.id != me.id), "queued early");
-            assert!(batch.users.iter().all(|u| u.due_hour < due));
+            assert!(batch.users.iter().all(|u| u.due < due));
         }
     }
 
@@ -213,12 +206,12 @@ mod in_process {
     async fn a_late_schedule_event_queues_what_is_due_by_the_clock() {
         let mut app = app().await;
         let me = learner(&app, true).await;
-        let due = due_hour(&app, me.id).await;
+        let due = due_at(&app, me.id).await;
         let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
         let queue = test_queue(&sqs, "reminders-late-").await;
         app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
         // An event stamped two days ago (a retried schedule), run when the user is due.
-        let at = chrono::DateTime::from_timestamp(due * 3600 - 48 * 3600, 0).unwrap();
+        let at = chrono::DateTime::from_timestamp((due - 48 * HOUR) * 60, 0).unwrap();
         let mut metrics = rota_lambda::metrics::Metrics::new();
         rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
             .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use rota_api::handlers::{roadmaps, users};
 use rota_api::reminders::Batch;
-use rota_domain::reminder_hours::epoch_hour;
+use rota_domain::reminder_hours::epoch_minute;
 use rota_store::notifications::Notifications;
 use rota_tests::*;
 use serde_json::json;
@@ -96,7 +96,7 @@ async fn under_faults_every_due_user_gets_exactly_one_reminder_and_junk_ends_in_
     // The settings scheduled tomorrow's occurrence (this hour has begun): a day has passed.
     let now = chrono::Utc::now();
     for id in &ids {
-        set_due_hour(&db, *id, epoch_hour(now)).await;
+        set_due_minute(&db, *id, epoch_minute(now)).await;
     }
 
     // The scheduler, retried as EventBridge retries a failed run.

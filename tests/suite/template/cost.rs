@@ -69,6 +69,20 @@ fn the_priced_setup_is_the_template_and_the_code() {
         .map(|(name, _)| *name)
         .collect();
     assert_eq!(priced, published);
+    // The reminder scheduler's runs a day: its schedule's fire times over a day.
+    let cron = t["Resources"]["RemindersSchedulerFunction"]["Properties"]["Events"]
+        ["QuarterHourly"]["Properties"]["ScheduleExpression"]
+        .as_str()
+        .unwrap();
+    let cron: rota_local::template::ScheduleExpression = cron.parse().unwrap();
+    let day = chrono::DateTime::from_timestamp(1_800_000_000 / 86_400 * 86_400, 0).unwrap();
+    let end = day + chrono::Duration::days(1);
+    let (mut runs, mut t) = (0, day - chrono::Duration::seconds(1));
+    while let Some(next) = cron.next_after(t, day).filter(|n| *n < end) {
+        runs += 1;
+        t = next;
+    }
+    assert_eq!(now["scheduler_runs_per_day"], runs);
     for m in one_or_many(&now["emf"]) {
         let per_function = m["series"] == "per_function";
         let dims = rota_lambda::metrics::published(m["name"].as_str().unwrap()).unwrap();

@@ -291,3 +291,48 @@ fn tracing_is_sampled_by_function() {
         100.0 * traced / total
     );
 }
+
+/// Every place the template mentions `var`: a key or a string anywhere (an environment
+/// variable of a function or of Globals, or one built by an intrinsic).
+fn mentions(v: &Value, var: &str, at: &str, found: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.contains(var) => found.push(at.to_owned()),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                mentions(item, var, &format!("{at}[{i}]"), found);
+            }
+        }
+        Value::Object(m) => {
+            for (k, item) in m {
+                let here = format!("{at}.{k}");
+                if k.contains(var) {
+                    found.push(here.clone());
+                }
+                mentions(item, var, &here, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The reminders' local clock knob (`make reminders-now AT=…`) is honoured only with the
+/// variable rota-local sets: the template never mentions it, so no deployed function, nor the
+/// Globals they all share, can be switched into it.
+#[test]
+fn no_deployed_function_can_turn_on_the_local_clock() {
+    let var = rota_api::reminders::LOCAL_CLOCK_ENV;
+    let mut found = Vec::new();
+    mentions(&template(), var, "", &mut found);
+    assert_eq!(found, Vec::<String>::new());
+    assert!(!template_text().contains(var));
+    // The check finds it where it could hide.
+    let snippet = template_json(&format!(
+        "Globals:\n  Function:\n    Environment:\n      Variables:\n        {var}: '1'\nResources:\n  \
+         F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        \
+         Variables:\n          X: !Sub '${{AWS::Region}}{var}'\n"
+    ))
+    .unwrap();
+    let mut found = Vec::new();
+    mentions(&snippet, var, "", &mut found);
+    assert_eq!(found.len(), 2, "{found:?}");
+}

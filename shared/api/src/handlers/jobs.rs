@@ -16,7 +16,8 @@ impl Job for RemindersScheduler {
     type State = Queue;
 
     /// EventBridge's Scheduled Event: its `time` is the scheduled time; the run queues what is
-    /// due by the clock (a late or early event changes nothing; see `reminders`).
+    /// due by the clock (a late or early event changes nothing; see `reminders`), except under
+    /// rota-local, where `time` is the clock (`make reminders-now AT=…`).
     async fn run(
         &self,
         app: &App<Queue>,
@@ -27,10 +28,14 @@ impl Job for RemindersScheduler {
             .get("time")
             .and_then(|t| t.as_str())
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_else(chrono::Utc::now);
+            .map(|t| t.with_timezone(&chrono::Utc));
+        let wall = chrono::Utc::now();
+        let now = crate::reminders::scheduler_clock(app.config.local_clock, at, wall);
+        if now != wall {
+            tracing::info!(clock = %now, "local clock: judging what is due by the event's time");
+        }
         let sqs = &app.state.sqs;
-        let queued = crate::reminders::schedule(app, sqs, at, chrono::Utc::now(), metrics).await?;
+        let queued = crate::reminders::schedule(app, sqs, at.unwrap_or(wall), now, metrics).await?;
         tracing::info!(queued, "reminders queued");
         Ok(serde_json::json!({"queued": queued}))
     }
