@@ -103,4 +103,15 @@ async fn the_gateway_throttles_with_api_gateways_own_429() {
         }
     }
     assert!(throttled > 0, "no request was throttled");
+    // The route's bucket is the whole stack's: hand it back full (it refills at 50/s), or the
+    // next test's unknown path is a 429 (this test runs alone: .config/nextest.toml).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        http.get(format!("{base}/throttle-probe"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }

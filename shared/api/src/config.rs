@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The environment variable rota-local sets in every function it runs (and the template never
+/// sets): only then do the reminder scheduler and worker take their clock from the event.
+pub const LOCAL_CLOCK_ENV: &str = "ROTA_LOCAL_CLOCK";
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
@@ -156,7 +160,7 @@ impl Config {
             stats_ttl_secs: secs("STATS_TTL_SECS", 300)?.as_secs(),
             stats_cache_key: get("STATS_CACHE_KEY").unwrap_or_else(|| "stats:v2".into()),
             reminders_queue_url: get("REMINDERS_QUEUE_URL").filter(|s| !s.is_empty()),
-            local_clock: get(crate::reminders::LOCAL_CLOCK_ENV).as_deref() == Some("1"),
+            local_clock: get(LOCAL_CLOCK_ENV).as_deref() == Some("1"),
             db_retry_budget: millis("DB_RETRY_BUDGET_MS", 1000)?,
             db_attempt_timeout: millis("DB_ATTEMPT_TIMEOUT_MS", 500)?,
             feed_cache_ttl: match get("FEED_CACHE_TTL_MS") {

@@ -50,9 +50,7 @@ pub const WORKER_CONCURRENCY: usize = 16;
 /// choose.
 pub const CATCH_UP_MINUTES: i64 = 180;
 
-/// The environment variable rota-local sets in every function it runs (and the template never
-/// sets): only then do the scheduler and the worker take their clock from the event.
-pub const LOCAL_CLOCK_ENV: &str = "ROTA_LOCAL_CLOCK";
+pub use crate::config::LOCAL_CLOCK_ENV;
 
 /// The body of one SQS message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
