@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::state::HasDb;
+use crate::state::{HasDb, HasMail};
 use rota_domain::reminder_hours::{epoch_hour, last_due_hour, next_due_hour};
 use rota_lambda::metrics::{Metrics, Unit};
 use rota_store::SendRetried;
@@ -158,7 +158,7 @@ pub enum Outcome {
 
 /// Delivers `user`'s reminder exactly once per local day, at `now` (see the module docs for
 /// late and early runs).
-pub async fn remind<S: HasDb>(
+pub async fn remind<S: HasDb + HasMail>(
     app: &App<S>,
     user: DueUser,
     now: DateTime<Utc>,
@@ -193,6 +193,23 @@ pub async fn remind<S: HasDb>(
         users.advance_reminder(user.id, user.due_hour, next).await?;
         return Ok(Outcome::NothingToRemind);
     };
+    // The email first, claimed per user and day: a failure here retries the user before the
+    // in-app notification moves their due hour on (crate::email).
+    if let Some((mailer, keys)) = app.state.mail() {
+        let sent = mailer
+            .remind(
+                db,
+                app.table(),
+                keys,
+                &profile,
+                &day.to_string(),
+                roadmap,
+                step,
+                now,
+            )
+            .await?;
+        tracing::info!(user_id = user.id, outcome = ?sent, "reminder email");
+    }
     let notification = Notification {
         id: rota_domain::ids::new_id(),
         kind: "daily_reminder".into(),
@@ -219,7 +236,7 @@ pub async fn remind<S: HasDb>(
 /// The SQS worker: each message is a batch of users; a message with any failed user is
 /// reported in `batchItemFailures` (redelivered alone; its delivered users are skipped as
 /// duplicates then), the rest are deleted by Lambda.
-pub async fn work<S: HasDb>(
+pub async fn work<S: HasDb + HasMail>(
     app: &App<S>,
     event: aws_lambda_events::event::sqs::SqsEvent,
     metrics: &mut Metrics,
@@ -228,7 +245,7 @@ pub async fn work<S: HasDb>(
 }
 
 /// [`work`] with the clock given (tests run it at chosen hours).
-pub async fn work_at<S: HasDb>(
+pub async fn work_at<S: HasDb + HasMail>(
     app: &App<S>,
     event: aws_lambda_events::event::sqs::SqsEvent,
     now: DateTime<Utc>,

@@ -36,6 +36,12 @@ pub struct User {
     /// Incremented by every profile update (0: never updated); each update is conditional
     /// on the version it read. (The reminder worker's conditional advance leaves it alone.)
     pub version: u64,
+    /// Whether the daily reminder also comes by email (absent: on). Off after a one-click
+    /// unsubscribe; `PATCH /users/me` turns it back on.
+    pub email_reminders: bool,
+    /// The stored `locale` attribute as written (absent on items written before locales);
+    /// read with `rota_domain::locale::Locale::from_stored`.
+    pub locale: Option<String>,
 }
 
 pub struct Credential {
@@ -68,6 +74,8 @@ impl User {
                 DEFAULT_TIMEZONE,
             )),
             version: 0,
+            email_reminders: true,
+            locale: None,
         }
     }
 
@@ -86,6 +94,9 @@ impl User {
         }
         if let Some(v) = &changes.timezone {
             next.timezone = v.as_str().to_owned();
+        }
+        if let Some(v) = changes.email_reminders {
+            next.email_reminders = v;
         }
         if changes.touch_reminder() {
             next.reminder_due_hour = next.reminder_enabled.then(|| {
@@ -134,6 +145,8 @@ impl User {
             timezone: get_s(item, "timezone")?,
             reminder_due_hour: get_n(item, "reminder_due_hour").ok(),
             version: super::get_version(item)?,
+            email_reminders: get_bool(item, "email_reminders").unwrap_or(true),
+            locale: get_s(item, "locale").ok(),
         })
     }
 }
@@ -156,6 +169,7 @@ pub struct ProfileChanges {
     pub reminder_enabled: Option<bool>,
     pub reminder_hour: Option<ReminderHour>,
     pub timezone: Option<TimeZone>,
+    pub email_reminders: Option<bool>,
 }
 
 /// How a versioned profile write ended.
@@ -178,6 +192,7 @@ impl ProfileChanges {
             && self.reminder_enabled.is_none()
             && self.reminder_hour.is_none()
             && self.timezone.is_none()
+            && self.email_reminders.is_none()
     }
 }
 
@@ -341,6 +356,12 @@ impl<'a> Users<'a> {
             request = request
                 .expression_attribute_names("#tz", "timezone")
                 .expression_attribute_values(":tz", s(&next.timezone));
+        }
+        if changes.email_reminders.is_some() {
+            sets.push("#er = :er");
+            request = request
+                .expression_attribute_names("#er", "email_reminders")
+                .expression_attribute_values(":er", AttributeValue::Bool(next.email_reminders));
         }
         if changes.touch_reminder() {
             match next.reminder_due_hour {

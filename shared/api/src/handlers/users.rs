@@ -36,6 +36,7 @@ impl FromJson for ProfilePatch {
             reminder_enabled: fields.optional_bool("reminder_enabled"),
             reminder_hour: fields.optional_int("reminder_hour", ReminderHour::parse),
             timezone: fields.optional("timezone", TimeZone::parse),
+            email_reminders: fields.optional_bool("email_reminders"),
         }))
     }
 }

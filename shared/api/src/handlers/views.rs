@@ -40,6 +40,7 @@ pub struct MeView<'a> {
     pub reminder_enabled: bool,
     pub reminder_hour: u8,
     pub timezone: &'a str,
+    pub email_reminders: bool,
 }
 
 impl<'a> From<&'a User> for MeView<'a> {
@@ -49,6 +50,7 @@ impl<'a> From<&'a User> for MeView<'a> {
             reminder_enabled: u.reminder_enabled,
             reminder_hour: u.reminder_hour,
             timezone: &u.timezone,
+            email_reminders: u.email_reminders,
         }
     }
 }
