@@ -437,6 +437,15 @@ impl Resolver<'_> {
                 Some(v) => self.value(v, depth + 1),
                 None => Err(format!("SSM parameter {name} has no Name")),
             },
+            // SES: a configuration set's Ref is its name, an identity's its address or domain.
+            "AWS::SES::ConfigurationSet" => match t.resource_prop(name, "Name") {
+                Some(v) => self.value(v, depth + 1),
+                None => Err(format!("configuration set {name} has no Name")),
+            },
+            "AWS::SES::EmailIdentity" => match t.resource_prop(name, "EmailIdentity") {
+                Some(v) => self.value(v, depth + 1),
+                None => Err(format!("email identity {name} has no EmailIdentity")),
+            },
             k if k.starts_with("AWS::ElastiCache::") => self
                 .ctx
                 .map(|c| c.redis_url.clone())

@@ -11,7 +11,7 @@
 //! doubled. The SDK's own retries are off for the same reason.
 //!
 //! **Suppression.** Hard bounces and complaints (SES events through SNS into SQS,
-//! [`crate::handlers::jobs::MailEvents`]) write a suppression item the claim checks. SES's
+//! [`crate::handlers::mail::MailEvents`]) write a suppression item the claim checks. SES's
 //! account-level suppression list alone is not enough: it is account-wide and shared by
 //! every stack and application of the account, a complaint does not enter it unless the
 //! account opted into complaint suppression, sending to a listed address still counts as a
