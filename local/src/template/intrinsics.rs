@@ -242,6 +242,30 @@ impl Template {
         ids
     }
 
+    /// The SES identities (`AWS::SES::EmailIdentity`) the template declares, resolved.
+    pub fn mail_identities(&self) -> Vec<String> {
+        self.resolved_of_type("AWS::SES::EmailIdentity", "EmailIdentity")
+    }
+
+    /// The SES configuration sets the template declares, by name.
+    pub fn mail_configuration_sets(&self) -> Vec<String> {
+        self.resolved_of_type("AWS::SES::ConfigurationSet", "Name")
+    }
+
+    fn resolved_of_type(&self, kind: &str, prop: &str) -> Vec<String> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Json::as_str) == Some(kind))
+            .filter_map(|(id, _)| match self.resolved_prop(id, prop, 0)? {
+                Ok(v) => Some(v),
+                Err(why) => {
+                    tracing::warn!("{id}: {prop} cannot be resolved locally: {why}");
+                    None
+                }
+            })
+            .collect()
+    }
+
     fn resource_type(&self, id: &str) -> Option<&str> {
         self.resources.get(id)?.get("Type")?.as_str()
     }

@@ -3,6 +3,7 @@
 //! queue (`schedule`), and the whole pipeline under faults (`under_faults`).
 
 mod delivery;
+mod email;
 mod schedule;
 mod under_faults;
 
