@@ -132,6 +132,9 @@ pub enum EmailOutcome {
     AlreadySent,
     /// SES may or may not have taken it (a timeout): kept claimed, never sent again.
     Unknown,
+    /// SES refused it for good (a rejected message, a paused account): not sent, the in-app
+    /// reminder goes on.
+    Refused,
 }
 
 impl Mailer {
@@ -260,33 +263,71 @@ impl Mailer {
                 }
                 Ok(EmailOutcome::Sent)
             }
-            Err(err) if not_sent(&err) => {
-                mail.release(user.id, day).await?;
-                Err(ApiError::Internal(format!(
-                    "SES SendEmail: {}",
-                    aws_sdk_sesv2::error::DisplayErrorContext(err)
-                )))
-            }
-            Err(err) => {
-                tracing::error!(
-                    user_id = user.id,
-                    error = %aws_sdk_sesv2::error::DisplayErrorContext(err),
-                    "SES SendEmail outcome unknown: not sent again"
-                );
-                Ok(EmailOutcome::Unknown)
-            }
+            Err(err) => match failure(&err) {
+                // Nothing sent: give the claim back. A transient cause fails the user, so the
+                // message is redelivered and the email sent then.
+                Failure::Transient => {
+                    mail.release(user.id, day).await?;
+                    Err(ApiError::Internal(format!(
+                        "SES SendEmail: {}",
+                        aws_sdk_sesv2::error::DisplayErrorContext(err)
+                    )))
+                }
+                // SES will refuse it again (a rejected message or address, a paused
+                // account): retrying would only hold back the in-app reminder.
+                Failure::Refused => {
+                    mail.release(user.id, day).await?;
+                    tracing::error!(
+                        user_id = user.id,
+                        error = %aws_sdk_sesv2::error::DisplayErrorContext(err),
+                        "SES refused the reminder email"
+                    );
+                    Ok(EmailOutcome::Refused)
+                }
+                Failure::Unknown => {
+                    tracing::error!(
+                        user_id = user.id,
+                        error = %aws_sdk_sesv2::error::DisplayErrorContext(err),
+                        "SES SendEmail outcome unknown: not sent again"
+                    );
+                    Ok(EmailOutcome::Unknown)
+                }
+            },
         }
     }
 }
 
-/// Whether a failed SendEmail certainly sent nothing: SES answered with an error, or the
-/// request never left (no connection).
-fn not_sent<E>(err: &aws_sdk_sesv2::error::SdkError<E>) -> bool {
+/// What a failed SendEmail means for the day's email.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// Nothing was sent and a later attempt may succeed: throttled, SES's 5xx, no connection.
+    Transient,
+    /// Nothing was sent and SES will refuse it again (its other 4xx answers).
+    Refused,
+    /// The request may have reached SES (a timeout after it left): it may have been sent.
+    Unknown,
+}
+
+fn failure<E>(err: &aws_sdk_sesv2::error::SdkError<E>) -> Failure
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata,
+{
     use aws_sdk_sesv2::error::SdkError;
     match err {
-        SdkError::ServiceError(_) | SdkError::ConstructionFailure(_) => true,
-        SdkError::DispatchFailure(e) => !e.is_timeout() && !e.is_other(),
-        _ => false,
+        SdkError::ServiceError(e) => {
+            let throttled = matches!(
+                e.err().code(),
+                Some("TooManyRequestsException" | "LimitExceededException" | "Throttling")
+            );
+            if throttled || e.raw().status().is_server_error() {
+                Failure::Transient
+            } else {
+                Failure::Refused
+            }
+        }
+        SdkError::ConstructionFailure(_) => Failure::Refused,
+        SdkError::DispatchFailure(e) if !e.is_timeout() && !e.is_other() => Failure::Transient,
+        _ => Failure::Unknown,
     }
 }
 

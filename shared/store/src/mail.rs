@@ -2,16 +2,17 @@
 //! `email_reminders` switch (keys in docs/data-model.md).
 //!
 //! - `USER#<id>` / `EMAILED#<local date>`: the claim of a day's reminder email, written before
-//!   SES is called (`state` `sending`, then `sent` with SES's message id); a retry that finds
-//!   it does not send again. TTL `expires_at`.
+//!   SES is called (`state` `sending`, then `sent` with SES's message id, or `released` when
+//!   SES refused it: nothing sent, it may be claimed again); a retry that finds it `sending`
+//!   or `sent` does not send again. TTL `expires_at`.
 //! - `SUPPRESSION#<address>` / `SUPPRESSION`: an address SES reported as a hard bounce or a
 //!   complaint; the claim's transaction checks it, so a suppressed address is never mailed.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use crate::users::user_key;
-use crate::{Item, SendRetried, StoreError, StoreResult, cancellation_codes, db_error, n, s};
+use crate::{SendRetried, StoreError, StoreResult, cancellation_codes, db_error, n, s};
 
 fn claim_key(user_id: i64, day: &str) -> (String, String) {
     (format!("USER#{user_id}"), format!("EMAILED#{day}"))
@@ -65,19 +66,25 @@ impl<'a> Mail<'a> {
             .build()
             .map_err(StoreError::internal)?;
         let (pk, sk) = claim_key(user_id, day);
-        let claim = Item::from([
-            ("PK".into(), s(pk)),
-            ("SK".into(), s(sk)),
-            ("entity".into(), s("email_claim")),
-            ("state".into(), s("sending")),
-            ("created_at".into(), s(now.to_rfc3339())),
-            ("expires_at".into(), n(now.timestamp() + ttl_secs)),
-        ]);
+        let claim = Put::builder()
+            .table_name(self.table)
+            .item("PK", s(pk))
+            .item("SK", s(sk))
+            .item("entity", s("email_claim"))
+            .item("state", s("sending"))
+            .item("created_at", s(now.to_rfc3339()))
+            .item("expires_at", n(now.timestamp() + ttl_secs))
+            // A claim given back (SES refused the send) may be claimed again.
+            .condition_expression("attribute_not_exists(PK) OR #state = :released")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":released", s("released"))
+            .build()
+            .map_err(StoreError::internal)?;
         let result = self
             .db
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            .transact_items(crate::put_new(self.table, claim)?)
+            .transact_items(TransactWriteItem::builder().put(claim).build())
             .send_retried()
             .await;
         match result {
@@ -113,24 +120,26 @@ impl<'a> Mail<'a> {
     }
 
     /// Gives a claim back after SES refused the send outright (nothing was sent): the retry
-    /// may claim and send. One DeleteItem, only while it is still `sending`.
+    /// may claim and send. One UpdateItem, only while it is still `sending`.
     pub async fn release(&self, user_id: i64, day: &str) -> StoreResult<()> {
         let (pk, sk) = claim_key(user_id, day);
         let result = self
             .db
-            .delete_item()
+            .update_item()
             .table_name(self.table)
             .key("PK", s(pk))
             .key("SK", s(sk))
+            .update_expression("SET #state = :released")
             .condition_expression("#state = :sending")
             .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":released", s("released"))
             .expression_attribute_values(":sending", s("sending"))
             .send_retried()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) if crate::is_condition_failed(&err) => Ok(()),
-            Err(err) => Err(db_error("DeleteItem")(err)),
+            Err(err) => Err(db_error("UpdateItem")(err)),
         }
     }
 

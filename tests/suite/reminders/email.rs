@@ -19,9 +19,14 @@ const UNSUBSCRIBE_URL: &str = "https://api.rota.example/api/reminders/unsubscrib
 /// The worker's App as the template configures it (the stack's identity is `MailDomain`'s
 /// default), sending from `from`.
 async fn mailing(from: &str) -> App<Mailing> {
+    mailing_through(from, sdk_config().await).await
+}
+
+/// [`mailing`], its SES client (only) configured by `ses`.
+async fn mailing_through(from: &str, ses: aws_config::SdkConfig) -> App<Mailing> {
     let sdk = sdk_config().await;
     let from = from.to_owned();
-    let mailer = Mailer::from_lookup(&sdk, |k| match k {
+    let mailer = Mailer::from_lookup(&ses, |k| match k {
         "MAIL_FROM" => Some(from.clone()),
         "SES_CONFIGURATION_SET" => Some("rota-test-mail".into()),
         "UNSUBSCRIBE_URL" => Some(UNSUBSCRIBE_URL.into()),
@@ -165,16 +170,27 @@ async fn a_turkish_learner_gets_the_email_in_turkish() {
 }
 
 #[tokio::test]
-async fn a_send_retried_after_a_crash_or_a_refusal_mails_once() {
+async fn a_send_retried_after_a_failure_or_a_crash_mails_once() {
     let app = app().await;
     let worker = worker().await;
     let (me, due) = due_learner(&app, true).await;
     let to = address_of(&app, me.id).await;
     let now = just_after(due.due_hour);
-    // SES refuses the first attempt (a sender it has not verified): nothing sent, the claim is
-    // given back and the user fails, to be retried.
-    let refused = mailing("Rota <reminders@unverified.example>").await;
-    assert!(remind(&refused, due, now).await.is_err());
+    // SES cannot be reached (nothing sent): the claim is given back and the user fails, to be
+    // retried with the message.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = mailing_through(
+        "Rota <reminders@rota.example>",
+        sdk_config()
+            .await
+            .to_builder()
+            .endpoint_url(nowhere)
+            .build(),
+    )
+    .await;
+    assert!(remind(&unreachable, due, now).await.is_err());
     assert!(emails_to(&to).is_empty());
     // The retry sends, then the worker dies before the notification (between send and record):
     // the email is out, the reminder still due.
@@ -184,7 +200,7 @@ async fn a_send_retried_after_a_crash_or_a_refusal_mails_once() {
         .unwrap()
         .unwrap();
     let (mailer, keys) = rota_api::state::HasMail::mail(&worker.state).unwrap();
-    let day = rota_domain::streak::local_date(just_after(due.due_hour), &profile.timezone);
+    let day = rota_domain::streak::local_date(now, &profile.timezone);
     let sent = mailer
         .remind(
             worker.db(),
@@ -202,6 +218,22 @@ async fn a_send_retried_after_a_crash_or_a_refusal_mails_once() {
     // The redelivered message: the notification comes, the email does not come again.
     assert_eq!(remind(&worker, due, now).await.unwrap(), Outcome::Delivered);
     assert_eq!(emails_to(&to).len(), 1, "one email");
+    assert_eq!(reminders_of(&app, &me).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn an_email_ses_refuses_does_not_hold_back_the_in_app_reminder() {
+    let app = app().await;
+    let (me, due) = due_learner(&app, true).await;
+    // A sender SES has not verified: MessageRejected, which a retry would meet again.
+    let refused = mailing("Rota <reminders@unverified.example>").await;
+    assert_eq!(
+        remind(&refused, due, just_after(due.due_hour))
+            .await
+            .unwrap(),
+        Outcome::Delivered
+    );
+    assert!(emails_to(&address_of(&app, me.id).await).is_empty());
     assert_eq!(reminders_of(&app, &me).await.0.len(), 1);
 }
 
