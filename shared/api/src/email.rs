@@ -369,7 +369,7 @@ fn texts(locale: Locale) -> Texts {
         Locale::Tr => Texts {
             subject: "Bugünün adımı seni bekliyor",
             greeting: "Merhaba",
-            next: "Sıradaki adımın,",
+            next: "Sıradaki adımın:",
             nudge: "Bugün ayıracağın birkaç dakika serini sürdürmene yeter.",
             why: "Bu e-postayı Rota profilinde günlük hatırlatmalar açık olduğu için alıyorsun. \
                   Hatırlatma e-postalarını durdurmak için e-posta uygulamandaki \"Abonelikten \
@@ -388,7 +388,9 @@ impl Message<'_> {
         let t = texts(self.locale);
         let next = match self.locale {
             Locale::En => format!("{} {}: {}.", t.next, self.roadmap, self.step),
-            Locale::Tr => format!("{} {} yol haritanda: {}.", t.next, self.roadmap, self.step),
+            // The roadmap's name in parentheses: a Turkish case suffix on a name of any
+            // language would need its vowel harmony.
+            Locale::Tr => format!("{} {} ({}).", t.next, self.step, self.roadmap),
         };
         format!(
             "{} {},\r\n\r\n{next}\r\n{}\r\n\r\n-- \r\n{}\r\n",
@@ -564,7 +566,7 @@ mod tests {
         assert_eq!(tr.subject(), "Bugünün adımı seni bekliyor");
         assert!(
             tr.body()
-                .contains("Sıradaki adımın, Backend yol haritanda: HTTP basics.")
+                .contains("Sıradaki adımın: HTTP basics (Backend).")
         );
         assert!(
             message(Locale::En)
