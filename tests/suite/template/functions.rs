@@ -307,14 +307,20 @@ fn the_reminder_emails_of_a_batch_fit_the_workers_timeout_at_the_ses_rate() {
             .unwrap_or_else(|| panic!("not a number: {v}"))
     };
     let senders = number(&worker["Environment"]["Variables"]["MAIL_SENDERS"]);
-    assert_eq!(senders, number(&queue["ScalingConfig"]["MaximumConcurrency"]));
+    assert_eq!(
+        senders,
+        number(&queue["ScalingConfig"]["MaximumConcurrency"])
+    );
     assert_eq!(
         worker["Environment"]["Variables"]["SES_SEND_RATE"]["Ref"],
         "SesSendRate"
     );
     let rate = number(&t["Parameters"]["SesSendRate"]["Default"]);
     let min_rate = number(&t["Parameters"]["SesSendRate"]["MinValue"]);
-    assert!(min_rate >= senders, "every instance gets at least one send a second");
+    assert!(
+        min_rate >= senders,
+        "every instance gets at least one send a second"
+    );
     let per_instance = rate / senders;
     let users = number(&queue["BatchSize"]) * rota_api::reminders::USERS_PER_MESSAGE as i64;
     let sending_secs = users / per_instance;
@@ -324,8 +330,6 @@ fn the_reminder_emails_of_a_batch_fit_the_workers_timeout_at_the_ses_rate() {
         sending_secs * 2 <= timeout,
         "{users} emails at {per_instance}/s take {sending_secs} s; the timeout is {timeout} s"
     );
-    let visibility = number(
-        &t["Resources"]["RemindersQueue"]["Properties"]["VisibilityTimeout"],
-    );
+    let visibility = number(&t["Resources"]["RemindersQueue"]["Properties"]["VisibilityTimeout"]);
     assert!(visibility >= 6 * timeout, "{visibility} < 6 × {timeout}");
 }
