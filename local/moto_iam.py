@@ -46,6 +46,7 @@ Control endpoints (loopback only, like /_rota/faults):
 from __future__ import annotations
 
 import json
+from email.utils import parseaddr
 import re
 import threading
 import traceback
@@ -65,6 +66,10 @@ PARTITION = "aws"
 SESSION_SECONDS = 43200
 
 SERVICES = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "AmazonSSM": "ssm"}
+
+# SES v2 is a REST protocol (no X-Amz-Target): its calls are known by method and path. Only
+# SendEmail is made by a function.
+SES_V2_CALLS = {("POST", "/v2/email/outbound-emails"): "SendEmail"}
 
 # SQS authorises its batch calls as the single call (AWS: "permissions for the batch are the
 # same as for the single action").
@@ -145,7 +150,7 @@ class Statement:
                     # Keys of other services (kms:ViaService on a KMS grant) never reach here:
                     # their calls are not emulated; a DynamoDB/SQS/SSM statement with one would
                     # be evaluated wrongly, so it is refused.
-                    if any(a.lower().startswith(("dynamodb:", "sqs:", "ssm:")) for a in self.actions):
+                    if any(a.lower().startswith(("dynamodb:", "sqs:", "ssm:", "ses:")) for a in self.actions):
                         raise PolicyError(f"{self.id}: condition key {key} is not evaluated locally")
                     continue
                 if key not in _KNOWN_KEYS:
@@ -370,7 +375,21 @@ def ssm_checks(op: str, region: str, request: dict) -> list:
     return checks
 
 
-CHECKS = {"dynamodb": dynamodb_checks, "sqs": sqs_checks, "ssm": ssm_checks}
+def ses_checks(op: str, region: str, request: dict) -> list:
+    """SES authorizes SendEmail on the sending identity (the From address's domain, as the
+    stack verifies a domain) and on the configuration set the call names."""
+    request = request if isinstance(request, dict) else {}
+    sender = parseaddr(str(request.get("FromEmailAddress") or ""))[1]
+    domain = sender.rpartition("@")[2].lower()
+    checks = [(f"ses:{op}", f"arn:{PARTITION}:ses:{region}:{ACCOUNT}:identity/{domain or '*'}", {})]
+    config_set = request.get("ConfigurationSetName")
+    if isinstance(config_set, str) and config_set:
+        checks.append((f"ses:{op}",
+                       f"arn:{PARTITION}:ses:{region}:{ACCOUNT}:configuration-set/{config_set}", {}))
+    return checks
+
+
+CHECKS = {"dynamodb": dynamodb_checks, "sqs": sqs_checks, "ssm": ssm_checks, "ses": ses_checks}
 
 
 # --- the WSGI layer --------------------------------------------------------------------------
@@ -401,6 +420,10 @@ def access_denied(start_response, service: str, principal: str, action: str, res
             [("Content-Type", "application/x-amz-json-1.0"),
              # The SDKs take SQS's error code from here (awsQueryCompatible).
              ("x-amzn-query-error", "AccessDenied;Sender")])
+    if service == "ses":
+        # REST-JSON: the error's code in x-amzn-ErrorType, status 403 as SES answers.
+        return _respond(start_response, 403, {"message": message},
+                        [("x-amzn-ErrorType", "AccessDeniedException")])
     return _respond(start_response, 400, {"__type": "AccessDeniedException", "message": message},
                     [("Content-Type", "application/x-amz-json-1.1")])
 
@@ -602,6 +625,9 @@ class IamLayer:
             # The administrator (see the module's comment).
             return self.app(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        ses_op = SES_V2_CALLS.get((method, path))
+        if not target and ses_op is not None:
+            return self.check(environ, start_response, "ses", ses_op)
         service = SERVICES.get(target.partition(".")[0])
         if service is None:
             # A role's call this layer cannot check (another service, or SQS's query
@@ -609,7 +635,8 @@ class IamLayer:
             return _respond(start_response, 403, {
                 "__type": "AccessDeniedException",
                 "message": f"the local stack checks role calls to DynamoDB, SQS and SSM (JSON "
-                           f"protocols) only; refused: {target or environ.get('PATH_INFO')}"})
+                           f"protocols) and SES v2 SendEmail only; refused: "
+                           f"{target or environ.get('PATH_INFO')}"})
         return self.check(environ, start_response, service, target.partition(".")[2])
 
     def check(self, environ, start_response, service: str, op: str):

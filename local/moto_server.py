@@ -701,6 +701,8 @@ def main() -> None:
     parser.add_argument("--faults", default="none", metavar="NAME", help="fault profile (default: none)")
     parser.add_argument("--iam", action="store_true",
                         help="check every call made with role credentials against the role (moto_iam.py)")
+    parser.add_argument("--mail-dir", type=Path,
+                        help="write every email SES accepts here, one .eml file each (moto_mail.py)")
     moto_rules.add_arguments(parser)
     args = parser.parse_args()
     profile = Profile()
@@ -736,7 +738,12 @@ def main() -> None:
     import moto_iam
 
     # AWS checks a caller's permissions before it validates the call: IAM outside the rules.
-    served = moto_iam.IamLayer(moto_rules.Rules(RotaMiddleware(app, faults)), enforce=args.iam)
+    inner = RotaMiddleware(app, faults)
+    if args.mail_dir is not None:
+        import moto_mail
+
+        inner = moto_mail.MailDrop(inner, args.mail_dir)
+    served = moto_iam.IamLayer(moto_rules.Rules(inner), enforce=args.iam)
     served = SlowLog(served, float(os.environ.get("ROTA_EMULATOR_SLOW_MS", "300")))
     keep_collections_short()
     run_simple(

@@ -31,7 +31,7 @@ export TABLE_NAME=RotaTable
 
 echo "== the emulator wrapper: fault injection, the patched moto against the unpatched one, DynamoDB's rules, IAM"
 .venv/bin/python -m unittest local/test_moto_faults.py local/test_moto_patches.py local/test_moto_rules.py \
-  local/test_moto_iam.py
+  local/test_moto_iam.py local/test_moto_mail.py
 
 echo "== tests"
 # The plain stack: clients take every reply as it comes (no careful retries).

@@ -242,6 +242,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
             )
             .await?;
             let endpoint = moto.endpoint.clone();
+            if stack::is_moto_wrapper(&exe) {
+                tracing::info!(
+                    "emails sent land in {}/ (one .eml file each)",
+                    stack::mail_dir(&config.logs_dir).display()
+                );
+            }
             (Some(moto), endpoint)
         }
     };

@@ -34,6 +34,16 @@ pub struct MotoServer {
 /// `<repo>/local/moto-server` (moto from the repo's `.venv`, DynamoDB calls serialised as
 /// DynamoDB itself guarantees; see `local/moto_server.py`) when the venv exists, else
 /// `moto_server` from `PATH`.
+/// Where a stack's sent emails land, one RFC 5322 file each (written by the emulator wrapper,
+/// `local/moto_mail.py`): `mail/` beside the stack's `logs/` (`.local/mail/` for the default
+/// stack, `.local/<PORT>/mail/` for another).
+pub fn mail_dir(logs_dir: &Path) -> PathBuf {
+    logs_dir
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("mail")
+}
+
 pub fn find_moto_server(repo_root: &Path) -> PathBuf {
     let launcher = repo_root.join("local/moto-server");
     if repo_root.join(".venv/bin/python").is_file() && launcher.is_file() {
@@ -122,6 +132,9 @@ impl MotoServer {
         }
         if iam {
             cmd.arg("--iam");
+        }
+        if is_moto_wrapper(executable) {
+            cmd.arg("--mail-dir").arg(mail_dir(logs_dir));
         }
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -230,6 +243,8 @@ pub struct ResourceReport {
     pub queues_existing: Vec<String>,
     /// Name of the SSM parameter created for the JWT secret, if it was missing.
     pub secret_created: Option<String>,
+    /// SES identities and configuration sets created (the emulator checks the sender).
+    pub mail_created: Vec<String>,
 }
 
 /// Creates every table (with its indexes and TTL) and queue the template declares, and the JWT
@@ -335,6 +350,42 @@ pub async fn ensure_resources(
             .await
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e)))
             .with_context(|| format!("setting attributes of queue {}", queue.name))?;
+    }
+
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    for identity in template.mail_identities() {
+        let exists = ses
+            .get_email_identity()
+            .email_identity(&identity)
+            .send()
+            .await
+            .is_ok();
+        if !exists {
+            ses.create_email_identity()
+                .email_identity(&identity)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(aws_sdk_sesv2::error::DisplayErrorContext(e)))
+                .with_context(|| format!("SES identity {identity}"))?;
+            report.mail_created.push(identity);
+        }
+    }
+    for set in template.mail_configuration_sets() {
+        let exists = ses
+            .get_configuration_set()
+            .configuration_set_name(&set)
+            .send()
+            .await
+            .is_ok();
+        if !exists {
+            ses.create_configuration_set()
+                .configuration_set_name(&set)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(aws_sdk_sesv2::error::DisplayErrorContext(e)))
+                .with_context(|| format!("SES configuration set {set}"))?;
+            report.mail_created.push(set);
+        }
     }
 
     if let Some(name) = jwt_secret_name(template)? {

@@ -150,16 +150,22 @@ async fn the_emulator_gets_the_profile() {
     )
     .unwrap();
     let repo_profiles = std::path::absolute(repo_root().join("local/faults.yaml")).unwrap();
+    // Sent emails land beside the stack's logs (the wrapper writes them).
+    let mail = rota_local::stack::mail_dir(&root.join("logs"));
 
     for (profile, expected) in [
         (
             "bad-day",
             format!(
-                "-H 127.0.0.1 -p {{port}} --faults-file {} --faults bad-day",
-                repo_profiles.display()
+                "-H 127.0.0.1 -p {{port}} --faults-file {} --faults bad-day --mail-dir {}",
+                repo_profiles.display(),
+                mail.display()
             ),
         ),
-        ("none", "-H 127.0.0.1 -p {port}".to_string()),
+        (
+            "none",
+            format!("-H 127.0.0.1 -p {{port}} --mail-dir {}", mail.display()),
+        ),
     ] {
         let _ = std::fs::remove_file(root.join("local/args"));
         let running = server::start(ServeConfig {

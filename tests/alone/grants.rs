@@ -3,7 +3,8 @@
 //! A stack of its own (IAM enforced, as always) runs a tour that calls every function on
 //! every path that reaches DynamoDB, SQS or SSM: the happy paths, a refresh token used twice
 //! (the family revoked), an Idempotency-Key claim released after a refused request, the
-//! reminder pipeline (schedule → queue → worker). Then the emulator's account of what each
+//! reminder pipeline (schedule → queue → worker, its email, the email's one-click unsubscribe,
+//! a bounce through the SES events queue). Then the emulator's account of what each
 //! role was allowed and refused is compared with the template's roles as the SAM transform
 //! writes them (`rota_tests::grants::findings`): a refused call is a missing grant, a
 //! statement, action, resource or `dynamodb:Attributes` entry nobody used is an over-grant.
@@ -412,4 +413,78 @@ async fn reminders(stack: &PrivateStack) {
         204,
         "one read again",
     );
+    email(stack, &ada).await;
+}
+
+/// The reminder's email: its one-click unsubscribe (the link read from the mail file), the
+/// profile setting that turns email back on, and a bounce through the SES events queue.
+async fn email(stack: &PrivateStack, ada: &Account) {
+    let api = stack.api();
+    let mail = rota_local::stack::mail_dir(stack.stack().logs_dir.as_deref().unwrap());
+    let mut raw = String::new();
+    for _ in 0..50 {
+        if let Some(file) = std::fs::read_dir(&mail)
+            .ok()
+            .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        {
+            raw = std::fs::read_to_string(file).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = raw
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.split_once("?token="))
+        .map(|(_, t)| t.trim_end_matches('>').to_owned())
+        .expect("the reminder email with its unsubscribe link");
+    ok(
+        &api.post(
+            &format!("/api/reminders/unsubscribe?token={token}"),
+            &json!({}),
+            None,
+        )
+        .await,
+        204,
+        "one-click unsubscribe",
+    );
+    ok(
+        &api.patch(
+            "/api/users/me",
+            &json!({"email_reminders": true}),
+            Some(ada.access_token.as_str()),
+        )
+        .await,
+        200,
+        "reminder emails back on",
+    );
+    let sdk = rota_local::stack::sdk_config(&stack.running.aws_endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("MailEventsQueue")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let bounced = "bounced@example.com";
+    let bounce = json!({"eventType": "Bounce", "bounce": {"bounceType": "Permanent",
+        "bouncedRecipients": [{"emailAddress": bounced}]}, "mail": {"destination": [bounced]}});
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(bounce.to_string())
+        .send()
+        .await
+        .unwrap();
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let mail = rota_store::mail::Mail::new(&db, "RotaTable");
+    for _ in 0..100 {
+        if mail.is_suppressed(bounced).await.unwrap() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the bounce was not recorded");
 }

@@ -242,6 +242,30 @@ impl Template {
         ids
     }
 
+    /// The SES identities (`AWS::SES::EmailIdentity`) the template declares, resolved.
+    pub fn mail_identities(&self) -> Vec<String> {
+        self.resolved_of_type("AWS::SES::EmailIdentity", "EmailIdentity")
+    }
+
+    /// The SES configuration sets the template declares, by name.
+    pub fn mail_configuration_sets(&self) -> Vec<String> {
+        self.resolved_of_type("AWS::SES::ConfigurationSet", "Name")
+    }
+
+    fn resolved_of_type(&self, kind: &str, prop: &str) -> Vec<String> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Json::as_str) == Some(kind))
+            .filter_map(|(id, _)| match self.resolved_prop(id, prop, 0)? {
+                Ok(v) => Some(v),
+                Err(why) => {
+                    tracing::warn!("{id}: {prop} cannot be resolved locally: {why}");
+                    None
+                }
+            })
+            .collect()
+    }
+
     fn resource_type(&self, id: &str) -> Option<&str> {
         self.resources.get(id)?.get("Type")?.as_str()
     }
@@ -436,6 +460,15 @@ impl Resolver<'_> {
             "AWS::SSM::Parameter" => match t.resource_prop(name, "Name") {
                 Some(v) => self.value(v, depth + 1),
                 None => Err(format!("SSM parameter {name} has no Name")),
+            },
+            // SES: a configuration set's Ref is its name, an identity's its address or domain.
+            "AWS::SES::ConfigurationSet" => match t.resource_prop(name, "Name") {
+                Some(v) => self.value(v, depth + 1),
+                None => Err(format!("configuration set {name} has no Name")),
+            },
+            "AWS::SES::EmailIdentity" => match t.resource_prop(name, "EmailIdentity") {
+                Some(v) => self.value(v, depth + 1),
+                None => Err(format!("email identity {name} has no EmailIdentity")),
             },
             k if k.starts_with("AWS::ElastiCache::") => self
                 .ctx

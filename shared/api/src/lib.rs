@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod cursor;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod feeds;

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::state::HasDb;
+use crate::state::{HasDb, HasMail};
 use rota_domain::locale::Locale;
 use rota_domain::reminder_hours::{
     LEGACY_HOUR_LIMIT, epoch_minute, last_due_minute, minute_start, next_due_minute,
@@ -213,7 +213,7 @@ fn reminder_text(roadmap: &Roadmap, step: &str, locale: Locale) -> (String, Stri
 
 /// Delivers `user`'s reminder exactly once per local day, at `now` (see the module docs for
 /// late and early runs).
-pub async fn remind<S: HasDb>(
+pub async fn remind<S: HasDb + HasMail>(
     app: &App<S>,
     user: DueUser,
     now: DateTime<Utc>,
@@ -252,6 +252,26 @@ pub async fn remind<S: HasDb>(
         users.advance_reminder(user.id, user.due, next).await?;
         return Ok(Outcome::NothingToRemind);
     };
+    // The email first, claimed per user and day: a failure here retries the user before the
+    // in-app notification moves their due hour on (crate::email).
+    if let Some((mailer, keys)) = app.state.mail() {
+        // The roadmap's and the step's names in the learner's language, as in the app.
+        let name = crate::roadmap_text::summary_title(roadmap, profile.locale);
+        let step = crate::roadmap_text::step_title(roadmap, step, profile.locale);
+        let sent = mailer
+            .remind(
+                db,
+                app.table(),
+                keys,
+                &profile,
+                &day.to_string(),
+                &name,
+                &step,
+                now,
+            )
+            .await?;
+        tracing::info!(user_id = user.id, outcome = ?sent, "reminder email");
+    }
     let (title, body) = reminder_text(roadmap, step, profile.locale);
     let notification = Notification {
         id: rota_domain::ids::new_id(),
@@ -279,7 +299,7 @@ pub async fn remind<S: HasDb>(
 /// The SQS worker: each message is a batch of users; a message with any failed user is
 /// reported in `batchItemFailures` (redelivered alone; its delivered users are skipped as
 /// duplicates then), the rest are deleted by Lambda.
-pub async fn work<S: HasDb>(
+pub async fn work<S: HasDb + HasMail>(
     app: &App<S>,
     event: aws_lambda_events::event::sqs::SqsEvent,
     metrics: &mut Metrics,
@@ -289,7 +309,7 @@ pub async fn work<S: HasDb>(
 
 /// [`work`] with the clock given (tests run it at chosen times); under rota-local a batch's
 /// stamped clock replaces it (see the module docs).
-pub async fn work_at<S: HasDb>(
+pub async fn work_at<S: HasDb + HasMail>(
     app: &App<S>,
     event: aws_lambda_events::event::sqs::SqsEvent,
     now: DateTime<Utc>,

@@ -8,6 +8,7 @@
 //! | [`Data`] | ✓ | | | logout, the reminder worker |
 //! | [`Members`] | ✓ | ✓ | | endpoints with a caller |
 //! | [`Queue`] | ✓ | | ✓ | the reminder scheduler |
+//! | [`Mailing`] | ✓ | ✓ | | the reminder worker (plus SES: the reminder email) |
 //! | [`Cached<S>`] | as `S` | as `S` | as `S` | plus Redis: rate limits, shared feed pages, stats |
 //!
 //! Every client costs cold-start time, so a state builds only what it holds. Redis stays
@@ -26,6 +27,8 @@ pub enum InitError {
     Config(#[from] crate::config::ConfigError),
     #[error("loading the JWT secret: {0}")]
     Secret(String),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("cache: {0}")]
     Cache(#[from] redis::RedisError),
 }
@@ -41,6 +44,13 @@ pub trait State: Sized + Send + Sync + 'static {
 /// States that hold the DynamoDB client.
 pub trait HasDb {
     fn db(&self) -> &aws_sdk_dynamodb::Client;
+}
+
+/// States that may send the reminder email: only [`Mailing`] does (the others send none).
+pub trait HasMail {
+    fn mail(&self) -> Option<(&crate::email::Mailer, &TokenKeys)> {
+        None
+    }
 }
 
 /// States that hold the keys access tokens and cursors are signed with.
@@ -84,6 +94,45 @@ impl HasDb for Data {
     }
 }
 
+impl HasMail for Data {}
+
+/// DynamoDB, the token keys (the unsubscribe links' key) and SES: the reminder worker.
+pub struct Mailing {
+    pub db: aws_sdk_dynamodb::Client,
+    pub tokens: TokenKeys,
+    /// `None` when the function is given no sender (`MAIL_FROM`): in-app reminders only.
+    pub mailer: Option<crate::email::Mailer>,
+}
+
+impl State for Mailing {
+    async fn build(config: &Config) -> Result<Self, InitError> {
+        let sdk = sdk().await;
+        Ok(Self {
+            db: Data::from_sdk(&sdk).db,
+            tokens: load_token_keys(&sdk, config).await?,
+            mailer: crate::email::Mailer::from_env(&sdk).map_err(InitError::Mail)?,
+        })
+    }
+}
+
+impl HasDb for Mailing {
+    fn db(&self) -> &aws_sdk_dynamodb::Client {
+        &self.db
+    }
+}
+
+impl HasTokens for Mailing {
+    fn tokens(&self) -> &TokenKeys {
+        &self.tokens
+    }
+}
+
+impl HasMail for Mailing {
+    fn mail(&self) -> Option<(&crate::email::Mailer, &TokenKeys)> {
+        self.mailer.as_ref().map(|m| (m, &self.tokens))
+    }
+}
+
 /// DynamoDB and the token keys: endpoints that know their caller.
 pub struct Members {
     pub db: aws_sdk_dynamodb::Client,
@@ -105,6 +154,8 @@ impl HasDb for Members {
         &self.db
     }
 }
+
+impl HasMail for Members {}
 
 impl HasTokens for Members {
     fn tokens(&self) -> &TokenKeys {
@@ -147,6 +198,12 @@ impl<S: State> State for Cached<S> {
 impl<S: HasDb> HasDb for Cached<S> {
     fn db(&self) -> &aws_sdk_dynamodb::Client {
         self.0.db()
+    }
+}
+
+impl<S: HasMail> HasMail for Cached<S> {
+    fn mail(&self) -> Option<(&crate::email::Mailer, &TokenKeys)> {
+        self.0.mail()
     }
 }
 

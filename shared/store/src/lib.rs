@@ -15,6 +15,7 @@ pub mod comments;
 pub mod counters;
 pub mod idempotency;
 pub mod likes;
+pub mod mail;
 pub mod notifications;
 pub mod posts;
 pub mod retry;

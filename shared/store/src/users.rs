@@ -42,6 +42,9 @@ pub struct User {
     /// Incremented by every profile update (0: never updated); each update is conditional
     /// on the version it read. (The reminder worker's conditional advance leaves it alone.)
     pub version: u64,
+    /// Whether the daily reminder also comes by email (absent: on). Off after a one-click
+    /// unsubscribe; `PATCH /users/me` turns it back on.
+    pub email_reminders: bool,
 }
 
 pub struct Credential {
@@ -81,6 +84,7 @@ impl User {
                 DEFAULT_TIMEZONE,
             )),
             version: 0,
+            email_reminders: true,
         }
     }
 
@@ -102,6 +106,9 @@ impl User {
         }
         if let Some(v) = changes.locale {
             next.locale = v;
+        }
+        if let Some(v) = changes.email_reminders {
+            next.email_reminders = v;
         }
         if changes.touch_reminder() {
             next.reminder_due = next.reminder_enabled.then(|| {
@@ -158,6 +165,7 @@ impl User {
             locale: Locale::from_stored(get_s(item, "locale").ok().as_deref()),
             reminder_due: get_n(item, "reminder_due_hour").ok(),
             version: super::get_version(item)?,
+            email_reminders: get_bool(item, "email_reminders").unwrap_or(true),
         })
     }
 }
@@ -184,6 +192,7 @@ pub struct ProfileChanges {
     pub reminder_hour: Option<ReminderHour>,
     pub timezone: Option<TimeZone>,
     pub locale: Option<Locale>,
+    pub email_reminders: Option<bool>,
 }
 
 /// How a versioned profile write ended.
@@ -207,6 +216,7 @@ impl ProfileChanges {
             && self.reminder_hour.is_none()
             && self.timezone.is_none()
             && self.locale.is_none()
+            && self.email_reminders.is_none()
     }
 }
 
@@ -376,6 +386,12 @@ impl<'a> Users<'a> {
             request = request
                 .expression_attribute_names("#lc", "locale")
                 .expression_attribute_values(":lc", s(next.locale.as_str()));
+        }
+        if changes.email_reminders.is_some() {
+            sets.push("#er = :er");
+            request = request
+                .expression_attribute_names("#er", "email_reminders")
+                .expression_attribute_values(":er", AttributeValue::Bool(next.email_reminders));
         }
         if changes.touch_reminder() {
             match next.reminder_due {

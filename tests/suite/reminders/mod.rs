@@ -5,6 +5,7 @@
 
 mod clock;
 mod delivery;
+mod email;
 mod schedule;
 mod under_faults;
 

@@ -336,3 +336,45 @@ fn no_deployed_function_can_turn_on_the_local_clock() {
     mentions(&snippet, var, "", &mut found);
     assert_eq!(found.len(), 2, "{found:?}");
 }
+
+/// The reminder worker paces its emails at `floor(SesSendRate / MAIL_SENDERS)` a second per
+/// instance (shared/api/src/email.rs): that holds the account's rate only while MAIL_SENDERS
+/// is the mapping's MaximumConcurrency, and an invocation's batch of emails must fit in its
+/// timeout, with the queue's visibility timeout the 6 × timeout Lambda asks of SQS sources.
+#[test]
+fn the_reminder_emails_of_a_batch_fit_the_workers_timeout_at_the_ses_rate() {
+    let t = template();
+    let worker = &t["Resources"]["RemindersWorkerFunction"]["Properties"];
+    let queue = &worker["Events"]["Queue"]["Properties"];
+    let number = |v: &Value| -> i64 {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| panic!("not a number: {v}"))
+    };
+    let senders = number(&worker["Environment"]["Variables"]["MAIL_SENDERS"]);
+    assert_eq!(
+        senders,
+        number(&queue["ScalingConfig"]["MaximumConcurrency"])
+    );
+    assert_eq!(
+        worker["Environment"]["Variables"]["SES_SEND_RATE"]["Ref"],
+        "SesSendRate"
+    );
+    let rate = number(&t["Parameters"]["SesSendRate"]["Default"]);
+    let min_rate = number(&t["Parameters"]["SesSendRate"]["MinValue"]);
+    assert!(
+        min_rate >= senders,
+        "every instance gets at least one send a second"
+    );
+    let per_instance = rate / senders;
+    let users = number(&queue["BatchSize"]) * rota_api::reminders::USERS_PER_MESSAGE as i64;
+    let sending_secs = users / per_instance;
+    let timeout = number(&worker["Timeout"]);
+    // Half the timeout for the rest (DynamoDB, a slow SES answer).
+    assert!(
+        sending_secs * 2 <= timeout,
+        "{users} emails at {per_instance}/s take {sending_secs} s; the timeout is {timeout} s"
+    );
+    let visibility = number(&t["Resources"]["RemindersQueue"]["Properties"]["VisibilityTimeout"]);
+    assert!(visibility >= 6 * timeout, "{visibility} < 6 × {timeout}");
+}

@@ -128,7 +128,7 @@ mod checkers_catch {
     fn a_cached_handlers_state_is_found() {
         assert_eq!(handler_state("auth-login"), "Cached<Members>");
         assert_eq!(handler_state("users-me-get"), "Members");
-        assert_eq!(handler_state("reminders-worker"), "Data");
+        assert_eq!(handler_state("reminders-worker"), "Mailing");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::runtime::Job;
-use crate::state::{Data, Queue};
+use crate::state::{Mailing, Queue};
 use rota_lambda::metrics::Metrics;
 
 pub struct RemindersScheduler;
@@ -46,11 +46,11 @@ pub struct RemindersWorker;
 impl Job for RemindersWorker {
     type Event = SqsEvent;
     type Output = SqsBatchResponse;
-    type State = Data;
+    type State = Mailing;
 
     async fn run(
         &self,
-        app: &App<Data>,
+        app: &App<Mailing>,
         event: SqsEvent,
         metrics: &mut Metrics,
     ) -> ApiResult<SqsBatchResponse> {

@@ -14,6 +14,7 @@
 //! | `ops` | health checks, the OpenAPI document, the `$default` route |
 //! | `docs` | `GET /docs`, the interactive reference (Swagger UI), and its files |
 //! | `jobs` | the reminder scheduler and worker (EventBridge, SQS) |
+//! | `mail` | `POST /api/reminders/unsubscribe`; SES bounce and complaint events (SQS) |
 
 pub mod auth;
 pub mod comments;
@@ -22,6 +23,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod jobs;
 pub mod likes;
+pub mod mail;
 pub mod notifications;
 pub mod ops;
 pub mod posts;

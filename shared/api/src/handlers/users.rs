@@ -38,6 +38,7 @@ impl FromJson for ProfilePatch {
             reminder_hour: fields.optional_int("reminder_hour", ReminderHour::parse),
             timezone: fields.optional("timezone", TimeZone::parse),
             locale: fields.optional("locale", |l| Locale::parse(l).ok_or("must be tr or en")),
+            email_reminders: fields.optional_bool("email_reminders"),
         }))
     }
 }

@@ -41,6 +41,7 @@ pub struct MeView<'a> {
     pub reminder_hour: u8,
     pub timezone: &'a str,
     pub locale: &'static str,
+    pub email_reminders: bool,
 }
 
 impl<'a> From<&'a User> for MeView<'a> {
@@ -51,6 +52,7 @@ impl<'a> From<&'a User> for MeView<'a> {
             reminder_hour: u.reminder_hour,
             timezone: &u.timezone,
             locale: u.locale.as_str(),
+            email_reminders: u.email_reminders,
         }
     }
 }
