@@ -378,13 +378,27 @@ pub async fn ensure_resources(
             .await
             .is_ok();
         if !exists {
-            ses.create_configuration_set()
+            let created = ses
+                .create_configuration_set()
                 .configuration_set_name(&set)
                 .send()
-                .await
-                .map_err(|e| anyhow::anyhow!(aws_sdk_sesv2::error::DisplayErrorContext(e)))
-                .with_context(|| format!("SES configuration set {set}"))?;
-            report.mail_created.push(set);
+                .await;
+            match created {
+                Ok(_) => report.mail_created.push(set),
+                // moto's GetConfigurationSet does not find every set it holds: the create's
+                // answer is the one that says whether it exists.
+                Err(e)
+                    if aws_sdk_sesv2::error::ProvideErrorMetadata::code(&e)
+                        == Some("AlreadyExistsException")
+                        || aws_sdk_sesv2::error::ProvideErrorMetadata::code(&e)
+                            == Some("ConfigurationSetAlreadyExistsException") => {}
+                Err(e) => {
+                    return Err(anyhow::anyhow!(aws_sdk_sesv2::error::DisplayErrorContext(
+                        e
+                    )))
+                    .with_context(|| format!("SES configuration set {set}"));
+                }
+            }
         }
     }
 

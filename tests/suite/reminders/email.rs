@@ -101,9 +101,7 @@ async fn a_reminder_comes_by_email_with_one_click_unsubscribe_headers() {
     let (me, due) = due_learner(&app, true).await;
     let to = address_of(&app, me.id).await;
     assert_eq!(
-        remind(&worker, due, just_after(due.due))
-            .await
-            .unwrap(),
+        remind(&worker, due, just_after(due.due)).await.unwrap(),
         Outcome::Delivered
     );
     let emails = emails_to(&to);
@@ -155,9 +153,7 @@ async fn a_turkish_learner_gets_the_email_in_turkish() {
         .send()
         .await
         .unwrap();
-    remind(&worker, due, just_after(due.due))
-        .await
-        .unwrap();
+    remind(&worker, due, just_after(due.due)).await.unwrap();
     let emails = emails_to(&address_of(&app, me.id).await);
     assert_eq!(emails.len(), 1);
     let message = MessageParser::default().parse(&emails[0]).unwrap();
@@ -228,9 +224,7 @@ async fn an_email_ses_refuses_does_not_hold_back_the_in_app_reminder() {
     // A sender SES has not verified: MessageRejected, which a retry would meet again.
     let refused = mailing("Rota <reminders@unverified.example>").await;
     assert_eq!(
-        remind(&refused, due, just_after(due.due))
-            .await
-            .unwrap(),
+        remind(&refused, due, just_after(due.due)).await.unwrap(),
         Outcome::Delivered
     );
     assert!(emails_to(&address_of(&app, me.id).await).is_empty());
@@ -243,9 +237,7 @@ async fn after_a_one_click_unsubscribe_the_next_day_brings_no_email_but_the_noti
     let worker = worker().await;
     let (me, due) = due_learner(&app, true).await;
     let to = address_of(&app, me.id).await;
-    remind(&worker, due, just_after(due.due))
-        .await
-        .unwrap();
+    remind(&worker, due, just_after(due.due)).await.unwrap();
     let [raw] = &emails_to(&to)[..] else {
         panic!("one email")
     };
@@ -289,9 +281,7 @@ async fn after_a_one_click_unsubscribe_the_next_day_brings_no_email_but_the_noti
     };
     assert!(next.due > due.due);
     assert_eq!(
-        remind(&worker, next, just_after(next.due))
-            .await
-            .unwrap(),
+        remind(&worker, next, just_after(next.due)).await.unwrap(),
         Outcome::Delivered
     );
     assert_eq!(reminders_of(&app, &me).await.0.len(), 2);
@@ -360,9 +350,7 @@ async fn a_bounce_suppresses_the_address_and_a_transient_one_does_not() {
             .is_empty()
     );
     assert_eq!(
-        remind(&worker, due, just_after(due.due))
-            .await
-            .unwrap(),
+        remind(&worker, due, just_after(due.due)).await.unwrap(),
         Outcome::Delivered
     );
     assert!(emails_to(&to).is_empty(), "no email to a bounced address");
