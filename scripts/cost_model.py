@@ -51,6 +51,8 @@ PRICES = {
     "ddb_pitr_gb": (0.20, "DynamoDB continuous backups (PITR) $0.20 per GB-month of table size"),
     "ddb_backup_gb": (0.10, "DynamoDB backup (on-demand or AWS Backup warm storage) $0.10 per GB-month; DynamoDB backups are full copies, not incremental"),
     # https://aws.amazon.com/sqs/pricing/ : standard queue, per 64 KB chunk of a request.
+    # https://aws.amazon.com/ses/pricing/ : outbound email $0.10 per 1000 (no free tier outside EC2).
+    "ses_email": (0.10 / 1000, "SES outbound email $0.10 per 1000; aws.amazon.com/ses/pricing"),
     "sqs_request": (0.40 / 1e6, "SQS standard $0.40 per 1 M requests (first 1 M/month free); aws.amazon.com/sqs/pricing"),
     # https://aws.amazon.com/elasticache/pricing/ : Serverless, Valkey engine.
     "valkey_gb_hour": (0.0837, "ElastiCache Serverless Valkey $0.0837 per GB-hour stored, billed at least 100 MB; aws.amazon.com/elasticache/pricing (2025)"),
@@ -189,6 +191,10 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     bg_rru = reminders * bg["rru_per_reminder"] + sched_inv * bg["scheduler_rru"]
     bg_wru = reminders * bg["wru_per_reminder"]
     sqs_req = reminders / bg["users_per_message"] * 3 + bg["sqs_idle_receives_per_month"]
+    # Reminder emails (issue 22): SES per email, the claim and sent mark, the pacer's wait.
+    emails = reminders * cfg.get("reminder_emails_per_reminder", 0.0)
+    email_wru = emails * bg.get("email_wru", 0)
+    email_gbs = emails * bg.get("email_pacing_ms", 0) / 1000.0 * bg["memory_mb"] / 1024.0
     log_bytes += worker_inv * bg["worker_log_bytes"] + sched_inv * bg["scheduler_log_bytes"]
 
     # Activity marker: one conditional UpdateItem per user per active hour (docs/data-model.md).
@@ -211,6 +217,9 @@ def model(data, traffic=1.0, duration="local", arch="x86_64", daily_override=Non
     copies = prof["backup_copies_retained"]
     lines.append(("DynamoDB", f"AWS Backup: {copies} full copies retained", copies * gb, "GB-month", copies * gb * price("ddb_backup_gb")))
     lines.append(("SQS", "reminder queue: send + receive + delete, idle long polls", sqs_req, "requests", sqs_req * price("sqs_request")))
+    lines.append(("SES", "reminder emails (one per reminder)", emails, "emails", emails * price("ses_email")))
+    lines.append(("DynamoDB", "reminder emails: the day's claim + sent mark", email_wru, "WRU", email_wru * price("ddb_wru")))
+    lines.append(("Lambda", "compute, reminder workers waiting on the SES pacer", email_gbs, "GB-s", email_gbs * gb_s_price))
     stored = max(prof["cache_gb"], price("valkey_min_gb"))
     lines.append(("ElastiCache", f"Serverless Valkey storage (billed {stored} GB)", stored * HOURS_PER_MONTH, "GB-hours", stored * HOURS_PER_MONTH * price("valkey_gb_hour")))
     lines.append(("ElastiCache", "ECPU (rate limits, cached stats)", ecpu, "ECPU", ecpu * price("valkey_ecpu")))
