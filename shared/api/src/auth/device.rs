@@ -45,14 +45,7 @@ impl DeviceToken {
             return None;
         }
         let tag = B64.decode(tag).ok()?;
-        let expected = Self::tag(keys, email_key, id);
-        // Constant time: the tag must not be learnable byte by byte.
-        let same = tag.len() == expected.len()
-            && tag
-                .iter()
-                .zip(&expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
+        let same = keys.is_derived(&tag, PURPOSE, &[email_key.as_bytes(), id.as_bytes()]);
         same.then(|| Self {
             id: id.to_owned(),
             raw: presented.to_owned(),
@@ -76,14 +69,9 @@ impl DeviceToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::tokens::TokenScope;
 
     fn keys(secret: &[u8]) -> TokenKeys {
-        let scope = TokenScope {
-            issuer: "i".into(),
-            audience: "a".into(),
-        };
-        TokenKeys::new(secret, scope).unwrap()
+        TokenKeys::for_tests(secret)
     }
 
     #[test]

@@ -100,6 +100,24 @@ impl TokenKeys {
         hmac_sha256(&self.derive, &framed)
     }
 
+    /// Whether `tag` is [`Self::derive`]'s answer for `purpose` and `parts`, compared in
+    /// constant time (a tag must not be learnable byte by byte).
+    pub fn is_derived(&self, tag: &[u8], purpose: &str, parts: &[&[u8]]) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.derive(purpose, parts);
+        tag.ct_eq(&expected).into()
+    }
+
+    /// Keys for unit tests: `secret` with a fixed issuer and audience.
+    #[cfg(test)]
+    pub(crate) fn for_tests(secret: &[u8]) -> Self {
+        let scope = TokenScope {
+            issuer: "i".into(),
+            audience: "a".into(),
+        };
+        Self::new(secret, scope).unwrap()
+    }
+
     pub fn issue_access(
         &self,
         caller: Caller,
