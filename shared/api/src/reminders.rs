@@ -266,7 +266,7 @@ pub async fn remind<S: HasDb + HasMail>(
                 &profile,
                 &day.to_string(),
                 &name,
-                &step,
+                step,
                 now,
             )
             .await?;
