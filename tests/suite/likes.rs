@@ -204,7 +204,7 @@ mod in_process {
 
 /// Posts written before the like shards (their count only on the counts item) are given shards
 /// by their first like or unlike, with the count they had; a deleted post takes no like.
-mod shards {
+mod in_process_shards {
     use aws_sdk_dynamodb::types::AttributeValue;
     use rota_api::handlers::{likes, posts};
 

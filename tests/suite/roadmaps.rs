@@ -292,7 +292,7 @@ mod in_process {
 
 /// Step marks and the streak when answers are lost, reads fail or attempts land late: a step
 /// is done exactly when its day is credited, once (in-process, on a tampered client).
-mod steps_exactly_once {
+mod in_process_steps_exactly_once {
     use super::*;
     use rota_api::handlers::roadmaps::{CreateRoadmap, PatchStep};
     use rota_store::roadmaps::Roadmaps;

@@ -324,7 +324,7 @@ mod in_process {
 }
 
 /// `sort=top` pages while likes move counts between them: no post twice, none skipped.
-mod top_while_counts_move {
+mod in_process_top_while_counts_move {
     use super::*;
     use rota_api::handlers::{likes, posts};
     use rota_store::posts::{Feed, Post, Posts};

@@ -252,7 +252,7 @@ mod in_process {
 }
 
 /// An edit is conditional on the post's version as read.
-mod versioned_edits {
+mod in_process_versioned_edits {
     use super::*;
     use rota_api::handlers::posts::PatchPost;
 
