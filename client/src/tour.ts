@@ -35,6 +35,7 @@ const meShape = s.object<Schemas["Me"]>("Me", {
   // Any of the document's ~600 zone names: a string is as much as the tour checks.
   timezone: (v, at) => s.string(v, at) as Schemas["TimeZone"],
   locale: s.oneOf<Schemas["Locale"]>("en", "tr"),
+  email_reminders: s.boolean,
 });
 
 const authResponse = s.object<Schemas["AuthResponse"]>("AuthResponse", {
