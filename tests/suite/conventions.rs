@@ -8,51 +8,35 @@ use rota_tests::*;
 #[tokio::test]
 async fn malformed_json_is_400_wrong_content_type_415_and_big_bodies_413() {
     let api = Api::new();
-    let path = "/api/auth/login";
-    api.send(
-        "POST",
-        path,
-        None,
-        Some("application/json"),
-        Some(b"{\"email\":".to_vec()),
-    )
-    .await
-    .problem(400);
-    api.send("POST", path, None, Some("text/plain"), Some(b"{}".to_vec()))
-        .await
-        .problem(415);
-    api.send("POST", path, None, None, Some(b"{}".to_vec()))
-        .await
-        .problem(415);
     let big = format!("{{\"email\":\"{}\"}}", "a".repeat(70 * 1024));
-    api.send(
-        "POST",
-        path,
-        None,
-        Some("application/json"),
-        Some(big.into_bytes()),
-    )
-    .await
-    .problem(413);
-    api.send(
-        "POST",
-        path,
-        None,
-        Some("application/json"),
-        Some(b"[1,2]".to_vec()),
-    )
-    .await
-    .problem(422);
+    for (content_type, body, status) in [
+        (Some("application/json"), b"{\"email\":".to_vec(), 400),
+        (Some("text/plain"), b"{}".to_vec(), 415),
+        (None, b"{}".to_vec(), 415),
+        (Some("application/json"), big.into_bytes(), 413),
+        (Some("application/json"), b"[1,2]".to_vec(), 422),
+    ] {
+        api.send_with(
+            "POST",
+            "/api/auth/login",
+            None,
+            content_type,
+            Some(body),
+            &[],
+        )
+        .await
+        .problem(status);
+    }
 }
 
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_get_a_problem_404() {
     let api = Api::new();
     api.get("/api/nope", None).await.problem(404);
-    api.send("DELETE", "/api/auth/login", None, None, None)
+    api.send("DELETE", "/api/auth/login", None)
         .await
         .problem(404);
-    api.send("GET", "/api/auth/register", None, None, None)
+    api.send("GET", "/api/auth/register", None)
         .await
         .problem(404);
 }

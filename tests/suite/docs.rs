@@ -8,7 +8,7 @@ use rota_tests::*;
 use serde_json::Value;
 
 /// The API's security headers with the docs page's policy in place of the API's.
-fn assert_docs_headers(reply: &Reply, cache_control: &str) {
+fn assert_docs_headers(reply: &HttpReply, cache_control: &str) {
     assert_eq!(
         reply.header("content-security-policy"),
         Some(DOCS_PAGE_CSP),
@@ -97,7 +97,7 @@ async fn an_unknown_file_is_the_usual_404_under_the_apis_own_policy() {
     let deeper = api.get("/docs/a/b", None).await;
     deeper.problem(404);
     assert_security_headers(&deeper, "no-store");
-    let post = api.send("POST", "/docs", None, None, None).await;
+    let post = api.send("POST", "/docs", None).await;
     post.problem(404);
     assert_security_headers(&post, "no-store");
 }

@@ -75,7 +75,7 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
     // Registration runs under its own role: it works.
     let account = api.new_account().await;
     // The profile read does not: its role grants nothing now.
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
+    let me = api.get("/api/users/me", account.token()).await;
     assert!(me.status >= 500, "{} {}", me.status, me.text);
     let usage = stripped.iam_usage().await;
     let role =
@@ -106,9 +106,8 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
     stripped.stop().await;
 
     // The same request on the test run's stack, where the role has its policies.
-    let api = Api::new();
-    let account = api.new_account().await;
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
+    let (api, account) = Api::signed_up().await;
+    let me = api.get("/api/users/me", account.token()).await;
     assert_eq!(me.status, 200, "{}", me.text);
 }
 
@@ -116,8 +115,7 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
 /// registration may write it (a new user is a member), and only by creating the user.
 #[tokio::test]
 async fn no_function_but_registration_can_write_a_users_role() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     let table = table_name();
     let user_key = [
@@ -167,7 +165,7 @@ async fn no_function_but_registration_can_write_a_users_role() {
             );
         }
     }
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
+    let me = api.get("/api/users/me", account.token()).await;
     assert_eq!(me.json()["role"], "member");
 }
 

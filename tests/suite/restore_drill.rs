@@ -170,8 +170,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
 
     // Realistic data through the API: users, a session, a post, a like, a comment, a roadmap
     // with a step done (streak), a notification.
-    let api = Api::new();
-    let ada = api.new_account().await;
+    let (api, ada) = Api::signed_up().await;
     let bob = Api::new().new_account().await;
     let post = api.new_post(&ada, "Restore drill").await;
     let post_id = post["id"].as_i64().unwrap();
@@ -179,23 +178,17 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
         .post(
             &format!("/api/community/posts/{post_id}/like"),
             &json!({}),
-            Some(&bob.access_token),
+            bob.token(),
         )
         .await;
     assert!(like.status < 300, "{}", like.text);
-    let comment = Api::new()
-        .post(
-            &format!("/api/community/posts/{post_id}/comments"),
-            &json!({"content": "Nice 👍"}),
-            Some(&bob.access_token),
-        )
-        .await;
+    let comment = Api::new().comment(post_id, "Nice 👍", bob.token()).await;
     assert_eq!(comment.status, 201, "{}", comment.text);
     let roadmap = api
         .post(
             "/api/roadmaps",
             &json!({"goal": "backend", "level": "beginner", "hours_per_week": 5}),
-            Some(&ada.access_token),
+            ada.token(),
         )
         .await;
     assert_eq!(roadmap.status, 201, "{}", roadmap.text);
@@ -204,7 +197,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
         .patch(
             &format!("/api/roadmaps/{roadmap_id}/steps/1"),
             &json!({"done": true}),
-            Some(&ada.access_token),
+            ada.token(),
         )
         .await;
     assert_eq!(step.status, 200, "{}", step.text);

@@ -13,14 +13,14 @@ async fn responses_through_the_gateway_carry_the_security_headers() {
     let missing = api.get("/api/nope", None).await;
     missing.problem(404);
     assert_security_headers(&missing, "no-store");
-    let wrong_method = api.send("PUT", "/api/users/me", None, None, None).await;
+    let wrong_method = api.send("PUT", "/api/users/me", None).await;
     wrong_method.problem(404);
     assert_security_headers(&wrong_method, "no-store");
     let me = api.get("/api/users/me", None).await;
     me.problem(401);
     assert_security_headers(&me, "no-store");
     let account = api.new_account().await;
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
+    let me = api.get("/api/users/me", account.token()).await;
     assert_eq!(me.status, 200);
     assert_security_headers(&me, "no-store");
 }

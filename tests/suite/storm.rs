@@ -54,19 +54,10 @@ async fn act(
     path: &str,
     token: &str,
     body: Option<Value>,
-) -> Reply {
+) -> HttpReply {
     let reply = match body {
-        Some(b) => {
-            api.send(
-                method,
-                path,
-                Some(token),
-                Some("application/json"),
-                Some(b.to_string().into_bytes()),
-            )
-            .await
-        }
-        None => api.send(method, path, Some(token), None, None).await,
+        Some(b) => api.send_json(method, path, &b, Some(token), &[]).await,
+        None => api.send(method, path, Some(token)).await,
     };
     tally.unknown += reply.unknown_outcomes;
     *tally.statuses.entry(reply.status).or_default() += 1;

@@ -6,9 +6,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn me_can_be_updated_and_invalid_settings_are_listed() {
-    let api = Api::new();
-    let account = api.new_account().await;
-    let token = Some(account.access_token.as_str());
+    let (api, account) = Api::signed_up().await;
+    let token = account.token();
     let reply = api
         .patch(
             "/api/users/me",
@@ -72,30 +71,15 @@ mod in_process {
         let app = app().await;
         let (_, body) = registered(&app).await;
         let token = body["access_token"].as_str().unwrap();
-        let me = call(
-            &app,
-            &users::GetMe,
-            &with_token(sample_event("users-me-get"), token),
-        )
-        .await;
+        let me = call_as(&app, &users::GetMe, "users-me-get", token).await;
         assert_eq!(me.status, 200, "{}", me.text);
         assert_eq!(me.json()["reminder_hour"], 9);
         assert_eq!(me.json()["timezone"], "UTC");
 
-        let patched = call(
-            &app,
-            &users::PatchMe,
-            &with_token(sample_event("users-me-patch"), token),
-        )
-        .await;
+        let patched = call_as(&app, &users::PatchMe, "users-me-patch", token).await;
         assert_eq!(patched.status, 200, "{}", patched.text);
-        let again = call(
-            &app,
-            &users::GetMe,
-            &with_token(sample_event("users-me-get"), token),
-        )
-        .await
-        .json();
+        let again = call_as(&app, &users::GetMe, "users-me-get", token).await;
+        let again = again.json();
         assert_eq!(again["display_name"], "Zeynep");
         assert_eq!(again["reminder_hour"], 20);
         assert_eq!(again["timezone"], "Europe/Istanbul");
@@ -118,16 +102,9 @@ mod one_write {
         app: &TestApp,
         user: i64,
     ) -> std::collections::HashMap<String, AttributeValue> {
-        app.db()
-            .get_item()
-            .table_name(app.table())
-            .key("PK", AttributeValue::S(format!("USER#{user}")))
-            .key("SK", AttributeValue::S("PROFILE".into()))
-            .consistent_read(true)
-            .send()
+        let pk = format!("USER#{user}");
+        item_at(app.db(), app.table(), &pk, "PROFILE")
             .await
-            .unwrap()
-            .item
             .unwrap()
     }
 
@@ -277,9 +254,8 @@ async fn a_new_account_speaks_the_language_its_accept_language_prefers() {
 
 #[tokio::test]
 async fn the_locale_can_be_changed_to_tr_or_en_only() {
-    let api = Api::new();
-    let account = api.new_account().await;
-    let token = Some(account.access_token.as_str());
+    let (api, account) = Api::signed_up().await;
+    let token = account.token();
     assert_eq!(api.get("/api/users/me", token).await.json()["locale"], "en");
     let reply = api
         .patch("/api/users/me", &json!({"locale": "tr"}), token)

@@ -68,12 +68,15 @@ pub async fn faulted_emulator(
 
 /// What a wrapper says it injected (`injected`) and served (`calls`).
 pub async fn emulator_counts(server: &rota_local::stack::MotoServer) -> Value {
-    reqwest::get(format!("{}/_rota/faults", server.endpoint))
-        .await
-        .expect("counts")
-        .json()
-        .await
-        .expect("counts JSON")
+    let url = format!("{}/_rota/faults", server.endpoint);
+    crate::http::get_json(&url, "the wrapper's counts").await
+}
+
+/// How many calls of `operation` (`dynamodb.Query`, say) a wrapper has served.
+pub async fn calls_of(server: &rota_local::stack::MotoServer, operation: &str) -> u64 {
+    emulator_counts(server).await["calls"][operation]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 /// The sum of the counts whose name contains `needle`.
@@ -109,10 +112,5 @@ pub async fn hold_next_call(endpoint: &str, operation: &str, matching: &str, ms:
 /// The wrapper's holds still waiting for their call, how many calls it held, and how many
 /// TransactionInProgressException answers it gave.
 pub async fn hold_report(endpoint: &str) -> Value {
-    reqwest::get(format!("{endpoint}/_rota/hold"))
-        .await
-        .expect("hold report")
-        .json()
-        .await
-        .expect("hold report JSON")
+    crate::http::get_json(&format!("{endpoint}/_rota/hold"), "the hold report").await
 }

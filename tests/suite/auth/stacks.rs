@@ -103,20 +103,12 @@ impl Drop for OtherStack {
 async fn a_token_of_one_stack_is_refused_by_another_stack_of_the_same_account() {
     let here = Api::new();
     let mine = here.new_account().await;
-    assert_eq!(
-        here.get("/api/users/me", Some(&mine.access_token))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(here.get("/api/users/me", mine.token()).await.status, 200);
 
     let other = OtherStack::start();
     let there = Api::new().against(&other.base_url);
     // This stack's token, for an account the other stack's table holds too.
-    there
-        .get("/api/users/me", Some(&mine.access_token))
-        .await
-        .problem(401);
+    there.get("/api/users/me", mine.token()).await.problem(401);
 
     // A token the other stack itself would issue for that account: accepted there (so the
     // other stack serves, and knows the account), refused here.

@@ -12,19 +12,7 @@ use rota_store::retry::{Budget, with_budget};
 use rota_tests::*;
 
 fn post(id: i64) -> Post {
-    let now = chrono::Utc::now();
-    Post {
-        id,
-        author_id: 1,
-        author_name: "A".into(),
-        title: "Hot".into(),
-        content: "Liked by everyone at once.".into(),
-        likes_count: 0,
-        comments_count: 0,
-        created_at: now,
-        updated_at: now,
-        is_active: true,
-    }
+    super::a_post(id, "Hot", "Liked by everyone at once.".into())
 }
 
 #[tokio::test]
@@ -75,13 +63,8 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
         "{result:?}"
     );
     let counts = emulator_counts(&server).await;
-    assert!(
-        counts["injected"]["dynamodb.throttle.GetItem"]
-            .as_u64()
-            .unwrap()
-            >= 2,
-        "retried before giving up: {counts}"
-    );
+    let throttled = count_of(&counts["injected"], "dynamodb.throttle.GetItem");
+    assert!(throttled >= 2, "retried before giving up: {counts}");
     let response = rota_api::ApiError::from(result.unwrap_err()).to_response("r");
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
@@ -104,12 +87,11 @@ async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavail
         "{result:?}"
     );
     let counts = emulator_counts(&server).await;
-    assert!(
-        counts["injected"]["dynamodb.internal_error.TransactWriteItems"]
-            .as_u64()
-            .unwrap()
-            >= 2
+    let failed = count_of(
+        &counts["injected"],
+        "dynamodb.internal_error.TransactWriteItems",
     );
+    assert!(failed >= 2, "retried before giving up: {counts}");
     // Nothing was written: no post and no counter.
     let totals = rota_store::counters::totals(&db, "RotaTable")
         .await

@@ -12,8 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn the_top_feed_orders_by_likes_then_newest() {
-    let api = Api::new();
-    let author = api.new_account().await;
+    let (api, author) = Api::signed_up().await;
     let fans = join_all((0..3).map(|_| async { Api::new().new_account().await })).await;
     let p1 = api.new_post(&author, "one like").await;
     let p3 = api.new_post(&author, "three likes").await;
@@ -23,7 +22,7 @@ async fn the_top_feed_orders_by_likes_then_newest() {
             api.post(
                 &format!("{POSTS}/{}/like", post["id"]),
                 &json!({}),
-                Some(&fan.access_token),
+                fan.token(),
             )
             .await;
         }
@@ -130,8 +129,7 @@ async fn walking_pages_while_posts_arrive_gives_no_duplicates_and_no_skips() {
 
 #[tokio::test]
 async fn garbage_edited_or_foreign_cursors_are_400_and_bad_limits_422() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     for i in 0..3 {
         api.new_post(&me, &format!("cursor {i}")).await;
     }
