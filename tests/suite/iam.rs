@@ -24,6 +24,9 @@ async fn dynamodb_as(function: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// The error code of a call IAM refused.
+const DENIED: &str = "AccessDeniedException";
+
 fn service_code<E, R>(
     result: Result<
         R,
@@ -93,9 +96,7 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
         "{refused:?}"
     );
     assert!(
-        stripped
-            .log("users-me-get")
-            .contains("AccessDeniedException"),
+        stripped.log("users-me-get").contains(DENIED),
         "the function's log names the refusal"
     );
     // Registration's calls were all allowed.
@@ -136,7 +137,7 @@ async fn no_function_but_registration_can_write_a_users_role() {
             .await;
         assert_eq!(
             service_code(update).as_deref(),
-            Some("AccessDeniedException"),
+            Some(DENIED),
             "{} may set a user's role",
             f.logical_id
         );
@@ -159,7 +160,7 @@ async fn no_function_but_registration_can_write_a_users_role() {
         } else {
             assert_eq!(
                 code.as_deref(),
-                Some("AccessDeniedException"),
+                Some(DENIED),
                 "{} may write a user with a role",
                 f.logical_id
             );
@@ -181,10 +182,7 @@ async fn a_role_grants_its_own_actions_and_no_others() {
         .key("SK", s("PROFILE"))
         .send()
         .await;
-    assert_eq!(
-        service_code(delete).as_deref(),
-        Some("AccessDeniedException")
-    );
+    assert_eq!(service_code(delete).as_deref(), Some(DENIED));
     // The scheduler reads the reminders index only, not the table.
     let db = dynamodb_as("RemindersSchedulerFunction").await;
     let query = db
@@ -194,10 +192,7 @@ async fn a_role_grants_its_own_actions_and_no_others() {
         .expression_attribute_values(":pk", s("USER#1"))
         .send()
         .await;
-    assert_eq!(
-        service_code(query).as_deref(),
-        Some("AccessDeniedException")
-    );
+    assert_eq!(service_code(query).as_deref(), Some(DENIED));
     let index = db
         .query()
         .table_name(table_name())

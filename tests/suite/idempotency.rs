@@ -11,6 +11,16 @@ fn post_body(title: &str) -> Value {
     json!({"title": title, "content": "Retried after a timeout."})
 }
 
+/// `me` posts `title` with a fresh `Idempotency-Key`: the key and the 201.
+async fn posted_with_a_key(api: &Api, me: &Account, title: &str) -> (String, HttpReply) {
+    let key = unique("key-");
+    let first = api
+        .post_idempotent(POSTS, &post_body(title), me.token(), &key)
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    (key, first)
+}
+
 /// The ids of the newest posts of the feed (enough to see one post appear once).
 async fn newest_ids(api: &Api) -> Vec<i64> {
     api.get(&format!("{POSTS}?sort=new&limit=50"), None)
@@ -75,11 +85,7 @@ async fn a_retried_post_gets_the_first_response_and_creates_one_post() {
 #[tokio::test]
 async fn the_same_key_with_another_body_is_422_and_creates_nothing() {
     let (api, me) = Api::signed_up().await;
-    let key = unique("key-");
-    let first = api
-        .post_idempotent(POSTS, &post_body("First"), me.token(), &key)
-        .await;
-    assert_eq!(first.status, 201);
+    let (key, first) = posted_with_a_key(&api, &me, "First").await;
     let other = api
         .post_idempotent(POSTS, &post_body("Second"), me.token(), &key)
         .await;
@@ -203,11 +209,7 @@ async fn keys_belong_to_their_caller_and_endpoint_and_expire() {
 #[tokio::test]
 async fn a_replay_does_not_count_against_the_rate_limit_and_bad_keys_are_400() {
     let (api, me) = Api::signed_up().await;
-    let first_key = unique("key-");
-    let first = api
-        .post_idempotent(POSTS, &post_body("p0"), me.token(), &first_key)
-        .await;
-    assert_eq!(first.status, 201);
+    let (first_key, first) = posted_with_a_key(&api, &me, "p0").await;
     for i in 1..5 {
         let r = api
             .post(POSTS, &post_body(&format!("p{i}")), me.token())

@@ -109,9 +109,7 @@ async fn read_all_ends_with_every_notification_read_when_reads_lag() {
     let (mut app, tamper) = tampered_app().await;
     // The functions' own budget: two transactions of 99 and 31 items fit in it.
     app.set_config(|c| c.db_retry_budget = std::time::Duration::from_millis(1000));
-    let (_, body) = registered(&app).await;
-    let token = body["access_token"].as_str().unwrap();
-    let user = body["user"]["id"].as_i64().unwrap();
+    let (user, token) = member(&app).await;
     let store = Notifications::new(app.db(), app.table());
     // More than one transaction's worth (99).
     futures::stream::iter(0..130)
@@ -124,7 +122,7 @@ async fn read_all_ends_with_every_notification_read_when_reads_lag() {
         .await;
     // The replica stays behind for longer than the request may take.
     tamper.stale_queries("NOTIF#", std::time::Duration::from_secs(30));
-    let all = with_token(sample_event("notifications-read-all"), token);
+    let all = with_token(sample_event("notifications-read-all"), &token);
     let reply = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         Box::pin(call(&app, &ReadAllNotifications, &all)),

@@ -68,6 +68,21 @@ fn admin(args: &[&str]) -> String {
     stdout
 }
 
+/// `rota-admin export` of `table` into `file` in `segments` parallel segments: what it printed.
+fn export(table: &str, file: &std::path::Path, segments: u32) -> String {
+    let segments = segments.to_string();
+    let file = file.to_str().unwrap();
+    admin(&[
+        "export",
+        "--table",
+        table,
+        "--out",
+        file,
+        "--segments",
+        &segments,
+    ])
+}
+
 /// The count `rota-admin` printed first ("exported 12 items …").
 fn printed_count(stdout: &str) -> usize {
     stdout
@@ -232,15 +247,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
     };
 
     // 1. Export the live table (parallel scan) and check our data is in it.
-    let out = admin(&[
-        "export",
-        "--table",
-        &live,
-        "--out",
-        first.to_str().unwrap(),
-        "--segments",
-        "4",
-    ]);
+    let out = export(&live, &first, 4);
     let exported = read_export(&first);
     assert_eq!(printed_count(&out), exported.len(), "{out}");
     let has = |pk: String, sk: &str| exported.contains_key(&(pk, sk.to_owned()));
@@ -299,15 +306,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
             .await
             .expect("PutItem");
     }
-    let out = admin(&[
-        "export",
-        "--table",
-        &drill,
-        "--out",
-        second.to_str().unwrap(),
-        "--segments",
-        "3",
-    ]);
+    let out = export(&drill, &second, 3);
     let exported_again = read_export(&second);
     assert_eq!(printed_count(&out), exported.len() + synthetic.len());
     for item in &synthetic {

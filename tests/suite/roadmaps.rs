@@ -16,9 +16,10 @@ fn steps(roadmap: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// A new account and a roadmap of theirs generated from `body`.
-async fn account_with_roadmap(api: &Api, body: Value) -> (Account, Value) {
+/// A new account and a roadmap of theirs generated for `goal` at `level`, `hours` a week.
+async fn account_with_roadmap(api: &Api, goal: &str, level: &str, hours: u32) -> (Account, Value) {
     let me = api.new_account().await;
+    let body = json!({"goal": goal, "level": level, "hours_per_week": hours});
     let roadmap = api.create_roadmap(&me, body).await.json();
     (me, roadmap)
 }
@@ -145,11 +146,7 @@ async fn roadmaps_are_visible_to_their_owner_only() {
 #[tokio::test]
 async fn marking_steps_moves_progress_the_streak_and_the_next_step() {
     let api = Api::new();
-    let (me, roadmap) = account_with_roadmap(
-        &api,
-        json!({"goal": "ux-design", "level": "advanced", "hours_per_week": 20}),
-    )
-    .await;
+    let (me, roadmap) = account_with_roadmap(&api, "ux-design", "advanced", 20).await;
     let token = me.token();
     let total = steps(&roadmap).len();
     let path = format!("{ROADMAPS}/{}", roadmap["id"]);
@@ -211,11 +208,7 @@ async fn marking_steps_moves_progress_the_streak_and_the_next_step() {
 #[tokio::test]
 async fn a_deleted_roadmap_is_gone() {
     let api = Api::new();
-    let (me, roadmap) = account_with_roadmap(
-        &api,
-        json!({"goal": "mobile", "level": "beginner", "hours_per_week": 8}),
-    )
-    .await;
+    let (me, roadmap) = account_with_roadmap(&api, "mobile", "beginner", 8).await;
     let token = me.token();
     let path = format!("{ROADMAPS}/{}", roadmap["id"]);
     assert_eq!(api.delete(&path, token).await.status, 204);
@@ -454,11 +447,7 @@ async fn the_catalog_speaks_accept_language_signed_out_and_the_profile_signed_in
 #[tokio::test]
 async fn a_roadmap_reads_in_its_readers_language_and_follows_a_change() {
     let api = Api::new();
-    let (me, created) = account_with_roadmap(
-        &api,
-        json!({"goal": "backend", "level": "beginner", "hours_per_week": 10}),
-    )
-    .await;
+    let (me, created) = account_with_roadmap(&api, "backend", "beginner", 10).await;
     let token = me.token();
     assert_eq!(
         created["title"],

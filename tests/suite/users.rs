@@ -69,16 +69,15 @@ mod in_process {
     #[tokio::test]
     async fn the_me_samples_read_and_update_the_profile() {
         let app = app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let me = call_as(&app, &users::GetMe, "users-me-get", token).await;
+        let (_, token) = member(&app).await;
+        let me = call_as(&app, &users::GetMe, "users-me-get", &token).await;
         assert_eq!(me.status, 200, "{}", me.text);
         assert_eq!(me.json()["reminder_hour"], 9);
         assert_eq!(me.json()["timezone"], "UTC");
 
-        let patched = call_as(&app, &users::PatchMe, "users-me-patch", token).await;
+        let patched = call_as(&app, &users::PatchMe, "users-me-patch", &token).await;
         assert_eq!(patched.status, 200, "{}", patched.text);
-        let again = call_as(&app, &users::GetMe, "users-me-get", token).await;
+        let again = call_as(&app, &users::GetMe, "users-me-get", &token).await;
         let again = again.json();
         assert_eq!(again["display_name"], "Zeynep");
         assert_eq!(again["reminder_hour"], 20);
@@ -91,12 +90,6 @@ mod in_process {
 mod one_write {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
-    use rota_api::handlers::users::PatchMe;
-    use serde_json::Value;
-
-    fn patch(token: &str, body: &Value) -> Value {
-        with_body(with_token(sample_event("users-me-patch"), token), body)
-    }
 
     async fn profile(
         app: &TestApp,
@@ -127,17 +120,10 @@ mod one_write {
     #[tokio::test]
     async fn a_failure_after_the_settings_cannot_leave_the_reminder_index_behind() {
         let (app, tamper) = tampered_app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let user = body["user"]["id"].as_i64().unwrap();
+        let (user, token) = member(&app).await;
         // Every profile write after the first never reaches DynamoDB.
         tamper.refuse(&["UpdateItem"], "PROFILE", 1, usize::MAX);
-        let reply = call(
-            &app,
-            &PatchMe,
-            &patch(token, &json!({"reminder_enabled": false})),
-        )
-        .await;
+        let reply = patch_me(&app, &token, &json!({"reminder_enabled": false})).await;
         tamper.clear();
         let item = profile(&app, user).await;
         assert_index_follows_settings(&item);
@@ -147,21 +133,13 @@ mod one_write {
     #[tokio::test]
     async fn concurrent_updates_end_with_the_index_matching_the_profile() {
         let app = app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let user = body["user"]["id"].as_i64().unwrap();
+        let (user, token) = member(&app).await;
         for round in 0..6u32 {
-            let a = patch(
-                token,
-                &json!({"reminder_hour": round, "timezone": "Asia/Tokyo"}),
-            );
-            let b = patch(
-                token,
-                &json!({"reminder_hour": 12 + round, "timezone": "America/New_York"}),
-            );
+            let a = json!({"reminder_hour": round, "timezone": "Asia/Tokyo"});
+            let b = json!({"reminder_hour": 12 + round, "timezone": "America/New_York"});
             let (ra, rb) = tokio::join!(
-                Box::pin(call(&app, &PatchMe, &a)),
-                Box::pin(call(&app, &PatchMe, &b))
+                Box::pin(patch_me(&app, &token, &a)),
+                Box::pin(patch_me(&app, &token, &b))
             );
             assert_eq!(
                 (ra.status, rb.status),
@@ -177,26 +155,14 @@ mod one_write {
     #[tokio::test]
     async fn a_late_attempt_of_an_older_update_cannot_undo_a_newer_one() {
         let (app, tamper) = tampered_app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let user = body["user"]["id"].as_i64().unwrap();
-        let older = call(
-            &app,
-            &PatchMe,
-            &patch(token, &json!({"display_name": "Eski Ad"})),
-        )
-        .await;
+        let (user, token) = member(&app).await;
+        let older = patch_me(&app, &token, &json!({"display_name": "Eski Ad"})).await;
         assert_eq!(older.status, 200, "{}", older.text);
         let older = tamper
             .sent(&["UpdateItem"], "Eski Ad")
             .pop()
             .expect("the update");
-        let newer = call(
-            &app,
-            &PatchMe,
-            &patch(token, &json!({"display_name": "Yeni Ad"})),
-        )
-        .await;
+        let newer = patch_me(&app, &token, &json!({"display_name": "Yeni Ad"})).await;
         assert_eq!(newer.status, 200, "{}", newer.text);
         let (status, text) = older.replay().await;
         let item = profile(&app, user).await;

@@ -417,6 +417,17 @@ pub fn ids(page: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// Asserts that `reply` has `status` (as a problem+json from 400 up) and the security headers,
+/// with `cache_control` (see [`assert_security_headers`]).
+pub fn assert_answered_securely(reply: &HttpReply, status: u16, cache_control: &str) {
+    if status >= 400 {
+        reply.problem(status);
+    } else {
+        assert_eq!(reply.status, status, "{}", reply.text);
+    }
+    assert_security_headers(reply, cache_control);
+}
+
 /// Asserts the security headers every response of our functions carries, and its
 /// `cache-control` (`no-store` unless the handler chose its own).
 pub fn assert_security_headers(reply: &HttpReply, cache_control: &str) {

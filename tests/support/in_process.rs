@@ -244,6 +244,13 @@ pub async fn registered(app: &impl AppFor<Cached<Members>>) -> (String, Value) {
     (email, reply.json())
 }
 
+/// A fresh member (through the register handler): their user id and access token.
+pub async fn member(app: &impl AppFor<Cached<Members>>) -> (i64, String) {
+    let (_, body) = registered(app).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    (body["user"]["id"].as_i64().unwrap(), token)
+}
+
 /// A fresh account's user id (through the register handler).
 pub async fn create_user(app: &impl AppFor<Cached<Members>>) -> i64 {
     registered(app).await.1["user"]["id"].as_i64().unwrap()

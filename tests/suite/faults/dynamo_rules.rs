@@ -255,9 +255,7 @@ async fn a_reminder_turned_off_while_the_index_lags_is_never_delivered() {
     let mut config = rota_api::config::Config::from_lookup(|_| None).unwrap();
     config.redis_url = None;
     let app = TestApp::with_parts(config, db.clone());
-    let (_, body) = registered(&app).await;
-    let token = body["access_token"].as_str().unwrap().to_owned();
-    let id = body["user"]["id"].as_i64().unwrap();
+    let (id, token) = member(&app).await;
     let hour = chrono::Timelike::hour(&chrono::Utc::now());
     let on = json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"});
     assert_eq!(patch_me(&app, &token, &on).await.status, 200);

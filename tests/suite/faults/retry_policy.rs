@@ -15,6 +15,17 @@ fn post(id: i64) -> Post {
     super::a_post(id, "Hot", "Liked by everyone at once.".into())
 }
 
+/// A request's budget that ends before the faults do: 400 ms, attempts of 200 ms.
+fn short_budget() -> Budget {
+    Budget::new(Duration::from_millis(400), Duration::from_millis(200))
+}
+
+/// The active posts the table's counters count.
+async fn active_posts(db: &aws_sdk_dynamodb::Client) -> u64 {
+    let totals = rota_store::counters::totals(db, "RotaTable").await;
+    totals.unwrap().active_posts
+}
+
 #[tokio::test]
 async fn conflicts_on_a_hot_item_are_retried_until_every_like_is_counted() {
     let (server, db, _dir) =
@@ -54,7 +65,7 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
     let (server, db, _dir) =
         faulted_emulator("    seed: 2\n    dynamodb:\n      throttle: {GetItem: 1.0}\n").await;
     let result = with_budget(
-        Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
+        short_budget(),
         rota_store::get_item(&db, "RotaTable", "USER#1".into(), "PROFILE".into(), true),
     )
     .await;
@@ -78,7 +89,7 @@ async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavail
     .await;
     let posts = Posts::new(&db, "RotaTable");
     let result = with_budget(
-        Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
+        short_budget(),
         posts.create(&post(rota_domain::ids::new_id()), 1, vec![]),
     )
     .await;
@@ -93,10 +104,7 @@ async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavail
     );
     assert!(failed >= 2, "retried before giving up: {counts}");
     // Nothing was written: no post and no counter.
-    let totals = rota_store::counters::totals(&db, "RotaTable")
-        .await
-        .unwrap();
-    assert_eq!(totals.active_posts, 0);
+    assert_eq!(active_posts(&db).await, 0);
 }
 
 #[tokio::test]
@@ -116,8 +124,5 @@ async fn a_few_percent_of_throttles_and_errors_never_reach_the_caller() {
         count_of(&counts["injected"], "throttle") + count_of(&counts["injected"], "internal_error")
             > 0
     );
-    let totals = rota_store::counters::totals(&db, "RotaTable")
-        .await
-        .unwrap();
-    assert_eq!(totals.active_posts, 40);
+    assert_eq!(active_posts(&db).await, 40);
 }
