@@ -140,11 +140,7 @@ impl Default for Api {
 
 impl Api {
     pub fn new() -> Self {
-        Self::from_ip(random_ip())
-    }
-
-    pub fn from_ip(ip: IpAddr) -> Self {
-        Self::on(crate::harness::base_url(), ip, careful())
+        Self::on(crate::harness::base_url(), random_ip(), careful())
     }
 
     /// A client of the gateway at `base` (a private stack's, without faults), from its own

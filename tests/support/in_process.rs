@@ -127,16 +127,6 @@ impl TestApp {
     }
 }
 
-/// An App with no client (liveness, the OpenAPI document, the `$default` route): needs no
-/// stack.
-pub fn bare_app() -> App<Bare> {
-    App::new(
-        rota_api::config::Config::from_env().expect("config"),
-        Bare,
-        None,
-    )
-}
-
 /// A sample event from `events/`, as JSON to adjust before use. Its source IP is made unique
 /// so per-IP limits (kept in the shared Redis) never couple tests or runs.
 pub fn sample_event(function: &str) -> Value {

@@ -28,7 +28,7 @@ fn post(id: i64, content: String) -> Post {
 
 /// A private emulator without faults, with one post in it: the emulator, its client, its
 /// directory (removed on drop) and the post's id.
-async fn emulator_with_a_post() -> (MotoServer, aws_sdk_dynamodb::Client, TempDir, i64) {
+async fn emulator_with_a_post() -> (MotoServer, aws_sdk_dynamodb::Client, tempfile::TempDir, i64) {
     let (server, db, dir) = faulted_emulator(NO_FAULTS).await;
     let id = rota_domain::ids::new_id();
     let created = Posts::new(&db, "RotaTable").create(&post(id, "x".into()), 1, vec![]);

@@ -300,9 +300,9 @@ fn now_ms() -> u128 {
 /// A repository-shaped directory for the submodules' tests: the functions' binary and the
 /// tools, built from one source.
 #[cfg(test)]
-fn fake_repo() -> crate::faults::TempDir {
-    let repo = crate::faults::TempDir::new("rota-harness-");
-    let root = &repo.path;
+fn fake_repo() -> tempfile::TempDir {
+    let repo = crate::faults::temp_dir("rota-harness-");
+    let root = repo.path();
     let source = root.join("main.rs");
     std::fs::write(&source, "fn main() {}").unwrap();
     let bin = root.join("target/debug");
