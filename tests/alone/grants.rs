@@ -150,24 +150,14 @@ async fn tour(stack: &PrivateStack) {
     );
 
     // Posts: one each, the second refused by the limit inside its claim (released).
-    let post = api
-        .post_idempotent(
-            "/api/community/posts",
-            &json!({"title": "Day 1", "content": "Started."}),
-            a,
-            "tour-post-1",
-        )
-        .await;
+    let write_post = async |title: &str, content: &str, key: &str| {
+        let body = json!({"title": title, "content": content});
+        api.post_idempotent(POSTS, &body, a, key).await
+    };
+    let post = write_post("Day 1", "Started.", "tour-post-1").await;
     ok(&post, 201, "a post");
     let post_id = post.json()["id"].as_i64().unwrap();
-    let refused = api
-        .post_idempotent(
-            "/api/community/posts",
-            &json!({"title": "Day 2", "content": "More."}),
-            a,
-            "tour-post-2",
-        )
-        .await;
+    let refused = write_post("Day 2", "More.", "tour-post-2").await;
     ok(&refused, 429, "a second post within the limit's window");
     let bos_post = api.new_post(&bo, "Bo's").await;
     let bos_id = bos_post["id"].as_i64().unwrap();

@@ -29,6 +29,7 @@ mod in_process {
     use super::*;
     use futures::future::join_all;
     use rota_api::handlers::community_stats;
+    use rota_api::stats::Source;
 
     async fn stats_app(key: &str, redis: Option<String>) -> TestApp {
         let mut app = app_with_redis(redis).await;
@@ -40,7 +41,7 @@ mod in_process {
     async fn stats_and_source(
         app: &TestApp,
         metrics: &mut rota_lambda::metrics::Metrics,
-    ) -> (rota_api::stats::Stats, rota_api::stats::Source) {
+    ) -> (rota_api::stats::Stats, Source) {
         let served = rota_api::stats::get(&app.stats_source(), metrics)
             .await
             .unwrap();
@@ -85,7 +86,7 @@ mod in_process {
         .await;
         let computed = results
             .iter()
-            .filter(|served| served.source == rota_api::stats::Source::Computed)
+            .filter(|served| served.source == Source::Computed)
             .count();
         assert_eq!(
             computed,
@@ -104,9 +105,9 @@ mod in_process {
         let (key, app) = app_with_its_own_stats_entry().await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
         let (first, source) = stats_and_source(&app, &mut metrics).await;
-        assert_eq!(source, rota_api::stats::Source::Computed);
+        assert_eq!(source, Source::Computed);
         let (second, source) = stats_and_source(&app, &mut metrics).await;
-        assert_eq!(source, rota_api::stats::Source::Cache);
+        assert_eq!(source, Source::Cache);
         assert_eq!(first, second);
         assert_eq!(metrics.get("CacheHits"), Some(1.0));
         assert_eq!(metrics.get("CacheMisses"), Some(1.0));
@@ -181,10 +182,7 @@ mod in_process {
         // first stored its result, so the entry is read from now on).
         redis_get(&app, &key).await.expect("the result was stored");
         let other = stats_app(&key, Some(redis_url())).await;
-        assert_eq!(
-            get_in_request(&other).await.source,
-            rota_api::stats::Source::Cache
-        );
+        assert_eq!(get_in_request(&other).await.source, Source::Cache);
     }
 
     /// Past its refresh point an entry is refreshed by the lock's holder; while the holder is
@@ -196,15 +194,12 @@ mod in_process {
         let stats = aged_entry(&app, &key, refresh + 5).await;
         hold_the_lock(&app, &key, "dead-holder", 10_000).await;
         let served = get_in_request(&app).await;
-        assert_eq!(served.source, rota_api::stats::Source::Stale);
+        assert_eq!(served.source, Source::Stale);
         assert_eq!(serde_json::to_value(&served.stats).unwrap(), stats);
         // Without the lock taken, the next caller refreshes it.
         hold_the_lock(&app, &key, "gone", 1).await;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        assert_eq!(
-            get_in_request(&app).await.source,
-            rota_api::stats::Source::Computed
-        );
+        assert_eq!(get_in_request(&app).await.source, Source::Computed);
     }
 
     /// The contract: stats are never older than the TTL (300 s). An HTTP cache may hold the
@@ -244,11 +239,11 @@ mod in_process {
         let app = stats_app(&key, Some("redis://127.0.0.1:1".into())).await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
         let (first, source) = stats_and_source(&app, &mut metrics).await;
-        assert_eq!(source, rota_api::stats::Source::Computed);
+        assert_eq!(source, Source::Computed);
         assert_eq!(metrics.get("CacheErrors"), Some(1.0));
         // Held briefly in the container rather than recomputed on every call.
         let (second, source) = stats_and_source(&app, &mut metrics).await;
-        assert_eq!(source, rota_api::stats::Source::Container);
+        assert_eq!(source, Source::Container);
         assert_eq!(first, second);
         // And through the handler: a 200, not a 503.
         let reply = stats_through_the_handler(&app).await;
@@ -293,8 +288,7 @@ mod in_process {
 
     #[tokio::test]
     async fn activity_is_recorded_once_per_user_per_hour() {
-        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-        let table = table_name();
+        let (db, table) = stack_table().await;
         let activity = rota_store::activity::Activity::new(&db, &table);
         let user = rota_domain::ids::new_id();
         let now = chrono::Utc::now().timestamp();

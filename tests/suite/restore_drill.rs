@@ -180,8 +180,7 @@ impl Drop for Cleanup {
 
 #[tokio::test]
 async fn export_import_round_trips_every_item_of_the_live_table_and_every_type() {
-    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let live = table_name();
+    let (db, live) = stack_table().await;
 
     // Realistic data through the API: users, a session, a post, a like, a comment, a roadmap
     // with a step done (streak), a notification.
@@ -375,8 +374,7 @@ async fn index_count(
 
 #[tokio::test]
 async fn import_refuses_a_malformed_file_before_writing_and_exits_non_zero() {
-    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let live = table_name();
+    let (db, live) = stack_table().await;
     let run = unique("");
     let table = format!("RotaRestoreBad-{run}");
     let file = std::env::temp_dir().join(format!("rota-drill-{run}-bad.jsonl"));

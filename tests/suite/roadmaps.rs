@@ -241,8 +241,7 @@ mod in_process {
     async fn streaks_survive_timezones_and_dst_and_concurrent_writers() {
         use chrono::TimeZone;
         use rota_domain::streak::{after_completion, current, local_date};
-        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-        let table = table_name();
+        let (db, table) = stack_table().await;
         let store = rota_store::roadmaps::Roadmaps::new(&db, &table);
         let user = rota_domain::ids::new_id();
         let tz = "America/New_York";
