@@ -49,6 +49,14 @@ fn list(value: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that the comma-separated header `name` of `res` lists each of `expected`.
+fn assert_lists(res: &reqwest::Response, name: &str, expected: &[&str]) {
+    let listed = list(header(res, name));
+    for item in expected {
+        assert!(listed.iter().any(|x| x == item), "{name}: {listed:?}");
+    }
+}
+
 #[tokio::test]
 async fn preflights_are_answered_by_the_gateway_for_allowed_origins() {
     // No OPTIONS route exists: the answer can only come from the gateway.
@@ -56,19 +64,15 @@ async fn preflights_are_answered_by_the_gateway_for_allowed_origins() {
     let res = preflight(APP_DEV, Some(asked)).await;
     assert_eq!(res.status(), 204);
     assert_eq!(header(&res, "access-control-allow-origin"), Some(APP_DEV));
-    let methods = list(header(&res, "access-control-allow-methods"));
-    for m in ["get", "post", "patch", "delete"] {
-        assert!(methods.iter().any(|x| x == m), "{methods:?}");
-    }
-    let headers = list(header(&res, "access-control-allow-headers"));
-    for h in [
+    let methods = ["get", "post", "patch", "delete"];
+    assert_lists(&res, "access-control-allow-methods", &methods);
+    let headers = [
         "authorization",
         "content-type",
         "x-request-id",
         "idempotency-key",
-    ] {
-        assert!(headers.iter().any(|x| x == h), "{headers:?}");
-    }
+    ];
+    assert_lists(&res, "access-control-allow-headers", &headers);
     assert!(header(&res, "access-control-max-age").is_some());
     assert_eq!(header(&res, "access-control-allow-credentials"), None);
 
@@ -82,16 +86,14 @@ async fn responses_carry_cors_headers_only_for_allowed_origins() {
     let res = get_from("/health/live", Some(APP_DEV)).await;
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "access-control-allow-origin"), Some(APP_DEV));
-    let exposed = list(header(&res, "access-control-expose-headers"));
-    for h in [
+    let exposed = [
         "x-request-id",
         "retry-after",
         "ratelimit-limit",
         "ratelimit-remaining",
         "ratelimit-reset",
-    ] {
-        assert!(exposed.iter().any(|x| x == h), "{exposed:?}");
-    }
+    ];
+    assert_lists(&res, "access-control-expose-headers", &exposed);
 
     for origin in [Some(OTHER), None] {
         let res = get_from("/health/live", origin).await;
