@@ -2,7 +2,6 @@
 //! oldest first, counted exactly, deleted by their author only, and limited per user.
 
 use rota_tests::*;
-use serde_json::json;
 
 #[tokio::test]
 async fn comments_list_oldest_first_count_exactly_and_obey_ownership() {

@@ -102,7 +102,7 @@ mod in_process {
 
     #[tokio::test]
     async fn stats_are_served_from_the_cache_until_they_expire() {
-        let (key, app) = app_with_its_own_stats_entry().await;
+        let (_, app) = app_with_its_own_stats_entry().await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
         let (first, source) = stats_and_source(&app, &mut metrics).await;
         assert_eq!(source, Source::Computed);
@@ -246,7 +246,7 @@ mod in_process {
         assert_eq!(source, Source::Container);
         assert_eq!(first, second);
         // And through the handler: a 200, not a 503.
-        let reply = stats_through_the_handler(&app).await;
+        stats_through_the_handler(&app).await;
     }
 
     #[tokio::test]

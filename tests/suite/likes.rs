@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn liking_twice_counts_once_and_unliking_twice_uncounts_once() {
-    let (api, author, fan, post) = Api::a_post_and_a_reader("Like me").await;
+    let (api, _, fan, post) = Api::a_post_and_a_reader("Like me").await;
     let like = format!("{POSTS}/{}/like", post["id"]);
     let token = fan.token();
     for _ in 0..2 {

@@ -31,8 +31,13 @@ fn post(id: i64, content: String) -> Post {
 async fn emulator_with_a_post() -> (MotoServer, aws_sdk_dynamodb::Client, tempfile::TempDir, i64) {
     let (server, db, dir) = faulted_emulator(NO_FAULTS).await;
     let id = rota_domain::ids::new_id();
-    let created = Posts::new(&db, "RotaTable").create(&post(id, "x".into()), 1, vec![]);
-    assert!(created.await.unwrap());
+    let posts = Posts::new(&db, "RotaTable");
+    assert!(
+        posts
+            .create(&post(id, "x".into()), 1, vec![])
+            .await
+            .unwrap()
+    );
     (server, db, dir, id)
 }
 
@@ -110,7 +115,7 @@ async fn a_transaction_in_progress_past_the_outcome_deadline_is_unavailable_neve
 /// budget): a like whose transaction runs 1.5 s is answered 200 with its count, not 500.
 #[tokio::test]
 async fn a_like_whose_transaction_outlives_the_attempt_timeout_is_200_and_counted_once() {
-    let (api, author, fan, post) = Api::a_post_and_a_reader("Slow like").await;
+    let (api, _, fan, post) = Api::a_post_and_a_reader("Slow like").await;
     let matching = format!("LIKE#{}", post["id"]);
     let endpoint = &stack().aws_endpoint;
     hold_next_call(endpoint, "TransactWriteItems", &matching, 1500).await;

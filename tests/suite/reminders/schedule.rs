@@ -3,7 +3,6 @@
 //! tool for dead letters.
 
 use rota_tests::*;
-use serde_json::json;
 
 use super::{
     HOUR, due_at, just_after, notifications_once_delivered, reminded_account, reminders_of,
