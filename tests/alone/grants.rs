@@ -232,23 +232,14 @@ async fn tour(stack: &PrivateStack) {
     ok(&api.get("/api/community/stats", b).await, 200, "stats");
 
     // Roadmaps: one, one refused inside its claim, read, a step done, listed.
-    let roadmap = api
-        .post_idempotent(
-            "/api/roadmaps",
-            &serde_json::from_str(ROADMAP).unwrap(),
-            a,
-            "tour-roadmap-1",
-        )
-        .await;
+    let roadmap_body: Value = serde_json::from_str(ROADMAP).unwrap();
+    let ask_for_roadmap = async |key: &str| {
+        api.post_idempotent("/api/roadmaps", &roadmap_body, a, key)
+            .await
+    };
+    let roadmap = ask_for_roadmap("tour-roadmap-1").await;
     ok(&roadmap, 201, "a roadmap");
-    let refused = api
-        .post_idempotent(
-            "/api/roadmaps",
-            &serde_json::from_str(ROADMAP).unwrap(),
-            a,
-            "tour-roadmap-2",
-        )
-        .await;
+    let refused = ask_for_roadmap("tour-roadmap-2").await;
     ok(&refused, 429, "a second roadmap within the limit's window");
     let roadmap_id = roadmap.json()["id"].as_i64().unwrap();
     let roadmap_path = format!("/api/roadmaps/{roadmap_id}");

@@ -413,6 +413,18 @@ pub fn ids(page: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// The (likes count, id) of each post of a feed page, in order.
+pub fn likes_and_ids(page: &Value) -> Vec<(i64, i64)> {
+    let posts = page["items"].as_array().unwrap();
+    let like_and_id = |p: &Value| {
+        (
+            p["likes_count"].as_i64().unwrap(),
+            p["id"].as_i64().unwrap(),
+        )
+    };
+    posts.iter().map(like_and_id).collect()
+}
+
 /// Asserts that `reply` has `status` (as a problem+json from 400 up) and the security headers,
 /// with `cache_control` (see [`assert_security_headers`]).
 pub fn assert_answered_securely(reply: &HttpReply, status: u16, cache_control: &str) {
