@@ -22,7 +22,7 @@ use rota_tests::*;
 
 const ROADMAP: &str = r#"{"goal":"backend","level":"beginner","hours_per_week":6}"#;
 
-fn ok(reply: &Reply, status: u16, what: &str) {
+fn ok(reply: &HttpReply, status: u16, what: &str) {
     assert_eq!(reply.status, status, "{what}: {}", reply.text);
 }
 
@@ -110,8 +110,8 @@ async fn tour(stack: &PrivateStack) {
 
     let ada = api.new_account().await;
     let bo = api.new_account().await;
-    let a = Some(ada.access_token.as_str());
-    let b = Some(bo.access_token.as_str());
+    let a = ada.token();
+    let b = bo.token();
     ok(&api.login(&ada.email, &ada.password).await, 200, "login");
     // A taken email: register reads the session it would have made (is it its own?).
     ok(
@@ -121,29 +121,11 @@ async fn tour(stack: &PrivateStack) {
     );
 
     // Refresh: a rotation, then the old token again (reuse: the family is revoked).
-    let rotated = api
-        .post(
-            "/api/auth/refresh",
-            &json!({"refresh_token": ada.refresh_token}),
-            None,
-        )
-        .await;
+    let rotated = api.refresh(&ada.refresh_token).await;
     ok(&rotated, 200, "refresh");
-    let reused = api
-        .post(
-            "/api/auth/refresh",
-            &json!({"refresh_token": ada.refresh_token}),
-            None,
-        )
-        .await;
+    let reused = api.refresh(&ada.refresh_token).await;
     ok(&reused, 401, "a reused refresh token");
-    let logout = api
-        .post(
-            "/api/auth/logout",
-            &json!({"refresh_token": bo.refresh_token}),
-            None,
-        )
-        .await;
+    let logout = api.logout(&bo.refresh_token).await;
     ok(&logout, 204, "logout");
 
     ok(&api.get("/api/users/me", a).await, 200, "me");
@@ -168,24 +150,14 @@ async fn tour(stack: &PrivateStack) {
     );
 
     // Posts: one each, the second refused by the limit inside its claim (released).
-    let post = api
-        .post_idempotent(
-            "/api/community/posts",
-            &json!({"title": "Day 1", "content": "Started."}),
-            a,
-            "tour-post-1",
-        )
-        .await;
+    let write_post = async |title: &str, content: &str, key: &str| {
+        let body = json!({"title": title, "content": content});
+        api.post_idempotent(POSTS, &body, a, key).await
+    };
+    let post = write_post("Day 1", "Started.", "tour-post-1").await;
     ok(&post, 201, "a post");
     let post_id = post.json()["id"].as_i64().unwrap();
-    let refused = api
-        .post_idempotent(
-            "/api/community/posts",
-            &json!({"title": "Day 2", "content": "More."}),
-            a,
-            "tour-post-2",
-        )
-        .await;
+    let refused = write_post("Day 2", "More.", "tour-post-2").await;
     ok(&refused, 429, "a second post within the limit's window");
     let bos_post = api.new_post(&bo, "Bo's").await;
     let bos_id = bos_post["id"].as_i64().unwrap();
@@ -239,30 +211,17 @@ async fn tour(stack: &PrivateStack) {
     }
 
     // Comments: one, then one refused inside its claim, listed, deleted.
-    let comment = api
-        .post_idempotent(
-            &format!("{path}/comments"),
-            &json!({"content": "Nice!"}),
-            b,
-            "tour-comment-1",
-        )
-        .await;
-    ok(&comment, 201, "a comment");
-    let refused = api
-        .post_idempotent(
-            &format!("{path}/comments"),
-            &json!({"content": "Again"}),
-            b,
-            "tour-comment-2",
-        )
-        .await;
+    let comments = format!("{path}/comments");
+    let comment = async |content: &str, key: &str| {
+        let body = json!({ "content": content });
+        api.post_idempotent(&comments, &body, b, key).await
+    };
+    let first = comment("Nice!", "tour-comment-1").await;
+    ok(&first, 201, "a comment");
+    let refused = comment("Again", "tour-comment-2").await;
     ok(&refused, 429, "a second comment within the limit's window");
-    ok(
-        &api.get(&format!("{path}/comments"), b).await,
-        200,
-        "the comments",
-    );
-    let comment_id = comment.json()["id"].as_i64().unwrap();
+    ok(&api.get(&comments, b).await, 200, "the comments");
+    let comment_id = first.json()["id"].as_i64().unwrap();
     ok(
         &api.delete(&format!("/api/community/comments/{comment_id}"), b)
             .await,
@@ -273,23 +232,14 @@ async fn tour(stack: &PrivateStack) {
     ok(&api.get("/api/community/stats", b).await, 200, "stats");
 
     // Roadmaps: one, one refused inside its claim, read, a step done, listed.
-    let roadmap = api
-        .post_idempotent(
-            "/api/roadmaps",
-            &serde_json::from_str(ROADMAP).unwrap(),
-            a,
-            "tour-roadmap-1",
-        )
-        .await;
+    let roadmap_body: Value = serde_json::from_str(ROADMAP).unwrap();
+    let ask_for_roadmap = async |key: &str| {
+        api.post_idempotent("/api/roadmaps", &roadmap_body, a, key)
+            .await
+    };
+    let roadmap = ask_for_roadmap("tour-roadmap-1").await;
     ok(&roadmap, 201, "a roadmap");
-    let refused = api
-        .post_idempotent(
-            "/api/roadmaps",
-            &serde_json::from_str(ROADMAP).unwrap(),
-            a,
-            "tour-roadmap-2",
-        )
-        .await;
+    let refused = ask_for_roadmap("tour-roadmap-2").await;
     ok(&refused, 429, "a second roadmap within the limit's window");
     let roadmap_id = roadmap.json()["id"].as_i64().unwrap();
     let roadmap_path = format!("/api/roadmaps/{roadmap_id}");
@@ -330,7 +280,7 @@ async fn tour(stack: &PrivateStack) {
 async fn reminders(stack: &PrivateStack) {
     let api = stack.api();
     let ada = api.new_account().await;
-    let token = Some(ada.access_token.as_str());
+    let token = ada.token();
     let hour = chrono::Timelike::hour(&chrono::Utc::now());
     ok(
         &api.patch(
@@ -354,24 +304,7 @@ async fn reminders(stack: &PrivateStack) {
     let db = aws_sdk_dynamodb::Client::new(
         &rota_local::stack::sdk_config(&stack.running.aws_endpoint).await,
     );
-    db.update_item()
-        .table_name("RotaTable")
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", ada.id)),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
-        )
-        .update_expression("SET reminder_due_hour = :h")
-        .expression_attribute_values(
-            ":h",
-            aws_sdk_dynamodb::types::AttributeValue::N(now_minute.to_string()),
-        )
-        .send()
-        .await
-        .expect("the due hour moves");
+    set_due_minute(&db, ada.id, now_minute).await;
     let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     let target =
         rota_local::events::schedule::find_target(&template, "RemindersSchedulerFunction", None)
@@ -453,7 +386,7 @@ async fn email(stack: &PrivateStack, ada: &Account) {
         &api.patch(
             "/api/users/me",
             &json!({"email_reminders": true}),
-            Some(ada.access_token.as_str()),
+            ada.token(),
         )
         .await,
         200,

@@ -20,7 +20,7 @@ mod auth {
         calls: &DynamoCalls,
         email: &str,
         password: &str,
-    ) -> (Reply, u64, Vec<String>, u32) {
+    ) -> (HttpReply, u64, Vec<String>, u32) {
         let event = with_body(
             sample_event("auth-login"),
             &json!({"email": email, "password": password}),
@@ -65,7 +65,7 @@ mod auth {
         a.as_object_mut().unwrap().remove("request_id");
         b.as_object_mut().unwrap().remove("request_id");
         assert_eq!(a, b);
-        let headers = |r: &Reply| {
+        let headers = |r: &HttpReply| {
             let mut h: Vec<(String, String)> = r
                 .headers
                 .iter()

@@ -118,11 +118,7 @@ async fn main() {
         .to_rfc3339();
     let started = Instant::now();
     let out = fire_reminder_schedule(&at);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out, "rota-local fire");
     println!(
         "scheduler: {} in {:.1} s",
         String::from_utf8_lossy(&out.stdout).trim(),

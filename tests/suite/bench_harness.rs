@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use rota_tests::{binaries, repo_root, unique};
+use rota_tests::{binaries, repo_root, succeeded, unique};
 use serde_json::Value;
 
 fn function<'a>(figures: &'a [Value], name: &str) -> &'a Value {
@@ -35,11 +35,7 @@ fn the_harness_reports_cold_start_cpu_memory_and_dynamodb_cost_per_function() {
         .arg(&out)
         .output()
         .expect("rota-bench runs (built by `cargo build --workspace --bins`)");
-    assert!(
-        run.status.success(),
-        "rota-bench failed:\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    succeeded(&run, "rota-bench");
     let figures: Vec<Value> =
         serde_json::from_slice(&std::fs::read(out.join("functions.json")).unwrap()).unwrap();
     assert_eq!(figures.len(), 3);

@@ -247,7 +247,7 @@ async fn a_primary_that_dies_is_survived_and_used_again_once_back() {
     }
     let victim = owner(&cache, &key).await;
     assert_ne!(victim, seed, "ten members in a row on the seed node");
-    let token = Some(member.access_token.as_str());
+    let token = member.token();
     let post = api.new_post(&member, "A node restarts").await;
     let like = format!("/api/community/posts/{}/like", post["id"]);
     // Likes and unlikes in turn: each is one call against the limit.

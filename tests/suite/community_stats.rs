@@ -29,11 +29,47 @@ mod in_process {
     use super::*;
     use futures::future::join_all;
     use rota_api::handlers::community_stats;
+    use rota_api::stats::Source;
 
     async fn stats_app(key: &str, redis: Option<String>) -> TestApp {
         let mut app = app_with_redis(redis).await;
         app.set_config(|c| c.stats_cache_key = key.to_owned());
         app
+    }
+
+    /// The stats as `app` serves them (no request budget), and where they came from.
+    async fn stats_and_source(
+        app: &TestApp,
+        metrics: &mut rota_lambda::metrics::Metrics,
+    ) -> (rota_api::stats::Stats, Source) {
+        let served = rota_api::stats::get(&app.stats_source(), metrics)
+            .await
+            .unwrap();
+        (served.stats, served.source)
+    }
+
+    /// `GET /api/community/stats` through the handler, as Lambda calls it: a 200.
+    async fn stats_through_the_handler(app: &TestApp) -> HttpReply {
+        let reply = call(
+            app,
+            &community_stats::GetStats,
+            &sample_event("community-stats"),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply
+    }
+
+    /// An App on the stack's Redis whose stats have a cache entry of their own (its key).
+    async fn app_with_its_own_stats_entry() -> (String, TestApp) {
+        let key = unique("stats-test:");
+        let app = stats_app(&key, Some(redis_url())).await;
+        (key, app)
+    }
+
+    /// Holds the stats' computation lock of `key` as `holder` for `ttl_ms`.
+    async fn hold_the_lock(app: &TestApp, key: &str, holder: &str, ttl_ms: u64) {
+        redis_set(app, &format!("{key}:lock"), holder, ttl_ms).await;
     }
 
     #[tokio::test]
@@ -50,7 +86,7 @@ mod in_process {
         .await;
         let computed = results
             .iter()
-            .filter(|served| served.source == rota_api::stats::Source::Computed)
+            .filter(|served| served.source == Source::Computed)
             .count();
         assert_eq!(
             computed,
@@ -66,25 +102,12 @@ mod in_process {
 
     #[tokio::test]
     async fn stats_are_served_from_the_cache_until_they_expire() {
-        let key = unique("stats-test:");
-        let app = stats_app(&key, Some(redis_url())).await;
+        let (_, app) = app_with_its_own_stats_entry().await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
-        let rota_api::stats::Served {
-            stats: first,
-            source,
-            ..
-        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
-            .await
-            .unwrap();
-        assert_eq!(source, rota_api::stats::Source::Computed);
-        let rota_api::stats::Served {
-            stats: second,
-            source,
-            ..
-        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
-            .await
-            .unwrap();
-        assert_eq!(source, rota_api::stats::Source::Cache);
+        let (first, source) = stats_and_source(&app, &mut metrics).await;
+        assert_eq!(source, Source::Computed);
+        let (second, source) = stats_and_source(&app, &mut metrics).await;
+        assert_eq!(source, Source::Cache);
         assert_eq!(first, second);
         assert_eq!(metrics.get("CacheHits"), Some(1.0));
         assert_eq!(metrics.get("CacheMisses"), Some(1.0));
@@ -128,10 +151,7 @@ mod in_process {
     /// Computes the stats into `key`'s cache entry, then makes the entry `age_secs` old (as
     /// if computed then): the stats it holds.
     async fn aged_entry(app: &TestApp, key: &str, age_secs: i64) -> serde_json::Value {
-        let mut metrics = rota_lambda::metrics::Metrics::new();
-        rota_api::stats::get(&app.stats_source(), &mut metrics)
-            .await
-            .unwrap();
+        stats_and_source(app, &mut rota_lambda::metrics::Metrics::new()).await;
         let mut entry: serde_json::Value =
             serde_json::from_str(&redis_get(app, key).await.expect("an entry")).unwrap();
         entry["at_ms"] = (entry["at_ms"].as_i64().unwrap() - age_secs * 1000).into();
@@ -155,66 +175,45 @@ mod in_process {
     /// other request wait past its budget: with no copy to serve, they compute within it.
     #[tokio::test]
     async fn a_lock_held_by_a_dead_holder_still_answers_within_the_budget() {
-        let key = unique("stats-test:");
-        let app = stats_app(&key, Some(redis_url())).await;
-        redis_set(&app, &format!("{key}:lock"), "dead-holder", 10_000).await;
-        let reply = call(
-            &app,
-            &community_stats::GetStats,
-            &sample_event("community-stats"),
-        )
-        .await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
+        let (key, app) = app_with_its_own_stats_entry().await;
+        hold_the_lock(&app, &key, "dead-holder", 10_000).await;
+        stats_through_the_handler(&app).await;
         // Without waiting for the holder's lock to end: the next caller computed too (the
         // first stored its result, so the entry is read from now on).
         redis_get(&app, &key).await.expect("the result was stored");
         let other = stats_app(&key, Some(redis_url())).await;
-        assert_eq!(
-            get_in_request(&other).await.source,
-            rota_api::stats::Source::Cache
-        );
+        assert_eq!(get_in_request(&other).await.source, Source::Cache);
     }
 
     /// Past its refresh point an entry is refreshed by the lock's holder; while the holder is
     /// slow or dead, the others serve the entry at once (it is still within the TTL).
     #[tokio::test]
     async fn a_lock_held_by_a_dead_holder_serves_the_entry_due_for_refresh() {
-        let key = unique("stats-test:");
-        let app = stats_app(&key, Some(redis_url())).await;
+        let (key, app) = app_with_its_own_stats_entry().await;
         let refresh = rota_api::stats::refresh_after(app.config.stats_ttl_secs).as_secs() as i64;
         let stats = aged_entry(&app, &key, refresh + 5).await;
-        redis_set(&app, &format!("{key}:lock"), "dead-holder", 10_000).await;
+        hold_the_lock(&app, &key, "dead-holder", 10_000).await;
         let served = get_in_request(&app).await;
-        assert_eq!(served.source, rota_api::stats::Source::Stale);
+        assert_eq!(served.source, Source::Stale);
         assert_eq!(serde_json::to_value(&served.stats).unwrap(), stats);
         // Without the lock taken, the next caller refreshes it.
-        redis_set(&app, &format!("{key}:lock"), "gone", 1).await;
+        hold_the_lock(&app, &key, "gone", 1).await;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        assert_eq!(
-            get_in_request(&app).await.source,
-            rota_api::stats::Source::Computed
-        );
+        assert_eq!(get_in_request(&app).await.source, Source::Computed);
     }
 
     /// The contract: stats are never older than the TTL (300 s). An HTTP cache may hold the
     /// response only for what is left of it.
     #[tokio::test]
     async fn stats_and_their_http_cache_lifetime_add_up_to_the_ttl() {
-        let key = unique("stats-test:");
-        let app = stats_app(&key, Some(redis_url())).await;
+        let (key, app) = app_with_its_own_stats_entry().await;
         let ttl = app.config.stats_ttl_secs;
         let stats = aged_entry(&app, &key, ttl as i64 - 20).await;
         // Another caller is refreshing it: this one serves the entry.
-        redis_set(&app, &format!("{key}:lock"), "refreshing", 10_000).await;
-        let reply = call(
-            &app,
-            &community_stats::GetStats,
-            &sample_event("community-stats"),
-        )
-        .await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
+        hold_the_lock(&app, &key, "refreshing", 10_000).await;
+        let reply = stats_through_the_handler(&app).await;
         assert_eq!(reply.json(), stats, "the cached entry was served");
-        let max_age = |reply: &Reply| -> u64 {
+        let max_age = |reply: &HttpReply| -> u64 {
             let cache_control = reply.headers["cache-control"].to_str().unwrap();
             cache_control
                 .strip_prefix("public, max-age=")
@@ -228,16 +227,9 @@ mod in_process {
             ttl - 20
         );
         // A TTL under a minute bounds a fresh answer's max-age too.
-        let key = unique("stats-test:");
-        let mut short = stats_app(&key, Some(redis_url())).await;
+        let (_, mut short) = app_with_its_own_stats_entry().await;
         short.set_config(|c| c.stats_ttl_secs = 30);
-        let reply = call(
-            &short,
-            &community_stats::GetStats,
-            &sample_event("community-stats"),
-        )
-        .await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
+        let reply = stats_through_the_handler(&short).await;
         assert!((1..=30).contains(&max_age(&reply)), "{}", max_age(&reply));
     }
 
@@ -246,33 +238,15 @@ mod in_process {
         let key = unique("stats-test:");
         let app = stats_app(&key, Some("redis://127.0.0.1:1".into())).await;
         let mut metrics = rota_lambda::metrics::Metrics::new();
-        let rota_api::stats::Served {
-            stats: first,
-            source,
-            ..
-        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
-            .await
-            .unwrap();
-        assert_eq!(source, rota_api::stats::Source::Computed);
+        let (first, source) = stats_and_source(&app, &mut metrics).await;
+        assert_eq!(source, Source::Computed);
         assert_eq!(metrics.get("CacheErrors"), Some(1.0));
         // Held briefly in the container rather than recomputed on every call.
-        let rota_api::stats::Served {
-            stats: second,
-            source,
-            ..
-        } = rota_api::stats::get(&app.stats_source(), &mut metrics)
-            .await
-            .unwrap();
-        assert_eq!(source, rota_api::stats::Source::Container);
+        let (second, source) = stats_and_source(&app, &mut metrics).await;
+        assert_eq!(source, Source::Container);
         assert_eq!(first, second);
         // And through the handler: a 200, not a 503.
-        let reply = call(
-            &app,
-            &community_stats::GetStats,
-            &sample_event("community-stats"),
-        )
-        .await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
+        stats_through_the_handler(&app).await;
     }
 
     #[tokio::test]
@@ -314,8 +288,7 @@ mod in_process {
 
     #[tokio::test]
     async fn activity_is_recorded_once_per_user_per_hour() {
-        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-        let table = table_name();
+        let (db, table) = stack_table().await;
         let activity = rota_store::activity::Activity::new(&db, &table);
         let user = rota_domain::ids::new_id();
         let now = chrono::Utc::now().timestamp();

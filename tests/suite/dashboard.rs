@@ -5,9 +5,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn the_dashboard_brings_everything_in_one_call() {
-    let api = Api::new();
-    let me = api.new_account().await;
-    let token = Some(me.access_token.as_str());
+    let (api, me) = Api::signed_up().await;
+    let token = me.token();
     // No reminder may arrive while this test looks at the unread count.
     api.patch("/api/users/me", &json!({"reminder_enabled": false}), token)
         .await;

@@ -8,7 +8,7 @@ use rota_tests::*;
 use serde_json::Value;
 
 /// The API's security headers with the docs page's policy in place of the API's.
-fn assert_docs_headers(reply: &Reply, cache_control: &str) {
+fn assert_docs_headers(reply: &HttpReply, cache_control: &str) {
     assert_eq!(
         reply.header("content-security-policy"),
         Some(DOCS_PAGE_CSP),
@@ -90,16 +90,13 @@ async fn an_unknown_file_is_the_usual_404_under_the_apis_own_policy() {
         "/docs/index.html",
     ] {
         let missing = api.get(path, None).await;
-        missing.problem(404);
-        assert_security_headers(&missing, "no-store");
+        assert_answered_securely(&missing, 404, "no-store");
     }
     // Deeper paths and other methods are not its routes: the `$default` 404.
     let deeper = api.get("/docs/a/b", None).await;
-    deeper.problem(404);
-    assert_security_headers(&deeper, "no-store");
-    let post = api.send("POST", "/docs", None, None, None).await;
-    post.problem(404);
-    assert_security_headers(&post, "no-store");
+    assert_answered_securely(&deeper, 404, "no-store");
+    let post = api.send("POST", "/docs", None).await;
+    assert_answered_securely(&post, 404, "no-store");
 }
 
 #[test]
@@ -155,7 +152,6 @@ mod in_process {
 
         event["pathParameters"] = serde_json::json!({"asset": "missing.css"});
         let missing = call(&app, &Docs, &event).await;
-        missing.problem(404);
-        assert_security_headers(&missing, "no-store");
+        assert_answered_securely(&missing, 404, "no-store");
     }
 }

@@ -24,6 +24,9 @@ async fn dynamodb_as(function: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// The error code of a call IAM refused.
+const DENIED: &str = "AccessDeniedException";
+
 fn service_code<E, R>(
     result: Result<
         R,
@@ -75,7 +78,7 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
     // Registration runs under its own role: it works.
     let account = api.new_account().await;
     // The profile read does not: its role grants nothing now.
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
+    let me = api.get("/api/users/me", account.token()).await;
     assert!(me.status >= 500, "{} {}", me.status, me.text);
     let usage = stripped.iam_usage().await;
     let role =
@@ -93,9 +96,7 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
         "{refused:?}"
     );
     assert!(
-        stripped
-            .log("users-me-get")
-            .contains("AccessDeniedException"),
+        stripped.log("users-me-get").contains(DENIED),
         "the function's log names the refusal"
     );
     // Registration's calls were all allowed.
@@ -106,9 +107,8 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
     stripped.stop().await;
 
     // The same request on the test run's stack, where the role has its policies.
-    let api = Api::new();
-    let account = api.new_account().await;
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
+    let (api, account) = Api::signed_up().await;
+    let me = api.get("/api/users/me", account.token()).await;
     assert_eq!(me.status, 200, "{}", me.text);
 }
 
@@ -116,8 +116,7 @@ async fn a_function_whose_role_has_no_policy_has_its_calls_refused() {
 /// registration may write it (a new user is a member), and only by creating the user.
 #[tokio::test]
 async fn no_function_but_registration_can_write_a_users_role() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let template = rota_local::template::Template::load(repo_root().join("template.yaml")).unwrap();
     let table = table_name();
     let user_key = [
@@ -138,7 +137,7 @@ async fn no_function_but_registration_can_write_a_users_role() {
             .await;
         assert_eq!(
             service_code(update).as_deref(),
-            Some("AccessDeniedException"),
+            Some(DENIED),
             "{} may set a user's role",
             f.logical_id
         );
@@ -161,13 +160,13 @@ async fn no_function_but_registration_can_write_a_users_role() {
         } else {
             assert_eq!(
                 code.as_deref(),
-                Some("AccessDeniedException"),
+                Some(DENIED),
                 "{} may write a user with a role",
                 f.logical_id
             );
         }
     }
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
+    let me = api.get("/api/users/me", account.token()).await;
     assert_eq!(me.json()["role"], "member");
 }
 
@@ -183,10 +182,7 @@ async fn a_role_grants_its_own_actions_and_no_others() {
         .key("SK", s("PROFILE"))
         .send()
         .await;
-    assert_eq!(
-        service_code(delete).as_deref(),
-        Some("AccessDeniedException")
-    );
+    assert_eq!(service_code(delete).as_deref(), Some(DENIED));
     // The scheduler reads the reminders index only, not the table.
     let db = dynamodb_as("RemindersSchedulerFunction").await;
     let query = db
@@ -196,10 +192,7 @@ async fn a_role_grants_its_own_actions_and_no_others() {
         .expression_attribute_values(":pk", s("USER#1"))
         .send()
         .await;
-    assert_eq!(
-        service_code(query).as_deref(),
-        Some("AccessDeniedException")
-    );
+    assert_eq!(service_code(query).as_deref(), Some(DENIED));
     let index = db
         .query()
         .table_name(table_name())

@@ -11,6 +11,16 @@ fn post_body(title: &str) -> Value {
     json!({"title": title, "content": "Retried after a timeout."})
 }
 
+/// `me` posts `title` with a fresh `Idempotency-Key`: the key and the 201.
+async fn posted_with_a_key(api: &Api, me: &Account, title: &str) -> (String, HttpReply) {
+    let key = unique("key-");
+    let first = api
+        .post_idempotent(POSTS, &post_body(title), me.token(), &key)
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    (key, first)
+}
+
 /// The ids of the newest posts of the feed (enough to see one post appear once).
 async fn newest_ids(api: &Api) -> Vec<i64> {
     api.get(&format!("{POSTS}?sort=new&limit=50"), None)
@@ -32,29 +42,20 @@ async fn store() -> (aws_sdk_dynamodb::Client, String) {
 
 #[tokio::test]
 async fn a_retried_post_gets_the_first_response_and_creates_one_post() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let key = unique("key-");
     let body = post_body("Once only");
-    let first = api
-        .post_idempotent(POSTS, &body, Some(&me.access_token), &key)
-        .await;
+    let first = api.post_idempotent(POSTS, &body, me.token(), &key).await;
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(first.header("idempotent-replayed"), None);
     // A like in between changes the post, not the replayed response.
     let id = first.json()["id"].as_i64().unwrap();
     let liked = api
-        .post(
-            &format!("{POSTS}/{id}/like"),
-            &json!({}),
-            Some(&me.access_token),
-        )
+        .post(&format!("{POSTS}/{id}/like"), &json!({}), me.token())
         .await;
     assert_eq!(liked.status, 200, "{}", liked.text);
     for _ in 0..3 {
-        let again = api
-            .post_idempotent(POSTS, &body, Some(&me.access_token), &key)
-            .await;
+        let again = api.post_idempotent(POSTS, &body, me.token(), &key).await;
         assert_eq!(again.status, 201, "{}", again.text);
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
         assert_eq!(
@@ -71,7 +72,7 @@ async fn a_retried_post_gets_the_first_response_and_creates_one_post() {
         .send_with(
             "POST",
             POSTS,
-            Some(&me.access_token),
+            me.token(),
             Some("application/json"),
             Some(reordered.as_bytes().to_vec()),
             &[("idempotency-key", &key)],
@@ -83,15 +84,10 @@ async fn a_retried_post_gets_the_first_response_and_creates_one_post() {
 
 #[tokio::test]
 async fn the_same_key_with_another_body_is_422_and_creates_nothing() {
-    let api = Api::new();
-    let me = api.new_account().await;
-    let key = unique("key-");
-    let first = api
-        .post_idempotent(POSTS, &post_body("First"), Some(&me.access_token), &key)
-        .await;
-    assert_eq!(first.status, 201);
+    let (api, me) = Api::signed_up().await;
+    let (key, first) = posted_with_a_key(&api, &me, "First").await;
     let other = api
-        .post_idempotent(POSTS, &post_body("Second"), Some(&me.access_token), &key)
+        .post_idempotent(POSTS, &post_body("Second"), me.token(), &key)
         .await;
     let problem = other.problem(422);
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
@@ -125,8 +121,7 @@ async fn the_same_key_with_another_body_is_422_and_creates_nothing() {
 
 #[tokio::test]
 async fn a_key_still_in_flight_is_409_with_retry_after_and_a_crashed_claim_is_taken_over() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let (db, table) = store().await;
     let body = post_body("In flight");
     let hash = request_hash("POST", POSTS, &body);
@@ -138,9 +133,7 @@ async fn a_key_still_in_flight_is_409_with_retry_after_and_a_crashed_claim_is_ta
         .await
         .unwrap();
     assert!(matches!(claim, Claim::Acquired(_)), "{claim:?}");
-    let reply = api
-        .post_idempotent(POSTS, &body, Some(&me.access_token), &busy)
-        .await;
+    let reply = api.post_idempotent(POSTS, &body, me.token(), &busy).await;
     reply.problem(409);
     let wait = reply.retry_after();
     assert!((1..=8).contains(&wait), "Retry-After {wait}");
@@ -159,9 +152,7 @@ async fn a_key_still_in_flight_is_409_with_retry_after_and_a_crashed_claim_is_ta
         )
         .await
         .unwrap();
-    let reply = api
-        .post_idempotent(POSTS, &body, Some(&me.access_token), &orphan)
-        .await;
+    let reply = api.post_idempotent(POSTS, &body, me.token(), &orphan).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
@@ -171,12 +162,8 @@ async fn keys_belong_to_their_caller_and_endpoint_and_expire() {
     let (alice, bob) = (api.new_account().await, api.new_account().await);
     let key = unique("key-");
     let body = post_body("Mine");
-    let a = api
-        .post_idempotent(POSTS, &body, Some(&alice.access_token), &key)
-        .await;
-    let b = api
-        .post_idempotent(POSTS, &body, Some(&bob.access_token), &key)
-        .await;
+    let a = api.post_idempotent(POSTS, &body, alice.token(), &key).await;
+    let b = api.post_idempotent(POSTS, &body, bob.token(), &key).await;
     assert_eq!((a.status, b.status), (201, 201));
     assert_ne!(a.json()["id"], b.json()["id"], "two callers, two posts");
     // The same key on another endpoint is another key.
@@ -185,7 +172,7 @@ async fn keys_belong_to_their_caller_and_endpoint_and_expire() {
         .post_idempotent(
             &format!("{POSTS}/{id}/comments"),
             &json!({"content": "Nice"}),
-            Some(&alice.access_token),
+            alice.token(),
             &key,
         )
         .await;
@@ -213,7 +200,7 @@ async fn keys_belong_to_their_caller_and_endpoint_and_expire() {
     };
     store.complete(&record, 201, "{}").await.unwrap();
     let reused = api
-        .post_idempotent(POSTS, &post_body("Today"), Some(&alice.access_token), &old)
+        .post_idempotent(POSTS, &post_body("Today"), alice.token(), &old)
         .await;
     assert_eq!(reused.status, 201, "{}", reused.text);
     assert_eq!(reused.json()["title"], "Today");
@@ -221,37 +208,27 @@ async fn keys_belong_to_their_caller_and_endpoint_and_expire() {
 
 #[tokio::test]
 async fn a_replay_does_not_count_against_the_rate_limit_and_bad_keys_are_400() {
-    let api = Api::new();
-    let me = api.new_account().await;
-    let first_key = unique("key-");
-    let first = api
-        .post_idempotent(POSTS, &post_body("p0"), Some(&me.access_token), &first_key)
-        .await;
-    assert_eq!(first.status, 201);
+    let (api, me) = Api::signed_up().await;
+    let (first_key, first) = posted_with_a_key(&api, &me, "p0").await;
     for i in 1..5 {
         let r = api
-            .post(POSTS, &post_body(&format!("p{i}")), Some(&me.access_token))
+            .post(POSTS, &post_body(&format!("p{i}")), me.token())
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     // The 5-a-minute limit is spent; a retry of the first is still answered.
     let replay = api
-        .post_idempotent(POSTS, &post_body("p0"), Some(&me.access_token), &first_key)
+        .post_idempotent(POSTS, &post_body("p0"), me.token(), &first_key)
         .await;
     assert_eq!(replay.status, 201, "{}", replay.text);
     assert_eq!(replay.json(), first.json());
     let sixth = api
-        .post_idempotent(
-            POSTS,
-            &post_body("p5"),
-            Some(&me.access_token),
-            &unique("key-"),
-        )
+        .post_idempotent(POSTS, &post_body("p5"), me.token(), &unique("key-"))
         .await;
     sixth.problem(429);
     for bad in [String::new(), "x".repeat(256), "tab\tinside".into()] {
         let reply = api
-            .post_idempotent(POSTS, &post_body("p6"), Some(&me.access_token), &bad)
+            .post_idempotent(POSTS, &post_body("p6"), me.token(), &bad)
             .await;
         reply.problem(400);
     }
@@ -259,22 +236,18 @@ async fn a_replay_does_not_count_against_the_rate_limit_and_bad_keys_are_400() {
 
 #[tokio::test]
 async fn a_retried_roadmap_is_created_once() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let key = unique("key-");
     let body = json!({"goal": "backend", "level": "beginner", "hours_per_week": 6});
     let first = api
-        .post_idempotent("/api/roadmaps", &body, Some(&me.access_token), &key)
+        .post_idempotent("/api/roadmaps", &body, me.token(), &key)
         .await;
     assert_eq!(first.status, 201, "{}", first.text);
     let again = api
-        .post_idempotent("/api/roadmaps", &body, Some(&me.access_token), &key)
+        .post_idempotent("/api/roadmaps", &body, me.token(), &key)
         .await;
     assert_eq!(again.status, 201);
     assert_eq!(again.json(), first.json());
-    let list = api
-        .get("/api/roadmaps", Some(&me.access_token))
-        .await
-        .json();
+    let list = api.get("/api/roadmaps", me.token()).await.json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }

@@ -7,12 +7,9 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn liking_twice_counts_once_and_unliking_twice_uncounts_once() {
-    let api = Api::new();
-    let author = api.new_account().await;
-    let fan = api.new_account().await;
-    let post = api.new_post(&author, "Like me").await;
+    let (api, _, fan, post) = Api::a_post_and_a_reader("Like me").await;
     let like = format!("{POSTS}/{}/like", post["id"]);
-    let token = Some(fan.access_token.as_str());
+    let token = fan.token();
     for _ in 0..2 {
         let r = api.post(&like, &json!({}), token).await;
         assert_eq!(r.status, 200, "{}", r.text);
@@ -41,17 +38,12 @@ async fn liking_twice_counts_once_and_unliking_twice_uncounts_once() {
 
 #[tokio::test]
 async fn liked_by_me_is_filled_for_a_whole_page() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let a = api.new_post(&me, "A").await;
     let b = api.new_post(&me, "B").await;
-    api.post(
-        &format!("{POSTS}/{}/like", a["id"]),
-        &json!({}),
-        Some(&me.access_token),
-    )
-    .await;
-    let token = Some(me.access_token.as_str());
+    api.post(&format!("{POSTS}/{}/like", a["id"]), &json!({}), me.token())
+        .await;
+    let token = me.token();
     let find = async |post: &Value| {
         let id = post["id"].as_i64().unwrap();
         in_new_feed(&api, token, id).await.expect("in the new feed")
@@ -62,16 +54,13 @@ async fn liked_by_me_is_filled_for_a_whole_page() {
 
 #[tokio::test]
 async fn likes_and_edits_are_limited_per_user_with_rate_limit_headers() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let post = api.new_post(&me, "popular").await;
     let like = format!("{POSTS}/{}/like", post["id"]);
     // Likes and unlikes share one window of 60 a minute.
     for i in 0..60 {
         let method = if i % 2 == 0 { "POST" } else { "DELETE" };
-        let r = api
-            .send(method, &like, Some(&me.access_token), None, None)
-            .await;
+        let r = api.send(method, &like, me.token()).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.header("ratelimit-limit"), Some("60"));
         assert_eq!(
@@ -79,31 +68,23 @@ async fn likes_and_edits_are_limited_per_user_with_rate_limit_headers() {
             Some((59 - i).to_string().as_str())
         );
     }
-    let limited = api
-        .send("POST", &like, Some(&me.access_token), None, None)
-        .await;
+    let limited = api.send("POST", &like, me.token()).await;
     limited.problem(429);
     assert!(limited.header("retry-after").is_some());
     // Another user's likes are not affected.
     let other = api.new_account().await;
-    let r = api
-        .send("POST", &like, Some(&other.access_token), None, None)
-        .await;
+    let r = api.send("POST", &like, other.token()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     // Edits: 20 a minute.
     let path = format!("{POSTS}/{}", post["id"]);
     for i in 0..20 {
         let r = api
-            .patch(
-                &path,
-                &json!({"title": format!("edit {i}")}),
-                Some(&me.access_token),
-            )
+            .patch(&path, &json!({"title": format!("edit {i}")}), me.token())
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.header("ratelimit-limit"), Some("20"));
     }
-    api.patch(&path, &json!({"title": "one more"}), Some(&me.access_token))
+    api.patch(&path, &json!({"title": "one more"}), me.token())
         .await
         .problem(429);
 }
@@ -111,7 +92,6 @@ async fn likes_and_edits_are_limited_per_user_with_rate_limit_headers() {
 /// Handlers called in this process, against the stack's emulator and Redis.
 mod in_process {
     use super::*;
-    use rota_api::handlers::{likes, posts};
 
     #[tokio::test]
     async fn fifty_likes_and_twenty_unlikes_at_once_leave_the_count_exact() {
@@ -127,36 +107,18 @@ mod in_process {
         let early: Vec<i64> = (0..20).map(|i| base + i).collect();
         let late: Vec<i64> = (20..70).map(|i| base + i).collect();
         for user in &early {
-            let r = call(
-                &app,
-                &likes::LikePost,
-                &on_post(
-                    sample_event("community-posts-like"),
-                    post,
-                    &member_token(&app, *user),
-                ),
-            )
-            .await;
+            let r = like_as(&app, post, *user).await;
             assert_eq!(r.status, 200, "{}", r.text);
         }
+        let app = &app;
         let like = |u: &i64| {
-            let event = on_post(
-                sample_event("community-posts-like"),
-                post,
-                &member_token(&app, *u),
-            );
-            let app = &app;
-            async move { call(app, &likes::LikePost, &event).await.status }
+            let u = *u;
+            async move { like_as(app, post, u).await.status }
         };
         let likes = late.iter().map(like);
         let unlikes = early.iter().map(|u| {
-            let event = on_post(
-                sample_event("community-posts-unlike"),
-                post,
-                &member_token(&app, *u),
-            );
-            let app = &app;
-            async move { call(app, &likes::UnlikePost, &event).await.status }
+            let u = *u;
+            async move { unlike_as(app, post, u).await.status }
         });
         // Repeated likes from the same users must not count twice.
         let repeats = late[..10].iter().map(like);
@@ -166,37 +128,15 @@ mod in_process {
             "{a:?} {b:?} {c:?}"
         );
 
-        let got = call(
-            &app,
-            &posts::GetPost,
-            &on_post(
-                sample_event("community-posts-get"),
-                post,
-                &member_token(&app, author),
-            ),
-        )
-        .await;
+        let got = get_post_as(app, post, author).await;
         assert_eq!(got.json()["likes_count"], 50);
         // And the count is exactly the like items behind it (each in its liker's partition).
         let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
         let mut items = 0;
         for user in early.iter().chain(&late) {
-            let found = db
-                .get_item()
-                .table_name(&app.config.table_name)
-                .key(
-                    "PK",
-                    aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user}")),
-                )
-                .key(
-                    "SK",
-                    aws_sdk_dynamodb::types::AttributeValue::S(format!("LIKE#{post}")),
-                )
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap();
-            items += usize::from(found.item.is_some());
+            let like = (format!("USER#{user}"), format!("LIKE#{post}"));
+            let found = item_at(&db, &app.config.table_name, &like.0, &like.1).await;
+            items += usize::from(found.is_some());
         }
         assert_eq!(items, 50);
     }
@@ -206,24 +146,15 @@ mod in_process {
 /// by their first like or unlike, with the count they had; a deleted post takes no like.
 mod in_process_shards {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use rota_api::handlers::{likes, posts};
+    use rota_api::handlers::posts;
 
     use super::*;
 
-    async fn set(app: &TestApp, post: i64, user: i64, liked: bool) -> Reply {
-        let event = on_post(
-            sample_event(if liked {
-                "community-posts-like"
-            } else {
-                "community-posts-unlike"
-            }),
-            post,
-            &member_token(app, user),
-        );
+    async fn set(app: &TestApp, post: i64, user: i64, liked: bool) -> HttpReply {
         if liked {
-            call(app, &likes::LikePost, &event).await
+            like_as(app, post, user).await
         } else {
-            call(app, &likes::UnlikePost, &event).await
+            unlike_as(app, post, user).await
         }
     }
 
@@ -265,28 +196,11 @@ mod in_process_shards {
             3
         );
         assert_eq!(set(&app, post, base, false).await.json()["likes_count"], 2);
-        let got = call(
-            &app,
-            &posts::GetPost,
-            &on_post(
-                sample_event("community-posts-get"),
-                post,
-                &member_token(&app, author),
-            ),
-        )
-        .await;
+        let got = get_post_as(&app, post, author).await;
         assert_eq!(got.json()["likes_count"], 2);
         // Deleted: a like is 404 and counts nothing.
-        let deleted = call(
-            &app,
-            &posts::DeletePost,
-            &on_post(
-                sample_event("community-posts-delete"),
-                post,
-                &member_token(&app, author),
-            ),
-        )
-        .await;
+        let delete = posts::DeletePost;
+        let deleted = on_post_as(&app, &delete, "community-posts-delete", post, author).await;
         assert_eq!(deleted.status, 204, "{}", deleted.text);
         assert_eq!(set(&app, post, base + 3, true).await.status, 404);
         assert_eq!(set(&app, post, base + 1, false).await.status, 404);
@@ -307,7 +221,6 @@ mod under_contention {
     use std::time::{Duration, Instant};
 
     use rota_api::auth::tokens::Caller;
-    use rota_api::handlers::likes;
     use rota_domain::input::Role;
 
     use super::*;
@@ -357,14 +270,9 @@ mod under_contention {
         let app = &app;
         let likes = users.into_iter().enumerate().map(|(i, user)| async move {
             tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
-            let event = on_post(
-                sample_event("community-posts-like"),
-                post,
-                &member_token(app, user),
-            );
             let mut refused = 0;
             loop {
-                let reply = call(app, &likes::LikePost, &event).await;
+                let reply = like_as(app, post, user).await;
                 if reply.status != 503 || refused == 3 {
                     return (reply, refused);
                 }
@@ -388,16 +296,7 @@ mod under_contention {
             conflicts < LIKERS as u64 / 2,
             "{conflicts} conflicts for {LIKERS} likes: {after}"
         );
-        let got = call(
-            app,
-            &rota_api::handlers::posts::GetPost,
-            &on_post(
-                sample_event("community-posts-get"),
-                post,
-                &member_token(app, author),
-            ),
-        )
-        .await;
+        let got = get_post_as(app, post, author).await;
         assert_eq!(got.json()["likes_count"], LIKERS, "{}", got.text);
         assert_eq!(folded_likes(&db, post).await, LIKERS);
     }
@@ -405,16 +304,8 @@ mod under_contention {
     /// The counts item's `likes_count` (what feed pages and stats show).
     async fn folded_likes(db: &aws_sdk_dynamodb::Client, post: i64) -> i64 {
         use aws_sdk_dynamodb::types::AttributeValue;
-        let counts = db
-            .get_item()
-            .table_name("RotaTable")
-            .key("PK", AttributeValue::S(format!("POST#{post}")))
-            .key("SK", AttributeValue::S("COUNTS".into()))
-            .consistent_read(true)
-            .send()
+        let counts = item_at(db, "RotaTable", &format!("POST#{post}"), "COUNTS")
             .await
-            .unwrap()
-            .item
             .expect("counts item");
         match &counts["likes_count"] {
             AttributeValue::N(n) => n.parse().unwrap(),
@@ -484,7 +375,7 @@ mod under_contention {
             assert_eq!(reply.status, 200, "{}", reply.text);
         }
         let seen = author_api
-            .get(&format!("{POSTS}/{id}"), Some(&author.access_token))
+            .get(&format!("{POSTS}/{id}"), author.token())
             .await;
         assert_eq!(seen.json()["likes_count"], LIKERS, "{}", seen.text);
         let db = aws_sdk_dynamodb::Client::new(

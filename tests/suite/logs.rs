@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn logs_are_json_with_context_and_never_carry_secrets() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let login = api.login(&account.email, &account.password).await;
     assert_eq!(login.status, 200);
     let refresh = login.json()["refresh_token"].as_str().unwrap().to_owned();

@@ -68,6 +68,21 @@ fn admin(args: &[&str]) -> String {
     stdout
 }
 
+/// `rota-admin export` of `table` into `file` in `segments` parallel segments: what it printed.
+fn export(table: &str, file: &std::path::Path, segments: u32) -> String {
+    let segments = segments.to_string();
+    let file = file.to_str().unwrap();
+    admin(&[
+        "export",
+        "--table",
+        table,
+        "--out",
+        file,
+        "--segments",
+        &segments,
+    ])
+}
+
 /// The count `rota-admin` printed first ("exported 12 items …").
 fn printed_count(stdout: &str) -> usize {
     stdout
@@ -165,13 +180,11 @@ impl Drop for Cleanup {
 
 #[tokio::test]
 async fn export_import_round_trips_every_item_of_the_live_table_and_every_type() {
-    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let live = table_name();
+    let (db, live) = stack_table().await;
 
     // Realistic data through the API: users, a session, a post, a like, a comment, a roadmap
     // with a step done (streak), a notification.
-    let api = Api::new();
-    let ada = api.new_account().await;
+    let (api, ada) = Api::signed_up().await;
     let bob = Api::new().new_account().await;
     let post = api.new_post(&ada, "Restore drill").await;
     let post_id = post["id"].as_i64().unwrap();
@@ -179,23 +192,17 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
         .post(
             &format!("/api/community/posts/{post_id}/like"),
             &json!({}),
-            Some(&bob.access_token),
+            bob.token(),
         )
         .await;
     assert!(like.status < 300, "{}", like.text);
-    let comment = Api::new()
-        .post(
-            &format!("/api/community/posts/{post_id}/comments"),
-            &json!({"content": "Nice 👍"}),
-            Some(&bob.access_token),
-        )
-        .await;
+    let comment = Api::new().comment(post_id, "Nice 👍", bob.token()).await;
     assert_eq!(comment.status, 201, "{}", comment.text);
     let roadmap = api
         .post(
             "/api/roadmaps",
             &json!({"goal": "backend", "level": "beginner", "hours_per_week": 5}),
-            Some(&ada.access_token),
+            ada.token(),
         )
         .await;
     assert_eq!(roadmap.status, 201, "{}", roadmap.text);
@@ -204,7 +211,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
         .patch(
             &format!("/api/roadmaps/{roadmap_id}/steps/1"),
             &json!({"done": true}),
-            Some(&ada.access_token),
+            ada.token(),
         )
         .await;
     assert_eq!(step.status, 200, "{}", step.text);
@@ -239,15 +246,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
     };
 
     // 1. Export the live table (parallel scan) and check our data is in it.
-    let out = admin(&[
-        "export",
-        "--table",
-        &live,
-        "--out",
-        first.to_str().unwrap(),
-        "--segments",
-        "4",
-    ]);
+    let out = export(&live, &first, 4);
     let exported = read_export(&first);
     assert_eq!(printed_count(&out), exported.len(), "{out}");
     let has = |pk: String, sk: &str| exported.contains_key(&(pk, sk.to_owned()));
@@ -306,15 +305,7 @@ async fn export_import_round_trips_every_item_of_the_live_table_and_every_type()
             .await
             .expect("PutItem");
     }
-    let out = admin(&[
-        "export",
-        "--table",
-        &drill,
-        "--out",
-        second.to_str().unwrap(),
-        "--segments",
-        "3",
-    ]);
+    let out = export(&drill, &second, 3);
     let exported_again = read_export(&second);
     assert_eq!(printed_count(&out), exported.len() + synthetic.len());
     for item in &synthetic {
@@ -383,8 +374,7 @@ async fn index_count(
 
 #[tokio::test]
 async fn import_refuses_a_malformed_file_before_writing_and_exits_non_zero() {
-    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let live = table_name();
+    let (db, live) = stack_table().await;
     let run = unique("");
     let table = format!("RotaRestoreBad-{run}");
     let file = std::env::temp_dir().join(format!("rota-drill-{run}-bad.jsonl"));

@@ -16,9 +16,10 @@ fn steps(roadmap: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// A new account and a roadmap of theirs generated from `body`.
-async fn account_with_roadmap(api: &Api, body: Value) -> (Account, Value) {
+/// A new account and a roadmap of theirs generated for `goal` at `level`, `hours` a week.
+async fn account_with_roadmap(api: &Api, goal: &str, level: &str, hours: u32) -> (Account, Value) {
     let me = api.new_account().await;
+    let body = json!({"goal": goal, "level": level, "hours_per_week": hours});
     let roadmap = api.create_roadmap(&me, body).await.json();
     (me, roadmap)
 }
@@ -40,8 +41,7 @@ async fn the_catalog_is_public_and_lists_at_least_eight_goals() {
 
 #[tokio::test]
 async fn a_generated_roadmap_follows_the_contract() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let reply = api
         .create_roadmap(
             &me,
@@ -77,22 +77,18 @@ async fn a_generated_roadmap_follows_the_contract() {
         "no week over hours_per_week"
     );
     let again = api
-        .get(
-            &format!("{ROADMAPS}/{}", roadmap["id"]),
-            Some(&me.access_token),
-        )
+        .get(&format!("{ROADMAPS}/{}", roadmap["id"]), me.token())
         .await
         .json();
     assert_eq!(again, roadmap);
-    let list = api.get(ROADMAPS, Some(&me.access_token)).await.json();
+    let list = api.get(ROADMAPS, me.token()).await.json();
     assert_eq!(list["items"][0]["id"], roadmap["id"]);
     assert_eq!(list["items"][0]["progress_percent"], 0);
 }
 
 #[tokio::test]
 async fn invalid_roadmap_requests_are_listed_field_by_field() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let bad = api
         .create_roadmap(
             &me,
@@ -122,8 +118,7 @@ async fn invalid_roadmap_requests_are_listed_field_by_field() {
 
 #[tokio::test]
 async fn roadmaps_are_visible_to_their_owner_only() {
-    let api = Api::new();
-    let owner = api.new_account().await;
+    let (api, owner) = Api::signed_up().await;
     let other = api.new_account().await;
     let roadmap = api
         .create_roadmap(
@@ -133,7 +128,7 @@ async fn roadmaps_are_visible_to_their_owner_only() {
         .await
         .json();
     let path = format!("{ROADMAPS}/{}", roadmap["id"]);
-    let theirs = Some(other.access_token.as_str());
+    let theirs = other.token();
     api.get(&path, theirs).await.problem(404);
     api.patch(&format!("{path}/steps/1"), &json!({"done": true}), theirs)
         .await
@@ -145,18 +140,14 @@ async fn roadmaps_are_visible_to_their_owner_only() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(api.get(&path, Some(&owner.access_token)).await.status, 200);
+    assert_eq!(api.get(&path, owner.token()).await.status, 200);
 }
 
 #[tokio::test]
 async fn marking_steps_moves_progress_the_streak_and_the_next_step() {
     let api = Api::new();
-    let (me, roadmap) = account_with_roadmap(
-        &api,
-        json!({"goal": "ux-design", "level": "advanced", "hours_per_week": 20}),
-    )
-    .await;
-    let token = Some(me.access_token.as_str());
+    let (me, roadmap) = account_with_roadmap(&api, "ux-design", "advanced", 20).await;
+    let token = me.token();
     let total = steps(&roadmap).len();
     let path = format!("{ROADMAPS}/{}", roadmap["id"]);
 
@@ -217,12 +208,8 @@ async fn marking_steps_moves_progress_the_streak_and_the_next_step() {
 #[tokio::test]
 async fn a_deleted_roadmap_is_gone() {
     let api = Api::new();
-    let (me, roadmap) = account_with_roadmap(
-        &api,
-        json!({"goal": "mobile", "level": "beginner", "hours_per_week": 8}),
-    )
-    .await;
-    let token = Some(me.access_token.as_str());
+    let (me, roadmap) = account_with_roadmap(&api, "mobile", "beginner", 8).await;
+    let token = me.token();
     let path = format!("{ROADMAPS}/{}", roadmap["id"]);
     assert_eq!(api.delete(&path, token).await.status, 204);
     api.get(&path, token).await.problem(404);
@@ -234,8 +221,7 @@ async fn a_deleted_roadmap_is_gone() {
 
 #[tokio::test]
 async fn generating_roadmaps_is_limited_per_user() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let body = json!({"goal": "devops-cloud", "level": "beginner", "hours_per_week": 5});
     for _ in 0..10 {
         let r = api.create_roadmap(&me, body.clone()).await;
@@ -255,8 +241,7 @@ mod in_process {
     async fn streaks_survive_timezones_and_dst_and_concurrent_writers() {
         use chrono::TimeZone;
         use rota_domain::streak::{after_completion, current, local_date};
-        let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-        let table = table_name();
+        let (db, table) = stack_table().await;
         let store = rota_store::roadmaps::Roadmaps::new(&db, &table);
         let user = rota_domain::ids::new_id();
         let tz = "America/New_York";
@@ -412,7 +397,7 @@ mod in_process_steps_exactly_once {
     }
 }
 
-async fn catalog_with(api: &Api, token: Option<&str>, accept_language: Option<&str>) -> Reply {
+async fn catalog_with(api: &Api, token: Option<&str>, accept_language: Option<&str>) -> HttpReply {
     let headers: Vec<(&str, &str)> = accept_language
         .map(|v| ("accept-language", v))
         .into_iter()
@@ -424,7 +409,7 @@ async fn catalog_with(api: &Api, token: Option<&str>, accept_language: Option<&s
     reply
 }
 
-fn backend_title(catalog: &Reply) -> String {
+fn backend_title(catalog: &HttpReply) -> String {
     let goals = catalog.json()["goals"].as_array().unwrap().clone();
     let backend = goals.iter().find(|g| g["slug"] == "backend").unwrap();
     backend["title"].as_str().unwrap().to_owned()
@@ -445,7 +430,7 @@ async fn the_catalog_speaks_accept_language_signed_out_and_the_profile_signed_in
     }
     // Signed in: the profile's language, whatever the header; private to the caller.
     let me = api.new_account().await;
-    let token = Some(me.access_token.as_str());
+    let token = me.token();
     let en = catalog_with(&api, token, Some("tr")).await;
     assert_eq!(backend_title(&en), "Backend developer");
     assert_eq!(en.header("cache-control"), Some("private, no-cache"));
@@ -461,12 +446,8 @@ async fn the_catalog_speaks_accept_language_signed_out_and_the_profile_signed_in
 #[tokio::test]
 async fn a_roadmap_reads_in_its_readers_language_and_follows_a_change() {
     let api = Api::new();
-    let (me, created) = account_with_roadmap(
-        &api,
-        json!({"goal": "backend", "level": "beginner", "hours_per_week": 10}),
-    )
-    .await;
-    let token = Some(me.access_token.as_str());
+    let (me, created) = account_with_roadmap(&api, "backend", "beginner", 10).await;
+    let token = me.token();
     assert_eq!(
         created["title"],
         "Backend developer roadmap (beginner, 10 h/week)"

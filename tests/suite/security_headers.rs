@@ -5,24 +5,18 @@ use rota_tests::*;
 
 #[tokio::test]
 async fn responses_through_the_gateway_carry_the_security_headers() {
-    let api = Api::new();
-    assert_security_headers(&api.get("/health/live", None).await, "no-store");
-    let doc = api.get("/openapi.json", None).await;
-    assert_eq!(doc.status, 200);
-    assert_security_headers(&doc, "public, max-age=300");
-    let missing = api.get("/api/nope", None).await;
-    missing.problem(404);
-    assert_security_headers(&missing, "no-store");
-    let wrong_method = api.send("PUT", "/api/users/me", None, None, None).await;
-    wrong_method.problem(404);
-    assert_security_headers(&wrong_method, "no-store");
-    let me = api.get("/api/users/me", None).await;
-    me.problem(401);
-    assert_security_headers(&me, "no-store");
-    let account = api.new_account().await;
-    let me = api.get("/api/users/me", Some(&account.access_token)).await;
-    assert_eq!(me.status, 200);
-    assert_security_headers(&me, "no-store");
+    let (api, account) = Api::signed_up().await;
+    for (method, path, token, status, cache_control) in [
+        ("GET", "/health/live", None, 200, "no-store"),
+        ("GET", "/openapi.json", None, 200, "public, max-age=300"),
+        ("GET", "/api/nope", None, 404, "no-store"),
+        ("PUT", "/api/users/me", None, 404, "no-store"),
+        ("GET", "/api/users/me", None, 401, "no-store"),
+        ("GET", "/api/users/me", account.token(), 200, "no-store"),
+    ] {
+        let reply = api.send(method, path, token).await;
+        assert_answered_securely(&reply, status, cache_control);
+    }
 }
 
 /// Handlers called in this process, against the stack's emulator and Redis.
@@ -36,61 +30,32 @@ mod in_process {
         let app = app().await;
 
         let live = call(&app, &ops::HealthLive, &sample_event("health-live")).await;
-        assert_eq!(live.status, 200, "{}", live.text);
-        assert_security_headers(&live, "no-store");
+        assert_answered_securely(&live, 200, "no-store");
 
         // A handler's own caching is kept (the OpenAPI document is cacheable).
         let doc = call(&app, &ops::OpenApi, &sample_event("openapi")).await;
-        assert_eq!(doc.status, 200);
-        assert_security_headers(&doc, "public, max-age=300");
+        assert_answered_securely(&doc, 200, "public, max-age=300");
 
         // The $default route's 404.
         let missing = call(&app, &ops::NotFound, &sample_event("not-found")).await;
-        missing.problem(404);
-        assert_security_headers(&missing, "no-store");
+        assert_answered_securely(&missing, 404, "no-store");
 
         // 401 without a token, 422, 401 bad credentials, 413, and a list that succeeds.
         let me = call(&app, &users::GetMe, &sample_event("users-me-get")).await;
-        me.problem(401);
-        assert_security_headers(&me, "no-store");
-        let invalid = call(
-            &app,
-            &auth::Register,
-            &with_body(sample_event("auth-register"), &json!({"email": "x"})),
-        )
-        .await;
-        invalid.problem(422);
-        assert_security_headers(&invalid, "no-store");
-        let login = call(
-            &app,
-            &auth::Login,
-            &with_body(
-                sample_event("auth-login"),
-                &json!({"email": unique_email(), "password": "wrong-password"}),
-            ),
-        )
-        .await;
-        login.problem(401);
-        assert_security_headers(&login, "no-store");
-        let big = call(
-            &app,
-            &auth::Login,
-            &with_body(
-                sample_event("auth-login"),
-                &json!({"email": "x".repeat(70 * 1024)}),
-            ),
-        )
-        .await;
-        big.problem(413);
-        assert_security_headers(&big, "no-store");
-        let posts = call(
-            &app,
-            &posts::ListPosts,
-            &sample_event("community-posts-list"),
-        )
-        .await;
-        assert_eq!(posts.status, 200, "{}", posts.text);
-        assert_security_headers(&posts, "no-store");
+        assert_answered_securely(&me, 401, "no-store");
+        let register = |body: serde_json::Value| with_body(sample_event("auth-register"), &body);
+        let login = |body: serde_json::Value| with_body(sample_event("auth-login"), &body);
+        let invalid = call(&app, &auth::Register, &register(json!({"email": "x"}))).await;
+        assert_answered_securely(&invalid, 422, "no-store");
+        let wrong = json!({"email": unique_email(), "password": "wrong-password"});
+        let refused = call(&app, &auth::Login, &login(wrong)).await;
+        assert_answered_securely(&refused, 401, "no-store");
+        let too_big = json!({"email": "x".repeat(70 * 1024)});
+        let big = call(&app, &auth::Login, &login(too_big)).await;
+        assert_answered_securely(&big, 413, "no-store");
+        let list = sample_event("community-posts-list");
+        let posts = call(&app, &posts::ListPosts, &list).await;
+        assert_answered_securely(&posts, 200, "no-store");
     }
 
     #[tokio::test]
@@ -103,8 +68,7 @@ mod in_process {
         );
         assert_eq!(call(&app, &auth::Login, &event).await.status, 401);
         let limited = call(&app, &auth::Login, &event).await;
-        limited.problem(429);
+        assert_answered_securely(&limited, 429, "no-store");
         assert!(limited.header("retry-after").is_some());
-        assert_security_headers(&limited, "no-store");
     }
 }

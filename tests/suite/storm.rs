@@ -54,19 +54,10 @@ async fn act(
     path: &str,
     token: &str,
     body: Option<Value>,
-) -> Reply {
+) -> HttpReply {
     let reply = match body {
-        Some(b) => {
-            api.send(
-                method,
-                path,
-                Some(token),
-                Some("application/json"),
-                Some(b.to_string().into_bytes()),
-            )
-            .await
-        }
-        None => api.send(method, path, Some(token), None, None).await,
+        Some(b) => api.send_json(method, path, &b, Some(token), &[]).await,
+        None => api.send(method, path, Some(token)).await,
     };
     tally.unknown += reply.unknown_outcomes;
     *tally.statuses.entry(reply.status).or_default() += 1;
@@ -87,6 +78,9 @@ async fn storm_user(api: Api, me: Account, hot: Vec<i64>, seed: u64) -> (Seen, T
     let mut seen = Seen::default();
     let mut tally = Tally::default();
     let token = me.access_token.clone();
+    let mut send = async |method: &str, path: &str, body: Option<Value>| {
+        act(&api, &mut tally, method, path, &token, body).await
+    };
     for round in 0..ROUNDS {
         let pick = rng.random_range(0..100);
         let hot_post = hot[rng.random_range(0..hot.len())];
@@ -96,7 +90,7 @@ async fn storm_user(api: Api, me: Account, hot: Vec<i64>, seed: u64) -> (Seen, T
                 let like = rng.random_bool(0.6);
                 let method = if like { "POST" } else { "DELETE" };
                 let path = format!("{POSTS}/{hot_post}/like");
-                let r = act(&api, &mut tally, method, &path, &token, None).await;
+                let r = send(method, &path, None).await;
                 match r.status {
                     200 => {
                         assert_eq!(r.json()["liked"], like);
@@ -109,12 +103,9 @@ async fn storm_user(api: Api, me: Account, hot: Vec<i64>, seed: u64) -> (Seen, T
             // Comment on a hot post.
             45..=64 => {
                 let path = format!("{POSTS}/{hot_post}/comments");
-                let r = act(
-                    &api,
-                    &mut tally,
+                let r = send(
                     "POST",
                     &path,
-                    &token,
                     Some(json!({"content": format!("storm {round}")})),
                 )
                 .await;
@@ -135,26 +126,15 @@ async fn storm_user(api: Api, me: Account, hot: Vec<i64>, seed: u64) -> (Seen, T
                 let Some((&id, _)) = seen.comments.iter().find(|(_, (_, deleted))| !deleted) else {
                     continue;
                 };
-                let r = act(
-                    &api,
-                    &mut tally,
-                    "DELETE",
-                    &format!("/api/community/comments/{id}"),
-                    &token,
-                    None,
-                )
-                .await;
+                let r = send("DELETE", &format!("/api/community/comments/{id}"), None).await;
                 assert_eq!(r.status, 204, "{}", r.text);
                 seen.comments.get_mut(&id).unwrap().1 = true;
             }
             // Post something.
             73..=87 => {
-                let r = act(
-                    &api,
-                    &mut tally,
+                let r = send(
                     "POST",
                     POSTS,
-                    &token,
                     Some(json!({"title": format!("storm {seed}/{round}"), "content": "weather"})),
                 )
                 .await;
@@ -172,15 +152,7 @@ async fn storm_user(api: Api, me: Account, hot: Vec<i64>, seed: u64) -> (Seen, T
                 let Some((&id, _)) = seen.posts.iter().find(|(_, deleted)| !**deleted) else {
                     continue;
                 };
-                let r = act(
-                    &api,
-                    &mut tally,
-                    "DELETE",
-                    &format!("{POSTS}/{id}"),
-                    &token,
-                    None,
-                )
-                .await;
+                let r = send("DELETE", &format!("{POSTS}/{id}"), None).await;
                 assert_eq!(r.status, 204, "{}", r.text);
                 seen.posts.insert(id, true);
             }

@@ -6,9 +6,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn me_can_be_updated_and_invalid_settings_are_listed() {
-    let api = Api::new();
-    let account = api.new_account().await;
-    let token = Some(account.access_token.as_str());
+    let (api, account) = Api::signed_up().await;
+    let token = account.token();
     let reply = api
         .patch(
             "/api/users/me",
@@ -70,32 +69,16 @@ mod in_process {
     #[tokio::test]
     async fn the_me_samples_read_and_update_the_profile() {
         let app = app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let me = call(
-            &app,
-            &users::GetMe,
-            &with_token(sample_event("users-me-get"), token),
-        )
-        .await;
+        let (_, token) = member(&app).await;
+        let me = call_as(&app, &users::GetMe, "users-me-get", &token).await;
         assert_eq!(me.status, 200, "{}", me.text);
         assert_eq!(me.json()["reminder_hour"], 9);
         assert_eq!(me.json()["timezone"], "UTC");
 
-        let patched = call(
-            &app,
-            &users::PatchMe,
-            &with_token(sample_event("users-me-patch"), token),
-        )
-        .await;
+        let patched = call_as(&app, &users::PatchMe, "users-me-patch", &token).await;
         assert_eq!(patched.status, 200, "{}", patched.text);
-        let again = call(
-            &app,
-            &users::GetMe,
-            &with_token(sample_event("users-me-get"), token),
-        )
-        .await
-        .json();
+        let again = call_as(&app, &users::GetMe, "users-me-get", &token).await;
+        let again = again.json();
         assert_eq!(again["display_name"], "Zeynep");
         assert_eq!(again["reminder_hour"], 20);
         assert_eq!(again["timezone"], "Europe/Istanbul");
@@ -107,27 +90,14 @@ mod in_process {
 mod one_write {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
-    use rota_api::handlers::users::PatchMe;
-    use serde_json::Value;
-
-    fn patch(token: &str, body: &Value) -> Value {
-        with_body(with_token(sample_event("users-me-patch"), token), body)
-    }
 
     async fn profile(
         app: &TestApp,
         user: i64,
     ) -> std::collections::HashMap<String, AttributeValue> {
-        app.db()
-            .get_item()
-            .table_name(app.table())
-            .key("PK", AttributeValue::S(format!("USER#{user}")))
-            .key("SK", AttributeValue::S("PROFILE".into()))
-            .consistent_read(true)
-            .send()
+        let pk = format!("USER#{user}");
+        item_at(app.db(), app.table(), &pk, "PROFILE")
             .await
-            .unwrap()
-            .item
             .unwrap()
     }
 
@@ -150,17 +120,10 @@ mod one_write {
     #[tokio::test]
     async fn a_failure_after_the_settings_cannot_leave_the_reminder_index_behind() {
         let (app, tamper) = tampered_app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let user = body["user"]["id"].as_i64().unwrap();
+        let (user, token) = member(&app).await;
         // Every profile write after the first never reaches DynamoDB.
         tamper.refuse(&["UpdateItem"], "PROFILE", 1, usize::MAX);
-        let reply = call(
-            &app,
-            &PatchMe,
-            &patch(token, &json!({"reminder_enabled": false})),
-        )
-        .await;
+        let reply = patch_me(&app, &token, &json!({"reminder_enabled": false})).await;
         tamper.clear();
         let item = profile(&app, user).await;
         assert_index_follows_settings(&item);
@@ -170,21 +133,13 @@ mod one_write {
     #[tokio::test]
     async fn concurrent_updates_end_with_the_index_matching_the_profile() {
         let app = app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let user = body["user"]["id"].as_i64().unwrap();
+        let (user, token) = member(&app).await;
         for round in 0..6u32 {
-            let a = patch(
-                token,
-                &json!({"reminder_hour": round, "timezone": "Asia/Tokyo"}),
-            );
-            let b = patch(
-                token,
-                &json!({"reminder_hour": 12 + round, "timezone": "America/New_York"}),
-            );
+            let a = json!({"reminder_hour": round, "timezone": "Asia/Tokyo"});
+            let b = json!({"reminder_hour": 12 + round, "timezone": "America/New_York"});
             let (ra, rb) = tokio::join!(
-                Box::pin(call(&app, &PatchMe, &a)),
-                Box::pin(call(&app, &PatchMe, &b))
+                Box::pin(patch_me(&app, &token, &a)),
+                Box::pin(patch_me(&app, &token, &b))
             );
             assert_eq!(
                 (ra.status, rb.status),
@@ -200,26 +155,14 @@ mod one_write {
     #[tokio::test]
     async fn a_late_attempt_of_an_older_update_cannot_undo_a_newer_one() {
         let (app, tamper) = tampered_app().await;
-        let (_, body) = registered(&app).await;
-        let token = body["access_token"].as_str().unwrap();
-        let user = body["user"]["id"].as_i64().unwrap();
-        let older = call(
-            &app,
-            &PatchMe,
-            &patch(token, &json!({"display_name": "Eski Ad"})),
-        )
-        .await;
+        let (user, token) = member(&app).await;
+        let older = patch_me(&app, &token, &json!({"display_name": "Eski Ad"})).await;
         assert_eq!(older.status, 200, "{}", older.text);
         let older = tamper
             .sent(&["UpdateItem"], "Eski Ad")
             .pop()
             .expect("the update");
-        let newer = call(
-            &app,
-            &PatchMe,
-            &patch(token, &json!({"display_name": "Yeni Ad"})),
-        )
-        .await;
+        let newer = patch_me(&app, &token, &json!({"display_name": "Yeni Ad"})).await;
         assert_eq!(newer.status, 200, "{}", newer.text);
         let (status, text) = older.replay().await;
         let item = profile(&app, user).await;
@@ -277,9 +220,8 @@ async fn a_new_account_speaks_the_language_its_accept_language_prefers() {
 
 #[tokio::test]
 async fn the_locale_can_be_changed_to_tr_or_en_only() {
-    let api = Api::new();
-    let account = api.new_account().await;
-    let token = Some(account.access_token.as_str());
+    let (api, account) = Api::signed_up().await;
+    let token = account.token();
     assert_eq!(api.get("/api/users/me", token).await.json()["locale"], "en");
     let reply = api
         .patch("/api/users/me", &json!({"locale": "tr"}), token)

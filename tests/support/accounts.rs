@@ -4,7 +4,7 @@
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::http::{Api, POSTS, Reply};
+use crate::http::{Api, HttpReply, POSTS};
 
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:016x}", rand::rng().random::<u64>())
@@ -23,21 +23,63 @@ pub struct Account {
     pub refresh_token: String,
 }
 
+impl Account {
+    /// The account's access token, as the API methods take it.
+    pub fn token(&self) -> Option<&str> {
+        Some(&self.access_token)
+    }
+}
+
 impl Api {
+    /// A client (from a client IP of its own) and a fresh account registered through it.
+    pub async fn signed_up() -> (Self, Account) {
+        let api = Self::new();
+        let account = api.new_account().await;
+        (api, account)
+    }
+
+    /// A client, a post titled `title` by a fresh account, and another fresh account (a
+    /// reader, a fan, someone who may not edit it): `(api, author, reader, post)`.
+    pub async fn a_post_and_a_reader(title: &str) -> (Self, Account, Account, Value) {
+        let (api, author) = Self::signed_up().await;
+        let reader = api.new_account().await;
+        let post = api.new_post(&author, title).await;
+        (api, author, reader, post)
+    }
+
     /// Creates a post as `account` and returns its JSON.
     pub async fn new_post(&self, account: &Account, title: &str) -> Value {
         let reply = self
-            .post(
-                POSTS,
-                &json!({"title": title, "content": "Some content."}),
-                Some(&account.access_token),
-            )
+            .write_post(title, "Some content.", account.token())
             .await;
         assert_eq!(reply.status, 201, "{}", reply.text);
         reply.json()
     }
 
-    pub async fn register(&self, email: &str, password: &str, display_name: &str) -> Reply {
+    /// Asks to create a post (`POST /api/community/posts`) as `token`'s user.
+    pub async fn write_post(
+        &self,
+        title: impl Into<Value>,
+        content: impl Into<Value>,
+        token: Option<&str>,
+    ) -> HttpReply {
+        let body = json!({"title": title.into(), "content": content.into()});
+        self.post(POSTS, &body, token).await
+    }
+
+    /// Asks to comment `content` on post `post_id` as `token`'s user.
+    pub async fn comment(
+        &self,
+        post_id: impl std::fmt::Display,
+        content: impl Into<Value>,
+        token: Option<&str>,
+    ) -> HttpReply {
+        let body = json!({ "content": content.into() });
+        let path = format!("{POSTS}/{post_id}/comments");
+        self.post(&path, &body, token).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str, display_name: &str) -> HttpReply {
         self.post(
             "/api/auth/register",
             &json!({"email": email, "password": password, "display_name": display_name}),
@@ -46,13 +88,25 @@ impl Api {
         .await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Reply {
+    pub async fn login(&self, email: &str, password: &str) -> HttpReply {
         self.post(
             "/api/auth/login",
             &json!({"email": email, "password": password}),
             None,
         )
         .await
+    }
+
+    /// Rotates `refresh_token` (`POST /api/auth/refresh`).
+    pub async fn refresh(&self, refresh_token: &str) -> HttpReply {
+        let body = json!({"refresh_token": refresh_token});
+        self.post("/api/auth/refresh", &body, None).await
+    }
+
+    /// Ends `refresh_token`'s session (`POST /api/auth/logout`).
+    pub async fn logout(&self, refresh_token: &str) -> HttpReply {
+        let body = json!({"refresh_token": refresh_token});
+        self.post("/api/auth/logout", &body, None).await
     }
 
     /// Registers a fresh account and returns it.
@@ -78,8 +132,16 @@ impl Api {
     }
 
     /// Asks for a roadmap as `account` (`POST /api/roadmaps` with `body`).
-    pub async fn create_roadmap(&self, account: &Account, body: Value) -> Reply {
+    pub async fn create_roadmap(&self, account: &Account, body: Value) -> HttpReply {
         self.post("/api/roadmaps", &body, Some(&account.access_token))
             .await
+    }
+}
+
+impl HttpReply {
+    /// The refresh token of a 200 answer (of a login or a refresh).
+    pub fn refresh_token(&self) -> String {
+        assert_eq!(self.status, 200, "{}", self.text);
+        self.json()["refresh_token"].as_str().unwrap().to_owned()
     }
 }

@@ -95,6 +95,27 @@ pub fn item_key(item: &DbItem) -> (String, String) {
     (s("PK"), s("SK"))
 }
 
+/// The item at (`pk`, `sk`) of `table`, read strongly consistently (through the data layer's
+/// retries, so it holds under a fault profile too), if there is one.
+pub async fn item_at(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+) -> Option<DbItem> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rota_store::SendRetried;
+    db.get_item()
+        .table_name(table)
+        .key("PK", AttributeValue::S(pk.to_owned()))
+        .key("SK", AttributeValue::S(sk.to_owned()))
+        .consistent_read(true)
+        .send_retried()
+        .await
+        .expect("GetItem")
+        .item
+}
+
 /// Every item of `table` (a consistent Scan, paged).
 pub async fn scan_all(db: &aws_sdk_dynamodb::Client, table: &str) -> Vec<DbItem> {
     let mut items = Vec::new();
@@ -120,14 +141,7 @@ pub async fn scan_all(db: &aws_sdk_dynamodb::Client, table: &str) -> Vec<DbItem>
 /// restore target is created.
 pub async fn create_table_like(db: &aws_sdk_dynamodb::Client, from: &str, to: &str) {
     use aws_sdk_dynamodb::types::{BillingMode, GlobalSecondaryIndex};
-    let table = db
-        .describe_table()
-        .table_name(from)
-        .send()
-        .await
-        .expect("DescribeTable")
-        .table
-        .expect("table");
+    let table = described(db, from).await;
     let indexes: Vec<GlobalSecondaryIndex> = table
         .global_secondary_indexes()
         .iter()
@@ -150,20 +164,22 @@ pub async fn create_table_like(db: &aws_sdk_dynamodb::Client, from: &str, to: &s
         .await
         .expect("CreateTable");
     for _ in 0..100 {
-        let status = db
-            .describe_table()
-            .table_name(to)
-            .send()
-            .await
-            .expect("DescribeTable")
-            .table
-            .and_then(|t| t.table_status);
+        let status = described(db, to).await.table_status;
         if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{to} did not become ACTIVE");
+}
+
+/// `table` as DescribeTable describes it.
+async fn described(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> aws_sdk_dynamodb::types::TableDescription {
+    let out = db.describe_table().table_name(table).send().await;
+    out.expect("DescribeTable").table.expect("table")
 }
 
 /// Deletes every item of `table` (BatchWriteItem deletes of 25).
@@ -312,16 +328,8 @@ pub async fn wait_for_reminder_index(db: &aws_sdk_dynamodb::Client, table: &str,
     use aws_sdk_dynamodb::types::AttributeValue;
     use rota_store::SendRetried;
     let pk = format!("USER#{user_id}");
-    let profile = db
-        .get_item()
-        .table_name(table)
-        .key("PK", AttributeValue::S(pk.clone()))
-        .key("SK", AttributeValue::S("PROFILE".into()))
-        .consistent_read(true)
-        .send_retried()
+    let profile = item_at(db, table, &pk, "PROFILE")
         .await
-        .expect("GetItem")
-        .item
         .expect("the user exists");
     let wanted = profile
         .get("reminder_bucket")

@@ -1,30 +1,17 @@
 //! A private emulator under a fault profile: tests of the retry policy and of the reminders
 //! pipeline under faults start their own, so their faults never reach other tests.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
+use tempfile::TempDir;
 
-use crate::accounts::unique;
 use crate::harness::repo_root;
 
-/// A temporary directory, removed on drop.
-pub struct TempDir {
-    pub path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Self {
-        let path = std::env::temp_dir().join(unique(prefix));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        Self { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// A new temporary directory named `prefix…`, removed on drop.
+pub fn temp_dir(prefix: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// The emulator wrapper (local/moto_server.py) on a free port under one profile (`profile` is
@@ -43,13 +30,13 @@ pub async fn faulted_emulator(
         root.join(".venv/bin/python").is_file() && root.join("local/moto-server").is_file(),
         "no .venv with moto (the AWS emulator) in the repository: run `make bootstrap` first"
     );
-    let dir = TempDir::new("rota-faults-");
-    let file = dir.path.join("faults.yaml");
+    let dir = temp_dir("rota-faults-");
+    let file = dir.path().join("faults.yaml");
     std::fs::write(&file, format!("profiles:\n  test:\n{profile}")).expect("profile file");
     let server = MotoServer::start_with_faults(
         &find_moto_server(&repo_root()),
         0,
-        &dir.path,
+        dir.path(),
         Some(&EmulatorFaults {
             file,
             profile: "test".into(),
@@ -68,12 +55,15 @@ pub async fn faulted_emulator(
 
 /// What a wrapper says it injected (`injected`) and served (`calls`).
 pub async fn emulator_counts(server: &rota_local::stack::MotoServer) -> Value {
-    reqwest::get(format!("{}/_rota/faults", server.endpoint))
-        .await
-        .expect("counts")
-        .json()
-        .await
-        .expect("counts JSON")
+    let url = format!("{}/_rota/faults", server.endpoint);
+    crate::http::get_json(&url, "the wrapper's counts").await
+}
+
+/// How many calls of `operation` (`dynamodb.Query`, say) a wrapper has served.
+pub async fn calls_of(server: &rota_local::stack::MotoServer, operation: &str) -> u64 {
+    emulator_counts(server).await["calls"][operation]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 /// The sum of the counts whose name contains `needle`.
@@ -109,10 +99,5 @@ pub async fn hold_next_call(endpoint: &str, operation: &str, matching: &str, ms:
 /// The wrapper's holds still waiting for their call, how many calls it held, and how many
 /// TransactionInProgressException answers it gave.
 pub async fn hold_report(endpoint: &str) -> Value {
-    reqwest::get(format!("{endpoint}/_rota/hold"))
-        .await
-        .expect("hold report")
-        .json()
-        .await
-        .expect("hold report JSON")
+    crate::http::get_json(&format!("{endpoint}/_rota/hold"), "the hold report").await
 }

@@ -1,5 +1,5 @@
 //! The HTTP client of the local gateway: [`Api`] (each from a client IP of its own), the
-//! [`Reply`] it reads, and the careful client a fault profile calls for.
+//! [`HttpReply`] it reads, and the careful client a fault profile calls for.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -25,9 +25,11 @@ pub fn random_ip() -> IpAddr {
     ))
 }
 
-/// An HTTP response, read whole.
+/// An HTTP response, read whole: the gateway's (through [`Api`]) or an in-process handler's
+/// (through `call`). Named for what it is, apart from the API crate's `Reply` (a handler's
+/// result, before it is an HTTP response) and the benchmark client's.
 #[derive(Debug)]
-pub struct Reply {
+pub struct HttpReply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
@@ -35,7 +37,7 @@ pub struct Reply {
     pub unknown_outcomes: u32,
 }
 
-impl Reply {
+impl HttpReply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
@@ -97,7 +99,7 @@ impl Reply {
 
 /// Whether the stack under test runs a fault profile (`ROTA_FAULTS`, not `none`): then the
 /// client is *careful*, as a real client of a real AWS deployment must be:
-/// - a request whose outcome is unknown ([`Reply::outcome_unknown`]) is sent again, after the
+/// - a request whose outcome is unknown ([`HttpReply::outcome_unknown`]) is sent again, after the
 ///   server's `Retry-After` or a short backoff;
 /// - a creating POST without an `Idempotency-Key` gets one (the same for its retries), so a
 ///   retry never creates twice;
@@ -138,11 +140,7 @@ impl Default for Api {
 
 impl Api {
     pub fn new() -> Self {
-        Self::from_ip(random_ip())
-    }
-
-    pub fn from_ip(ip: IpAddr) -> Self {
-        Self::on(crate::harness::base_url(), ip, careful())
+        Self::on(crate::harness::base_url(), random_ip(), careful())
     }
 
     /// A client of the gateway at `base` (a private stack's, without faults), from its own
@@ -171,21 +169,13 @@ impl Api {
         }
     }
 
-    /// Sends a request. API Gateway's own throttling 429 is retried with backoff, as a
-    /// well-behaved client does; the functions' own 429s are returned.
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        content_type: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> Reply {
-        self.send_with(method, path, token, content_type, body, &[])
-            .await
+    /// Sends a request without a body (any method, as `token`).
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>) -> HttpReply {
+        self.send_with(method, path, token, None, None, &[]).await
     }
 
-    /// [`Api::send`] with extra request headers.
+    /// Sends a request. API Gateway's own throttling 429 is retried with backoff, as a
+    /// well-behaved client does; the functions' own 429s are returned.
     pub async fn send_with(
         &self,
         method: &str,
@@ -194,7 +184,7 @@ impl Api {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
         headers: &[(&str, &str)],
-    ) -> Reply {
+    ) -> HttpReply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let careful = self.careful;
         let auto_key = (careful
@@ -225,7 +215,7 @@ impl Api {
                 req = req.body(b.clone());
             }
             let resp = req.send().await.expect("request reaches the gateway");
-            let mut reply = Reply {
+            let mut reply = HttpReply {
                 status: resp.status().as_u16(),
                 headers: resp.headers().clone(),
                 text: resp.text().await.expect("body"),
@@ -272,11 +262,11 @@ impl Api {
         panic!("{method} {path} stayed throttled or unavailable");
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        self.send("GET", path, token, None, None).await
+    pub async fn get(&self, path: &str, token: Option<&str>) -> HttpReply {
+        self.send("GET", path, token).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> HttpReply {
         self.post_with(path, body, token, &[]).await
     }
 
@@ -287,16 +277,8 @@ impl Api {
         body: &Value,
         token: Option<&str>,
         headers: &[(&str, &str)],
-    ) -> Reply {
-        self.send_with(
-            "POST",
-            path,
-            token,
-            Some("application/json"),
-            Some(body.to_string().into_bytes()),
-            headers,
-        )
-        .await
+    ) -> HttpReply {
+        self.send_json("POST", path, body, token, headers).await
     }
 
     /// A JSON POST with an `Idempotency-Key`.
@@ -306,24 +288,31 @@ impl Api {
         body: &Value,
         token: Option<&str>,
         key: &str,
-    ) -> Reply {
+    ) -> HttpReply {
         self.post_with(path, body, token, &[("idempotency-key", key)])
             .await
     }
 
-    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
-        self.send(
-            "PATCH",
-            path,
-            token,
-            Some("application/json"),
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> HttpReply {
+        self.send_json("PATCH", path, body, token, &[]).await
     }
 
-    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
-        self.send("DELETE", path, token, None, None).await
+    /// A request (any method) with `body` as JSON.
+    pub async fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> HttpReply {
+        let body = Some(body.to_string().into_bytes());
+        self.send_with(method, path, token, Some("application/json"), body, headers)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> HttpReply {
+        self.send("DELETE", path, token).await
     }
 
     /// The same client against another stack's gateway (`http://HOST:PORT`).
@@ -342,6 +331,18 @@ impl Api {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+}
+
+/// The JSON answer of a stand-in's own endpoint (the emulator's `/_rota/…`), `what` naming it
+/// in a failure.
+pub async fn get_json(url: &str, what: &str) -> Value {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{what} is not JSON: {e}"))
 }
 
 /// The fields a 422 problem lists, in order.
@@ -412,9 +413,32 @@ pub fn ids(page: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// The (likes count, id) of each post of a feed page, in order.
+pub fn likes_and_ids(page: &Value) -> Vec<(i64, i64)> {
+    let posts = page["items"].as_array().unwrap();
+    let like_and_id = |p: &Value| {
+        (
+            p["likes_count"].as_i64().unwrap(),
+            p["id"].as_i64().unwrap(),
+        )
+    };
+    posts.iter().map(like_and_id).collect()
+}
+
+/// Asserts that `reply` has `status` (as a problem+json from 400 up) and the security headers,
+/// with `cache_control` (see [`assert_security_headers`]).
+pub fn assert_answered_securely(reply: &HttpReply, status: u16, cache_control: &str) {
+    if status >= 400 {
+        reply.problem(status);
+    } else {
+        assert_eq!(reply.status, status, "{}", reply.text);
+    }
+    assert_security_headers(reply, cache_control);
+}
+
 /// Asserts the security headers every response of our functions carries, and its
 /// `cache-control` (`no-store` unless the handler chose its own).
-pub fn assert_security_headers(reply: &Reply, cache_control: &str) {
+pub fn assert_security_headers(reply: &HttpReply, cache_control: &str) {
     for (name, value) in [
         (
             "strict-transport-security",

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::unique_email;
 use crate::harness::{cache_options, redis_url, repo_root, sdk_config, stack};
-use crate::http::Reply;
+use crate::http::HttpReply;
 use rota_api::App;
 use rota_api::auth::tokens::TokenKeys;
 use rota_api::state::{Bare, Cached, Data, Members};
@@ -127,16 +127,6 @@ impl TestApp {
     }
 }
 
-/// An App with no client (liveness, the OpenAPI document, the `$default` route): needs no
-/// stack.
-pub fn bare_app() -> App<Bare> {
-    App::new(
-        rota_api::config::Config::from_env().expect("config"),
-        Bare,
-        None,
-    )
-}
-
 /// A sample event from `events/`, as JSON to adjust before use. Its source IP is made unique
 /// so per-IP limits (kept in the shared Redis) never couple tests or runs.
 pub fn sample_event(function: &str) -> Value {
@@ -160,7 +150,7 @@ pub async fn call<H: rota_api::Handler>(
     app: &impl AppFor<H::State>,
     handler: &H,
     event: &Value,
-) -> Reply {
+) -> HttpReply {
     let request =
         lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event");
     let response = rota_api::invoke(app.app(), handler, request)
@@ -180,7 +170,7 @@ pub async fn call<H: rota_api::Handler>(
             reqwest::header::HeaderValue::from_bytes(v.as_bytes()).expect("value"),
         );
     }
-    Reply {
+    HttpReply {
         status: parts.status.as_u16(),
         headers,
         text,
@@ -198,6 +188,22 @@ pub fn with_body(mut event: Value, body: &Value) -> Value {
 pub fn with_token(mut event: Value, token: &str) -> Value {
     event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
     event
+}
+
+/// The sample event `sample` through `handler`, as `token`'s user.
+pub async fn call_as<H: rota_api::Handler>(
+    app: &impl AppFor<H::State>,
+    handler: &H,
+    sample: &str,
+    token: &str,
+) -> HttpReply {
+    call(app, handler, &with_token(sample_event(sample), token)).await
+}
+
+/// `PATCH /api/users/me` with `settings` as `token`'s user, through the handler.
+pub async fn patch_me(app: &TestApp, token: &str, settings: &Value) -> HttpReply {
+    let event = with_body(with_token(sample_event("users-me-patch"), token), settings);
+    call(app, &rota_api::handlers::users::PatchMe, &event).await
 }
 
 /// An access token of a member, signed with the in-process App's keys.
@@ -228,6 +234,13 @@ pub async fn registered(app: &impl AppFor<Cached<Members>>) -> (String, Value) {
     (email, reply.json())
 }
 
+/// A fresh member (through the register handler): their user id and access token.
+pub async fn member(app: &impl AppFor<Cached<Members>>) -> (i64, String) {
+    let (_, body) = registered(app).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    (body["user"]["id"].as_i64().unwrap(), token)
+}
+
 /// A fresh account's user id (through the register handler).
 pub async fn create_user(app: &impl AppFor<Cached<Members>>) -> i64 {
     registered(app).await.1["user"]["id"].as_i64().unwrap()
@@ -256,6 +269,49 @@ pub fn on_post(mut event: Value, post_id: i64, user_token: &str) -> Value {
     with_token(event, user_token)
 }
 
+/// A post's route through its handler as `user` (a member token of theirs): `sample` names
+/// the route's sample event (community-posts-like, -unlike, -get, -delete).
+pub async fn on_post_as<H: rota_api::Handler>(
+    app: &impl AppFor<H::State>,
+    handler: &H,
+    sample: &str,
+    post: i64,
+    user: i64,
+) -> HttpReply {
+    let event = on_post(sample_event(sample), post, &member_token(app, user));
+    call(app, handler, &event).await
+}
+
+/// `user` likes `post` (through the like handler).
+pub async fn like_as(app: &TestApp, post: i64, user: i64) -> HttpReply {
+    let like = rota_api::handlers::likes::LikePost;
+    on_post_as(app, &like, "community-posts-like", post, user).await
+}
+
+/// `user` takes back their like of `post` (through the unlike handler).
+pub async fn unlike_as(app: &TestApp, post: i64, user: i64) -> HttpReply {
+    let unlike = rota_api::handlers::likes::UnlikePost;
+    on_post_as(app, &unlike, "community-posts-unlike", post, user).await
+}
+
+/// `post` as `user` reads it (through the get handler).
+pub async fn get_post_as(app: &TestApp, post: i64, user: i64) -> HttpReply {
+    let get = rota_api::handlers::posts::GetPost;
+    on_post_as(app, &get, "community-posts-get", post, user).await
+}
+
+/// A new (unread) notification of `kind` titled `title`, with an id of its own.
+pub fn new_notification(kind: &str, title: String) -> rota_store::notifications::Notification {
+    rota_store::notifications::Notification {
+        id: rota_domain::ids::new_id(),
+        kind: kind.into(),
+        title,
+        body: "b".into(),
+        created_at: chrono::Utc::now(),
+        read_at: None,
+    }
+}
+
 /// A user with daily reminders (see [`learner`]).
 pub struct Learner {
     pub id: i64,
@@ -272,19 +328,11 @@ pub fn learner_hour() -> u32 {
 pub async fn learner(app: &TestApp, with_roadmap: bool) -> Learner {
     let (_, body) = registered(app).await;
     let token = body["access_token"].as_str().unwrap().to_owned();
-    let patch = with_body(
-        with_token(sample_event("users-me-patch"), &token),
-        &json!({"reminder_enabled": true, "reminder_hour": learner_hour(), "timezone": "Europe/Istanbul"}),
-    );
-    assert_eq!(
-        call(app, &rota_api::handlers::users::PatchMe, &patch)
-            .await
-            .status,
-        200
-    );
+    let settings = json!({"reminder_enabled": true, "reminder_hour": learner_hour(), "timezone": "Europe/Istanbul"});
+    assert_eq!(patch_me(app, &token, &settings).await.status, 200);
     if with_roadmap {
-        let create = with_token(sample_event("roadmaps-create"), &token);
-        let reply = call(app, &rota_api::handlers::roadmaps::CreateRoadmap, &create).await;
+        let create = rota_api::handlers::roadmaps::CreateRoadmap;
+        let reply = call_as(app, &create, "roadmaps-create", &token).await;
         assert_eq!(reply.status, 201, "{}", reply.text);
     }
     let id = body["user"]["id"].as_i64().unwrap();

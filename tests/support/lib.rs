@@ -6,7 +6,7 @@
 //! | module | its one job |
 //! |---|---|
 //! | `harness` | the stack: the one scripts/test.sh names, or one started (or reused) here |
-//! | `http` | the gateway's HTTP client ([`Api`], [`Reply`], the careful client) |
+//! | `http` | the gateway's HTTP client ([`Api`], [`HttpReply`], the careful client) |
 //! | `accounts` | accounts, posts and roadmaps made through the API |
 //! | `in_process` | handlers called in this process: the App, sample events, fixtures |
 //! | `tokens` | tokens signed with the stack's own secret |

@@ -75,10 +75,5 @@ impl PrivateStack {
 
 /// `GET <emulator>/_rota/iam`.
 pub async fn iam_usage(aws_endpoint: &str) -> serde_json::Value {
-    reqwest::get(format!("{aws_endpoint}/_rota/iam"))
-        .await
-        .expect("the emulator answers")
-        .json()
-        .await
-        .expect("/_rota/iam is JSON")
+    crate::http::get_json(&format!("{aws_endpoint}/_rota/iam"), "/_rota/iam").await
 }

@@ -39,3 +39,13 @@ pub fn fire_reminder_schedule(at: &str) -> std::process::Output {
     }
     fire.output().expect("rota-local fire")
 }
+
+/// `out` of a command that must have succeeded (else its stderr in the failure): its stdout.
+pub fn succeeded(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

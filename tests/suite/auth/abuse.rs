@@ -138,19 +138,8 @@ async fn an_account_attacked_from_elsewhere_never_locks_its_owner_out() {
     // Sessions the owner already has are untouched: the access token works and the refresh
     // token rotates.
     let api = Api::new();
-    assert_eq!(
-        api.get("/api/users/me", Some(&owner.access_token))
-            .await
-            .status,
-        200
-    );
-    let refreshed = api
-        .post(
-            "/api/auth/refresh",
-            &json!({"refresh_token": owner.refresh_token}),
-            None,
-        )
-        .await;
+    assert_eq!(api.get("/api/users/me", owner.token()).await.status, 200);
+    let refreshed = api.refresh(&owner.refresh_token).await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
 }
 

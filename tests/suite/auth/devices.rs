@@ -9,7 +9,7 @@ use rota_tests::*;
 use serde_json::{Value, json};
 
 /// A login from a fresh address (each sample event has its own source IP).
-async fn login(app: &TestApp, email: &str, password: &str, device: Option<&str>) -> Reply {
+async fn login(app: &TestApp, email: &str, password: &str, device: Option<&str>) -> HttpReply {
     let mut body = json!({"email": email, "password": password});
     if let Some(device) = device {
         body["device_token"] = Value::String(device.to_owned());
@@ -22,7 +22,7 @@ async fn login(app: &TestApp, email: &str, password: &str, device: Option<&str>)
     .await
 }
 
-fn device_token(reply: &Reply) -> String {
+fn device_token(reply: &HttpReply) -> String {
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.json()["device_token"].as_str().unwrap().to_owned()
 }

@@ -7,8 +7,7 @@ use rota_tests::*;
 
 #[tokio::test]
 async fn login_with_any_case_of_the_email_returns_it_as_registered() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let reply = api
         .login(&account.email.to_uppercase(), &account.password)
         .await;
@@ -24,8 +23,7 @@ async fn login_with_any_case_of_the_email_returns_it_as_registered() {
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_get_the_same_401() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let wrong = api.login(&account.email, "not-the-password").await;
     let unknown = api.login(&unique_email(), "not-the-password").await;
     let (mut a, mut b) = (wrong.problem(401), unknown.problem(401));

@@ -9,20 +9,15 @@ fn registration(email: &str, password: &str) -> Value {
     json!({"email": email, "password": password, "display_name": "Deniz"})
 }
 
-async fn refresh(api: &Api, token: &str, key: Option<&str>) -> Reply {
-    let body = json!({"refresh_token": token});
+async fn refresh(api: &Api, token: &str, key: Option<&str>) -> HttpReply {
     match key {
         Some(key) => {
+            let body = json!({"refresh_token": token});
             api.post_idempotent("/api/auth/refresh", &body, None, key)
                 .await
         }
-        None => api.post("/api/auth/refresh", &body, None).await,
+        None => api.refresh(token).await,
     }
-}
-
-fn refresh_token(reply: &Reply) -> String {
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.json()["refresh_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -49,7 +44,9 @@ async fn a_register_retried_with_its_key_gets_the_first_account_not_409() {
         .await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.json()["id"], first["user"]["id"]);
-    refresh_token(&refresh(&api, again["refresh_token"].as_str().unwrap(), None).await);
+    refresh(&api, again["refresh_token"].as_str().unwrap(), None)
+        .await
+        .refresh_token();
     // Without the key the email is simply taken.
     api.post("/api/auth/register", &body, None)
         .await
@@ -83,20 +80,19 @@ async fn a_register_key_reused_with_another_body_is_422() {
 
 #[tokio::test]
 async fn a_refresh_retried_with_its_key_gets_the_same_rotation_back() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let key = unique("refresh-");
     let first = refresh(&api, &account.refresh_token, Some(&key)).await;
-    let next = refresh_token(&first);
+    let next = first.refresh_token();
     let again = refresh(&api, &account.refresh_token, Some(&key)).await;
-    assert_eq!(refresh_token(&again), next);
+    assert_eq!(again.refresh_token(), next);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     let me = api
         .get("/api/users/me", again.json()["access_token"].as_str())
         .await;
     assert_eq!(me.status, 200, "{}", me.text);
     // The family lives on: the token handed out twice rotates normally.
-    refresh_token(&refresh(&api, &next, None).await);
+    refresh(&api, &next, None).await.refresh_token();
 }
 
 #[tokio::test]
@@ -105,7 +101,9 @@ async fn a_rotated_token_without_its_key_or_with_another_still_revokes_the_famil
     for second_key in [None, Some("another-key")] {
         let account = api.new_account().await;
         let key = unique("refresh-");
-        let next = refresh_token(&refresh(&api, &account.refresh_token, Some(&key)).await);
+        let next = refresh(&api, &account.refresh_token, Some(&key))
+            .await
+            .refresh_token();
         refresh(&api, &account.refresh_token, second_key)
             .await
             .problem(401);
@@ -118,7 +116,7 @@ async fn a_rotated_token_without_its_key_or_with_another_still_revokes_the_famil
 }
 
 /// An in-process refresh (the test secret) with `key`, on `app`.
-async fn refresh_in_process(app: &TestApp, token: &str, key: Option<&str>) -> Reply {
+async fn refresh_in_process(app: &TestApp, token: &str, key: Option<&str>) -> HttpReply {
     let mut event = with_body(
         sample_event("auth-refresh"),
         &json!({"refresh_token": token}),
@@ -135,7 +133,9 @@ async fn a_keyed_refresh_retried_after_the_window_is_reuse() {
     app.set_config(|c| c.refresh_replay_window = std::time::Duration::ZERO);
     let (_, body) = registered(&app).await;
     let first = body["refresh_token"].as_str().unwrap();
-    let next = refresh_token(&refresh_in_process(&app, first, Some("k1")).await);
+    let next = refresh_in_process(&app, first, Some("k1"))
+        .await
+        .refresh_token();
     refresh_in_process(&app, first, Some("k1"))
         .await
         .problem(401);
@@ -161,7 +161,7 @@ async fn a_refresh_whose_profile_read_failed_after_the_rotation_succeeds_on_retr
     lost.problem(503);
     assert_eq!(hold_report(&server.endpoint).await["held"], 1);
     let retried = refresh_in_process(&app, first, Some("k1")).await;
-    let next = refresh_token(&retried);
+    let next = retried.refresh_token();
     assert_eq!(retried.json()["user"]["id"], id);
-    refresh_token(&refresh_in_process(&app, &next, None).await);
+    refresh_in_process(&app, &next, None).await.refresh_token();
 }

@@ -18,14 +18,14 @@ struct OtherStack {
     child: Child,
     base_url: String,
     name: String,
-    dir: TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl OtherStack {
     fn start() -> Self {
         let name = format!("rota-tests-other-{}", std::process::id());
-        let dir = TempDir::new("rota-other-stack-");
-        let file = |f: &str| std::fs::File::create(dir.path.join(f)).expect("output file");
+        let dir = temp_dir("rota-other-stack-");
+        let file = |f: &str| std::fs::File::create(dir.path().join(f)).expect("output file");
         let stack = stack();
         let child = Command::new(binaries().join("rota-local"))
             .current_dir(repo_root())
@@ -45,7 +45,7 @@ impl OtherStack {
             .arg("--bin-dir")
             .arg(binaries())
             .arg("--logs")
-            .arg(dir.path.join("logs"))
+            .arg(dir.path().join("logs"))
             .stdin(Stdio::null())
             .stdout(file("stdout"))
             .stderr(file("stderr"))
@@ -60,7 +60,7 @@ impl OtherStack {
         let begun = Instant::now();
         loop {
             let mut out = String::new();
-            if let Ok(mut f) = std::fs::File::open(other.dir.path.join("stdout")) {
+            if let Ok(mut f) = std::fs::File::open(other.dir.path().join("stdout")) {
                 f.read_to_string(&mut out).unwrap();
             }
             if let Some(url) = out
@@ -73,7 +73,7 @@ impl OtherStack {
             let exited = other.child.try_wait().unwrap();
             if exited.is_some() || begun.elapsed() > Duration::from_secs(60) {
                 let err =
-                    std::fs::read_to_string(other.dir.path.join("stderr")).unwrap_or_default();
+                    std::fs::read_to_string(other.dir.path().join("stderr")).unwrap_or_default();
                 panic!("the second stack did not start ({exited:?}):\n{err}");
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -103,20 +103,12 @@ impl Drop for OtherStack {
 async fn a_token_of_one_stack_is_refused_by_another_stack_of_the_same_account() {
     let here = Api::new();
     let mine = here.new_account().await;
-    assert_eq!(
-        here.get("/api/users/me", Some(&mine.access_token))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(here.get("/api/users/me", mine.token()).await.status, 200);
 
     let other = OtherStack::start();
     let there = Api::new().against(&other.base_url);
     // This stack's token, for an account the other stack's table holds too.
-    there
-        .get("/api/users/me", Some(&mine.access_token))
-        .await
-        .problem(401);
+    there.get("/api/users/me", mine.token()).await.problem(401);
 
     // A token the other stack itself would issue for that account: accepted there (so the
     // other stack serves, and knows the account), refused here.

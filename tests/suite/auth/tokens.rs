@@ -5,8 +5,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn me_needs_a_valid_access_token() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     api.get("/api/users/me", None).await.problem(401);
     let mut tampered = account.access_token.clone();
     let last = tampered.pop().unwrap();
@@ -15,14 +14,13 @@ async fn me_needs_a_valid_access_token() {
     api.get("/api/users/me", Some("not.a.jwt"))
         .await
         .problem(401);
-    let basic = api.send("GET", "/api/users/me", None, None, None).await;
+    let basic = api.send("GET", "/api/users/me", None).await;
     basic.problem(401);
 }
 
 #[tokio::test]
 async fn a_properly_signed_token_not_valid_yet_is_refused() {
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let now = chrono::Utc::now().timestamp();
     let scope = stack_token_scope();
     let claims = |nbf: i64| {
@@ -40,8 +38,7 @@ async fn a_properly_signed_token_not_valid_yet_is_refused() {
 async fn expired_and_unsigned_tokens_are_refused() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let api = Api::new();
-    let account = api.new_account().await;
+    let (api, account) = Api::signed_up().await;
     let keys = stack_token_keys().await;
     let caller = rota_api::auth::tokens::Caller {
         user_id: account.id,

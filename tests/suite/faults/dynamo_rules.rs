@@ -10,9 +10,10 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use rota_local::stack::MotoServer;
 use rota_store::StoreError;
 use rota_store::likes::Likes;
-use rota_store::notifications::{Notification, Notifications};
+use rota_store::notifications::Notifications;
 use rota_store::posts::{Post, Posts};
 use rota_store::retry::{Budget, with_budget};
 use rota_store::{SendRetried, query_all};
@@ -22,19 +23,28 @@ use serde_json::json;
 const NO_FAULTS: &str = "    seed: 1\n";
 
 fn post(id: i64, content: String) -> Post {
-    let now = chrono::Utc::now();
-    Post {
-        id,
-        author_id: 1,
-        author_name: "A".into(),
-        title: "Rules".into(),
-        content,
-        likes_count: 0,
-        comments_count: 0,
-        created_at: now,
-        updated_at: now,
-        is_active: true,
-    }
+    super::a_post(id, "Rules", content)
+}
+
+/// A private emulator without faults, with one post in it: the emulator, its client, its
+/// directory (removed on drop) and the post's id.
+async fn emulator_with_a_post() -> (MotoServer, aws_sdk_dynamodb::Client, tempfile::TempDir, i64) {
+    let (server, db, dir) = faulted_emulator(NO_FAULTS).await;
+    let id = rota_domain::ids::new_id();
+    let posts = Posts::new(&db, "RotaTable");
+    assert!(
+        posts
+            .create(&post(id, "x".into()), 1, vec![])
+            .await
+            .unwrap()
+    );
+    (server, db, dir, id)
+}
+
+/// Holds the next like transaction of post `id` in `server` for `ms`.
+async fn hold_the_next_like(server: &MotoServer, id: i64, ms: u64) {
+    let like = format!("LIKE#{id}");
+    hold_next_call(&server.endpoint, "TransactWriteItems", &like, ms).await;
 }
 
 /// The like's transaction is held 1.5 s in the emulator: its first attempt is abandoned at the
@@ -43,22 +53,9 @@ fn post(id: i64, content: String) -> Post {
 /// count) still has a budget.
 #[tokio::test]
 async fn a_transaction_still_running_after_its_attempt_timed_out_is_waited_for_and_applied_once() {
-    let (server, db, _dir) = faulted_emulator(NO_FAULTS).await;
+    let (server, db, _dir, id) = emulator_with_a_post().await;
     let posts = Posts::new(&db, "RotaTable");
-    let id = rota_domain::ids::new_id();
-    assert!(
-        posts
-            .create(&post(id, "x".into()), 1, vec![])
-            .await
-            .unwrap()
-    );
-    hold_next_call(
-        &server.endpoint,
-        "TransactWriteItems",
-        &format!("LIKE#{id}"),
-        1500,
-    )
-    .await;
+    hold_the_next_like(&server, id, 1500).await;
     let likes = Likes::new(&db, "RotaTable");
     let liked = with_budget(
         Budget::new(Duration::from_millis(1000), Duration::from_millis(500)),
@@ -78,22 +75,9 @@ async fn a_transaction_still_running_after_its_attempt_timed_out_is_waited_for_a
 /// retries (with the same Idempotency-Key on creates) is safe.
 #[tokio::test]
 async fn a_transaction_in_progress_past_the_outcome_deadline_is_unavailable_never_a_500() {
-    let (server, db, _dir) = faulted_emulator(NO_FAULTS).await;
+    let (server, db, _dir, id) = emulator_with_a_post().await;
     let posts = Posts::new(&db, "RotaTable");
-    let id = rota_domain::ids::new_id();
-    assert!(
-        posts
-            .create(&post(id, "x".into()), 1, vec![])
-            .await
-            .unwrap()
-    );
-    hold_next_call(
-        &server.endpoint,
-        "TransactWriteItems",
-        &format!("LIKE#{id}"),
-        2500,
-    )
-    .await;
+    hold_the_next_like(&server, id, 2500).await;
     let started = Instant::now();
     let budget = Budget::new(Duration::from_millis(400), Duration::from_millis(200))
         .with_outcome_deadline(started + Duration::from_millis(1000));
@@ -131,17 +115,12 @@ async fn a_transaction_in_progress_past_the_outcome_deadline_is_unavailable_neve
 /// budget): a like whose transaction runs 1.5 s is answered 200 with its count, not 500.
 #[tokio::test]
 async fn a_like_whose_transaction_outlives_the_attempt_timeout_is_200_and_counted_once() {
-    let api = Api::new();
-    let author = api.new_account().await;
-    let fan = api.new_account().await;
-    let post = api.new_post(&author, "Slow like").await;
+    let (api, _, fan, post) = Api::a_post_and_a_reader("Slow like").await;
     let matching = format!("LIKE#{}", post["id"]);
     let endpoint = &stack().aws_endpoint;
     hold_next_call(endpoint, "TransactWriteItems", &matching, 1500).await;
     let like = format!("{POSTS}/{}/like", post["id"]);
-    let r = api
-        .post(&like, &json!({}), Some(fan.access_token.as_str()))
-        .await;
+    let r = api.post(&like, &json!({}), fan.token()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json(), json!({"liked": true, "likes_count": 1}));
     let report = hold_report(endpoint).await;
@@ -151,10 +130,7 @@ async fn a_like_whose_transaction_outlives_the_attempt_timeout_is_200_and_counte
         "the like's transaction was held: {report}"
     );
     let seen = api
-        .get(
-            &format!("{POSTS}/{}", post["id"]),
-            Some(fan.access_token.as_str()),
-        )
+        .get(&format!("{POSTS}/{}", post["id"]), fan.token())
         .await
         .json();
     assert_eq!(
@@ -195,9 +171,7 @@ async fn batch_reads_keep_to_100_keys_and_complete_answers_cut_at_16_mb() {
         let created = with_budget(generous(), posts.create(&big_post, 1, vec![]));
         assert!(created.await.unwrap());
     }
-    let before = emulator_counts(&server).await["calls"]["dynamodb.BatchGetItem"]
-        .as_u64()
-        .unwrap();
+    let before = calls_of(&server, "dynamodb.BatchGetItem").await;
     let fetched = with_budget(generous(), posts.fetch(&big, None, false))
         .await
         .unwrap();
@@ -205,10 +179,7 @@ async fn batch_reads_keep_to_100_keys_and_complete_answers_cut_at_16_mb() {
         let found = fetched.active(id).unwrap().expect("every big post");
         assert_eq!(found.content.len(), content.len());
     }
-    let calls = emulator_counts(&server).await["calls"]["dynamodb.BatchGetItem"]
-        .as_u64()
-        .unwrap()
-        - before;
+    let calls = calls_of(&server, "dynamodb.BatchGetItem").await - before;
     assert!(
         calls >= 2,
         "one answer of 17.6 MB: DynamoDB cuts it ({calls} calls)"
@@ -238,9 +209,7 @@ async fn queries_over_more_than_1_mb_are_read_page_by_page() {
             .key_condition_expression("PK = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
     };
-    let before = emulator_counts(&server).await["calls"]["dynamodb.Query"]
-        .as_u64()
-        .unwrap_or(0);
+    let before = calls_of(&server, "dynamodb.Query").await;
     let mut pages = Vec::new();
     query_all(query(), |out| {
         pages.push(out.items().len());
@@ -250,10 +219,7 @@ async fn queries_over_more_than_1_mb_are_read_page_by_page() {
     .unwrap();
     assert_eq!(pages, vec![10, 5], "10 items of 100 KB fill a 1 MB page");
     assert_eq!(rota_store::count_all(query()).await.unwrap(), 15);
-    let calls = emulator_counts(&server).await["calls"]["dynamodb.Query"]
-        .as_u64()
-        .unwrap()
-        - before;
+    let calls = calls_of(&server, "dynamodb.Query").await - before;
     assert_eq!(calls, 4);
 }
 
@@ -266,14 +232,7 @@ async fn mark_all_read_keeps_each_transaction_to_100_actions() {
     let store = Notifications::new(&db, &table);
     let user = rota_domain::ids::new_id();
     for i in 0..150 {
-        let notification = Notification {
-            id: rota_domain::ids::new_id(),
-            kind: "test".into(),
-            title: format!("#{i}"),
-            body: "b".into(),
-            created_at: chrono::Utc::now(),
-            read_at: None,
-        };
+        let notification = new_notification("test", format!("#{i}"));
         store
             .deliver(user, &notification, &format!("TEST#{i}"), 3600, vec![])
             .await
@@ -292,7 +251,7 @@ async fn mark_all_read_keeps_each_transaction_to_100_actions() {
 /// them of nothing.
 #[tokio::test]
 async fn a_reminder_turned_off_while_the_index_lags_is_never_delivered() {
-    use rota_api::handlers::{roadmaps, users};
+    use rota_api::handlers::roadmaps;
     use rota_api::reminders::{Outcome, remind};
     use rota_domain::reminder_hours::epoch_minute;
     use rota_store::users::Users;
@@ -301,27 +260,16 @@ async fn a_reminder_turned_off_while_the_index_lags_is_never_delivered() {
     let mut config = rota_api::config::Config::from_lookup(|_| None).unwrap();
     config.redis_url = None;
     let app = TestApp::with_parts(config, db.clone());
-    let (_, body) = registered(&app).await;
-    let token = body["access_token"].as_str().unwrap().to_owned();
-    let id = body["user"]["id"].as_i64().unwrap();
-    let patch = |settings: serde_json::Value| {
-        with_body(
-            with_token(sample_event("users-me-patch"), &token),
-            &settings,
-        )
-    };
+    let (id, token) = member(&app).await;
     let hour = chrono::Timelike::hour(&chrono::Utc::now());
-    let on = patch(json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"}));
-    assert_eq!(call(&app, &users::PatchMe, &on).await.status, 200);
-    let create = with_token(sample_event("roadmaps-create"), &token);
-    assert_eq!(
-        call(&app, &roadmaps::CreateRoadmap, &create).await.status,
-        201
-    );
+    let on = json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"});
+    assert_eq!(patch_me(&app, &token, &on).await.status, 200);
+    let create = call_as(&app, &roadmaps::CreateRoadmap, "roadmaps-create", &token);
+    assert_eq!(create.await.status, 201);
     let now = chrono::Utc::now();
     set_due_minute(&db, id, epoch_minute(now)).await; // waits until the index has it
-    let off = patch(json!({"reminder_enabled": false}));
-    assert_eq!(call(&app, &users::PatchMe, &off).await.status, 200);
+    let off = json!({"reminder_enabled": false});
+    assert_eq!(patch_me(&app, &token, &off).await.status, 200);
     let due = Users::new(&db, "RotaTable")
         .due_for_reminders(epoch_minute(now))
         .await

@@ -12,19 +12,18 @@ use rota_store::retry::{Budget, with_budget};
 use rota_tests::*;
 
 fn post(id: i64) -> Post {
-    let now = chrono::Utc::now();
-    Post {
-        id,
-        author_id: 1,
-        author_name: "A".into(),
-        title: "Hot".into(),
-        content: "Liked by everyone at once.".into(),
-        likes_count: 0,
-        comments_count: 0,
-        created_at: now,
-        updated_at: now,
-        is_active: true,
-    }
+    super::a_post(id, "Hot", "Liked by everyone at once.".into())
+}
+
+/// A request's budget that ends before the faults do: 400 ms, attempts of 200 ms.
+fn short_budget() -> Budget {
+    Budget::new(Duration::from_millis(400), Duration::from_millis(200))
+}
+
+/// The active posts the table's counters count.
+async fn active_posts(db: &aws_sdk_dynamodb::Client) -> u64 {
+    let totals = rota_store::counters::totals(db, "RotaTable").await;
+    totals.unwrap().active_posts
 }
 
 #[tokio::test]
@@ -66,7 +65,7 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
     let (server, db, _dir) =
         faulted_emulator("    seed: 2\n    dynamodb:\n      throttle: {GetItem: 1.0}\n").await;
     let result = with_budget(
-        Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
+        short_budget(),
         rota_store::get_item(&db, "RotaTable", "USER#1".into(), "PROFILE".into(), true),
     )
     .await;
@@ -75,13 +74,8 @@ async fn throttling_that_outlasts_the_budget_is_throttled_never_a_success() {
         "{result:?}"
     );
     let counts = emulator_counts(&server).await;
-    assert!(
-        counts["injected"]["dynamodb.throttle.GetItem"]
-            .as_u64()
-            .unwrap()
-            >= 2,
-        "retried before giving up: {counts}"
-    );
+    let throttled = count_of(&counts["injected"], "dynamodb.throttle.GetItem");
+    assert!(throttled >= 2, "retried before giving up: {counts}");
     let response = rota_api::ApiError::from(result.unwrap_err()).to_response("r");
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
@@ -95,7 +89,7 @@ async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavail
     .await;
     let posts = Posts::new(&db, "RotaTable");
     let result = with_budget(
-        Budget::new(Duration::from_millis(400), Duration::from_millis(200)),
+        short_budget(),
         posts.create(&post(rota_domain::ids::new_id()), 1, vec![]),
     )
     .await;
@@ -104,17 +98,13 @@ async fn server_errors_are_retried_and_a_transaction_that_never_lands_is_unavail
         "{result:?}"
     );
     let counts = emulator_counts(&server).await;
-    assert!(
-        counts["injected"]["dynamodb.internal_error.TransactWriteItems"]
-            .as_u64()
-            .unwrap()
-            >= 2
+    let failed = count_of(
+        &counts["injected"],
+        "dynamodb.internal_error.TransactWriteItems",
     );
+    assert!(failed >= 2, "retried before giving up: {counts}");
     // Nothing was written: no post and no counter.
-    let totals = rota_store::counters::totals(&db, "RotaTable")
-        .await
-        .unwrap();
-    assert_eq!(totals.active_posts, 0);
+    assert_eq!(active_posts(&db).await, 0);
 }
 
 #[tokio::test]
@@ -134,8 +124,5 @@ async fn a_few_percent_of_throttles_and_errors_never_reach_the_caller() {
         count_of(&counts["injected"], "throttle") + count_of(&counts["injected"], "internal_error")
             > 0
     );
-    let totals = rota_store::counters::totals(&db, "RotaTable")
-        .await
-        .unwrap();
-    assert_eq!(totals.active_posts, 40);
+    assert_eq!(active_posts(&db).await, 40);
 }

@@ -10,10 +10,17 @@ use futures::future::join_all;
 use rota_tests::*;
 use serde_json::json;
 
+/// Asserts that no id of the `feed`'s pages, walked in order, shows twice.
+fn assert_each_once(ids: &[i64], feed: &str) {
+    let mut unique = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{feed}: duplicates across pages");
+}
+
 #[tokio::test]
 async fn the_top_feed_orders_by_likes_then_newest() {
-    let api = Api::new();
-    let author = api.new_account().await;
+    let (api, author) = Api::signed_up().await;
     let fans = join_all((0..3).map(|_| async { Api::new().new_account().await })).await;
     let p1 = api.new_post(&author, "one like").await;
     let p3 = api.new_post(&author, "three likes").await;
@@ -23,7 +30,7 @@ async fn the_top_feed_orders_by_likes_then_newest() {
             api.post(
                 &format!("{POSTS}/{}/like", post["id"]),
                 &json!({}),
-                Some(&fan.access_token),
+                fan.token(),
             )
             .await;
         }
@@ -41,21 +48,14 @@ async fn the_top_feed_orders_by_likes_then_newest() {
         loop {
             let url = with_cursor(&format!("{POSTS}?sort=top&limit=50"), cursor.as_deref());
             let page = api.get(&url, None).await.json();
-            for p in page["items"].as_array().unwrap() {
-                order.push((
-                    p["likes_count"].as_i64().unwrap(),
-                    p["id"].as_i64().unwrap(),
-                ));
-            }
+            order.extend(likes_and_ids(&page));
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
                 None => break,
             }
         }
-        let mut unique: Vec<i64> = order.iter().map(|(_, id)| *id).collect();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), order.len(), "duplicates across pages");
+        let ids: Vec<i64> = order.iter().map(|(_, id)| *id).collect();
+        assert_each_once(&ids, "top");
         let seen: Vec<(i64, i64)> = order
             .into_iter()
             .filter(|(_, id)| mine.contains(id))
@@ -130,8 +130,7 @@ async fn walking_pages_while_posts_arrive_gives_no_duplicates_and_no_skips() {
 
 #[tokio::test]
 async fn garbage_edited_or_foreign_cursors_are_400_and_bad_limits_422() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     for i in 0..3 {
         api.new_post(&me, &format!("cursor {i}")).await;
     }
@@ -209,22 +208,14 @@ mod in_process {
                     let reply = call(&app, &posts::ListPosts, &event).await;
                     assert_eq!(reply.status, 200, "{}", reply.text);
                     let page = reply.json();
-                    for p in page["items"].as_array().unwrap() {
-                        seen.push((
-                            p["likes_count"].as_i64().unwrap(),
-                            p["id"].as_i64().unwrap(),
-                        ));
-                    }
+                    seen.extend(likes_and_ids(&page));
                     match page["next_cursor"].as_str() {
                         Some(c) => cursor = Some(c.to_owned()),
                         None => break,
                     }
                 }
                 let ids: Vec<i64> = seen.iter().map(|(_, id)| *id).collect();
-                let mut unique = ids.clone();
-                unique.sort();
-                unique.dedup();
-                assert_eq!(unique.len(), ids.len(), "{sort}: duplicates across pages");
+                assert_each_once(&ids, sort);
                 // `new` orders by id, which never changes; `top` by likes, which other tests'
                 // likes move while the index catches up: judged on these posts (no likes).
                 let ordered = if sort == "new" {

@@ -8,8 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_new_post_shows_in_the_new_feed_with_its_author() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let post = api.new_post(&me, "Fresh").await;
     assert_eq!(post["author"]["id"], me.id);
     assert_eq!(post["author"]["display_name"], "Test User");
@@ -28,18 +27,11 @@ async fn a_new_post_shows_in_the_new_feed_with_its_author() {
 
 #[tokio::test]
 async fn titles_and_contents_round_trip_exactly_and_are_plain_text() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     let title = "  Ödev 👩🏽‍💻 مرحبا بالعالم e\u{301} ";
     let content =
         "Line one\n\tLine two: '; DROP TABLE posts; -- #{attribute_not_exists(PK)} :v <script>";
-    let reply = api
-        .post(
-            POSTS,
-            &json!({"title": title, "content": content}),
-            Some(&me.access_token),
-        )
-        .await;
+    let reply = api.write_post(title, content, me.token()).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     let id = reply.json()["id"].as_i64().unwrap();
     let got = api.get(&format!("{POSTS}/{id}"), None).await.json();
@@ -49,30 +41,16 @@ async fn titles_and_contents_round_trip_exactly_and_are_plain_text() {
 
 #[tokio::test]
 async fn invalid_posts_are_listed_field_by_field() {
-    let api = Api::new();
-    let me = api.new_account().await;
-    let token = Some(me.access_token.as_str());
-    let bad = api
-        .post(
-            POSTS,
-            &json!({"title": "   ", "content": "bell\u{7}"}),
-            token,
-        )
-        .await
-        .problem(422);
+    let (api, me) = Api::signed_up().await;
+    let token = me.token();
+    let bad = api.write_post("   ", "bell\u{7}", token).await.problem(422);
     let fields = error_fields(&bad);
     assert_eq!(fields, ["title", "content"]);
     let long = api
-        .post(
-            POSTS,
-            &json!({"title": "x".repeat(201), "content": "y".repeat(10_001)}),
-            token,
-        )
+        .write_post("x".repeat(201), "y".repeat(10_001), token)
         .await;
     assert_eq!(long.problem(422)["errors"].as_array().unwrap().len(), 2);
-    api.post(POSTS, &json!({"title": "ok", "content": "ok"}), None)
-        .await
-        .problem(401);
+    api.write_post("ok", "ok", None).await.problem(401);
 }
 
 #[tokio::test]
@@ -96,53 +74,32 @@ async fn bad_or_unknown_post_ids_are_404_never_500() {
 
 #[tokio::test]
 async fn only_the_author_edits_a_post() {
-    let api = Api::new();
-    let author = api.new_account().await;
-    let other = api.new_account().await;
-    let post = api.new_post(&author, "Mine").await;
+    let (api, author, other, post) = Api::a_post_and_a_reader("Mine").await;
     let path = format!("{POSTS}/{}", post["id"]);
-    api.patch(
-        &path,
-        &json!({"title": "Theirs"}),
-        Some(&other.access_token),
-    )
-    .await
-    .problem(403);
+    api.patch(&path, &json!({"title": "Theirs"}), other.token())
+        .await
+        .problem(403);
     let edited = api
-        .patch(
-            &path,
-            &json!({"content": "Edited body"}),
-            Some(&author.access_token),
-        )
+        .patch(&path, &json!({"content": "Edited body"}), author.token())
         .await;
     assert_eq!(edited.status, 200, "{}", edited.text);
     let edited = edited.json();
     assert_eq!(edited["title"], "Mine");
     assert_eq!(edited["content"], "Edited body");
     assert!(edited["updated_at"].as_str() >= post["updated_at"].as_str());
-    api.patch(&path, &json!({"title": ""}), Some(&author.access_token))
+    api.patch(&path, &json!({"title": ""}), author.token())
         .await
         .problem(422);
 }
 
 #[tokio::test]
 async fn the_author_or_an_admin_deletes_and_the_post_leaves_both_feeds_at_once() {
-    let api = Api::new();
-    let author = api.new_account().await;
-    let other = api.new_account().await;
-    let first = api.new_post(&author, "Delete me").await;
+    let (api, author, other, first) = Api::a_post_and_a_reader("Delete me").await;
     let path = format!("{POSTS}/{}", first["id"]);
-    api.delete(&path, Some(&other.access_token))
-        .await
-        .problem(403);
-    assert_eq!(
-        api.delete(&path, Some(&author.access_token)).await.status,
-        204
-    );
+    api.delete(&path, other.token()).await.problem(403);
+    assert_eq!(api.delete(&path, author.token()).await.status, 204);
     api.get(&path, None).await.problem(404);
-    api.delete(&path, Some(&author.access_token))
-        .await
-        .problem(404);
+    api.delete(&path, author.token()).await.problem(404);
     for sort in ["new", "top"] {
         let mut cursor: Option<String> = None;
         loop {
@@ -158,23 +115,15 @@ async fn the_author_or_an_admin_deletes_and_the_post_leaves_both_feeds_at_once()
             }
         }
     }
-    api.post(
-        &format!("{path}/like"),
-        &json!({}),
-        Some(&other.access_token),
-    )
-    .await
-    .problem(404);
+    api.post(&format!("{path}/like"), &json!({}), other.token())
+        .await
+        .problem(404);
 
     // An admin (made with the admin tool) may delete anyone's post.
     let second = api.new_post(&author, "Moderate me").await;
     let admin = api.new_account().await;
     let out = rota_admin(&["grant-admin", &admin.email]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out, "rota-admin grant-admin");
     let admin_login = api.login(&admin.email, &admin.password).await.json();
     assert_eq!(admin_login["user"]["role"], "admin");
     let admin_token = admin_login["access_token"].as_str().unwrap();
@@ -198,16 +147,9 @@ async fn the_author_or_an_admin_deletes_and_the_post_leaves_both_feeds_at_once()
 
 #[tokio::test]
 async fn posting_is_limited_to_five_a_minute_per_user() {
-    let api = Api::new();
-    let me = api.new_account().await;
+    let (api, me) = Api::signed_up().await;
     for i in 0..5 {
-        let r = api
-            .post(
-                POSTS,
-                &json!({"title": format!("p{i}"), "content": "c"}),
-                Some(&me.access_token),
-            )
-            .await;
+        let r = api.write_post(format!("p{i}"), "c", me.token()).await;
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(r.header("ratelimit-limit"), Some("5"));
         assert_eq!(
@@ -215,13 +157,7 @@ async fn posting_is_limited_to_five_a_minute_per_user() {
             Some((4 - i).to_string().as_str())
         );
     }
-    let limited = api
-        .post(
-            POSTS,
-            &json!({"title": "p6", "content": "c"}),
-            Some(&me.access_token),
-        )
-        .await;
+    let limited = api.write_post("p6", "c", me.token()).await;
     limited.problem(429);
     assert!(limited.retry_after() <= 60);
     // Another user is not affected.

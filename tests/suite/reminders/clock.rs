@@ -8,30 +8,9 @@ use rota_store::users::DueUser;
 use rota_tests::*;
 use serde_json::json;
 
-use super::{due_at, due_learner, just_after, reminders_of};
-
-/// An account with reminders on and an unfinished roadmap, made through the gateway.
-async fn reminded_account(api: &Api) -> Account {
-    let me = api.new_account().await;
-    let token = Some(me.access_token.as_str());
-    let patched = api
-        .patch(
-            "/api/users/me",
-            &json!({"reminder_enabled": true, "reminder_hour": 9, "timezone": "Asia/Kathmandu"}),
-            token,
-        )
-        .await;
-    assert_eq!(patched.status, 200, "{}", patched.text);
-    let created = api
-        .post(
-            "/api/roadmaps",
-            &json!({"goal": "backend", "level": "beginner", "hours_per_week": 5}),
-            token,
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    me
-}
+use super::{
+    due_at, due_learner, just_after, notifications_once_delivered, reminded_account, reminders_of,
+};
 
 /// `rota-local fire --time AT` on the test stack: the scheduler queues who is due by AT and the
 /// stack's worker (through the queue) judges by AT too. A user due at AT gets the reminder
@@ -40,29 +19,19 @@ async fn reminded_account(api: &Api) -> Account {
 #[tokio::test]
 async fn a_schedule_fired_for_a_time_reminds_who_is_due_then_and_nobody_due_later() {
     let api = Api::new();
-    let (due_then, due_later) = (reminded_account(&api).await, reminded_account(&api).await);
+    // Reminders at 9 in Kathmandu: moved to minutes from now below.
+    let due_then = reminded_account(&api, 9, "Asia/Kathmandu").await;
+    let due_later = reminded_account(&api, 9, "Asia/Kathmandu").await;
     let at = epoch_minute(chrono::Utc::now()) + 5;
     let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     set_due_minute(&db, due_then.id, at).await;
     set_due_minute(&db, due_later.id, at + 15).await;
 
     let out = fire_reminder_schedule(&minute_start(at).to_rfc3339());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out, "rota-local fire");
 
-    let token = Some(due_then.access_token.as_str());
-    let mut reminders = Vec::new();
-    for _ in 0..150 {
-        let page = api.get("/api/notifications", token).await.json();
-        reminders = page["items"].as_array().unwrap().clone();
-        if !reminders.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let token = due_then.token();
+    let reminders = notifications_once_delivered(&api, "/api/notifications", token).await;
     assert_eq!(reminders.len(), 1, "the user due at AT is reminded");
     assert_eq!(reminders[0]["kind"], "daily_reminder");
     let created: chrono::DateTime<chrono::Utc> = reminders[0]["created_at"]
@@ -73,7 +42,7 @@ async fn a_schedule_fired_for_a_time_reminds_who_is_due_then_and_nobody_due_late
     assert_eq!(created, minute_start(at), "delivered by AT's clock");
     // The user due later was never queued: nothing, and their due time is untouched.
     let later = api
-        .get("/api/notifications", Some(due_later.access_token.as_str()))
+        .get("/api/notifications", due_later.token())
         .await
         .json();
     assert_eq!(later["items"], json!([]));
@@ -124,16 +93,8 @@ async fn a_worker_outside_rota_local_ignores_the_clock_in_its_message() {
 async fn a_profile_holding_a_legacy_hour_is_moved_to_its_minute_and_reminded_on_it() {
     let app = app().await;
     let me = learner(&app, true).await;
-    let patch = with_body(
-        with_token(sample_event("users-me-patch"), &me.token),
-        &json!({"reminder_hour": 9, "timezone": "Asia/Kolkata"}),
-    );
-    assert_eq!(
-        call(&app, &rota_api::handlers::users::PatchMe, &patch)
-            .await
-            .status,
-        200
-    );
+    let settings = json!({"reminder_hour": 9, "timezone": "Asia/Kolkata"});
+    assert_eq!(patch_me(&app, &me.token, &settings).await.status, 200);
     let minute = due_at(&app, me.id).await;
     assert_eq!(minute.rem_euclid(60), 30, "09:00 Kolkata is :30 UTC");
     let legacy = minute.div_euclid(60);

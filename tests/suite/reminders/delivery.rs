@@ -195,11 +195,7 @@ async fn a_reminder_later_than_the_catch_up_is_skipped_not_sent_at_the_wrong_hou
 async fn a_turkish_learner_is_reminded_in_turkish() {
     let app = app().await;
     let (me, due) = due_learner(&app, true).await;
-    let patch = with_body(
-        with_token(sample_event("users-me-patch"), &me.token),
-        &json!({"locale": "tr"}),
-    );
-    let reply = call(&app, &rota_api::handlers::users::PatchMe, &patch).await;
+    let reply = patch_me(&app, &me.token, &json!({"locale": "tr"})).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let now = just_after(due.due);
     assert_eq!(remind(&app, due, now).await.unwrap(), Outcome::Delivered);

@@ -50,6 +50,16 @@ async fn worker() -> App<Mailing> {
     mailing("Rota <reminders@rota.example>").await
 }
 
+/// The stack's App, the worker that mails reminders, a learner due for one (with a roadmap)
+/// and their address.
+async fn a_learner_due_by_email() -> (TestApp, App<Mailing>, Learner, DueUser, String) {
+    let app = app().await;
+    let worker = worker().await;
+    let (me, due) = due_learner(&app, true).await;
+    let to = address_of(&app, me.id).await;
+    (app, worker, me, due, to)
+}
+
 async fn address_of(app: &TestApp, id: i64) -> String {
     Users::new(app.db(), app.table())
         .get(id)
@@ -96,10 +106,7 @@ fn header(raw: &[u8], name: &str) -> String {
 
 #[tokio::test]
 async fn a_reminder_comes_by_email_with_one_click_unsubscribe_headers() {
-    let app = app().await;
-    let worker = worker().await;
-    let (me, due) = due_learner(&app, true).await;
-    let to = address_of(&app, me.id).await;
+    let (app, worker, me, due, to) = a_learner_due_by_email().await;
     assert_eq!(
         remind(&worker, due, just_after(due.due)).await.unwrap(),
         Outcome::Delivered
@@ -130,31 +137,25 @@ async fn a_reminder_comes_by_email_with_one_click_unsubscribe_headers() {
 
 #[tokio::test]
 async fn a_turkish_learner_gets_the_email_in_turkish() {
-    let app = app().await;
-    let worker = worker().await;
-    let (me, due) = due_learner(&app, true).await;
+    let (app, worker, me, due, to) = a_learner_due_by_email().await;
     // The profile's `locale`, as the profile API stores it.
+    let tr = aws_sdk_dynamodb::types::AttributeValue::S("tr".into());
+    let profile = (format!("USER#{}", me.id), "PROFILE");
     app.db()
         .update_item()
         .table_name(app.table())
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", me.id)),
-        )
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(profile.0))
         .key(
             "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+            aws_sdk_dynamodb::types::AttributeValue::S(profile.1.into()),
         )
         .update_expression("SET locale = :tr")
-        .expression_attribute_values(
-            ":tr",
-            aws_sdk_dynamodb::types::AttributeValue::S("tr".into()),
-        )
+        .expression_attribute_values(":tr", tr)
         .send()
         .await
         .unwrap();
     remind(&worker, due, just_after(due.due)).await.unwrap();
-    let emails = emails_to(&address_of(&app, me.id).await);
+    let emails = emails_to(&to);
     assert_eq!(emails.len(), 1);
     let message = MessageParser::default().parse(&emails[0]).unwrap();
     assert_eq!(message.subject(), Some("Bugünün adımı seni bekliyor"));
@@ -167,10 +168,7 @@ async fn a_turkish_learner_gets_the_email_in_turkish() {
 
 #[tokio::test]
 async fn a_send_retried_after_a_failure_or_a_crash_mails_once() {
-    let app = app().await;
-    let worker = worker().await;
-    let (me, due) = due_learner(&app, true).await;
-    let to = address_of(&app, me.id).await;
+    let (app, worker, me, due, to) = a_learner_due_by_email().await;
     let now = just_after(due.due);
     // SES cannot be reached (nothing sent): the claim is given back and the user fails, to be
     // retried with the message.
@@ -233,10 +231,7 @@ async fn an_email_ses_refuses_does_not_hold_back_the_in_app_reminder() {
 
 #[tokio::test]
 async fn after_a_one_click_unsubscribe_the_next_day_brings_no_email_but_the_notification() {
-    let app = app().await;
-    let worker = worker().await;
-    let (me, due) = due_learner(&app, true).await;
-    let to = address_of(&app, me.id).await;
+    let (app, worker, me, due, to) = a_learner_due_by_email().await;
     remind(&worker, due, just_after(due.due)).await.unwrap();
     let [raw] = &emails_to(&to)[..] else {
         panic!("one email")
@@ -248,30 +243,20 @@ async fn after_a_one_click_unsubscribe_the_next_day_brings_no_email_but_the_noti
         .unwrap()
         .1
         .to_owned();
-    let unsubscribe = |token: &str| {
+    let unsubscribe = async |token: &str| {
         let mut event = sample_event("reminders-unsubscribe");
         event["rawQueryString"] = json!(format!("token={token}"));
         event["queryStringParameters"] = json!({"token": token});
-        event
+        call(&app, &rota_api::handlers::mail::Unsubscribe, &event).await
     };
     // A forged or altered token changes nothing.
     let (id, tag) = token.split_once('.').unwrap();
     let forged = format!("{}.{tag}", id.parse::<i64>().unwrap() + 1);
-    let reply = call(
-        &app,
-        &rota_api::handlers::mail::Unsubscribe,
-        &unsubscribe(&forged),
-    )
-    .await;
+    let reply = unsubscribe(&forged).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
     // The mail client's POST, no sign-in: 204, and again 204.
     for _ in 0..2 {
-        let reply = call(
-            &app,
-            &rota_api::handlers::mail::Unsubscribe,
-            &unsubscribe(&token),
-        )
-        .await;
+        let reply = unsubscribe(&token).await;
         assert_eq!(reply.status, 204, "{}", reply.text);
     }
     // The next day's run: the in-app reminder, no email.
@@ -287,23 +272,14 @@ async fn after_a_one_click_unsubscribe_the_next_day_brings_no_email_but_the_noti
     assert_eq!(reminders_of(&app, &me).await.0.len(), 2);
     assert_eq!(emails_to(&to).len(), 1, "no email after unsubscribing");
     // The profile setting turns them back on.
-    let me_event = |body| with_body(with_token(sample_event("users-me-patch"), &me.token), &body);
-    let reply = call(
-        &app,
-        &rota_api::handlers::users::PatchMe,
-        &me_event(json!({"email_reminders": true})),
-    )
-    .await;
+    let reply = patch_me(&app, &me.token, &json!({"email_reminders": true})).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["email_reminders"], true);
 }
 
 #[tokio::test]
 async fn a_bounce_suppresses_the_address_and_a_transient_one_does_not() {
-    let app = app().await;
-    let worker = worker().await;
-    let (me, due) = due_learner(&app, true).await;
-    let to = address_of(&app, me.id).await;
+    let (app, worker, me, due, to) = a_learner_due_by_email().await;
     let event_for = |address: &str, bounce_type: &str| {
         let text = std::fs::read_to_string(repo_root().join("events/mail-events.json")).unwrap();
         let mut event: serde_json::Value =

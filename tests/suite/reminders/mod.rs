@@ -11,6 +11,7 @@ mod under_faults;
 
 use rota_store::users::DueUser;
 use rota_tests::*;
+use serde_json::json;
 
 /// An hour in epoch minutes (due times are epoch minutes).
 const HOUR: i64 = 60;
@@ -55,4 +56,36 @@ async fn due_learner(app: &TestApp, with_roadmap: bool) -> (Learner, DueUser) {
         due: due_at(app, learner.id).await,
     };
     (learner, due)
+}
+
+/// An account with reminders at `hour` in `timezone` and an unfinished roadmap, made through
+/// the gateway.
+async fn reminded_account(api: &Api, hour: u32, timezone: &str) -> Account {
+    let me = api.new_account().await;
+    let token = me.token();
+    let settings = json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": timezone});
+    let patched = api.patch("/api/users/me", &settings, token).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let roadmap = json!({"goal": "backend", "level": "beginner", "hours_per_week": 5});
+    let created = api.create_roadmap(&me, roadmap).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    me
+}
+
+/// The notifications at `path` (a list of the inbox) as `token`'s user, once there are any
+/// (within 30 s: a fired schedule reaches the stack's worker through its queue).
+async fn notifications_once_delivered(
+    api: &Api,
+    path: &str,
+    token: Option<&str>,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let page = api.get(path, token).await.json();
+        let reminders = page["items"].as_array().unwrap().clone();
+        if !reminders.is_empty() || std::time::Instant::now() >= deadline {
+            return reminders;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -3,35 +3,20 @@
 //! tool for dead letters.
 
 use rota_tests::*;
-use serde_json::json;
 
-use super::{HOUR, due_at, just_after, reminders_of};
+use super::{
+    HOUR, due_at, just_after, notifications_once_delivered, reminded_account, reminders_of,
+};
 
 #[tokio::test]
 async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once() {
     let api = Api::new();
-    let me = api.new_account().await;
-    let token = Some(me.access_token.as_str());
     // Reminders at the current UTC hour. Settings always schedule the *next* occurrence
     // (tomorrow's, as this hour has begun), so the test then moves the due hour to this one,
     // as if a day had passed: the fired schedule finds the user due now.
     let hour = chrono::Timelike::hour(&chrono::Utc::now());
-    let patched = api
-        .patch(
-            "/api/users/me",
-            &json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"}),
-            token,
-        )
-        .await;
-    assert_eq!(patched.status, 200, "{}", patched.text);
-    let created = api
-        .post(
-            "/api/roadmaps",
-            &json!({"goal": "backend", "level": "beginner", "hours_per_week": 5}),
-            token,
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    let me = reminded_account(&api, hour, "UTC").await;
+    let token = me.token();
     let now_minute = rota_domain::reminder_hours::epoch_minute(chrono::Utc::now());
     set_due_minute(
         &aws_sdk_dynamodb::Client::new(&sdk_config().await),
@@ -43,25 +28,11 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
 
     let fire = || fire_reminder_schedule(&at);
     let out = fire();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out, "rota-local fire");
 
     // The stack's SQS mapping hands the batch to the worker: wait for the reminder.
-    let mut reminders = Vec::new();
-    for _ in 0..150 {
-        let page = api
-            .get("/api/notifications?unread_only=true", token)
-            .await
-            .json();
-        reminders = page["items"].as_array().unwrap().clone();
-        if !reminders.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let unread = "/api/notifications?unread_only=true";
+    let reminders = notifications_once_delivered(&api, unread, token).await;
     assert_eq!(reminders.len(), 1, "one reminder arrives");
     assert_eq!(reminders[0]["kind"], "daily_reminder");
     // Firing the same hour again (a retried schedule) sends nothing more.
@@ -76,15 +47,9 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
     // Reading it clears the count.
     let id = reminders[0]["id"].as_i64().unwrap();
     assert_eq!(
-        api.send(
-            "POST",
-            &format!("/api/notifications/{id}/read"),
-            token,
-            None,
-            None
-        )
-        .await
-        .status,
+        api.send("POST", &format!("/api/notifications/{id}/read"), token)
+            .await
+            .status,
         204
     );
     assert_eq!(
@@ -96,19 +61,10 @@ async fn a_fired_schedule_reaches_the_worker_through_the_queue_and_reminds_once(
 #[tokio::test]
 async fn the_redrive_tool_moves_dead_letters_back_to_the_queue() {
     let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-    let mk = |name: String| {
-        let sqs = sqs.clone();
-        async move {
-            sqs.create_queue()
-                .queue_name(name)
-                .send()
-                .await
-                .unwrap()
-                .queue_url
-                .unwrap()
-        }
-    };
-    let (dlq, queue) = (mk(unique("dlq-")).await, mk(unique("main-")).await);
+    let (dlq, queue) = (
+        test_queue(&sqs, "dlq-").await,
+        test_queue(&sqs, "main-").await,
+    );
     for i in 0..23 {
         sqs.send_message()
             .queue_url(&dlq)
@@ -118,15 +74,8 @@ async fn the_redrive_tool_moves_dead_letters_back_to_the_queue() {
             .unwrap();
     }
     let out = rota_admin(&["redrive", &dlq, &queue]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "moved 23 messages"
-    );
+    let said = succeeded(&out, "rota-admin redrive");
+    assert_eq!(said.trim(), "moved 23 messages");
     let mut bodies = drain_queue(&sqs, &queue).await;
     bodies.sort();
     let mut expected: Vec<String> = (0..23).map(|i| format!("m{i}")).collect();
@@ -137,27 +86,46 @@ async fn the_redrive_tool_moves_dead_letters_back_to_the_queue() {
 /// Handlers called in this process, against the stack's emulator and Redis.
 mod in_process {
     use super::*;
-    use rota_api::reminders::{Outcome, remind};
+    use rota_api::reminders::{Batch, Outcome, remind};
     use rota_store::users::DueUser;
+
+    /// Runs the scheduler for an event stamped `at`, by the clock `now`, into a queue of its
+    /// own: how many users it queued, and the batches in the queue.
+    async fn schedule(
+        app: &mut TestApp,
+        at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (usize, Vec<Batch>) {
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+        let queue = test_queue(&sqs, "reminders-test-").await;
+        app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
+        let mut metrics = rota_lambda::metrics::Metrics::new();
+        let queued = rota_api::reminders::schedule(app, &sqs, at, now, &mut metrics)
+            .await
+            .unwrap();
+        assert_eq!(metrics.get("RemindersEnqueued"), Some(queued as f64));
+        let batches = drain_queue(&sqs, &queue).await;
+        let batches = batches.iter().map(|b| serde_json::from_str(b).unwrap());
+        (queued, batches.collect())
+    }
+
+    /// A learner with a roadmap, and when they are due (epoch minutes).
+    async fn learner_due(app: &TestApp) -> (Learner, i64) {
+        let me = learner(app, true).await;
+        let due = due_at(app, me.id).await;
+        (me, due)
+    }
 
     #[tokio::test]
     async fn the_scheduler_queues_due_users_in_messages_of_at_most_100() {
         let mut app = app().await;
-        let me = learner(&app, true).await;
-        let due = due_at(&app, me.id).await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-        let queue = test_queue(&sqs, "reminders-test-").await;
-        app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
+        let (me, due) = learner_due(&app).await;
         let at = chrono::DateTime::from_timestamp(due * 60, 0).unwrap();
-        let mut metrics = rota_lambda::metrics::Metrics::new();
-        let queued = rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
-            .await
-            .unwrap();
+        let (queued, batches) = schedule(&mut app, at, just_after(due)).await;
         assert!(queued >= 1);
         let mut seen = 0;
         let mut found = false;
-        for body in drain_queue(&sqs, &queue).await {
-            let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
+        for batch in batches {
             assert!(!batch.users.is_empty() && batch.users.len() <= 100);
             assert!(
                 batch.users.iter().all(|u| u.due <= due),
@@ -168,14 +136,12 @@ mod in_process {
         }
         assert_eq!(seen, queued);
         assert!(found, "the due user was queued");
-        assert_eq!(metrics.get("RemindersEnqueued"), Some(queued as f64));
     }
 
     #[tokio::test]
     async fn a_schedule_fired_for_a_future_hour_reminds_nobody_early() {
         let mut app = app().await;
-        let me = learner(&app, true).await;
-        let due = due_at(&app, me.id).await;
+        let (me, due) = learner_due(&app).await;
         // The worker's clock a minute before the user's time, whatever the event says.
         let before = just_after(due - 1);
         assert_eq!(
@@ -187,16 +153,8 @@ mod in_process {
         assert!(reminders_of(&app, &me).await.0.is_empty());
         assert_eq!(due_at(&app, me.id).await, due, "left as it was");
         // A scheduler event stamped at the user's hour, run an hour early, does not queue them.
-        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-        let queue = test_queue(&sqs, "reminders-future-").await;
-        app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
         let at = chrono::DateTime::from_timestamp((due + 3 * HOUR) * 60, 0).unwrap();
-        let mut metrics = rota_lambda::metrics::Metrics::new();
-        rota_api::reminders::schedule(&app, &sqs, at, before, &mut metrics)
-            .await
-            .unwrap();
-        for body in drain_queue(&sqs, &queue).await {
-            let batch: rota_api::reminders::Batch = serde_json::from_str(&body).unwrap();
+        for batch in schedule(&mut app, at, before).await.1 {
             assert!(batch.users.iter().all(|u| u.id != me.id), "queued early");
             assert!(batch.users.iter().all(|u| u.due < due));
         }
@@ -205,27 +163,13 @@ mod in_process {
     #[tokio::test]
     async fn a_late_schedule_event_queues_what_is_due_by_the_clock() {
         let mut app = app().await;
-        let me = learner(&app, true).await;
-        let due = due_at(&app, me.id).await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-        let queue = test_queue(&sqs, "reminders-late-").await;
-        app.set_config(|c| c.reminders_queue_url = Some(queue.clone()));
+        let (me, due) = learner_due(&app).await;
         // An event stamped two days ago (a retried schedule), run when the user is due.
         let at = chrono::DateTime::from_timestamp((due - 48 * HOUR) * 60, 0).unwrap();
-        let mut metrics = rota_lambda::metrics::Metrics::new();
-        rota_api::reminders::schedule(&app, &sqs, at, just_after(due), &mut metrics)
-            .await
-            .unwrap();
-        let queued: Vec<i64> = drain_queue(&sqs, &queue)
-            .await
-            .iter()
-            .flat_map(|b| {
-                serde_json::from_str::<rota_api::reminders::Batch>(b)
-                    .unwrap()
-                    .users
-                    .into_iter()
-                    .map(|u| u.id)
-            })
+        let (_, batches) = schedule(&mut app, at, just_after(due)).await;
+        let queued: Vec<i64> = batches
+            .into_iter()
+            .flat_map(|b| b.users.into_iter().map(|u| u.id))
             .collect();
         assert!(queued.contains(&me.id));
     }

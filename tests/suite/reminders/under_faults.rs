@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use rota_api::handlers::{roadmaps, users};
+use rota_api::handlers::roadmaps;
 use rota_api::reminders::Batch;
 use rota_domain::reminder_hours::epoch_minute;
 use rota_store::notifications::Notifications;
@@ -81,16 +81,10 @@ async fn under_faults_every_due_user_gets_exactly_one_reminder_and_junk_ends_in_
     for _ in 0..USERS {
         let (_, body) = registered(&app).await;
         let token = body["access_token"].as_str().unwrap().to_owned();
-        let patch = with_body(
-            with_token(sample_event("users-me-patch"), &token),
-            &json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"}),
-        );
-        assert_eq!(call(&app, &users::PatchMe, &patch).await.status, 200);
-        let create = with_token(sample_event("roadmaps-create"), &token);
-        assert_eq!(
-            call(&app, &roadmaps::CreateRoadmap, &create).await.status,
-            201
-        );
+        let settings = json!({"reminder_enabled": true, "reminder_hour": hour, "timezone": "UTC"});
+        assert_eq!(patch_me(&app, &token, &settings).await.status, 200);
+        let create = call_as(&app, &roadmaps::CreateRoadmap, "roadmaps-create", &token);
+        assert_eq!(create.await.status, 201);
         ids.push(body["user"]["id"].as_i64().unwrap());
     }
     // The settings scheduled tomorrow's occurrence (this hour has begun): a day has passed.

@@ -17,12 +17,7 @@ fn cost_model(args: &[&str]) -> Value {
         .arg("--json")
         .output()
         .expect("python3 runs scripts/cost_model.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    serde_json::from_str(&succeeded(&out, "scripts/cost_model.py")).expect("JSON")
 }
 
 fn endpoints() -> Value {

@@ -27,13 +27,7 @@ fn served_handlers() -> Vec<String> {
         .arg("--handlers")
         .output()
         .unwrap_or_else(|e| panic!("{}: {e}", rota.display()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    succeeded(&out, "rota --handlers")
         .lines()
         .map(String::from)
         .collect()
@@ -129,9 +123,7 @@ fn concurrency_findings(t: &Value) -> Vec<String> {
 
 #[test]
 fn reserved_concurrency_is_a_parameter_no_new_account_refuses() {
-    let t = template();
-    let findings = concurrency_findings(&t);
-    assert!(findings.is_empty(), "{}", findings.join("\n"));
+    let t = template_passing(concurrency_findings);
     for (id, param) in RESERVED_CONCURRENCY {
         let reserved = &t["Resources"][id]["Properties"]["ReservedConcurrentExecutions"];
         assert_eq!(
@@ -190,21 +182,15 @@ mod checkers_catch {
     use super::*;
 
     fn findings(reserved: &str) -> Vec<String> {
-        concurrency_findings(&t(&format!(
-            r#"
-Parameters:
-  FnConcurrency: {{ Type: Number, Default: 0, MinValue: 0 }}
-  BigConcurrency: {{ Type: Number, Default: 20, MinValue: 0 }}
+        let head = r#"Parameters:
+  FnConcurrency: { Type: Number, Default: 0, MinValue: 0 }
+  BigConcurrency: { Type: Number, Default: 20, MinValue: 0 }
 Conditions:
   ReserveFn: !Not [!Equals [!Ref FnConcurrency, "0"]]
-  Always: !Equals [a, a]
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      ReservedConcurrentExecutions: {reserved}
-"#
-        )))
+  Always: !Equals [a, a]"#;
+        let reservation =
+            format!("    Properties:\n      ReservedConcurrentExecutions: {reserved}");
+        concurrency_findings(&with_function(head, "", &reservation))
     }
 
     #[test]

@@ -241,21 +241,19 @@ mod checkers_catch {
     use super::*;
 
     fn function_with(statements: &str) -> Value {
-        t(&format!(
-            r#"
-Parameters:
-  KeyArn: {{ Type: String, Default: "" }}
-  Wide: {{ Type: String, Default: "arn:aws:kms:us-east-1:123456789012:key/*" }}
-Resources:
-  Table: {{ Type: AWS::DynamoDB::Table }}
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      Policies:
-        - Statement:
-{statements}
-"#
-        ))
+        let parameters = r#"Parameters:
+  KeyArn: { Type: String, Default: "" }
+  Wide: { Type: String, Default: "arn:aws:kms:us-east-1:123456789012:key/*" }"#;
+        let table = "  Table: { Type: AWS::DynamoDB::Table }\n";
+        let policies =
+            format!("    Properties:\n      Policies:\n        - Statement:\n{statements}");
+        with_function(parameters, table, &policies)
+    }
+
+    /// Asserts that the checker finds exactly one thing wrong with a function of `statement`.
+    fn finds_one(statement: &str) {
+        let found = iam(&format!("            - {statement}"));
+        assert_eq!(found.len(), 1, "{statement}: {found:?}");
     }
 
     fn iam(statements: &str) -> Vec<String> {
@@ -289,10 +287,9 @@ Resources:
             "dynamodb:Get*",
             "[dynamodb:GetItem, \"s3:*\"]",
         ] {
-            let found = iam(&format!(
-                "            - {{ Effect: Allow, Action: {action}, Resource: !GetAtt Table.Arn }}"
+            finds_one(&format!(
+                "{{ Effect: Allow, Action: {action}, Resource: !GetAtt Table.Arn }}"
             ));
-            assert_eq!(found.len(), 1, "{action}: {found:?}");
         }
     }
 
@@ -306,16 +303,14 @@ Resources:
             "!Join [\"\", [\"arn:aws:s3:::\", \"bucket/*\"]]",
             "!Ref Wide",
         ] {
-            let found = iam(&format!(
-                "            - {{ Effect: Allow, Action: dynamodb:GetItem, Resource: {resource} }}"
+            finds_one(&format!(
+                "{{ Effect: Allow, Action: dynamodb:GetItem, Resource: {resource} }}"
             ));
-            assert_eq!(found.len(), 1, "{resource}: {found:?}");
         }
         // The allow-list covers only its own actions, not a statement that mixes in others.
-        let mixed = iam(
-            "            - { Effect: Allow, Action: [xray:PutTraceSegments, s3:GetObject], Resource: \"*\" }",
+        finds_one(
+            "{ Effect: Allow, Action: [xray:PutTraceSegments, s3:GetObject], Resource: \"*\" }",
         );
-        assert_eq!(mixed.len(), 1, "{mixed:?}");
     }
 
     #[test]
@@ -336,15 +331,14 @@ Resources:
 
     #[test]
     fn managed_policies_and_sam_templates_fail_on_functions() {
-        let found = iam_findings(&t(r#"
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
+        let found = iam_findings(&with_function(
+            "",
+            "",
+            r#"    Properties:
       Policies:
         - AmazonDynamoDBFullAccess
-        - DynamoDBCrudPolicy: { TableName: t }
-"#));
+        - DynamoDBCrudPolicy: { TableName: t }"#,
+        ));
         assert_eq!(found.len(), 2, "{found:?}");
     }
 

@@ -27,7 +27,7 @@ mod network;
 mod secrets;
 
 use rota_local::template::template_json;
-use rota_tests::repo_root;
+use rota_tests::{repo_root, succeeded};
 use serde_json::Value;
 
 fn template_text() -> String {
@@ -36,6 +36,14 @@ fn template_text() -> String {
 
 fn template() -> Value {
     template_json(&template_text()).expect("template.yaml parses")
+}
+
+/// The template, after asserting that `check` finds nothing in it.
+fn template_passing(check: fn(&Value) -> Vec<String>) -> Value {
+    let t = template();
+    let findings = check(&t);
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+    t
 }
 
 fn resources(t: &Value) -> impl Iterator<Item = (&String, &Value)> {
@@ -122,4 +130,13 @@ fn literal_text(t: &Value, v: &Value) -> String {
 /// A template snippet of a `checkers_catch` test, parsed as the real template is.
 fn t(yaml: &str) -> Value {
     template_json(yaml).unwrap()
+}
+
+/// A snippet of a `checkers_catch` test with a function `Fn`: `head` (parameters, conditions,
+/// globals), then under `Resources:` the resources `before` it, and `Fn`'s lines after its
+/// type (`rest`: its properties, or resources after it).
+fn with_function(head: &str, before: &str, rest: &str) -> Value {
+    t(&format!(
+        "{head}\nResources:\n{before}  Fn:\n    Type: AWS::Serverless::Function\n{rest}\n"
+    ))
 }

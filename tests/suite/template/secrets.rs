@@ -231,26 +231,18 @@ mod checkers_catch {
     use super::*;
 
     fn secrets(vars: &str) -> Vec<String> {
-        secret_findings(&t(&format!(
-            r#"
-Parameters:
-  SecretParam: {{ Type: String, Default: /rota/jwt-secret }}
-  PlainSecret: {{ Type: String, NoEcho: true, Default: hunter2hunter2 }}
+        let head = r#"Parameters:
+  SecretParam: { Type: String, Default: /rota/jwt-secret }
+  PlainSecret: { Type: String, NoEcho: true, Default: hunter2hunter2 }
 Globals:
   Function:
     Environment:
       Variables:
-        LOG_LEVEL: info
-Resources:
-  Table: {{ Type: AWS::DynamoDB::Table }}
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      Environment:
-        Variables:
-{vars}
-"#
-        )))
+        LOG_LEVEL: info"#;
+        let table = "  Table: { Type: AWS::DynamoDB::Table }\n";
+        let environment =
+            format!("    Properties:\n      Environment:\n        Variables:\n{vars}");
+        secret_findings(&with_function(head, table, &environment))
     }
 
     #[test]

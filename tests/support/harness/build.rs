@@ -66,7 +66,7 @@ mod tests {
     #[test]
     fn binaries_as_new_as_their_sources_are_current() {
         let repo = fake_repo();
-        assert!(staleness(&repo.path).is_ok());
+        assert!(staleness(repo.path()).is_ok());
     }
 
     #[test]
@@ -75,19 +75,19 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(60);
         File::options()
             .write(true)
-            .open(repo.path.join("main.rs"))
+            .open(repo.path().join("main.rs"))
             .unwrap()
             .set_modified(later)
             .unwrap();
-        let why = staleness(&repo.path).unwrap_err();
+        let why = staleness(repo.path()).unwrap_err();
         assert!(why.contains("main.rs is newer than rota"), "{why}");
     }
 
     #[test]
     fn a_missing_binary_is_named() {
         let repo = fake_repo();
-        std::fs::remove_file(repo.path.join("target/debug/rota-admin")).unwrap();
-        let why = staleness(&repo.path).unwrap_err();
+        std::fs::remove_file(repo.path().join("target/debug/rota-admin")).unwrap();
+        let why = staleness(repo.path()).unwrap_err();
         assert!(why.contains("rota-admin is not built"), "{why}");
     }
 }

@@ -151,6 +151,12 @@ pub fn table_name() -> String {
     stack().table.clone()
 }
 
+/// A DynamoDB client of the stack's emulator (the SDK's defaults) and the stack's table name.
+pub async fn stack_table() -> (aws_sdk_dynamodb::Client, String) {
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    (db, table_name())
+}
+
 /// The SDK configuration for the stack's emulator (dummy credentials, us-east-1).
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -300,9 +306,9 @@ fn now_ms() -> u128 {
 /// A repository-shaped directory for the submodules' tests: the functions' binary and the
 /// tools, built from one source.
 #[cfg(test)]
-fn fake_repo() -> crate::faults::TempDir {
-    let repo = crate::faults::TempDir::new("rota-harness-");
-    let root = &repo.path;
+fn fake_repo() -> tempfile::TempDir {
+    let repo = crate::faults::temp_dir("rota-harness-");
+    let root = repo.path();
     let source = root.join("main.rs");
     std::fs::write(&source, "fn main() {}").unwrap();
     let bin = root.join("target/debug");

@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn without_the_venv_the_reason_says_make_bootstrap() {
         let repo = fake_repo();
-        let why = prerequisites(&repo.path).unwrap_err();
+        let why = prerequisites(repo.path()).unwrap_err();
         assert!(why.contains("make bootstrap"), "{why}");
     }
 
