@@ -348,9 +348,13 @@ fn repo() -> &'static Repo {
             .captures_iter(&read("Cargo.lock"))
             .map(|c| c[1].replace('-', "_"))
             .collect();
-        let use_re = Regex::new(r"(?s)\buse\s+[^;]*;").unwrap();
+        // `use` items only (a line of their own), not the word in a comment.
+        let use_re = Regex::new(r"(?ms)^\s*(?:pub(?:\([a-z]+\))?\s+)?use\s+[^;]*;").unwrap();
         let word_re = Regex::new(r"\b[A-Za-z_][A-Za-z0-9_]*\b").unwrap();
-        let mut imported = BTreeSet::new();
+        // And the standard library's prelude.
+        let mut imported: BTreeSet<String> = ["Option", "Result", "Vec", "Box", "String"]
+            .map(String::from)
+            .into();
         for s in &sources {
             for u in use_re.find_iter(&s.text) {
                 imported.extend(
