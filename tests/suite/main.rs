@@ -19,6 +19,7 @@
 //! | `notifications`, `reminders` | the inbox; daily reminders (worker, schedule, under faults) |
 //! | `health` | readiness, liveness, the OpenAPI route, the default route |
 //! | `docs` | `/docs`, the interactive reference, and its files (in a browser: tests/browser/) |
+//! | `design_docs` | docs/architecture.md, data-model.md, operations.md against the code and the template |
 //! | `conventions` | problem+json, request ids, API Gateway's own throttling |
 //! | `security_headers`, `cors`, `logs` | headers on every response, CORS, log lines |
 //! | `idempotency` | `Idempotency-Key` on the creating POSTs |
@@ -46,6 +47,7 @@ mod contract;
 mod conventions;
 mod cors;
 mod dashboard;
+mod design_docs;
 mod docs;
 mod faults;
 mod health;
