@@ -7,114 +7,7 @@ use serde_json::Value as Json;
 
 use super::*;
 
-const FIXTURE: &str = r#"
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Parameters:
-  Stage:
-    Type: String
-    Default: dev
-  JwtSecretParameterName:
-    Type: String
-    Default: /rota/jwt-secret
-Globals:
-  Function:
-    MemorySize: 256
-    Timeout: 10
-    LoggingConfig:
-      LogFormat: JSON
-      ApplicationLogLevel: WARN
-    Environment:
-      Variables:
-        TABLE_NAME: !Ref RotaTable
-        JWT_SECRET_PARAM: !Ref JwtSecretParameterName
-        LOG_LEVEL: info
-        CACHE_ENDPOINT: !GetAtt RotaCache.RedisEndpoint.Address
-Resources:
-  RotaHttpApi:
-    Type: AWS::Serverless::HttpApi
-    Properties:
-      DefaultRouteSettings:
-        ThrottlingRateLimit: 100
-        ThrottlingBurstLimit: 50
-      RouteSettings:
-        "post /api/auth/login":
-          ThrottlingRateLimit: 5
-          ThrottlingBurstLimit: 10
-        "GET /api/x":
-          ThrottlingBurstLimit: 3
-  RotaTable:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      TableName: !Sub "rota-${Stage}"
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions:
-        - { AttributeName: PK, AttributeType: S }
-        - { AttributeName: SK, AttributeType: S }
-        - { AttributeName: GSI1PK, AttributeType: S }
-      KeySchema:
-        - { AttributeName: PK, KeyType: HASH }
-        - { AttributeName: SK, KeyType: RANGE }
-      GlobalSecondaryIndexes:
-        - IndexName: GSI1
-          KeySchema:
-            - { AttributeName: GSI1PK, KeyType: HASH }
-          Projection:
-            ProjectionType: INCLUDE
-            NonKeyAttributes: [title]
-      TimeToLiveSpecification:
-        AttributeName: expires_at
-        Enabled: true
-  RotaCache:
-    Type: AWS::ElastiCache::ServerlessCache
-    Properties:
-      Engine: redis
-  JobsDlq:
-    Type: AWS::SQS::Queue
-  JobsQueue:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: !Sub "${AWS::StackName}-jobs"
-      VisibilityTimeout: 60
-      RedrivePolicy:
-        deadLetterTargetArn: !GetAtt JobsDlq.Arn
-        maxReceiveCount: 5
-  LoginFunction:
-    Type: AWS::Serverless::Function
-    Metadata:
-      BuildProperties:
-        Binary: auth-login
-    Properties:
-      MemorySize: 1024
-      LoggingConfig: { ApplicationLogLevel: DEBUG }
-      Environment:
-        Variables:
-          LOG_LEVEL: debug
-          QUEUE_URL: !Ref JobsQueue
-          REDIS_URL: redis://prod-cache:6379
-          TABLE_ARN: !GetAtt RotaTable.Arn
-          JOINED: !Join ["-", [a, !Ref Stage]]
-          MISSING: !Ref DoesNotExist
-          BUCKET: !GetAtt Bucket.Arn
-      Events:
-        Api:
-          Type: HttpApi
-          Properties: { ApiId: !Ref RotaHttpApi, Path: /api/auth/login, Method: post }
-  FallbackFunction:
-    Type: AWS::Serverless::Function
-    Metadata:
-      BuildProperties:
-        Binary: not-found
-    Properties:
-      Timeout: 3
-      Events:
-        Default:
-          Type: HttpApi
-          Properties: { ApiId: !Ref RotaHttpApi }
-        Nightly:
-          Type: ScheduleV2
-          Properties: { ScheduleExpression: "rate(1 hour)" }
-"#;
+const FIXTURE: &str = fixtures::STACK;
 
 fn ctx() -> LocalContext {
     LocalContext {
@@ -286,57 +179,15 @@ fn tables_and_queues() {
     );
 }
 
-const EVENTS: &str = r#"
-Resources:
-  Dlq:
-    Type: AWS::SQS::Queue
-    Properties: { QueueName: !Sub "${AWS::StackName}-dlq" }
-  Jobs:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: jobs
-      VisibilityTimeout: 60
-      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 3 }
-  Worker:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: worker } }
-    Properties:
-      Environment:
-        Variables:
-          QUEUE_URL: !Ref Jobs
-          QUEUE_ARN: !GetAtt Jobs.Arn
-          QUEUE_NAME: !GetAtt Jobs.QueueName
-          DLQ_URL: !GetAtt Dlq.QueueUrl
-          SUBBED: !Sub "${Jobs}|${Jobs.Arn}|${Dlq.QueueName}"
-      Events:
-        Jobs:
-          Type: SQS
-          Properties:
-            Queue: !GetAtt Jobs.Arn
-            BatchSize: 5
-            MaximumBatchingWindowInSeconds: 2
-            FunctionResponseTypes: [ReportBatchItemFailures]
-            ScalingConfig: { MaximumConcurrency: 3 }
-        Plain:
-          Type: SQS
-          Properties: { Queue: "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq" }
-        Hourly:
-          Type: Schedule
-          Properties: { Schedule: rate(1 hour) }
-        Nightly:
-          Type: ScheduleV2
-          Properties:
-            ScheduleExpression: cron(0 2 * * ? *)
-            Input: '{"job": "nightly"}'
-            State: DISABLED
-"#;
+const EVENTS: &str = fixtures::EVENTS;
 
 #[test]
 fn schedule_and_sqs_events() {
     let t = Template::parse(EVENTS).unwrap();
     let f = t.function("Worker").unwrap();
     assert_eq!(f.http_routes().count(), 0);
-    assert!(t.routes().is_empty());
+    let routed: Vec<_> = t.routes().iter().map(|r| r.function.clone()).collect();
+    assert_eq!(routed, ["Digest"]);
 
     let schedules: BTreeMap<_, _> = f.schedules().collect();
     let hourly = schedules["Hourly"];
@@ -375,6 +226,7 @@ fn schedule_and_sqs_events() {
             enabled: true,
         }
     );
+    assert!(!sqs["Off"].enabled);
 }
 
 #[test]
