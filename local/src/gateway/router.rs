@@ -221,6 +221,15 @@ impl Router {
     }
 }
 
+/// Path parameters from pairs, for the gateway's tests.
+#[cfg(test)]
+pub(crate) fn path_params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,12 +264,6 @@ mod tests {
         (m.function, m.path_parameters)
     }
 
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn most_specific_wins() {
@@ -268,15 +271,15 @@ mod tests {
         assert_eq!(pick(&r, "GET", "/pets/dog/1").0, "DogOne");
         assert_eq!(
             pick(&r, "GET", "/pets/dog/2"),
-            ("DogById".into(), params(&[("id", "2")]))
+            ("DogById".into(), path_params(&[("id", "2")]))
         );
         assert_eq!(
             pick(&r, "GET", "/pets/cat/1"),
-            ("PetsProxy".into(), params(&[("proxy", "cat/1")]))
+            ("PetsProxy".into(), path_params(&[("proxy", "cat/1")]))
         );
         assert_eq!(
             pick(&r, "POST", "/pets/dog/1"),
-            ("AnyProxy".into(), params(&[("proxy", "pets/dog/1")]))
+            ("AnyProxy".into(), path_params(&[("proxy", "pets/dog/1")]))
         );
     }
 
@@ -297,7 +300,7 @@ mod tests {
             pick(&r, "PATCH", "/api/roadmaps/12/steps/a%20b"),
             (
                 "StepPatch".into(),
-                params(&[("id", "12"), ("step_id", "a b")])
+                path_params(&[("id", "12"), ("step_id", "a b")])
             )
         );
     }
@@ -312,7 +315,7 @@ mod tests {
         assert_eq!(pick(&r, "GET", "/pets/").0, "NotFound");
         assert_eq!(
             pick(&r, "GET", "/pets/a/b/c"),
-            ("PetsProxy".into(), params(&[("proxy", "a/b/c")]))
+            ("PetsProxy".into(), path_params(&[("proxy", "a/b/c")]))
         );
     }
 
