@@ -23,53 +23,9 @@ use rota_local::stack;
 use rota_local::template::Template;
 use serde_json::Value;
 
-const TEMPLATE: &str = r#"
-Resources:
-  Dlq:
-    Type: AWS::SQS::Queue
-    Properties: { QueueName: events-dlq }
-  Jobs:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: events-jobs
-      VisibilityTimeout: 2
-      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 2 }
-  Worker:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Timeout: 2
-      Events:
-        Jobs:
-          Type: SQS
-          Properties:
-            Queue: !GetAtt Jobs.Arn
-            BatchSize: 3
-            MaximumBatchingWindowInSeconds: 1
-            FunctionResponseTypes: [ReportBatchItemFailures]
-  Reminders:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Environment:
-        Variables:
-          QUEUE_URL: !Ref Jobs
-          QUEUE_ARN: !GetAtt Jobs.Arn
-          QUEUE_NAME: !GetAtt Jobs.QueueName
-          REDIS_URL: rediss://prod-cache:6379
-      Events:
-        Hourly:
-          Type: ScheduleV2
-          Properties: { ScheduleExpression: "cron(0 * * * ? *)" }
-  Failing:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Events:
-        Daily:
-          Type: Schedule
-          Properties: { Schedule: rate(1 day), Input: '{"fail": true}' }
-"#;
+/// Worker reads the jobs queue (redriven to the DLQ), Reminders runs hourly and answers
+/// `GET /env`, Failing fails daily.
+const TEMPLATE: &str = include_str!("fixtures/echo_stack.yaml");
 
 const ECHO: &str = "rota-local-sqs-echo";
 
