@@ -15,46 +15,7 @@ use rota_local::template::Template;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const TEMPLATE: &str = r#"
-Globals:
-  Function:
-    Timeout: 1
-    Environment:
-      Variables:
-        TABLE_NAME: !Ref Table
-        LOG_LEVEL: info
-Resources:
-  Api:
-    Type: AWS::Serverless::HttpApi
-    Properties:
-      RouteSettings:
-        "GET /limited": { ThrottlingRateLimit: 0, ThrottlingBurstLimit: 2 }
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      TableName: rota-test
-      KeySchema: [{ AttributeName: PK, KeyType: HASH }]
-      AttributeDefinitions: [{ AttributeName: PK, AttributeType: S }]
-  EchoFunction:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-echo } }
-    Properties:
-      MemorySize: 512
-      Events:
-        Get: { Type: HttpApi, Properties: { Path: "/echo/{id}", Method: GET } }
-        Post: { Type: HttpApi, Properties: { Path: /echo, Method: POST } }
-        Any: { Type: HttpApi, Properties: { Path: "/any/{proxy+}", Method: ANY } }
-        Limited: { Type: HttpApi, Properties: { Path: /limited, Method: GET } }
-        Sleep: { Type: HttpApi, Properties: { Path: /sleep, Method: GET } }
-        Crash: { Type: HttpApi, Properties: { Path: /crash, Method: GET } }
-        Error: { Type: HttpApi, Properties: { Path: /error, Method: GET } }
-  DefaultFunction:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-echo } }
-    Properties:
-      Events:
-        Default: { Type: HttpApi, Properties: { Path: $default, Method: ANY } }
-"#;
+const TEMPLATE: &str = include_str!("fixtures/echo_http.yaml");
 
 struct Stack {
     addr: SocketAddr,

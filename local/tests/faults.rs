@@ -193,10 +193,6 @@ Resources:
   Worker:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Events:
-        # For the gateway's answers: what the function says does not matter, the fault does.
-        Get: { Type: HttpApi, Properties: { Path: /work, Method: GET } }
   Bystander:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
@@ -214,6 +210,10 @@ struct Faulted {
 
 impl Faulted {
     fn start(lambda: LambdaFaults) -> Self {
+        Self::start_with(TEMPLATE, lambda)
+    }
+
+    fn start_with(template: &str, lambda: LambdaFaults) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
         let profile = FaultProfile {
@@ -223,7 +223,7 @@ impl Faulted {
             ..FaultProfile::default()
         };
         let counts = Arc::new(FaultCounts::new());
-        let template = Template::parse(TEMPLATE).unwrap();
+        let template = Template::parse(template).unwrap();
         let lambda = lambda_service(
             &template,
             RuntimeOptions {
@@ -419,6 +419,9 @@ fn the_same_seed_meets_the_same_faults() {
     assert_ne!(pattern(7), pattern(8));
 }
 
+/// The echo function behind the gateway, as in e2e.rs.
+const HTTP_TEMPLATE: &str = include_str!("fixtures/echo_http.yaml");
+
 /// What API Gateway answers for each fault: 500 for a crash, 503 for a timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_answers_faults_as_api_gateway() {
@@ -440,11 +443,11 @@ async fn the_gateway_answers_faults_as_api_gateway() {
             json!({"message": "Service Unavailable"}),
         ),
     ] {
-        let s = Faulted::start(faults);
+        let s = Faulted::start_with(HTTP_TEMPLATE, faults);
         let lambda = Arc::new(s.lambda);
-        let template = Template::parse(TEMPLATE).unwrap();
+        let template = Template::parse(HTTP_TEMPLATE).unwrap();
         let gateway = GatewayTask::start(&template, lambda.clone()).await;
-        let r = reqwest::get(format!("http://{}/work", gateway.addr))
+        let r = reqwest::get(format!("http://{}/echo/1", gateway.addr))
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), status);
