@@ -105,34 +105,49 @@ fn throttle_route_over_default_over_account() {
     );
 }
 
+/// Asserts that `env` holds each `(name, value)` of `want`, and none of `absent`.
+fn assert_env(env: &BTreeMap<String, String>, want: &[(&str, &str)], absent: &[&str]) {
+    for (name, value) in want {
+        assert_eq!(env.get(*name).map(String::as_str), Some(*value), "{name}");
+    }
+    for name in absent {
+        assert!(!env.contains_key(*name), "{name} should be left out");
+    }
+}
+
 #[test]
 fn environment_resolution() {
     let t = Template::parse(FIXTURE).unwrap();
-    let env = t.function_env(t.function("LoginFunction").unwrap(), &ctx());
-    assert_eq!(env["TABLE_NAME"], "rota-dev");
-    assert_eq!(env["JWT_SECRET_PARAM"], "/rota/jwt-secret");
-    assert_eq!(env["LOG_LEVEL"], "debug");
-    assert_eq!(
-        env["QUEUE_URL"],
-        "http://127.0.0.1:5005/123456789012/rota-local-jobs"
+    let login = t.function("LoginFunction").unwrap();
+    let env = t.function_env(login, &ctx());
+    assert_env(
+        &env,
+        &[
+            ("TABLE_NAME", "rota-dev"),
+            ("JWT_SECRET_PARAM", "/rota/jwt-secret"),
+            ("LOG_LEVEL", "debug"),
+            (
+                "QUEUE_URL",
+                "http://127.0.0.1:5005/123456789012/rota-local-jobs",
+            ),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("CACHE_ENDPOINT", "redis://127.0.0.1:6379"),
+            (
+                "TABLE_ARN",
+                "arn:aws:dynamodb:us-east-1:123456789012:table/rota-dev",
+            ),
+            ("JOINED", "a-dev"),
+        ],
+        // Unresolvable references; and no local CA: nothing added.
+        &["MISSING", "BUCKET", "SSL_CERT_FILE"],
     );
-    assert_eq!(env["REDIS_URL"], "redis://127.0.0.1:6379");
-    assert_eq!(env["CACHE_ENDPOINT"], "redis://127.0.0.1:6379");
-    assert_eq!(
-        env["TABLE_ARN"],
-        "arn:aws:dynamodb:us-east-1:123456789012:table/rota-dev"
-    );
-    assert_eq!(env["JOINED"], "a-dev");
-    assert!(!env.contains_key("MISSING"));
-    assert!(!env.contains_key("BUCKET"));
-    // No local CA: nothing added; with one, the cache's users trust it.
-    assert!(!env.contains_key("SSL_CERT_FILE"));
+    // With a local CA, the cache's users trust it.
     let with_ca = LocalContext {
         cache_ca: Some("/repo/.local/ca/ca.pem".into()),
         ..ctx()
     };
-    let env = t.function_env(t.function("LoginFunction").unwrap(), &with_ca);
-    assert_eq!(env["SSL_CERT_FILE"], "/repo/.local/ca/ca.pem");
+    let env = t.function_env(login, &with_ca);
+    assert_env(&env, &[("SSL_CERT_FILE", "/repo/.local/ca/ca.pem")], &[]);
 }
 
 #[test]
@@ -233,16 +248,22 @@ fn schedule_and_sqs_events() {
 fn queue_references_in_function_environments() {
     let t = Template::parse(EVENTS).unwrap();
     let env = t.function_env(t.function("Worker").unwrap(), &ctx());
-    assert_eq!(env["QUEUE_URL"], "http://127.0.0.1:5005/123456789012/jobs");
-    assert_eq!(env["QUEUE_ARN"], "arn:aws:sqs:us-east-1:123456789012:jobs");
-    assert_eq!(env["QUEUE_NAME"], "jobs");
-    assert_eq!(
-        env["DLQ_URL"],
-        "http://127.0.0.1:5005/123456789012/rota-local-dlq"
-    );
-    assert_eq!(
-        env["SUBBED"],
-        "http://127.0.0.1:5005/123456789012/jobs|arn:aws:sqs:us-east-1:123456789012:jobs|rota-local-dlq"
+    assert_env(
+        &env,
+        &[
+            ("QUEUE_URL", "http://127.0.0.1:5005/123456789012/jobs"),
+            ("QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:jobs"),
+            ("QUEUE_NAME", "jobs"),
+            (
+                "DLQ_URL",
+                "http://127.0.0.1:5005/123456789012/rota-local-dlq",
+            ),
+            (
+                "SUBBED",
+                "http://127.0.0.1:5005/123456789012/jobs|arn:aws:sqs:us-east-1:123456789012:jobs|rota-local-dlq",
+            ),
+        ],
+        &[],
     );
     let jobs = t.queues().iter().find(|q| q.logical_id == "Jobs").unwrap();
     assert_eq!(
