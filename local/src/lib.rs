@@ -15,13 +15,16 @@
 //! - [`redis_proxy`]: the proxy in front of Redis that takes it down on a profile's schedule.
 //! - [`cache_cluster`]: the stack's cache, a Redis cluster over TLS (and its local CA).
 //! - [`server`]: all of it together, as `rota-local serve` runs it.
-//! - `process`: how child processes (moto, instances, cache nodes) are started.
+//! - `process`: how child processes (moto, instances, cache nodes) are started; `net`: how the
+//!   servers accept connections; `json_file`: the JSON files other processes read.
 
 pub mod cache_cluster;
 pub mod events;
 pub mod faults;
 pub mod gateway;
 pub mod iam;
+mod json_file;
+mod net;
 mod process;
 pub mod redis_proxy;
 pub mod runtime;

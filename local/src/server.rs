@@ -451,14 +451,7 @@ pub fn stack_file(logs_dir: &Path) -> PathBuf {
 
 /// Writes `stack.json` (atomically: readers never see half a file).
 pub fn write_stack_file(path: &Path, info: &StackInfo) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let mut text = serde_json::to_string_pretty(info).map_err(std::io::Error::other)?;
-    text.push('\n');
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::json_file::write_atomically(path, info)
 }
 
 /// Reads `stack.json`.

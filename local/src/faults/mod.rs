@@ -22,12 +22,12 @@ mod report;
 mod seeded;
 
 pub use counts::{FaultCounts, REDIS_CONNECTIONS_CUT, REDIS_CONNECTIONS_REFUSED, REDIS_OUTAGES};
-pub use seeded::draw;
 pub use lambda::{LambdaFault, LambdaFaultPlan};
 pub use profile::{
     FaultProfile, LambdaFaults, OutageMode, RedisFaults, RedisOutage, parse_profiles,
 };
 pub use report::{FaultReport, FaultReporter, REPORT_FILE, read_report, report_file};
+pub use seeded::draw;
 
 /// The profile that injects nothing (`--faults` default). It reads no file.
 pub const NO_FAULTS: &str = "none";

@@ -98,7 +98,7 @@ async fn report_loop(
     let mut logged = summary_line(&counts.snapshot());
     let write = |report: &mut FaultReport| {
         report.injected = counts.snapshot();
-        if let Err(e) = write_atomically(&path, report) {
+        if let Err(e) = crate::json_file::write_atomically(&path, report) {
             tracing::warn!("cannot write {}: {e}", path.display());
         }
     };
@@ -138,15 +138,4 @@ fn summary_line(counts: &BTreeMap<String, u64>) -> String {
     } else {
         parts.join(" ")
     }
-}
-
-fn write_atomically(path: &Path, report: &FaultReport) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let mut text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    text.push('\n');
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

@@ -264,7 +264,6 @@ mod tests {
         (m.function, m.path_parameters)
     }
 
-
     #[test]
     fn most_specific_wins() {
         let r = router();

@@ -105,6 +105,11 @@ fn throttle_route_over_default_over_account() {
     );
 }
 
+/// The queue of `t` with the logical id `id`.
+fn queue<'t>(t: &'t Template, id: &str) -> &'t Queue {
+    t.queues().iter().find(|q| q.logical_id == id).unwrap()
+}
+
 /// Asserts that `env` holds each `(name, value)` of `want`, and none of `absent`.
 fn assert_env(env: &BTreeMap<String, String>, want: &[(&str, &str)], absent: &[&str]) {
     for (name, value) in want {
@@ -168,11 +173,7 @@ fn tables_and_queues() {
             enabled: true
         })
     );
-    let q = t
-        .queues()
-        .iter()
-        .find(|q| q.logical_id == "JobsQueue")
-        .unwrap();
+    let q = queue(&t, "JobsQueue");
     assert_eq!(q.name, "rota-local-jobs");
     assert_eq!(q.visibility_timeout, Some(60));
     assert_eq!(
@@ -182,11 +183,7 @@ fn tables_and_queues() {
             max_receive_count: 5
         })
     );
-    let dlq = t
-        .queues()
-        .iter()
-        .find(|q| q.logical_id == "JobsDlq")
-        .unwrap();
+    let dlq = queue(&t, "JobsDlq");
     assert_eq!(dlq.name, "JobsDlq");
     assert_eq!(
         dlq.url("http://127.0.0.1:5005/"),
@@ -265,7 +262,7 @@ fn queue_references_in_function_environments() {
         ],
         &[],
     );
-    let jobs = t.queues().iter().find(|q| q.logical_id == "Jobs").unwrap();
+    let jobs = queue(&t, "Jobs");
     assert_eq!(
         jobs.redrive_policy.as_ref().unwrap().dead_letter_target_arn,
         "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq"

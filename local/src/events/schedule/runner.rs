@@ -43,12 +43,8 @@ impl ScheduleRunner {
                 );
                 continue;
             }
-            if lambda.function(&target.function).is_none() {
-                tracing::warn!(
-                    "schedule {}: the Lambda service does not run {}",
-                    target.label(),
-                    target.function
-                );
+            let source = format!("schedule {}", target.label());
+            if !crate::events::lambda_runs(&lambda, &source, &target.function) {
                 continue;
             }
             timers.spawn(run_schedule(

@@ -58,12 +58,8 @@ impl SqsPollers {
         let sqs = aws_sdk_sqs::Client::new(sdk_config);
         let mut tasks = TaskGroup::new();
         for mut mapping in mappings {
-            if lambda.function(&mapping.function).is_none() {
-                tracing::warn!(
-                    "SQS mapping {}: the Lambda service does not run {}",
-                    mapping.label(),
-                    mapping.function
-                );
+            let source = format!("SQS mapping {}", mapping.label());
+            if !crate::events::lambda_runs(&lambda, &source, &mapping.function) {
                 continue;
             }
             match sqs
