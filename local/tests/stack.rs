@@ -26,10 +26,7 @@ async fn resources_are_created_once() {
         .unwrap();
     assert_eq!(first.tables_created, vec!["rota-dev".to_string()]);
     assert_eq!(first.queues_created.len(), 2);
-    assert_eq!(
-        first.secret_created.as_deref(),
-        Some("/rota/jwt-secret")
-    );
+    assert_eq!(first.secret_created.as_deref(), Some("/rota/jwt-secret"));
 
     let second = stack::ensure_resources(&template, &moto.endpoint)
         .await
@@ -40,29 +37,27 @@ async fn resources_are_created_once() {
 
     let config = stack::sdk_config(&moto.endpoint).await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let table = ddb
-        .describe_table()
-        .table_name("rota-dev")
-        .send()
-        .await
-        .unwrap();
+    let (table, ttl) = tokio::try_join!(
+        ddb.describe_table().table_name("rota-dev").send(),
+        ddb.describe_time_to_live().table_name("rota-dev").send(),
+    )
+    .unwrap();
     let table = table.table().unwrap();
     assert_eq!(
         table.global_secondary_indexes()[0].index_name(),
         Some("GSI1")
     );
-    let ttl = ddb
-        .describe_time_to_live()
-        .table_name("rota-dev")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
         ttl.time_to_live_description().unwrap().attribute_name(),
         Some("expires_at")
     );
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs.get_queue_url().queue_name("rota-local-jobs").send().await.unwrap();
+    let url = sqs
+        .get_queue_url()
+        .queue_name("rota-local-jobs")
+        .send()
+        .await
+        .unwrap();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(url.queue_url().unwrap())
