@@ -53,13 +53,14 @@ impl Stack {
     }
 }
 
-struct Reply {
+/// An HTTP response as it came off the wire: status, headers (names lowercased), body.
+struct RawResponse {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
-impl Reply {
+impl RawResponse {
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!("{e}: {}", String::from_utf8_lossy(&self.body));
@@ -82,7 +83,7 @@ async fn call(
     target: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Reply {
+) -> RawResponse {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
     for (k, v) in headers {
@@ -111,14 +112,14 @@ async fn call(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Reply {
+    RawResponse {
         status,
         headers,
         body: raw[split + 4..].to_vec(),
     }
 }
 
-async fn get(addr: SocketAddr, target: &str) -> Reply {
+async fn get(addr: SocketAddr, target: &str) -> RawResponse {
     call(addr, "GET", target, &[], b"").await
 }
 
