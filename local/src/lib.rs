@@ -8,7 +8,7 @@
 //!   expressions).
 //! - [`stack`]: start moto and create the template's resources in it.
 //! - [`iam`]: the functions' execution roles (created in the emulator, which enforces them).
-//! - [`runtime`]: the Lambda service (lazily spawned instances, the Runtime API they poll).
+//! - [`lambda_service`]: the Lambda service (lazily spawned instances, the Runtime API they poll).
 //! - [`gateway`]: the HTTP API (routing, throttling, events, responses).
 //! - [`events`]: the other event sources: EventBridge schedules and SQS → Lambda mappings.
 //! - [`faults`]: fault profiles (`local/faults.yaml`), the Lambda faults and the counts.
@@ -24,10 +24,10 @@ pub mod faults;
 pub mod gateway;
 pub mod iam;
 mod json_file;
+pub mod lambda_service;
 mod net;
 mod process;
 pub mod redis_proxy;
-pub mod runtime;
 pub mod server;
 pub mod stack;
 pub mod template;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{GatewayTask, lambda_service, runtime_options};
-use rota_local::runtime::{LambdaService, RuntimeOptions};
+use rota_local::lambda_service::{LambdaService, RuntimeOptions};
 use rota_local::template::Template;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,5 +1,5 @@
 //! Fault profiles: the parser (the repo's `local/faults.yaml` and typos), Lambda faults in the
-//! runtime with the stand-in functions (`rota-local-sqs-echo`, `rota-local-echo`), the counts
+//! Lambda service with the stand-in functions (`rota-local-sqs-echo`, `rota-local-echo`), the counts
 //! in `faults.json`, and `serve --faults` from the command line.
 //!
 //! No AWS stand-in is needed here (the Redis proxy is in `tests/redis_proxy.rs`, the whole
@@ -16,7 +16,7 @@ use common::{GatewayTask, lambda_service, runtime_options};
 use rota_local::faults::{
     self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan, LambdaFaults, OutageMode,
 };
-use rota_local::runtime::{self, InvokeError, LambdaService, RuntimeOptions};
+use rota_local::lambda_service::{InvokeError, InvokeOutput, LambdaService, RuntimeOptions};
 use rota_local::template::Template;
 use serde_json::{Value, json};
 
@@ -246,7 +246,7 @@ impl Faulted {
         }
     }
 
-    async fn invoke(&self, function: &str, n: u32) -> Result<runtime::InvokeOutput, InvokeError> {
+    async fn invoke(&self, function: &str, n: u32) -> Result<InvokeOutput, InvokeError> {
         self.lambda
             .invoke(function, json!({ "n": n }).to_string().into())
             .await

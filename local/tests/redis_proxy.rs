@@ -102,11 +102,20 @@ async fn refuse_cuts_and_refuses_then_recovers() {
 
     wait_until(&proxy, true).await;
     // The open connections were cut...
-    assert_eq!(ping(&mut open, Duration::from_secs(1)).await, PingOutcome::Closed);
-    assert_eq!(ping(&mut big, Duration::from_secs(1)).await, PingOutcome::Closed);
+    assert_eq!(
+        ping(&mut open, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
+    assert_eq!(
+        ping(&mut big, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
     // ...and a new one is refused.
     match TcpStream::connect(proxy.addr).await {
-        Ok(mut c) => assert_eq!(ping(&mut c, Duration::from_secs(1)).await, PingOutcome::Closed),
+        Ok(mut c) => assert_eq!(
+            ping(&mut c, Duration::from_secs(1)).await,
+            PingOutcome::Closed
+        ),
         // The reset can arrive before the connect completes.
         Err(e) => assert!(
             matches!(
@@ -140,7 +149,10 @@ async fn blackhole_accepts_and_never_answers() {
     assert_eq!(ping(&mut open, Duration::from_secs(2)).await, pong());
 
     wait_until(&proxy, true).await;
-    assert_eq!(ping(&mut open, Duration::from_secs(1)).await, PingOutcome::Closed);
+    assert_eq!(
+        ping(&mut open, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
     // Accepted, but nothing ever comes back.
     let mut hole = TcpStream::connect(proxy.addr).await.unwrap();
     assert_eq!(
@@ -184,6 +196,9 @@ async fn dropping_the_proxy_stops_it() {
     assert_eq!(ping(&mut open, Duration::from_secs(2)).await, pong());
     drop(proxy);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(ping(&mut open, Duration::from_secs(1)).await, PingOutcome::Closed);
+    assert_eq!(
+        ping(&mut open, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
     assert!(TcpStream::connect(addr).await.is_err());
 }

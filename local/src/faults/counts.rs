@@ -10,7 +10,7 @@ pub const REDIS_OUTAGES: &str = "redis.outages";
 pub const REDIS_CONNECTIONS_CUT: &str = "redis.connections_cut";
 pub const REDIS_CONNECTIONS_REFUSED: &str = "redis.connections_refused";
 
-/// What rota-local injected, by count key. Shared by the proxy, the runtime and the reporter.
+/// What rota-local injected, by count key. Shared by the proxy, the Lambda service and the reporter.
 #[derive(Debug)]
 pub struct FaultCounts {
     counts: Mutex<BTreeMap<String, u64>>,

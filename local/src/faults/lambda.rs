@@ -1,10 +1,10 @@
-//! The `lambda` section as the runtime applies it: which invocation meets which fault.
+//! The `lambda` section as the Lambda service applies it: which invocation meets which fault.
 
 use std::sync::Arc;
 
 use super::{FaultCounts, FaultProfile, LambdaFaults, draw};
 
-/// A fault the runtime injects into an invocation.
+/// A fault the Lambda service injects into an invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LambdaFault {
     /// The instance is killed when it posts its response (or error).
@@ -31,7 +31,7 @@ impl LambdaFault {
     }
 }
 
-/// The `lambda` section as the runtime applies it.
+/// The `lambda` section as the Lambda service applies it.
 #[derive(Debug)]
 pub struct LambdaFaultPlan {
     seed: u64,

@@ -4,7 +4,7 @@
 //! A profile has five sections. `dynamodb` and `sqs` belong to the emulator wrapper
 //! (`local/moto_server.py`), which gets `--faults-file` and `--faults` from
 //! [`crate::stack::MotoServer`]; rota-local keeps them as written. `redis` is served by the
-//! proxy of [`crate::redis_proxy`], `lambda` by the runtime ([`LambdaFaultPlan`]). Every
+//! proxy of [`crate::redis_proxy`], `lambda` by the Lambda service ([`LambdaFaultPlan`]). Every
 //! decision is drawn from the profile's seed, the kind of fault, its subject and the call
 //! number ([`draw`]), so a run with the same seed meets the same faults.
 //!

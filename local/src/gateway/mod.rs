@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::runtime::{InvokeError, InvokeOptions, LambdaService, MAX_PAYLOAD_BYTES};
+use crate::lambda_service::{InvokeError, InvokeOptions, LambdaService, MAX_PAYLOAD_BYTES};
 use crate::template::Template;
 use cors::CorsPolicy;
 use event::RequestInfo;
@@ -285,7 +285,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::RuntimeOptions;
+    use crate::lambda_service::RuntimeOptions;
     use std::collections::BTreeMap;
 
     const TEMPLATE: &str = include_str!("testdata/gateway.yaml");
@@ -297,7 +297,7 @@ mod tests {
             redis_url: "redis://127.0.0.1:1".into(),
             cache_ca: None,
         };
-        let fns = crate::runtime::functions_from_template(&t, &ctx, dir);
+        let fns = crate::lambda_service::functions_from_template(&t, &ctx, dir);
         let lambda = LambdaService::new(
             fns,
             RuntimeOptions {

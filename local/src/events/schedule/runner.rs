@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use super::target::ScheduledFunction;
 use crate::events::tasks::{Late, TaskGroup, stopped_within};
-use crate::runtime::{InvokeError, LambdaService};
+use crate::lambda_service::{InvokeError, LambdaService};
 use crate::template::ScheduleExpression;
 
 /// Lambda's retries of a failed asynchronous invocation, and the waits before each.

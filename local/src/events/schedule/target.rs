@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
-use crate::runtime::{InvokeError, InvokeOutput, LambdaService};
+use crate::lambda_service::{InvokeError, InvokeOutput, LambdaService};
 use crate::template::{Function, LOCAL_ACCOUNT_ID, LOCAL_REGION, ScheduleSource, Template};
 
 /// One schedule of one function.

@@ -14,7 +14,7 @@ use super::backoff::Backoff;
 use super::event::{BatchResult, batch_result, build_event};
 use super::mapping::SqsMapping;
 use crate::events::tasks::{Late, TaskGroup, stopped_within};
-use crate::runtime::{LambdaService, MAX_PAYLOAD_BYTES};
+use crate::lambda_service::{LambdaService, MAX_PAYLOAD_BYTES};
 
 /// SQS's longest long poll.
 pub const MAX_WAIT_SECS: i32 = 20;
