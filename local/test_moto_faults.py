@@ -74,7 +74,6 @@ class Server(Wrapper):
         return self.report()["injected"]
 
 
-
 PROFILE_FILE = ""
 SERVERS: dict[str, Server] = {}
 
