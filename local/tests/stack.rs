@@ -37,11 +37,11 @@ async fn resources_are_created_once() {
 
     let config = stack::sdk_config(&moto.endpoint).await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let (table, ttl) = tokio::try_join!(
+    let (table, ttl) = tokio::join!(
         ddb.describe_table().table_name("rota-dev").send(),
         ddb.describe_time_to_live().table_name("rota-dev").send(),
-    )
-    .unwrap();
+    );
+    let (table, ttl) = (table.unwrap(), ttl.unwrap());
     let table = table.table().unwrap();
     assert_eq!(
         table.global_secondary_indexes()[0].index_name(),

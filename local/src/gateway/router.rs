@@ -265,13 +265,15 @@ mod tests {
     }
 
     /// A router of `(method, path, function)` routes.
-    fn router_of(routes: &[(&str, &str, &str)]) -> Router {
+    fn router_of(routes: &[RouteSpec]) -> Router {
         let infos: Vec<_> = routes.iter().map(|(m, p, f)| info(m, p, f)).collect();
         Router::new(&infos)
     }
 
     /// A request, the function it reaches and its path parameters.
     type Pick<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+    /// A route: method, path, function.
+    type RouteSpec<'a> = (&'a str, &'a str, &'a str);
 
     fn assert_picks(r: &Router, picks: &[Pick]) {
         for (method, path, function, params) in picks {
@@ -367,7 +369,7 @@ mod tests {
     }
 
     /// Precedence, each rule on a router of its own: (rule, routes, picks).
-    const RULES: &[(&str, &[(&str, &str, &str)], &[Pick<'static>])] = &[
+    const RULES: &[(&str, &[RouteSpec], &[Pick])] = &[
         (
             "a greedy parameter needs at least one segment",
             &[

@@ -36,6 +36,18 @@ mod routes;
 mod schedule_expression;
 mod yaml;
 
+pub(crate) use model::queue_url;
+pub use model::{
+    ACCOUNT_BURST_LIMIT, ACCOUNT_RATE_LIMIT, AttributeDefinition, Cors, DEFAULT_ROUTE_KEY,
+    DEFAULT_SQS_BATCH_SIZE, EventSource, Function, FunctionEvent, HttpApi, HttpRoute,
+    KeySchemaElement, LOCAL_ACCOUNT_ID, LOCAL_API_ID, LOCAL_REGION, LOCAL_STACK_NAME, LocalContext,
+    LoggingConfig, Parameter, Projection, Queue, RedrivePolicy, ScheduleSource, SecondaryIndex,
+    SqsSource, Table, Template, TemplateError, Throttle, ThrottleSettings, TimeToLive,
+};
+pub use routes::{RouteInfo, normalize_route_key};
+pub use schedule_expression::{ExpressionError, ScheduleExpression};
+pub use yaml::template_json;
+
 #[cfg(test)]
 mod tests;
 
@@ -48,15 +60,3 @@ pub(crate) mod fixtures {
     /// Functions with SQS, schedule and HTTP events, and the queues they read.
     pub(crate) const EVENTS: &str = include_str!("testdata/events.yaml");
 }
-
-pub(crate) use model::queue_url;
-pub use model::{
-    ACCOUNT_BURST_LIMIT, ACCOUNT_RATE_LIMIT, AttributeDefinition, Cors, DEFAULT_ROUTE_KEY,
-    DEFAULT_SQS_BATCH_SIZE, EventSource, Function, FunctionEvent, HttpApi, HttpRoute,
-    KeySchemaElement, LOCAL_ACCOUNT_ID, LOCAL_API_ID, LOCAL_REGION, LOCAL_STACK_NAME, LocalContext,
-    LoggingConfig, Parameter, Projection, Queue, RedrivePolicy, ScheduleSource, SecondaryIndex,
-    SqsSource, Table, Template, TemplateError, Throttle, ThrottleSettings, TimeToLive,
-};
-pub use routes::{RouteInfo, normalize_route_key};
-pub use schedule_expression::{ExpressionError, ScheduleExpression};
-pub use yaml::template_json;
