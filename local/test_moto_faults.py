@@ -21,15 +21,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "moto-server"
 sys.path.insert(0, str(HERE))
 import moto_server  # noqa: E402  (for the profile loader and the latency draws)
-from wrapper_process import Wrapper, free_port  # noqa: E402
+from wrapper_process import Wrapper, add, error, free_port, key, profile_file, put, stop_all  # noqa: E402
 
 WINDOW_S = 1.5  # the contention profile's conflict window: wide, so a loaded machine still conflicts
 PROFILES = f"""
@@ -56,7 +54,6 @@ profiles:
       # Every call drawn at 400 ms and capped at 120: exactly 120 ms, all in the tail (> 100).
       latency: {{median_ms: 400, p99_ms: 400, max_ms: 120}}
 """
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 
 
 class Server(Wrapper):
@@ -76,10 +73,6 @@ class Server(Wrapper):
     def injected(self) -> dict:
         return self.report()["injected"]
 
-    def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test", config=NO_RETRIES)
-
 
 PROFILE_FILE = ""
 SERVERS: dict[str, Server] = {}
@@ -87,10 +80,7 @@ SERVERS: dict[str, Server] = {}
 
 def setUpModule():
     global PROFILE_FILE
-    f = tempfile.NamedTemporaryFile("w", prefix="faults-", suffix=".yaml", delete=False)
-    f.write(PROFILES)
-    f.close()
-    PROFILE_FILE = f.name
+    PROFILE_FILE = profile_file(PROFILES)
     # Start them all at once: each takes a second or two to import moto.
     for name, profile in [("none", "none"), ("contention", "contention"), ("a", "faulty-1"),
                           ("a2", "faulty-1"), ("b", "faulty-2"), ("slow", "slow")]:
@@ -100,9 +90,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for server in SERVERS.values():
-        server.stop()
-    Path(PROFILE_FILE).unlink(missing_ok=True)
+    stop_all(SERVERS.values(), PROFILE_FILE)
 
 
 def delta(before: dict, after: dict) -> dict:
@@ -117,27 +105,6 @@ def create_table(ddb, name: str, range_key: bool = True) -> None:
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a, _ in keys],
         BillingMode="PAY_PER_REQUEST",
     )
-
-
-def key(pk: str, sk: str = "0") -> dict:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def put(table: str, pk: str, sk: str = "0") -> dict:
-    return {"Put": {"TableName": table, "Item": {**key(pk, sk), "v": {"S": "x"}}}}
-
-
-def add(table: str, pk: str, by: int = 1, sk: str = "0") -> dict:
-    return {"Update": {"TableName": table, "Key": key(pk, sk), "UpdateExpression": "ADD n :d",
-                       "ExpressionAttributeValues": {":d": {"N": str(by)}}}}
-
-
-def error(call) -> ClientError:
-    try:
-        call()
-    except ClientError as e:
-        return e
-    raise AssertionError("no error")
 
 
 def receive_all(sqs, url: str, visibility_s: int = 30) -> list:
@@ -202,12 +169,24 @@ class Profiles(unittest.TestCase):
         self.assertEqual(faults.delay_s("Query", 42), faults.delay_s("Query", 42))
 
 
-class NoFaults(unittest.TestCase):
+class OnServer(unittest.TestCase):
+    """Tests on `SERVERS[SERVER]` with its DynamoDB client and their `TABLES` (name, whether it
+    has a range key)."""
+
+    SERVER = ""
+    TABLES: tuple[tuple[str, bool], ...] = ()
+
     @classmethod
     def setUpClass(cls):
-        cls.server = SERVERS["none"]
+        cls.server = SERVERS[cls.SERVER]
         cls.ddb = cls.server.client("dynamodb")
-        create_table(cls.ddb, "t")
+        for name, range_key in cls.TABLES:
+            create_table(cls.ddb, name, range_key)
+
+
+class NoFaults(OnServer):
+    SERVER = "none"
+    TABLES = (("t", True),)
 
     def test_profile_none_injects_nothing(self):
         before = self.server.report()
@@ -271,13 +250,9 @@ class NoFaults(unittest.TestCase):
         self.assertEqual(self.counter("guarded"), 11)
 
 
-class Contention(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = SERVERS["contention"]
-        cls.ddb = cls.server.client("dynamodb")
-        create_table(cls.ddb, "c")
-        create_table(cls.ddb, "h", range_key=False)
+class Contention(OnServer):
+    SERVER = "contention"
+    TABLES = (("c", True), ("h", False))
 
     def test_transaction_on_hot_item_conflicts_until_the_window_ends(self):
         before = self.server.injected()

@@ -14,39 +14,22 @@ import unittest
 import urllib.request
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import moto_iam  # noqa: E402
-from wrapper_process import Wrapper  # noqa: E402
+from wrapper_process import ACCOUNT, REGION, IamWrapperTest, role  # noqa: E402
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Things"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"
 PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/app/secret"
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
-TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]}
 
 
-def policy(*statements):
-    return {"PolicyName": "Inline", "PolicyDocument": {"Version": "2012-10-17", "Statement": list(statements)}}
-
-
-def role(*statements, managed=()):
-    return {"AssumeRolePolicyDocument": TRUST, "ManagedPolicyArns": list(managed),
-            "Policies": [policy(*statements)] if statements else []}
-
-
-class IamEmulator(unittest.TestCase):
+class IamEmulator(IamWrapperTest):
     @classmethod
     def setUpClass(cls):
-        cls.wrapper = Wrapper("--iam", name="moto-iam")
-        cls.endpoint = cls.wrapper.endpoint
-        cls.wrapper.wait_until(lambda: urllib.request.urlopen(cls.endpoint + "/_rota/iam", timeout=5))
+        cls.start(name="moto-iam")
         admin = cls.client("dynamodb", "admin", "admin")
         admin.create_table(
             TableName="Things", BillingMode="PAY_PER_REQUEST",
@@ -76,22 +59,6 @@ class IamEmulator(unittest.TestCase):
                     {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"], "Resource": QUEUE_ARN}),
                 "ManagedRole": role(managed=["arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"]),
             }})
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.wrapper.stop()
-
-    @classmethod
-    def client(cls, service, key, secret, token=None):
-        return boto3.client(service, region_name=REGION, endpoint_url=cls.endpoint, config=NO_RETRIES,
-                            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token)
-
-    @classmethod
-    def post(cls, path, body, method="POST"):
-        request = urllib.request.Request(cls.endpoint + path, data=json.dumps(body).encode(), method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request) as response:
-            return json.load(response)
 
     @classmethod
     def usage(cls):

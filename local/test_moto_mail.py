@@ -5,28 +5,19 @@ identity and the configuration set (local/moto_iam.py).
     .venv/bin/python -m unittest local/test_moto_mail.py -v      (from the repo root)
 """
 
-import base64
 import email
 import email.policy
-import json
 import sys
 import tempfile
 import unittest
-import urllib.request
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from wrapper_process import Wrapper  # noqa: E402
+from wrapper_process import ACCOUNT, REGION, IamWrapperTest, role  # noqa: E402
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
-TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]}
 IDENTITY_ARN = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/mail.example"
 SET_ARN = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/reminders"
 
@@ -36,19 +27,12 @@ RAW = ("From: Rota <reminders@mail.example>\r\nTo: ayse@example.com\r\n"
        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nMerhaba\r\n")
 
 
-def role(*statements):
-    return {"AssumeRolePolicyDocument": TRUST, "ManagedPolicyArns": [],
-            "Policies": [{"PolicyName": "Inline", "PolicyDocument": {"Version": "2012-10-17", "Statement": list(statements)}}]}
-
-
-class MailDrop(unittest.TestCase):
+class MailDrop(IamWrapperTest):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.TemporaryDirectory()
         cls.mail = Path(cls.dir.name) / "mail"
-        cls.wrapper = Wrapper("--iam", "--mail-dir", str(cls.mail), name="moto-mail")
-        cls.endpoint = cls.wrapper.endpoint
-        cls.wrapper.wait_until(lambda: urllib.request.urlopen(cls.endpoint + "/_rota/iam", timeout=5))
+        cls.start("--mail-dir", str(cls.mail), name="moto-mail")
         admin = cls.client("sesv2", "admin", "admin")
         admin.create_email_identity(EmailIdentity="mail.example")
         admin.create_configuration_set(ConfigurationSetName="reminders")
@@ -59,20 +43,8 @@ class MailDrop(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.wrapper.stop()
+        super().tearDownClass()
         cls.dir.cleanup()
-
-    @classmethod
-    def client(cls, service, key, secret, token=None):
-        return boto3.client(service, region_name=REGION, endpoint_url=cls.endpoint, config=NO_RETRIES,
-                            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token)
-
-    @classmethod
-    def post(cls, path, body):
-        request = urllib.request.Request(cls.endpoint + path, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request) as response:
-            return json.load(response)
 
     def as_role(self, name):
         creds = self.post("/_rota/iam/assume", {"role": name})

@@ -16,7 +16,6 @@ to the right partitions.
 """
 
 import json
-import os
 import random
 import socket
 import subprocess

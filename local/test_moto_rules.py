@@ -21,7 +21,6 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -29,11 +28,10 @@ HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "moto-server"
 sys.path.insert(0, str(HERE))
 import moto_rules  # noqa: E402
-from wrapper_process import Wrapper, free_port  # noqa: E402
+from wrapper_process import NO_RETRIES, Wrapper, add, error, free_port, key, profile_file, stop_all  # noqa: E402
 
 SLOW_LAG_MS = 2000  # a write stays invisible in the indexes for at least 1 s on that server
 KB = 1024
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=60)
 
 
 class Server(Wrapper):
@@ -51,9 +49,8 @@ class Server(Wrapper):
         with urllib.request.urlopen(request, timeout=5) as r:
             return json.load(r)
 
-    def client(self, config=NO_RETRIES):
-        return boto3.client("dynamodb", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test", config=config)
+    def dynamodb(self, config: Config = NO_RETRIES):
+        return self.client("dynamodb", config)
 
 
 SERVERS: dict[str, Server] = {}
@@ -62,10 +59,7 @@ PROFILE_FILE = ""
 
 def setUpModule():
     global PROFILE_FILE
-    f = tempfile.NamedTemporaryFile("w", prefix="faults-", suffix=".yaml", delete=False)
-    f.write("profiles:\n  none: {}\n  lagging:\n    seed: 5\n    dynamodb:\n      gsi_lag_ms: 300\n")
-    f.close()
-    PROFILE_FILE = f.name
+    PROFILE_FILE = profile_file("profiles:\n  none: {}\n  lagging:\n    seed: 5\n    dynamodb:\n      gsi_lag_ms: 300\n")
     SERVERS["default"] = Server()
     SERVERS["slow"] = Server("--gsi-lag-ms", str(SLOW_LAG_MS))
     SERVERS["off"] = Server(env={"ROTA_GSI_LAG_MS": "0"})
@@ -75,9 +69,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for server in SERVERS.values():
-        server.stop()
-    Path(PROFILE_FILE).unlink(missing_ok=True)
+    stop_all(SERVERS.values(), PROFILE_FILE)
 
 
 def create_table(ddb, name: str) -> None:
@@ -91,23 +83,6 @@ def create_table(ddb, name: str) -> None:
                                                {"AttributeName": "r", "KeyType": "RANGE"}]}],
         BillingMode="PAY_PER_REQUEST",
     )
-
-
-def key(pk: str, sk: str = "0") -> dict:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def add(table: str, pk: str, by: int = 1) -> dict:
-    return {"Update": {"TableName": table, "Key": key(pk), "UpdateExpression": "ADD n :d",
-                       "ExpressionAttributeValues": {":d": {"N": str(by)}}}}
-
-
-def error(call) -> ClientError:
-    try:
-        call()
-    except ClientError as e:
-        return e
-    raise AssertionError("no error")
 
 
 def in_index(ddb, table: str, g: str) -> list:
@@ -128,7 +103,7 @@ class TransactionInProgress(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = SERVERS["default"]
-        cls.ddb = cls.server.client()
+        cls.ddb = cls.server.dynamodb()
         create_table(cls.ddb, "tip")
 
     def counter(self, pk: str) -> int:
@@ -142,7 +117,7 @@ class TransactionInProgress(unittest.TestCase):
         first = {}
 
         def attempt():
-            first["out"] = self.server.client().transact_write_items(
+            first["out"] = self.server.dynamodb().transact_write_items(
                 TransactItems=[add("tip", pk)], ClientRequestToken=token)
 
         thread = threading.Thread(target=attempt)
@@ -170,7 +145,7 @@ class TransactionInProgress(unittest.TestCase):
         token = str(uuid.uuid4())
         pk = f"abandoned-{token}"
         self.server.hold_report({"operation": "TransactWriteItems", "match": pk, "ms": 1200})
-        impatient = self.server.client(Config(retries={"mode": "standard", "total_max_attempts": 1},
+        impatient = self.server.dynamodb(Config(retries={"mode": "standard", "total_max_attempts": 1},
                                               read_timeout=0.3))
         with self.assertRaises(Exception):  # a read timeout, as the SDK's attempt timeout
             impatient.transact_write_items(TransactItems=[add("tip", pk)], ClientRequestToken=token)
@@ -204,7 +179,7 @@ class TransactionInProgress(unittest.TestCase):
 class IndexLag(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.slow = SERVERS["slow"].client()
+        cls.slow = SERVERS["slow"].dynamodb()
         create_table(cls.slow, "lag")
 
     def test_a_write_reaches_the_index_after_the_lag_old_entries_stay_until_then(self):
@@ -268,11 +243,11 @@ class IndexLag(unittest.TestCase):
         self.assertIn("lag each write by 0..0 ms", SERVERS["off"].stderr())
         self.assertIn("lag each write by 150..300 ms (seed 5)", SERVERS["profile"].stderr())  # profile wins
         self.assertIn(f"lag each write by {SLOW_LAG_MS // 2}..{SLOW_LAG_MS} ms", SERVERS["slow"].stderr())
-        off = SERVERS["off"].client()
+        off = SERVERS["off"].dynamodb()
         create_table(off, "nolag")
         off.put_item(TableName="nolag", Item={**key("a"), "g": {"S": "G"}, "r": {"N": "1"}})
         self.assertEqual(in_index(off, "nolag", "G"), ["a"])  # at once
-        default = SERVERS["default"].client()
+        default = SERVERS["default"].dynamodb()
         create_table(default, "deflag")
         default.put_item(TableName="deflag", Item={**key("a"), "g": {"S": "G"}, "r": {"N": "1"}})
         wait_until(lambda: in_index(default, "deflag", "G") == ["a"], timeout=5)
@@ -295,7 +270,7 @@ class IndexLag(unittest.TestCase):
 class SizesAndCounts(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.ddb = SERVERS["off"].client()
+        cls.ddb = SERVERS["off"].dynamodb()
         create_table(cls.ddb, "size")
 
     def count(self, prefix: str) -> int:
@@ -372,7 +347,7 @@ class SizesAndCounts(unittest.TestCase):
                          sorted(k["pk"]["S"] for k in keys))
 
     def test_query_and_scan_pages_end_at_1_mb_read_before_filters(self):
-        ddb = SERVERS["off"].client()
+        ddb = SERVERS["off"].dynamodb()
         create_table(ddb, "pages")
         for start in range(0, 15, 5):
             ddb.batch_write_item(RequestItems={"pages": [

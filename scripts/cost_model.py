@@ -21,7 +21,7 @@ and a sensitivity table (2x traffic, the owner's 1000 requests/s held through th
 Prices: us-east-1 list prices, on-demand, without the free tier (the always-free tiers are
 listed apart and subtracted in one line at the end). Each price names its source; they were
 taken from the AWS pricing pages as of 2025 (no network from the build machines to re-check:
-re-verify before quoting).
+re-verify before quoting). They are in scripts/aws_prices.json, each with its page.
 """
 import argparse
 import json
@@ -34,47 +34,17 @@ DEFAULT_LOG_BYTES = 700  # per request, when an endpoint has no measured figure
 DAYS_PER_MONTH = 30.42
 
 # --- prices (USD, us-east-1) --------------------------------------------------------------
-PRICES = {
-    # https://aws.amazon.com/lambda/pricing/ (first tier; x86 unchanged since 2020, arm64 -20 %)
-    "lambda_gb_s_x86": (0.0000166667, "Lambda x86_64 per GB-second, first 6 B GB-s/month; aws.amazon.com/lambda/pricing (2025)"),
-    "lambda_gb_s_arm64": (0.0000133334, "Lambda arm64 per GB-second, first 7.5 B GB-s/month; same page"),
-    "lambda_request": (0.20 / 1e6, "Lambda $0.20 per 1 M requests; same page"),
-    # https://aws.amazon.com/api-gateway/pricing/ : HTTP APIs $1.00/M up to 300 M, $0.90/M after;
-    # metered in 512 KB increments (all our requests are far smaller).
-    "apigw_http_first300m": (1.00 / 1e6, "API Gateway HTTP API $1.00 per 1 M (first 300 M/month); aws.amazon.com/api-gateway/pricing (2025)"),
-    "apigw_http_over300m": (0.90 / 1e6, "API Gateway HTTP API $0.90 per 1 M over 300 M"),
-    # https://aws.amazon.com/dynamodb/pricing/on-demand/ : on-demand throughput price cut of
-    # 1 Nov 2024 (-50 %): $1.25 -> $0.625 per M WRU, $0.25 -> $0.125 per M RRU.
-    "ddb_rru": (0.125 / 1e6, "DynamoDB on-demand $0.125 per 1 M read request units (since the 1 Nov 2024 cut; was $0.25)"),
-    "ddb_wru": (0.625 / 1e6, "DynamoDB on-demand $0.625 per 1 M write request units (since 1 Nov 2024; was $1.25)"),
-    "ddb_storage_gb": (0.25, "DynamoDB Standard table storage $0.25 per GB-month (first 25 GB free)"),
-    "ddb_pitr_gb": (0.20, "DynamoDB continuous backups (PITR) $0.20 per GB-month of table size"),
-    "ddb_backup_gb": (0.10, "DynamoDB backup (on-demand or AWS Backup warm storage) $0.10 per GB-month; DynamoDB backups are full copies, not incremental"),
-    # https://aws.amazon.com/sqs/pricing/ : standard queue, per 64 KB chunk of a request.
-    # https://aws.amazon.com/ses/pricing/ : outbound email $0.10 per 1000 (no free tier outside EC2).
-    "ses_email": (0.10 / 1000, "SES outbound email $0.10 per 1000; aws.amazon.com/ses/pricing"),
-    "sqs_request": (0.40 / 1e6, "SQS standard $0.40 per 1 M requests (first 1 M/month free); aws.amazon.com/sqs/pricing"),
-    # https://aws.amazon.com/elasticache/pricing/ : Serverless, Valkey engine.
-    "valkey_gb_hour": (0.0837, "ElastiCache Serverless Valkey $0.0837 per GB-hour stored, billed at least 100 MB; aws.amazon.com/elasticache/pricing (2025)"),
-    "valkey_min_gb": (0.1, "ElastiCache Serverless Valkey minimum metered storage 100 MB (Redis OSS engine: 1 GB at $0.125/GB-h)"),
-    "valkey_ecpu": (0.0023 / 1e6, "ElastiCache Serverless Valkey $0.0023 per 1 M ECPU (1 ECPU ~ 1 KB transferred by a simple command)"),
-    # https://aws.amazon.com/cloudwatch/pricing/
-    "cw_logs_ingest_gb": (0.50, "CloudWatch Logs Standard ingestion $0.50 per GB (Lambda logs tiered: $0.50 for the first 10 TB)"),
-    "cw_logs_store_gb": (0.03, "CloudWatch Logs archival $0.03 per GB-month (compressed)"),
-    "cw_metric": (0.30, "CloudWatch custom metric $0.30 per metric-month (first 10 000; EMF metrics count as custom metrics, pro-rated by the hour)"),
-    "cw_alarm": (0.10, "CloudWatch standard-resolution alarm $0.10 per alarm-month (first 10 free)"),
-    "cw_dashboard": (3.00, "CloudWatch dashboard $3.00 per month (first 3 free)"),
-    "cw_logs_insights_gb": (0.005, "CloudWatch Logs Insights $0.005 per GB of log data scanned; same page"),
-    # https://aws.amazon.com/xray/pricing/
-    "xray_trace": (5.00 / 1e6, "X-Ray $5.00 per 1 M traces recorded (first 100 000/month free)"),
-    "xray_retrieve": (0.50 / 1e6, "X-Ray $0.50 per 1 M traces retrieved or scanned (first 1 M free)"),
-    # https://aws.amazon.com/privatelink/pricing/ , https://aws.amazon.com/vpc/pricing/
-    "vpce_interface_hour": (0.01, "VPC interface endpoint $0.01 per AZ-hour (~$7.30/month per AZ); privatelink pricing"),
-    "vpce_gb": (0.01, "VPC interface endpoint $0.01 per GB processed"),
-    "nat_hour": (0.045, "NAT gateway $0.045 per hour + $0.045/GB (template has none)"),
-    # https://aws.amazon.com/ec2/pricing/on-demand/ data transfer out to the internet.
-    "dto_gb": (0.09, "Data transfer out to the internet $0.09 per GB (first 100 GB/month free across services)"),
-}
+PRICES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "aws_prices.json")
+
+
+def load_prices(path=PRICES_FILE):
+    """{key: (USD per unit, source)} from the prices file (its "_format" says how it is written)."""
+    with open(path) as f:
+        pages = json.load(f)["pages"]
+    return {k: (p["usd"] / p["per"], p["source"]) for page in pages for k, p in page["prices"].items()}
+
+
+PRICES = load_prices()
 
 FREE_TIER = {
     "Lambda": "1 M requests + 400 000 GB-s a month (always free)",

@@ -1,5 +1,5 @@
 //! The benchmark harness (`rota-bench`): every function binary run the way Lambda runs it,
-//! through the Runtime API of [`rota_local::runtime`], behind the local gateway.
+//! through the Runtime API of [`rota_local::lambda_service`], behind the local gateway.
 //!
 //! For each function: a cold start (its instances recycled first, so the first request starts a
 //! new process), then `warm` invocations on the same instance. Per function it reports

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rota_local::runtime::LambdaService;
+use rota_local::lambda_service::LambdaService;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use rota_local::runtime::LambdaService;
+use rota_local::lambda_service::LambdaService;
 use serde_json::{Value, json};
 
 use crate::client::{Client, Req};

@@ -266,15 +266,7 @@ async fn accept_loop(
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
-        let client = match listener.accept().await {
-            Ok((client, _)) => client,
-            Err(e) => {
-                // Usually EMFILE; back off instead of spinning.
-                tracing::warn!("Redis proxy: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (client, _) = crate::net::accept(&listener, "Redis proxy").await;
         if !*state.borrow() {
             connections.spawn(pass(
                 client,

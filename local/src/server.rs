@@ -18,7 +18,7 @@ use crate::events::sqs::{self, SqsPollers};
 use crate::faults::{self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan};
 use crate::gateway::{self, Gateway};
 use crate::iam::{self, RoleCredentials};
-use crate::runtime::{self, LambdaService, RuntimeOptions};
+use crate::lambda_service::{self, LambdaService, RuntimeOptions};
 use crate::stack::{self, EmulatorFaults, MotoServer};
 use crate::template::{LocalContext, Template};
 
@@ -376,7 +376,7 @@ pub fn lambda_service(
     function_env: &BTreeMap<String, String>,
 ) -> anyhow::Result<LambdaService> {
     let bin_dir = std::path::absolute(bin_dir).unwrap_or_else(|_| bin_dir.to_path_buf());
-    let functions = runtime::functions_from_template(template, ctx, &bin_dir)
+    let functions = lambda_service::functions_from_template(template, ctx, &bin_dir)
         .into_iter()
         .filter(|f| only.is_none_or(|name| f.name == name))
         .map(|mut f| {
@@ -391,11 +391,11 @@ pub fn lambda_service(
             logs_dir: logs_dir.to_path_buf(),
             aws_endpoint: ctx.aws_endpoint.clone(),
             overrides: {
-                let mut overrides = runtime::overrides_from_env();
+                let mut overrides = lambda_service::overrides_from_env();
                 overrides.extend(function_env.clone());
                 overrides
             },
-            init_timeout: runtime::DEFAULT_INIT_TIMEOUT,
+            init_timeout: lambda_service::DEFAULT_INIT_TIMEOUT,
             faults,
         },
     )
@@ -451,14 +451,7 @@ pub fn stack_file(logs_dir: &Path) -> PathBuf {
 
 /// Writes `stack.json` (atomically: readers never see half a file).
 pub fn write_stack_file(path: &Path, info: &StackInfo) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let mut text = serde_json::to_string_pretty(info).map_err(std::io::Error::other)?;
-    text.push('\n');
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::json_file::write_atomically(path, info)
 }
 
 /// Reads `stack.json`.

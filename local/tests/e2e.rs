@@ -10,51 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{GatewayTask, lambda_service, runtime_options};
-use rota_local::runtime::{LambdaService, RuntimeOptions};
+use rota_local::lambda_service::{LambdaService, RuntimeOptions};
 use rota_local::template::Template;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const TEMPLATE: &str = r#"
-Globals:
-  Function:
-    Timeout: 1
-    Environment:
-      Variables:
-        TABLE_NAME: !Ref Table
-        LOG_LEVEL: info
-Resources:
-  Api:
-    Type: AWS::Serverless::HttpApi
-    Properties:
-      RouteSettings:
-        "GET /limited": { ThrottlingRateLimit: 0, ThrottlingBurstLimit: 2 }
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      TableName: rota-test
-      KeySchema: [{ AttributeName: PK, KeyType: HASH }]
-      AttributeDefinitions: [{ AttributeName: PK, AttributeType: S }]
-  EchoFunction:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-echo } }
-    Properties:
-      MemorySize: 512
-      Events:
-        Get: { Type: HttpApi, Properties: { Path: "/echo/{id}", Method: GET } }
-        Post: { Type: HttpApi, Properties: { Path: /echo, Method: POST } }
-        Any: { Type: HttpApi, Properties: { Path: "/any/{proxy+}", Method: ANY } }
-        Limited: { Type: HttpApi, Properties: { Path: /limited, Method: GET } }
-        Sleep: { Type: HttpApi, Properties: { Path: /sleep, Method: GET } }
-        Crash: { Type: HttpApi, Properties: { Path: /crash, Method: GET } }
-        Error: { Type: HttpApi, Properties: { Path: /error, Method: GET } }
-  DefaultFunction:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-echo } }
-    Properties:
-      Events:
-        Default: { Type: HttpApi, Properties: { Path: $default, Method: ANY } }
-"#;
+const TEMPLATE: &str = include_str!("fixtures/echo_http.yaml");
 
 struct Stack {
     addr: SocketAddr,
@@ -92,13 +53,14 @@ impl Stack {
     }
 }
 
-struct Reply {
+/// An HTTP response as it came off the wire: status, headers (names lowercased), body.
+struct RawResponse {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
-impl Reply {
+impl RawResponse {
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!("{e}: {}", String::from_utf8_lossy(&self.body));
@@ -121,7 +83,7 @@ async fn call(
     target: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Reply {
+) -> RawResponse {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
     for (k, v) in headers {
@@ -150,14 +112,14 @@ async fn call(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Reply {
+    RawResponse {
         status,
         headers,
         body: raw[split + 4..].to_vec(),
     }
 }
 
-async fn get(addr: SocketAddr, target: &str) -> Reply {
+async fn get(addr: SocketAddr, target: &str) -> RawResponse {
     call(addr, "GET", target, &[], b"").await
 }
 

@@ -23,53 +23,9 @@ use rota_local::stack;
 use rota_local::template::Template;
 use serde_json::Value;
 
-const TEMPLATE: &str = r#"
-Resources:
-  Dlq:
-    Type: AWS::SQS::Queue
-    Properties: { QueueName: events-dlq }
-  Jobs:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: events-jobs
-      VisibilityTimeout: 2
-      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 2 }
-  Worker:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Timeout: 2
-      Events:
-        Jobs:
-          Type: SQS
-          Properties:
-            Queue: !GetAtt Jobs.Arn
-            BatchSize: 3
-            MaximumBatchingWindowInSeconds: 1
-            FunctionResponseTypes: [ReportBatchItemFailures]
-  Reminders:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Environment:
-        Variables:
-          QUEUE_URL: !Ref Jobs
-          QUEUE_ARN: !GetAtt Jobs.Arn
-          QUEUE_NAME: !GetAtt Jobs.QueueName
-          REDIS_URL: rediss://prod-cache:6379
-      Events:
-        Hourly:
-          Type: ScheduleV2
-          Properties: { ScheduleExpression: "cron(0 * * * ? *)" }
-  Failing:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Events:
-        Daily:
-          Type: Schedule
-          Properties: { Schedule: rate(1 day), Input: '{"fail": true}' }
-"#;
+/// Worker reads the jobs queue (redriven to the DLQ), Reminders runs hourly and answers
+/// `GET /env`, Failing fails daily.
+const TEMPLATE: &str = include_str!("fixtures/echo_stack.yaml");
 
 const ECHO: &str = "rota-local-sqs-echo";
 
@@ -339,6 +295,23 @@ async fn rota_local(args: &[&str], env: &[(&str, &str)]) -> (bool, String, Strin
     )
 }
 
+/// The arguments `serve` and `fire` share: the template, the binaries, the logs, and the AWS
+/// endpoint unless they are to find it (`fire` reads a running stack's `stack.json`).
+fn stack_args(template: &Path, logs: &Path, aws_endpoint: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "--template".to_string(),
+        template.display().to_string(),
+        "--bin-dir".into(),
+        bin_dir().display().to_string(),
+        "--logs".into(),
+        logs.display().to_string(),
+    ];
+    if let Some(endpoint) = aws_endpoint {
+        args.extend(["--aws-endpoint".to_string(), endpoint.to_string()]);
+    }
+    args
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fire_invokes_a_schedule_once() {
     let (_dir, template, logs) = workdir();
@@ -355,24 +328,14 @@ async fn fire_invokes_a_schedule_once() {
         .queue_url
         .unwrap();
 
-    let template_arg = template.to_str().unwrap();
-    let bin = bin_dir();
-    let logs_arg = logs.to_str().unwrap();
-    let common = [
-        "--template",
-        template_arg,
-        "--bin-dir",
-        bin.to_str().unwrap(),
-        "--aws-endpoint",
-        &moto.endpoint,
-        "--logs",
-        logs_arg,
-    ];
+    let common = stack_args(&template, &logs, Some(&moto.endpoint));
     let fire = |extra: &[&str]| {
-        let mut args = vec!["fire"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&common);
-        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        let mut args: Vec<String> = std::iter::once("fire")
+            .chain(extra.iter().copied())
+            .map(String::from)
+            .collect();
+        args.extend(common.iter().cloned());
+        args
     };
     let run = |args: Vec<String>| async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -450,24 +413,10 @@ async fn fire_invokes_a_schedule_once() {
 async fn serve_records_the_stack_for_fire() {
     let (dir, template, logs) = workdir();
     let mut moto = start_moto(&logs).await;
-    let bin = bin_dir();
     let mut command = common::rota_local();
     command
-        .args([
-            "serve",
-            "--no-schedules",
-            "--no-iam",
-            "--port",
-            "0",
-            "--template",
-            template.to_str().unwrap(),
-            "--bin-dir",
-            bin.to_str().unwrap(),
-            "--aws-endpoint",
-            &moto.endpoint,
-            "--logs",
-            logs.to_str().unwrap(),
-        ])
+        .args(["serve", "--no-schedules", "--no-iam", "--port", "0"])
+        .args(stack_args(&template, &logs, Some(&moto.endpoint)))
         // No fault profile from the caller's environment.
         .env_remove("ROTA_FAULTS");
     let serve = Serve::start(command).await;
@@ -477,21 +426,10 @@ async fn serve_records_the_stack_for_fire() {
         common::assert_stack_file(dir.path(), &moto.endpoint, &gateway, "none");
 
     // `fire` finds the running stack's endpoint and cache through stack.json.
-    let (ok, out, err) = rota_local(
-        &[
-            "fire",
-            "--function",
-            "Reminders",
-            "--template",
-            template.to_str().unwrap(),
-            "--bin-dir",
-            bin.to_str().unwrap(),
-            "--logs",
-            logs.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let mut args = vec!["fire".to_string(), "--function".into(), "Reminders".into()];
+    args.extend(stack_args(&template, &logs, None));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out, err) = rota_local(&args, &[]).await;
     assert!(ok, "{err}");
     let response: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(response["env"]["AWS_ENDPOINT_URL"], moto.endpoint.as_str());

@@ -1,5 +1,5 @@
 //! Fault profiles: the parser (the repo's `local/faults.yaml` and typos), Lambda faults in the
-//! runtime with the stand-in functions (`rota-local-sqs-echo`, `rota-local-echo`), the counts
+//! Lambda service with the stand-in functions (`rota-local-sqs-echo`, `rota-local-echo`), the counts
 //! in `faults.json`, and `serve --faults` from the command line.
 //!
 //! No AWS stand-in is needed here (the Redis proxy is in `tests/redis_proxy.rs`, the whole
@@ -16,7 +16,7 @@ use common::{GatewayTask, lambda_service, runtime_options};
 use rota_local::faults::{
     self, FaultCounts, FaultProfile, FaultReporter, LambdaFaultPlan, LambdaFaults, OutageMode,
 };
-use rota_local::runtime::{self, InvokeError, LambdaService, RuntimeOptions};
+use rota_local::lambda_service::{InvokeError, InvokeOutput, LambdaService, RuntimeOptions};
 use rota_local::template::Template;
 use serde_json::{Value, json};
 
@@ -246,7 +246,7 @@ impl Faulted {
         }
     }
 
-    async fn invoke(&self, function: &str, n: u32) -> Result<runtime::InvokeOutput, InvokeError> {
+    async fn invoke(&self, function: &str, n: u32) -> Result<InvokeOutput, InvokeError> {
         self.lambda
             .invoke(function, json!({ "n": n }).to_string().into())
             .await
@@ -419,16 +419,8 @@ fn the_same_seed_meets_the_same_faults() {
     assert_ne!(pattern(7), pattern(8));
 }
 
-const HTTP_TEMPLATE: &str = r#"
-Resources:
-  EchoFunction:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-echo } }
-    Properties:
-      Timeout: 30
-      Events:
-        Get: { Type: HttpApi, Properties: { Path: /echo, Method: GET } }
-"#;
+/// The echo function behind the gateway, as in e2e.rs.
+const HTTP_TEMPLATE: &str = include_str!("fixtures/echo_http.yaml");
 
 /// What API Gateway answers for each fault: 500 for a crash, 503 for a timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -455,7 +447,7 @@ async fn the_gateway_answers_faults_as_api_gateway() {
         let lambda = Arc::new(s.lambda);
         let template = Template::parse(HTTP_TEMPLATE).unwrap();
         let gateway = GatewayTask::start(&template, lambda.clone()).await;
-        let r = reqwest::get(format!("http://{}/echo", gateway.addr))
+        let r = reqwest::get(format!("http://{}/echo/1", gateway.addr))
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), status);

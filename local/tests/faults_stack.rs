@@ -12,18 +12,8 @@ use rota_local::faults;
 use rota_local::server::{self, AwsSource, ServeConfig};
 use serde_json::Value;
 
-const TEMPLATE: &str = r#"
-Resources:
-  Env:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: rota-local-sqs-echo } }
-    Properties:
-      Environment:
-        Variables:
-          REDIS_URL: redis://prod-cache:6379
-      Events:
-        Get: { Type: HttpApi, Properties: { Path: /env, Method: GET } }
-"#;
+/// Reminders answers `GET /env` with its environment.
+const TEMPLATE: &str = include_str!("fixtures/echo_stack.yaml");
 
 const PROFILES: &str = r#"
 profiles:
@@ -35,7 +25,7 @@ profiles:
       outage: {every_s: 3600, down_s: 1, offset_s: 3000, mode: refuse}
     lambda:
       crash_idle: 1.0
-      functions: [Env]
+      functions: [Reminders]
 "#;
 
 /// `rota-local serve --faults outage-test` from the command line.
@@ -97,7 +87,7 @@ async fn serve_runs_under_a_profile() {
     // crash_idle at 1.0: the second request runs on a new instance, and is counted.
     get_env().await;
     let report_path = faults::report_file(&logs);
-    let report = wait_for_report(&logs, "lambda.crash_idle.Env", 1).await;
+    let report = wait_for_report(&logs, "lambda.crash_idle.Reminders", 1).await;
     assert_eq!(report.profile, "outage-test");
     assert_eq!(report.seed, 5);
     assert_eq!(report.emulator, format!("{}/_rota/faults", moto.endpoint));
@@ -118,7 +108,7 @@ async fn serve_runs_under_a_profile() {
     assert!(!stack_file.exists());
     // The final counts stay for whoever reads them after the run.
     let last = faults::read_report(&report_path).unwrap();
-    assert_eq!(last.injected["lambda.crash_idle.Env"], 1);
+    assert_eq!(last.injected["lambda.crash_idle.Reminders"], 1);
     moto.stop().await;
 }
 

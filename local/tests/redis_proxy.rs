@@ -33,26 +33,26 @@ fn outage(mode: OutageMode) -> RedisOutage {
 /// What came back for a PING: the reply, `Closed` (EOF or reset), or `Silent` (nothing
 /// within the time).
 #[derive(Debug, PartialEq, Eq)]
-enum Reply {
+enum PingOutcome {
     Text(String),
     Closed,
     Silent,
 }
 
-async fn ping(stream: &mut TcpStream, within: Duration) -> Reply {
+async fn ping(stream: &mut TcpStream, within: Duration) -> PingOutcome {
     if stream.write_all(PING).await.is_err() {
-        return Reply::Closed;
+        return PingOutcome::Closed;
     }
     let mut buf = [0u8; 64];
     match tokio::time::timeout(within, stream.read(&mut buf)).await {
-        Err(_) => Reply::Silent,
-        Ok(Ok(0) | Err(_)) => Reply::Closed,
-        Ok(Ok(n)) => Reply::Text(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        Err(_) => PingOutcome::Silent,
+        Ok(Ok(0) | Err(_)) => PingOutcome::Closed,
+        Ok(Ok(n)) => PingOutcome::Text(String::from_utf8_lossy(&buf[..n]).into_owned()),
     }
 }
 
-fn pong() -> Reply {
-    Reply::Text("+PONG\r\n".into())
+fn pong() -> PingOutcome {
+    PingOutcome::Text("+PONG\r\n".into())
 }
 
 async fn wait_until(proxy: &RedisProxy, down: bool) {
@@ -102,11 +102,20 @@ async fn refuse_cuts_and_refuses_then_recovers() {
 
     wait_until(&proxy, true).await;
     // The open connections were cut...
-    assert_eq!(ping(&mut open, Duration::from_secs(1)).await, Reply::Closed);
-    assert_eq!(ping(&mut big, Duration::from_secs(1)).await, Reply::Closed);
+    assert_eq!(
+        ping(&mut open, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
+    assert_eq!(
+        ping(&mut big, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
     // ...and a new one is refused.
     match TcpStream::connect(proxy.addr).await {
-        Ok(mut c) => assert_eq!(ping(&mut c, Duration::from_secs(1)).await, Reply::Closed),
+        Ok(mut c) => assert_eq!(
+            ping(&mut c, Duration::from_secs(1)).await,
+            PingOutcome::Closed
+        ),
         // The reset can arrive before the connect completes.
         Err(e) => assert!(
             matches!(
@@ -140,12 +149,15 @@ async fn blackhole_accepts_and_never_answers() {
     assert_eq!(ping(&mut open, Duration::from_secs(2)).await, pong());
 
     wait_until(&proxy, true).await;
-    assert_eq!(ping(&mut open, Duration::from_secs(1)).await, Reply::Closed);
+    assert_eq!(
+        ping(&mut open, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
     // Accepted, but nothing ever comes back.
     let mut hole = TcpStream::connect(proxy.addr).await.unwrap();
     assert_eq!(
         ping(&mut hole, Duration::from_millis(500)).await,
-        Reply::Silent
+        PingOutcome::Silent
     );
     assert!(proxy.is_down(), "the outage ended during the checks");
     assert_eq!(counts.get(REDIS_CONNECTIONS_CUT), 1);
@@ -184,6 +196,9 @@ async fn dropping_the_proxy_stops_it() {
     assert_eq!(ping(&mut open, Duration::from_secs(2)).await, pong());
     drop(proxy);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(ping(&mut open, Duration::from_secs(1)).await, Reply::Closed);
+    assert_eq!(
+        ping(&mut open, Duration::from_secs(1)).await,
+        PingOutcome::Closed
+    );
     assert!(TcpStream::connect(addr).await.is_err());
 }

@@ -7,35 +7,9 @@ use common::{repo_root, require_venv};
 use rota_local::stack::{self, MotoServer};
 use rota_local::template::Template;
 
-const TEMPLATE: &str = r#"
-Parameters:
-  JwtSecretParameterName: { Type: String, Default: /rota-test/jwt-secret }
-Resources:
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions:
-        - { AttributeName: PK, AttributeType: S }
-        - { AttributeName: SK, AttributeType: S }
-        - { AttributeName: GSI1PK, AttributeType: S }
-      KeySchema:
-        - { AttributeName: PK, KeyType: HASH }
-        - { AttributeName: SK, KeyType: RANGE }
-      GlobalSecondaryIndexes:
-        - IndexName: GSI1
-          KeySchema: [{ AttributeName: GSI1PK, KeyType: HASH }]
-          Projection: { ProjectionType: KEYS_ONLY }
-      TimeToLiveSpecification: { AttributeName: expires_at, Enabled: true }
-  Dlq:
-    Type: AWS::SQS::Queue
-  Jobs:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: jobs
-      VisibilityTimeout: 45
-      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 4 }
-"#;
+/// The template's unit-test stack: a table with an index and a TTL, a queue with its DLQ, the
+/// JWT secret's parameter.
+const TEMPLATE: &str = include_str!("../src/template/testdata/stack.yaml");
 
 #[tokio::test]
 async fn resources_are_created_once() {
@@ -50,45 +24,40 @@ async fn resources_are_created_once() {
     let first = stack::ensure_resources(&template, &moto.endpoint)
         .await
         .unwrap();
-    assert_eq!(first.tables_created, vec!["Table".to_string()]);
+    assert_eq!(first.tables_created, vec!["rota-dev".to_string()]);
     assert_eq!(first.queues_created.len(), 2);
-    assert_eq!(
-        first.secret_created.as_deref(),
-        Some("/rota-test/jwt-secret")
-    );
+    assert_eq!(first.secret_created.as_deref(), Some("/rota/jwt-secret"));
 
     let second = stack::ensure_resources(&template, &moto.endpoint)
         .await
         .unwrap();
     assert!(second.tables_created.is_empty() && second.queues_created.is_empty());
-    assert_eq!(second.tables_existing, vec!["Table".to_string()]);
+    assert_eq!(second.tables_existing, vec!["rota-dev".to_string()]);
     assert_eq!(second.secret_created, None);
 
     let config = stack::sdk_config(&moto.endpoint).await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let table = ddb
-        .describe_table()
-        .table_name("Table")
-        .send()
-        .await
-        .unwrap();
+    let (table, ttl) = tokio::join!(
+        ddb.describe_table().table_name("rota-dev").send(),
+        ddb.describe_time_to_live().table_name("rota-dev").send(),
+    );
+    let (table, ttl) = (table.unwrap(), ttl.unwrap());
     let table = table.table().unwrap();
     assert_eq!(
         table.global_secondary_indexes()[0].index_name(),
         Some("GSI1")
     );
-    let ttl = ddb
-        .describe_time_to_live()
-        .table_name("Table")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
         ttl.time_to_live_description().unwrap().attribute_name(),
         Some("expires_at")
     );
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs.get_queue_url().queue_name("jobs").send().await.unwrap();
+    let url = sqs
+        .get_queue_url()
+        .queue_name("rota-local-jobs")
+        .send()
+        .await
+        .unwrap();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(url.queue_url().unwrap())
@@ -99,17 +68,17 @@ async fn resources_are_created_once() {
     let attrs = attrs.attributes().unwrap();
     assert_eq!(
         attrs[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout],
-        "45"
+        "60"
     );
     let redrive = &attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy];
     assert!(
-        redrive.contains("arn:aws:sqs:us-east-1:123456789012:Dlq"),
+        redrive.contains("arn:aws:sqs:us-east-1:123456789012:JobsDlq"),
         "{redrive}"
     );
     let ssm = aws_sdk_ssm::Client::new(&config);
     let p = ssm
         .get_parameter()
-        .name("/rota-test/jwt-secret")
+        .name("/rota/jwt-secret")
         .with_decryption(true)
         .send()
         .await

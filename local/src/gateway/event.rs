@@ -366,6 +366,7 @@ pub fn parse_response(payload: &[u8]) -> Result<HttpResponse, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::router::path_params;
     use chrono::TimeZone;
     use lambda_http::RequestExt;
     use lambda_http::request::{LambdaRequest, RequestContext};
@@ -407,23 +408,24 @@ mod tests {
         })
     }
 
+    /// The event of the sample request (PATCH /api/roadmaps/12/steps/34) with `query`.
+    fn sample_event(query: &str) -> Json {
+        event_for(
+            &sample_headers(),
+            br#"{"done":true}"#,
+            &params(),
+            "/api/roadmaps/12/steps/34",
+            query,
+        )
+    }
+
     fn params() -> BTreeMap<String, String> {
-        [("id", "12"), ("step_id", "34")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        path_params(&[("id", "12"), ("step_id", "34")])
     }
 
     #[test]
     fn event_layout() {
-        let headers = sample_headers();
-        let e = event_for(
-            &headers,
-            br#"{"done":true}"#,
-            &params(),
-            "/api/roadmaps/12/steps/34",
-            "a=1&b=x%20y&a=2&flag",
-        );
+        let e = sample_event("a=1&b=x%20y&a=2&flag");
         assert_eq!(e["version"], "2.0");
         assert_eq!(e["routeKey"], "PATCH /api/roadmaps/{id}/steps/{step_id}");
         assert_eq!(e["rawPath"], "/api/roadmaps/12/steps/34");
@@ -489,14 +491,7 @@ mod tests {
     /// The event must be what the real functions' runtime (lambda_http) understands.
     #[test]
     fn lambda_http_reads_the_event() {
-        let headers = sample_headers();
-        let e = event_for(
-            &headers,
-            br#"{"done":true}"#,
-            &params(),
-            "/api/roadmaps/12/steps/34",
-            "a=1&b=x%20y&a=2",
-        );
+        let e = sample_event("a=1&b=x%20y&a=2");
         let lr: LambdaRequest = serde_json::from_value(e).unwrap();
         assert!(matches!(lr, LambdaRequest::ApiGatewayV2(_)));
         let req: lambda_http::Request = lr.into();

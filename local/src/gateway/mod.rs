@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::runtime::{InvokeError, InvokeOptions, LambdaService, MAX_PAYLOAD_BYTES};
+use crate::lambda_service::{InvokeError, InvokeOptions, LambdaService, MAX_PAYLOAD_BYTES};
 use crate::template::Template;
 use cors::CorsPolicy;
 use event::RequestInfo;
@@ -243,15 +243,7 @@ pub async fn serve(
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Usually EMFILE: back off rather than spin.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = crate::net::accept(&listener, "gateway") => accepted,
         };
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
@@ -293,26 +285,10 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::RuntimeOptions;
+    use crate::lambda_service::RuntimeOptions;
     use std::collections::BTreeMap;
 
-    const TEMPLATE: &str = r#"
-Resources:
-  Api:
-    Type: AWS::Serverless::HttpApi
-    Properties:
-      RouteSettings:
-        "GET /limited":
-          ThrottlingRateLimit: 0
-          ThrottlingBurstLimit: 1
-  Limited:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: does-not-exist } }
-    Properties:
-      Events:
-        A: { Type: HttpApi, Properties: { Path: /limited, Method: GET } }
-        B: { Type: HttpApi, Properties: { Path: /upload, Method: POST } }
-"#;
+    const TEMPLATE: &str = include_str!("testdata/gateway.yaml");
 
     fn gateway(dir: &std::path::Path) -> Gateway {
         let t = Template::parse(TEMPLATE).unwrap();
@@ -321,7 +297,7 @@ Resources:
             redis_url: "redis://127.0.0.1:1".into(),
             cache_ca: None,
         };
-        let fns = crate::runtime::functions_from_template(&t, &ctx, dir);
+        let fns = crate::lambda_service::functions_from_template(&t, &ctx, dir);
         let lambda = LambdaService::new(
             fns,
             RuntimeOptions {
@@ -386,50 +362,10 @@ Resources:
         assert_eq!(body_json(res).await["message"], "Request Entity Too Large");
     }
 
-    const CORS_TEMPLATE: &str = r#"
-Parameters:
-  AllowedOrigins:
-    Type: String
-    Default: "https://app.example.org,http://localhost:5173"
-Conditions:
-  HasAllowedOrigins: !Not [!Equals [!Ref AllowedOrigins, ""]]
-Resources:
-  Api:
-    Type: AWS::Serverless::HttpApi
-    Properties:
-      CorsConfiguration: !If
-        - HasAllowedOrigins
-        - AllowOrigins: !Split [",", !Ref AllowedOrigins]
-          AllowMethods: [GET, POST]
-          AllowHeaders: [authorization, content-type]
-          ExposeHeaders: [x-request-id]
-          MaxAge: 300
-        - !Ref AWS::NoValue
-  Fn:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: does-not-exist } }
-    Properties:
-      Events:
-        A: { Type: HttpApi, Properties: { Path: /thing, Method: POST } }
-"#;
-
     #[tokio::test]
     async fn cors_preflights_and_headers_come_from_the_gateway() {
         let dir = tempfile::tempdir().unwrap();
-        let t = Template::parse(CORS_TEMPLATE).unwrap();
-        let lambda = LambdaService::new(
-            Vec::new(),
-            RuntimeOptions {
-                max_instances: 1,
-                logs_dir: dir.path().join("logs"),
-                aws_endpoint: "http://127.0.0.1:1".into(),
-                overrides: BTreeMap::new(),
-                init_timeout: Duration::from_secs(1),
-                faults: None,
-            },
-        )
-        .unwrap();
-        let gw = Gateway::new(&t, Arc::new(lambda));
+        let gw = gateway(dir.path());
         let send = |method: &str, path: &str, headers: &[(&str, &str)]| {
             let mut b = Request::builder().method(method).uri(path);
             for (k, v) in headers {
@@ -484,7 +420,7 @@ Resources:
         assert!(!res.headers().contains_key("access-control-allow-origin"));
 
         // With the condition false there is no CORS: OPTIONS is routed like any request.
-        let off = Template::parse(&CORS_TEMPLATE.replace(
+        let off = Template::parse(&TEMPLATE.replace(
             r#"Default: "https://app.example.org,http://localhost:5173""#,
             r#"Default: """#,
         ))

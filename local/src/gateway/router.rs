@@ -221,6 +221,15 @@ impl Router {
     }
 }
 
+/// Path parameters from pairs, for the gateway's tests.
+#[cfg(test)]
+pub(crate) fn path_params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,64 +264,76 @@ mod tests {
         (m.function, m.path_parameters)
     }
 
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// A router of `(method, path, function)` routes.
+    fn router_of(routes: &[RouteSpec]) -> Router {
+        let infos: Vec<_> = routes.iter().map(|(m, p, f)| info(m, p, f)).collect();
+        Router::new(&infos)
+    }
+
+    /// A request, the function it reaches and its path parameters.
+    type Pick<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+    /// A route: method, path, function.
+    type RouteSpec<'a> = (&'a str, &'a str, &'a str);
+
+    fn assert_picks(r: &Router, picks: &[Pick]) {
+        for (method, path, function, params) in picks {
+            assert_eq!(
+                pick(r, method, path),
+                (function.to_string(), path_params(params)),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]
     fn most_specific_wins() {
-        let r = router();
-        assert_eq!(pick(&r, "GET", "/pets/dog/1").0, "DogOne");
-        assert_eq!(
-            pick(&r, "GET", "/pets/dog/2"),
-            ("DogById".into(), params(&[("id", "2")]))
-        );
-        assert_eq!(
-            pick(&r, "GET", "/pets/cat/1"),
-            ("PetsProxy".into(), params(&[("proxy", "cat/1")]))
-        );
-        assert_eq!(
-            pick(&r, "POST", "/pets/dog/1"),
-            ("AnyProxy".into(), params(&[("proxy", "pets/dog/1")]))
+        assert_picks(
+            &router(),
+            &[
+                ("GET", "/pets/dog/1", "DogOne", &[]),
+                ("GET", "/pets/dog/2", "DogById", &[("id", "2")]),
+                ("GET", "/pets/cat/1", "PetsProxy", &[("proxy", "cat/1")]),
+                (
+                    "POST",
+                    "/pets/dog/1",
+                    "AnyProxy",
+                    &[("proxy", "pets/dog/1")],
+                ),
+            ],
         );
     }
 
     #[test]
     fn explicit_method_beats_any() {
-        let r = router();
-        assert_eq!(
-            pick(&r, "DELETE", "/api/community/posts/7/like").0,
-            "LikeDelete"
+        assert_picks(
+            &router(),
+            &[
+                (
+                    "DELETE",
+                    "/api/community/posts/7/like",
+                    "LikeDelete",
+                    &[("id", "7")],
+                ),
+                (
+                    "POST",
+                    "/api/community/posts/7/like",
+                    "LikeAny",
+                    &[("id", "7")],
+                ),
+            ],
         );
-        assert_eq!(pick(&r, "POST", "/api/community/posts/7/like").0, "LikeAny");
     }
 
     #[test]
     fn params_are_extracted_and_decoded() {
-        let r = router();
-        assert_eq!(
-            pick(&r, "PATCH", "/api/roadmaps/12/steps/a%20b"),
-            (
-                "StepPatch".into(),
-                params(&[("id", "12"), ("step_id", "a b")])
-            )
-        );
-    }
-
-    #[test]
-    fn greedy_needs_at_least_one_segment() {
-        let r = Router::new(&[
-            info("GET", "/pets/{proxy+}", "PetsProxy"),
-            info("ANY", "$default", "NotFound"),
-        ]);
-        assert_eq!(pick(&r, "GET", "/pets").0, "NotFound");
-        assert_eq!(pick(&r, "GET", "/pets/").0, "NotFound");
-        assert_eq!(
-            pick(&r, "GET", "/pets/a/b/c"),
-            ("PetsProxy".into(), params(&[("proxy", "a/b/c")]))
+        assert_picks(
+            &router(),
+            &[(
+                "PATCH",
+                "/api/roadmaps/12/steps/a%20b",
+                "StepPatch",
+                &[("id", "12"), ("step_id", "a b")],
+            )],
         );
     }
 
@@ -347,26 +368,57 @@ mod tests {
         assert!(bare.route("GET", "/api/auth/login").is_none());
     }
 
-    #[test]
-    fn literal_beats_param_left_to_right() {
-        let r = Router::new(&[
-            info("GET", "/a/{x}", "AX"),
-            info("GET", "/{y}/b", "YB"),
-            info("GET", "/{y}/{z}", "YZ"),
-        ]);
-        assert_eq!(pick(&r, "GET", "/a/b").0, "AX");
-        assert_eq!(pick(&r, "GET", "/c/b").0, "YB");
-        assert_eq!(pick(&r, "GET", "/c/d").0, "YZ");
-    }
+    /// Precedence, each rule on a router of its own: (rule, routes, picks).
+    const RULES: &[(&str, &[RouteSpec], &[Pick])] = &[
+        (
+            "a greedy parameter needs at least one segment",
+            &[
+                ("GET", "/pets/{proxy+}", "PetsProxy"),
+                ("ANY", "$default", "NotFound"),
+            ],
+            &[
+                ("GET", "/pets", "NotFound", &[]),
+                ("GET", "/pets/", "NotFound", &[]),
+                ("GET", "/pets/a/b/c", "PetsProxy", &[("proxy", "a/b/c")]),
+            ],
+        ),
+        (
+            "a literal beats a parameter, left to right",
+            &[
+                ("GET", "/a/{x}", "AX"),
+                ("GET", "/{y}/b", "YB"),
+                ("GET", "/{y}/{z}", "YZ"),
+            ],
+            &[
+                ("GET", "/a/b", "AX", &[("x", "b")]),
+                ("GET", "/c/b", "YB", &[("y", "c")]),
+                ("GET", "/c/d", "YZ", &[("y", "c"), ("z", "d")]),
+            ],
+        ),
+        (
+            "non-greedy beats greedy, even when less literal",
+            &[
+                ("GET", "/x/{proxy+}", "XProxy"),
+                ("GET", "/{a}/{b}/{c}", "Three"),
+            ],
+            &[
+                (
+                    "GET",
+                    "/x/1/2",
+                    "Three",
+                    &[("a", "x"), ("b", "1"), ("c", "2")],
+                ),
+                ("GET", "/x/1/2/3", "XProxy", &[("proxy", "1/2/3")]),
+            ],
+        ),
+    ];
 
     #[test]
-    fn non_greedy_beats_greedy_even_if_less_literal() {
-        let r = Router::new(&[
-            info("GET", "/x/{proxy+}", "XProxy"),
-            info("GET", "/{a}/{b}/{c}", "Three"),
-        ]);
-        assert_eq!(pick(&r, "GET", "/x/1/2").0, "Three");
-        assert_eq!(pick(&r, "GET", "/x/1/2/3").0, "XProxy");
+    fn precedence_rules() {
+        for (rule, routes, picks) in RULES {
+            println!("{rule}");
+            assert_picks(&router_of(routes), picks);
+        }
     }
 
     #[test]
@@ -376,7 +428,9 @@ mod tests {
         assert!(Route::new("GET", "/{}", "F").is_none());
         let root = Route::new("get", "/", "F").unwrap();
         assert_eq!(root.route_key, "GET /");
-        let r = Router::new(&[info("GET", "/", "Root")]);
-        assert_eq!(pick(&r, "GET", "/").0, "Root");
+        assert_picks(
+            &router_of(&[("GET", "/", "Root")]),
+            &[("GET", "/", "Root", &[])],
+        );
     }
 }

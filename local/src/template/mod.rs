@@ -36,9 +36,6 @@ mod routes;
 mod schedule_expression;
 mod yaml;
 
-#[cfg(test)]
-mod tests;
-
 pub(crate) use model::queue_url;
 pub use model::{
     ACCOUNT_BURST_LIMIT, ACCOUNT_RATE_LIMIT, AttributeDefinition, Cors, DEFAULT_ROUTE_KEY,
@@ -50,3 +47,16 @@ pub use model::{
 pub use routes::{RouteInfo, normalize_route_key};
 pub use schedule_expression::{ExpressionError, ScheduleExpression};
 pub use yaml::template_json;
+
+#[cfg(test)]
+mod tests;
+
+/// Templates the unit tests share (`testdata/`), so each part is tested on the same stack.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    /// Every kind of resource: parameters, globals, the HTTP API, a table, a cache, queues and
+    /// functions.
+    pub(crate) const STACK: &str = include_str!("testdata/stack.yaml");
+    /// Functions with SQS, schedule and HTTP events, and the queues they read.
+    pub(crate) const EVENTS: &str = include_str!("testdata/events.yaml");
+}

@@ -7,114 +7,7 @@ use serde_json::Value as Json;
 
 use super::*;
 
-const FIXTURE: &str = r#"
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Parameters:
-  Stage:
-    Type: String
-    Default: dev
-  JwtSecretParameterName:
-    Type: String
-    Default: /rota/jwt-secret
-Globals:
-  Function:
-    MemorySize: 256
-    Timeout: 10
-    LoggingConfig:
-      LogFormat: JSON
-      ApplicationLogLevel: WARN
-    Environment:
-      Variables:
-        TABLE_NAME: !Ref RotaTable
-        JWT_SECRET_PARAM: !Ref JwtSecretParameterName
-        LOG_LEVEL: info
-        CACHE_ENDPOINT: !GetAtt RotaCache.RedisEndpoint.Address
-Resources:
-  RotaHttpApi:
-    Type: AWS::Serverless::HttpApi
-    Properties:
-      DefaultRouteSettings:
-        ThrottlingRateLimit: 100
-        ThrottlingBurstLimit: 50
-      RouteSettings:
-        "post /api/auth/login":
-          ThrottlingRateLimit: 5
-          ThrottlingBurstLimit: 10
-        "GET /api/x":
-          ThrottlingBurstLimit: 3
-  RotaTable:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      TableName: !Sub "rota-${Stage}"
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions:
-        - { AttributeName: PK, AttributeType: S }
-        - { AttributeName: SK, AttributeType: S }
-        - { AttributeName: GSI1PK, AttributeType: S }
-      KeySchema:
-        - { AttributeName: PK, KeyType: HASH }
-        - { AttributeName: SK, KeyType: RANGE }
-      GlobalSecondaryIndexes:
-        - IndexName: GSI1
-          KeySchema:
-            - { AttributeName: GSI1PK, KeyType: HASH }
-          Projection:
-            ProjectionType: INCLUDE
-            NonKeyAttributes: [title]
-      TimeToLiveSpecification:
-        AttributeName: expires_at
-        Enabled: true
-  RotaCache:
-    Type: AWS::ElastiCache::ServerlessCache
-    Properties:
-      Engine: redis
-  JobsDlq:
-    Type: AWS::SQS::Queue
-  JobsQueue:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: !Sub "${AWS::StackName}-jobs"
-      VisibilityTimeout: 60
-      RedrivePolicy:
-        deadLetterTargetArn: !GetAtt JobsDlq.Arn
-        maxReceiveCount: 5
-  LoginFunction:
-    Type: AWS::Serverless::Function
-    Metadata:
-      BuildProperties:
-        Binary: auth-login
-    Properties:
-      MemorySize: 1024
-      LoggingConfig: { ApplicationLogLevel: DEBUG }
-      Environment:
-        Variables:
-          LOG_LEVEL: debug
-          QUEUE_URL: !Ref JobsQueue
-          REDIS_URL: redis://prod-cache:6379
-          TABLE_ARN: !GetAtt RotaTable.Arn
-          JOINED: !Join ["-", [a, !Ref Stage]]
-          MISSING: !Ref DoesNotExist
-          BUCKET: !GetAtt Bucket.Arn
-      Events:
-        Api:
-          Type: HttpApi
-          Properties: { ApiId: !Ref RotaHttpApi, Path: /api/auth/login, Method: post }
-  FallbackFunction:
-    Type: AWS::Serverless::Function
-    Metadata:
-      BuildProperties:
-        Binary: not-found
-    Properties:
-      Timeout: 3
-      Events:
-        Default:
-          Type: HttpApi
-          Properties: { ApiId: !Ref RotaHttpApi }
-        Nightly:
-          Type: ScheduleV2
-          Properties: { ScheduleExpression: "rate(1 hour)" }
-"#;
+const FIXTURE: &str = fixtures::STACK;
 
 fn ctx() -> LocalContext {
     LocalContext {
@@ -212,34 +105,54 @@ fn throttle_route_over_default_over_account() {
     );
 }
 
+/// The queue of `t` with the logical id `id`.
+fn queue<'t>(t: &'t Template, id: &str) -> &'t Queue {
+    t.queues().iter().find(|q| q.logical_id == id).unwrap()
+}
+
+/// Asserts that `env` holds each `(name, value)` of `want`, and none of `absent`.
+fn assert_env(env: &BTreeMap<String, String>, want: &[(&str, &str)], absent: &[&str]) {
+    for (name, value) in want {
+        assert_eq!(env.get(*name).map(String::as_str), Some(*value), "{name}");
+    }
+    for name in absent {
+        assert!(!env.contains_key(*name), "{name} should be left out");
+    }
+}
+
 #[test]
 fn environment_resolution() {
     let t = Template::parse(FIXTURE).unwrap();
-    let env = t.function_env(t.function("LoginFunction").unwrap(), &ctx());
-    assert_eq!(env["TABLE_NAME"], "rota-dev");
-    assert_eq!(env["JWT_SECRET_PARAM"], "/rota/jwt-secret");
-    assert_eq!(env["LOG_LEVEL"], "debug");
-    assert_eq!(
-        env["QUEUE_URL"],
-        "http://127.0.0.1:5005/123456789012/rota-local-jobs"
+    let login = t.function("LoginFunction").unwrap();
+    let env = t.function_env(login, &ctx());
+    assert_env(
+        &env,
+        &[
+            ("TABLE_NAME", "rota-dev"),
+            ("JWT_SECRET_PARAM", "/rota/jwt-secret"),
+            ("LOG_LEVEL", "debug"),
+            (
+                "QUEUE_URL",
+                "http://127.0.0.1:5005/123456789012/rota-local-jobs",
+            ),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("CACHE_ENDPOINT", "redis://127.0.0.1:6379"),
+            (
+                "TABLE_ARN",
+                "arn:aws:dynamodb:us-east-1:123456789012:table/rota-dev",
+            ),
+            ("JOINED", "a-dev"),
+        ],
+        // Unresolvable references; and no local CA: nothing added.
+        &["MISSING", "BUCKET", "SSL_CERT_FILE"],
     );
-    assert_eq!(env["REDIS_URL"], "redis://127.0.0.1:6379");
-    assert_eq!(env["CACHE_ENDPOINT"], "redis://127.0.0.1:6379");
-    assert_eq!(
-        env["TABLE_ARN"],
-        "arn:aws:dynamodb:us-east-1:123456789012:table/rota-dev"
-    );
-    assert_eq!(env["JOINED"], "a-dev");
-    assert!(!env.contains_key("MISSING"));
-    assert!(!env.contains_key("BUCKET"));
-    // No local CA: nothing added; with one, the cache's users trust it.
-    assert!(!env.contains_key("SSL_CERT_FILE"));
+    // With a local CA, the cache's users trust it.
     let with_ca = LocalContext {
         cache_ca: Some("/repo/.local/ca/ca.pem".into()),
         ..ctx()
     };
-    let env = t.function_env(t.function("LoginFunction").unwrap(), &with_ca);
-    assert_eq!(env["SSL_CERT_FILE"], "/repo/.local/ca/ca.pem");
+    let env = t.function_env(login, &with_ca);
+    assert_env(&env, &[("SSL_CERT_FILE", "/repo/.local/ca/ca.pem")], &[]);
 }
 
 #[test]
@@ -260,11 +173,7 @@ fn tables_and_queues() {
             enabled: true
         })
     );
-    let q = t
-        .queues()
-        .iter()
-        .find(|q| q.logical_id == "JobsQueue")
-        .unwrap();
+    let q = queue(&t, "JobsQueue");
     assert_eq!(q.name, "rota-local-jobs");
     assert_eq!(q.visibility_timeout, Some(60));
     assert_eq!(
@@ -274,11 +183,7 @@ fn tables_and_queues() {
             max_receive_count: 5
         })
     );
-    let dlq = t
-        .queues()
-        .iter()
-        .find(|q| q.logical_id == "JobsDlq")
-        .unwrap();
+    let dlq = queue(&t, "JobsDlq");
     assert_eq!(dlq.name, "JobsDlq");
     assert_eq!(
         dlq.url("http://127.0.0.1:5005/"),
@@ -286,57 +191,15 @@ fn tables_and_queues() {
     );
 }
 
-const EVENTS: &str = r#"
-Resources:
-  Dlq:
-    Type: AWS::SQS::Queue
-    Properties: { QueueName: !Sub "${AWS::StackName}-dlq" }
-  Jobs:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: jobs
-      VisibilityTimeout: 60
-      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 3 }
-  Worker:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: worker } }
-    Properties:
-      Environment:
-        Variables:
-          QUEUE_URL: !Ref Jobs
-          QUEUE_ARN: !GetAtt Jobs.Arn
-          QUEUE_NAME: !GetAtt Jobs.QueueName
-          DLQ_URL: !GetAtt Dlq.QueueUrl
-          SUBBED: !Sub "${Jobs}|${Jobs.Arn}|${Dlq.QueueName}"
-      Events:
-        Jobs:
-          Type: SQS
-          Properties:
-            Queue: !GetAtt Jobs.Arn
-            BatchSize: 5
-            MaximumBatchingWindowInSeconds: 2
-            FunctionResponseTypes: [ReportBatchItemFailures]
-            ScalingConfig: { MaximumConcurrency: 3 }
-        Plain:
-          Type: SQS
-          Properties: { Queue: "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq" }
-        Hourly:
-          Type: Schedule
-          Properties: { Schedule: rate(1 hour) }
-        Nightly:
-          Type: ScheduleV2
-          Properties:
-            ScheduleExpression: cron(0 2 * * ? *)
-            Input: '{"job": "nightly"}'
-            State: DISABLED
-"#;
+const EVENTS: &str = fixtures::EVENTS;
 
 #[test]
 fn schedule_and_sqs_events() {
     let t = Template::parse(EVENTS).unwrap();
     let f = t.function("Worker").unwrap();
     assert_eq!(f.http_routes().count(), 0);
-    assert!(t.routes().is_empty());
+    let routed: Vec<_> = t.routes().iter().map(|r| r.function.clone()).collect();
+    assert_eq!(routed, ["Digest"]);
 
     let schedules: BTreeMap<_, _> = f.schedules().collect();
     let hourly = schedules["Hourly"];
@@ -375,24 +238,31 @@ fn schedule_and_sqs_events() {
             enabled: true,
         }
     );
+    assert!(!sqs["Off"].enabled);
 }
 
 #[test]
 fn queue_references_in_function_environments() {
     let t = Template::parse(EVENTS).unwrap();
     let env = t.function_env(t.function("Worker").unwrap(), &ctx());
-    assert_eq!(env["QUEUE_URL"], "http://127.0.0.1:5005/123456789012/jobs");
-    assert_eq!(env["QUEUE_ARN"], "arn:aws:sqs:us-east-1:123456789012:jobs");
-    assert_eq!(env["QUEUE_NAME"], "jobs");
-    assert_eq!(
-        env["DLQ_URL"],
-        "http://127.0.0.1:5005/123456789012/rota-local-dlq"
+    assert_env(
+        &env,
+        &[
+            ("QUEUE_URL", "http://127.0.0.1:5005/123456789012/jobs"),
+            ("QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:jobs"),
+            ("QUEUE_NAME", "jobs"),
+            (
+                "DLQ_URL",
+                "http://127.0.0.1:5005/123456789012/rota-local-dlq",
+            ),
+            (
+                "SUBBED",
+                "http://127.0.0.1:5005/123456789012/jobs|arn:aws:sqs:us-east-1:123456789012:jobs|rota-local-dlq",
+            ),
+        ],
+        &[],
     );
-    assert_eq!(
-        env["SUBBED"],
-        "http://127.0.0.1:5005/123456789012/jobs|arn:aws:sqs:us-east-1:123456789012:jobs|rota-local-dlq"
-    );
-    let jobs = t.queues().iter().find(|q| q.logical_id == "Jobs").unwrap();
+    let jobs = queue(&t, "Jobs");
     assert_eq!(
         jobs.redrive_policy.as_ref().unwrap().dead_letter_target_arn,
         "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq"

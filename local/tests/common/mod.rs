@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rota_local::faults;
 use rota_local::gateway::{self, Gateway};
-use rota_local::runtime::{self, LambdaService, RuntimeOptions};
+use rota_local::lambda_service::{self, LambdaService, RuntimeOptions};
 use rota_local::stack::{self, MotoServer};
 use rota_local::template::{LocalContext, Template};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
@@ -141,7 +141,8 @@ pub fn runtime_options(logs: &Path, max_instances: usize) -> RuntimeOptions {
 
 /// A Lambda service running the template's functions (the stand-ins of [`bin_dir`]).
 pub fn lambda_service(template: &Template, options: RuntimeOptions) -> LambdaService {
-    let functions = runtime::functions_from_template(template, &offline_context(), &bin_dir());
+    let functions =
+        lambda_service::functions_from_template(template, &offline_context(), &bin_dir());
     LambdaService::new(functions, options).unwrap()
 }
 

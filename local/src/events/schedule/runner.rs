@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use super::target::ScheduledFunction;
 use crate::events::tasks::{Late, TaskGroup, stopped_within};
-use crate::runtime::{InvokeError, LambdaService};
+use crate::lambda_service::{InvokeError, LambdaService};
 use crate::template::ScheduleExpression;
 
 /// Lambda's retries of a failed asynchronous invocation, and the waits before each.
@@ -43,12 +43,8 @@ impl ScheduleRunner {
                 );
                 continue;
             }
-            if lambda.function(&target.function).is_none() {
-                tracing::warn!(
-                    "schedule {}: the Lambda service does not run {}",
-                    target.label(),
-                    target.function
-                );
+            let source = format!("schedule {}", target.label());
+            if !crate::events::lambda_runs(&lambda, &source, &target.function) {
                 continue;
             }
             timers.spawn(run_schedule(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
-use crate::runtime::{InvokeError, InvokeOutput, LambdaService};
+use crate::lambda_service::{InvokeError, InvokeOutput, LambdaService};
 use crate::template::{Function, LOCAL_ACCOUNT_ID, LOCAL_REGION, ScheduleSource, Template};
 
 /// One schedule of one function.
@@ -138,34 +138,7 @@ mod tests {
     use super::*;
     use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 
-    const TEMPLATE: &str = r#"
-Resources:
-  Reminders:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: reminders } }
-    Properties:
-      Events:
-        Hourly:
-          Type: ScheduleV2
-          Properties: { ScheduleExpression: "cron(0 * * * ? *)" }
-  Digest:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: digest } }
-    Properties:
-      Events:
-        Daily:
-          Type: Schedule
-          Properties:
-            Schedule: rate(1 day)
-            Input: '{"kind": "daily", "n": 1}'
-        Weekly:
-          Type: Schedule
-          Properties:
-            ScheduleExpression: cron(0 8 ? * MON *)
-            Name: weekly-digest
-            Enabled: false
-        Api: { Type: HttpApi, Properties: { Path: /digest, Method: GET } }
-"#;
+    const TEMPLATE: &str = crate::template::fixtures::EVENTS;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -217,7 +190,13 @@ Resources:
         let labels: Vec<_> = all.iter().map(ScheduledFunction::label).collect();
         assert_eq!(
             labels,
-            ["Digest.Daily", "Digest.Weekly", "Reminders.Hourly"]
+            [
+                "Digest.Daily",
+                "Digest.Weekly",
+                "Reminders.Hourly",
+                "Worker.Hourly",
+                "Worker.Nightly"
+            ]
         );
 
         let hourly = find_target(&template, "Reminders", None).unwrap();

@@ -92,49 +92,36 @@ mod tests {
 
     #[test]
     fn mappings_from_sources() {
-        let t = Template::parse(
-            r#"
-Resources:
-  Dlq: { Type: AWS::SQS::Queue }
-  Jobs:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: jobs
-      VisibilityTimeout: 60
-      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 3 }
-  Worker:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: worker } }
-    Properties:
-      Events:
-        Jobs:
-          Type: SQS
-          Properties:
-            Queue: !GetAtt Jobs.Arn
-            BatchSize: 25
-            MaximumBatchingWindowInSeconds: 2
-            FunctionResponseTypes: [ReportBatchItemFailures]
-            ScalingConfig: { MaximumConcurrency: 4 }
-        Off:
-          Type: SQS
-          Properties: { Queue: !GetAtt Dlq.Arn, Enabled: false }
-"#,
-        )
-        .unwrap();
+        // Worker.Off is disabled: no mapping.
+        let t = Template::parse(crate::template::fixtures::EVENTS).unwrap();
         let m = mappings_from_template(&t, "http://127.0.0.1:5005/");
         assert_eq!(
             m,
-            vec![SqsMapping {
-                function: "Worker".into(),
-                event: "Jobs".into(),
-                queue_name: "jobs".into(),
-                queue_arn: "arn:aws:sqs:us-east-1:123456789012:jobs".into(),
-                queue_url: "http://127.0.0.1:5005/123456789012/jobs".into(),
-                batch_size: 25,
-                batching_window: Duration::from_secs(2),
-                report_batch_item_failures: true,
-                concurrency: 4,
-            }]
+            vec![
+                SqsMapping {
+                    function: "Worker".into(),
+                    event: "Jobs".into(),
+                    queue_name: "jobs".into(),
+                    queue_arn: "arn:aws:sqs:us-east-1:123456789012:jobs".into(),
+                    queue_url: "http://127.0.0.1:5005/123456789012/jobs".into(),
+                    batch_size: 5,
+                    batching_window: Duration::from_secs(2),
+                    report_batch_item_failures: true,
+                    concurrency: 3,
+                },
+                // The defaults.
+                SqsMapping {
+                    function: "Worker".into(),
+                    event: "Plain".into(),
+                    queue_name: "rota-local-dlq".into(),
+                    queue_arn: "arn:aws:sqs:us-east-1:123456789012:rota-local-dlq".into(),
+                    queue_url: "http://127.0.0.1:5005/123456789012/rota-local-dlq".into(),
+                    batch_size: crate::template::DEFAULT_SQS_BATCH_SIZE,
+                    batching_window: Duration::ZERO,
+                    report_batch_item_failures: false,
+                    concurrency: 1,
+                }
+            ]
         );
     }
 }

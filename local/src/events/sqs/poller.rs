@@ -14,7 +14,7 @@ use super::backoff::Backoff;
 use super::event::{BatchResult, batch_result, build_event};
 use super::mapping::SqsMapping;
 use crate::events::tasks::{Late, TaskGroup, stopped_within};
-use crate::runtime::{LambdaService, MAX_PAYLOAD_BYTES};
+use crate::lambda_service::{LambdaService, MAX_PAYLOAD_BYTES};
 
 /// SQS's longest long poll.
 pub const MAX_WAIT_SECS: i32 = 20;
@@ -58,12 +58,8 @@ impl SqsPollers {
         let sqs = aws_sdk_sqs::Client::new(sdk_config);
         let mut tasks = TaskGroup::new();
         for mut mapping in mappings {
-            if lambda.function(&mapping.function).is_none() {
-                tracing::warn!(
-                    "SQS mapping {}: the Lambda service does not run {}",
-                    mapping.label(),
-                    mapping.function
-                );
+            let source = format!("SQS mapping {}", mapping.label());
+            if !crate::events::lambda_runs(&lambda, &source, &mapping.function) {
                 continue;
             }
             match sqs

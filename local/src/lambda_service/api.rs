@@ -69,15 +69,7 @@ pub(super) struct RuntimeApi {
 /// Serves the Runtime API on `listener` until the task is aborted (when the instance exits).
 pub(super) async fn serve_runtime_api(listener: TcpListener, api: Arc<RuntimeApi>) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Usually EMFILE; back off instead of spinning.
-                tracing::warn!("runtime API accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, _) = crate::net::accept(&listener, "runtime API").await;
         let api = api.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
