@@ -4,18 +4,24 @@ use http::StatusCode;
 
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
+use crate::extract::MarkedActive;
+use crate::function::{Handler, Reply};
 use crate::http::json;
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Members};
+use crate::state::{DbAndTokens, WithRedis};
 
 pub struct GetStats;
 
 impl Handler for GetStats {
-    type State = Cached<Members>;
+    type State = WithRedis<DbAndTokens>;
     /// Anonymous or signed in alike; a bad token is still 401.
-    type Input = Option<Caller>;
+    type Input = MarkedActive<Option<Caller>>;
 
-    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, _caller: Self::Input) -> Reply {
+    async fn handle(
+        &self,
+        app: &App<Self::State>,
+        ctx: &mut Ctx,
+        MarkedActive(_caller): Self::Input,
+    ) -> Reply {
         let served = crate::stats::get(&app.stats_source(), &mut ctx.metrics).await?;
         let mut response = json(StatusCode::OK, &served.stats)?;
         // What is left of the stats' TTL: held by an HTTP cache, never older than the TTL.
