@@ -287,6 +287,18 @@ impl Cache {
             .await
     }
 
+    /// Runs one plain command through [`Self::call`] (counted as a Redis call in diagnostic
+    /// builds): what every user of the cache sends but scripts.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, redis::RedisError> {
+        self.call(|mut conn| async move {
+            rota_lambda::diagnostics::redis_call(command.query_async(&mut conn)).await
+        })
+        .await
+    }
+
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
         self.call(|mut conn| async move {
             let _: String = redis::cmd("PING").query_async(&mut conn).await?;
