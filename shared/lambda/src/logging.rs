@@ -54,14 +54,16 @@ impl LambdaLevel {
         }
     }
 
-    /// The `tracing` directive that keeps the lines Lambda would keep (tracing has no FATAL).
+    /// The `tracing` directive that keeps exactly the lines Lambda would keep (tracing has no
+    /// FATAL, so at FATAL no line of ours would reach CloudWatch: none is written).
     fn directive(self) -> &'static str {
         match self {
             Self::Trace => "trace",
             Self::Debug => "debug",
             Self::Info => "info",
             Self::Warn => "warn",
-            Self::Error | Self::Fatal => "error",
+            Self::Error => "error",
+            Self::Fatal => "off",
         }
     }
 }
@@ -82,11 +84,12 @@ pub fn emf_level(application: LambdaLevel) -> LambdaLevel {
 
 /// The filter of the application's log lines: `RUST_LOG` when set (per-target directives,
 /// for local debugging), else the application log level; the SDK's and hyper's chatter only
-/// from WARN.
+/// from WARN (or the application level, when stricter).
 pub fn filter(rust_log: Option<&str>, application: LambdaLevel) -> EnvFilter {
     let base = rust_log.unwrap_or(application.directive());
+    let noisy = application.max(LambdaLevel::Warn).directive();
     EnvFilter::try_new(format!(
-        "{base},aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
+        "{base},aws_config={noisy},aws_smithy_runtime={noisy},hyper={noisy}"
     ))
     .unwrap_or_else(|_| EnvFilter::new(application.directive()))
 }

@@ -92,6 +92,9 @@ fn invocation_output(level: &str) -> Vec<serde_json::Value> {
         tracing::info!("info line");
         tracing::warn!("warn line");
         tracing::error!("error line");
+        // The SDK's chatter: from WARN only.
+        tracing::info!(target: "aws_config::profile", "sdk info line");
+        tracing::warn!(target: "aws_config::profile", "sdk warn line");
     });
     let mut metrics = Metrics::new();
     metrics.count("Errors5xx");
@@ -148,9 +151,11 @@ fn emf_lines_reach_cloudwatch_at_every_application_level_and_lower_lines_are_not
             ("info line", "INFO"),
             ("warn line", "WARN"),
             ("error line", "ERROR"),
+            ("sdk warn line", "WARN"),
         ] {
             assert_eq!(written(message), keeps(line_level), "{level}: {message}");
         }
+        assert!(!written("sdk info line"), "{level}");
     }
 }
 
