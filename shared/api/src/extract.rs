@@ -54,6 +54,14 @@ tuple_extractors!(A, B, C, D);
 /// takes its caller through this extractor, and its `Input` says that it writes.
 pub struct MarkedActive<T>(pub T);
 
+/// The caller itself (`caller.user_id`), the activity record being done.
+impl<T> std::ops::Deref for MarkedActive<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 impl<S: HasTokens + Sync> FromRequest<S> for MarkedActive<Caller> {
     async fn from_request(app: &App<S>, ctx: &mut Ctx, req: &Request) -> ApiResult<Self> {
         let caller = app.authenticate(ctx, req)?;

@@ -13,15 +13,11 @@ pub struct GetStats;
 
 impl Handler for GetStats {
     type State = WithRedis<DbAndTokens>;
-    /// Anonymous or signed in alike; a bad token is still 401.
+    /// Anonymous or signed in alike; a bad token is still 401. The caller is not used, but a
+    /// signed-in caller is marked active like on every other endpoint.
     type Input = MarkedActive<Option<Caller>>;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        MarkedActive(_caller): Self::Input,
-    ) -> Reply {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, _caller: Self::Input) -> Reply {
         let served = crate::stats::get(&app.stats_source(), &mut ctx.metrics).await?;
         let mut response = json(StatusCode::OK, &served.stats)?;
         // What is left of the stats' TTL: held by an HTTP cache, never older than the TTL.

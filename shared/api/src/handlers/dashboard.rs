@@ -24,12 +24,7 @@ impl Handler for Dashboard {
     type State = WithRedis<DbAndTokens>;
     type Input = MarkedActive<Caller>;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        ctx: &mut Ctx,
-        MarkedActive(caller): Self::Input,
-    ) -> Reply {
+    async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let db = app.db();
         let users = Users::new(db, app.table());
         let roadmaps = Roadmaps::new(db, app.table());

@@ -88,12 +88,7 @@ impl Handler for ReadAllNotifications {
     type State = DbAndTokens;
     type Input = MarkedActive<Caller>;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        MarkedActive(caller): Self::Input,
-    ) -> Reply {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         Notifications::new(app.db(), app.table())
             .mark_all_read(caller.user_id, Utc::now())
             .await?;

@@ -236,12 +236,7 @@ impl Handler for ListRoadmaps {
     type State = DbAndTokens;
     type Input = MarkedActive<Caller>;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        MarkedActive(caller): Self::Input,
-    ) -> Reply {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let (store, users) = (
             Roadmaps::new(app.db(), app.table()),
             Users::new(app.db(), app.table()),

@@ -21,12 +21,7 @@ impl Handler for GetMe {
     type State = DbAndTokens;
     type Input = MarkedActive<Caller>;
 
-    async fn handle(
-        &self,
-        app: &App<Self::State>,
-        _ctx: &mut Ctx,
-        MarkedActive(caller): Self::Input,
-    ) -> Reply {
+    async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let user = super::caller_account(app, caller.user_id).await?;
         json(StatusCode::OK, &MeView::from(&user))
     }
