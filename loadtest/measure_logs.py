@@ -5,7 +5,7 @@
                                      [--update bench/endpoints.json]
 
 Every API invocation logs one JSON summary line (`"message": "request finished"`, with
-`duration_ms` and the invocation's `cold_start` flag; shared/api/src/runtime.rs). From those:
+`duration_ms` and the invocation's `cold_start` flag; shared/api/src/function.rs). From those:
 - requests, cold starts, warm latency mean/p50/p95 (handler time, without the gateway);
 - log bytes per request: the file's bytes (everything the function printed: JSON logs, metric
   lines, start-up lines) divided by its requests. This is what CloudWatch Logs would ingest.

@@ -46,9 +46,10 @@ impl Req {
     }
 }
 
-/// A response, read whole.
+/// A response through the local gateway, read whole: status, JSON body (a string when not
+/// JSON) and the `x-rota-diagnostics` cost (diagnostic builds).
 #[derive(Debug)]
-pub struct Reply {
+pub struct GatewayResponse {
     pub status: u16,
     pub json: Value,
     pub diagnostics: Option<Value>,
@@ -79,7 +80,7 @@ impl Client {
 
     /// Sends a request; API Gateway's own throttling answer (429 before the function runs) is
     /// waited out and retried, so every reply comes from the function.
-    pub async fn send(&self, req: &Req) -> anyhow::Result<Reply> {
+    pub async fn send(&self, req: &Req) -> anyhow::Result<GatewayResponse> {
         for _ in 0..200 {
             let mut b = self
                 .http
@@ -103,7 +104,7 @@ impl Client {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-            return Ok(Reply {
+            return Ok(GatewayResponse {
                 status,
                 json,
                 diagnostics,

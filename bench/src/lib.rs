@@ -26,7 +26,7 @@ mod measure;
 mod report;
 mod run;
 
-pub use client::{Client, Reply, Req};
+pub use client::{Client, GatewayResponse, Req};
 pub use measure::{Figures, cpu_time, peak_rss_kib};
 pub use report::{default_out_dir, markdown, since};
 pub use run::{Plan, run_all};

@@ -9,14 +9,14 @@
 /// Named `auth::…`, so that `cargo test auth` finds it with the other auth tests.
 mod auth {
     use rota_api::handlers::auth;
-    use rota_api::state::{Cached, Members};
+    use rota_api::state::{DbAndTokens, WithRedis};
     use rota_tests::*;
     use serde_json::json;
 
     /// One login attempt in process from a fresh client IP: the reply, the argon2 verifications,
     /// the DynamoDB calls it made and their sequential round trips.
     async fn attempt(
-        app: &rota_api::App<Cached<Members>>,
+        app: &rota_api::App<WithRedis<DbAndTokens>>,
         calls: &DynamoCalls,
         email: &str,
         password: &str,
@@ -45,7 +45,7 @@ mod auth {
         let cache = stack().cache();
         let app = rota_api::App::new(
             base.config.clone(),
-            Cached(Members { db, tokens }),
+            WithRedis(DbAndTokens { db, tokens }),
             Some(cache),
         );
 

@@ -10,7 +10,7 @@ use crate::harness::{cache_options, redis_url, repo_root, sdk_config, stack};
 use crate::http::HttpReply;
 use rota_api::App;
 use rota_api::auth::tokens::TokenKeys;
-use rota_api::state::{Bare, Cached, Data, Members};
+use rota_api::state::{Db, DbAndTokens, NoClients, WithRedis};
 
 /// The functions' configuration, with the stack's table and Redis.
 pub fn config() -> rota_api::config::Config {
@@ -39,11 +39,11 @@ pub fn in_process_token_keys() -> TokenKeys {
 /// that any handler can be called on it: each through an App of its own state, as each
 /// function has its own container. Derefs to the App of the cached member endpoints.
 pub struct TestApp {
-    cached: App<Cached<Members>>,
-    members: App<Members>,
-    data: App<Data>,
-    cached_data: App<Cached<Data>>,
-    bare: App<Bare>,
+    cached: App<WithRedis<DbAndTokens>>,
+    members: App<DbAndTokens>,
+    data: App<Db>,
+    cached_data: App<WithRedis<Db>>,
+    bare: App<NoClients>,
 }
 
 impl TestApp {
@@ -58,7 +58,7 @@ impl TestApp {
 }
 
 impl std::ops::Deref for TestApp {
-    type Target = App<Cached<Members>>;
+    type Target = App<WithRedis<DbAndTokens>>;
     fn deref(&self) -> &Self::Target {
         &self.cached
     }
@@ -84,7 +84,7 @@ macro_rules! test_app_for {
         }
     )+};
 }
-test_app_for!(Cached<Members> => cached, Members => members, Data => data, Cached<Data> => cached_data, Bare => bare);
+test_app_for!(WithRedis<DbAndTokens> => cached, DbAndTokens => members, Db => data, WithRedis<Db> => cached_data, NoClients => bare);
 
 /// An in-process TestApp: real DynamoDB (emulator) and Redis, a test secret.
 pub async fn app() -> TestApp {
@@ -113,16 +113,16 @@ impl TestApp {
                 rota_api::cache::Cache::with_options(url, options.clone()).expect("redis url")
             })
         };
-        let members = || Members {
+        let members = || DbAndTokens {
             db: db.clone(),
             tokens: in_process_token_keys(),
         };
         TestApp {
-            cached: App::new(config.clone(), Cached(members()), cache()),
+            cached: App::new(config.clone(), WithRedis(members()), cache()),
             members: App::new(config.clone(), members(), None),
-            data: App::new(config.clone(), Data { db: db.clone() }, None),
-            cached_data: App::new(config.clone(), Cached(Data { db: db.clone() }), cache()),
-            bare: App::new(config, Bare, None),
+            data: App::new(config.clone(), Db { db: db.clone() }, None),
+            cached_data: App::new(config.clone(), WithRedis(Db { db: db.clone() }), cache()),
+            bare: App::new(config, NoClients, None),
         }
     }
 }
@@ -223,7 +223,7 @@ pub fn member_token<A: ?Sized>(_app: &A, user_id: i64) -> String {
 
 /// Registers a fresh account through the register handler (password "correct horse battery",
 /// display name "Zeynep Yılmaz"): its email and the handler's answer.
-pub async fn registered(app: &impl AppFor<Cached<Members>>) -> (String, Value) {
+pub async fn registered(app: &impl AppFor<WithRedis<DbAndTokens>>) -> (String, Value) {
     let email = unique_email();
     let event = with_body(
         sample_event("auth-register"),
@@ -235,19 +235,19 @@ pub async fn registered(app: &impl AppFor<Cached<Members>>) -> (String, Value) {
 }
 
 /// A fresh member (through the register handler): their user id and access token.
-pub async fn member(app: &impl AppFor<Cached<Members>>) -> (i64, String) {
+pub async fn member(app: &impl AppFor<WithRedis<DbAndTokens>>) -> (i64, String) {
     let (_, body) = registered(app).await;
     let token = body["access_token"].as_str().unwrap().to_owned();
     (body["user"]["id"].as_i64().unwrap(), token)
 }
 
 /// A fresh account's user id (through the register handler).
-pub async fn create_user(app: &impl AppFor<Cached<Members>>) -> i64 {
+pub async fn create_user(app: &impl AppFor<WithRedis<DbAndTokens>>) -> i64 {
     registered(app).await.1["user"]["id"].as_i64().unwrap()
 }
 
 /// A post of `author`'s (the sample event's, through the create handler): its id.
-pub async fn create_post(app: &impl AppFor<Cached<Members>>, author: i64) -> i64 {
+pub async fn create_post(app: &impl AppFor<WithRedis<DbAndTokens>>, author: i64) -> i64 {
     let event = with_token(
         sample_event("community-posts-create"),
         &member_token(app, author),

@@ -140,9 +140,10 @@ impl<S: HasTokens> App<S> {
         self.state.tokens()
     }
 
-    /// The caller of an endpoint that requires authentication (401 otherwise).
-    pub async fn authenticate(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Caller> {
-        match self.authenticate_optional(ctx, req).await? {
+    /// The caller of an endpoint that requires authentication (401 otherwise). Verifies the
+    /// token only; the `MarkedActive` extractor also records the caller's activity.
+    pub fn authenticate(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Caller> {
+        match self.authenticate_optional(ctx, req)? {
             Some(caller) => Ok(caller),
             None => Err(ApiError::Unauthorized(
                 "This endpoint needs an access token.",
@@ -151,23 +152,19 @@ impl<S: HasTokens> App<S> {
     }
 
     /// The caller when a token is sent. A bad token is 401, never silently anonymous.
-    pub async fn authenticate_optional(
-        &self,
-        ctx: &mut Ctx,
-        req: &Request,
-    ) -> ApiResult<Option<Caller>> {
+    pub fn authenticate_optional(&self, ctx: &mut Ctx, req: &Request) -> ApiResult<Option<Caller>> {
         let Some(token) = crate::http::bearer_token(req)? else {
             return Ok(None);
         };
         let caller = self.tokens().verify_access(token)?;
         ctx.set_user(caller.user_id);
-        self.record_activity(ctx, caller.user_id).await;
         Ok(Some(caller))
     }
 
-    /// Marks the caller active (for `active_users_24h` and the DAU/MAU metrics), at most once
-    /// per user per hour. A failure here never fails the request.
-    async fn record_activity(&self, ctx: &mut Ctx, user_id: i64) {
+    /// Marks `user_id` active (for `active_users_24h` and the DAU/MAU metrics): one
+    /// conditional UpdateItem, at most once per user per hour in this container. A failure
+    /// here never fails the request. Called by the `MarkedActive` extractor.
+    pub async fn record_activity(&self, ctx: &mut Ctx, user_id: i64) {
         let db = self.db();
         let now = chrono::Utc::now().timestamp();
         let hour = rota_store::activity::hour_of(now);
@@ -257,12 +254,5 @@ impl Ctx {
                 retry_after_secs: decision.reset_secs,
             })
         }
-    }
-}
-
-impl Ctx {
-    /// Records the limit for the response headers without refusing this call.
-    pub fn report_limit(&mut self, decision: Decision) {
-        self.rate_limit = Some(decision);
     }
 }

@@ -261,7 +261,7 @@ impl Mailer {
                 // message is redelivered and the email sent then.
                 Failure::Transient => {
                     mail.release(user.id, day).await?;
-                    Err(ApiError::Internal(format!(
+                    Err(ApiError::internal(format!(
                         "SES SendEmail: {}",
                         aws_sdk_sesv2::error::DisplayErrorContext(err)
                     )))
@@ -461,13 +461,9 @@ fn wrap(text: &str, width: usize) -> String {
 mod tests {
     use super::*;
 
-    fn keys(secret: &[u8]) -> TokenKeys {
-        TokenKeys::for_tests(secret)
-    }
-
     #[test]
     fn an_unsubscribe_token_names_its_user_and_cannot_be_made_for_another() {
-        let k = keys(b"a-secret-of-at-least-32-bytes-long!!");
+        let k = TokenKeys::for_tests(b"a-secret-of-at-least-32-bytes-long!!");
         let token = UnsubscribeToken::mint(&k, 42);
         assert_eq!(
             UnsubscribeToken::verify(&k, &token),
@@ -477,7 +473,7 @@ mod tests {
         assert_eq!(UnsubscribeToken::verify(&k, &format!("43.{tag}")), None);
         assert_eq!(UnsubscribeToken::verify(&k, &format!("042.{tag}")), None);
         assert_eq!(UnsubscribeToken::verify(&k, "42"), None);
-        let other = keys(b"another-secret-of-at-least-32-bytes");
+        let other = TokenKeys::for_tests(b"another-secret-of-at-least-32-bytes");
         assert_eq!(UnsubscribeToken::verify(&other, &token), None);
     }
 

@@ -49,14 +49,28 @@ pub enum ApiError {
     /// A dependency stayed down, busy or contended past the retry budget: 503 + Retry-After.
     #[error("dependency unavailable: {0}")]
     Unavailable(&'static str),
-    /// Anything unexpected. The source is logged; the client sees a generic 500.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Anything unexpected. The cause and its whole source chain are logged
+    /// ([`ApiError::log_line`]); the client sees a generic 500.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
+    /// An internal error caused by `cause` (an error, kept with its sources, or a message).
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The error and each of its sources, `: `-separated: what its log line says.
+    pub fn log_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            line.push_str(": ");
+            line.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        line
     }
 
     pub fn validation(field: &str, message: &str) -> Self {
@@ -180,7 +194,7 @@ impl From<rota_store::StoreError> for ApiError {
             StoreError::ConditionFailed(_) => {
                 ApiError::Conflict("The resource changed meanwhile; try again.".into())
             }
-            StoreError::Corrupt(_) | StoreError::Internal(_) => ApiError::Internal(err.to_string()),
+            StoreError::Corrupt(_) | StoreError::Internal(_) => ApiError::internal(err),
         }
     }
 }
@@ -204,6 +218,24 @@ mod tests {
         let text = body_json(&r).to_string();
         assert!(!text.contains("dynamodb"), "{text}");
         assert!(!text.contains("arn:"), "{text}");
+    }
+
+    #[test]
+    fn the_log_line_of_an_internal_error_carries_its_whole_source_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the profile")]
+        struct Outer(#[source] rota_store::StoreError);
+        let err = ApiError::internal(Outer(rota_store::StoreError::Corrupt("locale".into())));
+        assert_eq!(
+            err.log_line(),
+            "internal error: reading the profile: stored item lacks a valid locale"
+        );
+        let from_store = ApiError::from(rota_store::StoreError::internal("bad request shape"));
+        assert_eq!(from_store.log_line(), "internal error: bad request shape");
+        // The answer is the same generic 500 whatever the chain.
+        let body = body_json(&err.to_response("r"));
+        assert_eq!(body["detail"], "Something went wrong on our side.");
+        assert_eq!(body["status"], 500);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Extractors: what a handler takes from the request, as typed values, each answering with
 //! its own 4xx when the request does not carry it (the idea of axum's extractors, over our
 //! [`App`] and [`Ctx`]). A handler's `Input` is one extractor or a tuple of them, extracted in
-//! order, so `(Caller, Path<PostId>, Json<PostPatch>)` answers 401, then 404, then 4xx for
+//! order, so `(MarkedActive<Caller>, Path<PostId>, Json<PostPatch>)` answers 401, then 404, then 4xx for
 //! the body, before the handler runs.
 
 use std::future::Future;
@@ -45,17 +45,38 @@ tuple_extractors!(A, B);
 tuple_extractors!(A, B, C);
 tuple_extractors!(A, B, C, D);
 
-/// The authenticated caller: 401 without a valid access token.
-impl<S: HasTokens + Sync> FromRequest<S> for Caller {
-    async fn from_request(app: &App<S>, ctx: &mut Ctx, req: &Request) -> ApiResult<Self> {
-        app.authenticate(ctx, req).await
+/// The caller, marked active: the access token is verified (401 without a valid one, for
+/// `MarkedActive<Caller>`; anonymous without one, 401 for a bad one, for
+/// `MarkedActive<Option<Caller>>`), and then the caller's activity is recorded: a conditional
+/// UpdateItem of their `ACTIVITY` item (`rota_store::activity`), at most once per user and
+/// hour per container, whose failure never fails the request. That write is what
+/// `active_users_24h` and the DAU/MAU metrics count, so every handler that knows its caller
+/// takes its caller through this extractor, and its `Input` says that it writes.
+pub struct MarkedActive<T>(pub T);
+
+/// The caller itself (`caller.user_id`), the activity record being done.
+impl<T> std::ops::Deref for MarkedActive<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
     }
 }
 
-/// The caller when a token is sent; a bad token is 401, never silently anonymous.
-impl<S: HasTokens + Sync> FromRequest<S> for Option<Caller> {
+impl<S: HasTokens + Sync> FromRequest<S> for MarkedActive<Caller> {
     async fn from_request(app: &App<S>, ctx: &mut Ctx, req: &Request) -> ApiResult<Self> {
-        app.authenticate_optional(ctx, req).await
+        let caller = app.authenticate(ctx, req)?;
+        app.record_activity(ctx, caller.user_id).await;
+        Ok(MarkedActive(caller))
+    }
+}
+
+impl<S: HasTokens + Sync> FromRequest<S> for MarkedActive<Option<Caller>> {
+    async fn from_request(app: &App<S>, ctx: &mut Ctx, req: &Request) -> ApiResult<Self> {
+        let caller = app.authenticate_optional(ctx, req)?;
+        if let Some(caller) = &caller {
+            app.record_activity(ctx, caller.user_id).await;
+        }
+        Ok(MarkedActive(caller))
     }
 }
 

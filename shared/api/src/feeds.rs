@@ -80,14 +80,8 @@ pub async fn invalidate<S>(app: &App<S>, metrics: &mut Metrics) {
     if app.config.feed_cache_ttl.is_zero() {
         return;
     }
-    let result: Result<i64, redis::RedisError> = cache
-        .call(|mut conn| async move {
-            rota_lambda::diagnostics::redis_call(
-                redis::cmd("INCR").arg(GENERATION).query_async(&mut conn),
-            )
-            .await
-        })
-        .await;
+    let result: Result<i64, redis::RedisError> =
+        cache.query(redis::cmd("INCR").arg(GENERATION)).await;
     if result.is_err() {
         metrics.count("CacheErrors");
     }
@@ -206,15 +200,7 @@ where
     // The generation and the stored page, in one round trip (both keys in the `{feed}` slot).
     let lookup = || async {
         cache
-            .call(|mut conn| async move {
-                rota_lambda::diagnostics::redis_call(
-                    redis::cmd("MGET")
-                        .arg(GENERATION)
-                        .arg(key)
-                        .query_async::<(Option<String>, Option<String>)>(&mut conn),
-                )
-                .await
-            })
+            .query::<(Option<String>, Option<String>)>(redis::cmd("MGET").arg(GENERATION).arg(key))
             .await
             .map(|(generation, stored)| (generation.unwrap_or_else(|| "0".into()), stored))
     };

@@ -55,29 +55,18 @@ impl<'a> Fields<'a> {
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, &'static str>,
     ) -> Option<T> {
-        match self.present(name)? {
-            serde_json::Value::String(s) => match parse(s) {
-                Ok(v) => Some(v),
-                Err(message) => {
-                    self.fail(name, message);
-                    None
-                }
-            },
-            _ => {
-                self.fail(name, "must be a string");
-                None
-            }
-        }
+        let value = self.present(name)?.as_str().ok_or("must be a string");
+        self.checked(name, value.and_then(parse))
+    }
+
+    /// `value`, or `None` with its problem recorded against `name`.
+    fn checked<T>(&mut self, name: &str, value: Result<T, &'static str>) -> Option<T> {
+        value.map_err(|message| self.fail(name, message)).ok()
     }
 
     pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
-        match self.present(name)? {
-            serde_json::Value::Bool(b) => Some(*b),
-            _ => {
-                self.fail(name, "must be true or false");
-                None
-            }
-        }
+        let value = self.present(name)?.as_bool().ok_or("must be true or false");
+        self.checked(name, value)
     }
 
     pub fn optional_int<T>(
@@ -85,20 +74,8 @@ impl<'a> Fields<'a> {
         name: &str,
         parse: impl FnOnce(i64) -> Result<T, &'static str>,
     ) -> Option<T> {
-        let value = self.present(name)?;
-        match json_integer(value) {
-            Some(n) => match parse(n) {
-                Ok(v) => Some(v),
-                Err(message) => {
-                    self.fail(name, message);
-                    None
-                }
-            },
-            None => {
-                self.fail(name, "must be an integer");
-                None
-            }
-        }
+        let value = json_integer(self.present(name)?).ok_or("must be an integer");
+        self.checked(name, value.and_then(parse))
     }
 
     pub fn required_bool(&mut self, name: &str) -> Option<bool> {
@@ -135,17 +112,13 @@ impl<'a> Fields<'a> {
                 })
                 .collect()
         });
-        match list {
-            Some(list) if list.len() <= max => Some(list),
-            Some(_) => {
-                self.fail(name, "has too many entries");
-                None
-            }
-            None => {
-                self.fail(name, "must be an array of short strings");
-                None
-            }
-        }
+        let list = list
+            .ok_or("must be an array of short strings")
+            .and_then(|list| match list.len() <= max {
+                true => Ok(list),
+                false => Err("has too many entries"),
+            });
+        self.checked(name, list)
     }
 
     /// Ends parsing: `Ok(())` when every field was valid.

@@ -145,7 +145,7 @@ pub const DOCS_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-sr
      frame-ancestors 'none'";
 
 /// Which Content-Security-Policy a response carries: the API's, or the docs page's. A closed
-/// set, so a handler can only pick a reviewed policy ([`crate::runtime::Handler::CSP`]).
+/// set, so a handler can only pick a reviewed policy ([`crate::function::Handler::CSP`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Csp {
     /// `SECURITY_HEADERS`' `default-src 'none'`: nothing active (every JSON response).
@@ -239,48 +239,41 @@ mod tests {
         assert!(valid_request_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()).is_none());
     }
 
+    /// A response's headers that already hold `name: value`, after the security headers of
+    /// `csp` are applied.
+    fn secured(name: http::header::HeaderName, value: &'static str, csp: Csp) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(name, HeaderValue::from_static(value));
+        apply_security_headers(&mut h, csp);
+        h
+    }
+
     #[test]
     fn security_headers_keep_a_handlers_own_caching_only() {
-        let mut h = http::HeaderMap::new();
-        h.insert(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("SAMEORIGIN"),
-        );
-        apply_security_headers(&mut h, Csp::Api);
+        let h = secured(header::X_FRAME_OPTIONS, "SAMEORIGIN", Csp::Api);
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(
             h["strict-transport-security"],
             "max-age=63072000; includeSubDomains"
         );
-        let mut h = http::HeaderMap::new();
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        );
-        apply_security_headers(&mut h, Csp::Api);
+        let h = secured(header::CACHE_CONTROL, "public, max-age=300", Csp::Api);
         assert_eq!(h["cache-control"], "public, max-age=300");
         assert_eq!(h.len(), SECURITY_HEADERS.len() + 1);
     }
 
     #[test]
     fn only_the_docs_page_policy_differs_and_only_in_its_csp() {
-        let mut api = http::HeaderMap::new();
-        api.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("script-src *"),
-        );
-        apply_security_headers(&mut api, Csp::Api);
+        let api = secured(header::CONTENT_SECURITY_POLICY, "script-src *", Csp::Api);
         assert_eq!(
             api["content-security-policy"],
             "default-src 'none'; frame-ancestors 'none'"
         );
-        let mut docs = http::HeaderMap::new();
-        docs.insert(
+        let docs = secured(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("script-src *"),
+            "script-src *",
+            Csp::DocsPage,
         );
-        apply_security_headers(&mut docs, Csp::DocsPage);
         assert_eq!(docs["content-security-policy"], DOCS_PAGE_CSP);
         for (name, value) in api.iter() {
             if name != header::CONTENT_SECURITY_POLICY {
@@ -298,15 +291,13 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {
-        let r = http::Request::builder()
-            .header("authorization", "bearer abc")
-            .body(Body::Empty)
-            .unwrap();
-        assert_eq!(bearer_token(&r).unwrap(), Some("abc"));
-        let r = http::Request::builder()
-            .header("authorization", "Basic abc")
-            .body(Body::Empty)
-            .unwrap();
-        assert!(bearer_token(&r).is_err());
+        let with = |authorization: &str| {
+            http::Request::builder()
+                .header("authorization", authorization)
+                .body(Body::Empty)
+                .unwrap()
+        };
+        assert_eq!(bearer_token(&with("bearer abc")).unwrap(), Some("abc"));
+        assert!(bearer_token(&with("Basic abc")).is_err());
     }
 }

@@ -30,13 +30,6 @@ end
 return {count, ttl}
 ";
 
-const PEEK: &str = r"
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then ttl = tonumber(ARGV[1]) end
-return {count, ttl}
-";
-
 /// The most keys the in-memory fallback keeps (~100 bytes each: about 1 MB).
 const FALLBACK_KEYS: usize = 10_000;
 
@@ -50,18 +43,14 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn from_count(limit: Limit, count: u64, ttl: u64, counting_this_call: bool) -> Self {
+    /// The decision on a call that made the window's count `count`.
+    fn from_count(limit: Limit, count: u64, ttl: u64) -> Self {
         let max = u64::from(limit.max);
-        let allowed = if counting_this_call {
-            count <= max
-        } else {
-            count < max
-        };
         Self {
             limit: limit.max,
             remaining: max.saturating_sub(count) as u32,
             reset_secs: ttl.max(1),
-            allowed,
+            allowed: count <= max,
         }
     }
 
@@ -113,18 +102,19 @@ impl RateLimiter {
         key: &str,
         limit: Limit,
     ) -> Decision {
-        self.run(cache, metrics, key, limit, true).await
-    }
-
-    /// Reports `key`'s state without counting a call (used to check before counting failures).
-    pub async fn peek(
-        &self,
-        cache: Option<&Cache>,
-        metrics: &mut Metrics,
-        key: &str,
-        limit: Limit,
-    ) -> Decision {
-        self.run(cache, metrics, key, limit, false).await
+        let key = format!("rl:{key}");
+        if let Some(cache) = cache {
+            match Self::remote(cache, &key, limit).await {
+                Ok((n, ttl)) => return Decision::from_count(limit, n, ttl),
+                Err(err) => {
+                    if !crate::cache::is_short_circuit(&err) {
+                        tracing::warn!(error = %err, "rate-limit store unavailable; using the container's own window");
+                    }
+                    metrics.count("RateLimitStoreErrors");
+                }
+            }
+        }
+        self.local(&key, limit)
     }
 
     /// Forgets `key`'s window (a successful login clears the failures counted on its device).
@@ -132,17 +122,8 @@ impl RateLimiter {
     pub async fn reset(&self, cache: Option<&Cache>, key: &str) {
         let key = format!("rl:{key}");
         if let Some(cache) = cache {
-            let result: Result<(), redis::RedisError> = cache
-                .call(|mut conn| {
-                    let key = key.clone();
-                    async move {
-                        rota_lambda::diagnostics::redis_call(
-                            redis::cmd("DEL").arg(key).query_async::<()>(&mut conn),
-                        )
-                        .await
-                    }
-                })
-                .await;
+            let result: Result<(), redis::RedisError> =
+                cache.query(redis::cmd("DEL").arg(&key)).await;
             if let Err(err) = result
                 && !crate::cache::is_short_circuit(&err)
             {
@@ -155,36 +136,12 @@ impl RateLimiter {
             .pop(&key);
     }
 
-    async fn run(
-        &self,
-        cache: Option<&Cache>,
-        metrics: &mut Metrics,
-        key: &str,
-        limit: Limit,
-        count: bool,
-    ) -> Decision {
-        let key = format!("rl:{key}");
-        if let Some(cache) = cache {
-            match Self::remote(cache, &key, limit, count).await {
-                Ok((n, ttl)) => return Decision::from_count(limit, n, ttl, count),
-                Err(err) => {
-                    if !crate::cache::is_short_circuit(&err) {
-                        tracing::warn!(error = %err, "rate-limit store unavailable; using the container's own window");
-                    }
-                    metrics.count("RateLimitStoreErrors");
-                }
-            }
-        }
-        self.local(&key, limit, count)
-    }
-
     async fn remote(
         cache: &Cache,
         key: &str,
         limit: Limit,
-        count: bool,
     ) -> Result<(u64, u64), redis::RedisError> {
-        let script = redis::Script::new(if count { HIT } else { PEEK });
+        let script = redis::Script::new(HIT);
         let (n, ttl): (u64, i64) = cache
             .call(|mut conn| async move {
                 rota_lambda::diagnostics::redis_call(
@@ -199,7 +156,7 @@ impl RateLimiter {
         Ok((n, ttl.max(0) as u64))
     }
 
-    fn local(&self, key: &str, limit: Limit, count: bool) -> Decision {
+    fn local(&self, key: &str, limit: Limit) -> Decision {
         let now = Instant::now();
         let window = Duration::from_secs(u64::from(limit.window_secs));
         let mut map = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,11 +166,9 @@ impl RateLimiter {
         if entry.1 <= now {
             *entry = (0, now + window);
         }
-        if count {
-            entry.0 += 1;
-        }
+        entry.0 += 1;
         let ttl = entry.1.saturating_duration_since(now).as_secs_f64().ceil() as u64;
-        Decision::from_count(limit, entry.0, ttl, count)
+        Decision::from_count(limit, entry.0, ttl)
     }
 }
 
@@ -233,8 +188,7 @@ mod tests {
         let third = limiter.hit(None, &mut m, "k", limit).await;
         assert!(!third.allowed);
         assert!(third.reset_secs >= 1 && third.reset_secs <= 60);
-        assert!(!limiter.peek(None, &mut m, "k", limit).await.allowed);
-        assert!(limiter.peek(None, &mut m, "other", limit).await.allowed);
+        assert!(limiter.hit(None, &mut m, "other", limit).await.allowed);
     }
 
     /// While Redis is down, a flood of distinct addresses (each a new key) keeps the

@@ -156,7 +156,7 @@ pub async fn schedule<S: HasDb>(
                 .send_retried()
                 .await
                 .map_err(|e| {
-                    ApiError::Internal(format!(
+                    ApiError::internal(format!(
                         "SendMessageBatch: {}",
                         aws_sdk_sqs::error::DisplayErrorContext(e)
                     ))
@@ -168,7 +168,7 @@ pub async fn schedule<S: HasDb>(
             }
             if attempt == 2 {
                 // Failing the run makes EventBridge retry it; already-queued users are safe.
-                return Err(ApiError::Internal(format!(
+                return Err(ApiError::internal(format!(
                     "{} reminder batches could not be queued",
                     pending.len()
                 )));
@@ -318,7 +318,8 @@ pub async fn work_at<S: HasDb + HasMail>(
     let mut failures = Vec::new();
     for record in &event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let batch: Batch = match record.body.as_deref().map(serde_json::from_str) {
+        let body = record.body.as_deref();
+        let batch: Batch = match body.map(serde_json::from_str) {
             Some(Ok(batch)) => batch,
             _ => {
                 // A malformed message never succeeds: after maxReceiveCount it reaches the DLQ.
@@ -360,24 +361,15 @@ pub async fn work_at<S: HasDb + HasMail>(
                 Outcome::Missed => metrics.count("RemindersMissed"),
             }
         }
+        for (user, err) in &failed {
+            tracing::error!(user_id = user.id, error = err.log_line(), "reminder failed");
+        }
         if !failed.is_empty() {
-            for (user, err) in &failed {
-                tracing::error!(user_id = user.id, error = %err, "reminder failed");
-            }
             metrics.add("ReminderFailures", Unit::Count, failed.len() as f64);
             failures.push(message_id);
         }
     }
-    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
-    response.batch_item_failures = failures
-        .into_iter()
-        .map(|id| {
-            let mut f = aws_lambda_events::event::sqs::BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
-    response
+    crate::function::sqs_failures(failures)
 }
 
 /// Moves every message from the dead-letter queue `from` back to `to` (after a fix): each

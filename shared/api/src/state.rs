@@ -4,15 +4,15 @@
 //!
 //! | state | DynamoDB | token keys | SQS | used by |
 //! |---|---|---|---|---|
-//! | [`Bare`] | | | | liveness, the OpenAPI document, the `$default` route |
-//! | [`Data`] | ✓ | | | logout, the reminder worker |
-//! | [`Members`] | ✓ | ✓ | | endpoints with a caller |
-//! | [`Queue`] | ✓ | | ✓ | the reminder scheduler |
-//! | [`Mailing`] | ✓ | ✓ | | the reminder worker (plus SES: the reminder email) |
-//! | [`Cached<S>`] | as `S` | as `S` | as `S` | plus Redis: rate limits, shared feed pages, stats |
+//! | [`NoClients`] | | | | liveness, the OpenAPI document, the `$default` route |
+//! | [`Db`] | ✓ | | | logout, the mail events |
+//! | [`DbAndTokens`] | ✓ | ✓ | | endpoints with a caller |
+//! | [`DbAndQueue`] | ✓ | | ✓ | the reminder scheduler |
+//! | [`DbTokensAndMail`] | ✓ | ✓ | | the reminder worker (plus SES: the reminder email) |
+//! | [`WithRedis<S>`] | as `S` | as `S` | as `S` | plus a Redis connection (held by the `App`): rate limits, shared feed pages, stats |
 //!
 //! Every client costs cold-start time, so a state builds only what it holds. Redis stays
-//! optional even in a [`Cached`] state, by design: when it is unconfigured or down, limits
+//! optional even in a [`WithRedis`] state, by design: when it is unconfigured or down, limits
 //! fail open, and feeds and stats are read from DynamoDB (`cache.rs`).
 
 use std::future::Future;
@@ -46,7 +46,7 @@ pub trait HasDb {
     fn db(&self) -> &aws_sdk_dynamodb::Client;
 }
 
-/// States that may send the reminder email: only [`Mailing`] does (the others send none).
+/// States that may send the reminder email: only [`DbTokensAndMail`] does (the others send none).
 pub trait HasMail {
     fn mail(&self) -> Option<(&crate::email::Mailer, &TokenKeys)> {
         None
@@ -59,20 +59,20 @@ pub trait HasTokens: HasDb {
 }
 
 /// No client at all.
-pub struct Bare;
+pub struct NoClients;
 
-impl State for Bare {
+impl State for NoClients {
     async fn build(_: &Config) -> Result<Self, InitError> {
-        Ok(Bare)
+        Ok(NoClients)
     }
 }
 
 /// The DynamoDB client.
-pub struct Data {
+pub struct Db {
     pub db: aws_sdk_dynamodb::Client,
 }
 
-impl Data {
+impl Db {
     fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
         // The data layer's configuration, counted per request in diagnostic builds.
         let conf = rota_lambda::diagnostics::instrument(rota_store::dynamodb_config(sdk));
@@ -82,132 +82,138 @@ impl Data {
     }
 }
 
-impl State for Data {
+impl State for Db {
     async fn build(_: &Config) -> Result<Self, InitError> {
         Ok(Self::from_sdk(&sdk().await))
     }
 }
 
-impl HasDb for Data {
+impl HasDb for Db {
     fn db(&self) -> &aws_sdk_dynamodb::Client {
         &self.db
     }
 }
 
-impl HasMail for Data {}
+impl HasMail for Db {}
 
 /// DynamoDB, the token keys (the unsubscribe links' key) and SES: the reminder worker.
-pub struct Mailing {
+pub struct DbTokensAndMail {
     pub db: aws_sdk_dynamodb::Client,
     pub tokens: TokenKeys,
     /// `None` when the function is given no sender (`MAIL_FROM`): in-app reminders only.
     pub mailer: Option<crate::email::Mailer>,
 }
 
-impl State for Mailing {
+impl State for DbTokensAndMail {
     async fn build(config: &Config) -> Result<Self, InitError> {
         let sdk = sdk().await;
+        let DbAndTokens { db, tokens } = DbAndTokens::from_sdk(&sdk, config).await?;
         Ok(Self {
-            db: Data::from_sdk(&sdk).db,
-            tokens: load_token_keys(&sdk, config).await?,
+            db,
+            tokens,
             mailer: crate::email::Mailer::from_env(&sdk).map_err(InitError::Mail)?,
         })
     }
 }
 
-impl HasDb for Mailing {
+impl HasDb for DbTokensAndMail {
     fn db(&self) -> &aws_sdk_dynamodb::Client {
         &self.db
     }
 }
 
-impl HasTokens for Mailing {
+impl HasTokens for DbTokensAndMail {
     fn tokens(&self) -> &TokenKeys {
         &self.tokens
     }
 }
 
-impl HasMail for Mailing {
+impl HasMail for DbTokensAndMail {
     fn mail(&self) -> Option<(&crate::email::Mailer, &TokenKeys)> {
         self.mailer.as_ref().map(|m| (m, &self.tokens))
     }
 }
 
 /// DynamoDB and the token keys: endpoints that know their caller.
-pub struct Members {
+pub struct DbAndTokens {
     pub db: aws_sdk_dynamodb::Client,
     pub tokens: TokenKeys,
 }
 
-impl State for Members {
-    async fn build(config: &Config) -> Result<Self, InitError> {
-        let sdk = sdk().await;
+impl DbAndTokens {
+    async fn from_sdk(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, InitError> {
         Ok(Self {
-            db: Data::from_sdk(&sdk).db,
-            tokens: load_token_keys(&sdk, config).await?,
+            db: Db::from_sdk(sdk).db,
+            tokens: load_token_keys(sdk, config).await?,
         })
     }
 }
 
-impl HasDb for Members {
+impl State for DbAndTokens {
+    async fn build(config: &Config) -> Result<Self, InitError> {
+        Self::from_sdk(&sdk().await, config).await
+    }
+}
+
+impl HasDb for DbAndTokens {
     fn db(&self) -> &aws_sdk_dynamodb::Client {
         &self.db
     }
 }
 
-impl HasMail for Members {}
+impl HasMail for DbAndTokens {}
 
-impl HasTokens for Members {
+impl HasTokens for DbAndTokens {
     fn tokens(&self) -> &TokenKeys {
         &self.tokens
     }
 }
 
 /// DynamoDB and SQS: the reminder scheduler.
-pub struct Queue {
+pub struct DbAndQueue {
     pub db: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
 
-impl State for Queue {
+impl State for DbAndQueue {
     async fn build(_: &Config) -> Result<Self, InitError> {
         let sdk = sdk().await;
         Ok(Self {
-            db: Data::from_sdk(&sdk).db,
+            db: Db::from_sdk(&sdk).db,
             sqs: rota_store::sqs_client(&sdk),
         })
     }
 }
 
-impl HasDb for Queue {
+impl HasDb for DbAndQueue {
     fn db(&self) -> &aws_sdk_dynamodb::Client {
         &self.db
     }
 }
 
 /// `S` plus a Redis connection (held by the `App`, since it may be absent or down).
-pub struct Cached<S>(pub S);
+pub struct WithRedis<S>(pub S);
 
-impl<S: State> State for Cached<S> {
+impl<S: State> State for WithRedis<S> {
     const CACHE: bool = true;
     async fn build(config: &Config) -> Result<Self, InitError> {
-        Ok(Cached(S::build(config).await?))
+        Ok(WithRedis(S::build(config).await?))
     }
 }
 
-impl<S: HasDb> HasDb for Cached<S> {
+impl<S: HasDb> HasDb for WithRedis<S> {
     fn db(&self) -> &aws_sdk_dynamodb::Client {
         self.0.db()
     }
 }
 
-impl<S: HasMail> HasMail for Cached<S> {
+impl<S: HasMail> HasMail for WithRedis<S> {
     fn mail(&self) -> Option<(&crate::email::Mailer, &TokenKeys)> {
         self.0.mail()
     }
 }
 
-impl<S: HasTokens> HasTokens for Cached<S> {
+impl<S: HasTokens> HasTokens for WithRedis<S> {
     fn tokens(&self) -> &TokenKeys {
         self.0.tokens()
     }

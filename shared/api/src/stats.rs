@@ -30,8 +30,8 @@ use crate::cache::Cache;
 use crate::error::ApiResult;
 use rota_lambda::metrics::{Metrics, Unit};
 use rota_store::activity::{Activity, hour_of};
-use rota_store::posts::{Feed, Posts, feed_partition};
-use rota_store::{counters, n, s};
+use rota_store::counters;
+use rota_store::posts::{Feed, Posts};
 
 /// How long a container keeps its own copy when the cache is down.
 const CONTAINER_TTL: Duration = Duration::from_secs(30);
@@ -129,17 +129,7 @@ pub async fn compute(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<
     let shards = src.feed_shards;
 
     let totals = counters::totals(db, table);
-    let recent_posts = futures_util::future::try_join_all((0..shards).map(|shard| {
-        rota_store::count_all(
-            db.query()
-                .table_name(table)
-                .index_name(Feed::New.index())
-                .key_condition_expression("#feed = :feed AND id >= :since")
-                .expression_attribute_names("#feed", "feed")
-                .expression_attribute_values(":feed", s(feed_partition(shard)))
-                .expression_attribute_values(":since", n(since_id)),
-        )
-    }));
+    let recent_posts = rota_store::stats::posts_since(db, table, shards, since_id);
     let activity = Activity::new(db, table);
     let posts = Posts::new(db, table);
     let (totals, recent_posts, daily, monthly, top) = tokio::try_join!(
@@ -156,7 +146,7 @@ pub async fn compute(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<
     Ok(Stats {
         total_users: totals.users,
         total_posts: totals.active_posts,
-        posts_last_24h: recent_posts.iter().sum(),
+        posts_last_24h: recent_posts,
         active_users_24h: daily,
         top_posts: top
             .0
@@ -171,12 +161,7 @@ pub async fn compute(src: &StatsSource<'_>, metrics: &mut Metrics) -> ApiResult<
 }
 
 async fn read(cache: &Cache, key: &str) -> Result<Option<Entry>, redis::RedisError> {
-    let raw: Option<String> = cache
-        .call(|mut conn| async move {
-            rota_lambda::diagnostics::redis_call(redis::cmd("GET").arg(key).query_async(&mut conn))
-                .await
-        })
-        .await?;
+    let raw: Option<String> = cache.query(redis::cmd("GET").arg(key)).await?;
     Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
 }
 
@@ -192,18 +177,9 @@ async fn write(
         return Ok(());
     }
     let value = serde_json::to_string(entry).unwrap_or_default();
+    let px = left.as_millis().max(1) as u64;
     cache
-        .call(|mut conn| async move {
-            rota_lambda::diagnostics::redis_call(
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(value)
-                    .arg("PX")
-                    .arg(left.as_millis().max(1) as u64)
-                    .query_async::<()>(&mut conn),
-            )
-            .await
-        })
+        .query(redis::cmd("SET").arg(key).arg(value).arg("PX").arg(px))
         .await
 }
 
@@ -214,23 +190,15 @@ async fn lock(cache: &Cache, key: &str) -> Result<Option<String>, redis::RedisEr
     let budget = rota_store::retry::Budget::current();
     let ttl_ms = (budget.deadline.saturating_duration_since(Instant::now()) + LOCK_MARGIN)
         .as_millis() as u64;
-    let ok: Option<String> = cache
-        .call(|mut conn| {
-            let token = token.clone();
-            async move {
-                rota_lambda::diagnostics::redis_call(
-                    redis::cmd("SET")
-                        .arg(format!("{key}:lock"))
-                        .arg(&token)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(ttl_ms)
-                        .query_async(&mut conn),
-                )
-                .await
-            }
-        })
-        .await?;
+    let lock_key = format!("{key}:lock");
+    let set = redis::cmd("SET")
+        .arg(&lock_key)
+        .arg(&token)
+        .arg("NX")
+        .arg("PX")
+        .arg(ttl_ms)
+        .clone();
+    let ok: Option<String> = cache.query(&set).await?;
     Ok(ok.map(|_| token))
 }
 
@@ -337,7 +305,10 @@ async fn refresh(
             ),
         }),
         (Err(err), Some(entry)) => {
-            tracing::warn!(error = %err, "stats refresh failed; serving the cached entry");
+            tracing::warn!(
+                error = err.log_line(),
+                "stats refresh failed; serving the cached entry"
+            );
             Ok(Served {
                 age: entry.age(),
                 stats: entry.stats,

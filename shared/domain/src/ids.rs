@@ -42,8 +42,6 @@ macro_rules! typed_ids {
 }
 
 typed_ids! {
-    /// A user (account).
-    UserId(i64);
     /// A community post.
     PostId(i64);
     /// A comment on a post.

@@ -117,24 +117,6 @@ mod tests {
         minute_start(last_due_minute(now, hour, tz))
     }
 
-    #[test]
-    fn the_next_due_minute_is_the_local_hour_in_the_users_timezone() {
-        // 09:00 in Istanbul (UTC+3) is 06:00 UTC.
-        assert_eq!(
-            next(at(2026, 11, 25, 5, 0), 9, "Europe/Istanbul"),
-            at(2026, 11, 25, 6, 0)
-        );
-        // Once that minute has come, the next one is tomorrow's.
-        assert_eq!(
-            next(at(2026, 11, 25, 6, 0), 9, "Europe/Istanbul"),
-            at(2026, 11, 26, 6, 0)
-        );
-        assert_eq!(
-            next(at(2026, 11, 25, 5, 59), 9, "Europe/Istanbul"),
-            at(2026, 11, 25, 6, 0)
-        );
-    }
-
     /// 09:00 local in the zones whose offset is not a whole hour: on the minute, not on the
     /// UTC hour before it.
     #[test]
@@ -169,53 +151,127 @@ mod tests {
         );
     }
 
+    /// The next due minute is the local hour in the user's timezone, and once it has come the
+    /// next one is the following day's. Across daylight-saving changes the local minute stays
+    /// and the UTC one moves; a local time that does not exist comes at the instant of the
+    /// jump, one that happens twice counts once (the first). New York changes on 8 March and 1 November 2026; Adelaide
+    /// (+9:30 / +10:30) on 4 October at 02:00 ACST and 5 April at 03:00 ACDT; Lord Howe moves
+    /// its clocks by 30 minutes (+10:30 / +11): the gap is 02:00–02:30 on 4 October, the repeat
+    /// 01:30–02:00 on 5 April.
     #[test]
-    fn daylight_saving_moves_the_utc_minute_not_the_local_one() {
-        let tz = "America/New_York";
-        // 09:00 EST = 14:00 UTC before 8 March 2026; 09:00 EDT = 13:00 UTC after.
-        assert_eq!(next(at(2026, 3, 7, 15, 0), 9, tz), at(2026, 3, 8, 13, 0));
-        assert_eq!(next(at(2026, 3, 6, 15, 0), 9, tz), at(2026, 3, 7, 14, 0));
-        // 02:00 does not exist on 8 March: the reminder comes at 03:00 EDT (07:00 UTC).
-        assert_eq!(next(at(2026, 3, 8, 0, 0), 2, tz), at(2026, 3, 8, 7, 0));
-        // 01:00 happens twice on 1 November: the first one (05:00 UTC, EDT) counts, once.
-        let first = next(at(2026, 11, 1, 0, 0), 1, tz);
-        assert_eq!(first, at(2026, 11, 1, 5, 0));
-        assert_eq!(next(first, 1, tz), at(2026, 11, 2, 6, 0));
-    }
-
-    /// Adelaide (+9:30 / +10:30): spring forward on 4 October 2026 at 02:00 ACST, fall back on
-    /// 5 April 2026 at 03:00 ACDT.
-    #[test]
-    fn adelaide_across_its_changes() {
-        let tz = "Australia/Adelaide";
-        // 09:00 on the day before spring forward is 23:30 UTC (ACST), the day of it 22:30.
-        assert_eq!(next(at(2026, 10, 2, 12, 0), 9, tz), at(2026, 10, 2, 23, 30));
-        assert_eq!(next(at(2026, 10, 3, 12, 0), 9, tz), at(2026, 10, 3, 22, 30));
-        // 02:00 does not exist on 4 October: 03:00 ACDT, the instant of the jump (16:30 UTC).
-        assert_eq!(next(at(2026, 10, 3, 12, 0), 2, tz), at(2026, 10, 3, 16, 30));
-        // 02:00 happens twice on 5 April: the first (ACDT, 15:30 UTC), once.
-        let first = next(at(2026, 4, 4, 12, 0), 2, tz);
-        assert_eq!(first, at(2026, 4, 4, 15, 30));
-        assert_eq!(next(first, 2, tz), at(2026, 4, 5, 16, 30));
-        // 09:00 either side of fall back: 22:30 UTC (ACDT), then 23:30 (ACST).
-        assert_eq!(next(at(2026, 4, 3, 12, 0), 9, tz), at(2026, 4, 3, 22, 30));
-        assert_eq!(next(at(2026, 4, 4, 12, 0), 9, tz), at(2026, 4, 4, 23, 30));
-    }
-
-    /// Lord Howe moves its clocks by 30 minutes (+10:30 / +11): the gap is 02:00–02:30 on 4
-    /// October 2026, the repeat 01:30–02:00 on 5 April 2026.
-    #[test]
-    fn lord_howe_and_its_half_hour_daylight_saving() {
-        let tz = "Australia/Lord_Howe";
-        // 02:00 does not exist: the reminder comes at 02:30 LHDT = 15:30 UTC, not an hour late.
-        assert_eq!(next(at(2026, 10, 3, 6, 0), 2, tz), at(2026, 10, 3, 15, 30));
-        // 09:00 the day before (LHST, 22:30 UTC) and the day of (LHDT, 22:00 UTC).
-        assert_eq!(next(at(2026, 10, 2, 12, 0), 9, tz), at(2026, 10, 2, 22, 30));
-        assert_eq!(next(at(2026, 10, 3, 12, 0), 9, tz), at(2026, 10, 3, 22, 0));
-        // 01:00 on 5 April is not repeated (01:30–02:00 is): 14:00 UTC, then 14:30 next day.
-        let first = next(at(2026, 4, 4, 6, 0), 1, tz);
-        assert_eq!(first, at(2026, 4, 4, 14, 0));
-        assert_eq!(next(first, 1, tz), at(2026, 4, 5, 14, 30));
+    fn the_next_due_minute_is_the_local_hour_and_daylight_saving_moves_the_utc_one() {
+        // (zone, now, local hour, the next due minute, the one after it), UTC times in 2026
+        let cases = [
+            // 09:00 in Istanbul (UTC+3) is 06:00 UTC, from a minute or an hour before.
+            (
+                "Europe/Istanbul",
+                "11-25 05:00",
+                9,
+                "11-25 06:00",
+                "11-26 06:00",
+            ),
+            (
+                "Europe/Istanbul",
+                "11-25 05:59",
+                9,
+                "11-25 06:00",
+                "11-26 06:00",
+            ),
+            // 09:00 EST = 14:00 UTC before the change, 09:00 EDT = 13:00 UTC after.
+            (
+                "America/New_York",
+                "03-06 15:00",
+                9,
+                "03-07 14:00",
+                "03-08 13:00",
+            ),
+            // 02:00 does not exist on 8 March: 03:00 EDT (07:00 UTC).
+            (
+                "America/New_York",
+                "03-08 00:00",
+                2,
+                "03-08 07:00",
+                "03-09 06:00",
+            ),
+            // 01:00 happens twice on 1 November: the first (05:00 UTC, EDT), once.
+            (
+                "America/New_York",
+                "11-01 00:00",
+                1,
+                "11-01 05:00",
+                "11-02 06:00",
+            ),
+            // 09:00 the day before spring forward is 23:30 UTC (ACST), the day of it 22:30.
+            (
+                "Australia/Adelaide",
+                "10-02 12:00",
+                9,
+                "10-02 23:30",
+                "10-03 22:30",
+            ),
+            // 02:00 does not exist on 4 October: 03:00 ACDT, the instant of the jump.
+            (
+                "Australia/Adelaide",
+                "10-03 12:00",
+                2,
+                "10-03 16:30",
+                "10-04 15:30",
+            ),
+            // 02:00 happens twice on 5 April: the first (ACDT, 15:30 UTC), once.
+            (
+                "Australia/Adelaide",
+                "04-04 12:00",
+                2,
+                "04-04 15:30",
+                "04-05 16:30",
+            ),
+            // 09:00 either side of fall back: 22:30 UTC (ACDT), then 23:30 (ACST).
+            (
+                "Australia/Adelaide",
+                "04-03 12:00",
+                9,
+                "04-03 22:30",
+                "04-04 23:30",
+            ),
+            // 02:00 does not exist: 02:30 LHDT = 15:30 UTC, not an hour late.
+            (
+                "Australia/Lord_Howe",
+                "10-03 06:00",
+                2,
+                "10-03 15:30",
+                "10-04 15:00",
+            ),
+            // 09:00 the day before (LHST, 22:30 UTC) and the day of (LHDT, 22:00 UTC).
+            (
+                "Australia/Lord_Howe",
+                "10-02 12:00",
+                9,
+                "10-02 22:30",
+                "10-03 22:00",
+            ),
+            // 01:00 on 5 April is not repeated (01:30–02:00 is): 14:00 UTC, then 14:30.
+            (
+                "Australia/Lord_Howe",
+                "04-04 06:00",
+                1,
+                "04-04 14:00",
+                "04-05 14:30",
+            ),
+        ];
+        let utc = |t: &str| {
+            chrono::NaiveDateTime::parse_from_str(&format!("2026-{t}"), "%Y-%m-%d %H:%M")
+                .unwrap()
+                .and_utc()
+        };
+        for (tz, now, hour, due, then) in cases {
+            let first = next(utc(now), hour, tz);
+            assert_eq!(first, utc(due), "{tz} {hour}:00 after {now}");
+            assert_eq!(
+                next(first, hour, tz),
+                utc(then),
+                "{tz} {hour}:00 after {due}"
+            );
+        }
     }
 
     #[test]

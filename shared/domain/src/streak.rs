@@ -74,23 +74,24 @@ mod tests {
 
     #[test]
     fn days_are_the_users_local_days() {
-        // 22:30 UTC on 1 Nov is already 2 Nov in Istanbul (UTC+3).
-        assert_eq!(
-            local_date(utc(2026, 11, 1, 22, 30), "Europe/Istanbul"),
-            day(2026, 11, 2)
-        );
-        assert_eq!(
-            local_date(utc(2026, 11, 1, 22, 30), "UTC"),
-            day(2026, 11, 1)
-        );
-        assert_eq!(
-            local_date(utc(2026, 11, 2, 3, 0), "America/Los_Angeles"),
-            day(2026, 11, 1)
-        );
-        assert_eq!(
-            local_date(utc(2026, 11, 2, 3, 0), "Not/AZone"),
-            day(2026, 11, 2)
-        );
+        for (now, tz, local) in [
+            // 22:30 UTC on 1 Nov is already 2 Nov in Istanbul (UTC+3).
+            (
+                utc(2026, 11, 1, 22, 30),
+                "Europe/Istanbul",
+                day(2026, 11, 2),
+            ),
+            (utc(2026, 11, 1, 22, 30), "UTC", day(2026, 11, 1)),
+            (
+                utc(2026, 11, 2, 3, 0),
+                "America/Los_Angeles",
+                day(2026, 11, 1),
+            ),
+            // An unknown zone counts as UTC.
+            (utc(2026, 11, 2, 3, 0), "Not/AZone", day(2026, 11, 2)),
+        ] {
+            assert_eq!(local_date(now, tz), local, "{tz} at {now}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::logging::LambdaLevel;
 use crate::metrics::Metrics;
 
 /// What stays the same for every invocation of one container (Lambda instance).
@@ -13,6 +14,8 @@ use crate::metrics::Metrics;
 pub struct Container {
     function: String,
     namespace: String,
+    /// The `level` of its metrics lines (see [`crate::logging::emf_level`]).
+    emf_level: LambdaLevel,
     cold: AtomicBool,
 }
 
@@ -31,6 +34,7 @@ impl Container {
         Self {
             function: function.into(),
             namespace: namespace.into(),
+            emf_level: crate::logging::emf_level(crate::logging::application_level()),
             cold: AtomicBool::new(true),
         }
     }
@@ -124,6 +128,7 @@ impl Invocation<'_> {
             &self.container.namespace,
             &self.container.function,
             &self.log_request_id,
+            self.container.emf_level,
         );
     }
 }

@@ -18,17 +18,87 @@ use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Installs the JSON logger once per container. `LOG_LEVEL` (or `RUST_LOG`) sets the level.
-pub fn init() {
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into());
-    let filter = EnvFilter::try_new(format!(
-        "{filter},aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
+/// Lambda's application log levels (advanced logging controls), least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LambdaLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl LambdaLevel {
+    /// The level Lambda gives a line: its `level` field, INFO when it is missing or not one
+    /// of Lambda's (its documented rule for JSON application logs).
+    pub fn parse(name: Option<&str>) -> Self {
+        match name.map(str::to_ascii_uppercase).as_deref() {
+            Some("TRACE") => Self::Trace,
+            Some("DEBUG") => Self::Debug,
+            Some("WARN" | "WARNING") => Self::Warn,
+            Some("ERROR") => Self::Error,
+            Some("FATAL") => Self::Fatal,
+            _ => Self::Info,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trace => "TRACE",
+            Self::Debug => "DEBUG",
+            Self::Info => "INFO",
+            Self::Warn => "WARN",
+            Self::Error => "ERROR",
+            Self::Fatal => "FATAL",
+        }
+    }
+
+    /// The `tracing` directive that keeps exactly the lines Lambda would keep (tracing has no
+    /// FATAL, so at FATAL no line of ours would reach CloudWatch: none is written).
+    fn directive(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Fatal => "off",
+        }
+    }
+}
+
+/// The function's application log level: `AWS_LAMBDA_LOG_LEVEL`, which Lambda sets from the
+/// template's `LoggingConfig.ApplicationLogLevel` (JSON format); INFO when unset.
+pub fn application_level() -> LambdaLevel {
+    LambdaLevel::parse(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref())
+}
+
+/// The `level` of an EMF line (`metrics.rs`): Lambda drops a JSON line below the application
+/// log level and reads a line without `level` as INFO, so a metrics line carries the
+/// threshold itself (INFO at most verbose): it always passes, and the alarms on its metrics
+/// keep their data whatever the level.
+pub fn emf_level(application: LambdaLevel) -> LambdaLevel {
+    application.max(LambdaLevel::Info)
+}
+
+/// The filter of the application's log lines: `RUST_LOG` when set (per-target directives,
+/// for local debugging), else the application log level; the SDK's and hyper's chatter only
+/// from WARN (or the application level, when stricter).
+pub fn filter(rust_log: Option<&str>, application: LambdaLevel) -> EnvFilter {
+    let base = rust_log.unwrap_or(application.directive());
+    let noisy = application.max(LambdaLevel::Warn).directive();
+    EnvFilter::try_new(format!(
+        "{base},aws_config={noisy},aws_smithy_runtime={noisy},hyper={noisy}"
     ))
-    .unwrap_or_else(|_| EnvFilter::new("info"));
+    .unwrap_or_else(|_| EnvFilter::new(application.directive()))
+}
+
+/// Installs the JSON logger once per container, at [`application_level`] (or `RUST_LOG`).
+pub fn init() {
+    let rust_log = std::env::var("RUST_LOG").ok();
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter(rust_log.as_deref(), application_level()))
         .fmt_fields(JsonFields::new())
         .event_format(FlatJson)
         .with_writer(std::io::stdout)
@@ -106,70 +176,5 @@ impl tracing::field::Visit for Visitor<'_> {
     }
     fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
         self.0.insert(field.name().into(), value.into());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn every_line_carries_the_invocation_ids_once_under_snake_case_names() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(JsonFields::new())
-            .event_format(FlatJson)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            // What lambda_runtime opens around each invocation, then ours inside it.
-            let runtime = tracing::info_span!(
-                "Lambda runtime invoke",
-                requestId = "lambda-1",
-                xrayTraceId = "Root=1-a-b"
-            );
-            let _r = runtime.enter();
-            tracing::info!("runtime line");
-            let ours = tracing::info_span!(
-                "invocation",
-                request_id = "lambda-1",
-                correlation_id = "client-7",
-                xray_trace_id = "Root=1-a-b",
-                user_id = 5
-            );
-            let _o = ours.enter();
-            tracing::info!(status = 200, "request finished");
-        });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 2, "{text}");
-        for line in &lines {
-            assert_eq!(line["request_id"], "lambda-1", "{line}");
-            assert_eq!(line["xray_trace_id"], "Root=1-a-b", "{line}");
-            assert!(line.get("requestId").is_none(), "{line}");
-            assert!(line.get("xrayTraceId").is_none(), "{line}");
-        }
-        assert_eq!(lines[1]["correlation_id"], "client-7");
-        assert_eq!(lines[1]["user_id"], 5);
-        assert_eq!(lines[1]["status"], 200);
-        assert_eq!(lines[1]["message"], "request finished");
     }
 }

@@ -5,6 +5,8 @@
 
 use std::io::Write;
 
+use crate::logging::LambdaLevel;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
@@ -169,22 +171,42 @@ impl Metrics {
         doc
     }
 
-    /// Writes the line to stdout (Lambda ships stdout to CloudWatch Logs); nothing when
-    /// nothing was recorded.
-    pub fn flush(&mut self, namespace: &str, function: &str, request_id: &str) {
+    /// Writes the line straight to stdout (Lambda ships stdout to CloudWatch Logs), not
+    /// through the log subscriber, so the application log filter never drops it; `level` is
+    /// [`crate::logging::emf_level`], so Lambda's own filter keeps it too. Nothing when nothing
+    /// was recorded.
+    pub fn flush(&mut self, namespace: &str, function: &str, request_id: &str, level: LambdaLevel) {
+        // A failed log write must not fail the request.
+        let _ = self.write_line(
+            &mut std::io::stdout().lock(),
+            namespace,
+            function,
+            request_id,
+            level,
+        );
+    }
+
+    /// [`Self::flush`] into `out`.
+    pub fn write_line(
+        &mut self,
+        out: &mut impl Write,
+        namespace: &str,
+        function: &str,
+        request_id: &str,
+        level: LambdaLevel,
+    ) -> std::io::Result<()> {
         if self.values.is_empty() {
-            return;
+            return Ok(());
         }
-        let doc = self.to_emf(
+        let mut doc = self.to_emf(
             namespace,
             function,
             request_id,
             chrono::Utc::now().timestamp_millis(),
         );
-        let mut out = std::io::stdout().lock();
-        // A failed log write must not fail the request.
-        let _ = writeln!(out, "{doc}");
+        doc["level"] = level.as_str().into();
         self.values.clear();
+        writeln!(out, "{doc}")
     }
 }
 

@@ -116,21 +116,28 @@ pub struct Skill {
     pub tr: Texts,
 }
 
-impl Skill {
-    pub fn title_in(&self, locale: Locale) -> &str {
-        match locale {
-            Locale::En => &self.title,
-            Locale::Tr => &self.tr.title,
-        }
-    }
+/// `title_in` and `description_in` of the catalog entries with Turkish texts in `tr`: inherent
+/// methods (callers need no trait in scope), the same for skills and goals.
+macro_rules! translated {
+    ($($entry:ty),+) => {$(
+        impl $entry {
+            pub fn title_in(&self, locale: Locale) -> &str {
+                match locale {
+                    Locale::En => &self.title,
+                    Locale::Tr => &self.tr.title,
+                }
+            }
 
-    pub fn description_in(&self, locale: Locale) -> &str {
-        match locale {
-            Locale::En => &self.description,
-            Locale::Tr => &self.tr.description,
+            pub fn description_in(&self, locale: Locale) -> &str {
+                match locale {
+                    Locale::En => &self.description,
+                    Locale::Tr => &self.tr.description,
+                }
+            }
         }
-    }
+    )+};
 }
+translated!(Skill, Goal);
 
 /// A learning goal with its prerequisite graph.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,20 +161,6 @@ pub struct Goal {
 }
 
 impl Goal {
-    pub fn title_in(&self, locale: Locale) -> &str {
-        match locale {
-            Locale::En => &self.title,
-            Locale::Tr => &self.tr.title,
-        }
-    }
-
-    pub fn description_in(&self, locale: Locale) -> &str {
-        match locale {
-            Locale::En => &self.description,
-            Locale::Tr => &self.tr.description,
-        }
-    }
-
     pub fn milestone_in(&self, stage: Stage, locale: Locale) -> &str {
         match locale {
             Locale::En => self.milestones.get(stage),

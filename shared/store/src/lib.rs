@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 pub mod activity;
 pub mod comments;
 pub mod counters;
+pub mod health;
 pub mod idempotency;
 pub mod likes;
 pub mod mail;
@@ -21,6 +22,7 @@ pub mod posts;
 pub mod retry;
 pub mod roadmaps;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 pub use retry::SendRetried;

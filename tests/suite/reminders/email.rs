@@ -7,7 +7,7 @@ use mail_parser::MessageParser;
 use rota_api::App;
 use rota_api::email::{EmailOutcome, Mailer};
 use rota_api::reminders::{Outcome, remind};
-use rota_api::state::Mailing;
+use rota_api::state::DbTokensAndMail;
 use rota_store::users::{DueUser, Users};
 use rota_tests::*;
 use serde_json::json;
@@ -18,12 +18,12 @@ const UNSUBSCRIBE_URL: &str = "https://api.rota.example/api/reminders/unsubscrib
 
 /// The worker's App as the template configures it (the stack's identity is `MailDomain`'s
 /// default), sending from `from`.
-async fn mailing(from: &str) -> App<Mailing> {
+async fn mailing(from: &str) -> App<DbTokensAndMail> {
     mailing_through(from, sdk_config().await).await
 }
 
 /// [`mailing`], its SES client (only) configured by `ses`.
-async fn mailing_through(from: &str, ses: aws_config::SdkConfig) -> App<Mailing> {
+async fn mailing_through(from: &str, ses: aws_config::SdkConfig) -> App<DbTokensAndMail> {
     let sdk = sdk_config().await;
     let from = from.to_owned();
     let mailer = Mailer::from_lookup(&ses, |k| match k {
@@ -37,7 +37,7 @@ async fn mailing_through(from: &str, ses: aws_config::SdkConfig) -> App<Mailing>
     .expect("a mailer");
     App::new(
         config(),
-        Mailing {
+        DbTokensAndMail {
             db: aws_sdk_dynamodb::Client::new(&sdk),
             tokens: in_process_token_keys(),
             mailer: Some(mailer),
@@ -46,13 +46,13 @@ async fn mailing_through(from: &str, ses: aws_config::SdkConfig) -> App<Mailing>
     )
 }
 
-async fn worker() -> App<Mailing> {
+async fn worker() -> App<DbTokensAndMail> {
     mailing("Rota <reminders@rota.example>").await
 }
 
 /// The stack's App, the worker that mails reminders, a learner due for one (with a roadmap)
 /// and their address.
-async fn a_learner_due_by_email() -> (TestApp, App<Mailing>, Learner, DueUser, String) {
+async fn a_learner_due_by_email() -> (TestApp, App<DbTokensAndMail>, Learner, DueUser, String) {
     let app = app().await;
     let worker = worker().await;
     let (me, due) = due_learner(&app, true).await;
@@ -292,14 +292,14 @@ async fn a_bounce_suppresses_the_address_and_a_transient_one_does_not() {
     };
     let data = App::new(
         config(),
-        rota_api::state::Data {
+        rota_api::state::Db {
             db: app.db().clone(),
         },
         None,
     );
     let run = |event| async {
         let mut metrics = rota_lambda::metrics::Metrics::new();
-        rota_api::runtime::Job::run(
+        rota_api::function::Job::run(
             &rota_api::handlers::mail::MailEvents,
             &data,
             event,

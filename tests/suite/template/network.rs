@@ -63,9 +63,9 @@ fn only_functions_that_use_the_cache_run_in_the_vpc() {
             .unwrap_or_else(|| panic!("{id}: no Handler"));
         let state = handler_state(handler);
         assert_eq!(
-            state.starts_with("Cached<"),
+            state.starts_with("WithRedis<"),
             uses_redis(f),
-            "{id}: its handler's state is {state} (Cached<...> connects to Redis)"
+            "{id}: its handler's state is {state} (WithRedis<...> connects to Redis)"
         );
         vpc += usize::from(in_vpc(f));
     }
@@ -126,9 +126,9 @@ mod checkers_catch {
 
     #[test]
     fn a_cached_handlers_state_is_found() {
-        assert_eq!(handler_state("auth-login"), "Cached<Members>");
-        assert_eq!(handler_state("users-me-get"), "Members");
-        assert_eq!(handler_state("reminders-worker"), "Mailing");
+        assert_eq!(handler_state("auth-login"), "WithRedis<DbAndTokens>");
+        assert_eq!(handler_state("users-me-get"), "DbAndTokens");
+        assert_eq!(handler_state("reminders-worker"), "DbTokensAndMail");
     }
 
     #[test]

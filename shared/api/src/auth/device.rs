@@ -70,20 +70,16 @@ impl DeviceToken {
 mod tests {
     use super::*;
 
-    fn keys(secret: &[u8]) -> TokenKeys {
-        TokenKeys::for_tests(secret)
-    }
-
     #[test]
     fn device_tokens_verify_for_their_account_only() {
-        let k = keys(b"0123456789abcdef0123456789abcdef");
+        let k = TokenKeys::for_tests(b"0123456789abcdef0123456789abcdef");
         let t = DeviceToken::mint(&k, "ada@example.com");
         assert_eq!(
             DeviceToken::verify(&k, "ada@example.com", t.as_str()),
             Some(t.clone())
         );
         assert_eq!(DeviceToken::verify(&k, "bo@example.com", t.as_str()), None);
-        let other = keys(b"another-secret-another-secret-xx");
+        let other = TokenKeys::for_tests(b"another-secret-another-secret-xx");
         assert_eq!(
             DeviceToken::verify(&other, "ada@example.com", t.as_str()),
             None

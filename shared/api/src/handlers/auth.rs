@@ -12,10 +12,10 @@ use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AcceptLanguage, ClientIp, FromJson, Json};
 use crate::fields::Fields;
+use crate::function::{Handler, Reply};
 use crate::http::{json, no_content};
 use crate::idempotency::{IdempotencyKey, mark_replayed};
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Data, HasTokens, Members};
+use crate::state::{Db, DbAndTokens, HasTokens, WithRedis};
 use rota_domain::input::{DisplayName, Email, Password};
 use rota_domain::refresh_token::RefreshToken;
 use rota_store::sessions::{Sessions, new_session_item};
@@ -110,7 +110,7 @@ impl Registration {
 }
 
 impl Handler for Register {
-    type State = Cached<Members>;
+    type State = WithRedis<DbAndTokens>;
     type Input = (
         ClientIp,
         Json<Registration>,
@@ -204,7 +204,7 @@ impl FromJson for Credentials {
 pub struct Login;
 
 impl Handler for Login {
-    type State = Cached<Members>;
+    type State = WithRedis<DbAndTokens>;
     type Input = (ClientIp, Json<Credentials>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
@@ -309,7 +309,7 @@ impl PresentedRefresh {
 pub struct Refresh;
 
 impl Handler for Refresh {
-    type State = Members;
+    type State = DbAndTokens;
     type Input = (Json<PresentedRefresh>, Option<IdempotencyKey>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
@@ -386,7 +386,7 @@ impl Handler for Refresh {
 pub struct Logout;
 
 impl Handler for Logout {
-    type State = Data;
+    type State = Db;
     type Input = Json<PresentedRefresh>;
 
     /// Idempotent: an expired or already revoked token of ours also gets 204.

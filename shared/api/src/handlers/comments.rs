@@ -9,11 +9,11 @@ use super::{caller_account, limit_user, with_fresh_id};
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
 use crate::error::ApiError;
-use crate::extract::{FromJson, Idempotent, Page, Path, Query, not_found};
+use crate::extract::{FromJson, Idempotent, MarkedActive, Page, Path, Query, not_found};
 use crate::fields::Fields;
+use crate::function::{Handler, Reply};
 use crate::http::{json, json_text, no_content};
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Members};
+use crate::state::{DbAndTokens, WithRedis};
 use rota_domain::ids::{CommentId, PostId};
 use rota_domain::input::{CommentContent, Role};
 use rota_store::comments::{Comment, Comments, CreateOutcome};
@@ -22,11 +22,11 @@ use rota_store::posts::{Change, Posts};
 pub struct ListComments;
 
 impl Handler for ListComments {
-    type State = Members;
-    type Input = (Option<Caller>, Path<PostId>, Query<Page>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Option<Caller>>, Path<PostId>, Query<Page>);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (_, Path(post), Query(page)) = input;
+        let (MarkedActive(_), Path(post), Query(page)) = input;
         let list = format!("comments:{post}");
         let after = app.read_cursor::<i64>(&list, page.cursor.as_deref())?;
         let posts = Posts::new(app.db(), app.table());
@@ -64,11 +64,11 @@ impl FromJson for NewComment {
 pub struct CreateComment;
 
 impl Handler for CreateComment {
-    type State = Cached<Members>;
-    type Input = (Caller, Path<PostId>, Idempotent<NewComment>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Caller>, Path<PostId>, Idempotent<NewComment>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(post), Idempotent { body, replay }) = input;
+        let (MarkedActive(caller), Path(post), Idempotent { body, replay }) = input;
         let scope = "comments.create";
         crate::idempotency::run(app, replay, caller.user_id, scope, |guard| async move {
             let limit = app.config.comment_limit;
@@ -105,11 +105,11 @@ impl Handler for CreateComment {
 pub struct DeleteComment;
 
 impl Handler for DeleteComment {
-    type State = Members;
-    type Input = (Caller, Path<CommentId>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Caller>, Path<CommentId>);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id)) = input;
+        let (MarkedActive(caller), Path(id)) = input;
         let admin = caller.role == Role::Admin;
         match Comments::new(app.db(), app.table())
             .delete(id.0, caller.user_id, admin)

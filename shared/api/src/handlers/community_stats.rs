@@ -4,16 +4,18 @@ use http::StatusCode;
 
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
+use crate::extract::MarkedActive;
+use crate::function::{Handler, Reply};
 use crate::http::json;
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Members};
+use crate::state::{DbAndTokens, WithRedis};
 
 pub struct GetStats;
 
 impl Handler for GetStats {
-    type State = Cached<Members>;
-    /// Anonymous or signed in alike; a bad token is still 401.
-    type Input = Option<Caller>;
+    type State = WithRedis<DbAndTokens>;
+    /// Anonymous or signed in alike; a bad token is still 401. The caller is not used, but a
+    /// signed-in caller is marked active like on every other endpoint.
+    type Input = MarkedActive<Option<Caller>>;
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, _caller: Self::Input) -> Reply {
         let served = crate::stats::get(&app.stats_source(), &mut ctx.metrics).await?;

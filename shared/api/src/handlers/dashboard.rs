@@ -8,8 +8,9 @@ use super::views::post_page_views;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
 use crate::error::ApiError;
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Members};
+use crate::extract::MarkedActive;
+use crate::function::{Handler, Reply};
+use crate::state::{DbAndTokens, WithRedis};
 use rota_domain::streak;
 use rota_lambda::metrics::Metrics;
 use rota_store::notifications::Notifications;
@@ -20,8 +21,8 @@ use rota_store::users::Users;
 pub struct Dashboard;
 
 impl Handler for Dashboard {
-    type State = Cached<Members>;
-    type Input = Caller;
+    type State = WithRedis<DbAndTokens>;
+    type Input = MarkedActive<Caller>;
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let db = app.db();

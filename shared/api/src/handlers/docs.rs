@@ -13,9 +13,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{FromQuery, FromRequest, Query, QueryParams};
+use crate::function::{Handler, Reply};
 use crate::http::Csp;
-use crate::runtime::{Handler, Reply};
-use crate::state::Bare;
+use crate::state::NoClients;
 
 /// The vendored swagger-ui-dist version (`docs-ui/swagger-ui-dist.version`).
 pub fn swagger_ui_version() -> &'static str {
@@ -50,20 +50,13 @@ pub struct File {
     vendored: bool,
 }
 
+/// A file of swagger-ui-dist, compiled in: `Text(include_str)` or `Binary(include_bytes)`.
 macro_rules! vendored {
-    ($name:literal, $type:expr, text) => {
+    ($name:literal, $type:expr, $content:ident($include:ident)) => {
         File {
             name: $name,
             content_type: $type,
-            content: Content::Text(include_str!(concat!("../../docs-ui/vendor/", $name))),
-            vendored: true,
-        }
-    };
-    ($name:literal, $type:expr, binary) => {
-        File {
-            name: $name,
-            content_type: $type,
-            content: Content::Binary(include_bytes!(concat!("../../docs-ui/vendor/", $name))),
+            content: Content::$content($include!(concat!("../../docs-ui/vendor/", $name))),
             vendored: true,
         }
     };
@@ -77,12 +70,12 @@ const FILES: &[File] = &[
         content: Content::Text(include_str!("../../docs-ui/docs-init.js")),
         vendored: false,
     },
-    vendored!("swagger-ui-bundle.js", JS, text),
-    vendored!("swagger-ui.css", CSS, text),
-    vendored!("favicon-32x32.png", PNG, binary),
-    vendored!("LICENSE", TEXT, text),
-    vendored!("NOTICE", TEXT, text),
-    vendored!("swagger-ui-bundle.js.LICENSE.txt", TEXT, text),
+    vendored!("swagger-ui-bundle.js", JS, Text(include_str)),
+    vendored!("swagger-ui.css", CSS, Text(include_str)),
+    vendored!("favicon-32x32.png", PNG, Binary(include_bytes)),
+    vendored!("LICENSE", TEXT, Text(include_str)),
+    vendored!("NOTICE", TEXT, Text(include_str)),
+    vendored!("swagger-ui-bundle.js.LICENSE.txt", TEXT, Text(include_str)),
 ];
 
 /// The names `GET /docs/{asset}` answers (the OpenAPI document lists them).
@@ -131,13 +124,13 @@ impl FromQuery for VersionTag {
 pub struct Docs;
 
 impl Handler for Docs {
-    type State = Bare;
+    type State = NoClients;
     type Input = (Wanted, Query<VersionTag>);
     const CSP: Csp = Csp::DocsPage;
 
     async fn handle(
         &self,
-        _: &App<Bare>,
+        _: &App<NoClients>,
         _: &mut Ctx,
         (wanted, Query(VersionTag(tag))): Self::Input,
     ) -> Reply {

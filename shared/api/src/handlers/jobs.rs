@@ -4,8 +4,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::app::App;
 use crate::error::ApiResult;
-use crate::runtime::Job;
-use crate::state::{Mailing, Queue};
+use crate::function::Job;
+use crate::state::{DbAndQueue, DbTokensAndMail};
 use rota_lambda::metrics::Metrics;
 
 pub struct RemindersScheduler;
@@ -13,14 +13,14 @@ pub struct RemindersScheduler;
 impl Job for RemindersScheduler {
     type Event = serde_json::Value;
     type Output = serde_json::Value;
-    type State = Queue;
+    type State = DbAndQueue;
 
     /// EventBridge's Scheduled Event: its `time` is the scheduled time; the run queues what is
     /// due by the clock (a late or early event changes nothing; see `reminders`), except under
     /// rota-local, where `time` is the clock (`make reminders-now AT=…`).
     async fn run(
         &self,
-        app: &App<Queue>,
+        app: &App<DbAndQueue>,
         event: serde_json::Value,
         metrics: &mut Metrics,
     ) -> ApiResult<serde_json::Value> {
@@ -46,11 +46,11 @@ pub struct RemindersWorker;
 impl Job for RemindersWorker {
     type Event = SqsEvent;
     type Output = SqsBatchResponse;
-    type State = Mailing;
+    type State = DbTokensAndMail;
 
     async fn run(
         &self,
-        app: &App<Mailing>,
+        app: &App<DbTokensAndMail>,
         event: SqsEvent,
         metrics: &mut Metrics,
     ) -> ApiResult<SqsBatchResponse> {

@@ -8,15 +8,15 @@ use serde_json::json;
 use super::limit_user;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::extract::{Path, not_found};
+use crate::extract::{MarkedActive, Path, not_found};
+use crate::function::{Handler, Reply};
 use crate::http::json;
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Members};
+use crate::state::{DbAndTokens, WithRedis};
 use rota_domain::ids::PostId;
 use rota_store::likes::Likes;
 
 async fn set_like(
-    app: &App<Cached<Members>>,
+    app: &App<WithRedis<DbAndTokens>>,
     ctx: &mut Ctx,
     caller: Caller,
     post: PostId,
@@ -36,11 +36,11 @@ async fn set_like(
 pub struct LikePost;
 
 impl Handler for LikePost {
-    type State = Cached<Members>;
-    type Input = (Caller, Path<PostId>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Caller>, Path<PostId>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(post)) = input;
+        let (MarkedActive(caller), Path(post)) = input;
         set_like(app, ctx, caller, post, true).await
     }
 }
@@ -48,11 +48,11 @@ impl Handler for LikePost {
 pub struct UnlikePost;
 
 impl Handler for UnlikePost {
-    type State = Cached<Members>;
-    type Input = (Caller, Path<PostId>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Caller>, Path<PostId>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(post)) = input;
+        let (MarkedActive(caller), Path(post)) = input;
         set_like(app, ctx, caller, post, false).await
     }
 }

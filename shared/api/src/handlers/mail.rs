@@ -2,7 +2,7 @@
 //! RFC 8058, no sign-in: the signed token is the authority) and SES's bounce and complaint
 //! events (SNS into SQS), which suppress the address.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use serde::Deserialize;
 
@@ -10,9 +10,9 @@ use crate::app::{App, Ctx};
 use crate::email::UnsubscribeToken;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{FromQuery, Query, QueryParams};
+use crate::function::{Handler, Job, Reply};
 use crate::http::no_content;
-use crate::runtime::{Handler, Job, Reply};
-use crate::state::{Data, HasTokens, Members};
+use crate::state::{Db, DbAndTokens, HasTokens};
 use rota_lambda::metrics::Metrics;
 use rota_store::mail::Mail;
 
@@ -34,7 +34,7 @@ impl FromQuery for UnsubscribeQuery {
 pub struct Unsubscribe;
 
 impl Handler for Unsubscribe {
-    type State = Members;
+    type State = DbAndTokens;
     type Input = Query<UnsubscribeQuery>;
 
     /// Turns the token's user's reminder emails off (204; again: 204). The body mail clients
@@ -110,43 +110,36 @@ pub struct MailEvents;
 impl Job for MailEvents {
     type Event = SqsEvent;
     type Output = SqsBatchResponse;
-    type State = Data;
+    type State = Db;
 
     /// Suppresses the addresses of each message; a message that fails, or cannot be read, is
     /// reported alone (redelivered, then kept in the dead-letter queue).
     async fn run(
         &self,
-        app: &App<Data>,
+        app: &App<Db>,
         event: SqsEvent,
         metrics: &mut Metrics,
     ) -> ApiResult<SqsBatchResponse> {
         let mail = Mail::new(app.db(), app.table());
-        let mut response = SqsBatchResponse::default();
+        let mut failed = Vec::new();
         for record in &event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            let Some(ses) = record
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_str::<SesEvent>(b).ok())
-            else {
+            let body = record.body.as_deref();
+            let Some(ses) = body.and_then(|b| serde_json::from_str::<SesEvent>(b).ok()) else {
                 tracing::error!(message_id = id, "unreadable SES event");
                 metrics.count("MailEventsUnreadable");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+                failed.push(id);
                 continue;
             };
             for (address, reason) in ses.suppressions() {
                 if let Err(e) = mail.suppress(address, reason, Utc::now()).await {
                     tracing::error!(message_id = id, error = %e, "suppression failed");
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id.clone();
-                    response.batch_item_failures.push(failure);
+                    failed.push(id.clone());
                     break;
                 }
                 metrics.count("MailAddressesSuppressed");
             }
         }
-        Ok(response)
+        Ok(crate::function::sqs_failures(failed))
     }
 }

@@ -7,10 +7,10 @@ use serde_json::json;
 use super::views::timestamp;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
-use crate::extract::{FromQuery, Page, Path, Query, QueryParams, not_found};
+use crate::extract::{FromQuery, MarkedActive, Page, Path, Query, QueryParams, not_found};
+use crate::function::{Handler, Reply};
 use crate::http::{json, no_content};
-use crate::runtime::{Handler, Reply};
-use crate::state::Members;
+use crate::state::DbAndTokens;
 use rota_domain::ids::NotificationId;
 use rota_store::notifications::Notifications;
 
@@ -32,11 +32,11 @@ impl FromQuery for InboxQuery {
 pub struct ListNotifications;
 
 impl Handler for ListNotifications {
-    type State = Members;
-    type Input = (Caller, Query<InboxQuery>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Caller>, Query<InboxQuery>);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Query(query)) = input;
+        let (MarkedActive(caller), Query(query)) = input;
         let unread_only = query.unread_only;
         // The list's filter is part of the cursor's identity.
         let list = format!("notifications:{}:{unread_only}", caller.user_id);
@@ -68,12 +68,12 @@ impl Handler for ListNotifications {
 pub struct ReadNotification;
 
 impl Handler for ReadNotification {
-    type State = Members;
-    type Input = (Caller, Path<NotificationId>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Caller>, Path<NotificationId>);
 
     /// Idempotent: reading a read notification again is 204 and keeps its `read_at`.
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id)) = input;
+        let (MarkedActive(caller), Path(id)) = input;
         Notifications::new(app.db(), app.table())
             .mark_read(caller.user_id, id.0, Utc::now())
             .await?
@@ -85,8 +85,8 @@ impl Handler for ReadNotification {
 pub struct ReadAllNotifications;
 
 impl Handler for ReadAllNotifications {
-    type State = Members;
-    type Input = Caller;
+    type State = DbAndTokens;
+    type Input = MarkedActive<Caller>;
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         Notifications::new(app.db(), app.table())

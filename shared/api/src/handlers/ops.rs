@@ -10,19 +10,18 @@ use serde_json::json;
 use crate::app::{App, Ctx};
 use crate::error::ApiError;
 use crate::extract::Route;
-use crate::runtime::{Handler, Reply};
-use crate::state::{Bare, Cached, Data};
-use rota_store::s;
+use crate::function::{Handler, Reply};
+use crate::state::{Db, NoClients, WithRedis};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct HealthLive;
 
 impl Handler for HealthLive {
-    type State = Bare;
+    type State = NoClients;
     type Input = ();
 
-    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> Reply {
+    async fn handle(&self, _: &App<NoClients>, _: &mut Ctx, (): ()) -> Reply {
         crate::http::json(StatusCode::OK, &json!({"status": "ok"}))
     }
 }
@@ -30,16 +29,8 @@ impl Handler for HealthLive {
 pub struct HealthReady;
 
 impl HealthReady {
-    async fn dynamodb(app: &App<Cached<Data>>) -> bool {
-        let db = app.db();
-        // A GetItem on a key that never exists: the cheapest call that proves the table
-        // answers, and the only permission it needs is GetItem.
-        let call = db
-            .get_item()
-            .table_name(app.table())
-            .key("PK", s("HEALTH"))
-            .key("SK", s("HEALTH"))
-            .send();
+    async fn dynamodb(app: &App<WithRedis<Db>>) -> bool {
+        let call = rota_store::health::probe(app.db(), app.table());
         match tokio::time::timeout(CHECK_TIMEOUT, call).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
@@ -53,7 +44,7 @@ impl HealthReady {
         }
     }
 
-    async fn cache(app: &App<Cached<Data>>) -> bool {
+    async fn cache(app: &App<WithRedis<Db>>) -> bool {
         let Some(cache) = app.cache() else {
             return false;
         };
@@ -72,7 +63,7 @@ impl HealthReady {
 }
 
 impl Handler for HealthReady {
-    type State = Cached<Data>;
+    type State = WithRedis<Db>;
     type Input = ();
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, (): ()) -> Reply {
@@ -116,11 +107,11 @@ pub fn openapi_json() -> Result<&'static str, String> {
 pub struct OpenApi;
 
 impl Handler for OpenApi {
-    type State = Bare;
+    type State = NoClients;
     type Input = ();
 
-    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, (): ()) -> Reply {
-        let doc = openapi_json().map_err(ApiError::Internal)?;
+    async fn handle(&self, _: &App<NoClients>, _: &mut Ctx, (): ()) -> Reply {
+        let doc = openapi_json().map_err(ApiError::internal)?;
         Ok(Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
@@ -134,10 +125,10 @@ impl Handler for OpenApi {
 pub struct NotFound;
 
 impl Handler for NotFound {
-    type State = Bare;
+    type State = NoClients;
     type Input = Route;
 
-    async fn handle(&self, _: &App<Bare>, _: &mut Ctx, route: Route) -> Reply {
+    async fn handle(&self, _: &App<NoClients>, _: &mut Ctx, route: Route) -> Reply {
         Err(ApiError::NotFound(format!(
             "No route matches {} {}.",
             route.method, route.path

@@ -9,11 +9,13 @@ use super::{caller_account, limit_user, with_fresh_id};
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
 use crate::error::ApiError;
-use crate::extract::{FromJson, FromQuery, Idempotent, Json, Page, Path, Query, QueryParams};
+use crate::extract::{
+    FromJson, FromQuery, Idempotent, Json, MarkedActive, Page, Path, Query, QueryParams,
+};
 use crate::fields::Fields;
+use crate::function::{Handler, Reply};
 use crate::http::{json, json_text, no_content};
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Members};
+use crate::state::{DbAndTokens, WithRedis};
 use rota_domain::ids::PostId;
 use rota_domain::input::{PostContent, PostTitle, Role};
 use rota_store::posts::{Change, Edit, Feed, Post, Posts};
@@ -48,11 +50,11 @@ impl FromQuery for FeedQuery {
 pub struct ListPosts;
 
 impl Handler for ListPosts {
-    type State = Cached<Members>;
-    type Input = (Option<Caller>, Query<FeedQuery>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Option<Caller>>, Query<FeedQuery>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Query(query)) = input;
+        let (MarkedActive(caller), Query(query)) = input;
         let feed = query.feed;
         let after = app
             .read_cursor::<crate::cursor::FeedCursor>(feed.list(), query.page.cursor.as_deref())?;
@@ -94,11 +96,11 @@ impl FromJson for NewPost {
 pub struct CreatePost;
 
 impl Handler for CreatePost {
-    type State = Cached<Members>;
-    type Input = (Caller, Idempotent<NewPost>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Caller>, Idempotent<NewPost>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Idempotent { body, replay }) = input;
+        let (MarkedActive(caller), Idempotent { body, replay }) = input;
         crate::idempotency::run(
             app,
             replay,
@@ -145,11 +147,11 @@ impl Handler for CreatePost {
 pub struct GetPost;
 
 impl Handler for GetPost {
-    type State = Members;
-    type Input = (Option<Caller>, Path<PostId>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Option<Caller>>, Path<PostId>);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id)) = input;
+        let (MarkedActive(caller), Path(id)) = input;
         // The post, its counts and the caller's like: one BatchGetItem.
         let (post, liked) = Posts::new(app.db(), app.table())
             .get_active(id.0, caller.map(|c| c.user_id))
@@ -177,11 +179,11 @@ impl FromJson for PostPatch {
 pub struct PatchPost;
 
 impl Handler for PatchPost {
-    type State = Cached<Members>;
-    type Input = (Caller, Path<PostId>, Json<PostPatch>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Caller>, Path<PostId>, Json<PostPatch>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id), Json(patch)) = input;
+        let (MarkedActive(caller), Path(id), Json(patch)) = input;
         limit_user(app, ctx, "edit", caller.user_id, app.config.edit_limit).await?;
         let posts = Posts::new(app.db(), app.table());
         // The post (its version), its counts and the caller's like in one read; then the edit,
@@ -221,11 +223,11 @@ impl Handler for PatchPost {
 pub struct DeletePost;
 
 impl Handler for DeletePost {
-    type State = Cached<Members>;
-    type Input = (Caller, Path<PostId>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Caller>, Path<PostId>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id)) = input;
+        let (MarkedActive(caller), Path(id)) = input;
         let admin = caller.role == Role::Admin;
         match Posts::new(app.db(), app.table())
             .soft_delete(id.0, caller.user_id, admin, Utc::now())

@@ -18,12 +18,12 @@ use super::with_fresh_id;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::extract::{AcceptLanguage, FromJson, Idempotent, Json, Path, not_found};
+use crate::extract::{AcceptLanguage, FromJson, Idempotent, Json, MarkedActive, Path, not_found};
 use crate::fields::Fields;
+use crate::function::{Handler, Reply};
 use crate::http::{json, json_text, no_content};
 use crate::roadmap_text::summary_title;
-use crate::runtime::{Handler, Reply};
-use crate::state::{Cached, Members};
+use crate::state::{DbAndTokens, WithRedis};
 use rota_domain::ids::{RoadmapId, StepId};
 use rota_domain::locale::Locale;
 use rota_domain::streak;
@@ -33,12 +33,12 @@ use rota_store::users::Users;
 pub struct Catalog;
 
 impl Handler for Catalog {
-    type State = Members;
+    type State = DbAndTokens;
     /// Anonymous or signed in alike; a bad token is still 401.
-    type Input = (Option<Caller>, AcceptLanguage);
+    type Input = (MarkedActive<Option<Caller>>, AcceptLanguage);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, AcceptLanguage(header_locale)) = input;
+        let (MarkedActive(caller), AcceptLanguage(header_locale)) = input;
         // Signed in: the profile's language (an account gone since its token: the header's).
         let locale = match caller {
             Some(caller) => Users::new(app.db(), app.table())
@@ -172,11 +172,11 @@ impl FromJson for NewRoadmap {
 pub struct CreateRoadmap;
 
 impl Handler for CreateRoadmap {
-    type State = Cached<Members>;
-    type Input = (Caller, Idempotent<NewRoadmap>);
+    type State = WithRedis<DbAndTokens>;
+    type Input = (MarkedActive<Caller>, Idempotent<NewRoadmap>);
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Idempotent { body, replay }) = input;
+        let (MarkedActive(caller), Idempotent { body, replay }) = input;
         let scope = "roadmaps.create";
         crate::idempotency::run(app, replay, caller.user_id, scope, |guard| async move {
             // Inside: a replayed request is answered before it counts against the limit.
@@ -233,8 +233,8 @@ impl Handler for CreateRoadmap {
 pub struct ListRoadmaps;
 
 impl Handler for ListRoadmaps {
-    type State = Members;
-    type Input = Caller;
+    type State = DbAndTokens;
+    type Input = MarkedActive<Caller>;
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let (store, users) = (
@@ -263,11 +263,11 @@ impl Handler for ListRoadmaps {
 pub struct GetRoadmap;
 
 impl Handler for GetRoadmap {
-    type State = Members;
-    type Input = (Caller, Path<RoadmapId>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Caller>, Path<RoadmapId>);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id)) = input;
+        let (MarkedActive(caller), Path(id)) = input;
         let store = Roadmaps::new(app.db(), app.table());
         let users = Users::new(app.db(), app.table());
         let (summary, plan, user) = tokio::try_join!(
@@ -300,11 +300,16 @@ impl FromJson for StepPatch {
 pub struct PatchStep;
 
 impl Handler for PatchStep {
-    type State = Members;
-    type Input = (Caller, Path<RoadmapId>, Path<StepId>, Json<StepPatch>);
+    type State = DbAndTokens;
+    type Input = (
+        MarkedActive<Caller>,
+        Path<RoadmapId>,
+        Path<StepId>,
+        Json<StepPatch>,
+    );
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id), Path(StepId(step)), Json(StepPatch { done })) = input;
+        let (MarkedActive(caller), Path(id), Path(StepId(step)), Json(StepPatch { done })) = input;
         let no_step = not_found::<StepId>;
         let id = id.0;
         let db = app.db();
@@ -359,11 +364,11 @@ impl Handler for PatchStep {
 pub struct DeleteRoadmap;
 
 impl Handler for DeleteRoadmap {
-    type State = Members;
-    type Input = (Caller, Path<RoadmapId>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Caller>, Path<RoadmapId>);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Path(id)) = input;
+        let (MarkedActive(caller), Path(id)) = input;
         if Roadmaps::new(app.db(), app.table())
             .delete(caller.user_id, id.0)
             .await?

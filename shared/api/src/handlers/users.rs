@@ -6,11 +6,11 @@ use super::views::MeView;
 use crate::app::{App, Ctx};
 use crate::auth::tokens::Caller;
 use crate::error::ApiError;
-use crate::extract::{FromJson, Json};
+use crate::extract::{FromJson, Json, MarkedActive};
 use crate::fields::Fields;
+use crate::function::{Handler, Reply};
 use crate::http::json;
-use crate::runtime::{Handler, Reply};
-use crate::state::Members;
+use crate::state::DbAndTokens;
 use rota_domain::input::{DisplayName, ReminderHour, TimeZone};
 use rota_domain::locale::Locale;
 use rota_store::users::{ProfileChanges, Users};
@@ -18,8 +18,8 @@ use rota_store::users::{ProfileChanges, Users};
 pub struct GetMe;
 
 impl Handler for GetMe {
-    type State = Members;
-    type Input = Caller;
+    type State = DbAndTokens;
+    type Input = MarkedActive<Caller>;
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let user = super::caller_account(app, caller.user_id).await?;
@@ -46,11 +46,11 @@ impl FromJson for ProfilePatch {
 pub struct PatchMe;
 
 impl Handler for PatchMe {
-    type State = Members;
-    type Input = (Caller, Json<ProfilePatch>);
+    type State = DbAndTokens;
+    type Input = (MarkedActive<Caller>, Json<ProfilePatch>);
 
     async fn handle(&self, app: &App<Self::State>, _ctx: &mut Ctx, input: Self::Input) -> Reply {
-        let (caller, Json(ProfilePatch(changes))) = input;
+        let (MarkedActive(caller), Json(ProfilePatch(changes))) = input;
         let user = Users::new(app.db(), app.table())
             .update_profile(caller.user_id, &changes)
             .await?

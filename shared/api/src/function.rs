@@ -1,7 +1,8 @@
-//! The Lambda side of a function: the [`Handler`] and [`Job`] traits every endpoint and
-//! background function implements, [`invoke`] (the wrapper every HTTP invocation goes through:
-//! request id, budget, extraction, problem+json mapping, headers, the summary line) and the
-//! runtime loops [`run`] and [`run_job`] a function's `main` hands its handler to.
+//! What a Lambda function of Rota is, whatever its endpoint: the [`Handler`] and [`Job`]
+//! traits every endpoint and background function implements, [`invoke`] (the wrapper every
+//! HTTP invocation goes through: request id, budget, extraction, problem+json mapping,
+//! headers, the summary line) and the runtime loops [`run`] and [`run_job`] a function's
+//! `main` hands its handler to.
 
 use std::future::Future;
 
@@ -92,9 +93,9 @@ pub async fn invoke<H: Handler>(
             Ok(response) => response,
             Err(err) => {
                 if err.status().is_server_error() {
-                    tracing::error!(error = %err, "request failed");
+                    tracing::error!(error = err.log_line(), "request failed");
                 } else {
-                    tracing::info!(error = %err, "request refused");
+                    tracing::info!(error = err.log_line(), "request refused");
                 }
                 err.to_response(&ctx.request_id)
             }
@@ -148,13 +149,17 @@ fn count_retries(metrics: &mut Metrics) {
     }
 }
 
+/// A container's start: logging, then its clients (a failure is logged and fails the init).
+async fn start<S: State>() -> Result<App<S>, crate::state::InitError> {
+    rota_lambda::logging::init();
+    App::<S>::from_env().await.inspect_err(|e| {
+        tracing::error!(error = %e, "function failed to start");
+    })
+}
+
 /// A function's whole `main`: logging, the container's clients, then the Lambda runtime loop.
 pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
-    rota_lambda::logging::init();
-    let app = App::<H::State>::from_env().await.inspect_err(|e| {
-        tracing::error!(error = %e, "function failed to start");
-    })?;
-    let app = &app;
+    let app = &start::<H::State>().await?;
     let handler = &handler;
     lambda_http::run(lambda_http::service_fn(move |req| {
         invoke(app, handler, req)
@@ -175,15 +180,27 @@ pub trait Job: Sync {
     ) -> impl Future<Output = ApiResult<Self::Output>> + Send;
 }
 
+/// The answer of an SQS-fed job whose messages `failed` (their ids): its
+/// `batchItemFailures`. Lambda redelivers those alone (then the dead-letter queue keeps them)
+/// and deletes the rest.
+pub fn sqs_failures(failed: Vec<String>) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
 /// The `main` of a function that is not behind the HTTP API (schedules, queues): the same
 /// container set-up, log context, summary line and EMF metrics as [`run`]. A job error fails
 /// the invocation, so the event source retries it.
 pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
-    rota_lambda::logging::init();
-    let app = App::<J::State>::from_env().await.inspect_err(|e| {
-        tracing::error!(error = %e, "function failed to start");
-    })?;
-    let app = &app;
+    let app = &start::<J::State>().await?;
     let job = &job;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<J::Event>| async move {
@@ -207,7 +224,13 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
                 let elapsed_ms = invocation.elapsed_ms();
                 match &result {
                     Ok(_) => tracing::info!(duration_ms = elapsed_ms, "job finished"),
-                    Err(e) => tracing::error!(duration_ms = elapsed_ms, error = %e, "job failed"),
+                    Err(e) => {
+                        tracing::error!(
+                            duration_ms = elapsed_ms,
+                            error = e.log_line(),
+                            "job failed"
+                        )
+                    }
                 }
             }
             invocation.diagnostics("job");
@@ -215,7 +238,7 @@ pub async fn run_job<J: Job>(job: J) -> Result<(), lambda_runtime::Error> {
                 invocation.metrics.count("JobErrors");
             }
             invocation.finish();
-            result.map_err(|e| lambda_runtime::Error::from(e.to_string()))
+            result.map_err(|e| lambda_runtime::Error::from(e.log_line()))
         },
     ))
     .await
