@@ -180,7 +180,9 @@ impl From<rota_store::StoreError> for ApiError {
             StoreError::ConditionFailed(_) => {
                 ApiError::Conflict("The resource changed meanwhile; try again.".into())
             }
-            StoreError::Corrupt(_) | StoreError::Internal(_) => ApiError::Internal(err.to_string()),
+            StoreError::Corrupt(_) | StoreError::Mapping(_) | StoreError::Internal(_) => {
+                ApiError::Internal(err.to_string())
+            }
         }
     }
 }

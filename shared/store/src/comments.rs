@@ -10,42 +10,44 @@
 //! the post's `comments_count` in the same transaction.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::posts::{Change, counts_key, post_key, timestamp};
-use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
+use super::item::{entity_item, read};
+use super::posts::{Change, counts_key, gone_first, post_pk};
+use super::{Key, db_error, n, s};
 use super::{SendRetried, StoreError};
+
+fn comment_key(post_id: i64, id: i64) -> Key {
+    (post_pk(post_id), comment_sk(id))
+}
 
 fn comment_sk(id: i64) -> String {
     format!("COMMENT#{id:016}")
 }
 
-fn pointer_key(id: i64) -> (String, String) {
+fn pointer_key(id: i64) -> Key {
     (format!("COMMENT#{id}"), "COMMENT".into())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The comment item's attributes as well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: i64,
     pub post_id: i64,
     pub author_id: i64,
     pub author_name: String,
     pub content: String,
+    #[serde(with = "crate::item::millis")]
     pub created_at: DateTime<Utc>,
 }
 
-impl Comment {
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get_n(item, "id")?,
-            post_id: get_n(item, "post_id")?,
-            author_id: get_n(item, "author_id")?,
-            author_name: get_s(item, "author_name")?,
-            content: get_s(item, "content")?,
-            created_at: super::get_time(item, "created_at")?,
-        })
-    }
+/// The comment pointer item's attributes: where the comment of an id is, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Pointer {
+    post_id: i64,
+    author_id: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -71,22 +73,15 @@ impl<'a> Comments<'a> {
         delta: i64,
         require_active: bool,
     ) -> Result<TransactWriteItem, StoreError> {
-        let (pk, sk) = counts_key(post_id);
-        let mut update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let update = super::update(self.table, counts_key(post_id))
             .update_expression("ADD comments_count :d")
             .expression_attribute_values(":d", n(delta));
-        update = if require_active {
+        super::write_update(if require_active {
             // `top_feed` is on the counts item exactly while the post is active.
             update.condition_expression("attribute_exists(top_feed)")
         } else {
             update.condition_expression("attribute_exists(PK)")
-        };
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(StoreError::internal)?)
-            .build())
+        })
     }
 
     /// Writes the comment, its pointer and the post's count in one transaction, with `extra`
@@ -96,26 +91,12 @@ impl<'a> Comments<'a> {
         comment: &Comment,
         extra: Vec<TransactWriteItem>,
     ) -> Result<CreateOutcome, StoreError> {
-        let (post_pk, _) = post_key(comment.post_id);
-        let item = Item::from([
-            ("PK".into(), s(post_pk)),
-            ("SK".into(), s(comment_sk(comment.id))),
-            ("entity".into(), s("comment")),
-            ("id".into(), n(comment.id)),
-            ("post_id".into(), n(comment.post_id)),
-            ("author_id".into(), n(comment.author_id)),
-            ("author_name".into(), s(&comment.author_name)),
-            ("content".into(), s(&comment.content)),
-            ("created_at".into(), s(timestamp(comment.created_at))),
-        ]);
-        let (ppk, psk) = pointer_key(comment.id);
-        let pointer = Item::from([
-            ("PK".into(), s(ppk)),
-            ("SK".into(), s(psk)),
-            ("entity".into(), s("comment_pointer")),
-            ("post_id".into(), n(comment.post_id)),
-            ("author_id".into(), n(comment.author_id)),
-        ]);
+        let item = entity_item(comment_key(comment.post_id, comment.id), "comment", comment)?;
+        let pointer = Pointer {
+            post_id: comment.post_id,
+            author_id: comment.author_id,
+        };
+        let pointer = entity_item(pointer_key(comment.id), "comment_pointer", &pointer)?;
         let mut request = self
             .db
             .transact_write_items()
@@ -125,21 +106,16 @@ impl<'a> Comments<'a> {
         for write in extra {
             request = request.transact_items(write);
         }
-        match request.send_retried().await {
-            Ok(_) => Ok(CreateOutcome::Created),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(CreateOutcome::PostNotFound)
-                }
-                Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
-                    Ok(CreateOutcome::IdCollision)
-                }
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    Err(StoreError::ConditionFailed("TransactWriteItems"))
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        let result = request.send_retried().await;
+        super::transacted(result, CreateOutcome::Created, |refused| {
+            if refused.at(2) {
+                Ok(CreateOutcome::PostNotFound)
+            } else if refused.before(2) {
+                Ok(CreateOutcome::IdCollision)
+            } else {
+                Err(StoreError::ConditionFailed("TransactWriteItems"))
+            }
+        })
     }
 
     /// A page of a post's comments, oldest first, after comment id `after`.
@@ -149,12 +125,11 @@ impl<'a> Comments<'a> {
         after: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<Comment>, Option<i64>), StoreError> {
-        let (pk, _) = post_key(post_id);
         let query = self
             .db
             .query()
             .table_name(self.table)
-            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":pk", s(post_pk(post_id)))
             .scan_index_forward(true)
             .limit((limit + 1) as i32);
         let query = match after {
@@ -170,7 +145,7 @@ impl<'a> Comments<'a> {
         let mut comments: Vec<Comment> = out
             .items()
             .iter()
-            .map(Comment::from_item)
+            .map(read)
             .collect::<Result<_, _>>()?;
         let more = comments.len() > limit as usize || out.last_evaluated_key().is_some();
         comments.truncate(limit as usize);
@@ -190,46 +165,56 @@ impl<'a> Comments<'a> {
         admin: bool,
     ) -> Result<Change<()>, StoreError> {
         let (ppk, psk) = pointer_key(id);
-        let pointer = super::get_item(self.db, self.table, ppk.clone(), psk.clone(), true).await?;
-        let Some(pointer) = pointer else {
+        let Some(pointer) = super::get_item(self.db, self.table, ppk, psk, true).await? else {
             return Ok(Change::NotFound);
         };
-        let post_id: i64 = get_n(&pointer, "post_id")?;
-        let author_id: i64 = get_n(&pointer, "author_id")?;
+        let Pointer { post_id, author_id } = read(&pointer)?;
         if author_id != caller && !admin {
             return Ok(Change::Forbidden);
         }
-        let (post_pk, _) = post_key(post_id);
-        let delete =
-            |pk: String, sk: String, condition: bool| -> Result<TransactWriteItem, StoreError> {
-                let mut d = Delete::builder()
-                    .table_name(self.table)
-                    .key("PK", s(pk))
-                    .key("SK", s(sk));
-                if condition {
-                    d = d.condition_expression("attribute_exists(PK)");
-                }
-                Ok(TransactWriteItem::builder()
-                    .delete(d.build().map_err(StoreError::internal)?)
-                    .build())
-            };
         let result = self
             .db
             .transact_write_items()
-            .transact_items(delete(post_pk, comment_sk(id), true)?)
-            .transact_items(delete(ppk, psk, false)?)
+            .transact_items(super::write_delete(self.table, comment_key(post_id, id), true)?)
+            .transact_items(super::write_delete(self.table, pointer_key(id), false)?)
             .transact_items(self.count_update(post_id, -1, false)?)
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(Change::Done(())),
-            Err(err) => match cancellation_codes(&err) {
-                // Deleted concurrently by someone else: gone either way.
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Change::NotFound)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
+        // Deleted concurrently by someone else: gone either way.
+        super::transacted(result, Change::Done(()), gone_first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::testing::{expect, shape, text, time};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_comment_and_its_pointer_round_trip_with_the_attributes_they_always_had(
+            id in any::<i64>(),
+            post_id in any::<i64>(),
+            author_id in any::<i64>(),
+            author_name in text(),
+            content in text(),
+            created_at in time(),
+        ) {
+            let comment = Comment { id, post_id, author_id, author_name, content, created_at };
+            let item = entity_item(comment_key(post_id, id), "comment", &comment).unwrap();
+            prop_assert_eq!(read::<Comment>(&item).unwrap(), comment);
+            prop_assert_eq!(shape(&item), expect(&[
+                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("id", "N"), ("post_id", "N"),
+                ("author_id", "N"), ("author_name", "S"), ("content", "S"), ("created_at", "S"),
+            ]));
+            prop_assert_eq!(&item["created_at"], &s(crate::timestamp(created_at)));
+            let pointer = Pointer { post_id, author_id };
+            let item = entity_item(pointer_key(id), "comment_pointer", &pointer).unwrap();
+            prop_assert_eq!(read::<Pointer>(&item).unwrap(), pointer);
+            prop_assert_eq!(shape(&item), expect(&[
+                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("post_id", "N"), ("author_id", "N"),
+            ]));
         }
     }
 }

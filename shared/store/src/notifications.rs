@@ -10,45 +10,46 @@
 //! count the dashboard shows is exact.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::posts::timestamp;
-use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
+use super::item::{entity_item, read};
+use super::users::{inbox_key, user_pk};
+use super::{Key, db_error, get_n, n, s, timestamp};
 use super::{SendRetried, StoreError};
-
-fn user_pk(user_id: i64) -> String {
-    format!("USER#{user_id}")
-}
 
 fn notif_sk(id: i64) -> String {
     format!("NOTIF#{id:016}")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+fn notification_key(user_id: i64, id: i64) -> Key {
+    (user_pk(user_id), notif_sk(id))
+}
+
+/// The notification item's attributes as well (`read_at` absent while unread: the unread
+/// filter is `attribute_not_exists(read_at)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     pub id: i64,
     pub kind: String,
     pub title: String,
     pub body: String,
+    #[serde(with = "crate::item::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::item::millis::option"
+    )]
     pub read_at: Option<DateTime<Utc>>,
 }
 
-impl Notification {
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get_n(item, "id")?,
-            kind: get_s(item, "kind")?,
-            title: get_s(item, "title")?,
-            body: get_s(item, "body")?,
-            created_at: super::get_time(item, "created_at")?,
-            read_at: match item.get("read_at") {
-                Some(AttributeValue::S(_)) => Some(super::get_time(item, "read_at")?),
-                _ => None,
-            },
-        })
-    }
+/// The item that makes a delivery happen once: which notification it delivered, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DeliveryKey {
+    notification_id: i64,
+    expires_at: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -71,15 +72,10 @@ impl<'a> Notifications<'a> {
     }
 
     fn inbox_update(&self, user_id: i64, delta: i64) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(user_pk(user_id)))
-            .key("SK", s("INBOX"))
+        let update = super::update(self.table, inbox_key(user_id))
             .update_expression("ADD unread :d")
-            .expression_attribute_values(":d", n(delta))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":d", n(delta));
+        super::write_update(update)
     }
 
     /// Delivers a notification exactly once per `idempotency_key` (an item written in the same
@@ -93,26 +89,25 @@ impl<'a> Notifications<'a> {
         key_ttl_secs: i64,
         extra: Vec<TransactWriteItem>,
     ) -> Result<Delivery, StoreError> {
-        let key = Item::from([
-            ("PK".into(), s(user_pk(user_id))),
-            ("SK".into(), s(idempotency_key)),
-            ("entity".into(), s("idempotency_key")),
-            ("notification_id".into(), n(notification.id)),
-            (
-                "expires_at".into(),
-                n(notification.created_at.timestamp() + key_ttl_secs),
-            ),
-        ]);
-        let item = Item::from([
-            ("PK".into(), s(user_pk(user_id))),
-            ("SK".into(), s(notif_sk(notification.id))),
-            ("entity".into(), s("notification")),
-            ("id".into(), n(notification.id)),
-            ("kind".into(), s(&notification.kind)),
-            ("title".into(), s(&notification.title)),
-            ("body".into(), s(&notification.body)),
-            ("created_at".into(), s(timestamp(notification.created_at))),
-        ]);
+        let key = DeliveryKey {
+            notification_id: notification.id,
+            expires_at: notification.created_at.timestamp() + key_ttl_secs,
+        };
+        let key = entity_item(
+            (user_pk(user_id), idempotency_key.to_owned()),
+            "idempotency_key",
+            &key,
+        )?;
+        // A new notification is unread (`read_at` is set by `mark_read`, never here).
+        let unread = Notification {
+            read_at: None,
+            ..notification.clone()
+        };
+        let item = entity_item(
+            notification_key(user_id, notification.id),
+            "notification",
+            &unread,
+        )?;
         let mut request = self
             .db
             .transact_write_items()
@@ -122,18 +117,16 @@ impl<'a> Notifications<'a> {
         for write in extra {
             request = request.transact_items(write);
         }
-        match request.send_retried().await {
-            Ok(_) => Ok(Delivery::Delivered),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Delivery::Duplicate)
-                }
-                Some(codes) if codes.iter().skip(3).any(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Delivery::Cancelled)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        let result = request.send_retried().await;
+        super::transacted(result, Delivery::Delivered, |refused| {
+            if refused.at(0) {
+                Ok(Delivery::Duplicate)
+            } else if refused.failed().iter().skip(3).any(|f| *f) {
+                Ok(Delivery::Cancelled)
+            } else {
+                Err(refused.unexpected())
+            }
+        })
     }
 
     /// A page of the user's notifications, newest first, before id `before`.
@@ -171,7 +164,7 @@ impl<'a> Notifications<'a> {
             }
             let out = query.send_retried().await.map_err(db_error("Query"))?;
             for item in out.items() {
-                found.push(Notification::from_item(item)?);
+                found.push(read(item)?);
             }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() && found.len() <= limit as usize => start = Some(key),
@@ -196,36 +189,40 @@ impl<'a> Notifications<'a> {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<()>, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(user_pk(user_id)))
-            .key("SK", s(notif_sk(id)))
-            .update_expression("SET read_at = :now")
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(read_at)")
-            .expression_attribute_values(":now", s(timestamp(now)))
-            .build()
-            .map_err(StoreError::internal)?;
         let result = self
             .db
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.read_update(user_id, id, now)?)
             .transact_items(self.inbox_update(user_id, -1)?)
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(Some(())),
-            Err(err)
-                if cancellation_codes(&err)
-                    .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
-            {
-                // Already read (idempotent) or no such notification.
-                let item =
-                    super::get_item(self.db, self.table, user_pk(user_id), notif_sk(id), true)
-                        .await?;
-                Ok(item.map(|_| ()))
+        let written = super::transacted(result, true, |refused| {
+            if refused.at(0) {
+                Ok(false)
+            } else {
+                Err(refused.unexpected())
             }
-            Err(err) => Err(db_error("TransactWriteItems")(err)),
+        })?;
+        if written {
+            return Ok(Some(()));
         }
+        // Already read (idempotent) or no such notification.
+        let item = super::get_item(self.db, self.table, user_pk(user_id), notif_sk(id), true).await?;
+        Ok(item.map(|_| ()))
+    }
+
+    /// The write that marks notification `id` read at `now`, only while it exists unread.
+    fn read_update(
+        &self,
+        user_id: i64,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = super::update(self.table, notification_key(user_id, id))
+            .update_expression("SET read_at = :now")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(read_at)")
+            .expression_attribute_values(":now", s(timestamp(now)));
+        super::write_update(update)
     }
 
     /// Marks every unread notification read, in transactions of up to 99 plus the counter.
@@ -244,35 +241,20 @@ impl<'a> Notifications<'a> {
             while !unread.is_empty() {
                 let mut request = self.db.transact_write_items();
                 for id in &unread {
-                    let update = Update::builder()
-                        .table_name(self.table)
-                        .key("PK", s(user_pk(user_id)))
-                        .key("SK", s(notif_sk(*id)))
-                        .update_expression("SET read_at = :now")
-                        .condition_expression(
-                            "attribute_exists(PK) AND attribute_not_exists(read_at)",
-                        )
-                        .expression_attribute_values(":now", s(timestamp(now)))
-                        .build()
-                        .map_err(StoreError::internal)?;
-                    request =
-                        request.transact_items(TransactWriteItem::builder().update(update).build());
+                    request = request.transact_items(self.read_update(user_id, *id, now)?);
                 }
                 request =
                     request.transact_items(self.inbox_update(user_id, -(unread.len() as i64))?);
-                match request.send_retried().await {
-                    Ok(_) => break,
-                    Err(err) => match cancellation_codes(&err) {
-                        Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                            // Already read (or gone): done, not counted again.
-                            let mut codes = codes.into_iter();
-                            unread.retain(|_| {
-                                codes.next().is_none_or(|c| c != "ConditionalCheckFailed")
-                            });
-                        }
-                        _ => return Err(db_error("TransactWriteItems")(err)),
-                    },
-                }
+                let result = request.send_retried().await;
+                // The notifications already read (or gone): done, not counted again.
+                let refused = super::transacted(result, None, |refused| {
+                    Ok(Some(refused.failed().to_vec()))
+                })?;
+                let Some(refused) = refused else {
+                    break;
+                };
+                let mut refused = refused.into_iter();
+                unread.retain(|_| !refused.next().unwrap_or(false));
             }
         }
     }
@@ -313,11 +295,54 @@ impl<'a> Notifications<'a> {
     }
 
     pub async fn unread(&self, user_id: i64) -> Result<u64, StoreError> {
-        let item =
-            super::get_item(self.db, self.table, user_pk(user_id), "INBOX".into(), true).await?;
+        let (pk, sk) = inbox_key(user_id);
+        let item = super::get_item(self.db, self.table, pk, sk, true).await?;
         Ok(item
             .and_then(|item| get_n::<i64>(&item, "unread").ok())
             .unwrap_or(0)
             .max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::testing::{expect, shape, text, time};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_notification_item_round_trips_with_the_attributes_it_always_had(
+            id in any::<i64>(),
+            kind in text(),
+            title in text(),
+            body in text(),
+            created_at in time(),
+            read_at in proptest::option::of(time()),
+        ) {
+            let notification = Notification { id, kind, title, body, created_at, read_at };
+            let item = entity_item(notification_key(1, id), "notification", &notification).unwrap();
+            prop_assert_eq!(read::<Notification>(&item).unwrap(), notification);
+            let mut attributes = vec![
+                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("id", "N"), ("kind", "S"),
+                ("title", "S"), ("body", "S"), ("created_at", "S"),
+            ];
+            if let Some(at) = read_at {
+                attributes.push(("read_at", "S"));
+                prop_assert_eq!(&item["read_at"], &s(timestamp(at)));
+            }
+            prop_assert_eq!(shape(&item), expect(&attributes));
+        }
+
+        #[test]
+        fn a_delivery_key_round_trips(notification_id in any::<i64>(), expires_at in any::<i64>()) {
+            let key = DeliveryKey { notification_id, expires_at };
+            let item = entity_item((user_pk(1), "k".into()), "idempotency_key", &key).unwrap();
+            prop_assert_eq!(read::<DeliveryKey>(&item).unwrap(), key);
+            prop_assert_eq!(shape(&item), expect(&[
+                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("notification_id", "N"),
+                ("expires_at", "N"),
+            ]));
+        }
     }
 }
