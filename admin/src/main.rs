@@ -146,42 +146,39 @@ async fn export_or_import(cmd: &str, rest: &[String]) -> ExitCode {
     };
     let db = aws_sdk_dynamodb::Client::new(&admin_sdk().await);
     let started = std::time::Instant::now();
-    if cmd == "export" {
-        match backup::export(&db, &table, &file, n).await {
-            Ok(r) => {
-                println!(
-                    "exported {} items from {table} to {} ({n} segments: {:?} items, {} pages) in {:.1} s",
-                    r.items,
-                    file.display(),
-                    r.per_segment,
-                    r.pages,
-                    started.elapsed().as_secs_f64()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("export failed: {}", chain(&e));
-                ExitCode::from(1)
-            }
-        }
+    // What was done, for the operator, or why it stopped.
+    let done = if cmd == "export" {
+        backup::export(&db, &table, &file, n).await.map(|r| {
+            format!(
+                "exported {} items from {table} to {} ({n} segments: {:?} items, {} pages)",
+                r.items,
+                file.display(),
+                r.per_segment,
+                r.pages
+            )
+        })
     } else {
         let backoff = backup::Backoff::default();
-        match backup::import(&db, &table, &file, n as usize, backoff).await {
-            Ok(r) => {
-                println!(
-                    "imported {} items into {table} from {} ({} batches, {} retries of unprocessed items) in {:.1} s",
+        backup::import(&db, &table, &file, n as usize, backoff)
+            .await
+            .map(|r| {
+                format!(
+                    "imported {} items into {table} from {} ({} batches, {} retries of unprocessed items)",
                     r.items,
                     file.display(),
                     r.batches,
-                    r.retries,
-                    started.elapsed().as_secs_f64()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("import failed: {}", chain(&e));
-                ExitCode::from(1)
-            }
+                    r.retries
+                )
+            })
+    };
+    match done {
+        Ok(what) => {
+            println!("{what} in {:.1} s", started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{cmd} failed: {}", chain(&e));
+            ExitCode::from(1)
         }
     }
 }

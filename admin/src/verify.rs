@@ -354,6 +354,18 @@ mod tests {
         AttributeValue::S(v.into())
     }
 
+    /// A post's counts item as stored.
+    fn counts(post: i64, likes: i64, comments: i64, score: i128) -> Item {
+        let (pk, sk) = counts_key(post);
+        item(&[
+            ("PK", s(&pk)),
+            ("SK", s(&sk)),
+            ("likes_count", n(likes)),
+            ("comments_count", n(comments)),
+            ("top_score", n(score)),
+        ])
+    }
+
     #[test]
     fn a_counter_shard_below_zero_counts_in_the_sum() {
         // Two posts counted on shard 1 at their creates, one deleted through shard 2.
@@ -376,13 +388,7 @@ mod tests {
     #[test]
     fn a_counter_off_by_one_is_reported_and_exact_ones_are_not() {
         let mut r = Recount::default();
-        r.add(&item(&[
-            ("PK", s("POST#7")),
-            ("SK", s("COUNTS")),
-            ("likes_count", n(2)),
-            ("comments_count", n(1)),
-            ("top_score", n(top_score(7, 2))),
-        ]));
+        r.add(&counts(7, 2, 1, top_score(7, 2)));
         r.add(&item(&[("PK", s("USER#1")), ("SK", s("LIKE#7"))]));
         r.add(&item(&[("PK", s("USER#2")), ("SK", s("LIKE#7"))]));
         for (shard, likes) in [("LIKES#00", 3), ("LIKES#05", -1), ("LIKES#15", 0)] {
@@ -410,13 +416,7 @@ mod tests {
         r.add(&item(&[("PK", s("USER#1")), ("SK", s("PROFILE"))]));
         assert_eq!(r.mismatches(), []);
         // One like too many on the counter, one unread the inbox does not know of.
-        r.add(&item(&[
-            ("PK", s("POST#8")),
-            ("SK", s("COUNTS")),
-            ("likes_count", n(1)),
-            ("comments_count", n(0)),
-            ("top_score", n(top_score(8, 1))),
-        ]));
+        r.add(&counts(8, 1, 0, top_score(8, 1)));
         r.add(&item(&[
             ("PK", s("POST#8")),
             ("SK", s("LIKES#01")),

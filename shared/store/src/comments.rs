@@ -97,16 +97,12 @@ impl<'a> Comments<'a> {
             author_id: comment.author_id,
         };
         let pointer = entity_item(pointer_key(comment.id), "comment_pointer", &pointer)?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, item)?)
-            .transact_items(super::put_new(self.table, pointer)?)
-            .transact_items(self.count_update(comment.post_id, 1, true)?);
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        let result = request.send_retried().await;
+        let writes = [
+            super::put_new(self.table, item)?,
+            super::put_new(self.table, pointer)?,
+            self.count_update(comment.post_id, 1, true)?,
+        ];
+        let result = super::transact(self.db, writes.into_iter().chain(extra)).await;
         super::transacted(result, CreateOutcome::Created, |refused| {
             if refused.at(2) {
                 Ok(CreateOutcome::PostNotFound)
@@ -125,11 +121,7 @@ impl<'a> Comments<'a> {
         after: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<Comment>, Option<i64>), StoreError> {
-        let query = self
-            .db
-            .query()
-            .table_name(self.table)
-            .expression_attribute_values(":pk", s(post_pk(post_id)))
+        let query = super::partition_query(self.db, self.table, post_pk(post_id))
             .scan_index_forward(true)
             .limit((limit + 1) as i32);
         let query = match after {
@@ -172,14 +164,12 @@ impl<'a> Comments<'a> {
         if author_id != caller && !admin {
             return Ok(Change::Forbidden);
         }
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(super::write_delete(self.table, comment_key(post_id, id), true)?)
-            .transact_items(super::write_delete(self.table, pointer_key(id), false)?)
-            .transact_items(self.count_update(post_id, -1, false)?)
-            .send_retried()
-            .await;
+        let writes = [
+            super::write_delete(self.table, comment_key(post_id, id), true)?,
+            super::write_delete(self.table, pointer_key(id), false)?,
+            self.count_update(post_id, -1, false)?,
+        ];
+        let result = super::transact(self.db, writes).await;
         // Deleted concurrently by someone else: gone either way.
         super::transacted(result, Change::Done(()), gone_first)
     }
@@ -188,8 +178,7 @@ impl<'a> Comments<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::testing::{expect, shape, text, time};
-    use proptest::prelude::*;
+    use crate::item::testing::*;
 
     proptest! {
         #[test]

@@ -123,9 +123,7 @@ pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
 /// run it on a quiet table, as a recount cannot see writes made while it scans).
 pub async fn adjust(db: &Client, table: &str, counter: Counter, delta: i64) -> StoreResult<()> {
     // A transaction of one: its ClientRequestToken keeps a retried ADD from counting twice.
-    db.transact_write_items()
-        .transact_items(add_to(table, 0, counter, delta)?)
-        .send_retried()
+    super::transact(db, [add_to(table, 0, counter, delta)?])
         .await
         .map_err(db_error("TransactWriteItems"))?;
     Ok(())

@@ -176,10 +176,7 @@ impl<'a> Idempotency<'a> {
 
     /// Completes a claim on its own (when the request wrote nothing it could join).
     pub async fn complete(&self, record: &Record, status: u16, body: &str) -> StoreResult<()> {
-        self.db
-            .transact_write_items()
-            .transact_items(record.complete(self.table, status, body)?)
-            .send_retried()
+        super::transact(self.db, [record.complete(self.table, status, body)?])
             .await
             .map_err(db_error("TransactWriteItems"))?;
         Ok(())
@@ -207,8 +204,7 @@ impl<'a> Idempotency<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::testing::{expect, shape, text};
-    use proptest::prelude::*;
+    use crate::item::testing::*;
 
     proptest! {
         #[test]

@@ -124,6 +124,7 @@ pub(crate) mod testing {
     //! What the round-trip property tests check of an item: the attributes and their types
     //! that the hand-written mapping wrote.
     use aws_sdk_dynamodb::types::AttributeValue;
+    pub use proptest::prelude::*;
 
     use crate::Item;
 

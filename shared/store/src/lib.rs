@@ -135,6 +135,17 @@ pub async fn query_all(
     }
 }
 
+/// A Query of the partition `pk` (its key condition names it `:pk`).
+pub fn partition_query(
+    db: &Client,
+    table: &str,
+    pk: String,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    db.query()
+        .table_name(table)
+        .expression_attribute_values(":pk", s(pk))
+}
+
 /// How many items `query` matches, counted by DynamoDB (`Select::Count`) over every page.
 pub async fn count_all(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
@@ -275,18 +286,24 @@ pub fn conditional<O, E>(
     operation: &'static str,
 ) -> StoreResult<Option<O>>
 where
-    E: std::error::Error
-        + ProvideErrorMetadata
-        + retry::CancellationReasons
-        + Send
-        + Sync
-        + 'static,
+    E: OperationError,
 {
     match result {
         Ok(out) => Ok(Some(out)),
         Err(err) if is_condition_failed(&err) => Ok(None),
         Err(err) => Err(db_error(operation)(err)),
     }
+}
+
+/// One TransactWriteItems of `writes`, in order, under the retry policy.
+pub async fn transact(
+    db: &Client,
+    writes: impl IntoIterator<Item = TransactWriteItem>,
+) -> TransactResult {
+    db.transact_write_items()
+        .set_transact_items(Some(writes.into_iter().collect()))
+        .send_retried()
+        .await
 }
 
 type TransactResult = Result<
@@ -342,17 +359,23 @@ pub fn transacted<T>(
     }
 }
 
+/// The error of a DynamoDB (or SQS) operation, as the data layer reads it.
+pub trait OperationError:
+    std::error::Error + ProvideErrorMetadata + retry::CancellationReasons + Send + Sync + 'static
+{
+}
+
+impl<E> OperationError for E where
+    E: std::error::Error + ProvideErrorMetadata + retry::CancellationReasons + Send + Sync + 'static
+{
+}
+
 /// What a call that failed after the retry policy means: transient causes keep their kind
 /// (the edge answers 503 + Retry-After), the rest is internal. The SDK's details are logged
 /// here and never reach a client.
 pub fn db_error<E>(operation: &'static str) -> impl FnOnce(SdkError<E>) -> StoreError
 where
-    E: std::error::Error
-        + ProvideErrorMetadata
-        + retry::CancellationReasons
-        + Send
-        + Sync
-        + 'static,
+    E: OperationError,
 {
     move |err| {
         let code = ProvideErrorMetadata::code(&err).unwrap_or("").to_owned();

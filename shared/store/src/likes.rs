@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::item::{entity_item, read};
 use super::posts::{
-    BATCH_KEYS, LIKE_SHARDS, LikeTally, Posts, counts_key, key_item, like_key, like_shard_item,
+    LIKE_SHARDS, LikeTally, Posts, counts_key, key_item, like_key, like_shard_item,
     like_shard_key, like_shard_of, top_score,
 };
 use super::{Item, SendRetried, StoreResult, conditional, db_error, n, s};
@@ -56,11 +56,8 @@ impl<'a> Likes<'a> {
             .map(|id| key_item(like_key(*id, user_id)))
             .collect();
         let posts = Posts::new(self.db, self.table);
-        let calls = keys
-            .chunks(BATCH_KEYS)
-            .map(|chunk| posts.batch_get(chunk.to_vec(), false));
         let mut liked = HashSet::new();
-        for items in futures_util::future::try_join_all(calls).await? {
+        for items in posts.batch_get_all(&keys, false).await? {
             for item in items {
                 liked.insert(read::<Like>(&item)?.post_id);
             }
@@ -136,13 +133,8 @@ impl<'a> Likes<'a> {
         } else {
             super::write_delete(self.table, like_key(post_id, user_id), true)?
         };
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(like_write)
-            .transact_items(self.shard_update(post_id, user_id, if liked { 1 } else { -1 })?)
-            .send_retried()
-            .await;
+        let shard_write = self.shard_update(post_id, user_id, if liked { 1 } else { -1 })?;
+        let result = super::transact(self.db, [like_write, shard_write]).await;
         super::transacted(result, true, |refused| {
             if refused.at(1) {
                 // The shard is not live (checked first: a deleted post is 404 either way).
@@ -192,16 +184,13 @@ impl<'a> Likes<'a> {
             .condition_expression("attribute_exists(top_feed) AND likes_count = :c")
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":c", n(likes));
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::write_update(hold)?);
+        let mut writes = vec![super::write_update(hold)?];
         for k in 0..LIKE_SHARDS {
             let shard = like_shard_item(post_id, k, if k == 0 { likes } else { 0 }, true)?;
-            request = request.transact_items(super::put_new(self.table, shard)?);
+            writes.push(super::put_new(self.table, shard)?);
         }
         // Refused: someone else migrated it (or a like moved the count): the retry sees the
         // shards.
-        super::transacted(request.send_retried().await, (), |_| Ok(()))
+        super::transacted(super::transact(self.db, writes).await, (), |_| Ok(()))
     }
 }

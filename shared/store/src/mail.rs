@@ -94,13 +94,11 @@ impl<'a> Mail<'a> {
             .expression_attribute_values(":released", s("released"))
             .build()
             .map_err(StoreError::internal)?;
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            .transact_items(TransactWriteItem::builder().put(claim).build())
-            .send_retried()
-            .await;
+        let writes = [
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(claim).build(),
+        ];
+        let result = crate::transact(self.db, writes).await;
         crate::transacted(result, Claim::Claimed, |refused| {
             if refused.at(0) {
                 Ok(Claim::Suppressed)
@@ -188,8 +186,7 @@ impl<'a> Mail<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::testing::{expect, shape, text};
-    use proptest::prelude::*;
+    use crate::item::testing::*;
 
     proptest! {
         #[test]

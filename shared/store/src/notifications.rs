@@ -108,16 +108,12 @@ impl<'a> Notifications<'a> {
             "notification",
             &unread,
         )?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, key)?)
-            .transact_items(super::put_new(self.table, item)?)
-            .transact_items(self.inbox_update(user_id, 1)?);
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        let result = request.send_retried().await;
+        let writes = [
+            super::put_new(self.table, key)?,
+            super::put_new(self.table, item)?,
+            self.inbox_update(user_id, 1)?,
+        ];
+        let result = super::transact(self.db, writes.into_iter().chain(extra)).await;
         super::transacted(result, Delivery::Delivered, |refused| {
             if refused.at(0) {
                 Ok(Delivery::Duplicate)
@@ -142,11 +138,7 @@ impl<'a> Notifications<'a> {
         // With `unread_only`, DynamoDB applies the filter after `Limit`: keep reading until
         // the page is full or the partition ends.
         loop {
-            let mut query = self
-                .db
-                .query()
-                .table_name(self.table)
-                .expression_attribute_values(":pk", s(user_pk(user_id)))
+            let mut query = super::partition_query(self.db, self.table, user_pk(user_id))
                 .scan_index_forward(false)
                 .limit((limit + 1) as i32)
                 .set_exclusive_start_key(start);
@@ -189,13 +181,11 @@ impl<'a> Notifications<'a> {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<()>, StoreError> {
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(self.read_update(user_id, id, now)?)
-            .transact_items(self.inbox_update(user_id, -1)?)
-            .send_retried()
-            .await;
+        let writes = [
+            self.read_update(user_id, id, now)?,
+            self.inbox_update(user_id, -1)?,
+        ];
+        let result = super::transact(self.db, writes).await;
         let written = super::transacted(result, true, |refused| {
             if refused.at(0) {
                 Ok(false)
@@ -239,13 +229,12 @@ impl<'a> Notifications<'a> {
                 return Ok(());
             }
             while !unread.is_empty() {
-                let mut request = self.db.transact_write_items();
-                for id in &unread {
-                    request = request.transact_items(self.read_update(user_id, *id, now)?);
-                }
-                request =
-                    request.transact_items(self.inbox_update(user_id, -(unread.len() as i64))?);
-                let result = request.send_retried().await;
+                let mut writes = unread
+                    .iter()
+                    .map(|id| self.read_update(user_id, *id, now))
+                    .collect::<Result<Vec<_>, _>>()?;
+                writes.push(self.inbox_update(user_id, -(unread.len() as i64))?);
+                let result = super::transact(self.db, writes).await;
                 // The notifications already read (or gone): done, not counted again.
                 let refused = super::transacted(result, None, |refused| {
                     Ok(Some(refused.failed().to_vec()))
@@ -265,13 +254,9 @@ impl<'a> Notifications<'a> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .db
-                .query()
-                .table_name(self.table)
+            let out = super::partition_query(self.db, self.table, user_pk(user_id))
                 .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .filter_expression("attribute_not_exists(read_at)")
-                .expression_attribute_values(":pk", s(user_pk(user_id)))
                 .expression_attribute_values(":prefix", s("NOTIF#"))
                 .projection_expression("id")
                 .consistent_read(true)
@@ -307,8 +292,7 @@ impl<'a> Notifications<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::testing::{expect, shape, text, time};
-    use proptest::prelude::*;
+    use crate::item::testing::*;
 
     proptest! {
         #[test]

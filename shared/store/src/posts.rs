@@ -64,7 +64,7 @@ pub fn top_score(post_id: i64, likes: i64) -> i128 {
 /// at delete (docs/data-model.md, "Likes of a popular post").
 pub const LIKE_SHARDS: i64 = 16;
 /// BatchGetItem's limit of keys per call.
-pub(crate) const BATCH_KEYS: usize = 100;
+const BATCH_KEYS: usize = 100;
 
 pub fn post_pk(id: i64) -> String {
     format!("POST#{id}")
@@ -423,20 +423,16 @@ impl<'a> Posts<'a> {
         extra: Vec<TransactWriteItem>,
     ) -> StoreResult<bool> {
         let (post_item, counts_item, like_shards) = post.to_items(shards)?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, post_item)?)
-            .transact_items(super::put_new(self.table, counts_item)?)
-            .transact_items(counters::add(self.table, Counter::ActivePosts, 1)?);
+        let mut writes = vec![
+            super::put_new(self.table, post_item)?,
+            super::put_new(self.table, counts_item)?,
+            counters::add(self.table, Counter::ActivePosts, 1)?,
+        ];
         // No condition of their own: the post's and the counts' cancel a taken id.
         for shard in like_shards {
-            request = request.transact_items(super::write_put(self.table, shard, None)?);
+            writes.push(super::write_put(self.table, shard, None)?);
         }
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        super::created(request.send_retried().await, 2)
+        super::created(super::transact(self.db, writes.into_iter().chain(extra)).await, 2)
     }
 
     /// Posts, their counts and (for `viewer`) the viewer's likes, by id, in one round trip
@@ -456,11 +452,8 @@ impl<'a> Posts<'a> {
                 keys.push(key_item(like_key(id, user)));
             }
         }
-        let calls = keys
-            .chunks(BATCH_KEYS)
-            .map(|chunk| self.batch_get(chunk.to_vec(), consistent));
         let mut fetched = Fetched::default();
-        for items in futures_util::future::try_join_all(calls).await? {
+        for items in self.batch_get_all(&keys, consistent).await? {
             for item in items {
                 let sk = get_s(&item, "SK")?;
                 if let Some(post) = sk.strip_prefix("LIKE#") {
@@ -483,8 +476,20 @@ impl<'a> Posts<'a> {
         Ok(fetched)
     }
 
+    /// The items at `keys`: concurrent BatchGetItems of up to 100 keys (each answer's items).
+    pub(crate) async fn batch_get_all(
+        &self,
+        keys: &[Item],
+        consistent: bool,
+    ) -> StoreResult<Vec<Vec<Item>>> {
+        let calls = keys
+            .chunks(BATCH_KEYS)
+            .map(|chunk| self.batch_get(chunk.to_vec(), consistent));
+        futures_util::future::try_join_all(calls).await
+    }
+
     /// One BatchGetItem, re-asking for whatever DynamoDB leaves unprocessed.
-    pub(crate) async fn batch_get(
+    async fn batch_get(
         &self,
         keys: Vec<Item>,
         consistent: bool,
@@ -545,12 +550,8 @@ impl<'a> Posts<'a> {
     /// The post's like shards and counts item: one strongly consistent Query on the post's
     /// partition (`COUNTS` ..= `LIKES#~`, 17 items of ~100 B: 1 RCU).
     pub async fn like_tally(&self, id: i64) -> StoreResult<LikeTally> {
-        let query = self
-            .db
-            .query()
-            .table_name(self.table)
+        let query = super::partition_query(self.db, self.table, post_pk(id))
             .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", s(post_pk(id)))
             .expression_attribute_values(":from", s(TALLY_FROM))
             .expression_attribute_values(":to", s(TALLY_TO))
             .consistent_read(true);
@@ -681,21 +682,21 @@ impl<'a> Posts<'a> {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", s(timestamp(now)));
         let off_top = super::update(self.table, counts_key(id)).update_expression("REMOVE top_feed");
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::write_update(update)?)
-            .transact_items(super::write_update(off_top)?)
-            .transact_items(counters::add(self.table, Counter::ActivePosts, -1)?);
+        let mut writes = vec![
+            super::write_update(update)?,
+            super::write_update(off_top)?,
+            counters::add(self.table, Counter::ActivePosts, -1)?,
+        ];
         // Every like shard stops taking likes in the same transaction (a like after it is
         // refused by its shard's `live` condition: 404).
         for shard in 0..LIKE_SHARDS {
             let dead = super::update(self.table, like_shard_key(id, shard))
                 .update_expression("REMOVE live");
-            request = request.transact_items(super::write_update(dead)?);
+            writes.push(super::write_update(dead)?);
         }
         // Someone deleted it first: it is gone either way.
-        super::transacted(request.send_retried().await, Change::Done(()), gone_first)
+        let result = super::transact(self.db, writes).await;
+        super::transacted(result, Change::Done(()), gone_first)
     }
 
     /// One page of a feed, newest or most liked first, after the sort key `after`: the posts'

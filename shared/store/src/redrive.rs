@@ -49,38 +49,31 @@ pub async fn redrive(
         if messages.is_empty() {
             return Ok(moved);
         }
-        let entries = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(m.body().unwrap_or_default())
-                    .build()
-                    .map_err(RedriveError::Entry)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        // One id per message in both batches: the send's and the delete's.
+        let mut sends = Vec::with_capacity(messages.len());
+        let mut deletes = Vec::with_capacity(messages.len());
+        for (i, message) in messages.iter().enumerate() {
+            let id = i.to_string();
+            let send = SendMessageBatchRequestEntry::builder()
+                .id(&id)
+                .message_body(message.body().unwrap_or_default());
+            sends.push(send.build().map_err(RedriveError::Entry)?);
+            let delete = DeleteMessageBatchRequestEntry::builder()
+                .id(id)
+                .set_receipt_handle(message.receipt_handle().map(str::to_owned));
+            // (A message without a receipt handle cannot be deleted: it is received again.)
+            deletes.extend(delete.build().ok());
+        }
         let sent = sqs
             .send_message_batch()
             .queue_url(to)
-            .set_entries(Some(entries))
+            .set_entries(Some(sends))
             .send_retried()
             .await
             .map_err(RedriveError::Send)?;
         if !sent.failed().is_empty() {
             return Err(RedriveError::NotSent(sent.failed().len()));
         }
-        let deletes = messages
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .set_receipt_handle(m.receipt_handle().map(str::to_owned))
-                    .build()
-                    .ok()
-            })
-            .collect::<Vec<_>>();
         sqs.delete_message_batch()
             .queue_url(from)
             .set_entries(Some(deletes))

@@ -168,26 +168,18 @@ impl<'a> Roadmaps<'a> {
             plan: plan_json.to_owned(),
         };
         let plan = entity_item(plan_key(roadmap.user_id, roadmap.id), "roadmap_plan", &plan)?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, roadmap.to_item()?)?)
-            .transact_items(super::put_new(self.table, plan)?);
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        super::created(request.send_retried().await, 2)
+        let writes = [
+            super::put_new(self.table, roadmap.to_item()?)?,
+            super::put_new(self.table, plan)?,
+        ];
+        super::created(super::transact(self.db, writes.into_iter().chain(extra)).await, 2)
     }
 
     /// The user's roadmaps, newest first.
     pub async fn list(&self, user_id: i64) -> Result<Vec<Roadmap>, StoreError> {
         let mut roadmaps = Vec::new();
-        let query = self
-            .db
-            .query()
-            .table_name(self.table)
+        let query = super::partition_query(self.db, self.table, user_pk(user_id))
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(user_pk(user_id)))
             .expression_attribute_values(":prefix", s("ROADMAP#"))
             .scan_index_forward(false);
         super::query_all(query, |out| {
@@ -248,12 +240,9 @@ impl<'a> Roadmaps<'a> {
         } else {
             update.update_expression("REMOVE #done.#step SET version = :next")
         };
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::write_update(update.versioned(current.version))?);
+        let mut writes = vec![super::write_update(update.versioned(current.version))?];
         if let Some((previous, next)) = credit {
-            request = request.transact_items(self.streak_put(current.user_id, previous, next)?);
+            writes.push(self.streak_put(current.user_id, previous, next)?);
         }
         let mut summary = current.clone();
         summary.version = next_version;
@@ -262,19 +251,17 @@ impl<'a> Roadmaps<'a> {
         } else {
             summary.done.remove(&step);
         }
-        let result = request.send_retried().await;
+        let result = super::transact(self.db, writes).await;
         super::transacted(result, Mark::Changed(summary), |_| Ok(Mark::Stale))
     }
 
     /// Deletes a roadmap and its plan; `false` when there was none.
     pub async fn delete(&self, user_id: i64, id: i64) -> Result<bool, StoreError> {
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(super::write_delete(self.table, roadmap_key(user_id, id), true)?)
-            .transact_items(super::write_delete(self.table, plan_key(user_id, id), false)?)
-            .send_retried()
-            .await;
+        let writes = [
+            super::write_delete(self.table, roadmap_key(user_id, id), true)?,
+            super::write_delete(self.table, plan_key(user_id, id), false)?,
+        ];
+        let result = super::transact(self.db, writes).await;
         super::transacted(result, true, first_refused)
     }
 
@@ -320,12 +307,7 @@ impl<'a> Roadmaps<'a> {
         next: Streak,
     ) -> Result<bool, StoreError> {
         // The step mark's own streak write, on its own: one write, one condition.
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(self.streak_put(user_id, previous, next)?)
-            .send_retried()
-            .await;
+        let result = super::transact(self.db, [self.streak_put(user_id, previous, next)?]).await;
         super::transacted(result, true, first_refused)
     }
 }
@@ -342,39 +324,22 @@ fn first_refused(refused: super::Refused) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::testing::{expect, shape, text, time};
-    use proptest::prelude::*;
+    use crate::item::testing::*;
 
-    fn roadmaps() -> impl Strategy<Value = Roadmap> {
-        (
-            (any::<i64>(), any::<i64>(), text(), text(), text()),
-            (any::<u32>(), -1.0e12f64..1.0e12, any::<u32>(), time()),
-            (
-                proptest::collection::vec((any::<u32>(), text()), 0..8),
-                proptest::collection::btree_map(any::<u32>(), time(), 0..8),
-                any::<u64>(),
-            ),
-        )
-            .prop_map(
-                |(
-                    (id, user_id, title, goal, level),
-                    (hours_per_week, total_hours, total_weeks, created_at),
-                    (steps, done, version),
-                )| Roadmap {
-                    id,
-                    user_id,
-                    title,
-                    goal,
-                    level,
-                    hours_per_week,
-                    total_hours,
-                    total_weeks,
-                    created_at,
-                    steps,
-                    done,
-                    version,
-                },
-            )
+    prop_compose! {
+        fn roadmaps()(
+            (id, user_id, title, goal, level) in (any::<i64>(), any::<i64>(), text(), text(), text()),
+            (hours_per_week, total_hours, total_weeks) in (any::<u32>(), -1.0e12f64..1.0e12, any::<u32>()),
+            created_at in time(),
+            steps in proptest::collection::vec((any::<u32>(), text()), 0..8),
+            done in proptest::collection::btree_map(any::<u32>(), time(), 0..8),
+            version in any::<u64>(),
+        ) -> Roadmap {
+            Roadmap {
+                id, user_id, title, goal, level, hours_per_week, total_hours, total_weeks,
+                created_at, steps, done, version,
+            }
+        }
     }
 
     proptest! {

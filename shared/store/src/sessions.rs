@@ -166,8 +166,7 @@ impl<'a> Sessions<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::testing::{expect, shape};
-    use proptest::prelude::*;
+    use crate::item::testing::*;
 
     proptest! {
         #[test]

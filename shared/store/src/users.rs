@@ -272,19 +272,13 @@ impl<'a> Users<'a> {
             password_hash: password_hash.to_owned(),
         };
         let credential = entity_item(email_key(&email.key()), "credential", &credential)?;
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, credential)?)
-            .transact_items(super::put_new(self.table, user.to_item()?)?)
-            .transact_items(super::put_new(self.table, extra)?)
-            .transact_items(super::counters::add(
-                self.table,
-                super::counters::Counter::Users,
-                1,
-            )?)
-            .send_retried()
-            .await;
+        let writes = [
+            super::put_new(self.table, credential)?,
+            super::put_new(self.table, user.to_item()?)?,
+            super::put_new(self.table, extra)?,
+            super::counters::add(self.table, super::counters::Counter::Users, 1)?,
+        ];
+        let result = super::transact(self.db, writes).await;
         super::transacted(result, CreateOutcome::Created, |refused| {
             Ok(if refused.at(0) {
                 CreateOutcome::EmailTaken
@@ -498,37 +492,33 @@ fn advance<R: UpdateRequest>(request: R, from: i64, to: i64) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::testing::{expect, shape, text, time};
-    use proptest::prelude::*;
+    use crate::item::testing::*;
 
-    fn users() -> impl Strategy<Value = User> {
-        (
-            (any::<i64>(), text(), text(), any::<bool>(), time()),
-            (any::<bool>(), 0u8..24, text(), any::<bool>(), any::<i64>()),
-            (any::<u64>(), any::<bool>(), any::<u32>()),
-        )
-            .prop_map(
-                |(
-                    (id, email, display_name, admin, created_at),
-                    (reminder_enabled, reminder_hour, timezone, tr, due),
-                    (version, email_reminders, nanos),
-                )| User {
-                    id,
-                    email,
-                    display_name,
-                    role: if admin { Role::Admin } else { Role::Member },
-                    // Profiles keep the clock's nanoseconds.
-                    created_at: created_at + chrono::Duration::nanoseconds(i64::from(nanos % 1_000_000)),
-                    reminder_enabled,
-                    reminder_hour,
-                    timezone,
-                    locale: if tr { Locale::Tr } else { Locale::En },
-                    // As every write leaves it: a due time exactly while reminders are on.
-                    reminder_due: reminder_enabled.then_some(due),
-                    version,
-                    email_reminders,
-                },
-            )
+    prop_compose! {
+        fn users()(
+            (id, email, display_name, admin) in (any::<i64>(), text(), text(), any::<bool>()),
+            // Profiles keep the clock's nanoseconds.
+            created_at in time(),
+            nanos in 0i64..1_000_000,
+            (reminder_enabled, reminder_hour, timezone) in (any::<bool>(), 0u8..24, text()),
+            (tr, due, version, email_reminders) in (any::<bool>(), any::<i64>(), any::<u64>(), any::<bool>()),
+        ) -> User {
+            User {
+                id,
+                email,
+                display_name,
+                role: if admin { Role::Admin } else { Role::Member },
+                created_at: created_at + chrono::Duration::nanoseconds(nanos),
+                reminder_enabled,
+                reminder_hour,
+                timezone,
+                locale: if tr { Locale::Tr } else { Locale::En },
+                // As every write leaves it: a due time exactly while reminders are on.
+                reminder_due: reminder_enabled.then_some(due),
+                version,
+                email_reminders,
+            }
+        }
     }
 
     proptest! {
