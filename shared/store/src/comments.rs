@@ -19,7 +19,7 @@ use super::posts::{Change, counts_key, gone_first, post_pk};
 use super::{Key, db_error, n, s};
 use super::{SendRetried, StoreError};
 
-fn comment_key(post_id: i64, id: i64) -> Key {
+pub(crate) fn comment_key(post_id: i64, id: i64) -> Key {
     (post_pk(post_id), comment_sk(id))
 }
 
@@ -27,7 +27,7 @@ fn comment_sk(id: i64) -> String {
     format!("COMMENT#{id:016}")
 }
 
-fn pointer_key(id: i64) -> Key {
+pub(crate) fn pointer_key(id: i64) -> Key {
     (format!("COMMENT#{id}"), "COMMENT".into())
 }
 
@@ -45,9 +45,9 @@ pub struct Comment {
 
 /// The comment pointer item's attributes: where the comment of an id is, and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Pointer {
-    post_id: i64,
-    author_id: i64,
+pub(crate) struct Pointer {
+    pub post_id: i64,
+    pub author_id: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -172,38 +172,5 @@ impl<'a> Comments<'a> {
         let result = super::transact(self.db, writes).await;
         // Deleted concurrently by someone else: gone either way.
         super::transacted(result, Change::Done(()), gone_first)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::item::testing::*;
-
-    proptest! {
-        #[test]
-        fn a_comment_and_its_pointer_round_trip_with_the_attributes_they_always_had(
-            id in any::<i64>(),
-            post_id in any::<i64>(),
-            author_id in any::<i64>(),
-            author_name in text(),
-            content in text(),
-            created_at in time(),
-        ) {
-            let comment = Comment { id, post_id, author_id, author_name, content, created_at };
-            let item = entity_item(comment_key(post_id, id), "comment", &comment).unwrap();
-            prop_assert_eq!(read::<Comment>(&item).unwrap(), comment);
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("id", "N"), ("post_id", "N"),
-                ("author_id", "N"), ("author_name", "S"), ("content", "S"), ("created_at", "S"),
-            ]));
-            prop_assert_eq!(&item["created_at"], &s(crate::timestamp(created_at)));
-            let pointer = Pointer { post_id, author_id };
-            let item = entity_item(pointer_key(id), "comment_pointer", &pointer).unwrap();
-            prop_assert_eq!(read::<Pointer>(&item).unwrap(), pointer);
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("post_id", "N"), ("author_id", "N"),
-            ]));
-        }
     }
 }

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::item::{entity_item, read};
 use super::{SendRetried, StoreError, StoreResult, conditional, db_error, key_item, n, s};
 
-const IN_PROGRESS: &str = "IN_PROGRESS";
-const COMPLETED: &str = "COMPLETED";
+pub(crate) const IN_PROGRESS: &str = "IN_PROGRESS";
+pub(crate) const COMPLETED: &str = "COMPLETED";
 
 /// What a claim found.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,18 +47,18 @@ pub struct Record {
 
 /// The record's attributes: a claim as written, and what its completion adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct RecordItem {
-    status: String,
-    request_hash: String,
-    claim: String,
+pub(crate) struct RecordItem {
+    pub status: String,
+    pub request_hash: String,
+    pub claim: String,
     /// While `IN_PROGRESS`: when the claim's request has certainly ended (epoch ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    in_progress_until: Option<i64>,
+    pub in_progress_until: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    response_status: Option<u16>,
+    pub response_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    response_body: Option<String>,
-    expires_at: i64,
+    pub response_body: Option<String>,
+    pub expires_at: i64,
 }
 
 pub struct Idempotency<'a> {
@@ -198,53 +198,5 @@ impl<'a> Idempotency<'a> {
             .await;
         conditional(result, "DeleteItem")?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::item::testing::*;
-
-    proptest! {
-        #[test]
-        fn a_claim_and_its_completion_read_back_with_the_attributes_they_always_had(
-            request_hash in "[0-9a-f]{64}",
-            claim in "[0-9a-f]{32}",
-            until in any::<i64>(),
-            expires_at in any::<i64>(),
-            status in any::<u16>(),
-            body in text(),
-        ) {
-            let record = RecordItem {
-                status: IN_PROGRESS.into(),
-                request_hash,
-                claim,
-                in_progress_until: Some(until),
-                response_status: None,
-                response_body: None,
-                expires_at,
-            };
-            let item = entity_item(("IDEMP#1".into(), "s#k".into()), "idempotency_record", &record).unwrap();
-            prop_assert_eq!(read::<RecordItem>(&item).unwrap(), record.clone());
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("status", "S"), ("request_hash", "S"),
-                ("claim", "S"), ("in_progress_until", "N"), ("expires_at", "N"),
-            ]));
-            // As `complete` leaves it.
-            let completed = RecordItem {
-                status: COMPLETED.into(),
-                in_progress_until: None,
-                response_status: Some(status),
-                response_body: Some(body),
-                ..record
-            };
-            let item = entity_item(("IDEMP#1".into(), "s#k".into()), "idempotency_record", &completed).unwrap();
-            prop_assert_eq!(read::<RecordItem>(&item).unwrap(), completed);
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("status", "S"), ("request_hash", "S"),
-                ("claim", "S"), ("response_status", "N"), ("response_body", "S"), ("expires_at", "N"),
-            ]));
-        }
     }
 }

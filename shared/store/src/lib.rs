@@ -15,6 +15,8 @@ pub mod comments;
 pub mod counters;
 pub mod idempotency;
 pub mod item;
+#[cfg(test)]
+mod item_tests;
 pub mod likes;
 pub mod mail;
 pub mod notifications;

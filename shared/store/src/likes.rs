@@ -29,11 +29,11 @@ use super::{Item, SendRetried, StoreResult, conditional, db_error, n, s};
 
 /// The like item's attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Like {
-    post_id: i64,
-    user_id: i64,
+pub(crate) struct Like {
+    pub post_id: i64,
+    pub user_id: i64,
     #[serde(with = "crate::item::millis")]
-    created_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
 }
 
 pub struct Likes<'a> {

@@ -16,27 +16,27 @@ use crate::item::entity_item;
 use crate::users::{user_key, user_pk};
 use crate::{Key, SendRetried, StoreError, StoreResult, conditional, db_error, key_item, s};
 
-fn claim_key(user_id: i64, day: &str) -> Key {
+pub(crate) fn claim_key(user_id: i64, day: &str) -> Key {
     (user_pk(user_id), format!("EMAILED#{day}"))
 }
 
 /// A day's email claim as first written (`sending`); `mark_sent` and `release` update it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct ClaimItem {
-    state: String,
-    created_at: String,
-    expires_at: i64,
+pub(crate) struct ClaimItem {
+    pub state: String,
+    pub created_at: String,
+    pub expires_at: i64,
 }
 
 /// A suppressed address's attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Suppression {
-    reason: String,
-    created_at: String,
+pub(crate) struct Suppression {
+    pub reason: String,
+    pub created_at: String,
 }
 
 /// Addresses are compared case-insensitively (SES reports them as the recipient wrote them).
-fn suppression_key(address: &str) -> Key {
+pub(crate) fn suppression_key(address: &str) -> Key {
     (
         format!("SUPPRESSION#{}", address.trim().to_lowercase()),
         "SUPPRESSION".into(),
@@ -180,33 +180,5 @@ impl<'a> Mail<'a> {
             .send_retried()
             .await;
         Ok(conditional(result, "UpdateItem")?.is_some())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::item::testing::*;
-
-    proptest! {
-        #[test]
-        fn claim_and_suppression_items_have_the_attributes_they_always_had(
-            state in text(), created_at in text(), expires_at in any::<i64>(), reason in text(),
-        ) {
-            let claim = ClaimItem { state, created_at: created_at.clone(), expires_at };
-            let item = entity_item(claim_key(1, "2026-01-02"), "email_claim", &claim).unwrap();
-            prop_assert_eq!(crate::item::read::<ClaimItem>(&item).unwrap(), claim);
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("state", "S"), ("created_at", "S"),
-                ("expires_at", "N"),
-            ]));
-            let suppression = Suppression { reason, created_at };
-            let item = entity_item(suppression_key("A@b.c"), "suppression", &suppression).unwrap();
-            prop_assert_eq!(crate::item::read::<Suppression>(&item).unwrap(), suppression);
-            prop_assert_eq!(&item["PK"], &s("SUPPRESSION#a@b.c"));
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("reason", "S"), ("created_at", "S"),
-            ]));
-        }
     }
 }

@@ -23,7 +23,7 @@ fn notif_sk(id: i64) -> String {
     format!("NOTIF#{id:016}")
 }
 
-fn notification_key(user_id: i64, id: i64) -> Key {
+pub(crate) fn notification_key(user_id: i64, id: i64) -> Key {
     (user_pk(user_id), notif_sk(id))
 }
 
@@ -47,9 +47,9 @@ pub struct Notification {
 
 /// The item that makes a delivery happen once: which notification it delivered, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct DeliveryKey {
-    notification_id: i64,
-    expires_at: i64,
+pub(crate) struct DeliveryKey {
+    pub notification_id: i64,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -286,47 +286,5 @@ impl<'a> Notifications<'a> {
             .and_then(|item| get_n::<i64>(&item, "unread").ok())
             .unwrap_or(0)
             .max(0) as u64)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::item::testing::*;
-
-    proptest! {
-        #[test]
-        fn a_notification_item_round_trips_with_the_attributes_it_always_had(
-            id in any::<i64>(),
-            kind in text(),
-            title in text(),
-            body in text(),
-            created_at in time(),
-            read_at in proptest::option::of(time()),
-        ) {
-            let notification = Notification { id, kind, title, body, created_at, read_at };
-            let item = entity_item(notification_key(1, id), "notification", &notification).unwrap();
-            prop_assert_eq!(read::<Notification>(&item).unwrap(), notification);
-            let mut attributes = vec![
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("id", "N"), ("kind", "S"),
-                ("title", "S"), ("body", "S"), ("created_at", "S"),
-            ];
-            if let Some(at) = read_at {
-                attributes.push(("read_at", "S"));
-                prop_assert_eq!(&item["read_at"], &s(timestamp(at)));
-            }
-            prop_assert_eq!(shape(&item), expect(&attributes));
-        }
-
-        #[test]
-        fn a_delivery_key_round_trips(notification_id in any::<i64>(), expires_at in any::<i64>()) {
-            let key = DeliveryKey { notification_id, expires_at };
-            let item = entity_item((user_pk(1), "k".into()), "idempotency_key", &key).unwrap();
-            prop_assert_eq!(read::<DeliveryKey>(&item).unwrap(), key);
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("notification_id", "N"),
-                ("expires_at", "N"),
-            ]));
-        }
     }
 }

@@ -130,35 +130,35 @@ pub(crate) fn like_shard_item(
 
 /// The post item's attributes (the feed index key is added by [`Post::to_items`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct PostItem {
-    id: i64,
-    author_id: i64,
-    author_name: String,
-    title: String,
-    content: String,
+pub(crate) struct PostItem {
+    pub id: i64,
+    pub author_id: i64,
+    pub author_name: String,
+    pub title: String,
+    pub content: String,
     #[serde(with = "crate::item::millis")]
-    created_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
     #[serde(with = "crate::item::millis")]
-    updated_at: DateTime<Utc>,
-    is_active: bool,
+    pub updated_at: DateTime<Utc>,
+    pub is_active: bool,
     /// Incremented by every edit (absent: never edited).
     #[serde(default, skip_serializing_if = "is_zero")]
-    version: u64,
+    pub version: u64,
 }
 
 /// The counts item's attributes (the top feed's index key is added by [`Post::to_items`]).
 /// Pages read only the counts: the others default when absent, as they were never read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CountsItem {
+pub(crate) struct CountsItem {
     #[serde(default)]
-    post_id: i64,
-    likes_count: i64,
+    pub post_id: i64,
+    pub likes_count: i64,
     /// The like operations `likes_count` was folded from (absent before the like shards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    likes_ops: Option<i64>,
-    comments_count: i64,
+    pub likes_ops: Option<i64>,
+    pub comments_count: i64,
     #[serde(default)]
-    top_score: i128,
+    pub top_score: i128,
 }
 
 /// A post's likes as its shards hold them, read with its counts item in one Query.
@@ -273,7 +273,7 @@ impl Post {
         top_score(self.id, self.likes_count)
     }
 
-    fn to_items(&self, shards: u32) -> StoreResult<(Item, Item, Vec<Item>)> {
+    pub(crate) fn to_items(&self, shards: u32) -> StoreResult<(Item, Item, Vec<Item>)> {
         let feed = feed_partition(shard_of(self.id, shards));
         let attributes = PostItem {
             id: self.id,

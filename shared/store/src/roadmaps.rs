@@ -27,11 +27,11 @@ fn roadmap_key(user_id: i64, id: i64) -> Key {
     (user_pk(user_id), roadmap_sk(id))
 }
 
-fn plan_key(user_id: i64, id: i64) -> Key {
+pub(crate) fn plan_key(user_id: i64, id: i64) -> Key {
     (user_pk(user_id), plan_sk(id))
 }
 
-fn streak_key(user_id: i64) -> Key {
+pub(crate) fn streak_key(user_id: i64) -> Key {
     (user_pk(user_id), "STREAK".into())
 }
 
@@ -100,10 +100,10 @@ mod done_map {
 
 /// The streak item's attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct StreakItem {
+pub(crate) struct StreakItem {
     /// The local date, `YYYY-MM-DD`.
-    last_day: chrono::NaiveDate,
-    days: u32,
+    pub last_day: chrono::NaiveDate,
+    pub days: u32,
 }
 
 impl Roadmap {
@@ -123,7 +123,7 @@ impl Roadmap {
             .map(|(id, title)| (*id, title.as_str()))
     }
 
-    fn to_item(&self) -> Result<Item, StoreError> {
+    pub(crate) fn to_item(&self) -> Result<Item, StoreError> {
         let mut item = entity_item(roadmap_key(self.user_id, self.id), "roadmap", self)?;
         // Derived from the steps, for readers of the item alone (never read back here).
         item.insert("steps_total".into(), n(self.steps.len()));
@@ -141,8 +141,8 @@ pub enum Mark {
 
 /// The plan item's attributes: the generated plan as JSON text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Plan {
-    plan: String,
+pub(crate) struct Plan {
+    pub plan: String,
 }
 
 pub struct Roadmaps<'a> {
@@ -318,82 +318,5 @@ fn first_refused(refused: super::Refused) -> Result<bool, StoreError> {
         Ok(false)
     } else {
         Err(refused.unexpected())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::item::testing::*;
-
-    prop_compose! {
-        fn roadmaps()(
-            (id, user_id, title, goal, level) in (any::<i64>(), any::<i64>(), text(), text(), text()),
-            (hours_per_week, total_hours, total_weeks) in (any::<u32>(), -1.0e12f64..1.0e12, any::<u32>()),
-            created_at in time(),
-            steps in proptest::collection::vec((any::<u32>(), text()), 0..8),
-            done in proptest::collection::btree_map(any::<u32>(), time(), 0..8),
-            version in any::<u64>(),
-        ) -> Roadmap {
-            Roadmap {
-                id, user_id, title, goal, level, hours_per_week, total_hours, total_weeks,
-                created_at, steps, done, version,
-            }
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn a_roadmap_item_round_trips_with_the_attributes_it_always_had(roadmap in roadmaps()) {
-            let item = roadmap.to_item().unwrap();
-            prop_assert_eq!(read::<Roadmap>(&item).unwrap(), roadmap.clone());
-            let mut attributes = vec![
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("id", "N"), ("user_id", "N"),
-                ("title", "S"), ("goal", "S"), ("level", "S"), ("hours_per_week", "N"),
-                ("total_hours", "N"), ("total_weeks", "N"), ("created_at", "S"), ("steps", "S"),
-                ("steps_total", "N"), ("done", "M"),
-            ];
-            if roadmap.version != 0 {
-                attributes.push(("version", "N"));
-            }
-            prop_assert_eq!(shape(&item), expect(&attributes));
-            prop_assert_eq!(&item["total_hours"], &n(roadmap.total_hours));
-            prop_assert_eq!(
-                &item["steps"],
-                &s(serde_json::to_string(&roadmap.steps).unwrap())
-            );
-            let AttributeValue::M(done) = &item["done"] else { unreachable!() };
-            for (step, at) in &roadmap.done {
-                prop_assert_eq!(&done[&step.to_string()], &s(timestamp(*at)));
-            }
-        }
-
-        #[test]
-        fn a_streak_item_round_trips(days in any::<u32>(), day in 0i32..100_000) {
-            let streak = StreakItem {
-                last_day: chrono::NaiveDate::from_num_days_from_ce_opt(day + 1).unwrap(),
-                days,
-            };
-            let item = entity_item(streak_key(1), "streak", &streak).unwrap();
-            prop_assert_eq!(read::<StreakItem>(&item).unwrap(), streak.clone());
-            prop_assert_eq!(shape(&item), expect(&[
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("last_day", "S"), ("days", "N"),
-            ]));
-            prop_assert_eq!(
-                &item["last_day"],
-                &s(streak.last_day.format("%Y-%m-%d").to_string())
-            );
-        }
-
-        #[test]
-        fn a_plan_item_round_trips(plan in text()) {
-            let plan = Plan { plan };
-            let item = entity_item(plan_key(1, 2), "roadmap_plan", &plan).unwrap();
-            prop_assert_eq!(read::<Plan>(&item).unwrap(), plan);
-            prop_assert_eq!(
-                shape(&item),
-                expect(&[("PK", "S"), ("SK", "S"), ("entity", "S"), ("plan", "S")])
-            );
-        }
     }
 }

@@ -17,7 +17,7 @@ use super::{Item, Key, conditional, n, s};
 use super::{SendRetried, StoreError};
 use rota_domain::refresh_token::RefreshToken;
 
-fn key(family: &str) -> Key {
+pub(crate) fn key(family: &str) -> Key {
     (format!("SESSION#{family}"), "SESSION".into())
 }
 
@@ -35,18 +35,18 @@ pub struct Session {
 
 /// The session item's attributes (its family is its key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SessionItem {
-    user_id: i64,
-    generation: u64,
-    token_hash: String,
-    revoked: bool,
+pub(crate) struct SessionItem {
+    pub user_id: i64,
+    pub generation: u64,
+    pub token_hash: String,
+    pub revoked: bool,
     /// Written by each rotation (an UpdateItem), absent before the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    rotated_at: Option<i64>,
+    pub rotated_at: Option<i64>,
     /// When the session began (epoch s); never read back.
     #[serde(default)]
-    created_at: i64,
-    expires_at: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// The item for a new session whose first token is `token`.
@@ -160,55 +160,5 @@ impl<'a> Sessions<'a> {
             .send_retried()
             .await;
         Ok(conditional(result, "UpdateItem")?.is_some())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::item::testing::*;
-
-    proptest! {
-        #[test]
-        fn a_session_item_round_trips_with_the_attributes_it_always_had(
-            user_id in any::<i64>(),
-            generation in any::<u64>(),
-            token_hash in "[0-9a-f]{64}",
-            revoked in any::<bool>(),
-            rotated_at in proptest::option::of(any::<i64>()),
-            created_at in any::<i64>(),
-            expires_at in any::<i64>(),
-        ) {
-            let session = SessionItem {
-                user_id, generation, token_hash, revoked, rotated_at, created_at, expires_at,
-            };
-            let item = entity_item(key("f"), "session", &session).unwrap();
-            prop_assert_eq!(read::<SessionItem>(&item).unwrap(), session);
-            let mut attributes = vec![
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("user_id", "N"),
-                ("generation", "N"), ("token_hash", "S"), ("revoked", "BOOL"),
-                ("created_at", "N"), ("expires_at", "N"),
-            ];
-            if rotated_at.is_some() {
-                attributes.push(("rotated_at", "N"));
-            }
-            prop_assert_eq!(shape(&item), expect(&attributes));
-        }
-    }
-
-    #[test]
-    fn a_new_session_item_is_the_one_the_hand_written_mapping_wrote() {
-        let token = RefreshToken::mint("fam", 3);
-        let item = new_session_item(&token, 42, 1_700_000_000, 1_702_592_000);
-        assert_eq!(item["PK"], s("SESSION#fam"));
-        assert_eq!(item["SK"], s("SESSION"));
-        assert_eq!(item["entity"], s("session"));
-        assert_eq!(item["user_id"], n(42));
-        assert_eq!(item["generation"], n(3));
-        assert_eq!(item["token_hash"], s(token.hash()));
-        assert_eq!(item["revoked"], AttributeValue::Bool(false));
-        assert_eq!(item["created_at"], n(1_700_000_000));
-        assert_eq!(item["expires_at"], n(1_702_592_000));
-        assert_eq!(item.len(), 9);
     }
 }

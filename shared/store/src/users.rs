@@ -109,7 +109,7 @@ pub fn inbox_key(id: i64) -> Key {
     (user_pk(id), "INBOX".into())
 }
 
-fn email_key(email_key: &str) -> Key {
+pub(crate) fn email_key(email_key: &str) -> Key {
     (format!("EMAIL#{email_key}"), "CREDENTIAL".into())
 }
 
@@ -178,7 +178,7 @@ impl User {
 
     /// The user item: the profile's attributes, and while reminders are on the
     /// `reminders-due` index keys.
-    fn to_item(&self) -> Result<Item, StoreError> {
+    pub(crate) fn to_item(&self) -> Result<Item, StoreError> {
         let mut item = entity_item(user_key(self.id), "user", self)?;
         if let (true, Some(due)) = (self.reminder_enabled, self.reminder_due) {
             item.insert("reminder_bucket".into(), s(REMINDER_BUCKET));
@@ -487,96 +487,4 @@ fn advance<R: UpdateRequest>(request: R, from: i64, to: i64) -> R {
         .condition_expression("reminder_due_hour = :from")
         .expression_attribute_values(":to", n(to))
         .expression_attribute_values(":from", n(from))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::item::testing::*;
-
-    prop_compose! {
-        fn users()(
-            (id, email, display_name, admin) in (any::<i64>(), text(), text(), any::<bool>()),
-            // Profiles keep the clock's nanoseconds.
-            created_at in time(),
-            nanos in 0i64..1_000_000,
-            (reminder_enabled, reminder_hour, timezone) in (any::<bool>(), 0u8..24, text()),
-            (tr, due, version, email_reminders) in (any::<bool>(), any::<i64>(), any::<u64>(), any::<bool>()),
-        ) -> User {
-            User {
-                id,
-                email,
-                display_name,
-                role: if admin { Role::Admin } else { Role::Member },
-                created_at: created_at + chrono::Duration::nanoseconds(nanos),
-                reminder_enabled,
-                reminder_hour,
-                timezone,
-                locale: if tr { Locale::Tr } else { Locale::En },
-                // As every write leaves it: a due time exactly while reminders are on.
-                reminder_due: reminder_enabled.then_some(due),
-                version,
-                email_reminders,
-            }
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn a_user_item_round_trips_with_the_attributes_it_always_had(user in users()) {
-            let item = user.to_item().unwrap();
-            prop_assert_eq!(read::<User>(&item).unwrap(), user.clone());
-            let mut attributes = vec![
-                ("PK", "S"), ("SK", "S"), ("entity", "S"), ("id", "N"), ("email", "S"),
-                ("display_name", "S"), ("role", "S"), ("created_at", "S"),
-                ("reminder_enabled", "BOOL"), ("reminder_hour", "N"), ("timezone", "S"),
-                ("locale", "S"),
-            ];
-            if user.reminder_enabled {
-                attributes.extend([("reminder_bucket", "S"), ("reminder_due_hour", "N")]);
-            }
-            if user.version != 0 {
-                attributes.push(("version", "N"));
-            }
-            if !user.email_reminders {
-                attributes.push(("email_reminders", "BOOL"));
-            }
-            prop_assert_eq!(shape(&item), expect(&attributes));
-            prop_assert_eq!(&item["created_at"], &s(user.created_at.to_rfc3339()));
-            prop_assert_eq!(&item["role"], &s(user.role.as_str()));
-        }
-
-        #[test]
-        fn a_credential_item_round_trips(user_id in any::<i64>(), password_hash in text()) {
-            let credential = Credential { user_id, password_hash };
-            let item = entity_item(email_key("a@b.c"), "credential", &credential).unwrap();
-            prop_assert_eq!(read::<Credential>(&item).unwrap(), credential);
-            prop_assert_eq!(
-                shape(&item),
-                expect(&[("PK", "S"), ("SK", "S"), ("entity", "S"), ("user_id", "N"), ("password_hash", "S")])
-            );
-        }
-    }
-
-    #[test]
-    fn items_written_before_locales_versions_and_email_switches_read_with_their_defaults() {
-        let user = User::new(
-            7,
-            &Email::parse("a@b.c").unwrap(),
-            &DisplayName::parse("A").unwrap(),
-            Locale::Tr,
-            Utc::now(),
-        );
-        let mut item = user.to_item().unwrap();
-        item.remove("locale");
-        item.insert("locale_unknown".into(), s("xx"));
-        let read_back: User = read(&item).unwrap();
-        assert_eq!(read_back.locale, Locale::En);
-        assert_eq!(read_back.version, 0);
-        assert!(read_back.email_reminders);
-        item.insert("locale".into(), s("xx"));
-        assert_eq!(read::<User>(&item).unwrap().locale, Locale::En);
-        item.insert("role".into(), s("owner"));
-        assert!(matches!(read::<User>(&item), Err(StoreError::Mapping(_))));
-    }
 }
