@@ -15,7 +15,7 @@ use crate::item::{entity_item, read};
 use crate::likes::Like;
 use crate::mail::{ClaimItem, Suppression, claim_key, suppression_key};
 use crate::notifications::{DeliveryKey, Notification, notification_key};
-use crate::posts::{CountsItem, LikeShard, Post, PostItem, like_key, like_shard_item};
+use crate::posts::{CountsItem, LikeShard, Post, PostItem, like_key};
 use crate::roadmaps::{Plan, Roadmap, StreakItem, plan_key, streak_key};
 use crate::sessions::{SessionItem, key as session_key, new_session_item};
 use crate::users::{Credential, User, email_key};
@@ -206,7 +206,7 @@ proptest! {
         let top_feed = if post.is_active { vec![("top_feed", "S")] } else { vec![] };
         let stored_counts = CountsItem {
             post_id: post.id, likes_count: post.likes_count, likes_ops: Some(0),
-            comments_count: post.comments_count, top_score: post.top_score(),
+            comments_count: post.comments_count,
         };
         check(&counts, &stored_counts, &[
             ("post_id", "N"), ("likes_count", "N"), ("likes_ops", "N"), ("comments_count", "N"),

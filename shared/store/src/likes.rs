@@ -25,7 +25,7 @@ use super::posts::{
     LIKE_SHARDS, LikeTally, Posts, counts_key, key_item, like_key, like_shard_item,
     like_shard_key, like_shard_of, top_score,
 };
-use super::{Item, SendRetried, StoreResult, conditional, db_error, n, s};
+use super::{Item, SendRetried, StoreResult, conditional, n};
 
 /// The like item's attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

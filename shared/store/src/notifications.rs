@@ -133,7 +133,7 @@ impl<'a> Notifications<'a> {
         before: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<Notification>, Option<i64>), StoreError> {
-        let mut found = Vec::new();
+        let mut found: Vec<Notification> = Vec::new();
         let mut start = None;
         // With `unread_only`, DynamoDB applies the filter after `Limit`: keep reading until
         // the page is full or the partition ends.

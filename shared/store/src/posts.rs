@@ -146,8 +146,9 @@ pub(crate) struct PostItem {
     pub version: u64,
 }
 
-/// The counts item's attributes (the top feed's index key is added by [`Post::to_items`]).
-/// Pages read only the counts: the others default when absent, as they were never read.
+/// The counts item's attributes (the top feed's index keys, `top_feed` and `top_score`, are
+/// added by [`Post::to_items`] and moved by likes' folds). Pages read only the counts: the
+/// post id defaults when absent, as it was never read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CountsItem {
     #[serde(default)]
@@ -157,8 +158,6 @@ pub(crate) struct CountsItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub likes_ops: Option<i64>,
     pub comments_count: i64,
-    #[serde(default)]
-    pub top_score: i128,
 }
 
 /// A post's likes as its shards hold them, read with its counts item in one Query.
@@ -292,9 +291,10 @@ impl Post {
             likes_count: self.likes_count,
             likes_ops: Some(0),
             comments_count: self.comments_count,
-            top_score: self.top_score(),
         };
         let mut counts = entity_item(counts_key(self.id), "post_counts", &counts)?;
+        // The top feed's sort key, kept while the post is deleted (a like's fold reads none).
+        counts.insert("top_score".into(), n(self.top_score()));
         if self.is_active {
             post.insert("feed".into(), s(feed.clone()));
             counts.insert("top_feed".into(), s(feed));

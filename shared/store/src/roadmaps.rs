@@ -13,14 +13,14 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::item::{entity_item, is_zero, read};
 use super::users::user_pk;
 use super::{Item, Key, n, s, timestamp};
-use super::{SendRetried, StoreError, Versioned};
+use super::{StoreError, Versioned};
 use rota_domain::streak::Streak;
 
 fn roadmap_key(user_id: i64, id: i64) -> Key {
