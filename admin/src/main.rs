@@ -206,10 +206,8 @@ async fn main() -> ExitCode {
             std::time::Duration::from_secs(600),
             std::time::Duration::from_secs(10),
         );
-        let moved = rota_store::retry::with_budget(
-            budget,
-            rota_store::redrive::redrive(&sqs, from, to),
-        );
+        let moved =
+            rota_store::retry::with_budget(budget, rota_store::redrive::redrive(&sqs, from, to));
         return match moved.await {
             Ok(moved) => {
                 println!("moved {moved} messages");

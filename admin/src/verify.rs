@@ -239,12 +239,10 @@ async fn fix(db: &Client, table: &str, recount: &Recount) -> Result<usize, Store
         fixed += 1;
     }
     // Each fix is one UpdateItem.
-    let send = |request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| async move {
-        request
-            .send_retried()
-            .await
-            .map_err(db_error("UpdateItem"))
-    };
+    let send =
+        |request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| async move {
+            request.send_retried().await.map_err(db_error("UpdateItem"))
+        };
     for (&post, &(likes, comments, score)) in &recount.stored {
         let real_likes = recount.likes.get(&post).copied().unwrap_or(0);
         let real_comments = recount.comments.get(&post).copied().unwrap_or(0);

@@ -113,7 +113,7 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     use super::*;
-    use crate::backup::import::{BATCH_SIZE, put};
+    use crate::backup::import::put;
     use crate::backup::testing::{Stingy, fast};
 
     #[tokio::test]
@@ -134,7 +134,13 @@ mod tests {
         let (written, err) = write_chunk(&table, "T", chunk, backoff).await.unwrap_err();
         assert_eq!(written, 20);
         assert!(
-            matches!(err, ChunkError::Unprocessed { left: 5, attempts: 2 }),
+            matches!(
+                err,
+                ChunkError::Unprocessed {
+                    left: 5,
+                    attempts: 2
+                }
+            ),
             "{err}"
         );
     }

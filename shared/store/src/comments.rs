@@ -134,11 +134,7 @@ impl<'a> Comments<'a> {
                 .expression_attribute_values(":prefix", s("COMMENT#")),
         };
         let out = query.send_retried().await.map_err(db_error("Query"))?;
-        let mut comments: Vec<Comment> = out
-            .items()
-            .iter()
-            .map(read)
-            .collect::<Result<_, _>>()?;
+        let mut comments: Vec<Comment> = out.items().iter().map(read).collect::<Result<_, _>>()?;
         let more = comments.len() > limit as usize || out.last_evaluated_key().is_some();
         comments.truncate(limit as usize);
         let next = if more {

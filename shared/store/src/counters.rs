@@ -79,7 +79,9 @@ pub struct Totals {
 }
 
 pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
-    let keys: Vec<Item> = (0..SHARDS).map(|shard| key_item(shard_key(shard))).collect();
+    let keys: Vec<Item> = (0..SHARDS)
+        .map(|shard| key_item(shard_key(shard)))
+        .collect();
     let mut request = Some(
         KeysAndAttributes::builder()
             .set_keys(Some(keys))

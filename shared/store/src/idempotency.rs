@@ -163,7 +163,9 @@ impl<'a> Idempotency<'a> {
         let corrupt = |name: &str| StoreError::Corrupt(name.into());
         match old.status.as_str() {
             COMPLETED => Ok(Claim::Replay {
-                status: old.response_status.ok_or_else(|| corrupt("response_status"))?,
+                status: old
+                    .response_status
+                    .ok_or_else(|| corrupt("response_status"))?,
                 body: old.response_body.ok_or_else(|| corrupt("response_body"))?,
             }),
             _ => Ok(Claim::InProgress {

@@ -50,11 +50,18 @@ const KEYED: [(&str, &str); 3] = [("PK", "S"), ("SK", "S"), ("entity", "S")];
 
 /// Checks that `item` reads back as `value` and has the key attributes, `attributes` and
 /// nothing else.
-fn check<T>(item: &Item, value: &T, attributes: &[(&str, &'static str)]) -> Result<(), TestCaseError>
+fn check<T>(
+    item: &Item,
+    value: &T,
+    attributes: &[(&str, &'static str)],
+) -> Result<(), TestCaseError>
 where
     T: DeserializeOwned + PartialEq + std::fmt::Debug,
 {
-    prop_assert_eq!(&read::<T>(item).map_err(|e| TestCaseError::fail(e.to_string()))?, value);
+    prop_assert_eq!(
+        &read::<T>(item).map_err(|e| TestCaseError::fail(e.to_string()))?,
+        value
+    );
     let mut expected: Vec<_> = KEYED
         .iter()
         .chain(attributes)
@@ -66,7 +73,12 @@ where
 }
 
 /// [`check`] of `value` written as `entity` at `key`.
-fn round_trip<T>(key: Key, entity: &str, value: &T, attributes: &[(&str, &'static str)]) -> Result<Item, TestCaseError>
+fn round_trip<T>(
+    key: Key,
+    entity: &str,
+    value: &T,
+    attributes: &[(&str, &'static str)],
+) -> Result<Item, TestCaseError>
 where
     T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
 {
@@ -356,7 +368,13 @@ fn a_new_user_item_is_the_one_the_hand_written_mapping_wrote() {
         .unwrap()
         .with_timezone(&Utc);
     let email = Email::parse("Ada@Example.com").unwrap();
-    let user = User::new(7, &email, &DisplayName::parse("Ada").unwrap(), Locale::Tr, now);
+    let user = User::new(
+        7,
+        &email,
+        &DisplayName::parse("Ada").unwrap(),
+        Locale::Tr,
+        now,
+    );
     let item = user.to_item().unwrap();
     let expected = Item::from([
         ("PK".into(), s("USER#7")),
@@ -366,7 +384,10 @@ fn a_new_user_item_is_the_one_the_hand_written_mapping_wrote() {
         ("email".into(), s(email.as_str())),
         ("display_name".into(), s("Ada")),
         ("role".into(), s("member")),
-        ("created_at".into(), s("2026-03-04T05:06:07.123456789+00:00")),
+        (
+            "created_at".into(),
+            s("2026-03-04T05:06:07.123456789+00:00"),
+        ),
         ("reminder_enabled".into(), AttributeValue::Bool(true)),
         ("reminder_hour".into(), n(9)),
         ("timezone".into(), s("UTC")),
@@ -380,7 +401,13 @@ fn a_new_user_item_is_the_one_the_hand_written_mapping_wrote() {
 #[test]
 fn items_written_before_locales_versions_and_email_switches_read_with_their_defaults() {
     let email = Email::parse("a@b.c").unwrap();
-    let user = User::new(7, &email, &DisplayName::parse("A").unwrap(), Locale::Tr, Utc::now());
+    let user = User::new(
+        7,
+        &email,
+        &DisplayName::parse("A").unwrap(),
+        Locale::Tr,
+        Utc::now(),
+    );
     let mut item = user.to_item().unwrap();
     item.remove("locale");
     let old: User = read(&item).unwrap();

@@ -266,7 +266,11 @@ pub fn write_delete(table: &str, key: Key, must_exist: bool) -> StoreResult<Tran
 }
 
 /// A transaction write that puts `item`, under `condition` if any.
-pub fn write_put(table: &str, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
+pub fn write_put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+) -> StoreResult<TransactWriteItem> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -354,7 +358,10 @@ pub fn transacted<T>(
     };
     match cancellation_codes(&err) {
         Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => refused(Refused {
-            failed: codes.iter().map(|c| c == "ConditionalCheckFailed").collect(),
+            failed: codes
+                .iter()
+                .map(|c| c == "ConditionalCheckFailed")
+                .collect(),
             err,
         }),
         _ => Err(db_error("TransactWriteItems")(err)),
@@ -368,7 +375,12 @@ pub trait OperationError:
 }
 
 impl<E> OperationError for E where
-    E: std::error::Error + ProvideErrorMetadata + retry::CancellationReasons + Send + Sync + 'static
+    E: std::error::Error
+        + ProvideErrorMetadata
+        + retry::CancellationReasons
+        + Send
+        + Sync
+        + 'static
 {
 }
 

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::item::{entity_item, read};
 use super::posts::{
-    LIKE_SHARDS, LikeTally, Posts, counts_key, key_item, like_key, like_shard_item,
-    like_shard_key, like_shard_of, top_score,
+    LIKE_SHARDS, LikeTally, Posts, counts_key, key_item, like_key, like_shard_item, like_shard_key,
+    like_shard_of, top_score,
 };
 use super::{Item, SendRetried, StoreResult, conditional, n};
 

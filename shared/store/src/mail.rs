@@ -87,7 +87,11 @@ impl<'a> Mail<'a> {
         };
         let claim = Put::builder()
             .table_name(self.table)
-            .set_item(Some(entity_item(claim_key(user_id, day), "email_claim", &claim)?))
+            .set_item(Some(entity_item(
+                claim_key(user_id, day),
+                "email_claim",
+                &claim,
+            )?))
             // A claim given back (SES refused the send) may be claimed again.
             .condition_expression("attribute_not_exists(PK) OR #state = :released")
             .expression_attribute_names("#state", "state")

@@ -197,7 +197,8 @@ impl<'a> Notifications<'a> {
             return Ok(Some(()));
         }
         // Already read (idempotent) or no such notification.
-        let item = super::get_item(self.db, self.table, user_pk(user_id), notif_sk(id), true).await?;
+        let item =
+            super::get_item(self.db, self.table, user_pk(user_id), notif_sk(id), true).await?;
         Ok(item.map(|_| ()))
     }
 
@@ -236,9 +237,8 @@ impl<'a> Notifications<'a> {
                 writes.push(self.inbox_update(user_id, -(unread.len() as i64))?);
                 let result = super::transact(self.db, writes).await;
                 // The notifications already read (or gone): done, not counted again.
-                let refused = super::transacted(result, None, |refused| {
-                    Ok(Some(refused.failed().to_vec()))
-                })?;
+                let refused =
+                    super::transacted(result, None, |refused| Ok(Some(refused.failed().to_vec())))?;
                 let Some(refused) = refused else {
                     break;
                 };

@@ -432,7 +432,10 @@ impl<'a> Posts<'a> {
         for shard in like_shards {
             writes.push(super::write_put(self.table, shard, None)?);
         }
-        super::created(super::transact(self.db, writes.into_iter().chain(extra)).await, 2)
+        super::created(
+            super::transact(self.db, writes.into_iter().chain(extra)).await,
+            2,
+        )
     }
 
     /// Posts, their counts and (for `viewer`) the viewer's likes, by id, in one round trip
@@ -489,11 +492,7 @@ impl<'a> Posts<'a> {
     }
 
     /// One BatchGetItem, re-asking for whatever DynamoDB leaves unprocessed.
-    async fn batch_get(
-        &self,
-        keys: Vec<Item>,
-        consistent: bool,
-    ) -> StoreResult<Vec<Item>> {
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> StoreResult<Vec<Item>> {
         let mut found = Vec::new();
         let mut request = Some(
             KeysAndAttributes::builder()
@@ -681,7 +680,8 @@ impl<'a> Posts<'a> {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", s(timestamp(now)));
-        let off_top = super::update(self.table, counts_key(id)).update_expression("REMOVE top_feed");
+        let off_top =
+            super::update(self.table, counts_key(id)).update_expression("REMOVE top_feed");
         let mut writes = vec![
             super::write_update(update)?,
             super::write_update(off_top)?,

@@ -172,7 +172,10 @@ impl<'a> Roadmaps<'a> {
             super::put_new(self.table, roadmap.to_item()?)?,
             super::put_new(self.table, plan)?,
         ];
-        super::created(super::transact(self.db, writes.into_iter().chain(extra)).await, 2)
+        super::created(
+            super::transact(self.db, writes.into_iter().chain(extra)).await,
+            2,
+        )
     }
 
     /// The user's roadmaps, newest first.

@@ -354,13 +354,21 @@ impl<'a> Users<'a> {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .versioned(current.version);
         let fields = [
-            (changes.display_name.is_some(), "display_name", s(&next.display_name)),
+            (
+                changes.display_name.is_some(),
+                "display_name",
+                s(&next.display_name),
+            ),
             (
                 changes.reminder_enabled.is_some(),
                 "reminder_enabled",
                 AttributeValue::Bool(next.reminder_enabled),
             ),
-            (changes.reminder_hour.is_some(), "reminder_hour", n(next.reminder_hour)),
+            (
+                changes.reminder_hour.is_some(),
+                "reminder_hour",
+                n(next.reminder_hour),
+            ),
             (changes.timezone.is_some(), "timezone", s(&next.timezone)),
             (changes.locale.is_some(), "locale", s(next.locale.as_str())),
             (
@@ -401,9 +409,7 @@ impl<'a> Users<'a> {
                         None => Written::Gone,
                         // An earlier attempt of this very write committed and its answer
                         // was lost: the item is exactly what it wrote.
-                        Some(old) if read::<User>(old).ok().as_ref() == Some(next) => {
-                            Written::Yes
-                        }
+                        Some(old) if read::<User>(old).ok().as_ref() == Some(next) => Written::Yes,
                         Some(_) => Written::Stale,
                     });
                 }

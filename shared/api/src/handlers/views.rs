@@ -1,6 +1,5 @@
 //! The JSON shapes of the OpenAPI document (`shared/api/openapi.yaml`).
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use rota_store::comments::Comment;
