@@ -112,7 +112,10 @@ async fn scan_segment(
             .set_exclusive_start_key(start.take())
             .send()
             .await
-            .map_err(|source| Error::Scan { segment, source })?;
+            .map_err(|source| Error::Scan {
+                segment,
+                source: Box::new(source),
+            })?;
         let lines = page
             .items()
             .iter()

@@ -42,7 +42,8 @@ pub enum Error {
     Scan {
         segment: u32,
         #[source]
-        source: aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::scan::ScanError>,
+        source:
+            Box<aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::scan::ScanError>>,
     },
     #[error("a scan task ended without an answer")]
     Task(#[source] tokio::task::JoinError),
