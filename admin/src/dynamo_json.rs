@@ -64,16 +64,18 @@ pub fn to_json(value: &AttributeValue, path: &str) -> Result<Value, Error> {
     Ok(Value::Object(object))
 }
 
+/// The path of attribute `k` of the map at `path` (`a.b`; `k` at the top).
+fn member(path: &str, k: &str) -> String {
+    if path.is_empty() {
+        k.to_owned()
+    } else {
+        format!("{path}.{k}")
+    }
+}
+
 fn map_to_json(m: &Item, path: &str) -> Result<Map<String, Value>, Error> {
     m.iter()
-        .map(|(k, v)| {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            Ok((k.clone(), to_json(v, &p)?))
-        })
+        .map(|(k, v)| Ok((k.clone(), to_json(v, &member(path, k))?)))
         .collect()
 }
 
@@ -144,14 +146,7 @@ pub fn from_json(value: &Value, path: &str) -> Result<AttributeValue, Error> {
 
 fn map_from_json(m: &Map<String, Value>, path: &str) -> Result<Item, Error> {
     m.iter()
-        .map(|(k, v)| {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            Ok((k.clone(), from_json(v, &p)?))
-        })
+        .map(|(k, v)| Ok((k.clone(), from_json(v, &member(path, k))?)))
         .collect()
 }
 

@@ -50,6 +50,18 @@ fn option<'a>(opts: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
     opts.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
+/// An error with its causes, outermost first (`a: b: c`), for the operator's terminal.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The SDK as the functions load it, with more attempts for the SDK's own retries (throttling
 /// during a large export or import is expected, and each retry is cheap).
 async fn admin_sdk() -> aws_config::SdkConfig {
@@ -99,7 +111,7 @@ async fn verify_counters(rest: &[String]) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("verify failed: {e}");
+            eprintln!("verify failed: {}", chain(&e));
             ExitCode::from(1)
         }
     }
@@ -134,42 +146,39 @@ async fn export_or_import(cmd: &str, rest: &[String]) -> ExitCode {
     };
     let db = aws_sdk_dynamodb::Client::new(&admin_sdk().await);
     let started = std::time::Instant::now();
-    if cmd == "export" {
-        match backup::export(&db, &table, &file, n).await {
-            Ok(r) => {
-                println!(
-                    "exported {} items from {table} to {} ({n} segments: {:?} items, {} pages) in {:.1} s",
-                    r.items,
-                    file.display(),
-                    r.per_segment,
-                    r.pages,
-                    started.elapsed().as_secs_f64()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("export failed: {e}");
-                ExitCode::from(1)
-            }
-        }
+    // What was done, for the operator, or why it stopped.
+    let done = if cmd == "export" {
+        backup::export(&db, &table, &file, n).await.map(|r| {
+            format!(
+                "exported {} items from {table} to {} ({n} segments: {:?} items, {} pages)",
+                r.items,
+                file.display(),
+                r.per_segment,
+                r.pages
+            )
+        })
     } else {
         let backoff = backup::Backoff::default();
-        match backup::import(&db, &table, &file, n as usize, backoff).await {
-            Ok(r) => {
-                println!(
-                    "imported {} items into {table} from {} ({} batches, {} retries of unprocessed items) in {:.1} s",
+        backup::import(&db, &table, &file, n as usize, backoff)
+            .await
+            .map(|r| {
+                format!(
+                    "imported {} items into {table} from {} ({} batches, {} retries of unprocessed items)",
                     r.items,
                     file.display(),
                     r.batches,
-                    r.retries,
-                    started.elapsed().as_secs_f64()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("import failed: {e}");
-                ExitCode::from(1)
-            }
+                    r.retries
+                )
+            })
+    };
+    match done {
+        Ok(what) => {
+            println!("{what} in {:.1} s", started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{cmd} failed: {}", chain(&e));
+            ExitCode::from(1)
         }
     }
 }
@@ -191,13 +200,21 @@ async fn main() -> ExitCode {
         && cmd == "redrive"
     {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        return match rota_api::reminders::redrive(&aws_sdk_sqs::Client::new(&sdk), from, to).await {
+        let sqs = rota_store::sqs_client(&sdk);
+        // An operator's tool: long polls and many batches, under the store's retry policy.
+        let budget = rota_store::retry::Budget::new(
+            std::time::Duration::from_secs(600),
+            std::time::Duration::from_secs(10),
+        );
+        let moved =
+            rota_store::retry::with_budget(budget, rota_store::redrive::redrive(&sqs, from, to));
+        return match moved.await {
             Ok(moved) => {
                 println!("moved {moved} messages");
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("failed: {e}");
+                eprintln!("failed: {}", chain(&e));
                 ExitCode::from(1)
             }
         };
@@ -244,7 +261,7 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("failed: {e}");
+            eprintln!("failed: {}", chain(&e));
             ExitCode::from(1)
         }
     }

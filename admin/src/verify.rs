@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use rota_store::{Item, SendRetried, counters};
+use rota_store::posts::{counts_key, like_key, like_shard_key, post_key, top_score};
+use rota_store::users::{inbox_key, user_key};
+use rota_store::{Item, SendRetried, StoreError, counters, db_error, n, update_item};
 
 #[derive(Debug, Default)]
 struct Recount {
@@ -73,22 +75,25 @@ impl Recount {
         let (Some(pk), Some(sk)) = (string(item, "PK"), string(item, "SK")) else {
             return;
         };
-        if let Some(user) = id_after(&pk, "USER#") {
-            if let Some(post) = id_after(&sk, "LIKE#") {
+        // Items are recognised by the store's own key builders.
+        let key = (pk, sk);
+        let (pk, sk) = (&key.0, &key.1);
+        if let Some(user) = id_after(pk, "USER#") {
+            if let Some(post) = id_after(sk, "LIKE#").filter(|p| key == like_key(*p, user)) {
                 *self.likes.entry(post).or_default() += 1;
-            } else if sk == "PROFILE" {
+            } else if key == user_key(user) {
                 self.users += 1;
-            } else if sk == "INBOX" {
+            } else if key == inbox_key(user) {
                 self.inbox.insert(user, number(item, "unread"));
             } else if sk.starts_with("NOTIF#") && !item.contains_key("read_at") {
                 *self.unread.entry(user).or_default() += 1;
             }
-        } else if let Some(post) = id_after(&pk, "POST#") {
-            if sk == "POST" {
+        } else if let Some(post) = id_after(pk, "POST#") {
+            if key == post_key(post) {
                 if matches!(item.get("is_active"), Some(AttributeValue::Bool(true))) {
                     self.active_posts += 1;
                 }
-            } else if sk == "COUNTS" {
+            } else if key == counts_key(post) {
                 self.stored.insert(
                     post,
                     (
@@ -140,11 +145,10 @@ impl Recount {
                 comments,
                 self.comments.get(&post).copied().unwrap_or(0),
             );
-            let expected_score = i128::from(real_likes) * 10_000_000_000_000_000 + i128::from(post);
-            if score != expected_score {
+            if score != top_score(post, real_likes) {
                 check(
                     format!("post {post} top_score / 10^16"),
-                    (score / 10_000_000_000_000_000) as i64,
+                    (score / rota_store::posts::SCORE_STEP) as i64,
                     real_likes,
                 );
             }
@@ -170,7 +174,7 @@ impl Recount {
     }
 }
 
-async fn scan(db: &Client, table: &str, segments: i32) -> Result<Recount, String> {
+async fn scan(db: &Client, table: &str, segments: i32) -> Result<Recount, StoreError> {
     let scans = (0..segments).map(|segment| async move {
         let mut recount = Recount::default();
         let mut start = None;
@@ -184,13 +188,13 @@ async fn scan(db: &Client, table: &str, segments: i32) -> Result<Recount, String
                 .set_exclusive_start_key(start)
                 .send_retried()
                 .await
-                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+                .map_err(db_error("Scan"))?;
             for item in page.items() {
                 recount.add(item);
             }
             start = page.last_evaluated_key.filter(|k| !k.is_empty());
             if start.is_none() {
-                return Ok::<_, String>(recount);
+                return Ok::<_, StoreError>(recount);
             }
         }
     });
@@ -222,60 +226,52 @@ async fn scan(db: &Client, table: &str, segments: i32) -> Result<Recount, String
 }
 
 /// Sets the wrong counters to their recount.
-async fn fix(db: &Client, table: &str, recount: &Recount) -> Result<usize, String> {
-    let err = |e: rota_store::StoreError| e.to_string();
+async fn fix(db: &Client, table: &str, recount: &Recount) -> Result<usize, StoreError> {
     let mut fixed = 0;
     let users = recount.users as i64 - recount.stored_users;
     if users != 0 {
-        counters::adjust(db, table, counters::Counter::Users, users)
-            .await
-            .map_err(err)?;
+        counters::adjust(db, table, counters::Counter::Users, users).await?;
         fixed += 1;
     }
     let posts = recount.active_posts as i64 - recount.stored_active_posts;
     if posts != 0 {
-        counters::adjust(db, table, counters::Counter::ActivePosts, posts)
-            .await
-            .map_err(err)?;
+        counters::adjust(db, table, counters::Counter::ActivePosts, posts).await?;
         fixed += 1;
     }
-    let s = |v: String| AttributeValue::S(v);
-    let n = |v: String| AttributeValue::N(v);
+    // Each fix is one UpdateItem.
+    let send =
+        |request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| async move {
+            request.send_retried().await.map_err(db_error("UpdateItem"))
+        };
     for (&post, &(likes, comments, score)) in &recount.stored {
         let real_likes = recount.likes.get(&post).copied().unwrap_or(0);
         let real_comments = recount.comments.get(&post).copied().unwrap_or(0);
-        let real_score = i128::from(real_likes) * 10_000_000_000_000_000 + i128::from(post);
+        let real_score = top_score(post, real_likes);
         if let Some(&(sum, _)) = recount.shards.get(&post)
             && sum != real_likes
         {
             // The difference on shard 0, and one more operation, so that the next like's fold
             // (which only lands with more operations than the last) is not refused.
-            db.update_item()
-                .table_name(table)
-                .key("PK", s(format!("POST#{post}")))
-                .key("SK", s("LIKES#00".into()))
-                .update_expression("ADD n :d, ops :one")
-                .expression_attribute_values(":d", n((real_likes - sum).to_string()))
-                .expression_attribute_values(":one", n("1".into()))
-                .send_retried()
-                .await
-                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+            send(
+                update_item(db, table, like_shard_key(post, 0))
+                    .update_expression("ADD n :d, ops :one")
+                    .expression_attribute_values(":d", n(real_likes - sum))
+                    .expression_attribute_values(":one", n(1)),
+            )
+            .await?;
             fixed += 1;
         }
         if (likes, comments, score) == (real_likes, real_comments, real_score) {
             continue;
         }
-        db.update_item()
-            .table_name(table)
-            .key("PK", s(format!("POST#{post}")))
-            .key("SK", s("COUNTS".into()))
-            .update_expression("SET likes_count = :l, comments_count = :c, top_score = :t")
-            .expression_attribute_values(":l", n(real_likes.to_string()))
-            .expression_attribute_values(":c", n(real_comments.to_string()))
-            .expression_attribute_values(":t", n(real_score.to_string()))
-            .send_retried()
-            .await
-            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        send(
+            update_item(db, table, counts_key(post))
+                .update_expression("SET likes_count = :l, comments_count = :c, top_score = :t")
+                .expression_attribute_values(":l", n(real_likes))
+                .expression_attribute_values(":c", n(real_comments))
+                .expression_attribute_values(":t", n(real_score)),
+        )
+        .await?;
         fixed += 1;
     }
     let users: std::collections::BTreeSet<i64> = recount
@@ -290,15 +286,12 @@ async fn fix(db: &Client, table: &str, recount: &Recount) -> Result<usize, Strin
         if stored == real {
             continue;
         }
-        db.update_item()
-            .table_name(table)
-            .key("PK", s(format!("USER#{user}")))
-            .key("SK", s("INBOX".into()))
-            .update_expression("SET unread = :u")
-            .expression_attribute_values(":u", n(real.to_string()))
-            .send_retried()
-            .await
-            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        send(
+            update_item(db, table, inbox_key(user))
+                .update_expression("SET unread = :u")
+                .expression_attribute_values(":u", n(real)),
+        )
+        .await?;
         fixed += 1;
     }
     Ok(fixed)
@@ -314,7 +307,7 @@ pub struct Report {
     pub fixed: usize,
 }
 
-pub async fn verify(db: &Client, table: &str, apply_fix: bool) -> Result<Report, String> {
+pub async fn verify(db: &Client, table: &str, apply_fix: bool) -> Result<Report, StoreError> {
     // An operator's tool: a Scan page of a large table may take seconds, and it may wait.
     let budget = rota_store::retry::Budget::new(
         std::time::Duration::from_secs(600),
@@ -323,7 +316,11 @@ pub async fn verify(db: &Client, table: &str, apply_fix: bool) -> Result<Report,
     rota_store::retry::with_budget(budget, verify_within_budget(db, table, apply_fix)).await
 }
 
-async fn verify_within_budget(db: &Client, table: &str, apply_fix: bool) -> Result<Report, String> {
+async fn verify_within_budget(
+    db: &Client,
+    table: &str,
+    apply_fix: bool,
+) -> Result<Report, StoreError> {
     let recount = scan(db, table, 4).await?;
     let mismatches = recount.mismatches();
     let fixed = if apply_fix && !mismatches.is_empty() {
@@ -355,8 +352,16 @@ mod tests {
         AttributeValue::S(v.into())
     }
 
-    fn n(v: i128) -> AttributeValue {
-        AttributeValue::N(v.to_string())
+    /// A post's counts item as stored.
+    fn counts(post: i64, likes: i64, comments: i64, score: i128) -> Item {
+        let (pk, sk) = counts_key(post);
+        item(&[
+            ("PK", s(&pk)),
+            ("SK", s(&sk)),
+            ("likes_count", n(likes)),
+            ("comments_count", n(comments)),
+            ("top_score", n(score)),
+        ])
     }
 
     #[test]
@@ -381,14 +386,7 @@ mod tests {
     #[test]
     fn a_counter_off_by_one_is_reported_and_exact_ones_are_not() {
         let mut r = Recount::default();
-        let step = 10_000_000_000_000_000i128;
-        r.add(&item(&[
-            ("PK", s("POST#7")),
-            ("SK", s("COUNTS")),
-            ("likes_count", n(2)),
-            ("comments_count", n(1)),
-            ("top_score", n(2 * step + 7)),
-        ]));
+        r.add(&counts(7, 2, 1, top_score(7, 2)));
         r.add(&item(&[("PK", s("USER#1")), ("SK", s("LIKE#7"))]));
         r.add(&item(&[("PK", s("USER#2")), ("SK", s("LIKE#7"))]));
         for (shard, likes) in [("LIKES#00", 3), ("LIKES#05", -1), ("LIKES#15", 0)] {
@@ -416,13 +414,7 @@ mod tests {
         r.add(&item(&[("PK", s("USER#1")), ("SK", s("PROFILE"))]));
         assert_eq!(r.mismatches(), []);
         // One like too many on the counter, one unread the inbox does not know of.
-        r.add(&item(&[
-            ("PK", s("POST#8")),
-            ("SK", s("COUNTS")),
-            ("likes_count", n(1)),
-            ("comments_count", n(0)),
-            ("top_score", n(step + 8)),
-        ]));
+        r.add(&counts(8, 1, 0, top_score(8, 1)));
         r.add(&item(&[
             ("PK", s("POST#8")),
             ("SK", s("LIKES#01")),

@@ -194,7 +194,9 @@ impl From<rota_store::StoreError> for ApiError {
             StoreError::ConditionFailed(_) => {
                 ApiError::Conflict("The resource changed meanwhile; try again.".into())
             }
-            StoreError::Corrupt(_) | StoreError::Internal(_) => ApiError::internal(err),
+            StoreError::Corrupt(_) | StoreError::Mapping(_) | StoreError::Internal(_) => {
+                ApiError::internal(err)
+            }
         }
     }
 }

@@ -372,69 +372,6 @@ pub async fn work_at<S: HasDb + HasMail>(
     crate::function::sqs_failures(failures)
 }
 
-/// Moves every message from the dead-letter queue `from` back to `to` (after a fix): each
-/// batch is sent before it is deleted, so a failure part-way leaves copies, never losses —
-/// and the workers' idempotency keys make copies harmless.
-pub async fn redrive(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> Result<usize, String> {
-    let mut moved = 0;
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(from)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(moved);
-        }
-        let entries = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(m.body().unwrap_or_default())
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let sent = sqs
-            .send_message_batch()
-            .queue_url(to)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        if !sent.failed().is_empty() {
-            return Err(format!(
-                "{} messages could not be sent back; they stay in the DLQ",
-                sent.failed().len()
-            ));
-        }
-        let deletes = messages
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .set_receipt_handle(m.receipt_handle().map(str::to_owned))
-                    .build()
-                    .ok()
-            })
-            .collect::<Vec<_>>();
-        sqs.delete_message_batch()
-            .queue_url(from)
-            .set_entries(Some(deletes))
-            .send()
-            .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        moved += messages.len();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

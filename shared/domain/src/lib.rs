@@ -2,6 +2,7 @@
 //! day and hour arithmetic of streaks and reminders. Pure code without I/O, so it is tested
 //! without a clock, a network or a database.
 
+pub mod backoff;
 pub mod ids;
 pub mod input;
 pub mod locale;

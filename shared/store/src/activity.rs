@@ -15,8 +15,9 @@
 
 use aws_sdk_dynamodb::Client;
 
+use super::users::user_pk;
 use super::{SendRetried, StoreError};
-use super::{db_error, is_condition_failed, n, s};
+use super::{conditional, n, s};
 
 const TTL_SECS: i64 = 31 * 24 * 3600;
 /// Partitions of the `active-users` index.
@@ -43,12 +44,8 @@ impl<'a> Activity<'a> {
     /// Records that `user_id` was active now; `true` when this was the hour's first record.
     pub async fn record(&self, user_id: i64, now_secs: i64) -> Result<bool, StoreError> {
         let hour = hour_of(now_secs);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(format!("USER#{user_id}")))
-            .key("SK", s("ACTIVITY"))
+        let key = (user_pk(user_id), "ACTIVITY".into());
+        let result = super::update_item(self.db, self.table, key)
             .update_expression("SET active = :active, active_hour = :hour, expires_at = :exp")
             .condition_expression("attribute_not_exists(active_hour) OR active_hour < :hour")
             .expression_attribute_values(":active", s(shard_of(user_id)))
@@ -56,11 +53,7 @@ impl<'a> Activity<'a> {
             .expression_attribute_values(":exp", n(now_secs + TTL_SECS))
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(db_error("UpdateItem")(err)),
-        }
+        Ok(conditional(result, "UpdateItem")?.is_some())
     }
 
     /// How many users were active since `since_hour` (inclusive): every shard, concurrently.

@@ -10,42 +10,44 @@
 //! the post's `comments_count` in the same transaction.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::posts::{Change, counts_key, post_key, timestamp};
-use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
+use super::item::{entity_item, read};
+use super::posts::{Change, counts_key, gone_first, post_pk};
+use super::{Key, db_error, n, s};
 use super::{SendRetried, StoreError};
+
+pub(crate) fn comment_key(post_id: i64, id: i64) -> Key {
+    (post_pk(post_id), comment_sk(id))
+}
 
 fn comment_sk(id: i64) -> String {
     format!("COMMENT#{id:016}")
 }
 
-fn pointer_key(id: i64) -> (String, String) {
+pub(crate) fn pointer_key(id: i64) -> Key {
     (format!("COMMENT#{id}"), "COMMENT".into())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The comment item's attributes as well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: i64,
     pub post_id: i64,
     pub author_id: i64,
     pub author_name: String,
     pub content: String,
+    #[serde(with = "crate::item::millis")]
     pub created_at: DateTime<Utc>,
 }
 
-impl Comment {
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get_n(item, "id")?,
-            post_id: get_n(item, "post_id")?,
-            author_id: get_n(item, "author_id")?,
-            author_name: get_s(item, "author_name")?,
-            content: get_s(item, "content")?,
-            created_at: super::get_time(item, "created_at")?,
-        })
-    }
+/// The comment pointer item's attributes: where the comment of an id is, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Pointer {
+    pub post_id: i64,
+    pub author_id: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -71,22 +73,15 @@ impl<'a> Comments<'a> {
         delta: i64,
         require_active: bool,
     ) -> Result<TransactWriteItem, StoreError> {
-        let (pk, sk) = counts_key(post_id);
-        let mut update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let update = super::update(self.table, counts_key(post_id))
             .update_expression("ADD comments_count :d")
             .expression_attribute_values(":d", n(delta));
-        update = if require_active {
+        super::write_update(if require_active {
             // `top_feed` is on the counts item exactly while the post is active.
             update.condition_expression("attribute_exists(top_feed)")
         } else {
             update.condition_expression("attribute_exists(PK)")
-        };
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(StoreError::internal)?)
-            .build())
+        })
     }
 
     /// Writes the comment, its pointer and the post's count in one transaction, with `extra`
@@ -96,50 +91,27 @@ impl<'a> Comments<'a> {
         comment: &Comment,
         extra: Vec<TransactWriteItem>,
     ) -> Result<CreateOutcome, StoreError> {
-        let (post_pk, _) = post_key(comment.post_id);
-        let item = Item::from([
-            ("PK".into(), s(post_pk)),
-            ("SK".into(), s(comment_sk(comment.id))),
-            ("entity".into(), s("comment")),
-            ("id".into(), n(comment.id)),
-            ("post_id".into(), n(comment.post_id)),
-            ("author_id".into(), n(comment.author_id)),
-            ("author_name".into(), s(&comment.author_name)),
-            ("content".into(), s(&comment.content)),
-            ("created_at".into(), s(timestamp(comment.created_at))),
-        ]);
-        let (ppk, psk) = pointer_key(comment.id);
-        let pointer = Item::from([
-            ("PK".into(), s(ppk)),
-            ("SK".into(), s(psk)),
-            ("entity".into(), s("comment_pointer")),
-            ("post_id".into(), n(comment.post_id)),
-            ("author_id".into(), n(comment.author_id)),
-        ]);
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, item)?)
-            .transact_items(super::put_new(self.table, pointer)?)
-            .transact_items(self.count_update(comment.post_id, 1, true)?);
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        match request.send_retried().await {
-            Ok(_) => Ok(CreateOutcome::Created),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(CreateOutcome::PostNotFound)
-                }
-                Some(codes) if codes.iter().take(2).any(|c| c == "ConditionalCheckFailed") => {
-                    Ok(CreateOutcome::IdCollision)
-                }
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    Err(StoreError::ConditionFailed("TransactWriteItems"))
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        let item = entity_item(comment_key(comment.post_id, comment.id), "comment", comment)?;
+        let pointer = Pointer {
+            post_id: comment.post_id,
+            author_id: comment.author_id,
+        };
+        let pointer = entity_item(pointer_key(comment.id), "comment_pointer", &pointer)?;
+        let writes = [
+            super::put_new(self.table, item)?,
+            super::put_new(self.table, pointer)?,
+            self.count_update(comment.post_id, 1, true)?,
+        ];
+        let result = super::transact(self.db, writes.into_iter().chain(extra)).await;
+        super::transacted(result, CreateOutcome::Created, |refused| {
+            if refused.at(2) {
+                Ok(CreateOutcome::PostNotFound)
+            } else if refused.before(2) {
+                Ok(CreateOutcome::IdCollision)
+            } else {
+                Err(StoreError::ConditionFailed("TransactWriteItems"))
+            }
+        })
     }
 
     /// A page of a post's comments, oldest first, after comment id `after`.
@@ -149,12 +121,7 @@ impl<'a> Comments<'a> {
         after: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<Comment>, Option<i64>), StoreError> {
-        let (pk, _) = post_key(post_id);
-        let query = self
-            .db
-            .query()
-            .table_name(self.table)
-            .expression_attribute_values(":pk", s(pk))
+        let query = super::partition_query(self.db, self.table, post_pk(post_id))
             .scan_index_forward(true)
             .limit((limit + 1) as i32);
         let query = match after {
@@ -167,11 +134,7 @@ impl<'a> Comments<'a> {
                 .expression_attribute_values(":prefix", s("COMMENT#")),
         };
         let out = query.send_retried().await.map_err(db_error("Query"))?;
-        let mut comments: Vec<Comment> = out
-            .items()
-            .iter()
-            .map(Comment::from_item)
-            .collect::<Result<_, _>>()?;
+        let mut comments: Vec<Comment> = out.items().iter().map(read).collect::<Result<_, _>>()?;
         let more = comments.len() > limit as usize || out.last_evaluated_key().is_some();
         comments.truncate(limit as usize);
         let next = if more {
@@ -190,46 +153,20 @@ impl<'a> Comments<'a> {
         admin: bool,
     ) -> Result<Change<()>, StoreError> {
         let (ppk, psk) = pointer_key(id);
-        let pointer = super::get_item(self.db, self.table, ppk.clone(), psk.clone(), true).await?;
-        let Some(pointer) = pointer else {
+        let Some(pointer) = super::get_item(self.db, self.table, ppk, psk, true).await? else {
             return Ok(Change::NotFound);
         };
-        let post_id: i64 = get_n(&pointer, "post_id")?;
-        let author_id: i64 = get_n(&pointer, "author_id")?;
+        let Pointer { post_id, author_id } = read(&pointer)?;
         if author_id != caller && !admin {
             return Ok(Change::Forbidden);
         }
-        let (post_pk, _) = post_key(post_id);
-        let delete =
-            |pk: String, sk: String, condition: bool| -> Result<TransactWriteItem, StoreError> {
-                let mut d = Delete::builder()
-                    .table_name(self.table)
-                    .key("PK", s(pk))
-                    .key("SK", s(sk));
-                if condition {
-                    d = d.condition_expression("attribute_exists(PK)");
-                }
-                Ok(TransactWriteItem::builder()
-                    .delete(d.build().map_err(StoreError::internal)?)
-                    .build())
-            };
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(delete(post_pk, comment_sk(id), true)?)
-            .transact_items(delete(ppk, psk, false)?)
-            .transact_items(self.count_update(post_id, -1, false)?)
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(Change::Done(())),
-            Err(err) => match cancellation_codes(&err) {
-                // Deleted concurrently by someone else: gone either way.
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Change::NotFound)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        let writes = [
+            super::write_delete(self.table, comment_key(post_id, id), true)?,
+            super::write_delete(self.table, pointer_key(id), false)?,
+            self.count_update(post_id, -1, false)?,
+        ];
+        let result = super::transact(self.db, writes).await;
+        // Deleted concurrently by someone else: gone either way.
+        super::transacted(result, Change::Done(()), gone_first)
     }
 }

@@ -12,14 +12,26 @@
 //! less often. Reading is one BatchGetItem of the shards, once per stats cache period.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
 use rand::Rng;
 
-use super::{Item, SendRetried, StoreError, StoreResult, db_error, get_n, n, s};
+use serde::Deserialize;
+
+use super::item::read;
+use super::{Item, Key, SendRetried, StoreError, StoreResult, db_error, key_item, n};
 
 /// Figures in docs/data-model.md: ~23 counted writes/s at the owner's peak → ~3/s per shard.
 pub const SHARDS: u32 = 8;
 pub const SK: &str = "COUNTERS";
+
+/// A counter shard's partial sums (each absent until its first ADD).
+#[derive(Debug, Default, Deserialize)]
+struct Shard {
+    #[serde(default)]
+    users: i64,
+    #[serde(default)]
+    posts_active: i64,
+}
 
 /// What is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,18 +53,17 @@ pub fn shard_pk(shard: u32) -> String {
     format!("STATS#{shard}")
 }
 
+pub fn shard_key(shard: u32) -> Key {
+    (shard_pk(shard), SK.into())
+}
+
 /// The transaction write that adds `delta` to `counter` on `shard`.
 fn add_to(table: &str, shard: u32, counter: Counter, delta: i64) -> StoreResult<TransactWriteItem> {
-    let update = Update::builder()
-        .table_name(table)
-        .key("PK", s(shard_pk(shard)))
-        .key("SK", s(SK))
+    let update = super::update(table, shard_key(shard))
         .update_expression("ADD #c :d")
         .expression_attribute_names("#c", counter.attribute())
-        .expression_attribute_values(":d", n(delta))
-        .build()
-        .map_err(StoreError::internal)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+        .expression_attribute_values(":d", n(delta));
+    super::write_update(update)
 }
 
 /// The transaction write that adds `delta` to `counter` on a random shard.
@@ -69,7 +80,7 @@ pub struct Totals {
 
 pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
     let keys: Vec<Item> = (0..SHARDS)
-        .map(|shard| Item::from([("PK".into(), s(shard_pk(shard))), ("SK".into(), s(SK))]))
+        .map(|shard| key_item(shard_key(shard)))
         .collect();
     let mut request = Some(
         KeysAndAttributes::builder()
@@ -91,8 +102,9 @@ pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
             .into_iter()
             .flatten()
         {
-            users += get_n::<i64>(item, "users").unwrap_or(0);
-            posts += get_n::<i64>(item, "posts_active").unwrap_or(0);
+            let shard: Shard = read(item)?;
+            users += shard.users;
+            posts += shard.posts_active;
         }
         request = out
             .unprocessed_keys()
@@ -113,9 +125,7 @@ pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
 /// run it on a quiet table, as a recount cannot see writes made while it scans).
 pub async fn adjust(db: &Client, table: &str, counter: Counter, delta: i64) -> StoreResult<()> {
     // A transaction of one: its ClientRequestToken keeps a retried ADD from counting twice.
-    db.transact_write_items()
-        .transact_items(add_to(table, 0, counter, delta)?)
-        .send_retried()
+    super::transact(db, [add_to(table, 0, counter, delta)?])
         .await
         .map_err(db_error("TransactWriteItems"))?;
     Ok(())

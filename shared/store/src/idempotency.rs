@@ -14,12 +14,14 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use serde::{Deserialize, Serialize};
 
-use super::{Item, SendRetried, StoreError, StoreResult, db_error, get_n, get_s, n, s};
+use super::item::{entity_item, read};
+use super::{SendRetried, StoreError, StoreResult, conditional, db_error, key_item, n, s};
 
-const IN_PROGRESS: &str = "IN_PROGRESS";
-const COMPLETED: &str = "COMPLETED";
+pub(crate) const IN_PROGRESS: &str = "IN_PROGRESS";
+pub(crate) const COMPLETED: &str = "COMPLETED";
 
 /// What a claim found.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +45,22 @@ pub struct Record {
     expires_at: i64,
 }
 
+/// The record's attributes: a claim as written, and what its completion adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RecordItem {
+    pub status: String,
+    pub request_hash: String,
+    pub claim: String,
+    /// While `IN_PROGRESS`: when the claim's request has certainly ended (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress_until: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    pub expires_at: i64,
+}
+
 pub struct Idempotency<'a> {
     db: &'a Client,
     table: &'a str,
@@ -52,10 +70,7 @@ impl Record {
     /// The transaction write that marks the request done with its response; cancelled (and so
     /// the whole write) if the claim is no longer ours.
     pub fn complete(&self, table: &str, status: u16, body: &str) -> StoreResult<TransactWriteItem> {
-        let update = Update::builder()
-            .table_name(table)
-            .key("PK", s(&self.pk))
-            .key("SK", s(&self.sk))
+        let update = super::update(table, (self.pk.clone(), self.sk.clone()))
             .update_expression(
                 "SET #st = :done, response_status = :code, response_body = :body, expires_at = :exp \
                  REMOVE in_progress_until",
@@ -67,10 +82,8 @@ impl Record {
             .expression_attribute_values(":code", n(status))
             .expression_attribute_values(":body", s(body))
             .expression_attribute_values(":exp", n(self.expires_at))
-            .expression_attribute_values(":claim", s(&self.claim))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":claim", s(&self.claim));
+        super::write_update(update)
     }
 }
 
@@ -97,16 +110,16 @@ impl<'a> Idempotency<'a> {
         let sk = format!("{scope}#{key}");
         let claim = super::retry::new_token();
         let expires_at = now_ms / 1000 + ttl_secs;
-        let item = Item::from([
-            ("PK".into(), s(&pk)),
-            ("SK".into(), s(&sk)),
-            ("entity".into(), s("idempotency_record")),
-            ("status".into(), s(IN_PROGRESS)),
-            ("request_hash".into(), s(request_hash)),
-            ("claim".into(), s(&claim)),
-            ("in_progress_until".into(), n(until_ms)),
-            ("expires_at".into(), n(expires_at)),
-        ]);
+        let record = RecordItem {
+            status: IN_PROGRESS.into(),
+            request_hash: request_hash.to_owned(),
+            claim: claim.clone(),
+            in_progress_until: Some(until_ms),
+            response_status: None,
+            response_body: None,
+            expires_at,
+        };
+        let item = entity_item((pk.clone(), sk.clone()), "idempotency_record", &record)?;
         let result = self
             .db
             .put_item()
@@ -139,30 +152,33 @@ impl<'a> Idempotency<'a> {
                 _ => return Err(db_error("PutItem")(err)),
             },
         };
+        let old: RecordItem = read(&old)?;
         // Our own claim, whose first answer was lost and the put retried.
-        if get_s(&old, "claim")? == claim {
+        if old.claim == claim {
             return Ok(Claim::Acquired(record));
         }
-        if get_s(&old, "request_hash")? != request_hash {
+        if old.request_hash != request_hash {
             return Ok(Claim::Mismatch);
         }
-        match get_s(&old, "status")?.as_str() {
+        let corrupt = |name: &str| StoreError::Corrupt(name.into());
+        match old.status.as_str() {
             COMPLETED => Ok(Claim::Replay {
-                status: get_n(&old, "response_status")?,
-                body: get_s(&old, "response_body")?,
+                status: old
+                    .response_status
+                    .ok_or_else(|| corrupt("response_status"))?,
+                body: old.response_body.ok_or_else(|| corrupt("response_body"))?,
             }),
             _ => Ok(Claim::InProgress {
-                until_ms: get_n(&old, "in_progress_until")?,
+                until_ms: old
+                    .in_progress_until
+                    .ok_or_else(|| corrupt("in_progress_until"))?,
             }),
         }
     }
 
     /// Completes a claim on its own (when the request wrote nothing it could join).
     pub async fn complete(&self, record: &Record, status: u16, body: &str) -> StoreResult<()> {
-        self.db
-            .transact_write_items()
-            .transact_items(record.complete(self.table, status, body)?)
-            .send_retried()
+        super::transact(self.db, [record.complete(self.table, status, body)?])
             .await
             .map_err(db_error("TransactWriteItems"))?;
         Ok(())
@@ -175,18 +191,14 @@ impl<'a> Idempotency<'a> {
             .db
             .delete_item()
             .table_name(self.table)
-            .key("PK", s(&record.pk))
-            .key("SK", s(&record.sk))
+            .set_key(Some(key_item((record.pk.clone(), record.sk.clone()))))
             .condition_expression("claim = :claim AND #st = :running")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":claim", s(&record.claim))
             .expression_attribute_values(":running", s(IN_PROGRESS))
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if super::is_condition_failed(&err) => Ok(()),
-            Err(err) => Err(db_error("DeleteItem")(err)),
-        }
+        conditional(result, "DeleteItem")?;
+        Ok(())
     }
 }

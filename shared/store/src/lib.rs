@@ -15,10 +15,14 @@ pub mod comments;
 pub mod counters;
 pub mod health;
 pub mod idempotency;
+pub mod item;
+#[cfg(test)]
+mod item_tests;
 pub mod likes;
 pub mod mail;
 pub mod notifications;
 pub mod posts;
+pub mod redrive;
 pub mod retry;
 pub mod roadmaps;
 pub mod sessions;
@@ -28,6 +32,9 @@ pub mod users;
 pub use retry::SendRetried;
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// An item's key: (`PK`, `SK`).
+pub type Key = (String, String);
 
 /// What went wrong in the data layer, in its own terms; the HTTP edge maps it to a status.
 #[derive(Debug, thiserror::Error)]
@@ -47,15 +54,29 @@ pub enum StoreError {
     /// A stored item does not have the shape this code writes.
     #[error("stored item lacks a valid {0}")]
     Corrupt(String),
-    /// Anything else: a request we built wrongly, an unexpected answer.
-    #[error("{0}")]
-    Internal(String),
+    /// An entity and its item do not map onto each other (serde_dynamo names the attribute).
+    #[error("an item does not map to its entity")]
+    Mapping(#[from] serde_dynamo::Error),
+    /// Anything else: a request we built wrongly, an unexpected answer (the cause kept as the
+    /// source, for the log).
+    #[error(transparent)]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
     }
+}
+
+/// A DynamoDB call that failed for a reason no retry changes, with the SDK's error as source.
+#[derive(Debug, thiserror::Error)]
+#[error("dynamodb {operation} failed: {code}")]
+pub struct DynamoFailed {
+    operation: &'static str,
+    code: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -118,6 +139,17 @@ pub async fn query_all(
     }
 }
 
+/// A Query of the partition `pk` (its key condition names it `:pk`).
+pub fn partition_query(
+    db: &Client,
+    table: &str,
+    pk: String,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    db.query()
+        .table_name(table)
+        .expression_attribute_values(":pk", s(pk))
+}
+
 /// How many items `query` matches, counted by DynamoDB (`Select::Count`) over every page.
 pub async fn count_all(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
@@ -130,6 +162,11 @@ pub async fn count_all(
     })
     .await?;
     Ok(total)
+}
+
+/// A time as the items store it (`2026-01-02T03:04:05.678Z`), and as the API shows it.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    item::millis::format(&t)
 }
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
@@ -158,18 +195,16 @@ pub fn get_n<T: FromStr>(item: &Item, name: &str) -> StoreResult<T> {
     }
 }
 
-/// An RFC 3339 time attribute.
-pub fn get_time(item: &Item, name: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(&get_s(item, name)?)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| corrupt(name))
-}
-
 pub fn get_bool(item: &Item, name: &str) -> StoreResult<bool> {
     match item.get(name) {
         Some(AttributeValue::Bool(v)) => Ok(*v),
         _ => Err(corrupt(name)),
     }
+}
+
+/// A key's attributes (`PK`, `SK`), as an item or a key of a request.
+pub fn key_item((pk, sk): Key) -> Item {
+    Item::from([("PK".into(), s(pk)), ("SK".into(), s(sk))])
 }
 
 /// One item by key (strongly consistent when `consistent`: a caller reads its own writes).
@@ -183,8 +218,7 @@ pub async fn get_item(
     let out = db
         .get_item()
         .table_name(table)
-        .key("PK", s(pk))
-        .key("SK", s(sk))
+        .set_key(Some(key_item((pk, sk))))
         .consistent_read(consistent)
         .send_retried()
         .await
@@ -192,15 +226,164 @@ pub async fn get_item(
     Ok(out.item)
 }
 
-/// A transaction write that creates `item` and cancels the transaction if its key exists.
-pub fn put_new(table: &str, item: Item) -> StoreResult<TransactWriteItem> {
+/// An UpdateItem of the item at `key` (its expressions added by the caller).
+pub fn update_item(
+    db: &Client,
+    table: &str,
+    key: Key,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    db.update_item()
+        .table_name(table)
+        .set_key(Some(key_item(key)))
+}
+
+/// The same as a write of a transaction (built with [`write_update`]).
+pub fn update(table: &str, key: Key) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .set_key(Some(key_item(key)))
+}
+
+/// A transaction write of `update`.
+pub fn write_update(
+    update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+) -> StoreResult<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(StoreError::internal)?)
+        .build())
+}
+
+/// A transaction write that deletes the item at `key` (cancelling the transaction when it does
+/// not exist, if `must_exist`).
+pub fn write_delete(table: &str, key: Key, must_exist: bool) -> StoreResult<TransactWriteItem> {
+    let mut delete = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(table)
+        .set_key(Some(key_item(key)));
+    if must_exist {
+        delete = delete.condition_expression("attribute_exists(PK)");
+    }
+    Ok(TransactWriteItem::builder()
+        .delete(delete.build().map_err(StoreError::internal)?)
+        .build())
+}
+
+/// A transaction write that puts `item`, under `condition` if any.
+pub fn write_put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+) -> StoreResult<TransactWriteItem> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
-        .condition_expression("attribute_not_exists(PK)")
+        .set_condition_expression(condition.map(str::to_owned))
         .build()
         .map_err(StoreError::internal)?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transaction write that creates `item` and cancels the transaction if its key exists.
+pub fn put_new(table: &str, item: Item) -> StoreResult<TransactWriteItem> {
+    write_put(table, item, Some("attribute_not_exists(PK)"))
+}
+
+/// How a single-item conditional write ended: its output, `None` when its condition did not
+/// hold (each caller says what that means after a retry), or the error.
+pub fn conditional<O, E>(
+    result: Result<O, SdkError<E>>,
+    operation: &'static str,
+) -> StoreResult<Option<O>>
+where
+    E: OperationError,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if is_condition_failed(&err) => Ok(None),
+        Err(err) => Err(db_error(operation)(err)),
+    }
+}
+
+/// One TransactWriteItems of `writes`, in order, under the retry policy.
+pub async fn transact(
+    db: &Client,
+    writes: impl IntoIterator<Item = TransactWriteItem>,
+) -> TransactResult {
+    db.transact_write_items()
+        .set_transact_items(Some(writes.into_iter().collect()))
+        .send_retried()
+        .await
+}
+
+type TransactResult = Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+>;
+
+/// A TransactWriteItems cancelled because conditions failed: which of its writes' did.
+pub struct Refused {
+    failed: Vec<bool>,
+    err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+}
+
+impl Refused {
+    /// Whether the condition of write `i` (in request order) failed.
+    pub fn at(&self, i: usize) -> bool {
+        self.failed.get(i).copied().unwrap_or(false)
+    }
+
+    /// Whether the condition of one of the first `n` writes failed.
+    pub fn before(&self, n: usize) -> bool {
+        self.failed.iter().take(n).any(|f| *f)
+    }
+
+    /// Per write, whether its condition failed.
+    pub fn failed(&self) -> &[bool] {
+        &self.failed
+    }
+
+    /// A refusal the caller did not expect: an error like any other failed call.
+    pub fn unexpected(self) -> StoreError {
+        db_error("TransactWriteItems")(self.err)
+    }
+}
+
+/// How a TransactWriteItems ended: `committed`, what `refused` makes of a cancellation by
+/// failed conditions, or the error (any other failure, a cancellation for other reasons).
+pub fn transacted<T>(
+    result: TransactResult,
+    committed: T,
+    refused: impl FnOnce(Refused) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let err = match result {
+        Ok(_) => return Ok(committed),
+        Err(err) => err,
+    };
+    match cancellation_codes(&err) {
+        Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => refused(Refused {
+            failed: codes
+                .iter()
+                .map(|c| c == "ConditionalCheckFailed")
+                .collect(),
+            err,
+        }),
+        _ => Err(db_error("TransactWriteItems")(err)),
+    }
+}
+
+/// The error of a DynamoDB (or SQS) operation, as the data layer reads it.
+pub trait OperationError:
+    std::error::Error + ProvideErrorMetadata + retry::CancellationReasons + Send + Sync + 'static
+{
+}
+
+impl<E> OperationError for E where
+    E: std::error::Error
+        + ProvideErrorMetadata
+        + retry::CancellationReasons
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// What a call that failed after the retry policy means: transient causes keep their kind
@@ -208,12 +391,7 @@ pub fn put_new(table: &str, item: Item) -> StoreResult<TransactWriteItem> {
 /// here and never reach a client.
 pub fn db_error<E>(operation: &'static str) -> impl FnOnce(SdkError<E>) -> StoreError
 where
-    E: std::error::Error
-        + ProvideErrorMetadata
-        + retry::CancellationReasons
-        + Send
-        + Sync
-        + 'static,
+    E: OperationError,
 {
     move |err| {
         let code = ProvideErrorMetadata::code(&err).unwrap_or("").to_owned();
@@ -234,7 +412,11 @@ where
             None if code == "ConditionalCheckFailedException" => {
                 StoreError::ConditionFailed(operation)
             }
-            None => StoreError::Internal(format!("dynamodb {operation} failed: {code}")),
+            None => StoreError::internal(DynamoFailed {
+                operation,
+                code,
+                source: Box::new(err),
+            }),
         }
     }
 }
@@ -256,76 +438,74 @@ pub fn is_condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
 /// new ids and whose others are extra writes (an idempotency completion): `true` when written,
 /// `false` when an id was taken (retry with a new one), `ConditionFailed` when an extra write's
 /// condition failed (its claim is no longer ours).
-pub fn created(
-    result: Result<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
-        SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
-    >,
-    own: usize,
-) -> StoreResult<bool> {
-    match result {
-        Ok(_) => Ok(true),
-        Err(err) => match cancellation_codes(&err) {
-            Some(codes)
-                if codes
-                    .iter()
-                    .take(own)
-                    .any(|c| c == "ConditionalCheckFailed") =>
-            {
-                Ok(false)
-            }
-            Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                Err(StoreError::ConditionFailed("TransactWriteItems"))
-            }
-            _ => Err(db_error("TransactWriteItems")(err)),
-        },
-    }
+pub fn created(result: TransactResult, own: usize) -> StoreResult<bool> {
+    transacted(result, true, |refused| {
+        if refused.before(own) {
+            Ok(false)
+        } else {
+            Err(StoreError::ConditionFailed("TransactWriteItems"))
+        }
+    })
 }
 
-/// An item's `version` (0 when it has none: written before versions, or never updated).
-pub fn get_version(item: &Item) -> StoreResult<u64> {
-    match item.get("version") {
-        None => Ok(0),
-        Some(_) => get_n(item, "version"),
-    }
+/// The expression setters the two update builders (UpdateItem and a transaction's Update)
+/// share, so one function can fill either.
+pub trait UpdateRequest: Sized {
+    fn update_expression(self, expression: impl Into<String>) -> Self;
+    fn condition_expression(self, expression: impl Into<String>) -> Self;
+    fn expression_attribute_names(self, k: impl Into<String>, v: impl Into<String>) -> Self;
+    fn expression_attribute_values(self, k: impl Into<String>, v: AttributeValue) -> Self;
 }
+
+macro_rules! update_request {
+    ($($builder:ty),*) => {$(
+        impl UpdateRequest for $builder {
+            fn update_expression(self, expression: impl Into<String>) -> Self {
+                self.update_expression(expression)
+            }
+            fn condition_expression(self, expression: impl Into<String>) -> Self {
+                self.condition_expression(expression)
+            }
+            fn expression_attribute_names(self, k: impl Into<String>, v: impl Into<String>) -> Self {
+                self.expression_attribute_names(k, v)
+            }
+            fn expression_attribute_values(self, k: impl Into<String>, v: AttributeValue) -> Self {
+                self.expression_attribute_values(k, v)
+            }
+        }
+    )*};
+}
+
+update_request!(
+    aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder
+);
 
 /// The condition of a write based on version `read` of an item (the item as read still
 /// exists and nobody wrote it since), `and` another condition: an attempt abandoned at its
 /// timeout that lands after a newer write finds another version and is refused.
-pub trait Versioned: Sized {
-    fn versioned_and(self, read: u64, and: Option<&str>) -> Self;
+pub trait Versioned: UpdateRequest {
+    fn versioned_and(self, read: u64, and: Option<&str>) -> Self {
+        let own = if read == 0 {
+            "attribute_exists(PK) AND attribute_not_exists(version)"
+        } else {
+            "version = :read_version"
+        };
+        let condition = match and {
+            Some(and) => format!("{own} AND ({and})"),
+            None => own.to_owned(),
+        };
+        let this = self.condition_expression(condition);
+        if read == 0 {
+            this
+        } else {
+            this.expression_attribute_values(":read_version", n(read))
+        }
+    }
 
     fn versioned(self, read: u64) -> Self {
         self.versioned_and(read, None)
     }
 }
 
-macro_rules! versioned {
-    ($($builder:ty),*) => {$(
-        impl Versioned for $builder {
-            fn versioned_and(self, read: u64, and: Option<&str>) -> Self {
-                let own = if read == 0 {
-                    "attribute_exists(PK) AND attribute_not_exists(version)"
-                } else {
-                    "version = :read_version"
-                };
-                let condition = match and {
-                    Some(and) => format!("{own} AND ({and})"),
-                    None => own.to_owned(),
-                };
-                let this = self.condition_expression(condition);
-                if read == 0 {
-                    this
-                } else {
-                    this.expression_attribute_values(":read_version", n(read))
-                }
-            }
-        }
-    )*};
-}
-
-versioned!(
-    aws_sdk_dynamodb::types::builders::UpdateBuilder,
-    aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder
-);
+impl<T: UpdateRequest> Versioned for T {}

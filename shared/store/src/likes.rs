@@ -16,17 +16,25 @@
 use std::collections::HashSet;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+use super::item::{entity_item, read};
 use super::posts::{
-    BATCH_KEYS, LIKE_SHARDS, LikeTally, Posts, SCORE_STEP, counts_key, key_item, like_key,
-    like_shard_item, like_shard_key, like_shard_of, timestamp,
+    LIKE_SHARDS, LikeTally, Posts, counts_key, key_item, like_key, like_shard_item, like_shard_key,
+    like_shard_of, top_score,
 };
-use super::{
-    Item, SendRetried, StoreError, StoreResult, cancellation_codes, db_error, get_n,
-    is_condition_failed, n, s,
-};
+use super::{Item, SendRetried, StoreResult, conditional, n};
+
+/// The like item's attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Like {
+    pub post_id: i64,
+    pub user_id: i64,
+    #[serde(with = "crate::item::millis")]
+    pub created_at: DateTime<Utc>,
+}
 
 pub struct Likes<'a> {
     db: &'a Client,
@@ -48,13 +56,10 @@ impl<'a> Likes<'a> {
             .map(|id| key_item(like_key(*id, user_id)))
             .collect();
         let posts = Posts::new(self.db, self.table);
-        let calls = keys
-            .chunks(BATCH_KEYS)
-            .map(|chunk| posts.batch_get(chunk.to_vec(), false));
         let mut liked = HashSet::new();
-        for items in futures_util::future::try_join_all(calls).await? {
+        for items in posts.batch_get_all(&keys, false).await? {
             for item in items {
-                liked.insert(get_n(&item, "post_id")?);
+                liked.insert(read::<Like>(&item)?.post_id);
             }
         }
         Ok(liked)
@@ -68,18 +73,12 @@ impl<'a> Likes<'a> {
         user_id: i64,
         direction: i64,
     ) -> StoreResult<TransactWriteItem> {
-        let (pk, sk) = like_shard_key(post_id, like_shard_of(user_id));
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let update = super::update(self.table, like_shard_key(post_id, like_shard_of(user_id)))
             .update_expression("ADD n :d, ops :one")
             .condition_expression("attribute_exists(live)")
             .expression_attribute_values(":d", n(direction))
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":one", n(1));
+        super::write_update(update)
     }
 
     /// Likes (`liked`) or unlikes a post, idempotently. Returns the post's exact like count
@@ -124,50 +123,29 @@ impl<'a> Likes<'a> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let like_write = if liked {
-            let mut item = key_item(like_key(post_id, user_id));
-            item.extend([
-                ("entity".into(), s("like")),
-                ("post_id".into(), n(post_id)),
-                ("user_id".into(), n(user_id)),
-                ("created_at".into(), s(timestamp(now))),
-            ]);
-            let put = Put::builder()
-                .table_name(self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(StoreError::internal)?;
-            TransactWriteItem::builder().put(put).build()
+            let like = Like {
+                post_id,
+                user_id,
+                created_at: now,
+            };
+            let item = entity_item(like_key(post_id, user_id), "like", &like)?;
+            super::put_new(self.table, item)?
         } else {
-            let delete = Delete::builder()
-                .table_name(self.table)
-                .set_key(Some(key_item(like_key(post_id, user_id))))
-                .condition_expression("attribute_exists(PK)")
-                .build()
-                .map_err(StoreError::internal)?;
-            TransactWriteItem::builder().delete(delete).build()
+            super::write_delete(self.table, like_key(post_id, user_id), true)?
         };
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(like_write)
-            .transact_items(self.shard_update(post_id, user_id, if liked { 1 } else { -1 })?)
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => match cancellation_codes(&err) {
+        let shard_write = self.shard_update(post_id, user_id, if liked { 1 } else { -1 })?;
+        let result = super::transact(self.db, [like_write, shard_write]).await;
+        super::transacted(result, true, |refused| {
+            if refused.at(1) {
                 // The shard is not live (checked first: a deleted post is 404 either way).
-                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(false)
-                }
+                Ok(false)
+            } else if refused.at(0) {
                 // Already in the wanted state (liked twice, or unliked twice): idempotent.
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(true)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+                Ok(true)
+            } else {
+                Err(refused.unexpected())
+            }
+        })
     }
 
     /// Folds the shards into the counts item (`likes_count`, `top_score`) unless a fold of as
@@ -179,14 +157,8 @@ impl<'a> Likes<'a> {
         if tally.folded_ops().is_some_and(|ops| ops >= tally.ops) {
             return;
         }
-        let (pk, sk) = counts_key(post_id);
-        let score = i128::from(tally.likes) * SCORE_STEP + i128::from(post_id);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let score = top_score(post_id, tally.likes);
+        let result = super::update_item(self.db, self.table, counts_key(post_id))
             .update_expression("SET likes_count = :c, top_score = :t, likes_ops = :o")
             .condition_expression(
                 "attribute_exists(top_feed) AND (attribute_not_exists(likes_ops) OR likes_ops < :o)",
@@ -196,14 +168,9 @@ impl<'a> Likes<'a> {
             .expression_attribute_values(":o", n(tally.ops))
             .send_retried()
             .await;
-        match result {
-            Ok(_) => {}
-            // A fold of more operations landed first, or the post was deleted.
-            Err(err) if is_condition_failed(&err) => {}
-            Err(err) => {
-                let err = db_error("UpdateItem")(err);
-                tracing::warn!(post_id, error = %err, "like count not folded (the next like folds it)");
-            }
+        // A failed condition: a fold of more operations landed first, or the post was deleted.
+        if let Err(err) = conditional(result, "UpdateItem") {
+            tracing::warn!(post_id, error = %err, "like count not folded (the next like folds it)");
         }
     }
 
@@ -211,50 +178,19 @@ impl<'a> Likes<'a> {
     /// in one transaction that holds the counts item to the count read. A concurrent
     /// migration or like makes it fail, and the caller's retry of the like finds the shards.
     async fn shard_legacy_post(&self, post_id: i64, tally: &LikeTally) -> StoreResult<()> {
-        let counts = tally
-            .counts
-            .as_ref()
-            .ok_or(StoreError::ConditionFailed("COUNTS"))?;
-        let likes: i64 = get_n(counts, "likes_count")?;
-        let (pk, sk) = counts_key(post_id);
-        let hold = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let likes = tally.folded_likes()?;
+        let hold = super::update(self.table, counts_key(post_id))
             .update_expression("SET likes_ops = :zero")
             .condition_expression("attribute_exists(top_feed) AND likes_count = :c")
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":c", n(likes))
-            .build()
-            .map_err(StoreError::internal)?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(hold).build());
+            .expression_attribute_values(":c", n(likes));
+        let mut writes = vec![super::write_update(hold)?];
         for k in 0..LIKE_SHARDS {
-            let put = Put::builder()
-                .table_name(self.table)
-                .set_item(Some(like_shard_item(
-                    post_id,
-                    k,
-                    if k == 0 { likes } else { 0 },
-                    true,
-                )))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(StoreError::internal)?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            let shard = like_shard_item(post_id, k, if k == 0 { likes } else { 0 }, true)?;
+            writes.push(super::put_new(self.table, shard)?);
         }
-        match request.send_retried().await {
-            Ok(_) => Ok(()),
-            // Someone else migrated it (or a like moved the count): the retry sees the shards.
-            Err(err)
-                if cancellation_codes(&err)
-                    .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(db_error("TransactWriteItems")(err)),
-        }
+        // Refused: someone else migrated it (or a like moved the count): the retry sees the
+        // shards.
+        super::transacted(super::transact(self.db, writes).await, (), |_| Ok(()))
     }
 }

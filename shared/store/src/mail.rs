@@ -10,16 +10,33 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::users::user_key;
-use crate::{SendRetried, StoreError, StoreResult, cancellation_codes, db_error, n, s};
+use crate::item::entity_item;
+use crate::users::{user_key, user_pk};
+use crate::{Key, SendRetried, StoreError, StoreResult, conditional, db_error, key_item, s};
 
-fn claim_key(user_id: i64, day: &str) -> (String, String) {
-    (format!("USER#{user_id}"), format!("EMAILED#{day}"))
+pub(crate) fn claim_key(user_id: i64, day: &str) -> Key {
+    (user_pk(user_id), format!("EMAILED#{day}"))
+}
+
+/// A day's email claim as first written (`sending`); `mark_sent` and `release` update it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClaimItem {
+    pub state: String,
+    pub created_at: String,
+    pub expires_at: i64,
+}
+
+/// A suppressed address's attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Suppression {
+    pub reason: String,
+    pub created_at: String,
 }
 
 /// Addresses are compared case-insensitively (SES reports them as the recipient wrote them).
-fn suppression_key(address: &str) -> (String, String) {
+pub(crate) fn suppression_key(address: &str) -> Key {
     (
         format!("SUPPRESSION#{}", address.trim().to_lowercase()),
         "SUPPRESSION".into(),
@@ -57,58 +74,49 @@ impl<'a> Mail<'a> {
         now: DateTime<Utc>,
         ttl_secs: i64,
     ) -> StoreResult<Claim> {
-        let (spk, ssk) = suppression_key(address);
         let check = ConditionCheck::builder()
             .table_name(self.table)
-            .key("PK", s(spk))
-            .key("SK", s(ssk))
+            .set_key(Some(key_item(suppression_key(address))))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(StoreError::internal)?;
-        let (pk, sk) = claim_key(user_id, day);
+        let claim = ClaimItem {
+            state: "sending".into(),
+            created_at: now.to_rfc3339(),
+            expires_at: now.timestamp() + ttl_secs,
+        };
         let claim = Put::builder()
             .table_name(self.table)
-            .item("PK", s(pk))
-            .item("SK", s(sk))
-            .item("entity", s("email_claim"))
-            .item("state", s("sending"))
-            .item("created_at", s(now.to_rfc3339()))
-            .item("expires_at", n(now.timestamp() + ttl_secs))
+            .set_item(Some(entity_item(
+                claim_key(user_id, day),
+                "email_claim",
+                &claim,
+            )?))
             // A claim given back (SES refused the send) may be claimed again.
             .condition_expression("attribute_not_exists(PK) OR #state = :released")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":released", s("released"))
             .build()
             .map_err(StoreError::internal)?;
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            .transact_items(TransactWriteItem::builder().put(claim).build())
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Claim::Suppressed)
-                }
-                Some(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Claim::AlreadyClaimed)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        let writes = [
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(claim).build(),
+        ];
+        let result = crate::transact(self.db, writes).await;
+        crate::transacted(result, Claim::Claimed, |refused| {
+            if refused.at(0) {
+                Ok(Claim::Suppressed)
+            } else if refused.at(1) {
+                Ok(Claim::AlreadyClaimed)
+            } else {
+                Err(refused.unexpected())
+            }
+        })
     }
 
     /// Records that the claimed email was accepted by SES (one UpdateItem; for operators).
     pub async fn mark_sent(&self, user_id: i64, day: &str, message_id: &str) -> StoreResult<()> {
-        let (pk, sk) = claim_key(user_id, day);
-        self.db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        crate::update_item(self.db, self.table, claim_key(user_id, day))
             .update_expression("SET #state = :sent, message_id = :id")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":sent", s("sent"))
@@ -122,13 +130,7 @@ impl<'a> Mail<'a> {
     /// Gives a claim back after SES refused the send outright (nothing was sent): the retry
     /// may claim and send. One UpdateItem, only while it is still `sending`.
     pub async fn release(&self, user_id: i64, day: &str) -> StoreResult<()> {
-        let (pk, sk) = claim_key(user_id, day);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let result = crate::update_item(self.db, self.table, claim_key(user_id, day))
             .update_expression("SET #state = :released")
             .condition_expression("#state = :sending")
             .expression_attribute_names("#state", "state")
@@ -136,11 +138,9 @@ impl<'a> Mail<'a> {
             .expression_attribute_values(":sending", s("sending"))
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if crate::is_condition_failed(&err) => Ok(()),
-            Err(err) => Err(db_error("UpdateItem")(err)),
-        }
+        // Not `sending` any more: marked sent (or released) already.
+        conditional(result, "UpdateItem")?;
+        Ok(())
     }
 
     /// Suppresses `address` (a hard bounce or a complaint): one PutItem, idempotent.
@@ -150,15 +150,15 @@ impl<'a> Mail<'a> {
         reason: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (pk, sk) = suppression_key(address);
+        let suppression = Suppression {
+            reason: reason.to_owned(),
+            created_at: at.to_rfc3339(),
+        };
+        let item = entity_item(suppression_key(address), "suppression", &suppression)?;
         self.db
             .put_item()
             .table_name(self.table)
-            .item("PK", s(pk))
-            .item("SK", s(sk))
-            .item("entity", s("suppression"))
-            .item("reason", s(reason))
-            .item("created_at", s(at.to_rfc3339()))
+            .set_item(Some(item))
             .send_retried()
             .await
             .map_err(db_error("PutItem"))?;
@@ -177,22 +177,12 @@ impl<'a> Mail<'a> {
     /// when the user does not exist). Leaves `version` alone: the profile's other settings
     /// and their reminder index keys are not touched.
     pub async fn set_email_reminders(&self, user_id: i64, on: bool) -> StoreResult<bool> {
-        let (pk, sk) = user_key(user_id);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let result = crate::update_item(self.db, self.table, user_key(user_id))
             .update_expression("SET email_reminders = :on")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":on", AttributeValue::Bool(on))
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if crate::is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(db_error("UpdateItem")(err)),
-        }
+        Ok(conditional(result, "UpdateItem")?.is_some())
     }
 }

@@ -10,45 +10,46 @@
 //! count the dashboard shows is exact.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::posts::timestamp;
-use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
+use super::item::{entity_item, read};
+use super::users::{inbox_key, user_pk};
+use super::{Key, db_error, get_n, n, s, timestamp};
 use super::{SendRetried, StoreError};
-
-fn user_pk(user_id: i64) -> String {
-    format!("USER#{user_id}")
-}
 
 fn notif_sk(id: i64) -> String {
     format!("NOTIF#{id:016}")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) fn notification_key(user_id: i64, id: i64) -> Key {
+    (user_pk(user_id), notif_sk(id))
+}
+
+/// The notification item's attributes as well (`read_at` absent while unread: the unread
+/// filter is `attribute_not_exists(read_at)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     pub id: i64,
     pub kind: String,
     pub title: String,
     pub body: String,
+    #[serde(with = "crate::item::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::item::millis::option"
+    )]
     pub read_at: Option<DateTime<Utc>>,
 }
 
-impl Notification {
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get_n(item, "id")?,
-            kind: get_s(item, "kind")?,
-            title: get_s(item, "title")?,
-            body: get_s(item, "body")?,
-            created_at: super::get_time(item, "created_at")?,
-            read_at: match item.get("read_at") {
-                Some(AttributeValue::S(_)) => Some(super::get_time(item, "read_at")?),
-                _ => None,
-            },
-        })
-    }
+/// The item that makes a delivery happen once: which notification it delivered, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeliveryKey {
+    pub notification_id: i64,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -71,15 +72,10 @@ impl<'a> Notifications<'a> {
     }
 
     fn inbox_update(&self, user_id: i64, delta: i64) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(user_pk(user_id)))
-            .key("SK", s("INBOX"))
+        let update = super::update(self.table, inbox_key(user_id))
             .update_expression("ADD unread :d")
-            .expression_attribute_values(":d", n(delta))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":d", n(delta));
+        super::write_update(update)
     }
 
     /// Delivers a notification exactly once per `idempotency_key` (an item written in the same
@@ -93,47 +89,40 @@ impl<'a> Notifications<'a> {
         key_ttl_secs: i64,
         extra: Vec<TransactWriteItem>,
     ) -> Result<Delivery, StoreError> {
-        let key = Item::from([
-            ("PK".into(), s(user_pk(user_id))),
-            ("SK".into(), s(idempotency_key)),
-            ("entity".into(), s("idempotency_key")),
-            ("notification_id".into(), n(notification.id)),
-            (
-                "expires_at".into(),
-                n(notification.created_at.timestamp() + key_ttl_secs),
-            ),
-        ]);
-        let item = Item::from([
-            ("PK".into(), s(user_pk(user_id))),
-            ("SK".into(), s(notif_sk(notification.id))),
-            ("entity".into(), s("notification")),
-            ("id".into(), n(notification.id)),
-            ("kind".into(), s(&notification.kind)),
-            ("title".into(), s(&notification.title)),
-            ("body".into(), s(&notification.body)),
-            ("created_at".into(), s(timestamp(notification.created_at))),
-        ]);
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, key)?)
-            .transact_items(super::put_new(self.table, item)?)
-            .transact_items(self.inbox_update(user_id, 1)?);
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        match request.send_retried().await {
-            Ok(_) => Ok(Delivery::Delivered),
-            Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Delivery::Duplicate)
-                }
-                Some(codes) if codes.iter().skip(3).any(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Delivery::Cancelled)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        let key = DeliveryKey {
+            notification_id: notification.id,
+            expires_at: notification.created_at.timestamp() + key_ttl_secs,
+        };
+        let key = entity_item(
+            (user_pk(user_id), idempotency_key.to_owned()),
+            "idempotency_key",
+            &key,
+        )?;
+        // A new notification is unread (`read_at` is set by `mark_read`, never here).
+        let unread = Notification {
+            read_at: None,
+            ..notification.clone()
+        };
+        let item = entity_item(
+            notification_key(user_id, notification.id),
+            "notification",
+            &unread,
+        )?;
+        let writes = [
+            super::put_new(self.table, key)?,
+            super::put_new(self.table, item)?,
+            self.inbox_update(user_id, 1)?,
+        ];
+        let result = super::transact(self.db, writes.into_iter().chain(extra)).await;
+        super::transacted(result, Delivery::Delivered, |refused| {
+            if refused.at(0) {
+                Ok(Delivery::Duplicate)
+            } else if refused.failed().iter().skip(3).any(|f| *f) {
+                Ok(Delivery::Cancelled)
+            } else {
+                Err(refused.unexpected())
+            }
+        })
     }
 
     /// A page of the user's notifications, newest first, before id `before`.
@@ -144,16 +133,12 @@ impl<'a> Notifications<'a> {
         before: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<Notification>, Option<i64>), StoreError> {
-        let mut found = Vec::new();
+        let mut found: Vec<Notification> = Vec::new();
         let mut start = None;
         // With `unread_only`, DynamoDB applies the filter after `Limit`: keep reading until
         // the page is full or the partition ends.
         loop {
-            let mut query = self
-                .db
-                .query()
-                .table_name(self.table)
-                .expression_attribute_values(":pk", s(user_pk(user_id)))
+            let mut query = super::partition_query(self.db, self.table, user_pk(user_id))
                 .scan_index_forward(false)
                 .limit((limit + 1) as i32)
                 .set_exclusive_start_key(start);
@@ -171,7 +156,7 @@ impl<'a> Notifications<'a> {
             }
             let out = query.send_retried().await.map_err(db_error("Query"))?;
             for item in out.items() {
-                found.push(Notification::from_item(item)?);
+                found.push(read(item)?);
             }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() && found.len() <= limit as usize => start = Some(key),
@@ -196,36 +181,39 @@ impl<'a> Notifications<'a> {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<()>, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(user_pk(user_id)))
-            .key("SK", s(notif_sk(id)))
+        let writes = [
+            self.read_update(user_id, id, now)?,
+            self.inbox_update(user_id, -1)?,
+        ];
+        let result = super::transact(self.db, writes).await;
+        let written = super::transacted(result, true, |refused| {
+            if refused.at(0) {
+                Ok(false)
+            } else {
+                Err(refused.unexpected())
+            }
+        })?;
+        if written {
+            return Ok(Some(()));
+        }
+        // Already read (idempotent) or no such notification.
+        let item =
+            super::get_item(self.db, self.table, user_pk(user_id), notif_sk(id), true).await?;
+        Ok(item.map(|_| ()))
+    }
+
+    /// The write that marks notification `id` read at `now`, only while it exists unread.
+    fn read_update(
+        &self,
+        user_id: i64,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = super::update(self.table, notification_key(user_id, id))
             .update_expression("SET read_at = :now")
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(read_at)")
-            .expression_attribute_values(":now", s(timestamp(now)))
-            .build()
-            .map_err(StoreError::internal)?;
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.inbox_update(user_id, -1)?)
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(Some(())),
-            Err(err)
-                if cancellation_codes(&err)
-                    .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
-            {
-                // Already read (idempotent) or no such notification.
-                let item =
-                    super::get_item(self.db, self.table, user_pk(user_id), notif_sk(id), true)
-                        .await?;
-                Ok(item.map(|_| ()))
-            }
-            Err(err) => Err(db_error("TransactWriteItems")(err)),
-        }
+            .expression_attribute_values(":now", s(timestamp(now)));
+        super::write_update(update)
     }
 
     /// Marks every unread notification read, in transactions of up to 99 plus the counter.
@@ -242,37 +230,20 @@ impl<'a> Notifications<'a> {
                 return Ok(());
             }
             while !unread.is_empty() {
-                let mut request = self.db.transact_write_items();
-                for id in &unread {
-                    let update = Update::builder()
-                        .table_name(self.table)
-                        .key("PK", s(user_pk(user_id)))
-                        .key("SK", s(notif_sk(*id)))
-                        .update_expression("SET read_at = :now")
-                        .condition_expression(
-                            "attribute_exists(PK) AND attribute_not_exists(read_at)",
-                        )
-                        .expression_attribute_values(":now", s(timestamp(now)))
-                        .build()
-                        .map_err(StoreError::internal)?;
-                    request =
-                        request.transact_items(TransactWriteItem::builder().update(update).build());
-                }
-                request =
-                    request.transact_items(self.inbox_update(user_id, -(unread.len() as i64))?);
-                match request.send_retried().await {
-                    Ok(_) => break,
-                    Err(err) => match cancellation_codes(&err) {
-                        Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                            // Already read (or gone): done, not counted again.
-                            let mut codes = codes.into_iter();
-                            unread.retain(|_| {
-                                codes.next().is_none_or(|c| c != "ConditionalCheckFailed")
-                            });
-                        }
-                        _ => return Err(db_error("TransactWriteItems")(err)),
-                    },
-                }
+                let mut writes = unread
+                    .iter()
+                    .map(|id| self.read_update(user_id, *id, now))
+                    .collect::<Result<Vec<_>, _>>()?;
+                writes.push(self.inbox_update(user_id, -(unread.len() as i64))?);
+                let result = super::transact(self.db, writes).await;
+                // The notifications already read (or gone): done, not counted again.
+                let refused =
+                    super::transacted(result, None, |refused| Ok(Some(refused.failed().to_vec())))?;
+                let Some(refused) = refused else {
+                    break;
+                };
+                let mut refused = refused.into_iter();
+                unread.retain(|_| !refused.next().unwrap_or(false));
             }
         }
     }
@@ -283,13 +254,9 @@ impl<'a> Notifications<'a> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .db
-                .query()
-                .table_name(self.table)
+            let out = super::partition_query(self.db, self.table, user_pk(user_id))
                 .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .filter_expression("attribute_not_exists(read_at)")
-                .expression_attribute_values(":pk", s(user_pk(user_id)))
                 .expression_attribute_values(":prefix", s("NOTIF#"))
                 .projection_expression("id")
                 .consistent_read(true)
@@ -313,8 +280,8 @@ impl<'a> Notifications<'a> {
     }
 
     pub async fn unread(&self, user_id: i64) -> Result<u64, StoreError> {
-        let item =
-            super::get_item(self.db, self.table, user_pk(user_id), "INBOX".into(), true).await?;
+        let (pk, sk) = inbox_key(user_id);
+        let item = super::get_item(self.db, self.table, pk, sk, true).await?;
         Ok(item
             .and_then(|item| get_n::<i64>(&item, "unread").ok())
             .unwrap_or(0)

@@ -37,47 +37,55 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::counters::{self, Counter};
+use super::item::{entity_item, is_zero, read};
+pub(crate) use super::key_item;
 use super::{
-    Item, SendRetried, StoreError, StoreResult, Versioned, cancellation_codes, db_error, get_bool,
-    get_n, get_s, n, s,
+    Item, Key, SendRetried, StoreError, StoreResult, Versioned, db_error, get_bool, get_n, get_s,
+    n, s, timestamp,
 };
 
 /// Multiplier of likes in `top_score`: above every id (ids stay below 2^53 < 10^16).
-pub(crate) const SCORE_STEP: i128 = 10_000_000_000_000_000;
+pub const SCORE_STEP: i128 = 10_000_000_000_000_000;
+
+/// The top feed's sort key of a post with `likes` likes: most liked first, ties newest first.
+pub fn top_score(post_id: i64, likes: i64) -> i128 {
+    i128::from(likes) * SCORE_STEP + i128::from(post_id)
+}
 /// How many items a post's like count is spread over. Fixed: a like and its unlike must meet
 /// the same shard (`user id mod LIKE_SHARDS`), so changing it needs a migration. 16 shards
 /// take ~16 × 60 likes a second under DynamoDB's conflict rule; each costs 2 WCU at create and
 /// at delete (docs/data-model.md, "Likes of a popular post").
 pub const LIKE_SHARDS: i64 = 16;
 /// BatchGetItem's limit of keys per call.
-pub(crate) const BATCH_KEYS: usize = 100;
+const BATCH_KEYS: usize = 100;
 
 pub fn post_pk(id: i64) -> String {
     format!("POST#{id}")
 }
 
-pub fn post_key(id: i64) -> (String, String) {
+pub fn post_key(id: i64) -> Key {
     (post_pk(id), "POST".into())
 }
 
-pub fn counts_key(id: i64) -> (String, String) {
+pub fn counts_key(id: i64) -> Key {
     (post_pk(id), "COUNTS".into())
 }
 
 /// The like item's key (`likes.rs`): here because a page's one BatchGetItem reads the
 /// caller's likes together with the posts.
-pub(crate) fn like_key(post_id: i64, user_id: i64) -> (String, String) {
-    (format!("USER#{user_id}"), format!("LIKE#{post_id}"))
+pub fn like_key(post_id: i64, user_id: i64) -> Key {
+    (super::users::user_pk(user_id), format!("LIKE#{post_id}"))
 }
 
 /// The key of the like shard `shard` of a post.
-pub fn like_shard_key(post_id: i64, shard: i64) -> (String, String) {
+pub fn like_shard_key(post_id: i64, shard: i64) -> Key {
     (post_pk(post_id), format!("LIKES#{shard:02}"))
 }
 
@@ -91,19 +99,65 @@ pub(crate) fn like_shard_of(user_id: i64) -> i64 {
 const TALLY_FROM: &str = "COUNTS";
 const TALLY_TO: &str = "LIKES#~";
 
+/// A like shard's attributes: `n` likes on it after `ops` likes and unlikes; `live` (present,
+/// `true`) while the post takes likes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LikeShard {
+    #[serde(default)]
+    pub post_id: i64,
+    pub n: i64,
+    #[serde(default)]
+    pub ops: i64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live: bool,
+}
+
 /// A like shard's item: `likes` on it (all of a new post's likes on shard 0), live or not.
-pub(crate) fn like_shard_item(post_id: i64, shard: i64, likes: i64, live: bool) -> Item {
-    let mut item = key_item(like_shard_key(post_id, shard));
-    item.extend([
-        ("entity".into(), s("like_shard")),
-        ("post_id".into(), n(post_id)),
-        ("n".into(), n(likes)),
-        ("ops".into(), n(0)),
-    ]);
-    if live {
-        item.insert("live".into(), AttributeValue::Bool(true));
-    }
-    item
+pub(crate) fn like_shard_item(
+    post_id: i64,
+    shard: i64,
+    likes: i64,
+    live: bool,
+) -> StoreResult<Item> {
+    let attributes = LikeShard {
+        post_id,
+        n: likes,
+        ops: 0,
+        live,
+    };
+    entity_item(like_shard_key(post_id, shard), "like_shard", &attributes)
+}
+
+/// The post item's attributes (the feed index key is added by [`Post::to_items`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PostItem {
+    pub id: i64,
+    pub author_id: i64,
+    pub author_name: String,
+    pub title: String,
+    pub content: String,
+    #[serde(with = "crate::item::millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::item::millis")]
+    pub updated_at: DateTime<Utc>,
+    pub is_active: bool,
+    /// Incremented by every edit (absent: never edited).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: u64,
+}
+
+/// The counts item's attributes (the top feed's index keys, `top_feed` and `top_score`, are
+/// added by [`Post::to_items`] and moved by likes' folds). Pages read only the counts: the
+/// post id defaults when absent, as it was never read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CountsItem {
+    #[serde(default)]
+    pub post_id: i64,
+    pub likes_count: i64,
+    /// The like operations `likes_count` was folded from (absent before the like shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likes_ops: Option<i64>,
+    pub comments_count: i64,
 }
 
 /// A post's likes as its shards hold them, read with its counts item in one Query.
@@ -128,9 +182,20 @@ impl LikeTally {
 
     /// The like operations the counts item's folded `likes_count` reflects.
     pub fn folded_ops(&self) -> Option<i64> {
-        self.counts
+        self.folded().and_then(|c| c.likes_ops)
+    }
+
+    /// The folded like count on the counts item.
+    pub fn folded_likes(&self) -> StoreResult<i64> {
+        let counts = self
+            .counts
             .as_ref()
-            .and_then(|c| get_n(c, "likes_ops").ok())
+            .ok_or(StoreError::ConditionFailed("COUNTS"))?;
+        Ok(read::<CountsItem>(counts)?.likes_count)
+    }
+
+    fn folded(&self) -> Option<CountsItem> {
+        self.counts.as_ref().and_then(|c| read(c).ok())
     }
 }
 
@@ -140,10 +205,6 @@ pub fn feed_partition(shard: u32) -> String {
 
 pub fn shard_of(id: i64, shards: u32) -> u32 {
     (id.rem_euclid(i64::from(shards.max(1)))) as u32
-}
-
-pub(crate) fn key_item((pk, sk): (String, String)) -> Item {
-    Item::from([("PK".into(), s(pk)), ("SK".into(), s(sk))])
 }
 
 /// The post id of a `POST#<id>` partition key.
@@ -206,38 +267,34 @@ pub struct Post {
     pub is_active: bool,
 }
 
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 impl Post {
     pub fn top_score(&self) -> i128 {
-        i128::from(self.likes_count) * SCORE_STEP + i128::from(self.id)
+        top_score(self.id, self.likes_count)
     }
 
-    fn to_items(&self, shards: u32) -> (Item, Item, Vec<Item>) {
+    pub(crate) fn to_items(&self, shards: u32) -> StoreResult<(Item, Item, Vec<Item>)> {
         let feed = feed_partition(shard_of(self.id, shards));
-        let mut post = key_item(post_key(self.id));
-        post.extend([
-            ("entity".into(), s("post")),
-            ("id".into(), n(self.id)),
-            ("author_id".into(), n(self.author_id)),
-            ("author_name".into(), s(&self.author_name)),
-            ("title".into(), s(&self.title)),
-            ("content".into(), s(&self.content)),
-            ("created_at".into(), s(timestamp(self.created_at))),
-            ("updated_at".into(), s(timestamp(self.updated_at))),
-            ("is_active".into(), AttributeValue::Bool(self.is_active)),
-        ]);
-        let mut counts = key_item(counts_key(self.id));
-        counts.extend([
-            ("entity".into(), s("post_counts")),
-            ("post_id".into(), n(self.id)),
-            ("likes_count".into(), n(self.likes_count)),
-            ("likes_ops".into(), n(0)),
-            ("comments_count".into(), n(self.comments_count)),
-            ("top_score".into(), n(self.top_score())),
-        ]);
+        let attributes = PostItem {
+            id: self.id,
+            author_id: self.author_id,
+            author_name: self.author_name.clone(),
+            title: self.title.clone(),
+            content: self.content.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            is_active: self.is_active,
+            version: 0,
+        };
+        let mut post = entity_item(post_key(self.id), "post", &attributes)?;
+        let counts = CountsItem {
+            post_id: self.id,
+            likes_count: self.likes_count,
+            likes_ops: Some(0),
+            comments_count: self.comments_count,
+        };
+        let mut counts = entity_item(counts_key(self.id), "post_counts", &counts)?;
+        // The top feed's sort key, kept while the post is deleted (a like's fold reads none).
+        counts.insert("top_score".into(), n(self.top_score()));
         if self.is_active {
             post.insert("feed".into(), s(feed.clone()));
             counts.insert("top_feed".into(), s(feed));
@@ -247,24 +304,25 @@ impl Post {
                 let likes = if k == 0 { self.likes_count } else { 0 };
                 like_shard_item(self.id, k, likes, self.is_active)
             })
-            .collect();
-        (post, counts, like_shards)
+            .collect::<StoreResult<_>>()?;
+        Ok((post, counts, like_shards))
     }
 
     /// A post from its item and its counts item (absent counts read as zero).
     pub fn from_items(post: &Item, counts: Option<&Item>) -> StoreResult<Self> {
-        let count = |name: &str| counts.map_or(Ok(0), |c| get_n(c, name));
+        let post: PostItem = read(post)?;
+        let counts: Option<CountsItem> = counts.map(read).transpose()?;
         Ok(Self {
-            id: get_n(post, "id")?,
-            author_id: get_n(post, "author_id")?,
-            author_name: get_s(post, "author_name")?,
-            title: get_s(post, "title")?,
-            content: get_s(post, "content")?,
-            likes_count: count("likes_count")?,
-            comments_count: count("comments_count")?,
-            created_at: super::get_time(post, "created_at")?,
-            updated_at: super::get_time(post, "updated_at")?,
-            is_active: get_bool(post, "is_active")?,
+            id: post.id,
+            author_id: post.author_id,
+            author_name: post.author_name,
+            title: post.title,
+            content: post.content,
+            likes_count: counts.as_ref().map_or(0, |c| c.likes_count),
+            comments_count: counts.as_ref().map_or(0, |c| c.comments_count),
+            created_at: post.created_at,
+            updated_at: post.updated_at,
+            is_active: post.is_active,
         })
     }
 }
@@ -287,6 +345,16 @@ pub enum Change<T> {
     Forbidden,
 }
 
+/// A delete whose first write (conditional on the item existing) was refused: someone deleted
+/// it first, and it is gone either way.
+pub(crate) fn gone_first<T>(refused: super::Refused) -> StoreResult<Change<T>> {
+    if refused.at(0) {
+        Ok(Change::NotFound)
+    } else {
+        Err(refused.unexpected())
+    }
+}
+
 /// Posts (with their counts) and a viewer's likes, read by key in one round trip.
 #[derive(Debug, Default)]
 pub struct Fetched {
@@ -307,16 +375,18 @@ impl Fetched {
 
     /// The version of post `id` as read (0: never edited), `None` when there is none.
     pub fn version(&self, id: i64) -> StoreResult<Option<u64>> {
-        self.posts.get(&id).map(super::get_version).transpose()
+        self.posts
+            .get(&id)
+            .map(|p| read::<PostItem>(p).map(|p| p.version))
+            .transpose()
     }
 
     /// `post` (as an edit left it) with the counts read here.
     pub fn with_counts(&self, post: Post) -> StoreResult<Post> {
-        let counts = self.counts.get(&post.id);
-        let count = |name: &str| counts.map_or(Ok(0), |c| get_n(c, name));
+        let counts: Option<CountsItem> = self.counts.get(&post.id).map(read).transpose()?;
         Ok(Post {
-            likes_count: count("likes_count")?,
-            comments_count: count("comments_count")?,
+            likes_count: counts.as_ref().map_or(0, |c| c.likes_count),
+            comments_count: counts.as_ref().map_or(0, |c| c.comments_count),
             ..post
         })
     }
@@ -352,26 +422,20 @@ impl<'a> Posts<'a> {
         shards: u32,
         extra: Vec<TransactWriteItem>,
     ) -> StoreResult<bool> {
-        let (post_item, counts_item, like_shards) = post.to_items(shards);
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, post_item)?)
-            .transact_items(super::put_new(self.table, counts_item)?)
-            .transact_items(counters::add(self.table, Counter::ActivePosts, 1)?);
+        let (post_item, counts_item, like_shards) = post.to_items(shards)?;
+        let mut writes = vec![
+            super::put_new(self.table, post_item)?,
+            super::put_new(self.table, counts_item)?,
+            counters::add(self.table, Counter::ActivePosts, 1)?,
+        ];
         // No condition of their own: the post's and the counts' cancel a taken id.
         for shard in like_shards {
-            let put = Put::builder()
-                .table_name(self.table)
-                .set_item(Some(shard))
-                .build()
-                .map_err(StoreError::internal)?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            writes.push(super::write_put(self.table, shard, None)?);
         }
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        super::created(request.send_retried().await, 2)
+        super::created(
+            super::transact(self.db, writes.into_iter().chain(extra)).await,
+            2,
+        )
     }
 
     /// Posts, their counts and (for `viewer`) the viewer's likes, by id, in one round trip
@@ -391,11 +455,8 @@ impl<'a> Posts<'a> {
                 keys.push(key_item(like_key(id, user)));
             }
         }
-        let calls = keys
-            .chunks(BATCH_KEYS)
-            .map(|chunk| self.batch_get(chunk.to_vec(), consistent));
         let mut fetched = Fetched::default();
-        for items in futures_util::future::try_join_all(calls).await? {
+        for items in self.batch_get_all(&keys, consistent).await? {
             for item in items {
                 let sk = get_s(&item, "SK")?;
                 if let Some(post) = sk.strip_prefix("LIKE#") {
@@ -418,12 +479,20 @@ impl<'a> Posts<'a> {
         Ok(fetched)
     }
 
-    /// One BatchGetItem, re-asking for whatever DynamoDB leaves unprocessed.
-    pub(crate) async fn batch_get(
+    /// The items at `keys`: concurrent BatchGetItems of up to 100 keys (each answer's items).
+    pub(crate) async fn batch_get_all(
         &self,
-        keys: Vec<Item>,
+        keys: &[Item],
         consistent: bool,
-    ) -> StoreResult<Vec<Item>> {
+    ) -> StoreResult<Vec<Vec<Item>>> {
+        let calls = keys
+            .chunks(BATCH_KEYS)
+            .map(|chunk| self.batch_get(chunk.to_vec(), consistent));
+        futures_util::future::try_join_all(calls).await
+    }
+
+    /// One BatchGetItem, re-asking for whatever DynamoDB leaves unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> StoreResult<Vec<Item>> {
         let mut found = Vec::new();
         let mut request = Some(
             KeysAndAttributes::builder()
@@ -480,12 +549,8 @@ impl<'a> Posts<'a> {
     /// The post's like shards and counts item: one strongly consistent Query on the post's
     /// partition (`COUNTS` ..= `LIKES#~`, 17 items of ~100 B: 1 RCU).
     pub async fn like_tally(&self, id: i64) -> StoreResult<LikeTally> {
-        let query = self
-            .db
-            .query()
-            .table_name(self.table)
+        let query = super::partition_query(self.db, self.table, post_pk(id))
             .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", s(post_pk(id)))
             .expression_attribute_values(":from", s(TALLY_FROM))
             .expression_attribute_values(":to", s(TALLY_TO))
             .consistent_read(true);
@@ -497,8 +562,9 @@ impl<'a> Posts<'a> {
                 } else if item.contains_key("n") {
                     // (Not the key-only items a delete of a post written before the shards
                     // leaves: its `REMOVE live` creates them.)
-                    tally.likes += get_n::<i64>(&item, "n").unwrap_or(0);
-                    tally.ops += get_n::<i64>(&item, "ops").unwrap_or(0);
+                    let shard: LikeShard = read(&item)?;
+                    tally.likes += shard.n;
+                    tally.ops += shard.ops;
                     tally.shards += 1;
                 }
             }
@@ -530,15 +596,9 @@ impl<'a> Posts<'a> {
         content: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<Edit> {
-        let (pk, sk) = post_key(id);
         let next_version = read_version + 1;
         let mut sets = vec!["updated_at = :now", "version = :next_version"];
-        let mut request = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let mut request = super::update_item(self.db, self.table, post_key(id))
             .versioned_and(read_version, Some("is_active = :true AND author_id = :me"))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":me", n(caller))
@@ -571,16 +631,17 @@ impl<'a> Posts<'a> {
                     let Some(old) = e.item() else {
                         return Ok(Edit::NotFound);
                     };
-                    if !get_bool(old, "is_active").unwrap_or(false) {
+                    let stored: PostItem = read(old)?;
+                    if !stored.is_active {
                         return Ok(Edit::NotFound);
                     }
-                    if get_n::<i64>(old, "author_id")? != caller {
+                    if stored.author_id != caller {
                         return Ok(Edit::Forbidden);
                     }
                     // This edit's own timestamp at the next version: an earlier attempt of
                     // this very call committed.
-                    let ours = super::get_version(old)? == next_version
-                        && get_s(old, "updated_at").ok() == Some(timestamp(now));
+                    let ours = stored.version == next_version
+                        && timestamp(stored.updated_at) == timestamp(now);
                     return Ok(if ours {
                         Edit::Done(Post::from_items(old, None)?)
                     } else {
@@ -602,66 +663,40 @@ impl<'a> Posts<'a> {
         now: DateTime<Utc>,
     ) -> StoreResult<Change<()>> {
         let (pk, sk) = post_key(id);
-        let Some(post) = super::get_item(self.db, self.table, pk.clone(), sk.clone(), true).await?
-        else {
+        let Some(post) = super::get_item(self.db, self.table, pk, sk, true).await? else {
             return Ok(Change::NotFound);
         };
-        if !get_bool(&post, "is_active")? {
+        let post: PostItem = read(&post)?;
+        if !post.is_active {
             return Ok(Change::NotFound);
         }
-        if get_n::<i64>(&post, "author_id")? != caller && !admin {
+        if post.author_id != caller && !admin {
             return Ok(Change::Forbidden);
         }
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let update = super::update(self.table, post_key(id))
             .update_expression("SET is_active = :false, updated_at = :now REMOVE #feed")
             .condition_expression("is_active = :true")
             .expression_attribute_names("#feed", "feed")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", s(timestamp(now)))
-            .build()
-            .map_err(StoreError::internal)?;
-        let (cpk, csk) = counts_key(id);
-        let off_top = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(cpk))
-            .key("SK", s(csk))
-            .update_expression("REMOVE top_feed")
-            .build()
-            .map_err(StoreError::internal)?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().update(off_top).build())
-            .transact_items(counters::add(self.table, Counter::ActivePosts, -1)?);
+            .expression_attribute_values(":now", s(timestamp(now)));
+        let off_top =
+            super::update(self.table, counts_key(id)).update_expression("REMOVE top_feed");
+        let mut writes = vec![
+            super::write_update(update)?,
+            super::write_update(off_top)?,
+            counters::add(self.table, Counter::ActivePosts, -1)?,
+        ];
         // Every like shard stops taking likes in the same transaction (a like after it is
         // refused by its shard's `live` condition: 404).
         for shard in 0..LIKE_SHARDS {
-            let (spk, ssk) = like_shard_key(id, shard);
-            let dead = Update::builder()
-                .table_name(self.table)
-                .key("PK", s(spk))
-                .key("SK", s(ssk))
-                .update_expression("REMOVE live")
-                .build()
-                .map_err(StoreError::internal)?;
-            request = request.transact_items(TransactWriteItem::builder().update(dead).build());
+            let dead = super::update(self.table, like_shard_key(id, shard))
+                .update_expression("REMOVE live");
+            writes.push(super::write_update(dead)?);
         }
-        let result = request.send_retried().await;
-        match result {
-            Ok(_) => Ok(Change::Done(())),
-            Err(err) => match cancellation_codes(&err) {
-                // Someone deleted it first: it is gone either way.
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(Change::NotFound)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        // Someone deleted it first: it is gone either way.
+        let result = super::transact(self.db, writes).await;
+        super::transacted(result, Change::Done(()), gone_first)
     }
 
     /// One page of a feed, newest or most liked first, after the sort key `after`: the posts'

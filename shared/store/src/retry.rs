@@ -27,15 +27,15 @@
 //! next read would answer 503 over a write that stands). Retries of it count as `Unavailable`
 //! (they follow a timed-out attempt).
 //!
-//! Hand-written rather than taken from a backoff crate: the delay formula is two lines; what
-//! matters is the classification (DynamoDB's cancellation reasons) and the budget shared by
-//! every call of one request, which no crate knows about.
+//! The delay is the project's one backoff ([`rota_domain::backoff::full_jitter`]); the policy
+//! around it is written here rather than taken from a retry crate: what matters is the
+//! classification (DynamoDB's cancellation reasons) and the budget shared by every call of one
+//! request, which no crate knows about.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use rand::Rng;
 
 /// First backoff step and the largest one.
 const BASE: Duration = Duration::from_millis(10);
@@ -169,6 +169,8 @@ no_cancellation_reasons!(
     aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
     aws_sdk_dynamodb::operation::scan::ScanError,
     aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError,
+    aws_sdk_sqs::operation::receive_message::ReceiveMessageError,
+    aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchError,
 );
 
 /// Whether `err` says a transaction with this `ClientRequestToken` is still being processed
@@ -221,11 +223,9 @@ where
     }
 }
 
-/// The sleep before attempt `attempt + 1` (full jitter).
+/// The sleep before attempt `attempt + 1` (full jitter from [`BASE`] up to [`CAP`]).
 pub fn backoff(attempt: u32) -> Duration {
-    let ceiling = BASE.saturating_mul(1 << attempt.min(16)).min(CAP);
-    let millis = ceiling.as_millis() as u64;
-    Duration::from_millis(rand::rng().random_range(0..=millis))
+    rota_domain::backoff::full_jitter(BASE, CAP, attempt)
 }
 
 /// Retries `call` while it fails transiently and the budget lasts. Each attempt is bounded by
@@ -350,6 +350,8 @@ send_retried!(
     op::batch_write_item::builders::BatchWriteItemFluentBuilder => op::batch_write_item::BatchWriteItemOutput, op::batch_write_item::BatchWriteItemError, "BatchWriteItem";
     op::scan::builders::ScanFluentBuilder => op::scan::ScanOutput, op::scan::ScanError, "Scan";
     aws_sdk_sqs::operation::send_message_batch::builders::SendMessageBatchFluentBuilder => aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput, aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError, "SendMessageBatch";
+    aws_sdk_sqs::operation::receive_message::builders::ReceiveMessageFluentBuilder => aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput, aws_sdk_sqs::operation::receive_message::ReceiveMessageError, "ReceiveMessage";
+    aws_sdk_sqs::operation::delete_message_batch::builders::DeleteMessageBatchFluentBuilder => aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput, aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchError, "DeleteMessageBatch";
 );
 
 impl SendRetried for op::transact_write_items::builders::TransactWriteItemsFluentBuilder {
@@ -376,19 +378,6 @@ pub fn new_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_is_full_jitter_under_a_growing_ceiling() {
-        for attempt in 0..10 {
-            let ceiling = (BASE * (1 << attempt)).min(CAP);
-            for _ in 0..50 {
-                assert!(backoff(attempt) <= ceiling);
-            }
-        }
-        // Full jitter spreads retries from zero up: not all the same value.
-        let samples: std::collections::HashSet<_> = (0..50).map(|_| backoff(5)).collect();
-        assert!(samples.len() > 5, "{samples:?}");
-    }
 
     #[tokio::test]
     async fn an_outcome_learned_late_renews_the_budget_within_the_outcome_deadline() {

@@ -13,16 +13,26 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use chrono::{DateTime, NaiveDate, Utc};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::posts::timestamp;
-use super::{Item, cancellation_codes, db_error, get_n, get_s, n, s};
-use super::{SendRetried, StoreError, Versioned};
+use super::item::{entity_item, is_zero, read};
+use super::users::user_pk;
+use super::{Item, Key, n, s, timestamp};
+use super::{StoreError, Versioned};
 use rota_domain::streak::Streak;
 
-fn user_pk(user_id: i64) -> String {
-    format!("USER#{user_id}")
+fn roadmap_key(user_id: i64, id: i64) -> Key {
+    (user_pk(user_id), roadmap_sk(id))
+}
+
+pub(crate) fn plan_key(user_id: i64, id: i64) -> Key {
+    (user_pk(user_id), plan_sk(id))
+}
+
+pub(crate) fn streak_key(user_id: i64) -> Key {
+    (user_pk(user_id), "STREAK".into())
 }
 
 fn roadmap_sk(id: i64) -> String {
@@ -33,7 +43,8 @@ fn plan_sk(id: i64) -> String {
     format!("RMPLAN#{id}")
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// The roadmap item's attributes as well (with `steps_total`, added by [`Roadmap::to_item`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Roadmap {
     pub id: i64,
     pub user_id: i64,
@@ -43,14 +54,56 @@ pub struct Roadmap {
     pub hours_per_week: u32,
     pub total_hours: f64,
     pub total_weeks: u32,
+    #[serde(with = "crate::item::millis")]
     pub created_at: DateTime<Utc>,
-    /// (step id, title) in plan order; step ids are 1..=n.
+    /// (step id, title) in plan order; step ids are 1..=n. Stored as JSON text.
+    #[serde(with = "crate::item::json_text")]
     pub steps: Vec<(u32, String)>,
-    /// Done steps and when.
+    /// Done steps and when (a map of step id to time; absent: none done).
+    #[serde(default, with = "done_map")]
     pub done: BTreeMap<u32, DateTime<Utc>>,
-    /// Incremented by every step mark (0: never marked); each mark is conditional on the
-    /// version it read.
+    /// Incremented by every step mark (0: never marked, no attribute); each mark is
+    /// conditional on the version it read.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub version: u64,
+}
+
+/// The done steps as a map attribute `{"<step id>": "<time>"}` (what `mark` sets one by one).
+mod done_map {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct At(#[serde(with = "crate::item::millis")] DateTime<Utc>);
+
+    pub fn serialize<S: Serializer>(
+        done: &BTreeMap<u32, DateTime<Utc>>,
+        to: S,
+    ) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<String, At> = done.iter().map(|(k, v)| (k.to_string(), At(*v))).collect();
+        map.serialize(to)
+    }
+
+    /// Entries whose key is not a step id are left out, as the hand-written reader did.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        from: D,
+    ) -> Result<BTreeMap<u32, DateTime<Utc>>, D::Error> {
+        let map = BTreeMap::<String, At>::deserialize(from)?;
+        Ok(map
+            .into_iter()
+            .filter_map(|(k, At(at))| Some((k.parse().ok()?, at)))
+            .collect())
+    }
+}
+
+/// The streak item's attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StreakItem {
+    /// The local date, `YYYY-MM-DD`.
+    pub last_day: chrono::NaiveDate,
+    pub days: u32,
 }
 
 impl Roadmap {
@@ -70,57 +123,11 @@ impl Roadmap {
             .map(|(id, title)| (*id, title.as_str()))
     }
 
-    fn to_item(&self) -> Item {
-        Item::from([
-            ("PK".into(), s(user_pk(self.user_id))),
-            ("SK".into(), s(roadmap_sk(self.id))),
-            ("entity".into(), s("roadmap")),
-            ("id".into(), n(self.id)),
-            ("user_id".into(), n(self.user_id)),
-            ("title".into(), s(&self.title)),
-            ("goal".into(), s(&self.goal)),
-            ("level".into(), s(&self.level)),
-            ("hours_per_week".into(), n(self.hours_per_week)),
-            ("total_hours".into(), n(self.total_hours)),
-            ("total_weeks".into(), n(self.total_weeks)),
-            ("created_at".into(), s(timestamp(self.created_at))),
-            (
-                "steps".into(),
-                s(serde_json::to_string(&self.steps).unwrap_or_default()),
-            ),
-            ("steps_total".into(), n(self.steps.len())),
-            ("done".into(), AttributeValue::M(Default::default())),
-        ])
-    }
-
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
-        let parse_time = |raw: &str| {
-            DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(StoreError::internal)
-        };
-        let mut done = BTreeMap::new();
-        if let Some(AttributeValue::M(map)) = item.get("done") {
-            for (step, at) in map {
-                if let (Ok(step), AttributeValue::S(at)) = (step.parse(), at) {
-                    done.insert(step, parse_time(at)?);
-                }
-            }
-        }
-        Ok(Self {
-            id: get_n(item, "id")?,
-            user_id: get_n(item, "user_id")?,
-            title: get_s(item, "title")?,
-            goal: get_s(item, "goal")?,
-            level: get_s(item, "level")?,
-            hours_per_week: get_n(item, "hours_per_week")?,
-            total_hours: get_n(item, "total_hours")?,
-            total_weeks: get_n(item, "total_weeks")?,
-            created_at: super::get_time(item, "created_at")?,
-            steps: serde_json::from_str(&get_s(item, "steps")?).map_err(StoreError::internal)?,
-            done,
-            version: super::get_version(item)?,
-        })
+    pub(crate) fn to_item(&self) -> Result<Item, StoreError> {
+        let mut item = entity_item(roadmap_key(self.user_id, self.id), "roadmap", self)?;
+        // Derived from the steps, for readers of the item alone (never read back here).
+        item.insert("steps_total".into(), n(self.steps.len()));
+        Ok(item)
     }
 }
 
@@ -130,6 +137,12 @@ pub enum Mark {
     Changed(Roadmap),
     /// The roadmap or the streak changed since they were read: nothing was written.
     Stale,
+}
+
+/// The plan item's attributes: the generated plan as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Plan {
+    pub plan: String,
 }
 
 pub struct Roadmaps<'a> {
@@ -151,37 +164,30 @@ impl<'a> Roadmaps<'a> {
         plan_json: &str,
         extra: Vec<TransactWriteItem>,
     ) -> Result<bool, StoreError> {
-        let plan = Item::from([
-            ("PK".into(), s(user_pk(roadmap.user_id))),
-            ("SK".into(), s(plan_sk(roadmap.id))),
-            ("entity".into(), s("roadmap_plan")),
-            ("plan".into(), s(plan_json)),
-        ]);
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, roadmap.to_item())?)
-            .transact_items(super::put_new(self.table, plan)?);
-        for write in extra {
-            request = request.transact_items(write);
-        }
-        super::created(request.send_retried().await, 2)
+        let plan = Plan {
+            plan: plan_json.to_owned(),
+        };
+        let plan = entity_item(plan_key(roadmap.user_id, roadmap.id), "roadmap_plan", &plan)?;
+        let writes = [
+            super::put_new(self.table, roadmap.to_item()?)?,
+            super::put_new(self.table, plan)?,
+        ];
+        super::created(
+            super::transact(self.db, writes.into_iter().chain(extra)).await,
+            2,
+        )
     }
 
     /// The user's roadmaps, newest first.
     pub async fn list(&self, user_id: i64) -> Result<Vec<Roadmap>, StoreError> {
         let mut roadmaps = Vec::new();
-        let query = self
-            .db
-            .query()
-            .table_name(self.table)
+        let query = super::partition_query(self.db, self.table, user_pk(user_id))
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(user_pk(user_id)))
             .expression_attribute_values(":prefix", s("ROADMAP#"))
             .scan_index_forward(false);
         super::query_all(query, |out| {
             for item in out.items() {
-                roadmaps.push(Roadmap::from_item(item)?);
+                roadmaps.push(read(item)?);
             }
             Ok(())
         })
@@ -189,24 +195,26 @@ impl<'a> Roadmaps<'a> {
         Ok(roadmaps)
     }
 
-    async fn get_item(&self, user_id: i64, sk: String) -> Result<Option<Item>, StoreError> {
-        super::get_item(self.db, self.table, user_pk(user_id), sk, true).await
+    /// The entity at `key`, read strongly consistently.
+    async fn get_item<T: serde::de::DeserializeOwned>(
+        &self,
+        (pk, sk): Key,
+    ) -> Result<Option<T>, StoreError> {
+        super::get_item(self.db, self.table, pk, sk, true)
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
     }
 
     pub async fn get(&self, user_id: i64, id: i64) -> Result<Option<Roadmap>, StoreError> {
-        self.get_item(user_id, roadmap_sk(id))
-            .await?
-            .as_ref()
-            .map(Roadmap::from_item)
-            .transpose()
+        self.get_item(roadmap_key(user_id, id)).await
     }
 
     /// The stored plan JSON.
     pub async fn plan(&self, user_id: i64, id: i64) -> Result<Option<String>, StoreError> {
-        self.get_item(user_id, plan_sk(id))
-            .await?
-            .map(|item| get_s(&item, "plan"))
-            .transpose()
+        let plan: Option<Plan> = self.get_item(plan_key(user_id, id)).await?;
+        Ok(plan.map(|p| p.plan))
     }
 
     /// Marks step `step` of `current` (as read) done or not, with `credit` (the streak as read
@@ -224,10 +232,7 @@ impl<'a> Roadmaps<'a> {
         credit: Option<(Option<Streak>, Streak)>,
     ) -> Result<Mark, StoreError> {
         let next_version = current.version + 1;
-        let update = Update::builder()
-            .table_name(self.table)
-            .key("PK", s(user_pk(current.user_id)))
-            .key("SK", s(roadmap_sk(current.id)))
+        let update = super::update(self.table, roadmap_key(current.user_id, current.id))
             .expression_attribute_names("#done", "done")
             .expression_attribute_names("#step", step.to_string())
             .expression_attribute_values(":next", n(next_version));
@@ -238,80 +243,36 @@ impl<'a> Roadmaps<'a> {
         } else {
             update.update_expression("REMOVE #done.#step SET version = :next")
         };
-        let update = update
-            .versioned(current.version)
-            .build()
-            .map_err(StoreError::internal)?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build());
+        let mut writes = vec![super::write_update(update.versioned(current.version))?];
         if let Some((previous, next)) = credit {
-            request = request.transact_items(self.streak_put(current.user_id, previous, next)?);
+            writes.push(self.streak_put(current.user_id, previous, next)?);
         }
-        match request.send_retried().await {
-            Ok(_) => {
-                let mut summary = current.clone();
-                summary.version = next_version;
-                if done {
-                    summary.done.insert(step, now);
-                } else {
-                    summary.done.remove(&step);
-                }
-                Ok(Mark::Changed(summary))
-            }
-            Err(err)
-                if cancellation_codes(&err)
-                    .is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) =>
-            {
-                Ok(Mark::Stale)
-            }
-            Err(err) => Err(db_error("TransactWriteItems")(err)),
+        let mut summary = current.clone();
+        summary.version = next_version;
+        if done {
+            summary.done.insert(step, now);
+        } else {
+            summary.done.remove(&step);
         }
+        let result = super::transact(self.db, writes).await;
+        super::transacted(result, Mark::Changed(summary), |_| Ok(Mark::Stale))
     }
 
     /// Deletes a roadmap and its plan; `false` when there was none.
     pub async fn delete(&self, user_id: i64, id: i64) -> Result<bool, StoreError> {
-        let delete = |sk: String, conditional: bool| -> Result<TransactWriteItem, StoreError> {
-            let mut d = Delete::builder()
-                .table_name(self.table)
-                .key("PK", s(user_pk(user_id)))
-                .key("SK", s(sk));
-            if conditional {
-                d = d.condition_expression("attribute_exists(PK)");
-            }
-            Ok(TransactWriteItem::builder()
-                .delete(d.build().map_err(StoreError::internal)?)
-                .build())
-        };
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(delete(roadmap_sk(id), true)?)
-            .transact_items(delete(plan_sk(id), false)?)
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if cancellation_codes(&err)
-                    .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(db_error("TransactWriteItems")(err)),
-        }
+        let writes = [
+            super::write_delete(self.table, roadmap_key(user_id, id), true)?,
+            super::write_delete(self.table, plan_key(user_id, id), false)?,
+        ];
+        let result = super::transact(self.db, writes).await;
+        super::transacted(result, true, first_refused)
     }
 
     pub async fn streak(&self, user_id: i64) -> Result<Option<Streak>, StoreError> {
-        let Some(item) = self.get_item(user_id, "STREAK".into()).await? else {
-            return Ok(None);
-        };
-        let last_day = NaiveDate::parse_from_str(&get_s(&item, "last_day")?, "%Y-%m-%d")
-            .map_err(StoreError::internal)?;
-        Ok(Some(Streak {
-            last_day,
-            days: get_n(&item, "days")?,
+        let streak: Option<StreakItem> = self.get_item(streak_key(user_id)).await?;
+        Ok(streak.map(|s| Streak {
+            last_day: s.last_day,
+            days: s.days,
         }))
     }
 
@@ -322,13 +283,12 @@ impl<'a> Roadmaps<'a> {
         previous: Option<Streak>,
         next: Streak,
     ) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(self.table)
-            .item("PK", s(user_pk(user_id)))
-            .item("SK", s("STREAK"))
-            .item("entity", s("streak"))
-            .item("last_day", s(next.last_day.format("%Y-%m-%d").to_string()))
-            .item("days", n(next.days));
+        let attributes = StreakItem {
+            last_day: next.last_day,
+            days: next.days,
+        };
+        let item = entity_item(streak_key(user_id), "streak", &attributes)?;
+        let put = Put::builder().table_name(self.table).set_item(Some(item));
         let put = match previous {
             Some(p) => put
                 .condition_expression("last_day = :day AND days = :days")
@@ -350,21 +310,16 @@ impl<'a> Roadmaps<'a> {
         next: Streak,
     ) -> Result<bool, StoreError> {
         // The step mark's own streak write, on its own: one write, one condition.
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(self.streak_put(user_id, previous, next)?)
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if cancellation_codes(&err)
-                    .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(db_error("TransactWriteItems")(err)),
-        }
+        let result = super::transact(self.db, [self.streak_put(user_id, previous, next)?]).await;
+        super::transacted(result, true, first_refused)
+    }
+}
+
+/// A transaction whose first write's condition failed: `false` (nothing there, or changed).
+fn first_refused(refused: super::Refused) -> Result<bool, StoreError> {
+    if refused.at(0) {
+        Ok(false)
+    } else {
+        Err(refused.unexpected())
     }
 }

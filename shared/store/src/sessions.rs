@@ -10,12 +10,14 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
 
-use super::{Item, db_error, get_bool, get_n, get_s, is_condition_failed, n, s};
+use super::item::{entity_item, read};
+use super::{Item, Key, conditional, n, s};
 use super::{SendRetried, StoreError};
 use rota_domain::refresh_token::RefreshToken;
 
-fn key(family: &str) -> (String, String) {
+pub(crate) fn key(family: &str) -> Key {
     (format!("SESSION#{family}"), "SESSION".into())
 }
 
@@ -31,20 +33,35 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// The session item's attributes (its family is its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SessionItem {
+    pub user_id: i64,
+    pub generation: u64,
+    pub token_hash: String,
+    pub revoked: bool,
+    /// Written by each rotation (an UpdateItem), absent before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<i64>,
+    /// When the session began (epoch s); never read back.
+    #[serde(default)]
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// The item for a new session whose first token is `token`.
 pub fn new_session_item(token: &RefreshToken, user_id: i64, now: i64, expires_at: i64) -> Item {
-    let (pk, sk) = key(&token.family);
-    Item::from([
-        ("PK".into(), s(pk)),
-        ("SK".into(), s(sk)),
-        ("entity".into(), s("session")),
-        ("user_id".into(), n(user_id)),
-        ("generation".into(), n(token.generation)),
-        ("token_hash".into(), s(token.hash())),
-        ("revoked".into(), AttributeValue::Bool(false)),
-        ("created_at".into(), n(now)),
-        ("expires_at".into(), n(expires_at)),
-    ])
+    let session = SessionItem {
+        user_id,
+        generation: token.generation,
+        token_hash: token.hash(),
+        revoked: false,
+        rotated_at: None,
+        created_at: now,
+        expires_at,
+    };
+    // Integers, a string and a boolean: serde_dynamo cannot fail on them.
+    entity_item(key(&token.family), "session", &session).expect("a session item always maps")
 }
 
 pub struct Sessions<'a> {
@@ -66,13 +83,10 @@ impl<'a> Sessions<'a> {
             .condition_expression("attribute_not_exists(PK)")
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Family ids are 128 random bits: the item can only be this put's own earlier
-            // attempt, whose answer was lost and which the retry policy sent again.
-            Err(err) if is_condition_failed(&err) => Ok(()),
-            Err(err) => Err(db_error("PutItem")(err)),
-        }
+        // Family ids are 128 random bits: an existing item can only be this put's own earlier
+        // attempt, whose answer was lost and which the retry policy sent again.
+        conditional(result, "PutItem")?;
+        Ok(())
     }
 
     /// The live (unexpired) session of `family`, revoked or not.
@@ -82,17 +96,15 @@ impl<'a> Sessions<'a> {
         let Some(item) = item else {
             return Ok(None);
         };
+        let stored: SessionItem = read(&item)?;
         let session = Session {
             family: family.to_owned(),
-            user_id: get_n(&item, "user_id")?,
-            generation: get_n(&item, "generation")?,
-            token_hash: get_s(&item, "token_hash")?,
-            revoked: get_bool(&item, "revoked")?,
-            rotated_at: item
-                .contains_key("rotated_at")
-                .then(|| get_n(&item, "rotated_at"))
-                .transpose()?,
-            expires_at: get_n(&item, "expires_at")?,
+            user_id: stored.user_id,
+            generation: stored.generation,
+            token_hash: stored.token_hash,
+            revoked: stored.revoked,
+            rotated_at: stored.rotated_at,
+            expires_at: stored.expires_at,
         };
         Ok((session.expires_at > now).then_some(session))
     }
@@ -106,13 +118,7 @@ impl<'a> Sessions<'a> {
         now: i64,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let (pk, sk) = key(&current.family);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let result = super::update_item(self.db, self.table, key(&current.family))
             .update_expression(
                 "SET generation = :next, token_hash = :new_hash, rotated_at = :now, \
                  expires_at = :exp",
@@ -129,30 +135,21 @@ impl<'a> Sessions<'a> {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => {
-                // Lost to another use of the token — or to our own earlier attempt, whose
-                // answer was lost: then the session already holds `next`.
-                let now = chrono::Utc::now().timestamp();
-                Ok(self.get(&current.family, now).await?.is_some_and(|s| {
-                    !s.revoked && s.generation == next.generation && s.token_hash == next.hash()
-                }))
-            }
-            Err(err) => Err(db_error("UpdateItem")(err)),
+        if conditional(result, "UpdateItem")?.is_some() {
+            return Ok(true);
         }
+        // Lost to another use of the token — or to our own earlier attempt, whose answer was
+        // lost: then the session already holds `next`.
+        let now = chrono::Utc::now().timestamp();
+        Ok(self.get(&current.family, now).await?.is_some_and(|s| {
+            !s.revoked && s.generation == next.generation && s.token_hash == next.hash()
+        }))
     }
 
     /// Revokes the family when `presented` is, or once was, one of its tokens: the current
     /// one (hash matches) or an older generation. Returns whether it revoked anything.
     pub async fn revoke_presented(&self, presented: &RefreshToken) -> Result<bool, StoreError> {
-        let (pk, sk) = key(&presented.family);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let result = super::update_item(self.db, self.table, key(&presented.family))
             .update_expression("SET revoked = :true")
             .condition_expression(
                 "attribute_exists(PK) AND (generation > :gen OR token_hash = :hash)",
@@ -162,10 +159,6 @@ impl<'a> Sessions<'a> {
             .expression_attribute_values(":hash", s(presented.hash()))
             .send_retried()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(db_error("UpdateItem")(err)),
-        }
+        Ok(conditional(result, "UpdateItem")?.is_some())
     }
 }

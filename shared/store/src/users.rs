@@ -10,10 +10,12 @@
 //! existing) and serves login with one strongly consistent GetItem — a GSI could do neither.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::{Item, db_error, get_bool, get_n, get_s, n, s};
+use super::item::{entity_item, is_true, is_zero, read, yes};
+use super::{Item, Key, UpdateRequest, conditional, db_error, get_n, get_s, n, s};
 use super::{SendRetried, StoreError, Versioned};
 use rota_domain::input::{DisplayName, Email, ReminderHour, Role, TimeZone};
 use rota_domain::locale::Locale;
@@ -21,42 +23,93 @@ use rota_domain::locale::Locale;
 pub const DEFAULT_REMINDER_HOUR: u8 = 9;
 pub const DEFAULT_TIMEZONE: &str = "UTC";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The user item's attributes as well (serde_dynamo; the reminder index keys are added by
+/// [`User::to_item`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: i64,
     pub email: String,
     pub display_name: String,
+    #[serde(with = "role_attribute")]
     pub role: Role,
+    #[serde(with = "crate::item::rfc3339")]
     pub created_at: DateTime<Utc>,
     pub reminder_enabled: bool,
     pub reminder_hour: u8,
     pub timezone: String,
     /// The language of everything the user reads (attribute `locale`; absent on items written
     /// before it existed, which read as English).
+    #[serde(default, with = "locale_attribute")]
     pub locale: Locale,
     /// When the next daily reminder is due, as stored in `reminder_due_hour` (indexed by
     /// `reminders-due` while reminders are enabled): a UTC epoch minute, or for items written
     /// before due times moved to minutes an epoch hour
-    /// (`rota_domain::reminder_hours::stored_due_minute` reads both).
+    /// (`rota_domain::reminder_hours::stored_due_minute` reads both). Written with the index
+    /// partition by [`User::to_item`], only while reminders are on.
+    #[serde(rename = "reminder_due_hour", default, skip_serializing)]
     pub reminder_due: Option<i64>,
-    /// Incremented by every profile update (0: never updated); each update is conditional
-    /// on the version it read. (The reminder worker's conditional advance leaves it alone.)
+    /// Incremented by every profile update (0: never updated, no attribute); each update is
+    /// conditional on the version it read. (The reminder worker's conditional advance leaves
+    /// it alone.)
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub version: u64,
     /// Whether the daily reminder also comes by email (absent: on). Off after a one-click
     /// unsubscribe; `PATCH /users/me` turns it back on.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub email_reminders: bool,
 }
 
+/// The role as its name (`member`, `admin`).
+mod role_attribute {
+    use rota_domain::input::Role;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(role: &Role, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_str(role.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Role, D::Error> {
+        let raw = String::deserialize(from)?;
+        Role::parse(&raw).ok_or_else(|| serde::de::Error::custom(format!("role {raw:?}")))
+    }
+}
+
+/// The locale as its code; an unknown one reads as English, like an absent one.
+mod locale_attribute {
+    use rota_domain::locale::Locale;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(locale: &Locale, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_str(locale.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Locale, D::Error> {
+        Ok(Locale::from_stored(Some(&String::deserialize(from)?)))
+    }
+}
+
+/// The credential item's attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {
     pub user_id: i64,
     pub password_hash: String,
 }
 
-pub fn user_key(id: i64) -> (String, String) {
-    (format!("USER#{id}"), "PROFILE".into())
+pub fn user_key(id: i64) -> Key {
+    (user_pk(id), "PROFILE".into())
 }
 
-fn email_key(email_key: &str) -> (String, String) {
+/// The partition of everything a user owns (profile, likes, roadmaps, notifications, …).
+pub fn user_pk(id: i64) -> String {
+    format!("USER#{id}")
+}
+
+/// The user's unread-notification counter.
+pub fn inbox_key(id: i64) -> Key {
+    (user_pk(id), "INBOX".into())
+}
+
+pub(crate) fn email_key(email_key: &str) -> Key {
     (format!("EMAIL#{email_key}"), "CREDENTIAL".into())
 }
 
@@ -123,50 +176,17 @@ impl User {
         next
     }
 
-    fn to_item(&self) -> Item {
-        let (pk, sk) = user_key(self.id);
-        let mut item = Item::from([
-            ("PK".into(), s(pk)),
-            ("SK".into(), s(sk)),
-            ("entity".into(), s("user")),
-            ("id".into(), n(self.id)),
-            ("email".into(), s(&self.email)),
-            ("display_name".into(), s(&self.display_name)),
-            ("role".into(), s(self.role.as_str())),
-            ("created_at".into(), s(self.created_at.to_rfc3339())),
-            (
-                "reminder_enabled".into(),
-                aws_sdk_dynamodb::types::AttributeValue::Bool(self.reminder_enabled),
-            ),
-            ("reminder_hour".into(), n(self.reminder_hour)),
-            ("timezone".into(), s(&self.timezone)),
-            ("locale".into(), s(self.locale.as_str())),
-        ]);
+    /// The user item: the profile's attributes, and while reminders are on the
+    /// `reminders-due` index keys.
+    pub(crate) fn to_item(&self) -> Result<Item, StoreError> {
+        let mut item = entity_item(user_key(self.id), "user", self)?;
         if let (true, Some(due)) = (self.reminder_enabled, self.reminder_due) {
             item.insert("reminder_bucket".into(), s(REMINDER_BUCKET));
             // The attribute keeps its pre-minutes name: it is the index's sort key, and a new
             // name would mean a new GSI (a backfill, two deploys) for no gain.
             item.insert("reminder_due_hour".into(), n(due));
         }
-        item
-    }
-
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: get_n(item, "id")?,
-            email: get_s(item, "email")?,
-            display_name: get_s(item, "display_name")?,
-            role: Role::parse(&get_s(item, "role")?)
-                .ok_or_else(|| StoreError::internal("stored role"))?,
-            created_at: super::get_time(item, "created_at")?,
-            reminder_enabled: get_bool(item, "reminder_enabled")?,
-            reminder_hour: get_n(item, "reminder_hour")?,
-            timezone: get_s(item, "timezone")?,
-            locale: Locale::from_stored(get_s(item, "locale").ok().as_deref()),
-            reminder_due: get_n(item, "reminder_due_hour").ok(),
-            version: super::get_version(item)?,
-            email_reminders: get_bool(item, "email_reminders").unwrap_or(true),
-        })
+        Ok(item)
     }
 }
 
@@ -247,51 +267,33 @@ impl<'a> Users<'a> {
         password_hash: &str,
         extra: Item,
     ) -> Result<CreateOutcome, StoreError> {
-        let (pk, sk) = email_key(&email.key());
-        let credential = Item::from([
-            ("PK".into(), s(pk)),
-            ("SK".into(), s(sk)),
-            ("entity".into(), s("credential")),
-            ("user_id".into(), n(user.id)),
-            ("password_hash".into(), s(password_hash)),
-        ]);
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(super::put_new(self.table, credential)?)
-            .transact_items(super::put_new(self.table, user.to_item())?)
-            .transact_items(super::put_new(self.table, extra)?)
-            .transact_items(super::counters::add(
-                self.table,
-                super::counters::Counter::Users,
-                1,
-            )?)
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(CreateOutcome::Created),
-            Err(err) => match super::cancellation_codes(&err) {
-                Some(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    Ok(CreateOutcome::EmailTaken)
-                }
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    Ok(CreateOutcome::IdCollision)
-                }
-                _ => Err(db_error("TransactWriteItems")(err)),
-            },
-        }
+        let credential = Credential {
+            user_id: user.id,
+            password_hash: password_hash.to_owned(),
+        };
+        let credential = entity_item(email_key(&email.key()), "credential", &credential)?;
+        let writes = [
+            super::put_new(self.table, credential)?,
+            super::put_new(self.table, user.to_item()?)?,
+            super::put_new(self.table, extra)?,
+            super::counters::add(self.table, super::counters::Counter::Users, 1)?,
+        ];
+        let result = super::transact(self.db, writes).await;
+        super::transacted(result, CreateOutcome::Created, |refused| {
+            Ok(if refused.at(0) {
+                CreateOutcome::EmailTaken
+            } else {
+                CreateOutcome::IdCollision
+            })
+        })
     }
 
     pub async fn credential(&self, email: &Email) -> Result<Option<Credential>, StoreError> {
         let (pk, sk) = email_key(&email.key());
         super::get_item(self.db, self.table, pk, sk, true)
             .await?
-            .map(|item| {
-                Ok(Credential {
-                    user_id: get_n(&item, "user_id")?,
-                    password_hash: get_s(&item, "password_hash")?,
-                })
-            })
+            .as_ref()
+            .map(read)
             .transpose()
     }
 
@@ -301,7 +303,7 @@ impl<'a> Users<'a> {
         super::get_item(self.db, self.table, pk, sk, true)
             .await?
             .as_ref()
-            .map(User::from_item)
+            .map(read)
             .transpose()
     }
 
@@ -344,59 +346,47 @@ impl<'a> Users<'a> {
         next: &User,
         changes: &ProfileChanges,
     ) -> Result<Written, StoreError> {
-        use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-        let (pk, sk) = user_key(current.id);
-        let mut sets = vec!["version = :next_version"];
+        use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+        let mut sets = vec!["version = :next_version".to_owned()];
         let mut removes = Vec::new();
-        let mut request = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let mut request = super::update_item(self.db, self.table, user_key(current.id))
             .expression_attribute_values(":next_version", n(next.version))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .versioned(current.version);
-        if changes.display_name.is_some() {
-            sets.push("#dn = :dn");
+        let fields = [
+            (
+                changes.display_name.is_some(),
+                "display_name",
+                s(&next.display_name),
+            ),
+            (
+                changes.reminder_enabled.is_some(),
+                "reminder_enabled",
+                AttributeValue::Bool(next.reminder_enabled),
+            ),
+            (
+                changes.reminder_hour.is_some(),
+                "reminder_hour",
+                n(next.reminder_hour),
+            ),
+            (changes.timezone.is_some(), "timezone", s(&next.timezone)),
+            (changes.locale.is_some(), "locale", s(next.locale.as_str())),
+            (
+                changes.email_reminders.is_some(),
+                "email_reminders",
+                AttributeValue::Bool(next.email_reminders),
+            ),
+        ];
+        for (_, name, value) in fields.into_iter().filter(|(changed, ..)| *changed) {
+            sets.push(format!("#{name} = :{name}"));
             request = request
-                .expression_attribute_names("#dn", "display_name")
-                .expression_attribute_values(":dn", s(&next.display_name));
-        }
-        if changes.reminder_enabled.is_some() {
-            sets.push("#re = :re");
-            request = request
-                .expression_attribute_names("#re", "reminder_enabled")
-                .expression_attribute_values(":re", AttributeValue::Bool(next.reminder_enabled));
-        }
-        if changes.reminder_hour.is_some() {
-            sets.push("#rh = :rh");
-            request = request
-                .expression_attribute_names("#rh", "reminder_hour")
-                .expression_attribute_values(":rh", n(next.reminder_hour));
-        }
-        if changes.timezone.is_some() {
-            sets.push("#tz = :tz");
-            request = request
-                .expression_attribute_names("#tz", "timezone")
-                .expression_attribute_values(":tz", s(&next.timezone));
-        }
-        if changes.locale.is_some() {
-            sets.push("#lc = :lc");
-            request = request
-                .expression_attribute_names("#lc", "locale")
-                .expression_attribute_values(":lc", s(next.locale.as_str()));
-        }
-        if changes.email_reminders.is_some() {
-            sets.push("#er = :er");
-            request = request
-                .expression_attribute_names("#er", "email_reminders")
-                .expression_attribute_values(":er", AttributeValue::Bool(next.email_reminders));
+                .expression_attribute_names(format!("#{name}"), name)
+                .expression_attribute_values(format!(":{name}"), value);
         }
         if changes.touch_reminder() {
             match next.reminder_due {
                 Some(due) => {
-                    sets.push("reminder_bucket = :bucket, reminder_due_hour = :due");
+                    sets.push("reminder_bucket = :bucket, reminder_due_hour = :due".into());
                     request = request
                         .expression_attribute_values(":bucket", s(REMINDER_BUCKET))
                         .expression_attribute_values(":due", n(due));
@@ -419,29 +409,13 @@ impl<'a> Users<'a> {
                         None => Written::Gone,
                         // An earlier attempt of this very write committed and its answer
                         // was lost: the item is exactly what it wrote.
-                        Some(old) if User::from_item(old).ok().as_ref() == Some(next) => {
-                            Written::Yes
-                        }
+                        Some(old) if read::<User>(old).ok().as_ref() == Some(next) => Written::Yes,
                         Some(_) => Written::Stale,
                     });
                 }
                 Err(db_error("UpdateItem")(err))
             }
         }
-    }
-
-    fn advance_update(&self, id: i64, from: i64, to: i64) -> Update {
-        let (pk, sk) = user_key(id);
-        Update::builder()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .update_expression("SET reminder_due_hour = :to")
-            .condition_expression("reminder_due_hour = :from")
-            .expression_attribute_values(":to", n(to))
-            .expression_attribute_values(":from", n(from))
-            .build()
-            .expect("table, key and expression are set")
     }
 
     /// Moves a user's next reminder from `from` to `to`, only if it still is `from` (as a
@@ -452,31 +426,14 @@ impl<'a> Users<'a> {
         from: i64,
         to: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        Ok(TransactWriteItem::builder()
-            .update(self.advance_update(id, from, to))
-            .build())
+        super::write_update(advance(super::update(self.table, user_key(id)), from, to))
     }
 
     /// The same on its own; `false` when it was not `from` any more.
     pub async fn advance_reminder(&self, id: i64, from: i64, to: i64) -> Result<bool, StoreError> {
-        let (pk, sk) = user_key(id);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
-            .update_expression("SET reminder_due_hour = :to")
-            .condition_expression("reminder_due_hour = :from")
-            .expression_attribute_values(":to", n(to))
-            .expression_attribute_values(":from", n(from))
-            .send_retried()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if super::is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(db_error("UpdateItem")(err)),
-        }
+        let request = super::update_item(self.db, self.table, user_key(id));
+        let result = advance(request, from, to).send_retried().await;
+        Ok(conditional(result, "UpdateItem")?.is_some())
     }
 
     /// Users whose reminder is due at or before the epoch minute `minute` (index
@@ -514,13 +471,7 @@ impl<'a> Users<'a> {
         let Some(credential) = self.credential(email).await? else {
             return Ok(None);
         };
-        let (pk, sk) = user_key(credential.user_id);
-        let result = self
-            .db
-            .update_item()
-            .table_name(self.table)
-            .key("PK", s(pk))
-            .key("SK", s(sk))
+        let result = super::update_item(self.db, self.table, user_key(credential.user_id))
             .condition_expression("attribute_exists(PK)")
             .update_expression("SET #role = :role")
             .expression_attribute_names("#role", "role")
@@ -528,10 +479,18 @@ impl<'a> Users<'a> {
             .return_values(ReturnValue::AllNew)
             .send_retried()
             .await;
-        match result {
-            Ok(out) => out.attributes.as_ref().map(User::from_item).transpose(),
-            Err(err) if super::is_condition_failed(&err) => Ok(None),
-            Err(err) => Err(db_error("UpdateItem")(err)),
+        match conditional(result, "UpdateItem")? {
+            Some(out) => out.attributes.as_ref().map(read).transpose(),
+            None => Ok(None),
         }
     }
+}
+
+/// The conditional move of a user's next reminder, as an UpdateItem or a transaction's write.
+fn advance<R: UpdateRequest>(request: R, from: i64, to: i64) -> R {
+    request
+        .update_expression("SET reminder_due_hour = :to")
+        .condition_expression("reminder_due_hour = :from")
+        .expression_attribute_values(":to", n(to))
+        .expression_attribute_values(":from", n(from))
 }

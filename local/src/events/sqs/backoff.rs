@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-/// Waits between failed calls: from `initial`, doubling up to `max`. Each wait is drawn
-/// between half and all of the current step, so the pollers of a failing queue do not retry in
-/// lockstep. A success resets it.
+/// Waits between failed calls: the project's one backoff
+/// ([`rota_domain::backoff::full_jitter`]), from `initial` doubling up to `max`, so the
+/// pollers of a failing queue do not retry in lockstep. Counts the failures since the last
+/// success, which resets it.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,
     max: Duration,
-    step: Duration,
     failures: u32,
 }
 
@@ -18,17 +18,15 @@ impl Backoff {
         Self {
             initial,
             max,
-            step: initial,
             failures: 0,
         }
     }
 
     /// The wait after one more failure.
     pub fn next_wait(&mut self) -> Duration {
-        let step = self.step;
-        self.step = (step * 2).min(self.max);
+        let wait = rota_domain::backoff::full_jitter(self.initial, self.max, self.failures);
         self.failures = self.failures.saturating_add(1);
-        step.mul_f64(rand::random_range(0.5..=1.0))
+        wait
     }
 
     /// Failures since the last success.
@@ -36,9 +34,8 @@ impl Backoff {
         self.failures
     }
 
-    /// After a success: the next failure waits `initial` again.
+    /// After a success: the next failure waits up to `initial` again.
     pub fn reset(&mut self) {
-        self.step = self.initial;
         self.failures = 0;
     }
 }
@@ -48,24 +45,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_with_jitter_and_resets() {
+    fn backoff_grows_to_its_cap_counts_failures_and_resets() {
         let mut b = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-        let steps = [200, 400, 800, 1600, 3200, 5000, 5000, 5000];
-        for (i, step) in steps.iter().enumerate() {
+        let ceilings = [200, 400, 800, 1600, 3200, 5000, 5000, 5000];
+        for (i, ceiling) in ceilings.iter().enumerate() {
             let wait = b.next_wait();
-            let step = Duration::from_millis(*step);
             assert!(
-                wait >= step / 2 && wait <= step,
-                "failure {}: {wait:?} not within half of {step:?}",
+                wait <= Duration::from_millis(*ceiling),
+                "failure {}: {wait:?} above {ceiling} ms",
                 i + 1
             );
         }
         assert_eq!(b.failures(), 8);
         b.reset();
         assert_eq!(b.failures(), 0);
-        let wait = b.next_wait();
-        assert!(wait >= Duration::from_millis(100) && wait <= Duration::from_millis(200));
-        // Never stops growing into a panic: saturates.
+        assert!(b.next_wait() <= Duration::from_millis(200));
+        // Never grows into a panic: saturates.
         let mut b = Backoff::new(Duration::from_millis(1), Duration::from_millis(8));
         for _ in 0..10_000 {
             assert!(b.next_wait() <= Duration::from_millis(8));

@@ -1,16 +1,14 @@
 //! The JSON shapes of the OpenAPI document (`shared/api/openapi.yaml`).
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use rota_store::comments::Comment;
 use rota_store::posts::Post;
 use rota_store::users::User;
 
-/// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-25T09:30:00.000Z`.
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+/// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-25T09:30:00.000Z`: as the items
+/// store times.
+pub use rota_store::timestamp;
 
 #[derive(Serialize)]
 pub struct UserView<'a> {
