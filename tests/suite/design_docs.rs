@@ -400,6 +400,22 @@ fn code_of(text: &str) -> String {
         .join("\n")
 }
 
+impl Source {
+    /// The code that runs: none for a file that is itself a test module (`#[cfg(test)] mod
+    /// testing;`, `item_tests.rs`, `proptests/`), else [`code_of`] its text.
+    fn code(&self) -> String {
+        let file = self.path.rsplit('/').next().unwrap_or_default();
+        let test_only = ["tests.rs", "testing.rs"].contains(&file)
+            || file.ends_with("_tests.rs")
+            || self.path.contains("/proptests/");
+        if test_only {
+            String::new()
+        } else {
+            code_of(&self.text)
+        }
+    }
+}
+
 impl Repo {
     fn source(&self, path: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.path == path)
@@ -1085,7 +1101,7 @@ fn the_http_crate_sends_no_dynamodb_request() {
     );
     let mut drift = Drift::default();
     for s in repo().sources_under(&["shared/api/src/"]) {
-        for m in request.find_iter(&code_of(&s.text)) {
+        for m in request.find_iter(&s.code()) {
             drift.check(false, || format!("{}: {}", s.path, m.as_str()));
         }
     }
@@ -1125,7 +1141,7 @@ fn admin_commands() -> BTreeSet<String> {
     let camel = re(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*\b");
     let mut out = BTreeSet::new();
     for s in repo().sources_under(&["admin/src/"]) {
-        let code = code_of(&s.text);
+        let code = s.code();
         out.extend(literal.captures_iter(&code).map(|c| c[1].to_string()));
         out.extend(camel.find_iter(&code).map(|m| {
             let mut kebab = String::new();
@@ -1676,7 +1692,7 @@ fn every_schedule_expression_is_the_templates() {
 fn data_code() -> String {
     repo()
         .sources_under(&["shared/store/src/", "shared/api/src/", "admin/src/"])
-        .map(|s| code_of(&s.text))
+        .map(|s| s.code())
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -1830,14 +1846,14 @@ fn redis_keys_built() -> BTreeSet<String> {
         .captures_iter(
             &repo()
                 .sources_under(&["shared/api/src/"])
-                .map(|s| code_of(&s.text))
+                .map(|s| s.code())
                 .collect::<String>(),
         )
         .map(|c| c[1].to_string())
         .collect();
     assert!(!limit_names.is_empty(), "no limit_user call found");
     for s in repo().sources_under(&["shared/api/src/"]) {
-        let code = code_of(&s.text);
+        let code = s.code();
         let consts: BTreeMap<String, String> = constant
             .captures_iter(&code)
             .map(|c| (c[1].to_string(), c[2].to_string()))
@@ -1901,7 +1917,7 @@ fn the_redis_key_table_is_every_key_the_code_builds() {
     let placeholder = re(r"<[^>]*>");
     // The limiter prefixes every key it is given with `rl:` (ratelimit.rs).
     let limiter_prefix = "rl:";
-    let ratelimit = code_of(&repo().source("shared/api/src/ratelimit.rs").unwrap().text);
+    let ratelimit = repo().source("shared/api/src/ratelimit.rs").unwrap().code();
     assert!(
         ratelimit.contains("\"rl:{key}\""),
         "the limiter's key prefix changed"
@@ -1918,7 +1934,7 @@ fn the_redis_key_table_is_every_key_the_code_builds() {
         .collect();
     let api_code: String = repo()
         .sources_under(&["shared/api/src/"])
-        .map(|s| code_of(&s.text))
+        .map(|s| s.code())
         .collect();
     for list in CURSOR_LISTS {
         assert!(
