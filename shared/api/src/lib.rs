@@ -24,6 +24,9 @@ pub mod runtime;
 pub mod state;
 pub mod stats;
 
+#[cfg(test)]
+mod proptests;
+
 pub use app::{App, Ctx};
 pub use error::{ApiError, ApiResult};
 pub use runtime::{Handler, Job, invoke, run, run_job};
