@@ -11,7 +11,9 @@ use crate::locale::Locale;
 /// which weighs 1).
 fn range() -> impl Strategy<Value = (&'static str, Option<u16>)> {
     (
-        prop::sample::select(vec!["tr", "TR", "tr-TR", "en", "en-GB", "EN-us", "de", "fr-CA", "*"]),
+        prop::sample::select(vec![
+            "tr", "TR", "tr-TR", "en", "en-GB", "EN-us", "de", "fr-CA", "*",
+        ]),
         proptest::option::of(0..=1000u16),
     )
 }

@@ -2,10 +2,11 @@
 //! every offset change falls on a UTC quarter hour: see `reminder_hours`' database test).
 //!
 //! The due times are held to a definition read off the wall clock, independent of how the
-//! module asks chrono: `hour`:00 is due in the first UTC quarter hour at which the local clock
-//! reads `hour`:00 or later having read earlier a quarter before. That is `hour`:00 itself
-//! when the day has it, the first of the two when the clocks go back over it, and the end of
-//! the gap (the instant the clocks jump) when they go forward over it.
+//! module asks chrono: a day's `hour`:00 is due at the first UTC quarter hour at which the
+//! local clock reads that day's `hour`:00 or later. That is `hour`:00 itself when the day has
+//! it, the first of the two when the clocks go back over it (Chatham's go back from 03:45 to
+//! 02:45, and read 03:00 twice), and the end of the gap (the instant the clocks jump) when
+//! they go forward over it.
 
 use std::sync::LazyLock;
 
@@ -26,11 +27,12 @@ fn wall(tz: &Tz, m: i64) -> NaiveDateTime {
     minute_start(m).with_timezone(tz).naive_local()
 }
 
-/// Whether the clock in `tz` comes to `hour`:00 of its day in the quarter hour ending at `m`.
+/// Whether minute `m` is the first at which the clock in `tz` reads `hour`:00 of its day or
+/// later. Clocks go back by an hour at most (from 2023), so three hours before it settle it.
 fn reaches(tz: &Tz, m: i64, hour: u8) -> bool {
     let now = wall(tz, m);
     let target = now.date().and_hms_opt(u32::from(hour), 0, 0).unwrap();
-    wall(tz, m - QUARTER) < target && target <= now
+    target <= now && (1..=12).all(|k| wall(tz, m - k * QUARTER) < target)
 }
 
 /// The first due minute strictly after minute `after`, by the wall-clock definition.
@@ -114,6 +116,17 @@ fn zone_and_instant() -> impl Strategy<Value = (Tz, DateTime<Utc>)> {
     });
     prop_oneof![anywhere, near_a_change]
         .prop_map(|(tz, t)| (tz, DateTime::from_timestamp(t, 0).unwrap()))
+}
+
+/// The changes the strategy centres on are there: about two a year in each of the nine zones
+/// with daylight saving.
+#[test]
+fn the_zones_change_their_offsets_twice_a_year() {
+    assert!(
+        (9 * 2 * 13..=9 * 2 * 15).contains(&CHANGES.len()),
+        "{}",
+        CHANGES.len()
+    );
 }
 
 proptest! {
