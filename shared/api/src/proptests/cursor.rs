@@ -11,7 +11,10 @@ use crate::cursor::{CursorKey, FeedCursor, MAX_CURSOR_LEN, TOP_WINDOW};
 use crate::error::ApiError;
 
 fn list() -> impl Strategy<Value = String> {
-    prop_oneof!["(posts|comments|roadmaps|notifications):[a-z0-9]{0,12}", any::<String>()]
+    prop_oneof![
+        "(posts|comments|roadmaps|notifications):[a-z0-9]{0,12}",
+        any::<String>()
+    ]
 }
 
 /// A sort key: any text (a feed cursor's, or whatever another list keeps), up to ~1.5 KB.

@@ -24,9 +24,15 @@ const EXACT: i64 = 1 << 53;
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Any integer is read as itself, however it is written: `5`, `5.0`, `5e0`, `0.5e1`.
+    /// Any integer is read as itself, however it is written: `5`, `5.0`, `5e0`, `0.5e1`. Up to
+    /// 2^40 for the spellings with a decimal point: serde_json parses floats to the nearest
+    /// value only while digits-without-the-point fit 2^53 (its default, best-effort float
+    /// parsing; `float_roundtrip` is not enabled), and every bound a field checks is far below.
     #[test]
-    fn integers_are_read_in_every_spelling(n in prop_oneof![-EXACT..=EXACT, -100i64..100], big in any::<i64>()) {
+    fn integers_are_read_in_every_spelling(
+        n in prop_oneof![-(1i64 << 40)..=(1 << 40), -100i64..100],
+        big in any::<i64>(),
+    ) {
         prop_assert_eq!(read_int(json!(big)), (Some(big), vec![]));
         for text in [n.to_string(), format!("{n}.0"), format!("{n}.000"), format!("{n}e0"), format!("{n}E+0")] {
             let value: Value = serde_json::from_str(&text).unwrap();
@@ -146,8 +152,10 @@ fn value() -> impl Strategy<Value = Option<Value>> {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             (-3i64..30).prop_map(|n| json!(n)),
-            prop_oneof![Just(7.0), Just(5.5), Just(-0.0), Just(23.0), Just(24.0)].prop_map(|f| json!(f)),
-            prop_oneof![Just("Ada"), Just("  "), Just("a\u{7}b"), Just("  Zeynep ")].prop_map(|s| json!(s)),
+            prop_oneof![Just(7.0), Just(5.5), Just(-0.0), Just(23.0), Just(24.0)]
+                .prop_map(|f| json!(f)),
+            prop_oneof![Just("Ada"), Just("  "), Just("a\u{7}b"), Just("  Zeynep ")]
+                .prop_map(|s| json!(s)),
             Just(json!(["x"])),
         ],
     )
