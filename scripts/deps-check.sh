@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=0.9.1
+version=0.9.2
 tools="$PWD/.tools"
 if ! "$tools/bin/cargo-machete" --version 2>/dev/null | grep -qF "$version"; then
   echo "== installing cargo-machete $version into .tools/"

@@ -4,7 +4,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rota_api::fields::Fields;
 use rota_domain::input::*;
 use rota_domain::locale::Locale;
 
@@ -13,8 +12,9 @@ fuzz_target!(|data: &[u8]| {
         text(raw);
     }
     // A body as the extractor reads it: a JSON object, then every kind of field.
+    #[cfg(feature = "api")]
     if let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(data) {
-        let mut fields = Fields::new(&object);
+        let mut fields = rota_api::fields::Fields::new(&object);
         for name in object.keys() {
             fields.optional(name, DisplayName::parse);
             fields.optional_int(name, ReminderHour::parse);
@@ -41,8 +41,14 @@ fn text(raw: &str) {
     }
     let texts: [(Result<String, &str>, usize); 3] = [
         (PostTitle::parse(raw).map(|t| t.as_str().to_owned()), 200),
-        (PostContent::parse(raw).map(|t| t.as_str().to_owned()), 10_000),
-        (CommentContent::parse(raw).map(|t| t.as_str().to_owned()), 2000),
+        (
+            PostContent::parse(raw).map(|t| t.as_str().to_owned()),
+            10_000,
+        ),
+        (
+            CommentContent::parse(raw).map(|t| t.as_str().to_owned()),
+            2000,
+        ),
     ];
     for (parsed, max) in texts {
         if let Ok(stored) = parsed {
