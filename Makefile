@@ -22,7 +22,7 @@ STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
 ROTA_FAULTS ?= none
 
 # `load` (below) is not in `make test`: it runs for about ten minutes.
-.PHONY: api-check client-check docs-check package-check package deploy-check grants-check load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now
+.PHONY: api-check client-check docs-check package-check package deploy-check grants-check load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now fuzz-check deps-check
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,15 @@ client-check: build
 docs-check: bootstrap build
 	scripts/docs-check.sh
 
+# The fuzz targets of fuzz/ (the input, cursor and refresh-token parsers), FUZZ_SECONDS each
+# (20 by default); fails on a crash. cargo-fuzz is installed on first use into .tools/.
+fuzz-check:
+	scripts/fuzz-check.sh
+
+# Dependencies declared but never used (cargo-machete, installed on first use into .tools/).
+deps-check:
+	scripts/deps-check.sh
+
 cfn-lint: bootstrap
 	$(VENV)/bin/cfn-lint template.yaml
 
@@ -73,6 +82,7 @@ sam-validate: bootstrap
 
 fmt:
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings

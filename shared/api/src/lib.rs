@@ -25,6 +25,9 @@ pub mod roadmap_text;
 pub mod state;
 pub mod stats;
 
+#[cfg(test)]
+mod proptests;
+
 pub use app::{App, Ctx};
 pub use error::{ApiError, ApiResult};
 pub use function::{Handler, Job, invoke, run, run_job};

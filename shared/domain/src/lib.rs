@@ -9,3 +9,6 @@ pub mod locale;
 pub mod refresh_token;
 pub mod reminder_hours;
 pub mod streak;
+
+#[cfg(test)]
+mod proptests;

@@ -43,8 +43,19 @@ impl Locale {
         let Some(header) = header else {
             return Locale::En;
         };
+        // `q=NaN` reads as NaN, which the crate's sort cannot order (the standard sort may
+        // panic on a comparison that is not a total order: a header of 21+ ranges did, found
+        // by the property tests): such ranges are dropped before it sorts.
+        let ranges: Vec<&str> = header
+            .split(',')
+            .filter(|range| {
+                !accept_language::parse_with_quality(range)
+                    .iter()
+                    .any(|(_, q)| q.is_nan())
+            })
+            .collect();
         // The crate sorts by q (stably) but keeps q=0, which means "not acceptable".
-        accept_language::parse_with_quality(header)
+        accept_language::parse_with_quality(&ranges.join(","))
             .into_iter()
             .filter(|(_, q)| *q > 0.0)
             .find_map(|(tag, _)| {

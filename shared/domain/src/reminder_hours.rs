@@ -355,47 +355,4 @@ mod tests {
         }
         assert!(changes > 10_000, "{changes}");
     }
-
-    mod properties {
-        use super::*;
-        use proptest::prelude::*;
-
-        fn zone() -> impl Strategy<Value = &'static str> {
-            (0..chrono_tz::TZ_VARIANTS.len()).prop_map(|i| chrono_tz::TZ_VARIANTS[i].name())
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(2000))]
-
-            /// From any instant, in any zone, at any hour: the next due minute is strictly
-            /// later, on a UTC quarter hour, and is `hour`:00 local (or, in a gap, the first
-            /// minute past it); the last one is at or before now; and no occurrence of the
-            /// hour lies between them (so none is skipped).
-            #[test]
-            fn never_early_never_skipped(
-                tz in zone(),
-                hour in 0u8..24,
-                secs in at(2023, 1, 1, 0, 0).timestamp()..at(2037, 1, 1, 0, 0).timestamp(),
-            ) {
-                let now = DateTime::from_timestamp(secs, 0).unwrap();
-                let zone: chrono_tz::Tz = tz.parse().unwrap();
-                let n = next_due_minute(now, hour, tz);
-                let l = last_due_minute(now, hour, tz);
-                prop_assert!(n > epoch_minute(now));
-                prop_assert!(l <= epoch_minute(now));
-                prop_assert_eq!(n.rem_euclid(15), 0);
-                prop_assert_eq!(l.rem_euclid(15), 0);
-                prop_assert!(n - l <= 25 * 60 && n - l >= 23 * 60, "{} {}", n, l);
-                let local = minute_start(n).with_timezone(&zone);
-                if (local.hour(), local.minute()) != (u32::from(hour), 0) {
-                    // Only in a gap: a minute earlier, the local time was before `hour`:00.
-                    let earlier = minute_start(n - 1).with_timezone(&zone).naive_local();
-                    let wanted = local.date_naive().and_hms_opt(u32::from(hour), 0, 0).unwrap();
-                    prop_assert!(earlier < wanted && local.naive_local() > wanted, "{} {}", tz, local);
-                }
-                // The next from the last is the next from now.
-                prop_assert_eq!(next_due_minute(minute_start(l), hour, tz), n);
-            }
-        }
-    }
 }

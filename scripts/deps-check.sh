@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Fails when a crate of the workspace (or of fuzz/) declares a dependency its code never
+# uses: cargo-machete reads the sources, no build. A dependency used in a way it cannot see
+# is listed under [package.metadata.cargo-machete] `ignored` in that crate's Cargo.toml, with
+# a comment saying why. cargo-machete is installed on first use into .tools/ (nothing outside
+# the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version=0.9.2
+tools="$PWD/.tools"
+if ! "$tools/bin/cargo-machete" --version 2>/dev/null | grep -qF "$version"; then
+  echo "== installing cargo-machete $version into .tools/"
+  cargo install --locked --quiet --root "$tools" --version "$version" cargo-machete
+fi
+"$tools/bin/cargo-machete"
