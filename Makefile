@@ -65,7 +65,7 @@ docs-check: bootstrap build
 	scripts/docs-check.sh
 
 # The fuzz targets of fuzz/ (the input, cursor and refresh-token parsers), FUZZ_SECONDS each
-# (20 by default); fails on a crash. cargo-fuzz is installed on first use into .tools/.
+# (15 by default); fails on a crash. cargo-fuzz is installed on first use into .tools/.
 fuzz-check:
 	scripts/fuzz-check.sh
 

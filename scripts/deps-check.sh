@@ -7,10 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=0.9.2
-tools="$PWD/.tools"
-if ! "$tools/bin/cargo-machete" --version 2>/dev/null | grep -qF "$version"; then
-  echo "== installing cargo-machete $version into .tools/"
-  cargo install --locked --quiet --root "$tools" --version "$version" cargo-machete
-fi
-"$tools/bin/cargo-machete"
+. scripts/lib/tools.sh
+"$(tool_path cargo-machete 0.9.2)"

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rota_api::cursor::{CursorKey, FeedCursor, MAX_CURSOR_LEN, TOP_WINDOW};
+use rota_domain::cursor::{CursorKey, FeedCursor, MAX_CURSOR_LEN, TOP_WINDOW};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = std::str::from_utf8(data) else {

@@ -183,6 +183,12 @@ pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
 /// The data layer's errors at the HTTP edge: whatever passes with time is 503 (the request's
 /// retry budget is spent; the client may retry), a surprise is 500.
+impl From<rota_domain::cursor::InvalidCursor> for ApiError {
+    fn from(_: rota_domain::cursor::InvalidCursor) -> Self {
+        ApiError::BadRequest("The cursor is invalid or belongs to another list.".into())
+    }
+}
+
 impl From<rota_store::StoreError> for ApiError {
     fn from(err: rota_store::StoreError) -> Self {
         use rota_store::StoreError;

@@ -3,6 +3,7 @@
 //! without a clock, a network or a database.
 
 pub mod backoff;
+pub mod cursor;
 pub mod ids;
 pub mod input;
 pub mod locale;

@@ -3,6 +3,7 @@
 //! generated inputs, beside the example tests of each module. Named `proptests` so that
 //! `cargo nextest run -p rota-domain proptest` runs them all.
 
+mod cursor;
 mod input;
 mod locale;
 mod refresh_token;

@@ -1,14 +1,13 @@
 //! Cursors: what the server issues decodes back within its list and under its key; anything
 //! else (an edit of any kind, another list's or key's cursor, any string at all) is refused
-//! with the 400, never a panic or another page.
+//! ([`InvalidCursor`], rota-api's 400), never a panic or another page.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use crate::cursor::{CursorKey, FeedCursor, MAX_CURSOR_LEN, TOP_WINDOW};
-use crate::error::ApiError;
+use crate::cursor::{CursorKey, FeedCursor, InvalidCursor, MAX_CURSOR_LEN, TOP_WINDOW};
 
 fn list() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -33,8 +32,8 @@ fn feed_cursor() -> impl Strategy<Value = FeedCursor> {
     ]
 }
 
-fn refused(result: Result<String, ApiError>) -> bool {
-    matches!(result, Err(ApiError::BadRequest(_)))
+fn refused(result: Result<String, InvalidCursor>) -> bool {
+    result == Err(InvalidCursor)
 }
 
 proptest! {
