@@ -11,7 +11,9 @@ mod tests {
 
     #[test]
     fn a_refused_cursor_is_a_400_that_says_so() {
-        let refused = CursorKey::derive(b"k").decode("posts:new", "a.b").unwrap_err();
+        let refused = CursorKey::derive(b"k")
+            .decode("posts:new", "a.b")
+            .unwrap_err();
         assert!(matches!(
             ApiError::from(refused),
             ApiError::BadRequest(m) if m == "The cursor is invalid or belongs to another list."

@@ -36,7 +36,6 @@ use rota_domain::reminder_hours::{
     stored_due_minute,
 };
 use rota_lambda::metrics::{Metrics, Unit};
-use rota_store::SendRetried;
 use rota_store::notifications::{Delivery, Notification, Notifications};
 use rota_store::roadmaps::{Roadmap, Roadmaps};
 use rota_store::users::{DueUser, Users};
@@ -132,49 +131,10 @@ pub async fn schedule<S: HasDb>(
             .map_err(ApiError::internal)
         })
         .collect::<Result<_, _>>()?;
-    for group in bodies.chunks(10) {
-        let mut pending: Vec<(String, &String)> = group
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (i.to_string(), b))
-            .collect();
-        for attempt in 0..3 {
-            let entries = pending
-                .iter()
-                .map(|(id, body)| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(id)
-                        .message_body(body.as_str())
-                        .build()
-                        .map_err(ApiError::internal)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = sqs
-                .send_message_batch()
-                .queue_url(queue)
-                .set_entries(Some(entries))
-                .send_retried()
-                .await
-                .map_err(|e| {
-                    ApiError::internal(format!(
-                        "SendMessageBatch: {}",
-                        aws_sdk_sqs::error::DisplayErrorContext(e)
-                    ))
-                })?;
-            let failed: Vec<String> = out.failed().iter().map(|f| f.id().to_owned()).collect();
-            pending.retain(|(id, _)| failed.contains(id));
-            if pending.is_empty() {
-                break;
-            }
-            if attempt == 2 {
-                // Failing the run makes EventBridge retry it; already-queued users are safe.
-                return Err(ApiError::internal(format!(
-                    "{} reminder batches could not be queued",
-                    pending.len()
-                )));
-            }
-        }
-    }
+    // Failing the run makes EventBridge retry it; already-queued users are safe.
+    rota_store::queue::send_all(sqs, queue, &bodies)
+        .await
+        .map_err(ApiError::internal)?;
     metrics.add("RemindersEnqueued", Unit::Count, due.len() as f64);
     Ok(due.len())
 }

@@ -22,6 +22,7 @@ pub mod likes;
 pub mod mail;
 pub mod notifications;
 pub mod posts;
+pub mod queue;
 pub mod redrive;
 pub mod retry;
 pub mod roadmaps;
