@@ -134,8 +134,14 @@ impl<'a> Comments<'a> {
                 .expression_attribute_values(":prefix", s("COMMENT#")),
         };
         let out = query.send_retried().await.map_err(db_error("Query"))?;
-        let mut comments: Vec<Comment> = out.items().iter().map(read).collect::<Result<_, _>>()?;
-        let more = comments.len() > limit as usize || out.last_evaluated_key().is_some();
+        let more_in_table = out.last_evaluated_key().is_some();
+        let mut comments: Vec<Comment> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(read)
+            .collect::<Result<_, _>>()?;
+        let more = comments.len() > limit as usize || more_in_table;
         comments.truncate(limit as usize);
         let next = if more {
             comments.last().map(|c| c.id)
@@ -156,7 +162,7 @@ impl<'a> Comments<'a> {
         let Some(pointer) = super::get_item(self.db, self.table, ppk, psk, true).await? else {
             return Ok(Change::NotFound);
         };
-        let Pointer { post_id, author_id } = read(&pointer)?;
+        let Pointer { post_id, author_id } = read(pointer)?;
         if author_id != caller && !admin {
             return Ok(Change::Forbidden);
         }

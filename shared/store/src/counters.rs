@@ -97,8 +97,8 @@ pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
             .await
             .map_err(db_error("BatchGetItem"))?;
         for item in out
-            .responses()
-            .and_then(|r| r.get(table))
+            .responses
+            .and_then(|mut r| r.remove(table))
             .into_iter()
             .flatten()
         {
@@ -107,10 +107,9 @@ pub async fn totals(db: &Client, table: &str) -> StoreResult<Totals> {
             posts += shard.posts_active;
         }
         request = out
-            .unprocessed_keys()
-            .and_then(|u| u.get(table))
-            .filter(|k| !k.keys().is_empty())
-            .cloned();
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(table))
+            .filter(|k| !k.keys().is_empty());
         if request.is_some() {
             tokio::time::sleep(super::retry::backoff(2)).await;
         }

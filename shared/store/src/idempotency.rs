@@ -152,7 +152,7 @@ impl<'a> Idempotency<'a> {
                 _ => return Err(db_error("PutItem")(err)),
             },
         };
-        let old: RecordItem = read(&old)?;
+        let old: RecordItem = read(old)?;
         // Our own claim, whose first answer was lost and the put retried.
         if old.claim == claim {
             return Ok(Claim::Acquired(record));

@@ -22,9 +22,12 @@ pub fn entity_item<T: Serialize>(key: Key, entity: &str, value: &T) -> StoreResu
     Ok(item)
 }
 
-/// The entity an item holds (its key and other attributes are not read).
-pub fn read<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
-    Ok(serde_dynamo::from_item(item.clone())?)
+/// The entity an item holds (its key and other attributes are not read). Takes the item:
+/// serde_dynamo reads its own value type, so a borrowed item would be copied whole first (on a
+/// feed page that copy was most of the mapping's cost); a caller that keeps the item clones it
+/// where it reads.
+pub fn read<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
+    Ok(serde_dynamo::from_item(item)?)
 }
 
 /// A time as `2026-01-02T03:04:05.678Z` (milliseconds, `Z`): the posts', comments',

@@ -59,7 +59,7 @@ where
     T: DeserializeOwned + PartialEq + std::fmt::Debug,
 {
     prop_assert_eq!(
-        &read::<T>(item).map_err(|e| TestCaseError::fail(e.to_string()))?,
+        &read::<T>(item.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?,
         value
     );
     let mut expected: Vec<_> = KEYED
@@ -225,7 +225,7 @@ proptest! {
             ("top_score", "N"),
         ].into_iter().chain(top_feed).collect::<Vec<_>>())?;
         prop_assert_eq!(&counts["top_score"], &n(post.top_score()));
-        prop_assert_eq!(Post::from_items(&item, Some(&counts)).unwrap(), post.clone());
+        prop_assert_eq!(Post::from_items(item.clone(), Some(counts.clone())).unwrap(), post.clone());
         prop_assert_eq!(like_shards.len(), 16);
         for (k, shard) in like_shards.iter().enumerate() {
             let live = if post.is_active { vec![("live", "BOOL")] } else { vec![] };
@@ -410,16 +410,16 @@ fn items_written_before_locales_versions_and_email_switches_read_with_their_defa
     );
     let mut item = user.to_item().unwrap();
     item.remove("locale");
-    let old: User = read(&item).unwrap();
+    let old: User = read(item.clone()).unwrap();
     assert_eq!(
         (old.locale, old.version, old.email_reminders),
         (Locale::En, 0, true)
     );
     item.insert("locale".into(), s("xx"));
-    assert_eq!(read::<User>(&item).unwrap().locale, Locale::En);
+    assert_eq!(read::<User>(item.clone()).unwrap().locale, Locale::En);
     item.insert("role".into(), s("owner"));
     assert!(matches!(
-        read::<User>(&item),
+        read::<User>(item),
         Err(crate::StoreError::Mapping(_))
     ));
 }

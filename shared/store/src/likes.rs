@@ -59,7 +59,7 @@ impl<'a> Likes<'a> {
         let mut liked = HashSet::new();
         for items in posts.batch_get_all(&keys, false).await? {
             for item in items {
-                liked.insert(read::<Like>(&item)?.post_id);
+                liked.insert(read::<Like>(item)?.post_id);
             }
         }
         Ok(liked)

@@ -155,7 +155,7 @@ impl<'a> Notifications<'a> {
                 query = query.filter_expression("attribute_not_exists(read_at)");
             }
             let out = query.send_retried().await.map_err(db_error("Query"))?;
-            for item in out.items() {
+            for item in out.items.unwrap_or_default() {
                 found.push(read(item)?);
             }
             match out.last_evaluated_key {

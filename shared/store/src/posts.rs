@@ -191,11 +191,11 @@ impl LikeTally {
             .counts
             .as_ref()
             .ok_or(StoreError::ConditionFailed("COUNTS"))?;
-        Ok(read::<CountsItem>(counts)?.likes_count)
+        Ok(read::<CountsItem>(counts.clone())?.likes_count)
     }
 
     fn folded(&self) -> Option<CountsItem> {
-        self.counts.as_ref().and_then(|c| read(c).ok())
+        self.counts.clone().and_then(|c| read(c).ok())
     }
 }
 
@@ -309,7 +309,7 @@ impl Post {
     }
 
     /// A post from its item and its counts item (absent counts read as zero).
-    pub fn from_items(post: &Item, counts: Option<&Item>) -> StoreResult<Self> {
+    pub fn from_items(post: Item, counts: Option<Item>) -> StoreResult<Self> {
         let post: PostItem = read(post)?;
         let counts: Option<CountsItem> = counts.map(read).transpose()?;
         Ok(Self {
@@ -364,11 +364,11 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    /// The active post `id`, with its current counts.
-    pub fn active(&self, id: i64) -> StoreResult<Option<Post>> {
+    /// The active post `id`, with its current counts (taken out: each is read once).
+    pub fn take_active(&mut self, id: i64) -> StoreResult<Option<Post>> {
         self.posts
-            .get(&id)
-            .map(|p| Post::from_items(p, self.counts.get(&id)))
+            .remove(&id)
+            .map(|p| Post::from_items(p, self.counts.remove(&id)))
             .transpose()
             .map(|p| p.filter(|p| p.is_active))
     }
@@ -377,13 +377,14 @@ impl Fetched {
     pub fn version(&self, id: i64) -> StoreResult<Option<u64>> {
         self.posts
             .get(&id)
-            .map(|p| read::<PostItem>(p).map(|p| p.version))
+            .map(|p| read::<PostItem>(p.clone()).map(|p| p.version))
             .transpose()
     }
 
     /// `post` (as an edit left it) with the counts read here.
     pub fn with_counts(&self, post: Post) -> StoreResult<Post> {
-        let counts: Option<CountsItem> = self.counts.get(&post.id).map(read).transpose()?;
+        let counts: Option<CountsItem> =
+            self.counts.get(&post.id).cloned().map(read).transpose()?;
         Ok(Post {
             likes_count: counts.as_ref().map_or(0, |c| c.likes_count),
             comments_count: counts.as_ref().map_or(0, |c| c.comments_count),
@@ -510,14 +511,14 @@ impl<'a> Posts<'a> {
                 .send_retried()
                 .await
                 .map_err(db_error("BatchGetItem"))?;
-            if let Some(items) = out.responses().and_then(|r| r.get(self.table)) {
-                found.extend(items.iter().cloned());
+            // Moved out, not copied: a feed page's 40-60 items.
+            if let Some(items) = out.responses.and_then(|mut r| r.remove(self.table)) {
+                found.extend(items);
             }
             request = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(self.table))
-                .filter(|k| !k.keys().is_empty())
-                .cloned();
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(self.table))
+                .filter(|k| !k.keys().is_empty());
             if request.is_some() {
                 tokio::time::sleep(super::retry::backoff(attempt)).await;
                 attempt += 1;
@@ -534,10 +535,10 @@ impl<'a> Posts<'a> {
         id: i64,
         viewer: Option<i64>,
     ) -> StoreResult<Option<(Post, bool)>> {
-        let (fetched, tally) =
+        let (mut fetched, tally) =
             futures_util::future::try_join(self.fetch(&[id], viewer, true), self.like_tally(id))
                 .await?;
-        Ok(fetched.active(id)?.map(|mut post| {
+        Ok(fetched.take_active(id)?.map(|mut post| {
             // A post written before the shards has its exact count on the counts item.
             if tally.shards > 0 {
                 post.likes_count = tally.likes;
@@ -562,7 +563,7 @@ impl<'a> Posts<'a> {
                 } else if item.contains_key("n") {
                     // (Not the key-only items a delete of a post written before the shards
                     // leaves: its `REMOVE live` creates them.)
-                    let shard: LikeShard = read(&item)?;
+                    let shard: LikeShard = read(item)?;
                     tally.likes += shard.n;
                     tally.ops += shard.ops;
                     tally.shards += 1;
@@ -619,7 +620,7 @@ impl<'a> Posts<'a> {
             .send_retried()
             .await
         {
-            Ok(out) => match out.attributes.as_ref() {
+            Ok(out) => match out.attributes {
                 Some(item) => Ok(Edit::Done(Post::from_items(item, None)?)),
                 None => Ok(Edit::NotFound),
             },
@@ -631,7 +632,7 @@ impl<'a> Posts<'a> {
                     let Some(old) = e.item() else {
                         return Ok(Edit::NotFound);
                     };
-                    let stored: PostItem = read(old)?;
+                    let stored: PostItem = read(old.clone())?;
                     if !stored.is_active {
                         return Ok(Edit::NotFound);
                     }
@@ -643,7 +644,7 @@ impl<'a> Posts<'a> {
                     let ours = stored.version == next_version
                         && timestamp(stored.updated_at) == timestamp(now);
                     return Ok(if ours {
-                        Edit::Done(Post::from_items(old, None)?)
+                        Edit::Done(Post::from_items(old.clone(), None)?)
                     } else {
                         Edit::Stale
                     });
@@ -666,7 +667,7 @@ impl<'a> Posts<'a> {
         let Some(post) = super::get_item(self.db, self.table, pk, sk, true).await? else {
             return Ok(Change::NotFound);
         };
-        let post: PostItem = read(&post)?;
+        let post: PostItem = read(post)?;
         if !post.is_active {
             return Ok(Change::NotFound);
         }
@@ -750,10 +751,10 @@ impl<'a> Posts<'a> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let fetched = self.fetch(ids, viewer, false).await?;
+        let mut fetched = self.fetch(ids, viewer, false).await?;
         let mut posts = Vec::with_capacity(ids.len());
         for &id in ids {
-            if let Some(post) = fetched.active(id)? {
+            if let Some(post) = fetched.take_active(id)? {
                 posts.push((post, fetched.liked.contains(&id)));
             }
         }

@@ -186,7 +186,7 @@ impl<'a> Roadmaps<'a> {
             .expression_attribute_values(":prefix", s("ROADMAP#"))
             .scan_index_forward(false);
         super::query_all(query, |out| {
-            for item in out.items() {
+            for item in out.items.unwrap_or_default() {
                 roadmaps.push(read(item)?);
             }
             Ok(())
@@ -202,7 +202,6 @@ impl<'a> Roadmaps<'a> {
     ) -> Result<Option<T>, StoreError> {
         super::get_item(self.db, self.table, pk, sk, true)
             .await?
-            .as_ref()
             .map(read)
             .transpose()
     }

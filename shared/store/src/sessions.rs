@@ -96,7 +96,7 @@ impl<'a> Sessions<'a> {
         let Some(item) = item else {
             return Ok(None);
         };
-        let stored: SessionItem = read(&item)?;
+        let stored: SessionItem = read(item)?;
         let session = Session {
             family: family.to_owned(),
             user_id: stored.user_id,

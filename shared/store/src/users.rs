@@ -292,7 +292,6 @@ impl<'a> Users<'a> {
         let (pk, sk) = email_key(&email.key());
         super::get_item(self.db, self.table, pk, sk, true)
             .await?
-            .as_ref()
             .map(read)
             .transpose()
     }
@@ -302,7 +301,6 @@ impl<'a> Users<'a> {
         let (pk, sk) = user_key(id);
         super::get_item(self.db, self.table, pk, sk, true)
             .await?
-            .as_ref()
             .map(read)
             .transpose()
     }
@@ -409,7 +407,7 @@ impl<'a> Users<'a> {
                         None => Written::Gone,
                         // An earlier attempt of this very write committed and its answer
                         // was lost: the item is exactly what it wrote.
-                        Some(old) if read::<User>(old).ok().as_ref() == Some(next) => Written::Yes,
+                        Some(old) if read::<User>(old.clone()).ok().as_ref() == Some(next) => Written::Yes,
                         Some(_) => Written::Stale,
                     });
                 }
@@ -480,7 +478,7 @@ impl<'a> Users<'a> {
             .send_retried()
             .await;
         match conditional(result, "UpdateItem")? {
-            Some(out) => out.attributes.as_ref().map(read).transpose(),
+            Some(out) => out.attributes.map(read).transpose(),
             None => Ok(None),
         }
     }

@@ -158,9 +158,9 @@ async fn batch_reads_keep_to_100_keys_and_complete_answers_cut_at_16_mb() {
         );
     }
     // 40 posts, their counts and the viewer's likes: 120 keys.
-    let fetched = posts.fetch(&small, Some(9), false).await.unwrap();
+    let mut fetched = posts.fetch(&small, Some(9), false).await.unwrap();
     for &id in &small {
-        assert!(fetched.active(id).unwrap().is_some(), "post {id}");
+        assert!(fetched.take_active(id).unwrap().is_some(), "post {id}");
     }
     let big: Vec<i64> = (base + 40..base + 85).collect();
     let content = "v".repeat(390 * 1024);
@@ -172,11 +172,11 @@ async fn batch_reads_keep_to_100_keys_and_complete_answers_cut_at_16_mb() {
         assert!(created.await.unwrap());
     }
     let before = calls_of(&server, "dynamodb.BatchGetItem").await;
-    let fetched = with_budget(generous(), posts.fetch(&big, None, false))
+    let mut fetched = with_budget(generous(), posts.fetch(&big, None, false))
         .await
         .unwrap();
     for &id in &big {
-        let found = fetched.active(id).unwrap().expect("every big post");
+        let found = fetched.take_active(id).unwrap().expect("every big post");
         assert_eq!(found.content.len(), content.len());
     }
     let calls = calls_of(&server, "dynamodb.BatchGetItem").await - before;
