@@ -20,10 +20,10 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::item::{entity_item, read};
+use super::item::entity_item;
 use super::posts::{
     LIKE_SHARDS, LikeTally, Posts, counts_key, key_item, like_key, like_shard_item, like_shard_key,
-    like_shard_of, top_score,
+    like_shard_of, liked_post, top_score,
 };
 use super::{Item, SendRetried, StoreResult, conditional, n};
 
@@ -59,7 +59,7 @@ impl<'a> Likes<'a> {
         let mut liked = HashSet::new();
         for items in posts.batch_get_all(&keys, false).await? {
             for item in items {
-                liked.insert(read::<Like>(item)?.post_id);
+                liked.extend(liked_post(&item)?);
             }
         }
         Ok(liked)

@@ -84,6 +84,15 @@ pub fn like_key(post_id: i64, user_id: i64) -> Key {
     (super::users::user_pk(user_id), format!("LIKE#{post_id}"))
 }
 
+/// The post a like item (at [`like_key`]) is of, from its sort key: what a page needs of the
+/// viewer's likes, without mapping each like (its time is never shown).
+pub(crate) fn liked_post(item: &Item) -> StoreResult<Option<i64>> {
+    get_s(item, "SK")?
+        .strip_prefix("LIKE#")
+        .map(|id| id.parse().map_err(|_| StoreError::Corrupt("SK".into())))
+        .transpose()
+}
+
 /// The key of the like shard `shard` of a post.
 pub fn like_shard_key(post_id: i64, shard: i64) -> Key {
     (post_pk(post_id), format!("LIKES#{shard:02}"))
@@ -459,12 +468,11 @@ impl<'a> Posts<'a> {
         let mut fetched = Fetched::default();
         for items in self.batch_get_all(&keys, consistent).await? {
             for item in items {
-                let sk = get_s(&item, "SK")?;
-                if let Some(post) = sk.strip_prefix("LIKE#") {
-                    let id = post.parse().map_err(|_| StoreError::Corrupt("SK".into()))?;
+                if let Some(id) = liked_post(&item)? {
                     fetched.liked.insert(id);
                     continue;
                 }
+                let sk = get_s(&item, "SK")?;
                 let id = id_of_pk(&item)?;
                 match sk.as_str() {
                     "POST" => {
