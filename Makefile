@@ -46,12 +46,12 @@ dev-tools: $(VENV)/.dev-tools
 build:
 	cargo build --workspace --bins
 
-# The two binaries a stack runs: rota-local and the functions' `rota`. With the features the
-# workspace build gives `rota` (diagnostics, for rota-tests), so that both builds leave the same
-# target/debug/rota for the tests' stacks to run.
+# The two binaries a stack runs: rota-local and the functions' `rota`. Their features resolved
+# over the whole workspace, as `build` resolves them (rota-tests turns on `rota`'s diagnostics
+# and regex's defaults): the two builds then share every compiled crate and leave the same
+# target/debug/rota, where `-p` would rebuild the crates under tracing-subscriber at each switch.
 serve-build:
-	cargo build -p rota-local --bin rota-local -p rota-functions --bin rota \
-	  --features rota-functions/diagnostics
+	cargo build --workspace --bin rota-local --bin rota
 
 run: bootstrap serve-build
 	scripts/ensure-redis.sh
