@@ -1,6 +1,9 @@
 # Rota: `make run` serves the whole API on http://127.0.0.1:3000; `make test` runs every test.
-# Both install what they need on first use (a Python venv in .venv for the AWS emulator and
-# cfn-lint; Rust crates through cargo). Nothing is installed outside the repository.
+# Both install what they need on first use, and `make run` only that: a Python venv in .venv
+# with the AWS emulator (requirements-serve.txt), and the two binaries a stack runs. The test
+# and template tools (requirements-dev.txt: cfn-lint, SAM CLI, schemathesis) come with `make
+# test` and the targets that run them, the packaging tools (requirements-package.txt) with `make
+# package`. Nothing is installed outside the repository.
 #
 # A second stack beside the first: `PORT=3100 make run` (its own emulator port, cache cluster
 # and logs; see below). Every stack runs its own cache: a Redis cluster of three primaries over
@@ -22,19 +25,35 @@ STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
 ROTA_FAULTS ?= none
 
 # `load` (below) is not in `make test`: it runs for about ten minutes.
-.PHONY: api-check client-check docs-check package-check package deploy-check grants-check load bench run test build bootstrap lint fmt clippy cfn-lint sam-validate clean-local reminders-now fuzz-check deps-check
+.PHONY: api-check client-check docs-check package-check package deploy-check grants-check load bench run test build serve-build bootstrap dev-tools lint fmt clippy cfn-lint sam-validate clean-local reminders-now fuzz-check deps-check
 
-$(VENV)/.installed: requirements-dev.txt
+# What serving needs (the emulator; also what the tests' stacks need).
+$(VENV)/.serve: requirements-serve.txt
 	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-serve.txt
+	touch $@
+
+# The test and template tools, over it.
+$(VENV)/.dev-tools: requirements-dev.txt $(VENV)/.serve
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-bootstrap: $(VENV)/.installed
+bootstrap: $(VENV)/.serve
 
+dev-tools: $(VENV)/.dev-tools
+
+# Every binary of the workspace (the stack's, rota-admin, rota-bench, the test stand-ins).
 build:
 	cargo build --workspace --bins
 
-run: bootstrap build
+# The two binaries a stack runs: rota-local and the functions' `rota`. Their features resolved
+# over the whole workspace, as `build` resolves them (rota-tests turns on `rota`'s diagnostics
+# and regex's defaults): the two builds then share every compiled crate and leave the same
+# target/debug/rota, where `-p` would rebuild the crates under tracing-subscriber at each switch.
+serve-build:
+	cargo build --workspace --bin rota-local --bin rota
+
+run: bootstrap serve-build
 	scripts/ensure-redis.sh
 	target/debug/rota-local serve --host 127.0.0.1 --port $(PORT) --moto-port $(MOTO_PORT) \
 	  --bin-dir target/debug --logs $(STACK_DIR)/logs \
@@ -49,19 +68,19 @@ reminders-now:
 	  --logs $(STACK_DIR)/logs \
 	  --aws-endpoint "$$(python3 -c 'import json; print(json.load(open("$(STACK_DIR)/stack.json"))["aws_endpoint"])')"
 
-test: bootstrap
+test: dev-tools
 	scripts/test.sh
 
 # Against the running `make run` stack (or ROTA_BASE_URL): schemathesis with every check and
 # phase; the generated TypeScript client's end-to-end tour (client/; starts its own stack when
 # ROTA_BASE_URL is unset); GET /docs in headless Chromium. All three are part of `make test`.
-api-check: bootstrap
+api-check: dev-tools
 	scripts/schemathesis.sh
 
-client-check: build
+client-check: bootstrap serve-build
 	scripts/client-check.sh
 
-docs-check: bootstrap build
+docs-check: bootstrap serve-build
 	scripts/docs-check.sh
 
 # The fuzz targets of fuzz/ (the input, cursor and refresh-token parsers), FUZZ_SECONDS each
@@ -73,11 +92,11 @@ fuzz-check:
 deps-check:
 	scripts/deps-check.sh
 
-cfn-lint: bootstrap
+cfn-lint: dev-tools
 	$(VENV)/bin/cfn-lint template.yaml
 
 # The SAM transform and its linter, offline (no AWS credentials needed).
-sam-validate: bootstrap
+sam-validate: dev-tools
 	$(SAM) validate --lint --template template.yaml --region us-east-1
 
 fmt:
@@ -103,7 +122,7 @@ lint: fmt clippy cfn-lint sam-validate
 ARCH ?= arm64
 RUST_TARGET = $(if $(filter arm64,$(ARCH)),aarch64,x86_64)-unknown-linux-gnu
 
-$(VENV)/.package-tools: requirements-package.txt $(VENV)/.installed
+$(VENV)/.package-tools: requirements-package.txt $(VENV)/.dev-tools
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
 	touch $@
 

@@ -646,7 +646,8 @@ class IamLayer:
         if match is None:
             return _unrecognized(start_response, service, "The security token included in the request is invalid.")
         region = match.group(2)
-        path = environ.get("RAW_URI") or environ.get("PATH_INFO") or "/"
+        # The path as sent (RAW_URI: werkzeug's name, REQUEST_URI: cheroot's).
+        path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/"
         try:
             signed = IAMRequest(account_id=ACCOUNT, method=environ["REQUEST_METHOD"], path=path,
                                 data={}, body=body, headers=headers, action=op)

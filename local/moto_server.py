@@ -3,9 +3,10 @@
 moto serves requests on threads and its DynamoDB backend takes no locks, so two concurrent
 `ADD likes_count :one` updates (or a condition check and a racing write) could interleave and
 lose an update -- something real DynamoDB never does: single-item writes and transactions are
-atomic and serialised per item. This wrapper runs moto exactly as `moto_server` does, with
+atomic and serialised per item. This wrapper runs moto's app as `moto_server` does, with
 every DynamoDB call holding the locks of the partitions it touches (moto_patches.py: also the
 GSI indexes and the capacity per partition). Other services (SQS long polling) are untouched.
+It serves them with HTTP/1.1 keep-alive (moto_wsgi.serve), which moto's own server does not.
 
 moto's TransactWriteItems also deep-copies the whole table once per item of the transaction to
 be able to roll back, so a transaction's cost grows with the table (hundreds of milliseconds at
@@ -41,11 +42,9 @@ it depends on what transactions touched in the last `conflict_window_ms`, i.e. o
 """
 
 import argparse
-import atexit
 import copy
 import hashlib
 import json
-import logging
 import math
 import os
 import random
@@ -54,6 +53,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import types
 import uuid
 import zlib
@@ -63,21 +63,16 @@ from http import HTTPStatus
 from pathlib import Path
 
 import yaml
-from werkzeug.serving import run_simple
 
 import moto_patches
-from moto_wsgi import SlowLog, keep_collections_short, read_body as _read_body, set_body as _set_body
+from moto_wsgi import SlowLog, keep_collections_short, read_body as _read_body, serve, set_body as _set_body
 import moto_rules
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.iam.models import get_account_id_from
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 _transact_write_items = DynamoDBBackend.transact_write_items
 _deepcopy = copy.deepcopy
@@ -724,13 +719,7 @@ def main() -> None:
     if profile.active:
         _report(faults)
         threading.Thread(target=_report_periodically, args=(faults,), daemon=True).start()
-        atexit.register(_report, faults)
-    # One line per request in moto.log costs as much as a small call: warnings only.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = DomainDispatcherApplication(create_backend_app)
-    # Keep-alive: moto answers HTTP/1.0 and closes every connection, so each call was a new
-    # TCP connection and a new server thread.
-    MotoRequestHandler.protocol_version = "HTTP/1.1"
     if args.iam:
         # The roles attach AWS managed policies (basic execution, X-Ray, event sources): moto
         # knows their text only when asked to load it.
@@ -746,13 +735,24 @@ def main() -> None:
     served = moto_iam.IamLayer(moto_rules.Rules(inner), enforce=args.iam)
     served = SlowLog(served, float(os.environ.get("ROTA_EMULATOR_SLOW_MS", "300")))
     keep_collections_short()
-    run_simple(
-        args.host,
-        args.port,
-        served,
-        threaded=True,
-        request_handler=MotoRequestHandler,
-    )
+    code = 1
+    try:
+        serve(served, args.host, args.port)
+    except SystemExit as e:  # SIGTERM
+        code = e.code if isinstance(e.code, int) else 0
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        if profile.active:
+            _report(faults)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: the server's worker threads are not daemons, and one in an SQS long
+        # poll would hold the exit for up to 20 s (the stack waits a few before SIGKILL). What
+        # they serve dies with the process, as it did with werkzeug's daemon threads.
+        os._exit(code)
 
 
 if __name__ == "__main__":

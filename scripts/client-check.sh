@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 command -v npm >/dev/null || { echo "client-check needs Node.js 20+ and npm" >&2; exit 1; }
 # Fail before the npm steps when there is no stack to run against.
 if [ -z "${ROTA_BASE_URL:-}" ] && [ ! -x target/debug/rota-local ]; then
-  echo "target/debug/rota-local is missing: run make build first" >&2; exit 1
+  echo "target/debug/rota-local is missing: run make serve-build first" >&2; exit 1
 fi
 
 echo "== client: npm ci"

@@ -26,7 +26,7 @@ fi
 # A stack of its own (scripts/lib/stack.sh): free ports, no faults.
 if [ -z "${ROTA_BASE_URL:-}" ]; then
   for bin in rota rota-local; do
-    [ -x "target/debug/$bin" ] || { echo "target/debug/$bin is missing: cargo build --workspace --bins" >&2; exit 1; }
+    [ -x "target/debug/$bin" ] || { echo "target/debug/$bin is missing: make serve-build" >&2; exit 1; }
   done
   [ -x .venv/bin/python ] || { echo ".venv is missing (the emulator): make bootstrap" >&2; exit 1; }
   scripts/ensure-redis.sh

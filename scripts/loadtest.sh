@@ -84,7 +84,7 @@ step_stack() {
   fi
   echo "$bin" > "$STATE/bin_dir"
   scripts/ensure-redis.sh
-  [[ -f .venv/.installed ]] || make bootstrap
+  [[ -f .venv/.serve ]] || make bootstrap
   log "stack: $bin/rota-local serve --port $PORT (logs $LOGS)"
   rm -f "$LOGS"/*.log
   ROTA_LOCAL_LOG=${ROTA_LOCAL_LOG:-warn} "$bin/rota-local" serve --host 127.0.0.1 --port "$PORT" \

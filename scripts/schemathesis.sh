@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 export ROTA_BASE_URL="${ROTA_BASE_URL:-http://127.0.0.1:3000}"
 out="${SCHEMATHESIS_OUT:-.local/schemathesis.txt}"
 mkdir -p "$(dirname "$out")"
+[ -x .venv/bin/st ] || { echo "schemathesis is not installed: make dev-tools (or make api-check)" >&2; exit 1; }
 curl -sf "$ROTA_BASE_URL/health/live" >/dev/null || {
   echo "no stack answers on $ROTA_BASE_URL (start one with make run)" >&2; exit 1; }
 

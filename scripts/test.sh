@@ -29,9 +29,9 @@ start_stack "$run_dir" none
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 export TABLE_NAME=RotaTable
 
-echo "== the emulator wrapper: fault injection, the patched moto against the unpatched one, DynamoDB's rules, IAM"
+echo "== the emulator wrapper: fault injection, the patched moto against the unpatched one, DynamoDB's rules, IAM, keep-alive"
 .venv/bin/python -m unittest local/test_moto_faults.py local/test_moto_patches.py local/test_moto_rules.py \
-  local/test_moto_iam.py local/test_moto_mail.py
+  local/test_moto_iam.py local/test_moto_mail.py local/test_moto_http.py
 
 echo "== tests"
 # The plain stack: clients take every reply as it comes (no careful retries).

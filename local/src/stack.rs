@@ -143,8 +143,7 @@ impl MotoServer {
         crate::process::harden_child(&mut cmd);
         let child = cmd.spawn().with_context(|| {
             format!(
-                "cannot start {} (create the venv: python3 -m venv .venv && \
-                 .venv/bin/pip install 'moto[server]==5.2.5')",
+                "cannot start {} (create the venv: make bootstrap)",
                 executable.display()
             )
         })?;

@@ -49,7 +49,7 @@ pub fn require_venv() {
             path.is_file(),
             "the AWS emulator (moto) is missing: {} does not exist. Create the venv with \
              `make bootstrap` (python3 -m venv .venv && .venv/bin/pip install -r \
-             requirements-dev.txt); `make test` does it before running the tests",
+             requirements-serve.txt); `make test` does it before running the tests",
             path.display()
         );
     }
