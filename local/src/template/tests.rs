@@ -602,3 +602,30 @@ Resources:
         assert!(err.contains(bad[0].0), "{err}");
     }
 }
+
+#[test]
+fn the_projects_template_without_its_docs_has_no_docs_function_route_or_route_settings() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+            .unwrap();
+    let given = BTreeMap::from([("ApiDocs".to_string(), "Disabled".to_string())]);
+    let on = Template::parse(&text).unwrap();
+    let off = Template::parse_with(&text, &given).unwrap();
+    let docs = |t: &Template| {
+        t.routes()
+            .into_iter()
+            .filter(|r| r.path == "/docs" || r.path.starts_with("/docs/"))
+            .count()
+    };
+    assert_eq!((docs(&on), docs(&off)), (2, 0));
+    assert_eq!(on.routes().len(), off.routes().len() + 2);
+    assert_eq!(on.functions.len(), off.functions.len() + 1);
+    assert!(off.function("DocsFunction").is_none());
+    // The stage refuses settings of a route that does not exist: every key is a route.
+    for t in [&on, &off] {
+        let routes: Vec<String> = t.routes().iter().map(|r| r.route_key()).collect();
+        for key in t.http_api.route_settings.keys() {
+            assert!(routes.contains(key), "RouteSettings {key} is no route");
+        }
+    }
+}
