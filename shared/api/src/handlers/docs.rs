@@ -4,10 +4,14 @@
 //! (`shared/api/docs-ui/vendor/`, written by `scripts/vendor-docs-ui.sh` at the version pinned
 //! in `docs-ui/swagger-ui-dist.version`) and our page and start-up script beside them. Its
 //! responses carry the docs page's Content-Security-Policy ([`crate::http::DOCS_PAGE_CSP`]).
+//!
+//! API Gateway's HTTP APIs never compress an answer, so each file is also compiled in as brotli
+//! and gzip, made at build time (`build.rs`), and sent as the request's `Accept-Encoding`
+//! allows ([`Coding::negotiate`]); every answer says `Vary: Accept-Encoding`. A first visit is
+//! then ~0.45 MB on the wire instead of 2 MB (BENCHMARKS.md). The template's `ApiDocs`
+//! parameter leaves the whole endpoint out of a deployment.
 
-use std::sync::LazyLock;
-
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::app::{App, Ctx};
@@ -36,6 +40,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const PNG: &str = "image/png";
 const TEXT: &str = "text/plain; charset=utf-8";
 
+#[derive(Clone, Copy)]
 enum Content {
     Text(&'static str),
     Binary(&'static [u8]),
@@ -48,6 +53,124 @@ pub struct File {
     content: Content,
     /// From swagger-ui-dist (cacheable for long under its version tag), not ours.
     vendored: bool,
+}
+
+/// A file's copies made by `build.rs`: brotli and gzip, each only when smaller than the file.
+pub(crate) struct Encoded {
+    name: &'static str,
+    br: Option<&'static [u8]>,
+    gzip: Option<&'static [u8]>,
+}
+
+// `ENCODED`: one entry for the page (`index.html`) and for each file of `FILES`.
+include!(concat!(env!("OUT_DIR"), "/docs_ui_encoded.rs"));
+
+/// The copies of the page or file `name`.
+fn encoded(name: &str) -> &'static Encoded {
+    ENCODED
+        .iter()
+        .find(|e| e.name == name)
+        .expect("build.rs encodes every served file")
+}
+
+/// A content coding the handler can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Br,
+    Gzip,
+    Identity,
+}
+
+impl Coding {
+    /// `Content-Encoding` for this coding (none for identity).
+    pub fn header(self) -> Option<&'static str> {
+        match self {
+            Coding::Br => Some("br"),
+            Coding::Gzip => Some("gzip"),
+            Coding::Identity => None,
+        }
+    }
+
+    /// What to send for the `Accept-Encoding` values `accept` (RFC 9110, 12.5.3) when the
+    /// copies `has_br` / `has_gzip` exist: the acceptable coding of the highest q-value, brotli
+    /// on a tie (smaller than gzip: Chromium's `gzip, deflate, br, zstd` gets brotli); a coding
+    /// named with `q=0`, or not named when `*` is not, is not acceptable. Identity when neither
+    /// is, which is also the answer to no header at all; an unparsable q-value makes its
+    /// coding unacceptable.
+    pub fn negotiate<'a>(
+        accept: impl IntoIterator<Item = &'a str>,
+        has_br: bool,
+        has_gzip: bool,
+    ) -> Coding {
+        // q-values in thousandths: br, gzip, `*`.
+        let (mut br, mut gzip, mut any) = (None, None, None);
+        for item in accept.into_iter().flat_map(|v| v.split(',')) {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim();
+            let mut q = Some(1000);
+            for param in parts {
+                if let Some((name, value)) = param.split_once('=')
+                    && name.trim().eq_ignore_ascii_case("q")
+                {
+                    q = qvalue(value.trim());
+                }
+            }
+            let slot = if coding.eq_ignore_ascii_case("br") {
+                &mut br
+            } else if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                &mut gzip
+            } else if coding == "*" {
+                &mut any
+            } else {
+                continue;
+            };
+            // Named twice: the first mention counts.
+            slot.get_or_insert(q.unwrap_or(0));
+        }
+        let br = if has_br { br.or(any).unwrap_or(0) } else { 0 };
+        let gzip = if has_gzip {
+            gzip.or(any).unwrap_or(0)
+        } else {
+            0
+        };
+        if br > 0 && br >= gzip {
+            Coding::Br
+        } else if gzip > 0 {
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        }
+    }
+}
+
+/// A qvalue (`0`, `0.5`, `1.000`: at most three decimals, at most 1) in thousandths.
+fn qvalue(s: &str) -> Option<u16> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{frac:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// The request's `Accept-Encoding` values, for [`Coding::negotiate`].
+pub struct AcceptEncoding(Vec<String>);
+
+impl<S: Sync> FromRequest<S> for AcceptEncoding {
+    async fn from_request(_: &App<S>, _: &mut Ctx, req: &Request) -> ApiResult<Self> {
+        Ok(AcceptEncoding(
+            req.headers()
+                .get_all(header::ACCEPT_ENCODING)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
 }
 
 /// A file of swagger-ui-dist, compiled in: `Text(include_str)` or `Binary(include_bytes)`.
@@ -83,13 +206,9 @@ pub fn asset_names() -> impl Iterator<Item = &'static str> {
     FILES.iter().map(|f| f.name)
 }
 
-/// The page, its asset URLs tagged with the pinned version (built once per container).
+/// The page, its asset URLs tagged with the pinned version (by `build.rs`).
 fn page() -> &'static str {
-    static PAGE: LazyLock<String> = LazyLock::new(|| {
-        include_str!("../../docs-ui/index.html")
-            .replace("{{SWAGGER_UI_VERSION}}", swagger_ui_version())
-    });
-    &PAGE
+    include_str!(concat!(env!("OUT_DIR"), "/docs-ui/index.html"))
 }
 
 /// What a request names: the page (`GET /docs`, no `asset`) or one of its files; any other
@@ -125,17 +244,17 @@ pub struct Docs;
 
 impl Handler for Docs {
     type State = NoClients;
-    type Input = (Wanted, Query<VersionTag>);
+    type Input = (Wanted, Query<VersionTag>, AcceptEncoding);
     const CSP: Csp = Csp::DocsPage;
 
     async fn handle(
         &self,
         _: &App<NoClients>,
         _: &mut Ctx,
-        (wanted, Query(VersionTag(tag))): Self::Input,
+        (wanted, Query(VersionTag(tag)), AcceptEncoding(accept)): Self::Input,
     ) -> Reply {
-        let (content_type, cache, body) = match wanted {
-            Wanted::Page => (HTML, OWN_CACHE, Body::Text(page().to_owned())),
+        let (name, content_type, cache, plain) = match wanted {
+            Wanted::Page => ("index.html", HTML, OWN_CACHE, Content::Text(page())),
             Wanted::File(file) => {
                 let cache = if !file.vendored {
                     OWN_CACHE
@@ -144,17 +263,34 @@ impl Handler for Docs {
                 } else {
                     VENDORED_CACHE
                 };
-                let body = match file.content {
-                    Content::Text(text) => Body::Text(text.to_owned()),
-                    Content::Binary(bytes) => Body::Binary(bytes.to_vec()),
-                };
-                (file.content_type, cache, body)
+                (file.name, file.content_type, cache, file.content)
             }
         };
-        Ok(Response::builder()
+        let copies = encoded(name);
+        let coding = Coding::negotiate(
+            accept.iter().map(String::as_str),
+            copies.br.is_some(),
+            copies.gzip.is_some(),
+        );
+        // Compressed bytes are binary: base64 to API Gateway, which decodes them on the way out.
+        let body = match (coding, plain) {
+            (Coding::Br, _) => Body::Binary(copies.br.expect("negotiated when there").to_vec()),
+            (Coding::Gzip, _) => Body::Binary(copies.gzip.expect("negotiated when there").to_vec()),
+            (Coding::Identity, Content::Text(text)) => Body::Text(text.to_owned()),
+            (Coding::Identity, Content::Binary(bytes)) => Body::Binary(bytes.to_vec()),
+        };
+        let mut response = Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, content_type)
             .header(header::CACHE_CONTROL, cache)
+            // Every answer, the plain one too: a cache must not give one client's copy to
+            // another that asked otherwise.
+            .header(header::VARY, "Accept-Encoding");
+        if let Some(encoding) = coding.header() {
+            response =
+                response.header(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
+        Ok(response
             .body(body)
             .expect("static response parts are valid"))
     }
@@ -215,6 +351,111 @@ mod tests {
         );
         assert!(!page().contains("{{"), "a placeholder is left");
         assert!(page().contains(&format!("swagger-ui-bundle.js?v={version}\"")));
+    }
+
+    fn decompressed(coding: Coding, bytes: &[u8]) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        match coding {
+            Coding::Br => brotli::Decompressor::new(bytes, 4096)
+                .read_to_end(&mut out)
+                .unwrap(),
+            Coding::Gzip => flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .unwrap(),
+            Coding::Identity => unreachable!(),
+        };
+        out
+    }
+
+    #[test]
+    fn every_copy_decompresses_to_its_file_and_the_large_files_have_both() {
+        let mut names: Vec<&str> = ENCODED.iter().map(|e| e.name).collect();
+        names.sort();
+        let mut served: Vec<&str> = asset_names().chain(["index.html"]).collect();
+        served.sort();
+        assert_eq!(names, served);
+        for e in ENCODED {
+            let plain = match FILES.iter().find(|f| f.name == e.name) {
+                Some(File {
+                    content: Content::Text(text),
+                    ..
+                }) => text.as_bytes(),
+                Some(File {
+                    content: Content::Binary(bytes),
+                    ..
+                }) => bytes,
+                None => page().as_bytes(),
+            };
+            for (coding, copy) in [(Coding::Br, e.br), (Coding::Gzip, e.gzip)] {
+                if let Some(copy) = copy {
+                    assert!(copy.len() < plain.len(), "{} {coding:?}", e.name);
+                    assert_eq!(decompressed(coding, copy), plain, "{} {coding:?}", e.name);
+                }
+            }
+        }
+        // What a first visit loads: brotli beats gzip; the large files shrink to a quarter (brotli)
+        // or a third (gzip) or less.
+        for name in [
+            "swagger-ui-bundle.js",
+            "swagger-ui.css",
+            "index.html",
+            "docs-init.js",
+        ] {
+            let e = encoded(name);
+            let plain = FILES
+                .iter()
+                .find(|f| f.name == name)
+                .map_or(page().len(), |f| match f.content {
+                    Content::Text(t) => t.len(),
+                    Content::Binary(b) => b.len(),
+                });
+            let (br, gzip) = (e.br.unwrap().len(), e.gzip.unwrap().len());
+            assert!(br <= gzip, "{name}: brotli {br} > gzip {gzip}");
+            if plain > 100_000 {
+                assert!(br * 4 < plain, "{name}: brotli {br} of {plain}");
+                assert!(gzip * 3 < plain, "{name}: gzip {gzip} of {plain}");
+            }
+        }
+        // A PNG is compressed already: no copy saves anything.
+        assert!(encoded("favicon-32x32.png").gzip.is_none());
+    }
+
+    #[test]
+    fn the_coding_is_the_most_wanted_of_those_there_brotli_on_a_tie() {
+        use Coding::*;
+        let pick = |accept: &[&str]| Coding::negotiate(accept.iter().copied(), true, true);
+        // No header, or nothing we have: identity.
+        assert_eq!(pick(&[]), Identity);
+        assert_eq!(pick(&[""]), Identity);
+        assert_eq!(pick(&["identity"]), Identity);
+        assert_eq!(pick(&["deflate, zstd"]), Identity);
+        // Chromium, Firefox; curl --compressed; a gzip-only client.
+        assert_eq!(pick(&["gzip, deflate, br, zstd"]), Br);
+        assert_eq!(pick(&["gzip, deflate, br"]), Br);
+        assert_eq!(pick(&["deflate, gzip"]), Gzip);
+        assert_eq!(pick(&["GZIP"]), Gzip);
+        assert_eq!(pick(&["x-gzip"]), Gzip);
+        // q-values: the highest wins, 0 refuses, a tie goes to brotli.
+        assert_eq!(pick(&["gzip;q=1.0, br;q=0.5"]), Gzip);
+        assert_eq!(pick(&["gzip;q=0.8, br;q=0.8"]), Br);
+        assert_eq!(pick(&["br;q=0, gzip"]), Gzip);
+        assert_eq!(pick(&["br; q=0.000, gzip; Q=0"]), Identity);
+        assert_eq!(pick(&["br;q=0.001"]), Br);
+        // `*` stands for what is not named.
+        assert_eq!(pick(&["*"]), Br);
+        assert_eq!(pick(&["br;q=0, *"]), Gzip);
+        assert_eq!(pick(&["*;q=0"]), Identity);
+        assert_eq!(pick(&["gzip, *;q=0"]), Gzip);
+        // A bad q-value makes its coding unacceptable; several header lines are one list.
+        assert_eq!(pick(&["br;q=2, gzip;q=0.5"]), Gzip);
+        assert_eq!(pick(&["br;q=0.0001"]), Identity);
+        assert_eq!(pick(&["br;q=-1"]), Identity);
+        assert_eq!(pick(&["gzip", "br"]), Br);
+        // Only the copies there are.
+        assert_eq!(Coding::negotiate(["br, gzip"], false, true), Gzip);
+        assert_eq!(Coding::negotiate(["br"], false, true), Identity);
+        assert_eq!(Coding::negotiate(["br, gzip"], false, false), Identity);
     }
 
     #[test]
