@@ -98,8 +98,7 @@ async fn an_unknown_file_is_the_usual_404_under_the_apis_own_policy() {
 
 #[test]
 fn the_openapi_document_lists_exactly_the_files_served() {
-    let doc: Value =
-        serde_json::from_str(rota_api::handlers::ops::openapi_json().unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(rota_api::handlers::ops::openapi_json()).unwrap();
     let asset = doc["paths"]["/docs/{asset}"]["parameters"]
         .as_array()
         .unwrap()
@@ -259,6 +258,9 @@ async fn a_first_visit_is_at_most_half_a_megabyte_on_the_wire() {
         for url in &urls {
             let answer = fetch(&api, url, accept).await;
             assert_eq!(answer.status, 200, "{url}");
+            if accept == Some(CHROMIUM) && !url.contains(".png") {
+                assert_eq!(answer.header("content-encoding"), Some("br"), "{url}");
+            }
             total += answer.size();
             lines.push(format!("{url} {}", answer.size()));
         }
@@ -279,8 +281,9 @@ async fn a_first_visit_is_at_most_half_a_megabyte_on_the_wire() {
     assert!(identity > 1_900_000, "{identity} bytes as they are");
 }
 
-/// The bytes a file answers with are the file's, whatever the coding; the coding is the one
-/// the client accepts; every answer says it varies with `Accept-Encoding`.
+/// The bytes a file (or the OpenAPI document) answers with are the file's, whatever the
+/// coding; the coding is the one the client accepts; every answer says it varies with
+/// `Accept-Encoding`.
 #[tokio::test]
 async fn each_client_gets_the_coding_it_accepts_and_the_files_bytes() {
     let api = Api::new();
@@ -306,6 +309,11 @@ async fn each_client_gets_the_coding_it_accepts_and_the_files_bytes() {
             std::fs::read(vendor.join("LICENSE")).unwrap(),
         ),
         ("/docs".into(), page.body.clone()),
+        // What the page's script fetches: compressed the same way.
+        (
+            "/openapi.json".into(),
+            rota_api::handlers::ops::openapi_json().as_bytes().to_vec(),
+        ),
     ];
     for (path, plain) in &files {
         for (accept, coding) in [
