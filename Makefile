@@ -23,6 +23,8 @@ MOTO_PORT ?= $(shell echo $$(( $(PORT) + 2005 )))
 STACK_DIR := $(if $(filter 3000,$(PORT)),.local,.local/$(PORT))
 # Fault profile of local/faults.yaml (none: no faults).
 ROTA_FAULTS ?= none
+# Template parameters for `make run`, as `sam deploy` takes them (e.g. ApiDocs=Disabled).
+PARAMETER_OVERRIDES ?=
 
 # `load` (below) is not in `make test`: it runs for about ten minutes.
 .PHONY: api-check client-check docs-check package-check package deploy-check grants-check load bench run test build serve-build bootstrap dev-tools lint fmt clippy cfn-lint sam-validate clean-local reminders-now fuzz-check deps-check
@@ -57,7 +59,8 @@ run: bootstrap serve-build
 	scripts/ensure-redis.sh
 	target/debug/rota-local serve --host 127.0.0.1 --port $(PORT) --moto-port $(MOTO_PORT) \
 	  --bin-dir target/debug --logs $(STACK_DIR)/logs \
-	  --faults $(or $(ROTA_FAULTS),none)
+	  --faults $(or $(ROTA_FAULTS),none) \
+	  $(if $(PARAMETER_OVERRIDES),--parameter-overrides $(PARAMETER_OVERRIDES))
 
 # Fires the reminder schedule once against the running `make run` stack (of PORT; its cache
 # from its stack.json). With AT=<RFC 3339> (e.g. AT=2026-12-08T03:30:00Z) it fires as if the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GET /docs in a real headless Chromium (tests/browser/docs.test.mjs): Swagger UI renders every
 # operation of /openapi.json, nothing is fetched from another host, no console error or CSP
-# violation, and a full-page screenshot (DOCS_SCREENSHOT, default .local/docs.png).
+# violation, a first visit of at most 0.5 MB on the wire (brotli), and a full-page screenshot
+# (DOCS_SCREENSHOT, default .local/docs.png).
 #
 #   scripts/docs-check.sh                                   # a stack of its own from target/debug
 #   ROTA_BASE_URL=http://127.0.0.1:3000 scripts/docs-check.sh   # a running stack (make run)

@@ -88,17 +88,29 @@ pub async fn expanded_roles(repo_root: &Path, template: &Template) -> anyhow::Re
     resolve_roles(template, &expanded)
 }
 
-/// `expanded` with the roles' intrinsics resolved for the local stack.
+/// `expanded` with the roles' intrinsics resolved for the local stack, of the functions the
+/// stack creates only: the transform keeps a function whose `Condition` is false (with its
+/// role), CloudFormation then creates neither.
 pub fn resolve_roles(template: &Template, expanded: &Json) -> anyhow::Result<Json> {
+    let functions: serde_json::Map<String, Json> = expanded["functions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(f, _)| template.is_created(f))
+        .map(|(f, role)| (f.clone(), role.clone()))
+        .collect();
     let mut roles = serde_json::Map::new();
     for (name, role) in expanded["roles"].as_object().into_iter().flatten() {
+        if !functions.values().any(|r| r == name.as_str()) {
+            continue;
+        }
         let resolved = template
             .resolve_document(role)
             .map_err(|why| anyhow::anyhow!("role {name}: {why}"))?
             .unwrap_or(Json::Null);
         roles.insert(name.clone(), resolved);
     }
-    Ok(json!({"functions": expanded["functions"], "roles": roles}))
+    Ok(json!({"functions": functions, "roles": roles}))
 }
 
 /// `roles` with the names a stack gives them: `<stack>-<LogicalId>` (at most 64 characters, as

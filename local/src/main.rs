@@ -90,6 +90,18 @@ struct ServeArgs {
     /// emulator through --aws-endpoint, whose messages it must not take).
     #[arg(long)]
     no_queue_pollers: bool,
+    /// Template parameters, as `sam deploy` takes them (`ApiDocs=Disabled`); the rest keep
+    /// their defaults. Conditions follow: a resource whose condition is false is not created.
+    #[arg(long, value_name = "NAME=VALUE", num_args = 1.., value_parser = parameter_override)]
+    parameter_overrides: Vec<(String, String)>,
+}
+
+/// `Name=Value` of `--parameter-overrides`.
+fn parameter_override(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{s:?} is not NAME=VALUE")),
+    }
 }
 
 #[derive(Args)]
@@ -127,6 +139,10 @@ struct FireArgs {
     /// `stack.json`].
     #[arg(long, value_name = "NAME")]
     stack_name: Option<String>,
+    /// Template parameters (`NAME=VALUE`) [default: the running stack's, from its
+    /// `stack.json`].
+    #[arg(long, value_name = "NAME=VALUE", num_args = 1.., value_parser = parameter_override)]
+    parameter_overrides: Option<Vec<(String, String)>>,
 }
 
 #[derive(Args)]
@@ -140,6 +156,9 @@ struct ResourcesArgs {
     /// The stack's name (`AWS::StackName`), which names its JWT secret.
     #[arg(long, value_name = "NAME", default_value = rota_local::template::LOCAL_STACK_NAME)]
     stack_name: String,
+    /// Template parameters (`NAME=VALUE`); the rest keep their defaults.
+    #[arg(long, value_name = "NAME=VALUE", num_args = 1.., value_parser = parameter_override)]
+    parameter_overrides: Vec<(String, String)>,
 }
 
 fn main() -> ExitCode {
@@ -216,6 +235,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         function_env: Default::default(),
         stack_name,
         queue_pollers: !args.no_queue_pollers,
+        parameter_overrides: args.parameter_overrides.into_iter().collect(),
     };
     // Signal handlers go in before anything is started, so no child outlives an early signal.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -253,7 +273,12 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
         (None, Some(info)) => info.stack_name.clone(),
         (None, None) => rota_local::template::LOCAL_STACK_NAME.to_string(),
     };
-    let template = Template::load(&args.template)?.with_stack_name(stack_name);
+    let parameters = match (args.parameter_overrides, &running) {
+        (Some(given), _) => given.into_iter().collect(),
+        (None, Some(info)) => info.parameter_overrides.clone(),
+        (None, None) => Default::default(),
+    };
+    let template = Template::load_with(&args.template, &parameters)?.with_stack_name(stack_name);
     let target = schedule::find_target(&template, &args.function, args.event.as_deref())
         .map_err(anyhow::Error::msg)?;
     let time = match &args.time {
@@ -318,7 +343,9 @@ async fn fire(args: FireArgs) -> anyhow::Result<()> {
 }
 
 async fn resources(args: ResourcesArgs) -> anyhow::Result<()> {
-    let template = Template::load(&args.template)?.with_stack_name(args.stack_name);
+    let parameters = args.parameter_overrides.into_iter().collect();
+    let template =
+        Template::load_with(&args.template, &parameters)?.with_stack_name(args.stack_name);
     let report = stack::ensure_resources(&template, &args.aws_endpoint).await?;
     let list = |v: &[String]| {
         if v.is_empty() {

@@ -72,6 +72,9 @@ pub struct ServeConfig {
     /// Poll the template's SQS event sources (`--no-queue-pollers` turns this off: a stack
     /// sharing another's emulator must not take that stack's messages).
     pub queue_pollers: bool,
+    /// Template parameters given values (`--parameter-overrides Name=Value ...`, as `sam
+    /// deploy` takes them); the rest keep their defaults.
+    pub parameter_overrides: BTreeMap<String, String>,
 }
 
 impl Default for ServeConfig {
@@ -94,6 +97,7 @@ impl Default for ServeConfig {
             function_env: BTreeMap::new(),
             stack_name: crate::template::LOCAL_STACK_NAME.into(),
             queue_pollers: true,
+            parameter_overrides: BTreeMap::new(),
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct Running {
     pub iam: bool,
     /// `AWS::StackName`.
     pub stack_name: String,
+    /// The template parameters given values (the rest at their defaults).
+    pub parameter_overrides: BTreeMap<String, String>,
     /// What rota-local injected so far (also in `<logs>/faults.json`).
     pub fault_counts: Arc<FaultCounts>,
     cache: Option<StackCache>,
@@ -140,6 +146,7 @@ impl Running {
             faults: self.faults.name.clone(),
             iam: self.iam,
             stack_name: self.stack_name.clone(),
+            parameter_overrides: self.parameter_overrides.clone(),
             cache: self.redis_url.clone(),
             cache_ca: self.cache_ca.as_ref().map(|p| p.display().to_string()),
             cache_nodes: self.cache_nodes(),
@@ -206,7 +213,11 @@ impl Running {
 
 /// Starts everything and returns once the gateway listens.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
-    let template = Template::load(&config.template)?.with_stack_name(&config.stack_name);
+    let template = Template::load_with(&config.template, &config.parameter_overrides)?
+        .with_stack_name(&config.stack_name);
+    if !config.parameter_overrides.is_empty() {
+        tracing::info!("parameters given: {:?}", config.parameter_overrides);
+    }
     // The repository root is where template.yaml lives; the moto venv is there.
     let repo_root = repo_root(&config);
     let faults_file = config
@@ -318,6 +329,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Running> {
         faults: profile,
         iam: config.iam,
         stack_name: config.stack_name.clone(),
+        parameter_overrides: config.parameter_overrides.clone(),
         fault_counts: counts,
         cache: Some(cache),
         reporter: Some(reporter),
@@ -419,6 +431,9 @@ pub struct StackInfo {
     /// `AWS::StackName` (`rota-local` in files written before stacks had names of their own).
     #[serde(default = "default_stack_name")]
     pub stack_name: String,
+    /// The template parameters the stack was given (`--parameter-overrides`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameter_overrides: BTreeMap<String, String>,
     /// The cache URL the functions get (`REDIS_URL`): `rediss://127.0.0.1:<port>` of the
     /// stack's own cluster, or of its outage proxy.
     #[serde(default)]

@@ -1,7 +1,8 @@
 // GET /docs in a real headless Chromium: Debian's, at /usr/bin/chromium (scripts/ensure-chromium.sh);
 // Playwright never downloads one. Swagger UI renders every operation of GET /openapi.json,
 // "Try it out" calls the API on this origin, nothing is requested from another host, the
-// console shows no error (CSP violations included), and a full-page screenshot is kept.
+// console shows no error (CSP violations included), a first visit is at most 0.5 MB on the
+// wire (the files compressed as Chromium accepts), and a full-page screenshot is kept.
 //
 //   ROTA_BASE_URL=http://127.0.0.1:3000 node --test tests/browser/docs.test.mjs
 //
@@ -28,7 +29,11 @@ let page;
 let userDataDir;
 let doc;
 const requests = [];
+// Requests that finished, for their sizes on the wire (a first visit: nothing cached yet).
+const finished = [];
 const consoleErrors = [];
+// A first visit's budget on the wire (headers and bodies as sent: brotli, issue 24).
+const FIRST_VISIT_MAX_BYTES = 500_000;
 
 // Every operation of the document: method, path, operationId and tags.
 function operations(document) {
@@ -66,6 +71,7 @@ before(async () => {
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on("request", (r) => requests.push(r.url()));
+  page.on("requestfinished", (r) => finished.push(r));
   page.on("console", (m) => {
     if (m.type() === "error") consoleErrors.push(`console: ${m.text()}`);
   });
@@ -120,6 +126,31 @@ test("every operation of GET /openapi.json is listed", { timeout: RENDER_MS }, a
   for (const op of ops) {
     assert.ok(shown.has(key(op)), `${key(op)} is not rendered`);
   }
+});
+
+test("a first visit is at most half a megabyte on the wire", async () => {
+  // Once every operation is rendered, the page, its files and the document are all in (and
+  // "Try it out" has sent nothing yet).
+  const fromServer = finished.filter((r) => new URL(r.url()).protocol.startsWith("http"));
+  const paths = fromServer.map((r) => new URL(r.url()).pathname);
+  for (const p of ["/docs", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/openapi.json"]) {
+    assert.ok(paths.includes(p), `${p} was not loaded: ${paths.join(", ")}`);
+  }
+  let total = 0;
+  const lines = [];
+  for (const r of fromServer) {
+    const sizes = await r.sizes();
+    const bytes = sizes.responseHeadersSize + sizes.responseBodySize;
+    const encoding = (await r.response())?.headers()["content-encoding"] ?? "identity";
+    total += bytes;
+    lines.push(`${new URL(r.url()).pathname} ${bytes} (${encoding})`);
+    if (new URL(r.url()).pathname.startsWith("/docs")) {
+      const png = new URL(r.url()).pathname.endsWith(".png");
+      assert.equal(encoding, png ? "identity" : "br", `${r.url()} in Chromium`);
+    }
+  }
+  console.log(`first visit: ${total} bytes on the wire: ${lines.join(", ")}`);
+  assert.ok(total <= FIRST_VISIT_MAX_BYTES, `${total} bytes on the wire`);
 });
 
 test("Try it out calls the API on this origin", { timeout: RENDER_MS }, async () => {

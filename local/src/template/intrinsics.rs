@@ -1,7 +1,7 @@
 //! Intrinsic functions, resolved for local use: `Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`,
 //! `Fn::Select` (of a list or an `Fn::Split`), `Fn::If` (to strings), conditions
 //! (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`, evaluated with the parameters'
-//! defaults) and `Fn::Split`; and a function's environment with every variable resolved against
+//! values: given, else defaults) and `Fn::Split`; and a function's environment with every variable resolved against
 //! the local stand-ins.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,8 +17,8 @@ use super::model::{
 const MAX_RESOLVE_DEPTH: usize = 16;
 
 impl Template {
-    /// Whether a template condition holds, evaluated with the parameters' defaults
-    /// (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`).
+    /// Whether a template condition holds, evaluated with the parameters' values (given, else
+    /// defaults) (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`).
     pub fn condition(&self, name: &str) -> Result<bool, String> {
         self.condition_at(name, 0)
     }
@@ -442,13 +442,16 @@ impl Resolver<'_> {
         }
         if let Some(p) = t.parameters.get(name) {
             return p
-                .default
-                .clone()
-                .ok_or_else(|| format!("parameter {name} has no Default"));
+                .value()
+                .map(str::to_string)
+                .ok_or_else(|| format!("parameter {name} has no Default and was not given"));
         }
         let Some(kind) = t.resource_type(name) else {
             return Err(format!("{name} is neither a parameter nor a resource"));
         };
+        if t.left_out.contains(name) {
+            return Err(format!("{name} is not created: its Condition is false"));
+        }
         match kind {
             "AWS::DynamoDB::Table" => t.table_name(name, depth),
             "AWS::SQS::Queue" => {

@@ -2,7 +2,7 @@
 //! events. Tables and queues are read in `resources.rs`, schedule and SQS events in
 //! `events.rs`; names and numbers that are intrinsics are resolved by `intrinsics.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
@@ -19,14 +19,23 @@ const DEFAULT_MEMORY_MB: u32 = 128;
 const DEFAULT_TIMEOUT_SECS: u32 = 3;
 
 impl Template {
-    /// Reads and parses a template file.
+    /// Reads and parses a template file, every parameter at its default.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TemplateError> {
+        Self::load_with(path, &BTreeMap::new())
+    }
+
+    /// Reads and parses a template file for a stack given these parameter values (see
+    /// [`Template::parse_with`]).
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Self, TemplateError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|error| TemplateError::Io {
             path: path.to_path_buf(),
             error,
         })?;
-        let mut template = Self::parse(&text).map_err(|e| match e {
+        let mut template = Self::parse_with(&text, overrides).map_err(|e| match e {
             TemplateError::Yaml { error, .. } => TemplateError::Yaml {
                 path: path.to_path_buf(),
                 error,
@@ -37,14 +46,38 @@ impl Template {
         Ok(template)
     }
 
-    /// Parses template text.
+    /// Parses template text, every parameter at its default.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        Self::parse_with(text, &BTreeMap::new())
+    }
+
+    /// Parses template text for a stack given these parameter values, as `sam deploy
+    /// --parameter-overrides` gives them: conditions, `Ref`s and `Fn::If`s see them, and a
+    /// resource whose `Condition` is false is left out (no function, route, table or queue).
+    /// An unknown parameter, or a value outside its `AllowedValues`, is refused, as
+    /// CloudFormation refuses it.
+    pub fn parse_with(
+        text: &str,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Self, TemplateError> {
         let root = template_json(text)?;
         let root = root
             .as_object()
             .ok_or_else(|| TemplateError::Invalid("template is not a mapping".into()))?;
 
-        let parameters = parse_parameters(root.get("Parameters"));
+        let mut parameters = parse_parameters(root.get("Parameters"));
+        for (name, value) in overrides {
+            let p = parameters.get_mut(name).ok_or_else(|| {
+                TemplateError::Invalid(format!("parameter {name} is not in the template"))
+            })?;
+            if !p.allowed_values.is_empty() && !p.allowed_values.contains(value) {
+                return Err(TemplateError::Invalid(format!(
+                    "parameter {name}: {value:?} is not one of its AllowedValues {:?}",
+                    p.allowed_values
+                )));
+            }
+            p.given = Some(value.clone());
+        }
         let resources = root
             .get("Resources")
             .and_then(Json::as_object)
@@ -65,7 +98,20 @@ impl Template {
                 .cloned()
                 .unwrap_or_default(),
             stack_name: LOCAL_STACK_NAME.to_string(),
+            left_out: BTreeSet::new(),
         };
+        for (id, res) in &template.resources {
+            if let Some(condition) = res.get("Condition") {
+                let holds = condition
+                    .as_str()
+                    .ok_or_else(|| format!("{id}: Condition is not a name"))
+                    .and_then(|name| template.condition(name))
+                    .map_err(|e| TemplateError::Invalid(format!("{id}: {e}")))?;
+                if !holds {
+                    template.left_out.insert(id.clone());
+                }
+            }
+        }
 
         // Names and numbers may themselves be intrinsics (e.g. `!Sub rota-${Stage}`), so they
         // are resolved against the parameters; nothing here needs the local endpoints.
@@ -77,6 +123,9 @@ impl Template {
 
         let mut http_apis = Vec::new();
         for (id, res) in &template.resources {
+            if template.left_out.contains(id) {
+                continue;
+            }
             let kind = res.get("Type").and_then(Json::as_str).unwrap_or_default();
             let props = res.get("Properties").cloned().unwrap_or(Json::Null);
             match kind {
@@ -153,10 +202,21 @@ impl Template {
             .get("RouteSettings")
             .and_then(Json::as_object)
             .map(|m| {
+                // A route's settings may be an `Fn::If` (settings of a route that only exists
+                // under a condition): `AWS::NoValue` leaves the key out.
                 m.iter()
-                    .map(|(k, v)| (normalize_route_key(k), self.throttle_settings(v)))
-                    .collect()
+                    .filter_map(|(k, v)| match self.select(v, 0) {
+                        Ok(Some(v)) => {
+                            Some(Ok((normalize_route_key(k), self.throttle_settings(&v))))
+                        }
+                        Ok(None) => None,
+                        Err(e) => Some(Err(TemplateError::Invalid(format!(
+                            "{id}: RouteSettings {k}: {e}"
+                        )))),
+                    })
+                    .collect::<Result<_, _>>()
             })
+            .transpose()?
             .unwrap_or_default();
         let cors = match props.get("CorsConfiguration") {
             Some(v) => self.parse_cors(id, v).map_err(TemplateError::Invalid)?,
@@ -328,6 +388,19 @@ fn parse_parameters(v: Option<&Json>) -> BTreeMap<String, Parameter> {
                         ),
                         _ => None,
                     });
+                    let allowed_values = p
+                        .get("AllowedValues")
+                        .and_then(Json::as_array)
+                        .map(|values| {
+                            values
+                                .iter()
+                                .map(|v| match v {
+                                    Json::String(s) => s.clone(),
+                                    other => other.to_string(),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
                     let param = Parameter {
                         name: name.clone(),
                         kind: p
@@ -336,6 +409,8 @@ fn parse_parameters(v: Option<&Json>) -> BTreeMap<String, Parameter> {
                             .unwrap_or("String")
                             .to_string(),
                         default,
+                        allowed_values,
+                        given: None,
                     };
                     (name.clone(), param)
                 })

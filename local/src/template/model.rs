@@ -2,7 +2,7 @@
 //! and their event sources, the HTTP API's throttling and CORS, tables, queues), with the
 //! constants of the local account the ARNs and URLs are built in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::{Map, Value as Json};
@@ -53,6 +53,18 @@ pub struct Parameter {
     pub kind: String,
     /// `Default`, rendered as a string.
     pub default: Option<String>,
+    /// `AllowedValues` (empty: any).
+    pub allowed_values: Vec<String>,
+    /// What the stack is given ([`Template::parse_with`]'s overrides, as `sam deploy
+    /// --parameter-overrides`), else `None`: the default.
+    pub given: Option<String>,
+}
+
+impl Parameter {
+    /// The parameter's value in this stack: the one given, else the default.
+    pub fn value(&self) -> Option<&str> {
+        self.given.as_deref().or(self.default.as_deref())
+    }
 }
 
 /// Throttling as written in the template (either part may be missing).
@@ -80,7 +92,7 @@ pub struct HttpApi {
     pub default_route_settings: ThrottleSettings,
     /// `RouteSettings`, keyed by normalised route key (`"POST /api/auth/login"`).
     pub route_settings: BTreeMap<String, ThrottleSettings>,
-    /// `CorsConfiguration`, resolved with the parameters' defaults; `None` when the API has
+    /// `CorsConfiguration`, resolved with the parameters' values; `None` when the API has
     /// none (or its `Fn::If` picks `AWS::NoValue`).
     pub cors: Option<Cors>,
 }
@@ -439,8 +451,11 @@ pub struct Template {
     pub queues: Vec<Queue>,
     /// Raw `Resources` (long-form intrinsics), for resolving references.
     pub(super) resources: Map<String, Json>,
-    /// Raw `Conditions` (long-form intrinsics), evaluated with the parameters' defaults.
+    /// Raw `Conditions` (long-form intrinsics), evaluated with the parameters' values.
     pub(super) conditions: Map<String, Json>,
+    /// Resources whose `Condition` is false with these parameters: CloudFormation creates
+    /// none of them, so the local stack has none either (no function, route, table, queue).
+    pub(super) left_out: BTreeSet<String>,
     /// `AWS::StackName` (and the name in `AWS::StackId`).
     pub(super) stack_name: String,
 }
@@ -464,6 +479,18 @@ impl Template {
     /// `Default` of a parameter.
     pub fn parameter_default(&self, name: &str) -> Option<&str> {
         self.parameters.get(name)?.default.as_deref()
+    }
+
+    /// A parameter's value in this stack: the one given ([`Template::parse_with`]), else its
+    /// `Default`.
+    pub fn parameter_value(&self, name: &str) -> Option<&str> {
+        self.parameters.get(name)?.value()
+    }
+
+    /// Whether the resource `logical_id` is created with these parameters: it is declared and
+    /// has no `Condition`, or its condition holds.
+    pub fn is_created(&self, logical_id: &str) -> bool {
+        self.resources.contains_key(logical_id) && !self.left_out.contains(logical_id)
     }
 
     /// The template as the stack `name` deploys it: `AWS::StackName` and `AWS::StackId` name

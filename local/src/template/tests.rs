@@ -514,3 +514,118 @@ Resources:
         ("bootstrap", "alone")
     );
 }
+
+#[test]
+fn given_parameters_decide_conditions_and_a_resource_whose_condition_is_false_is_not_created() {
+    let text = r#"
+Parameters:
+  Docs:
+    Type: String
+    Default: Enabled
+    AllowedValues: [Enabled, Disabled]
+  Stage:
+    Type: String
+    Default: dev
+Conditions:
+  DocsOn: !Equals [!Ref Docs, Enabled]
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      RouteSettings:
+        "GET /docs": !If [DocsOn, { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 }, !Ref AWS::NoValue]
+        "GET /a": { ThrottlingRateLimit: 7 }
+  DocsFunction:
+    Type: AWS::Serverless::Function
+    Condition: DocsOn
+    Metadata: { BuildProperties: { Binary: rota } }
+    Properties:
+      Handler: docs
+      Events:
+        Page: { Type: HttpApi, Properties: { Path: /docs, Method: GET } }
+  AFunction:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: rota } }
+    Properties:
+      Handler: a
+      Environment:
+        Variables:
+          STAGE: !Ref Stage
+          DOCS: !If [DocsOn, !Ref DocsFunction, none]
+      Events:
+        A: { Type: HttpApi, Properties: { Path: /a, Method: GET } }
+  DocsTable:
+    Type: AWS::DynamoDB::Table
+    Condition: DocsOn
+    Properties:
+      KeySchema: [{ AttributeName: PK, KeyType: HASH }]
+"#;
+    let keys = |t: &Template| t.routes().iter().map(|r| r.route_key()).collect::<Vec<_>>();
+    let on = Template::parse(text).unwrap();
+    assert_eq!(keys(&on), ["GET /a", "GET /docs"]);
+    assert!(on.is_created("DocsFunction") && on.tables().len() == 1);
+    assert_eq!(on.throttle_for("GET /docs").rate, 5.0);
+    assert_eq!(on.parameter_value("Docs"), Some("Enabled"));
+
+    let given = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let off =
+        Template::parse_with(text, &given(&[("Docs", "Disabled"), ("Stage", "prod")])).unwrap();
+    // No function, no route, no table, no route settings: as CloudFormation would create it.
+    assert_eq!(keys(&off), ["GET /a"]);
+    assert!(!off.is_created("DocsFunction") && off.function("DocsFunction").is_none());
+    assert!(off.tables().is_empty());
+    assert!(!off.http_api.route_settings.contains_key("GET /docs"));
+    assert_eq!(off.http_api.route_settings.len(), 1);
+    assert!(!off.condition("DocsOn").unwrap());
+    assert_eq!(off.parameter_value("Docs"), Some("Disabled"));
+    assert_eq!(off.parameter_default("Docs"), Some("Enabled"));
+    let env = off.function_env(off.function("AFunction").unwrap(), &ctx());
+    assert_eq!(env["STAGE"], "prod");
+    assert_eq!(env["DOCS"], "none");
+    // A Ref to a resource that is not created fails, as CloudFormation refuses it.
+    assert!(
+        off.resolve(&serde_json::json!({"Ref": "DocsFunction"}), None)
+            .unwrap_err()
+            .contains("not created")
+    );
+
+    // CloudFormation refuses an unknown parameter and a value it does not allow.
+    for bad in [&[("Nope", "x")][..], &[("Docs", "Off")][..]] {
+        let err = Template::parse_with(text, &given(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(bad[0].0), "{err}");
+    }
+}
+
+#[test]
+fn the_projects_template_without_its_docs_has_no_docs_function_route_or_route_settings() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+            .unwrap();
+    let given = BTreeMap::from([("ApiDocs".to_string(), "Disabled".to_string())]);
+    let on = Template::parse(&text).unwrap();
+    let off = Template::parse_with(&text, &given).unwrap();
+    let docs = |t: &Template| {
+        t.routes()
+            .into_iter()
+            .filter(|r| r.path == "/docs" || r.path.starts_with("/docs/"))
+            .count()
+    };
+    assert_eq!((docs(&on), docs(&off)), (2, 0));
+    assert_eq!(on.routes().len(), off.routes().len() + 2);
+    assert_eq!(on.functions.len(), off.functions.len() + 1);
+    assert!(off.function("DocsFunction").is_none());
+    // The stage refuses settings of a route that does not exist: every key is a route.
+    for t in [&on, &off] {
+        let routes: Vec<String> = t.routes().iter().map(|r| r.route_key()).collect();
+        for key in t.http_api.route_settings.keys() {
+            assert!(routes.contains(key), "RouteSettings {key} is no route");
+        }
+    }
+}

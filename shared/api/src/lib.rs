@@ -19,6 +19,7 @@ pub mod function;
 pub mod handlers;
 pub mod http;
 pub mod idempotency;
+pub mod precompressed;
 pub mod ratelimit;
 pub mod reminders;
 pub mod roadmap_text;

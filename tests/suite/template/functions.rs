@@ -178,6 +178,102 @@ fn reserved_concurrency_is_a_parameter_no_new_account_refuses() {
     }
 }
 
+/// What CloudFormation refuses once a condition is false: a resource (or output) naming a
+/// resource that condition leaves out (`Ref`, `Fn::GetAtt`, `${X}` in `Fn::Sub`, `DependsOn`)
+/// without having the same `Condition`, or naming it only in the first branch of an `Fn::If`
+/// on it.
+fn conditional_reference_findings(t: &Value) -> Vec<String> {
+    let conditional: std::collections::BTreeMap<&str, &str> = resources(t)
+        .filter_map(|(id, r)| Some((id.as_str(), r["Condition"].as_str()?)))
+        .collect();
+    /// Every resource `v` names, with the `Fn::If` conditions it is named under.
+    fn named<'a>(v: &'a Value, under: &mut Vec<&'a str>, out: &mut Vec<(String, Vec<String>)>) {
+        let mut found = |name: &str, under: &[&str]| {
+            let id = name.split('.').next().unwrap_or_default().to_string();
+            out.push((id, under.iter().map(|c| c.to_string()).collect()));
+        };
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| named(i, under, out)),
+            Value::Object(m) => {
+                if let Some(Value::Array(args)) = m.get("Fn::If")
+                    && let [cond, yes, no] = args.as_slice()
+                {
+                    under.push(cond.as_str().unwrap_or_default());
+                    named(yes, under, out);
+                    under.pop();
+                    named(no, under, out);
+                    return;
+                }
+                if let Some(Value::String(name)) = m.get("Ref") {
+                    found(name, under);
+                }
+                if let Some(Value::Array(args)) = m.get("Fn::GetAtt")
+                    && let Some(Value::String(name)) = args.first()
+                {
+                    found(name, under);
+                }
+                let sub = match m.get("Fn::Sub") {
+                    Some(Value::String(s)) => Some(s.as_str()),
+                    Some(Value::Array(args)) => args.first().and_then(Value::as_str),
+                    _ => None,
+                };
+                for piece in sub.into_iter().flat_map(|s| s.split("${").skip(1)) {
+                    if !piece.starts_with('!') {
+                        found(piece.split('}').next().unwrap_or_default(), under);
+                    }
+                }
+                m.values().for_each(|x| named(x, under, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let outputs = t["Outputs"].as_object().into_iter().flatten();
+    for (id, r) in resources(t).chain(outputs) {
+        let mut names = Vec::new();
+        named(&r["Properties"], &mut Vec::new(), &mut names);
+        named(&r["Value"], &mut Vec::new(), &mut names);
+        for dep in one_or_many(&r["DependsOn"]) {
+            names.push((dep.as_str().unwrap_or_default().to_string(), Vec::new()));
+        }
+        for (name, under) in names {
+            let Some(cond) = conditional.get(name.as_str()) else {
+                continue;
+            };
+            if r["Condition"] != *cond && !under.iter().any(|c| c == cond) {
+                out.push(format!(
+                    "{id} names {name}, which exists only under {cond}: give {id} `Condition: \
+                     {cond}` or name {name} inside `Fn::If [{cond}, ...]`"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn what_names_a_conditional_resource_has_its_condition() {
+    let t = template_passing(conditional_reference_findings);
+    // The API reference is a deploy-time switch, on unless turned off (docs/operations.md).
+    assert_eq!(t["Parameters"]["ApiDocs"]["Default"], "Enabled");
+    assert_eq!(
+        t["Conditions"]["ApiDocsEnabled"],
+        serde_json::json!({"Fn::Equals": [{"Ref": "ApiDocs"}, "Enabled"]})
+    );
+    for id in ["DocsFunction", "DocsLogGroup"] {
+        assert_eq!(t["Resources"][id]["Condition"], "ApiDocsEnabled", "{id}");
+    }
+    // Its routes' throttling goes with them: the stage refuses settings of a missing route.
+    let settings = &t["Resources"]["RotaHttpApi"]["Properties"]["RouteSettings"];
+    for route in ["GET /docs", "GET /docs/{asset}"] {
+        assert_eq!(settings[route]["Fn::If"][0], "ApiDocsEnabled", "{route}");
+        assert_eq!(
+            settings[route]["Fn::If"][2]["Ref"], "AWS::NoValue",
+            "{route}"
+        );
+    }
+}
+
 mod checkers_catch {
     use super::*;
 
@@ -191,6 +287,52 @@ Conditions:
         let reservation =
             format!("    Properties:\n      ReservedConcurrentExecutions: {reserved}");
         concurrency_findings(&with_function(head, "", &reservation))
+    }
+
+    #[test]
+    fn a_reference_to_a_conditional_resource_without_its_condition_fails() {
+        let text = |log_group: &str| {
+            t(&format!(
+                r#"Conditions:
+  On: !Equals [a, a]
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Condition: On
+  Logs:
+    Type: AWS::Logs::LogGroup
+{log_group}
+Outputs:
+  Arn:
+    Value: !If [On, !GetAtt Fn.Arn, none]
+"#
+            ))
+        };
+        let passing = [
+            "    Condition: On\n    Properties: {LogGroupName: !Sub \"/aws/lambda/${Fn}\"}",
+            "    Properties: {LogGroupName: !If [On, !Ref Fn, x]}",
+            "    Properties: {LogGroupName: !Sub \"/aws/lambda/${!Fn}\"}",
+        ];
+        for ok in passing {
+            assert_eq!(
+                conditional_reference_findings(&text(ok)),
+                Vec::<String>::new(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "    Properties: {LogGroupName: !Sub \"/aws/lambda/${Fn}\"}",
+            "    Properties: {LogGroupName: !Ref Fn}",
+            "    Properties: {LogGroupName: !GetAtt Fn.Arn}",
+            "    Properties: {LogGroupName: !If [On, x, !Ref Fn]}",
+            "    DependsOn: Fn",
+        ] {
+            let found = conditional_reference_findings(&text(bad));
+            assert!(
+                found.iter().any(|f| f.contains("Logs names Fn")),
+                "{bad}: {found:?}"
+            );
+        }
     }
 
     #[test]

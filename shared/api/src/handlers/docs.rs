@@ -4,8 +4,12 @@
 //! (`shared/api/docs-ui/vendor/`, written by `scripts/vendor-docs-ui.sh` at the version pinned
 //! in `docs-ui/swagger-ui-dist.version`) and our page and start-up script beside them. Its
 //! responses carry the docs page's Content-Security-Policy ([`crate::http::DOCS_PAGE_CSP`]).
-
-use std::sync::LazyLock;
+//!
+//! API Gateway's HTTP APIs never compress an answer, so the page and each file are also
+//! compiled in as brotli and gzip, made at build time, and sent as the request's
+//! `Accept-Encoding` allows ([`crate::precompressed`]). A first visit is then ~0.4 MB on the
+//! wire instead of 2 MB (BENCHMARKS.md). The template's `ApiDocs` parameter leaves the whole
+//! endpoint out of a deployment.
 
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -15,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{FromQuery, FromRequest, Query, QueryParams};
 use crate::function::{Handler, Reply};
 use crate::http::Csp;
+use crate::precompressed::{AcceptEncoding, DOCS_UI, Precompressed};
 use crate::state::NoClients;
 
 /// The vendored swagger-ui-dist version (`docs-ui/swagger-ui-dist.version`).
@@ -36,6 +41,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const PNG: &str = "image/png";
 const TEXT: &str = "text/plain; charset=utf-8";
 
+#[derive(Clone, Copy)]
 enum Content {
     Text(&'static str),
     Binary(&'static [u8]),
@@ -83,13 +89,17 @@ pub fn asset_names() -> impl Iterator<Item = &'static str> {
     FILES.iter().map(|f| f.name)
 }
 
-/// The page, its asset URLs tagged with the pinned version (built once per container).
+/// The copies of the page (`index.html`) or the file `name`.
+fn encoded(name: &str) -> &'static Precompressed {
+    DOCS_UI
+        .iter()
+        .find(|e| e.name == name)
+        .expect("build.rs encodes every served file")
+}
+
+/// The page, its asset URLs tagged with the pinned version (by `build.rs`).
 fn page() -> &'static str {
-    static PAGE: LazyLock<String> = LazyLock::new(|| {
-        include_str!("../../docs-ui/index.html")
-            .replace("{{SWAGGER_UI_VERSION}}", swagger_ui_version())
-    });
-    &PAGE
+    include_str!(concat!(env!("OUT_DIR"), "/docs-ui/index.html"))
 }
 
 /// What a request names: the page (`GET /docs`, no `asset`) or one of its files; any other
@@ -125,17 +135,17 @@ pub struct Docs;
 
 impl Handler for Docs {
     type State = NoClients;
-    type Input = (Wanted, Query<VersionTag>);
+    type Input = (Wanted, Query<VersionTag>, AcceptEncoding);
     const CSP: Csp = Csp::DocsPage;
 
     async fn handle(
         &self,
         _: &App<NoClients>,
         _: &mut Ctx,
-        (wanted, Query(VersionTag(tag))): Self::Input,
+        (wanted, Query(VersionTag(tag)), accept): Self::Input,
     ) -> Reply {
-        let (content_type, cache, body) = match wanted {
-            Wanted::Page => (HTML, OWN_CACHE, Body::Text(page().to_owned())),
+        let (name, content_type, cache, plain) = match wanted {
+            Wanted::Page => ("index.html", HTML, OWN_CACHE, Content::Text(page())),
             Wanted::File(file) => {
                 let cache = if !file.vendored {
                     OWN_CACHE
@@ -144,17 +154,22 @@ impl Handler for Docs {
                 } else {
                     VENDORED_CACHE
                 };
-                let body = match file.content {
-                    Content::Text(text) => Body::Text(text.to_owned()),
-                    Content::Binary(bytes) => Body::Binary(bytes.to_vec()),
-                };
-                (file.content_type, cache, body)
+                (file.name, file.content_type, cache, file.content)
             }
         };
-        Ok(Response::builder()
+        let response = Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, content_type)
-            .header(header::CACHE_CONTROL, cache)
+            .header(header::CACHE_CONTROL, cache);
+        let (response, body) = encoded(name).answer(
+            &accept,
+            || match plain {
+                Content::Text(text) => Body::Text(text.to_owned()),
+                Content::Binary(bytes) => Body::Binary(bytes.to_vec()),
+            },
+            response,
+        );
+        Ok(response
             .body(body)
             .expect("static response parts are valid"))
     }
@@ -163,6 +178,8 @@ impl Handler for Docs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::precompressed::Coding;
+    use crate::precompressed::tests::decompressed;
 
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs-ui");
 
@@ -215,6 +232,59 @@ mod tests {
         );
         assert!(!page().contains("{{"), "a placeholder is left");
         assert!(page().contains(&format!("swagger-ui-bundle.js?v={version}\"")));
+    }
+
+    #[test]
+    fn every_copy_decompresses_to_its_file_and_the_large_files_have_both() {
+        let mut names: Vec<&str> = DOCS_UI.iter().map(|e| e.name).collect();
+        names.sort();
+        let mut served: Vec<&str> = asset_names().chain(["index.html"]).collect();
+        served.sort();
+        assert_eq!(names, served);
+        for e in DOCS_UI {
+            let plain = match FILES.iter().find(|f| f.name == e.name) {
+                Some(File {
+                    content: Content::Text(text),
+                    ..
+                }) => text.as_bytes(),
+                Some(File {
+                    content: Content::Binary(bytes),
+                    ..
+                }) => bytes,
+                None => page().as_bytes(),
+            };
+            for (coding, copy) in [(Coding::Br, e.br), (Coding::Gzip, e.gzip)] {
+                if let Some(copy) = copy {
+                    assert!(copy.len() < plain.len(), "{} {coding:?}", e.name);
+                    assert_eq!(decompressed(coding, copy), plain, "{} {coding:?}", e.name);
+                }
+            }
+        }
+        // What a first visit loads: brotli beats gzip; the large files shrink to a quarter (brotli)
+        // or a third (gzip) or less.
+        for name in [
+            "swagger-ui-bundle.js",
+            "swagger-ui.css",
+            "index.html",
+            "docs-init.js",
+        ] {
+            let e = encoded(name);
+            let plain = FILES
+                .iter()
+                .find(|f| f.name == name)
+                .map_or(page().len(), |f| match f.content {
+                    Content::Text(t) => t.len(),
+                    Content::Binary(b) => b.len(),
+                });
+            let (br, gzip) = (e.br.unwrap().len(), e.gzip.unwrap().len());
+            assert!(br <= gzip, "{name}: brotli {br} > gzip {gzip}");
+            if plain > 100_000 {
+                assert!(br * 4 < plain, "{name}: brotli {br} of {plain}");
+                assert!(gzip * 3 < plain, "{name}: gzip {gzip} of {plain}");
+            }
+        }
+        // A PNG is compressed already: no copy saves anything.
+        assert!(encoded("favicon-32x32.png").gzip.is_none());
     }
 
     #[test]

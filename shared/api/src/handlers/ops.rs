@@ -1,6 +1,5 @@
 //! Health checks, the OpenAPI document and the `$default` route.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::{StatusCode, header};
@@ -11,6 +10,7 @@ use crate::app::{App, Ctx};
 use crate::error::ApiError;
 use crate::extract::Route;
 use crate::function::{Handler, Reply};
+use crate::precompressed::{AcceptEncoding, OPENAPI_JSON, OPENAPI_JSON_TEXT};
 use crate::state::{Db, NoClients, WithRedis};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -90,33 +90,31 @@ impl Handler for HealthReady {
     }
 }
 
-static OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
-
-/// The OpenAPI document as JSON, converted once per container.
-pub fn openapi_json() -> Result<&'static str, String> {
-    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
-    JSON.get_or_init(|| {
-        let doc: serde_json::Value =
-            serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| e.to_string())?;
-        serde_json::to_string(&doc).map_err(|e| e.to_string())
-    })
-    .as_deref()
-    .map_err(Clone::clone)
+/// The OpenAPI document as JSON (`openapi.yaml`, converted by `build.rs`).
+pub fn openapi_json() -> &'static str {
+    OPENAPI_JSON_TEXT
 }
 
+/// `GET /openapi.json`: the document, compressed as `Accept-Encoding` allows (the docs page
+/// fetches it on every first visit: 95 kB as it is, 17 kB as brotli).
 pub struct OpenApi;
 
 impl Handler for OpenApi {
     type State = NoClients;
-    type Input = ();
+    type Input = AcceptEncoding;
 
-    async fn handle(&self, _: &App<NoClients>, _: &mut Ctx, (): ()) -> Reply {
-        let doc = openapi_json().map_err(ApiError::internal)?;
-        Ok(Response::builder()
+    async fn handle(&self, _: &App<NoClients>, _: &mut Ctx, accept: AcceptEncoding) -> Reply {
+        let response = Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CACHE_CONTROL, "public, max-age=300")
-            .body(Body::Text(doc.to_owned()))
+            .header(header::CACHE_CONTROL, "public, max-age=300");
+        let (response, body) = OPENAPI_JSON.answer(
+            &accept,
+            || Body::Text(OPENAPI_JSON_TEXT.to_owned()),
+            response,
+        );
+        Ok(response
+            .body(body)
             .expect("static response parts are valid"))
     }
 }
