@@ -52,6 +52,9 @@ pub struct Figures {
     pub warm_duration_ms_p95: f64,
     pub warm_cpu_ms_p50: f64,
     pub warm_cpu_ms_mean: f64,
+    /// The instance's whole CPU time from before the first warm request to after the last,
+    /// idle time between requests included, per warm request: the cross-check of the mean.
+    pub warm_cpu_ms_process: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     /// Status codes seen on the measured requests.
     pub statuses: BTreeMap<u16, usize>,
@@ -79,6 +82,8 @@ struct Samples {
     statuses: BTreeMap<u16, usize>,
     durations: Vec<f64>,
     cpu: Vec<f64>,
+    /// The instance's CPU time before the first warm request and after the last.
+    cpu_span: Option<(Duration, Duration)>,
     init_ms: Option<f64>,
     cold_duration_ms: f64,
     diagnostics: Option<Value>,
@@ -94,6 +99,7 @@ impl Samples {
             statuses: BTreeMap::new(),
             durations: Vec::new(),
             cpu: Vec::new(),
+            cpu_span: None,
             init_ms: None,
             cold_duration_ms: 0.0,
             diagnostics: None,
@@ -104,6 +110,21 @@ impl Samples {
     /// The instance's CPU time so far (call before an invocation).
     fn cpu_before(&self) -> Option<Duration> {
         self.pid.and_then(cpu_time)
+    }
+
+    /// Waits until the instance that answered is back asking for its next event: a reply
+    /// reaches the client before the function has written its logs and metrics, dropped the
+    /// request's state and polled again, and all of that is CPU the invocation costs (Lambda
+    /// freezes the instance only in that poll). Reading the CPU at the reply left it out
+    /// (issue 24: a function process spent more per request through the gateway than this
+    /// harness reported).
+    async fn settle(&self, lambda: &LambdaService) {
+        let pid = lambda.last_report(&self.function).and_then(|r| r.pid);
+        if let Some(pid) = pid {
+            lambda
+                .wait_parked(&self.function, pid, Duration::from_secs(2))
+                .await;
+        }
     }
 
     /// Records one invocation from the function's REPORT.
@@ -127,6 +148,7 @@ impl Samples {
         self.durations.push(ms(report.duration));
         if let (Some(b), Some(a)) = (cpu_before, self.pid.and_then(cpu_time)) {
             self.cpu.push(ms(a.saturating_sub(b)));
+            self.cpu_span = Some((self.cpu_span.map_or(b, |(first, _)| first), a));
         }
         self.diagnostics = diagnostics.or(self.diagnostics.take());
         Ok(())
@@ -155,6 +177,10 @@ impl Samples {
             warm_duration_ms_p95: percentile(&self.durations, 95.0),
             warm_cpu_ms_p50: percentile(&self.cpu, 50.0),
             warm_cpu_ms_mean: mean(&self.cpu),
+            warm_cpu_ms_process: self
+                .cpu_span
+                .filter(|_| !self.cpu.is_empty())
+                .map(|(first, last)| ms(last.saturating_sub(first)) / self.cpu.len() as f64),
             peak_rss_mib: self.pid.and_then(peak_rss_kib).map(|k| k as f64 / 1024.0),
             statuses: self.statuses,
             diagnostics: self.diagnostics,
@@ -174,6 +200,7 @@ pub(crate) async fn measure(
     for req in &requests {
         let before = samples.cpu_before();
         let reply = client.send(req).await?;
+        samples.settle(lambda).await;
         samples.record(lambda, reply.status, before, reply.diagnostics)?;
     }
     samples.figures(lambda, case)
@@ -195,6 +222,7 @@ pub(crate) async fn measure_event(
             Ok(_) => 200,
             Err(_) => 500,
         };
+        samples.settle(lambda).await;
         samples.record(lambda, status, before, None)?;
     }
     samples.figures(lambda, case)

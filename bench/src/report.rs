@@ -10,7 +10,7 @@ use crate::measure::Figures;
 /// The figures as a Markdown table.
 pub fn markdown(figures: &[Figures]) -> String {
     let mut s = String::from(
-        "| function | case | binary MB | init ms | cold run ms | warm p50 / p95 ms | CPU ms / warm inv. (p50, mean) | peak RSS MB | DynamoDB calls / round trips / Redis calls | est. RCU / WCU | statuses |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| function | case | binary MB | init ms | cold run ms | warm p50 / p95 ms | CPU ms / warm inv. (p50, mean; process) | peak RSS MB | DynamoDB calls / round trips / Redis calls | est. RCU / WCU | statuses |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for f in figures {
         let d = f.diagnostics.as_ref();
@@ -37,7 +37,7 @@ pub fn markdown(figures: &[Figures]) -> String {
             .collect::<Vec<_>>()
             .join(" ");
         s.push_str(&format!(
-            "| {} | {} | {:.1} | {} | {:.1} | {:.2} / {:.2} | {:.2}, {:.2} | {} | {} | {} | {} |\n",
+            "| {} | {} | {:.1} | {} | {:.1} | {:.2} / {:.2} | {:.2}, {:.2}; {} | {} | {} | {} | {} |\n",
             f.name,
             f.case,
             f.binary_bytes as f64 / 1_048_576.0,
@@ -47,6 +47,7 @@ pub fn markdown(figures: &[Figures]) -> String {
             f.warm_duration_ms_p95,
             f.warm_cpu_ms_p50,
             f.warm_cpu_ms_mean,
+            f.warm_cpu_ms_process.map_or("–".into(), |v| format!("{v:.2}")),
             f.peak_rss_mib.map_or("–".into(), |v| format!("{v:.1}")),
             diag,
             cap,

@@ -63,6 +63,10 @@ pub(super) struct RuntimeApi {
     pub(super) init_error: Mutex<Option<String>>,
     /// When the runtime first asked for an event: the end of its init phase.
     pub(super) first_poll: std::sync::OnceLock<Instant>,
+    /// Whether the runtime is waiting in `GET invocation/next`: where Lambda freezes an
+    /// instance, so what it does between posting a response and asking again is the
+    /// invocation's cost (benchmarks wait for it before reading the process's CPU time).
+    pub(super) parked: watch::Sender<bool>,
     pub(super) dead: watch::Receiver<bool>,
 }
 
@@ -112,7 +116,10 @@ impl RuntimeApi {
         match (method, rest) {
             (Method::GET, "invocation/next") => {
                 let _ = self.first_poll.set(Instant::now());
-                self.next().await
+                self.parked.send_replace(true);
+                let event = self.next().await;
+                self.parked.send_replace(false);
+                event
             }
             (Method::POST, "init/error") => {
                 let body = read_body(req.into_body(), 64 * 1024)

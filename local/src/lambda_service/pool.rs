@@ -295,6 +295,7 @@ impl Pool {
             current: Mutex::new(None),
             init_error: Mutex::new(None),
             first_poll: std::sync::OnceLock::new(),
+            parked: watch::Sender::new(false),
             dead: dead_rx.clone(),
         });
         let server = tokio::spawn(serve_runtime_api(listener, api.clone()));

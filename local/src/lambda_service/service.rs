@@ -41,6 +41,27 @@ impl LambdaService {
         }
     }
 
+    /// Waits (up to `limit`) until the instance of `function` with process id `pid` is back in
+    /// `GET invocation/next`, where Lambda would freeze it: its work after posting a response
+    /// (logs, metrics, dropping the request's state, the next poll) is done. `false` when it
+    /// did not get there in time or is not running.
+    pub async fn wait_parked(&self, function: &str, pid: u32, limit: std::time::Duration) -> bool {
+        let Some(pool) = self.pools.get(function) else {
+            return false;
+        };
+        let instance = lock(&pool.live)
+            .values()
+            .find(|i| i.pid == Some(pid))
+            .cloned();
+        let Some(instance) = instance else {
+            return false;
+        };
+        let mut parked = instance.api.parked.subscribe();
+        tokio::time::timeout(limit, parked.wait_for(|p| *p))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// The report of a function's most recent completed invocation.
     pub fn last_report(&self, function: &str) -> Option<InvocationReport> {
         self.pools.get(function).and_then(|p| *lock(&p.last_report))
