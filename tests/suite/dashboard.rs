@@ -36,3 +36,78 @@ async fn the_dashboard_brings_everything_in_one_call() {
     }
     api.get("/api/dashboard", None).await.problem(401);
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_which_recent_posts_i_like() {
+    let (api, me) = Api::signed_up().await;
+    let token = me.token();
+    api.new_post(&me, "a post to like").await;
+    let first = api.get("/api/dashboard", token).await.json();
+    let liked: Vec<i64> = first["recent_posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert!(!liked.is_empty());
+    for id in &liked {
+        let reply = api
+            .post(
+                &format!("/api/community/posts/{id}/like"),
+                &json!({}),
+                token,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // Other tests post meanwhile: whatever is recent now, exactly the posts liked show as liked.
+    let again = api.get("/api/dashboard", token).await.json();
+    for post in again["recent_posts"].as_array().unwrap() {
+        let id = post["id"].as_i64().unwrap();
+        assert_eq!(post["liked_by_me"], liked.contains(&id), "post {id}");
+    }
+}
+
+mod in_process {
+    use rota_api::handlers::dashboard::Dashboard;
+    use rota_api::state::{DbAndTokens, WithRedis};
+    use rota_tests::*;
+
+    /// The dashboard's DynamoDB calls: the roadmaps' Query and one BatchGetItem of the user's
+    /// profile, streak, inbox and likes (docs/data-model.md, "The dashboard's reads"), when the
+    /// feed's first page comes from the cache. Other tests' posts invalidate that page at any
+    /// moment (a miss adds the page's own Query and BatchGetItem), so a few requests are made
+    /// and one of them must have been served from the cache.
+    #[tokio::test]
+    async fn the_dashboard_reads_dynamodb_twice_when_the_feed_page_is_cached() {
+        let (db, calls) = counting_dynamodb_client().await;
+        let base = app().await;
+        let tokens = in_process_token_keys();
+        let app = rota_api::App::new(
+            base.config.clone(),
+            WithRedis(DbAndTokens { db, tokens }),
+            Some(stack().cache()),
+        );
+        let (_, token) = member(&app).await;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            calls.take();
+            let reply = call_as(&app, &Dashboard, "dashboard", &token).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            // (The activity write, an UpdateItem once an hour per user and container, is not
+            // the dashboard's own read.)
+            let mut made: Vec<String> = calls
+                .take()
+                .into_iter()
+                .filter(|c| c != "UpdateItem")
+                .collect();
+            made.sort();
+            assert!(made.len() <= 4, "{made:?}");
+            if made == ["BatchGetItem", "Query"] {
+                return;
+            }
+            seen.push(made);
+        }
+        panic!("no dashboard read only its two calls: {seen:?}");
+    }
+}

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 pub mod activity;
 pub mod comments;
 pub mod counters;
+pub mod dashboard;
 pub mod health;
 pub mod idempotency;
 pub mod item;

@@ -407,7 +407,9 @@ impl<'a> Users<'a> {
                         None => Written::Gone,
                         // An earlier attempt of this very write committed and its answer
                         // was lost: the item is exactly what it wrote.
-                        Some(old) if read::<User>(old.clone()).ok().as_ref() == Some(next) => Written::Yes,
+                        Some(old) if read::<User>(old.clone()).ok().as_ref() == Some(next) => {
+                            Written::Yes
+                        }
                         Some(_) => Written::Stale,
                     });
                 }

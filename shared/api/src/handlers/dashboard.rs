@@ -1,4 +1,4 @@
-//! The dashboard: one function, one round of concurrent reads.
+//! The dashboard: one function; two DynamoDB calls, two Redis calls (docs/data-model.md).
 
 use chrono::Utc;
 use http::StatusCode;
@@ -13,10 +13,9 @@ use crate::function::{Handler, Reply};
 use crate::state::{DbAndTokens, WithRedis};
 use rota_domain::streak;
 use rota_lambda::metrics::Metrics;
-use rota_store::notifications::Notifications;
+use rota_store::dashboard::Dashboard as OwnReads;
 use rota_store::posts::Feed;
 use rota_store::roadmaps::Roadmaps;
-use rota_store::users::Users;
 
 pub struct Dashboard;
 
@@ -26,44 +25,46 @@ impl Handler for Dashboard {
 
     async fn handle(&self, app: &App<Self::State>, ctx: &mut Ctx, caller: Self::Input) -> Reply {
         let db = app.db();
-        let users = Users::new(db, app.table());
         let roadmaps = Roadmaps::new(db, app.table());
-        let inbox = Notifications::new(db, app.table());
         let mut stats_metrics = Metrics::new();
-        // Every read is independent: issue them together (one round trip of latency). The
-        // community part comes from the stats cache and may be up to 5 minutes stale.
         let mut feed_metrics = Metrics::new();
-        let store = async {
-            Ok::<_, rota_store::StoreError>(tokio::try_join!(
-                users.get(caller.user_id),
-                roadmaps.streak(caller.user_id),
-                roadmaps.list(caller.user_id),
-                inbox.unread(caller.user_id),
-            )?)
-        };
         let stats_source = app.stats_source();
-        // The 5 newest posts: the new feed's shared first page (crate::feeds).
-        let recent = crate::feeds::page(
-            app,
-            &mut feed_metrics,
-            Feed::New,
-            None,
-            5,
-            Some(caller.user_id),
-        );
-        let (store, stats, recent) = tokio::join!(
-            store,
+        // Two DynamoDB calls (docs/data-model.md, "The dashboard's reads"): the roadmaps'
+        // Query, and once the 5 newest posts are known (the new feed's shared first page,
+        // from the cache: crate::feeds) one BatchGetItem of the user's profile, streak, inbox
+        // and likes of those posts. The community part comes from the stats cache and may be
+        // up to 5 minutes stale.
+        let recent_and_own = async {
+            let (recent, _) =
+                crate::feeds::page(app, &mut feed_metrics, Feed::New, None, 5, None).await?;
+            let ids: Vec<i64> = recent.iter().map(|(p, _)| p.id).collect();
+            let own = OwnReads::new(db, app.table())
+                .own_items(caller.user_id, &ids)
+                .await?;
+            Ok::<_, ApiError>((recent, own))
+        };
+        let (roadmap_list, stats, recent_and_own) = tokio::join!(
+            roadmaps.list(caller.user_id),
             crate::stats::get(&stats_source, &mut stats_metrics),
-            recent
+            recent_and_own
         );
-        let (user, streak_item, roadmap_list, unread) = store?;
-        let recent = recent?;
+        let (recent, own) = recent_and_own?;
+        let roadmap_list = roadmap_list?;
         ctx.metrics.merge(feed_metrics);
         let stats = stats?;
         ctx.metrics.merge(stats_metrics);
-        let user = user.ok_or(ApiError::Unauthorized(super::ACCOUNT_GONE))?;
+        let recent: Vec<_> = recent
+            .into_iter()
+            .map(|(post, _)| {
+                let liked = own.liked.contains(&post.id);
+                (post, liked)
+            })
+            .collect();
+        let user = own
+            .user
+            .ok_or(ApiError::Unauthorized(super::ACCOUNT_GONE))?;
         let today = streak::local_date(Utc::now(), &user.timezone);
-        let recent_posts = post_page_views(&recent.0);
+        let recent_posts = post_page_views(&recent);
         let roadmaps: Vec<_> = roadmap_list
             .iter()
             .map(|r| {
@@ -83,8 +84,8 @@ impl Handler for Dashboard {
             StatusCode::OK,
             &json!({
                 "user": {"id": user.id, "display_name": user.display_name},
-                "streak_days": streak::current(streak_item, today),
-                "unread_notifications": unread,
+                "streak_days": streak::current(own.streak, today),
+                "unread_notifications": own.unread,
                 "roadmaps": roadmaps,
                 "recent_posts": recent_posts,
                 "community": {
