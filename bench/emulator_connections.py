@@ -16,44 +16,14 @@ processes rota-local started, debug builds by default), and the requests' median
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base, method, path, token=None, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload, status = response.read(), response.status
-    except urllib.error.HTTPError as e:
-        payload, status = e.read(), e.code
-    return status, payload, time.perf_counter() - started
-
-
-def cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from stacklib import ROOT, call, cpu_s, free_port, member_mix
 
 
 def functions_cpu_s(parent: int) -> float:
@@ -111,16 +81,7 @@ def main() -> None:
         if "serving on" not in line:
             sys.exit(f"the stack did not start: {line!r} (see {work}/stderr)")
         base = f"http://127.0.0.1:{port}"
-        status, payload, _ = call(base, "POST", "/api/auth/register", body={
-            "email": f"bench-{time.time_ns()}@example.com", "password": "correct horse", "display_name": "Bench"})
-        assert status == 201, payload
-        token = json.loads(payload)["access_token"]
-        status, payload, _ = call(base, "POST", "/api/community/posts", token,
-                                  {"title": "Bench", "content": "A post to like."})
-        assert status == 201, payload
-        post = json.loads(payload)["id"]
-        plan = [("GET", "/api/users/me"), ("GET", "/api/community/posts?limit=10"),
-                ("POST", f"/api/community/posts/{post}/like"), ("DELETE", f"/api/community/posts/{post}/like")]
+        token, plan = member_mix(base)
         for method, path in plan * 3:  # every function warm: its instance started, its pool open
             call(base, method, path, token)
         first, cpu0, fn0 = counts(endpoint), cpu_s(moto.pid), functions_cpu_s(serve.pid)

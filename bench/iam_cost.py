@@ -12,46 +12,13 @@ way (one header more, the session token).
 """
 
 import argparse
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base, method, path, token=None, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = response.read()
-            status = response.status
-    except urllib.error.HTTPError as e:
-        payload, status = e.read(), e.code
-    return status, payload, time.perf_counter() - started
-
-
-def emulator_cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from stacklib import ROOT, call, cpu_s, free_port, member_mix
 
 
 def moto_pid(port: int) -> int:
@@ -76,29 +43,19 @@ def measure(bin_dir: str, iam: bool, requests: int):
         if "serving on" not in line:
             sys.exit(f"the stack did not start: {line!r}")
         base = f"http://127.0.0.1:{port}"
-        email = f"bench-{time.time_ns()}@example.com"
-        status, payload, _ = call(base, "POST", "/api/auth/register",
-                                  body={"email": email, "password": "correct horse", "display_name": "Bench"})
-        assert status == 201, payload
-        token = json.loads(payload)["access_token"]
-        status, payload, _ = call(base, "POST", "/api/community/posts", token,
-                                  {"title": "Bench", "content": "A post to like."})
-        assert status == 201, payload
-        post = json.loads(payload)["id"]
-        plan = [("GET", "/api/users/me"), ("GET", "/api/community/posts?limit=10"),
-                ("POST", f"/api/community/posts/{post}/like"), ("DELETE", f"/api/community/posts/{post}/like")]
+        token, plan = member_mix(base)
         # Warm every function (cold starts and first token checks out of the figures).
         for method, path in plan * 3:
             call(base, method, path, token)
         pid = moto_pid(moto_port)
-        before = emulator_cpu_s(pid)
+        before = cpu_s(pid)
         latencies = []
         for i in range(requests):
             method, path = plan[i % len(plan)]
             status, payload, elapsed = call(base, method, path, token)
             assert status == 200, (method, path, status, payload)
             latencies.append(elapsed * 1000)
-        cpu_ms = (emulator_cpu_s(pid) - before) * 1000 / requests
+        cpu_ms = (cpu_s(pid) - before) * 1000 / requests
         latencies.sort()
         return cpu_ms, statistics.median(latencies), latencies[int(0.95 * len(latencies))]
     finally:
