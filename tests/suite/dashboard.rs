@@ -76,8 +76,8 @@ mod in_process {
     /// The dashboard's DynamoDB calls: the roadmaps' Query and one BatchGetItem of the user's
     /// profile, streak, inbox and likes (docs/data-model.md, "The dashboard's reads"), when the
     /// feed's first page comes from the cache. Other tests' posts invalidate that page at any
-    /// moment (a miss adds the page's own Query and BatchGetItem), so a few requests are made
-    /// and one of them must have been served from the cache.
+    /// moment (a miss adds the page's own calls: a Query per feed shard and a BatchGetItem),
+    /// so a few requests are made and one of them must have been served from the cache.
     #[tokio::test]
     async fn the_dashboard_reads_dynamodb_twice_when_the_feed_page_is_cached() {
         let (db, calls) = counting_dynamodb_client().await;
@@ -102,7 +102,6 @@ mod in_process {
                 .filter(|c| c != "UpdateItem")
                 .collect();
             made.sort();
-            assert!(made.len() <= 4, "{made:?}");
             if made == ["BatchGetItem", "Query"] {
                 return;
             }
