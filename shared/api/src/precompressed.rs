@@ -79,7 +79,9 @@ impl Coding {
     /// on a tie (smaller than gzip: Chromium's `gzip, deflate, br, zstd` gets brotli); a coding
     /// named with `q=0`, or not named when `*` is not, is not acceptable. Identity when neither
     /// is, which is also the answer to no header at all; an unparsable q-value makes its
-    /// coding unacceptable.
+    /// coding unacceptable. Written here, not taken from a crate: tower-http's negotiation is
+    /// private to its compression layer and `headers` 0.4 has no `Accept-Encoding`; the
+    /// `Accept-Language` crate the locale uses does not parse codings.
     pub fn negotiate<'a>(
         accept: impl IntoIterator<Item = &'a str>,
         has_br: bool,
