@@ -22,6 +22,14 @@ make cfn-lint sam-validate || status=$?
 
 scripts/ensure-redis.sh
 
+# On the plain stack the data budget is wide: the tests share one emulator (a Python process)
+# and two cores, and on a machine half as fast its answers waited past the deployed 1 s budget
+# under the suite's load (503s on tests that inject nothing). The budget's paths are tested
+# where something spends it on purpose: the fault profiles' stacks keep the template's budget,
+# and in-process tests that refuse calls set it (tests/support `deployed_budget`). In-process
+# tests read these; start_stack gives them to the plain stack's functions.
+export DB_RETRY_BUDGET_MS=4000 DB_ATTEMPT_TIMEOUT_MS=2000
+
 run_dir=".local/test-$(date +%s)-$$"
 # No fault profile, whatever ROTA_FAULTS says (`ROTA_FAULTS=bad-day make run` must not leak in).
 start_stack "$run_dir" none
@@ -76,6 +84,7 @@ stop_stack
 #     is 409, a retried refresh is reuse and revokes the family), so an injected crash changes
 #     the answer those tests assert.
 faulted_dir="$run_dir/bad-day"
+unset DB_RETRY_BUDGET_MS DB_ATTEMPT_TIMEOUT_MS
 start_stack "$faulted_dir" bad-day
 export ROTA_FAULTS=bad-day
 faulted=0

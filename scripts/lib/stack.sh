@@ -14,7 +14,13 @@ start_stack() {
   moto_port=$(free_port)
   gateway_port=$(free_port)
   echo "== start a local stack under the fault profile $profile (moto :$moto_port, gateway :$gateway_port)"
-  target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
+  # The plain stack's functions get the wide data budget of the test run (scripts/test.sh), a
+  # faulted one the template's own: the faults are what spends budgets there.
+  local budget=()
+  if [ "$profile" = none ] && [ -n "${DB_RETRY_BUDGET_MS:-}" ]; then
+    budget=(env "ROTA_FN_DB_RETRY_BUDGET_MS=$DB_RETRY_BUDGET_MS" "ROTA_FN_DB_ATTEMPT_TIMEOUT_MS=$DB_ATTEMPT_TIMEOUT_MS")
+  fi
+  "${budget[@]}" target/debug/rota-local serve --no-schedules --host 127.0.0.1 --port "$gateway_port" --moto-port "$moto_port" \
     --bin-dir target/debug --logs "$dir/logs" --faults "$profile" \
     >"$dir/stdout" 2>"$dir/stderr" &
   stack_pid=$!

@@ -107,8 +107,8 @@ async fn read_all_ends_with_every_notification_read_when_reads_lag() {
     use futures::StreamExt;
     use rota_api::handlers::notifications::ReadAllNotifications;
     let (mut app, tamper) = tampered_app().await;
-    // The functions' own budget: two transactions of 99 and 31 items fit in it.
-    app.set_config(|c| c.db_retry_budget = std::time::Duration::from_millis(1000));
+    // The deployed budget: two transactions of 99 and 31 items fit in it.
+    app.set_config(deployed_budget);
     let (user, token) = member(&app).await;
     let store = Notifications::new(app.db(), app.table());
     // More than one transaction's worth (99).

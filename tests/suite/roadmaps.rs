@@ -340,8 +340,9 @@ mod in_process_steps_exactly_once {
 
     #[tokio::test]
     async fn a_failed_read_beside_the_mark_leaves_nothing_half_done() {
-        let (app, tamper) = tampered_app().await;
+        let (mut app, tamper) = tampered_app().await;
         let (user, token, roadmap) = learner_with_roadmap(&app).await;
+        app.set_config(deployed_budget);
         // The streak stays unreadable for the whole first request.
         tamper.refuse(&["GetItem"], "STREAK", 0, usize::MAX);
         let first = call(&app, &PatchStep, &mark(&token, roadmap, 1, true)).await;

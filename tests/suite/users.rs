@@ -119,8 +119,9 @@ mod one_write {
 
     #[tokio::test]
     async fn a_failure_after_the_settings_cannot_leave_the_reminder_index_behind() {
-        let (app, tamper) = tampered_app().await;
+        let (mut app, tamper) = tampered_app().await;
         let (user, token) = member(&app).await;
+        app.set_config(deployed_budget);
         // Every profile write after the first never reaches DynamoDB.
         tamper.refuse(&["UpdateItem"], "PROFILE", 1, usize::MAX);
         let reply = patch_me(&app, &token, &json!({"reminder_enabled": false})).await;

@@ -23,6 +23,53 @@ pub fn config() -> rota_api::config::Config {
     .expect("config")
 }
 
+/// A data budget: the request's total and one attempt's most.
+#[derive(Debug, Clone, Copy)]
+pub struct DataBudget {
+    pub total: std::time::Duration,
+    pub attempt: std::time::Duration,
+}
+
+/// The budget the template deploys (`DB_RETRY_BUDGET_MS`, `DB_ATTEMPT_TIMEOUT_MS`).
+pub fn template_budget() -> DataBudget {
+    let template =
+        rota_local::template::Template::load(crate::harness::repo_root().join("template.yaml"))
+            .expect("template");
+    let millis = |name: &str| {
+        let value = template
+            .shared_env(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .unwrap_or_else(|| panic!("no function gets {name}"));
+        std::time::Duration::from_millis(value.parse().expect("whole milliseconds"))
+    };
+    DataBudget {
+        total: millis("DB_RETRY_BUDGET_MS"),
+        attempt: millis("DB_ATTEMPT_TIMEOUT_MS"),
+    }
+}
+
+/// The budget of the stack under test: the wider one scripts/test.sh gives the plain stack's
+/// functions and in-process tests (the same variables), or else the template's.
+pub fn stack_budget() -> DataBudget {
+    let config = config();
+    match std::env::var("DB_RETRY_BUDGET_MS") {
+        Ok(_) => DataBudget {
+            total: config.db_retry_budget,
+            attempt: config.db_attempt_timeout,
+        },
+        Err(_) => template_budget(),
+    }
+}
+
+/// Sets the budget the template deploys, for a test that spends it on purpose: the plain test
+/// stack's is wider (scripts/test.sh), so that a slow emulator under the suite's load never
+/// spends it.
+pub fn deployed_budget(config: &mut rota_api::config::Config) {
+    let budget = template_budget();
+    config.db_retry_budget = budget.total;
+    config.db_attempt_timeout = budget.attempt;
+}
+
 const TEST_SECRET: &[u8] = b"handler-tests-secret-0123456789abcdef";
 
 /// The keys of in-process handlers: a test secret, and an issuer and audience of a stack of

@@ -266,9 +266,10 @@ pub async fn tampered_dynamodb_client() -> (aws_sdk_dynamodb::Client, Tamper) {
     (aws_sdk_dynamodb::Client::from_conf(config), tamper)
 }
 
-/// An in-process TestApp on a tampered client. It keeps the functions' own retry budget (a
-/// refused call ends as 503 after 1 s): with a shorter one the test's own set-up (a
-/// registration, an argon2 hash beside the calls) answered 503 on a loaded machine.
+/// An in-process TestApp on a tampered client, with the test run's budget: a test that refuses
+/// calls until the budget is spent sets the deployed one ([`crate::deployed_budget`]) after its
+/// set-up (a shorter one made the set-up, a registration with its argon2 hash, answer 503 on a
+/// loaded machine).
 pub async fn tampered_app() -> (crate::TestApp, Tamper) {
     let (db, tamper) = tampered_dynamodb_client().await;
     let mut config = crate::config();
