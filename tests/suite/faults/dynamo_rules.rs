@@ -120,7 +120,13 @@ async fn a_like_whose_transaction_outlives_the_attempt_timeout_is_200_and_counte
     let matching = format!("LIKE#{}", post["id"]);
     let endpoint = &stack().aws_endpoint;
     let held = stack_budget().total + Duration::from_millis(500);
-    hold_next_call(endpoint, "TransactWriteItems", &matching, held.as_millis() as u64).await;
+    hold_next_call(
+        endpoint,
+        "TransactWriteItems",
+        &matching,
+        held.as_millis() as u64,
+    )
+    .await;
     let like = format!("{POSTS}/{}/like", post["id"]);
     let r = api.post(&like, &json!({}), fan.token()).await;
     assert_eq!(r.status, 200, "{}", r.text);
