@@ -10,14 +10,17 @@ cd "$(dirname "$0")/.."
 # start_stack, stop_stack (its EXIT trap is set by the library).
 . scripts/lib/stack.sh
 
-echo "== build"
+# Each step's header says when it started (seconds into the run): where a slow run spent its time.
+section() { echo "== [${SECONDS} s] $*"; }
+
+section "build"
 cargo build --workspace --bins
 cargo test --workspace --no-run --quiet
 
 status=0
 # The template: cfn-lint and the SAM transform with its linter (offline). The release build
 # and its artifact checks are `make deploy-check`'s (CI runs it after this).
-echo "== cfn-lint, sam validate --lint"
+section "cfn-lint, sam validate --lint"
 make cfn-lint sam-validate || status=$?
 
 scripts/ensure-redis.sh
@@ -37,11 +40,11 @@ start_stack "$run_dir" none
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 export TABLE_NAME=RotaTable
 
-echo "== the emulator wrapper: fault injection, the patched moto against the unpatched one, DynamoDB's rules, IAM, keep-alive"
+section "the emulator wrapper: fault injection, the patched moto against the unpatched one, DynamoDB's rules, IAM, keep-alive"
 .venv/bin/python -m unittest local/test_moto_faults.py local/test_moto_patches.py local/test_moto_rules.py \
   local/test_moto_iam.py local/test_moto_mail.py local/test_moto_http.py
 
-echo "== tests"
+section "tests"
 # The plain stack: clients take every reply as it comes (no careful retries).
 export ROTA_FAULTS=none
 if command -v cargo-nextest >/dev/null; then
@@ -55,15 +58,15 @@ fi
 # The API as its clients meet it, against the same plain stack: schemathesis with the served
 # document (every check and phase), the generated TypeScript client's tour, and GET /docs in
 # headless Chromium (Debian's, installed on first use) with a screenshot.
-echo "== schemathesis (tests/schemathesis/schemathesis.toml)"
+section "schemathesis (tests/schemathesis/schemathesis.toml)"
 SCHEMATHESIS_OUT="$run_dir/schemathesis.txt" scripts/schemathesis.sh || status=$?
-echo "== the generated client (client/)"
+section "the generated client (client/)"
 scripts/client-check.sh || status=$?
-echo "== GET /docs in headless Chromium (tests/browser); screenshot: $run_dir/docs.png"
+section "GET /docs in headless Chromium (tests/browser); screenshot: $run_dir/docs.png"
 DOCS_SCREENSHOT="$run_dir/docs.png" scripts/docs-check.sh || status=$?
 
 if [ "$status" -ne 0 ]; then
-  echo "== gateway log (tail)"; tail -n 40 "$run_dir/stderr" || true
+  section "gateway log (tail)"; tail -n 40 "$run_dir/stderr" || true
 fi
 stop_stack
 
@@ -101,7 +104,7 @@ else
   cargo test -p rota-tests --no-fail-fast --test suite -- $(printf '%s:: ' $faulted_modules) \
     --skip ::in_process --skip limit || faulted=$?
 fi
-echo "== faults injected in that run"
+section "faults injected in that run"
 cat "$faulted_dir/logs/faults.json" || true
 echo
 curl -s "$AWS_ENDPOINT_URL/_rota/faults" || true
@@ -123,7 +126,7 @@ if missing:
     sys.exit(f"the bad-day run injected no {', '.join(missing)}")
 PY
 if [ "$faulted" -ne 0 ]; then
-  echo "== faulted gateway log (tail)"; tail -n 40 "$faulted_dir/stderr" || true
+  section "faulted gateway log (tail)"; tail -n 40 "$faulted_dir/stderr" || true
   status=$faulted
 fi
 exit "$status"
