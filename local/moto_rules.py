@@ -236,6 +236,7 @@ class Rules:
         POST /_rota/hold {"operation": "TransactWriteItems", "match": "USER#42", "ms": 1500,
                           "times": 1}
         GET /_rota/hold   -> {"holds": [...], "held": n, "in_progress": n}
+        DELETE /_rota/hold   (drops every hold; answers as GET)
 
     holds the next `times` calls of `operation` whose request body contains `match` for `ms`
     (a transaction is marked in progress first, as DynamoDB would be processing it)."""
@@ -328,6 +329,10 @@ class Rules:
                 return [body]
             with self._lock:
                 self.holds.append(hold)
+        elif method == "DELETE":
+            # Heals: every hold still waiting for calls is dropped (calls already held finish).
+            with self._lock:
+                self.holds.clear()
         elif method != "GET":
             start_response("405 Method Not Allowed", [("Content-Length", "0")])
             return [b""]

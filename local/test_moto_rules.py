@@ -168,6 +168,16 @@ class TransactionInProgress(unittest.TestCase):
             self.ddb.transact_write_items(TransactItems=[add("tip", pk)])
         self.assertEqual(self.counter(pk), 2)
 
+    def test_a_deleted_hold_holds_nothing_more(self):
+        pk = f"healed-{uuid.uuid4()}"
+        self.server.hold_report({"operation": "GetItem", "match": pk, "ms": 1000, "times": 1000})
+        request = urllib.request.Request(f"{self.server.endpoint}/_rota/hold", method="DELETE")
+        with urllib.request.urlopen(request, timeout=5) as r:
+            self.assertEqual([h for h in json.load(r)["holds"] if h["match"] == pk], [])
+        held = self.server.hold_report()["held"]
+        self.ddb.get_item(TableName="tip", Key=key(pk))
+        self.assertEqual(self.server.hold_report()["held"], held)
+
     def test_the_hold_knob_refuses_nonsense(self):
         for spec in ({"operation": "GetItem", "match": "", "ms": 10}, {"operation": "GetItem", "match": "x"},
                      {"operation": "GetItem", "match": "x", "ms": 0}):

@@ -83,9 +83,15 @@ pub fn count_of(counts: &Value, needle: &str) -> u64 {
 /// emulator at `endpoint` (the wrapper's test knob, local/moto_rules.py): a transaction held so
 /// outlives its caller's attempt timeout, as a slow DynamoDB transaction does.
 pub async fn hold_next_call(endpoint: &str, operation: &str, matching: &str, ms: u64) {
+    hold_calls(endpoint, operation, matching, ms, 1).await;
+}
+
+/// The next `times` calls of `operation` whose body contains `matching` are each held `ms`
+/// before the emulator serves them (a slow dependency, until [`release_holds`]).
+pub async fn hold_calls(endpoint: &str, operation: &str, matching: &str, ms: u64, times: u64) {
     let response = reqwest::Client::new()
         .post(format!("{endpoint}/_rota/hold"))
-        .json(&serde_json::json!({"operation": operation, "match": matching, "ms": ms, "times": 1}))
+        .json(&serde_json::json!({"operation": operation, "match": matching, "ms": ms, "times": times}))
         .send()
         .await
         .expect("the emulator wrapper answers /_rota/hold");
@@ -94,6 +100,16 @@ pub async fn hold_next_call(endpoint: &str, operation: &str, matching: &str, ms:
         "{:?}",
         response.text().await
     );
+}
+
+/// Drops every hold still waiting for calls (the dependency heals; held calls finish).
+pub async fn release_holds(endpoint: &str) {
+    let response = reqwest::Client::new()
+        .delete(format!("{endpoint}/_rota/hold"))
+        .send()
+        .await
+        .expect("the emulator wrapper answers /_rota/hold");
+    assert!(response.status().is_success(), "{response:?}");
 }
 
 /// The wrapper's holds still waiting for their call, how many calls it held, and how many

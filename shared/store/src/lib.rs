@@ -26,6 +26,7 @@ pub mod posts;
 pub mod queue;
 pub mod redrive;
 pub mod retry;
+pub mod retry_quota;
 pub mod roadmaps;
 pub mod sessions;
 pub mod stats;

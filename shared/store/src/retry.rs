@@ -27,6 +27,11 @@
 //! next read would answer 503 over a write that stands). Retries of it count as `Unavailable`
 //! (they follow a timed-out attempt).
 //!
+//! Retries after a timeout, a 5xx or a throttle also spend the container's retry quota
+//! ([`crate::retry_quota`], the SDKs' standard mode's token bucket): when it is empty a call
+//! fails at once with what it has, so that retries cannot double the load of a dependency that
+//! is already failing.
+//!
 //! The delay is the project's one backoff ([`rota_domain::backoff::full_jitter`]); the policy
 //! around it is written here rather than taken from a retry crate: what matters is the
 //! classification (DynamoDB's cancellation reasons) and the budget shared by every call of one
@@ -36,6 +41,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::retry_quota::{QUOTA, RETRY_COST, TIMEOUT_RETRY_COST};
 
 /// First backoff step and the largest one.
 const BASE: Duration = Duration::from_millis(10);
@@ -241,6 +248,8 @@ where
     let budget = Budget::current();
     let mut attempt = 0u32;
     let mut awaiting_outcome = false;
+    // What the attempt being made spent of the quota (0: the first attempt).
+    let mut retry_cost = 0;
     loop {
         let remaining = if awaiting_outcome {
             budget.outcome_remaining()
@@ -256,6 +265,7 @@ where
         };
         let err = match result {
             Ok(out) => {
+                QUOTA.succeeded(retry_cost);
                 if awaiting_outcome {
                     Budget::renew_after_outcome();
                 }
@@ -287,6 +297,23 @@ where
                 attempts = attempt + 1,
                 awaiting_outcome,
                 "giving up: retry budget spent"
+            );
+            return Err(err);
+        }
+        // A conflict says nothing of the dependency's load (another transaction held an item:
+        // the SDKs do not retry it at all), so its retries are the budget's alone.
+        retry_cost = match why {
+            Transient::Unavailable => TIMEOUT_RETRY_COST,
+            Transient::Throttled => RETRY_COST,
+            Transient::Conflict => 0,
+        };
+        if retry_cost > 0 && !QUOTA.acquire(retry_cost) {
+            tracing::warn!(
+                operation,
+                ?why,
+                attempts = attempt + 1,
+                awaiting_outcome,
+                "giving up: the container's retry quota is spent"
             );
             return Err(err);
         }

@@ -126,3 +126,63 @@ async fn a_few_percent_of_throttles_and_errors_never_reach_the_caller() {
     );
     assert_eq!(active_posts(&db).await, 40);
 }
+
+/// Issue 25: DynamoDB answers slower than the attempt timeout for three seconds while eight
+/// callers keep asking. Without a retry quota every request would send about three attempts
+/// (each abandoned one still served); with it the dependency gets one call per request plus
+/// the quota's 50 retries (`CAPACITY / TIMEOUT_RETRY_COST`) and no more, every request ends as
+/// `Unavailable` (503 at the edge), and the first request after it heals succeeds at its
+/// first attempt, the quota empty or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_dependency_gets_at_most_the_quotas_retries_and_serves_again_at_once() {
+    use rota_store::retry_quota::{CAPACITY, QUOTA, TIMEOUT_RETRY_COST};
+    let (server, db, _dir) = faulted_emulator("    seed: 5\n").await;
+    let read = || {
+        with_budget(
+            // Attempts of 100 ms in a budget of 300 ms: three per request without the quota.
+            Budget::new(Duration::from_millis(300), Duration::from_millis(100)),
+            rota_store::get_item(&db, "RotaTable", "USER#25".into(), "PROFILE".into(), true),
+        )
+    };
+    hold_calls(&server.endpoint, "GetItem", "USER#25", 150, 1_000_000).await;
+    let slow_until = tokio::time::Instant::now() + Duration::from_secs(3);
+    let requests = futures::future::join_all((0..8).map(|_| async {
+        let mut made = 0u64;
+        while tokio::time::Instant::now() < slow_until {
+            let result = read().await;
+            assert!(
+                matches!(result, Err(StoreError::Unavailable(..))),
+                "{result:?}"
+            );
+            made += 1;
+        }
+        made
+    }))
+    .await
+    .into_iter()
+    .sum::<u64>();
+    // The abandoned attempts still reach the emulator: let the last ones arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let calls = hold_report(&server.endpoint).await["held"]
+        .as_u64()
+        .unwrap();
+    let quota_retries = u64::from(CAPACITY / TIMEOUT_RETRY_COST);
+    assert!(
+        requests > 2 * quota_retries,
+        "enough requests to spend the quota: {requests}"
+    );
+    assert!(
+        calls <= requests + quota_retries,
+        "{calls} calls for {requests} requests: more retries than the quota's {quota_retries}"
+    );
+    assert!(
+        calls >= requests + quota_retries / 2,
+        "{calls} calls for {requests} requests: retried until the quota was spent"
+    );
+    assert!(QUOTA.available() < TIMEOUT_RETRY_COST, "the quota is spent");
+
+    release_holds(&server.endpoint).await;
+    let before = calls_of(&server, "dynamodb.GetItem").await;
+    assert!(matches!(read().await, Ok(None)), "served at once");
+    assert_eq!(calls_of(&server, "dynamodb.GetItem").await, before + 1);
+}
