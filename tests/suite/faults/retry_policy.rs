@@ -167,6 +167,7 @@ async fn a_slow_dependency_gets_at_most_the_quotas_retries_and_serves_again_at_o
         .as_u64()
         .unwrap();
     let quota_retries = u64::from(CAPACITY / TIMEOUT_RETRY_COST);
+    eprintln!("slow for 3 s: {requests} requests, {calls} calls reached the emulator");
     assert!(
         requests > 2 * quota_retries,
         "enough requests to spend the quota: {requests}"
