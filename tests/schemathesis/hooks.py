@@ -14,6 +14,16 @@ with a valid token and the creating POSTs answer what they do below their limits
 it (what only the owner may do is otherwise 403 or 404). Schemathesis' `ignored_auth` check
 still sends requests without a token.
 
+The stateful phase follows the document's links from the responses of register, login and the
+creating POSTs, so two of its requests are adjusted (well-formed ones only; malformed ones are
+sent as generated):
+- a login signs in an account the hooks registered: generated credentials match no account, and
+  only a `200` starts the links to refreshTokens and logout;
+- a registration gets an email of its own. The same generated email twice is `409` the second
+  time, and a state machine whose request answers otherwise when Hypothesis replays it ends its
+  run early ("inconsistent data generation"), with the scenarios left unrun.
+The other phases send generated credentials and emails as they are.
+
 Idempotency keys: schemathesis reuses the values it generates (the document's example, the
 coverage phase's boundary values, shrinking), while the contract makes a key name one logical
 request: a key sent again with a different body is `422` by design (docs/api.md,
@@ -220,10 +230,26 @@ def after_call(context, case, response):
             _owners[(kind, str(body["id"]))] = account
 
 
+def _is_stateful_body(case, path: str) -> bool:
+    meta = case.meta
+    return (
+        case.operation.path == path
+        and meta is not None
+        and meta.phase.name == "stateful"
+        and meta.generation.mode.is_positive
+        and isinstance(case.body, dict)
+    )
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     headers = case.headers or {}
     key = headers.get("Idempotency-Key")
     if isinstance(key, str) and _KEY.fullmatch(key):
         headers["Idempotency-Key"] = str(uuid.uuid4())
+    if _is_stateful_body(case, REGISTER_PATH) and isinstance(case.body.get("email"), str):
+        case.body["email"] = f"stateful-{uuid.uuid4().hex[:12]}@example.com"
+    if _is_stateful_body(case, LOGIN_PATH):
+        case.body["email"] = _current("logins").email
+        case.body["password"] = _PASSWORD
     _choose_sender(case)
