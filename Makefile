@@ -56,7 +56,7 @@ serve-build:
 	cargo build --workspace --bin rota-local --bin rota
 
 # The venv and the build side by side (pip waits on the network while cargo compiles): from a
-# fresh clone this serves about 20 s sooner (BENCHMARKS.md, "make run from a fresh clone").
+# fresh clone this served 35 s sooner (BENCHMARKS.md, "`make run` installs only what serving needs").
 run:
 	@$(MAKE) --no-print-directory -j2 bootstrap serve-build
 	scripts/ensure-redis.sh

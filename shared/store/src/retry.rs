@@ -248,7 +248,8 @@ where
     let budget = Budget::current();
     let mut attempt = 0u32;
     let mut awaiting_outcome = false;
-    // What the attempt being made spent of the quota (0: the first attempt).
+    // What the attempt being made spent of the quota: 0 for the first attempt and for a
+    // conflict's retry, and a success after either puts a token back.
     let mut retry_cost = 0;
     loop {
         let remaining = if awaiting_outcome {

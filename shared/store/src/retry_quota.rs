@@ -9,9 +9,11 @@
 //! The AWS SDKs' standard retry mode keeps a token bucket per client for this, and this is that
 //! bucket with its costs: 500 tokens; a retry after a throttle spends 5, one after a timeout, a
 //! lost connection or a 5xx 10 (a transaction conflict spends nothing: it says nothing of the
-//! dependency's load, and the SDKs do not retry it); a call that succeeds at its first attempt puts 1 back, one that succeeds
-//! after retrying returns what its last retry spent; with too few tokens the error is returned
-//! without a retry. While the dependency fails, a container retries at most 50 times more than
+//! dependency's load, and the SDKs do not retry it); a call that succeeds at its first attempt
+//! puts 1 back, one that succeeds after retrying returns what its last retry spent; with too
+//! few tokens the error is returned without a retry. A call asking for a transaction's outcome
+//! spends it too: with the quota spent it ends as at its deadline, `Unavailable` with the
+//! outcome unknown. While the dependency fails, a container retries at most 50 times more than
 //! it calls (500 / 10), then about once per ten successes; a first attempt never waits for
 //! tokens, so recovery is immediate. The SDK's own bucket
 //! (`aws_smithy_runtime::client::retries::TokenBucket`) can only be spent by the SDK's retry
